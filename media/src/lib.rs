@@ -1,0 +1,27 @@
+//! reelforge's media engine. Everything — demuxing, decoding, scaling, compositing,
+//! encoding, muxing — runs in-process through ffmpeg-next; nothing here knows about
+//! Telegram, databases or object storage.
+pub mod audio;
+pub mod captions;
+pub mod compose;
+pub mod encode;
+pub mod error;
+pub mod facetrack;
+pub mod faces;
+pub mod fit;
+pub mod input;
+pub mod layout;
+pub mod overlay;
+pub mod probe;
+pub mod synth;
+pub mod text;
+pub mod thumb;
+pub mod track;
+pub mod video_in;
+pub mod yuv;
+
+pub use compose::{compose, Captions, ComposeReport, ComposeRequest};
+pub use error::{InputProblem, MediaError, Result};
+pub use fit::{fit_image_to_frame, FitMode};
+pub use layout::Position;
+pub use probe::{probe, MediaInfo};

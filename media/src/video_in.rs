@@ -1,0 +1,255 @@
+//! Reading a video as a constant-rate sequence of display-oriented YUV 4:2:0 pictures: the
+//! frame shown at time t is the last decoded frame whose timestamp is ≤ t (so variable frame
+//! rate becomes constant), the clip loops when asked past its end, rotation is applied, and
+//! only the frames that are shown get scaled.
+use crate::error::{InputProblem, MediaError, Result};
+use crate::input::{decoder_context, open_media};
+use crate::probe::{is_cover_art, rational, stream_rotation};
+use crate::yuv::{even, Yuv420};
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+
+/// How a source frame becomes the output picture: scale the display-oriented frame to
+/// `scaled_w`×`scaled_h`, then take the `out_w`×`out_h` window at (`left`, `top`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameFit {
+    pub scaled_w: usize,
+    pub scaled_h: usize,
+    pub left: usize,
+    pub top: usize,
+    pub out_w: usize,
+    pub out_h: usize,
+}
+
+impl FrameFit {
+    /// Scale to cover `out_w`×`out_h` and centre-crop (even sizes throughout).
+    pub fn cover(display_w: u32, display_h: u32, out_w: usize, out_h: usize) -> Self {
+        let s = (out_w as f64 / f64::from(display_w)).max(out_h as f64 / f64::from(display_h));
+        let scaled_w = even((f64::from(display_w) * s).ceil()).max(out_w);
+        let scaled_h = even((f64::from(display_h) * s).ceil()).max(out_h);
+        let left = ((scaled_w - out_w) / 2) & !1;
+        let top = ((scaled_h - out_h) / 2) & !1;
+        Self { scaled_w, scaled_h, left, top, out_w, out_h }
+    }
+
+    /// Keep the whole frame, shrunk so its long side is at most `max_long` (even sizes).
+    pub fn whole(display_w: u32, display_h: u32, max_long: u32) -> Self {
+        let s = (f64::from(max_long) / f64::from(display_w.max(display_h))).min(1.0);
+        let w = even(f64::from(display_w) * s);
+        let h = even(f64::from(display_h) * s);
+        Self { scaled_w: w, scaled_h: h, left: 0, top: 0, out_w: w, out_h: h }
+    }
+}
+
+pub struct VideoReader {
+    path: PathBuf,
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream_index: usize,
+    time_base: f64,
+    pub rotation: u32,
+    pub display_w: u32,
+    pub display_h: u32,
+    /// Clip length used for looping (container or stream duration).
+    pub duration_s: f64,
+    fit: Option<FrameFit>,
+    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    scaled: ff::frame::Video,
+    current: Option<(f64, ff::frame::Video)>,
+    pending: Option<(f64, ff::frame::Video)>,
+    loop_offset: f64,
+    last_pts: f64,
+    frame_step: f64,
+    at_eof: bool,
+    decoded_any: bool,
+    current_is_scaled: bool,
+    pub frames_decoded: u64,
+}
+
+// SAFETY: a reader is moved to the thread that decodes with it and used by that thread alone;
+// the swscale and libav contexts it owns have no affinity to the thread that created them.
+unsafe impl Send for VideoReader {}
+
+impl VideoReader {
+    /// Opens the best video stream. `fast_decode` lets the decoder skip the loop filter, worth
+    /// it when the picture is going to be downscaled anyway.
+    pub fn open(path: &Path, fast_decode: bool) -> Result<Self> {
+        let input = open_media(path)?;
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .filter(|s| !is_cover_art(s))
+            .ok_or_else(|| MediaError::bad_input(path, InputProblem::NoVideoStream))?;
+        let stream_index = stream.index();
+        let time_base = rational(stream.time_base());
+        let rotation = stream_rotation(&stream);
+        let mut ctx = decoder_context(path, &stream)?;
+        ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 0, ..Default::default() });
+        if fast_decode {
+            // SAFETY: plain field writes on a codec context that is not opened yet.
+            unsafe {
+                let raw = ctx.as_mut_ptr();
+                (*raw).skip_loop_filter = ff::ffi::AVDiscard::AVDISCARD_ALL;
+                (*raw).flags2 |= ff::ffi::AV_CODEC_FLAG2_FAST as i32;
+            }
+        }
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|_| MediaError::bad_input(path, InputProblem::UnsupportedCodec(format!("{:?}", stream.parameters().id()).to_lowercase())))?;
+        let (w, h) = (decoder.width(), decoder.height());
+        if w == 0 || h == 0 {
+            return Err(MediaError::bad_input(path, InputProblem::Invalid("its video stream has no frame size".into())));
+        }
+        if u64::from(w) * u64::from(h) > crate::input::MAX_VIDEO_PIXELS {
+            return Err(MediaError::bad_input(path, InputProblem::TooLarge(format!("{w}×{h} video frames are larger than 8K"))));
+        }
+        let (display_w, display_h) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+        let stream_s = if stream.duration() > 0 { stream.duration() as f64 * time_base } else { 0.0 };
+        let container_s = if input.duration() > 0 { input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) } else { 0.0 };
+        let fps = rational(stream.avg_frame_rate());
+        let frame_step = if fps > 0.0 { 1.0 / fps } else { 1.0 / 30.0 };
+        Ok(Self {
+            path: path.to_path_buf(),
+            input,
+            decoder,
+            stream_index,
+            time_base,
+            rotation,
+            display_w,
+            display_h,
+            duration_s: if stream_s > 0.0 { stream_s } else { container_s },
+            fit: None,
+            scaler: None,
+            scaled: ff::frame::Video::empty(),
+            current: None,
+            pending: None,
+            loop_offset: 0.0,
+            last_pts: 0.0,
+            frame_step,
+            at_eof: false,
+            decoded_any: false,
+            current_is_scaled: false,
+            frames_decoded: 0,
+        })
+    }
+
+    pub fn set_fit(&mut self, fit: FrameFit) {
+        self.fit = Some(fit);
+    }
+
+    /// The picture shown at `t` seconds (looping past the end), written into `out`, whose size
+    /// must be the fit's output size. Returns false only if the file has no decodable frame.
+    pub fn frame_at(&mut self, t: f64, out: &mut Yuv420) -> Result<bool> {
+        self.advance_to(t)?;
+        let Some((_, frame)) = self.current.as_ref() else { return Ok(false) };
+        if !self.current_is_scaled {
+            let fit = self.fit.unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
+            let (sw, sh) = if self.rotation % 180 == 90 { (fit.scaled_h, fit.scaled_w) } else { (fit.scaled_w, fit.scaled_h) };
+            let key = (frame.format(), frame.width(), frame.height());
+            let stale = self.scaler.as_ref().map(|(f, w, h, _)| (*f, *w, *h) != key).unwrap_or(true);
+            if stale {
+                let ctx = ff::software::scaling::Context::get(
+                    key.0,
+                    key.1,
+                    key.2,
+                    ff::format::Pixel::YUV420P,
+                    sw as u32,
+                    sh as u32,
+                    ff::software::scaling::Flags::BILINEAR,
+                )?;
+                self.scaler = Some((key.0, key.1, key.2, ctx));
+                self.scaled = ff::frame::Video::empty();
+            }
+            if let Some((_, _, _, ctx)) = self.scaler.as_mut() {
+                ctx.run(frame, &mut self.scaled)?;
+            }
+            self.current_is_scaled = true;
+        }
+        let fit = self.fit.unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
+        out.crop_rotated_from(&self.scaled, self.rotation, fit.left, fit.top);
+        Ok(true)
+    }
+
+    fn advance_to(&mut self, t: f64) -> Result<()> {
+        loop {
+            if self.pending.is_none() {
+                self.pending = self.decode_next()?;
+            }
+            match self.pending.take() {
+                Some((pts, frame)) if pts <= t + 1e-6 || self.current.is_none() => {
+                    self.current = Some((pts, frame));
+                    self.current_is_scaled = false;
+                }
+                Some(p) => {
+                    self.pending = Some(p);
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The next decoded frame with its timestamp on the looped timeline, restarting the clip
+    /// at its end.
+    fn decode_next(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
+        for _attempt in 0..2 {
+            if let Some((pts, frame)) = self.decode_one()? {
+                return Ok(Some((pts + self.loop_offset, frame)));
+            }
+            if !self.decoded_any {
+                return Err(MediaError::bad_input(&self.path, InputProblem::Truncated));
+            }
+            // Loop: the next pass starts one frame after the last frame of this one.
+            self.loop_offset += self.last_pts + self.frame_step;
+            self.last_pts = 0.0;
+            self.input.seek(0, ..)?;
+            self.decoder.flush();
+            self.at_eof = false;
+        }
+        Ok(None)
+    }
+
+    fn decode_one(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
+        let mut frame = ff::frame::Video::empty();
+        loop {
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => {
+                    let ts = frame.timestamp().or(frame.pts()).map(|p| p as f64 * self.time_base);
+                    let pts = ts.unwrap_or(self.last_pts + self.frame_step);
+                    let pts = pts.max(self.last_pts);
+                    self.last_pts = pts;
+                    self.decoded_any = true;
+                    self.frames_decoded += 1;
+                    return Ok(Some((pts.max(0.0), frame)));
+                }
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+                Err(_) => continue, // a damaged frame: skip it and keep going
+            }
+            if self.at_eof {
+                return Ok(None);
+            }
+            self.feed_packet()?;
+        }
+    }
+
+    fn feed_packet(&mut self) -> Result<()> {
+        let mut packet = ff::Packet::empty();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream_index => {
+                    // A corrupt packet is dropped; the decoder conceals the damage.
+                    let _ = self.decoder.send_packet(&packet);
+                    return Ok(());
+                }
+                Ok(()) => {}
+                Err(_) => {
+                    self.at_eof = true;
+                    let _ = self.decoder.send_eof();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
