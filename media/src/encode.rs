@@ -114,6 +114,9 @@ impl Mp4Writer {
         let mut packet = ff::Packet::empty();
         while self.video.receive_packet(&mut packet).is_ok() {
             packet.set_stream(0);
+            if packet.duration() <= 0 {
+                packet.set_duration(1); // one frame at 1/fps, so the stream lasts as long as its frames
+            }
             let tb = self.output.stream(0).map(|s| s.time_base()).unwrap_or(self.video_tb);
             packet.rescale_ts(self.video_tb, tb);
             packet.write_interleaved(&mut self.output)?;

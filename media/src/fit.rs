@@ -107,8 +107,25 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
 
 /// The largest face in an RGB image, detected on a downscaled grey copy.
 pub fn largest_face(img: &RgbImage, detector: &mut FaceDetector) -> Option<FaceBox> {
-    let gray: Vec<u8> = img.pixels().map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8).collect();
-    detector.detect_gray_downscaled(&gray, img.width(), img.height()).into_iter().next()
+    detector.detect_gray_downscaled(&gray_of(img), img.width(), img.height()).into_iter().next()
+}
+
+fn gray_of(img: &RgbImage) -> Vec<u8> {
+    img.pixels().map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8).collect()
+}
+
+/// True when the file starts like an image format we decode (not a video container).
+pub fn looks_like_image(path: &Path) -> bool {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+    n > 0 && image::guess_format(&head[..n]).is_ok()
+}
+
+/// Faces in an image file, largest first, in pixels of the oriented image.
+pub fn faces_in_image(path: &Path) -> Result<(u32, u32, Vec<FaceBox>)> {
+    let img = load_image(path)?;
+    let faces = FaceDetector::new().detect_gray_downscaled(&gray_of(&img), img.width(), img.height());
+    Ok((img.width(), img.height(), faces))
 }
 
 /// Fits `img` to exactly `width`×`height`.

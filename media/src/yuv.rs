@@ -134,3 +134,32 @@ mod tests {
         assert_eq!(out.y, vec![22, 23, 24, 25, 32, 33, 34, 35]);
     }
 }
+
+/// Packed RGB (BT.709, limited range) to 4:2:0; `width` and `height` must be even.
+pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Yuv420 {
+    let mut p = Yuv420::new(width, height);
+    for y in 0..height {
+        for x in 0..width {
+            let o = (y * width + x) * 3;
+            let (r, g, b) = (f32::from(rgb[o]), f32::from(rgb[o + 1]), f32::from(rgb[o + 2]));
+            p.y[y * width + x] = (16.0 + (0.2126 * r + 0.7152 * g + 0.0722 * b) * 219.0 / 255.0).round() as u8;
+        }
+    }
+    let cw = width / 2;
+    for cy in 0..height / 2 {
+        for cx in 0..cw {
+            let mut acc = [0.0f32; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let o = ((2 * cy + dy) * width + 2 * cx + dx) * 3;
+                for c in 0..3 {
+                    acc[c] += f32::from(rgb[o + c]) / 4.0;
+                }
+            }
+            let [r, g, b] = acc;
+            let yl = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            p.u[cy * cw + cx] = (128.0 + (b - yl) / 1.8556 * 224.0 / 255.0).round().clamp(16.0, 240.0) as u8;
+            p.v[cy * cw + cx] = (128.0 + (r - yl) / 1.5748 * 224.0 / 255.0).round().clamp(16.0, 240.0) as u8;
+        }
+    }
+    p
+}

@@ -1,0 +1,84 @@
+//! Command-line parsing and the exit-status contract: 0 success, 2 bad input (one plain
+//! sentence naming the file and the problem), 1 internal error.
+mod demo;
+mod media_commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use media::MediaError;
+
+#[derive(Parser)]
+#[command(name = "reelforge", version, about = "Short AI video ads: media engine and service", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what a media file holds (container, streams, rotation, frame rate) as JSON.
+    Probe(media_commands::ProbeArgs),
+    /// Fit an image to an exact size (cover: crop centred on the face; contain: blurred fill).
+    FitImage(media_commands::FitImageArgs),
+    /// Find faces: boxes for an image; sampled detections and the smoothed track for a video.
+    Faces(media_commands::FacesArgs),
+    /// Composite a talking head as a face-centred circle over a background, with captions and audio.
+    Compose(Box<media_commands::ComposeArgs>),
+    /// Offline demo without keys: voice, animated talking head and a composed ad in out/demo.mp4.
+    Demo(demo::DemoArgs),
+}
+
+/// What went wrong, sorted by whose fault it is.
+#[derive(Debug)]
+pub enum CliError {
+    BadInput(String),
+    Internal(String),
+}
+
+impl CliError {
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadInput(m) => format!("reelforge: {m}"),
+            Self::Internal(m) => format!("reelforge: internal error: {m}"),
+        }
+    }
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::BadInput(_) => 2,
+            Self::Internal(_) => 1,
+        }
+    }
+}
+
+impl From<MediaError> for CliError {
+    fn from(e: MediaError) -> Self {
+        if e.is_bad_input() {
+            Self::BadInput(format!("{e}."))
+        } else {
+            Self::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+pub fn run() -> Result<(), CliError> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Probe(a) => media_commands::probe(a),
+        Command::FitImage(a) => media_commands::fit_image(a),
+        Command::Faces(a) => media_commands::faces(a),
+        Command::Compose(a) => media_commands::compose(*a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
