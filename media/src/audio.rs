@@ -25,7 +25,9 @@ impl Stereo {
 /// Decodes the best audio stream of `path`; `Ok(None)` when the file has none.
 pub fn decode_audio(path: &Path) -> Result<Option<Stereo>> {
     let mut input = open_media(path)?;
-    let Some(stream) = input.streams().best(ff::media::Type::Audio) else { return Ok(None) };
+    let Some(stream) = input.streams().best(ff::media::Type::Audio) else {
+        return Ok(None);
+    };
     let index = stream.index();
     let mut decoder = decoder_context(path, &stream)?
         .decoder()
@@ -66,18 +68,32 @@ pub fn decode_audio(path: &Path) -> Result<Option<Stereo>> {
     }
     if let Some(r) = resampler.as_mut() {
         loop {
-            let mut tail = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Packed), 4096, ff::ChannelLayout::STEREO);
+            let mut tail = ff::frame::Audio::new(
+                ff::format::Sample::F32(ff::format::sample::Type::Packed),
+                4096,
+                ff::ChannelLayout::STEREO,
+            );
             r.flush(&mut tail)?;
             if tail.samples() == 0 {
                 break;
             }
-            out.samples.extend_from_slice(&tail.plane::<(f32, f32)>(0).iter().flat_map(|(l, r)| [*l, *r]).collect::<Vec<_>>());
+            out.samples.extend_from_slice(
+                &tail
+                    .plane::<(f32, f32)>(0)
+                    .iter()
+                    .flat_map(|(l, r)| [*l, *r])
+                    .collect::<Vec<_>>(),
+            );
         }
     }
     Ok(Some(out))
 }
 
-fn resample_into(resampler: &mut Option<ff::software::resampling::Context>, frame: &mut ff::frame::Audio, out: &mut Stereo) -> Result<()> {
+fn resample_into(
+    resampler: &mut Option<ff::software::resampling::Context>,
+    frame: &mut ff::frame::Audio,
+    out: &mut Stereo,
+) -> Result<()> {
     if frame.samples() == 0 || frame.rate() == 0 {
         return Ok(());
     }
@@ -86,7 +102,9 @@ fn resample_into(resampler: &mut Option<ff::software::resampling::Context>, fram
     }
     let stale = resampler.as_ref().map(|r| {
         let i = r.input();
-        i.format != frame.format() || i.rate != frame.rate() || i.channel_layout != frame.channel_layout()
+        i.format != frame.format()
+            || i.rate != frame.rate()
+            || i.channel_layout != frame.channel_layout()
     });
     if stale.unwrap_or(true) {
         *resampler = Some(ff::software::resampling::Context::get(
@@ -98,16 +116,23 @@ fn resample_into(resampler: &mut Option<ff::software::resampling::Context>, fram
             SAMPLE_RATE,
         )?);
     }
-    let Some(r) = resampler.as_mut() else { return Ok(()) };
+    let Some(r) = resampler.as_mut() else {
+        return Ok(());
+    };
     // Room for the whole converted frame plus what swr may hold back, so nothing piles up.
     let capacity = frame.samples() * SAMPLE_RATE as usize / frame.rate() as usize + 512;
-    let mut converted = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Packed), capacity, ff::ChannelLayout::STEREO);
+    let mut converted = ff::frame::Audio::new(
+        ff::format::Sample::F32(ff::format::sample::Type::Packed),
+        capacity,
+        ff::ChannelLayout::STEREO,
+    );
     r.run(frame, &mut converted)?;
     let n = converted.samples();
     let data = converted.data(0);
     out.samples.reserve(n * 2);
     for chunk in data[..n * 8].chunks_exact(4) {
-        out.samples.push(f32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+        out.samples
+            .push(f32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
     }
     Ok(())
 }
@@ -119,7 +144,8 @@ pub fn voice_gain(voice: &Stereo) -> f32 {
         return 1.0;
     }
     let peak = voice.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    let rms = (voice.samples.iter().map(|s| s * s).sum::<f32>() / voice.samples.len() as f32).sqrt();
+    let rms =
+        (voice.samples.iter().map(|s| s * s).sum::<f32>() / voice.samples.len() as f32).sqrt();
     if peak < 1e-4 || rms < 1e-4 {
         return 1.0;
     }
@@ -128,7 +154,12 @@ pub fn voice_gain(voice: &Stereo) -> f32 {
 
 /// The output soundtrack: `frames` stereo frames of the voice (normalised) plus the background
 /// looped to length at `bg_volume`, limited to [-1, 1]. Silence where neither has sound.
-pub fn mix_soundtrack(voice: Option<&Stereo>, background: Option<&Stereo>, bg_volume: f32, frames: usize) -> Stereo {
+pub fn mix_soundtrack(
+    voice: Option<&Stereo>,
+    background: Option<&Stereo>,
+    bg_volume: f32,
+    frames: usize,
+) -> Stereo {
     let mut mix = vec![0.0f32; frames * 2];
     if let Some(v) = voice {
         let g = voice_gain(v);
@@ -153,10 +184,17 @@ mod tests {
 
     #[test]
     fn background_loops_under_the_voice_at_its_volume() {
-        let voice = Stereo { samples: vec![0.0; 8] };
-        let bg = Stereo { samples: vec![0.5, 0.5, -0.5, -0.5] };
+        let voice = Stereo {
+            samples: vec![0.0; 8],
+        };
+        let bg = Stereo {
+            samples: vec![0.5, 0.5, -0.5, -0.5],
+        };
         let mix = mix_soundtrack(Some(&voice), Some(&bg), 0.2, 4);
-        assert_eq!(mix.samples, vec![0.1, 0.1, -0.1, -0.1, 0.1, 0.1, -0.1, -0.1]);
+        assert_eq!(
+            mix.samples,
+            vec![0.1, 0.1, -0.1, -0.1, 0.1, 0.1, -0.1, -0.1]
+        );
     }
 
     #[test]
@@ -168,7 +206,11 @@ mod tests {
 
     #[test]
     fn quiet_voice_is_raised_but_peaks_never_clip() {
-        let quiet = Stereo { samples: (0..4800).map(|i| if i % 100 == 0 { 0.5 } else { 0.01 }).collect() };
+        let quiet = Stereo {
+            samples: (0..4800)
+                .map(|i| if i % 100 == 0 { 0.5 } else { 0.01 })
+                .collect(),
+        };
         let g = voice_gain(&quiet);
         assert!(g > 1.0 && 0.5 * g <= 0.95 + 1e-6, "gain {g}");
     }

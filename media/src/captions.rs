@@ -60,7 +60,10 @@ pub fn phrases_from_script(script: &str, speech_start: f64, speech_end: f64) -> 
     }
     let groups = group_words(&words, |w| w);
     let texts: Vec<String> = groups.iter().map(|g| words[g.clone()].join(" ")).collect();
-    let weights: Vec<f64> = texts.iter().map(|t| t.chars().count() as f64 + 3.0).collect();
+    let weights: Vec<f64> = texts
+        .iter()
+        .map(|t| t.chars().count() as f64 + 3.0)
+        .collect();
     let total: f64 = weights.iter().sum();
     let span = speech_end - speech_start;
     let mut t = speech_start;
@@ -70,7 +73,11 @@ pub fn phrases_from_script(script: &str, speech_start: f64, speech_end: f64) -> 
         .map(|(text, w)| {
             let start = t;
             t += span * w / total;
-            Phrase { text, start_s: start, end_s: t }
+            Phrase {
+                text,
+                start_s: start,
+                end_s: t,
+            }
         })
         .collect()
 }
@@ -84,7 +91,11 @@ pub fn phrases_from_words(words: &[TimedWord]) -> Vec<Phrase> {
         .map(|g| {
             let ws = &words[g.clone()];
             Phrase {
-                text: ws.iter().map(|w| w.word.trim()).collect::<Vec<_>>().join(" "),
+                text: ws
+                    .iter()
+                    .map(|w| w.word.trim())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 start_s: ws[0].start,
                 end_s: ws[ws.len() - 1].end,
             }
@@ -119,14 +130,23 @@ enum TimingsFile {
 /// with-timestamps response (`alignment` with per-character times).
 pub fn parse_word_timings(json: &str) -> Result<Vec<TimedWord>> {
     let parsed: TimingsFile = serde_json::from_str(json).map_err(|e| {
-        MediaError::BadParameter(format!("word timings are not valid JSON of a known shape: {e}"))
+        MediaError::BadParameter(format!(
+            "word timings are not valid JSON of a known shape: {e}"
+        ))
     })?;
     let words = match parsed {
         TimingsFile::Words(w) | TimingsFile::WordsObject { words: w } => w,
-        TimingsFile::ElevenLabs { alignment } | TimingsFile::Alignment(alignment) => words_from_alignment(&alignment),
+        TimingsFile::ElevenLabs { alignment } | TimingsFile::Alignment(alignment) => {
+            words_from_alignment(&alignment)
+        }
     };
-    if words.iter().any(|w| !(w.start.is_finite() && w.end.is_finite()) || w.end < w.start || w.start < 0.0) {
-        return Err(MediaError::BadParameter("word timings have a word that ends before it starts".into()));
+    if words
+        .iter()
+        .any(|w| !(w.start.is_finite() && w.end.is_finite()) || w.end < w.start || w.start < 0.0)
+    {
+        return Err(MediaError::BadParameter(
+            "word timings have a word that ends before it starts".into(),
+        ));
     }
     Ok(words)
 }
@@ -134,20 +154,33 @@ pub fn parse_word_timings(json: &str) -> Result<Vec<TimedWord>> {
 fn words_from_alignment(a: &Alignment) -> Vec<TimedWord> {
     let mut words = Vec::new();
     let mut current: Option<TimedWord> = None;
-    let n = a.characters.len().min(a.character_start_times_seconds.len()).min(a.character_end_times_seconds.len());
+    let n = a
+        .characters
+        .len()
+        .min(a.character_start_times_seconds.len())
+        .min(a.character_end_times_seconds.len());
     for i in 0..n {
         let ch = &a.characters[i];
         if ch.trim().is_empty() {
             words.extend(current.take());
             continue;
         }
-        let (s, e) = (a.character_start_times_seconds[i], a.character_end_times_seconds[i]);
+        let (s, e) = (
+            a.character_start_times_seconds[i],
+            a.character_end_times_seconds[i],
+        );
         match current.as_mut() {
             Some(w) => {
                 w.word.push_str(ch);
                 w.end = e;
             }
-            None => current = Some(TimedWord { word: ch.clone(), start: s, end: e }),
+            None => {
+                current = Some(TimedWord {
+                    word: ch.clone(),
+                    start: s,
+                    end: e,
+                })
+            }
         }
     }
     words.extend(current);
@@ -160,14 +193,21 @@ mod tests {
 
     #[test]
     fn script_phrases_are_short_cover_the_speech_and_do_not_overlap() {
-        let p = phrases_from_script("Привет! Это наш новый крем для лица, он увлажняет кожу весь день и пахнет летом.", 0.5, 8.5);
+        let p = phrases_from_script(
+            "Привет! Это наш новый крем для лица, он увлажняет кожу весь день и пахнет летом.",
+            0.5,
+            8.5,
+        );
         assert!(p.len() >= 4);
         assert_eq!(p[0].text, "Привет!");
         assert!((p[0].start_s - 0.5).abs() < 1e-9 && (p.last().unwrap().end_s - 8.5).abs() < 1e-9);
         for w in p.windows(2) {
             assert!((w[0].end_s - w[1].start_s).abs() < 1e-9);
         }
-        assert!(p.iter().all(|x| x.text.split(' ').count() <= MAX_WORDS && x.text.chars().count() <= MAX_CHARS + 12));
+        assert!(p
+            .iter()
+            .all(|x| x.text.split(' ').count() <= MAX_WORDS
+                && x.text.chars().count() <= MAX_CHARS + 12));
     }
 
     #[test]
@@ -176,7 +216,10 @@ mod tests {
                        {"word":"Limited","start":2.0,"end":2.4},{"word":"offer","start":2.45,"end":2.9}]"#;
         let p = phrases_from_words(&parse_word_timings(json).unwrap());
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].text.as_str(), p[0].start_s, p[0].end_s), ("Buy now.", 0.2, 0.8));
+        assert_eq!(
+            (p[0].text.as_str(), p[0].start_s, p[0].end_s),
+            ("Buy now.", 0.2, 0.8)
+        );
         assert_eq!((p[1].start_s, p[1].end_s), (2.0, 2.9));
     }
 
@@ -186,7 +229,21 @@ mod tests {
             "character_start_times_seconds":[0.0,0.1,0.2,0.3,0.4,0.5],
             "character_end_times_seconds":[0.1,0.2,0.3,0.4,0.5,0.6]}}"#;
         let w = parse_word_timings(json).unwrap();
-        assert_eq!(w, vec![TimedWord { word: "Hi".into(), start: 0.0, end: 0.2 }, TimedWord { word: "you".into(), start: 0.3, end: 0.6 }]);
+        assert_eq!(
+            w,
+            vec![
+                TimedWord {
+                    word: "Hi".into(),
+                    start: 0.0,
+                    end: 0.2
+                },
+                TimedWord {
+                    word: "you".into(),
+                    start: 0.3,
+                    end: 0.6
+                }
+            ]
+        );
         assert!(parse_word_timings("{\"nope\":1}").is_err());
     }
 }

@@ -9,7 +9,9 @@ use crate::captions::{phrases_from_script, phrases_from_words, Phrase, TimedWord
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer};
 use crate::error::{InputProblem, MediaError, Result};
 use crate::facetrack::track_faces_in_video;
-use crate::layout::{caption_center_y, check_output_size, default_diameter, place_circle, CircleRect, Position};
+use crate::layout::{
+    caption_center_y, check_output_size, default_diameter, place_circle, CircleRect, Position,
+};
 use crate::overlay::{CircleOverlay, Ring};
 use crate::text::{render_caption, CaptionImage};
 use crate::thumb::write_thumbnail;
@@ -54,7 +56,11 @@ pub struct ComposeRequest {
 }
 
 impl ComposeRequest {
-    pub fn new(background: impl Into<PathBuf>, talking_head: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        background: impl Into<PathBuf>,
+        talking_head: impl Into<PathBuf>,
+        output: impl Into<PathBuf>,
+    ) -> Self {
         Self {
             background: background.into(),
             talking_head: talking_head.into(),
@@ -109,7 +115,11 @@ pub struct ComposeReport {
 /// Progress is reported as (frames done, frames in total).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
-pub fn compose(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &AtomicBool) -> Result<ComposeReport> {
+pub fn compose(
+    req: &ComposeRequest,
+    progress: ProgressFn<'_>,
+    cancel: &AtomicBool,
+) -> Result<ComposeReport> {
     let result = compose_inner(req, progress, cancel);
     if result.is_err() {
         let _ = std::fs::remove_file(&req.output);
@@ -121,18 +131,30 @@ struct Stages(Vec<StageTime>, Instant);
 
 impl Stages {
     fn done(&mut self, stage: &'static str) {
-        self.0.push(StageTime { stage, seconds: self.1.elapsed().as_secs_f64() });
+        self.0.push(StageTime {
+            stage,
+            seconds: self.1.elapsed().as_secs_f64(),
+        });
         self.1 = Instant::now();
     }
 }
 
-fn compose_inner(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &AtomicBool) -> Result<ComposeReport> {
+fn compose_inner(
+    req: &ComposeRequest,
+    progress: ProgressFn<'_>,
+    cancel: &AtomicBool,
+) -> Result<ComposeReport> {
     let mut stages = Stages(Vec::new(), Instant::now());
     check_output_size(req.width, req.height)?;
     if !(0.0..=2.0).contains(&req.bg_volume) {
-        return Err(MediaError::BadParameter(format!("background volume {} is outside 0..2", req.bg_volume)));
+        return Err(MediaError::BadParameter(format!(
+            "background volume {} is outside 0..2",
+            req.bg_volume
+        )));
     }
-    let diameter = req.diameter.unwrap_or_else(|| default_diameter(req.width, req.height));
+    let diameter = req
+        .diameter
+        .unwrap_or_else(|| default_diameter(req.width, req.height));
     let circle = place_circle(req.width, req.height, diameter, req.position)?;
     // Open both videos first: a bad file is reported before any heavy work.
     let background = VideoReader::open(&req.background, false)?;
@@ -140,20 +162,35 @@ fn compose_inner(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &Atomic
     stages.done("probe");
 
     let voice = match &req.voice {
-        Some(p) => Some(decode_audio(p)?.ok_or_else(|| MediaError::bad_input(p, InputProblem::NoAudioStream))?),
+        Some(p) => Some(
+            decode_audio(p)?
+                .ok_or_else(|| MediaError::bad_input(p, InputProblem::NoAudioStream))?,
+        ),
         None => decode_audio(&req.talking_head)?,
     };
     let voice = voice.filter(|v| v.frames() > 0);
     // The background's own sound is a bonus: a damaged audio track is left out, not fatal.
     let bg_audio = decode_audio(&req.background).ok().flatten();
-    let duration = voice.as_ref().map(Stereo::duration_s).unwrap_or(head.duration_s);
+    let duration = voice
+        .as_ref()
+        .map(Stereo::duration_s)
+        .unwrap_or(head.duration_s);
     if duration <= 0.0 {
-        return Err(MediaError::bad_input(&req.talking_head, InputProblem::Invalid("it has no duration".into())));
+        return Err(MediaError::bad_input(
+            &req.talking_head,
+            InputProblem::Invalid("it has no duration".into()),
+        ));
     }
     let frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
     let audio_frames = frames as usize * SAMPLE_RATE as usize / OUTPUT_FPS as usize;
-    let soundtrack = mix_soundtrack(voice.as_ref(), bg_audio.as_ref(), req.bg_volume, audio_frames);
-    let max_video_bps = video_bitrate_ceiling(req.max_bytes, frames as f64 / f64::from(OUTPUT_FPS))?;
+    let soundtrack = mix_soundtrack(
+        voice.as_ref(),
+        bg_audio.as_ref(),
+        req.bg_volume,
+        audio_frames,
+    );
+    let max_video_bps =
+        video_bitrate_ceiling(req.max_bytes, frames as f64 / f64::from(OUTPUT_FPS))?;
     stages.done("audio");
 
     let faces = track_faces_in_video(&req.talking_head, Some(cancel))?;
@@ -177,14 +214,37 @@ fn compose_inner(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &Atomic
         max_video_bps,
         try_nvenc: req.try_gpu_encoder,
     };
-    let thumbnail_path = req.thumbnail.clone().unwrap_or_else(|| req.output.with_extension("jpg"));
-    let job = RenderJob { req, frames, circle, faces_track: &faces.track, face_source_w: faces.width, phrases: &phrases, caption_images: &caption_images, soundtrack: &soundtrack };
-    let (encoder, looped) = render(job, background, head, &settings, &thumbnail_path, progress, cancel)?;
+    let thumbnail_path = req
+        .thumbnail
+        .clone()
+        .unwrap_or_else(|| req.output.with_extension("jpg"));
+    let job = RenderJob {
+        req,
+        frames,
+        circle,
+        faces_track: &faces.track,
+        face_source_w: faces.width,
+        phrases: &phrases,
+        caption_images: &caption_images,
+        soundtrack: &soundtrack,
+    };
+    let (encoder, looped) = render(
+        job,
+        background,
+        head,
+        &settings,
+        &thumbnail_path,
+        progress,
+        cancel,
+    )?;
     stages.done("compose_encode");
 
     let size_bytes = std::fs::metadata(&req.output)?.len();
     if size_bytes > req.max_bytes {
-        return Err(MediaError::Internal(format!("output is {size_bytes} bytes, over the {} byte cap", req.max_bytes)));
+        return Err(MediaError::Internal(format!(
+            "output is {size_bytes} bytes, over the {} byte cap",
+            req.max_bytes
+        )));
     }
     Ok(ComposeReport {
         output: req.output.clone(),
@@ -197,7 +257,11 @@ fn compose_inner(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &Atomic
         encoder,
         circle,
         captions: phrases,
-        face_track: TrackSummary { samples: faces.track.samples, detections: faces.track.detections, fallback_center: faces.track.fallback_center },
+        face_track: TrackSummary {
+            samples: faces.track.samples,
+            detections: faces.track.detections,
+            fallback_center: faces.track.fallback_center,
+        },
         background_looped: looped,
         stages: stages.0,
     })
@@ -207,8 +271,18 @@ fn compose_inner(req: &ComposeRequest, progress: ProgressFn<'_>, cancel: &Atomic
 fn speech_bounds(voice: &Stereo) -> (f64, f64) {
     let peak = voice.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     let threshold = (peak * 0.08).max(1e-3);
-    let first = voice.samples.iter().position(|s| s.abs() > threshold).unwrap_or(0) / 2;
-    let last = voice.samples.iter().rposition(|s| s.abs() > threshold).unwrap_or(voice.samples.len()) / 2;
+    let first = voice
+        .samples
+        .iter()
+        .position(|s| s.abs() > threshold)
+        .unwrap_or(0)
+        / 2;
+    let last = voice
+        .samples
+        .iter()
+        .rposition(|s| s.abs() > threshold)
+        .unwrap_or(voice.samples.len())
+        / 2;
     let rate = f64::from(SAMPLE_RATE);
     let start = (first as f64 / rate - 0.1).max(0.0);
     let end = (last as f64 / rate + 0.2).min(voice.duration_s());
@@ -225,7 +299,12 @@ struct PlacedCaption {
     y: usize,
 }
 
-fn layout_captions(phrases: &[Phrase], width: usize, height: usize, circle: CircleRect) -> Vec<Option<PlacedCaption>> {
+fn layout_captions(
+    phrases: &[Phrase],
+    width: usize,
+    height: usize,
+    circle: CircleRect,
+) -> Vec<Option<PlacedCaption>> {
     let px = (width.min(height) as f32 * 0.062).max(18.0);
     let max_w = (width as f32 * 0.86) as usize;
     phrases
@@ -268,13 +347,17 @@ fn render(
     head.set_fit(head_fit);
     let head_scale = head_fit.out_w as f32 / job.face_source_w as f32;
     let head_len = head.duration_s.max(1.0 / f64::from(OUTPUT_FPS));
-    let looped = background.duration_s + 0.5 / f64::from(OUTPUT_FPS) < job.frames as f64 / f64::from(OUTPUT_FPS);
+    let looped = background.duration_s + 0.5 / f64::from(OUTPUT_FPS)
+        < job.frames as f64 / f64::from(OUTPUT_FPS);
 
     let mut writer = Mp4Writer::create(&job.req.output, settings)?;
     let encoder = writer.encoder_name;
     let mut overlay = CircleOverlay::new(job.circle, job.req.ring);
     let mut head_picture = Yuv420::new(head_fit.out_w, head_fit.out_h);
-    let mut audio = AudioFeed { track: job.soundtrack, written_frames: 0 };
+    let mut audio = AudioFeed {
+        track: job.soundtrack,
+        written_frames: 0,
+    };
     let thumb_index = (job.frames / 2).min(u64::from(OUTPUT_FPS) * 2);
     let samples_per_frame = (SAMPLE_RATE / OUTPUT_FPS) as usize;
 
@@ -297,13 +380,23 @@ fn render(
             if cancel.load(Ordering::Relaxed) {
                 return Err(MediaError::Cancelled);
             }
-            let mut picture = full_rx.recv().map_err(|_| MediaError::Internal("background reader stopped".into()))??;
+            let mut picture = full_rx
+                .recv()
+                .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
             let t = i as f64 / f64::from(OUTPUT_FPS);
             head.frame_at(t, &mut head_picture)?;
             let c = job.faces_track.at(t % head_len);
-            let crop = CropSquare { cx: c.cx * head_scale, cy: c.cy * head_scale, side: c.side * head_scale };
+            let crop = CropSquare {
+                cx: c.cx * head_scale,
+                cy: c.cy * head_scale,
+                side: c.side * head_scale,
+            };
             overlay.draw(&mut picture, &head_picture, crop);
-            if let Some(k) = job.phrases.iter().position(|p| t >= p.start_s && t < p.end_s) {
+            if let Some(k) = job
+                .phrases
+                .iter()
+                .position(|p| t >= p.start_s && t < p.end_s)
+            {
                 if let Some(Some(cap)) = job.caption_images.get(k) {
                     cap.image.draw(&mut picture, cap.x, cap.y);
                 }

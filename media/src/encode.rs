@@ -52,7 +52,10 @@ impl Mp4Writer {
     pub fn create(path: &Path, s: &EncodeSettings) -> Result<Self> {
         crate::input::init_ffmpeg();
         let mut output = ff::format::output_as(&path, "mp4")?;
-        let global_header = output.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+        let global_header = output
+            .format()
+            .flags()
+            .contains(ff::format::Flags::GLOBAL_HEADER);
         let (video, encoder_name) = open_video_encoder(s, global_header)?;
         let audio = open_audio_encoder(global_header)?;
         let video_tb = ff::Rational(1, s.fps as i32);
@@ -70,8 +73,18 @@ impl Mp4Writer {
         let mut opts = ff::Dictionary::new();
         opts.set("movflags", "+faststart");
         output.write_header_with(opts)?;
-        let frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, s.width as u32, s.height as u32);
-        Ok(Self { output, video, audio, video_tb, audio_tb, frame, audio_pts: 0, encoder_name })
+        let frame =
+            ff::frame::Video::new(ff::format::Pixel::YUV420P, s.width as u32, s.height as u32);
+        Ok(Self {
+            output,
+            video,
+            audio,
+            video_tb,
+            audio_tb,
+            frame,
+            audio_pts: 0,
+            encoder_name,
+        })
     }
 
     pub fn write_video(&mut self, picture: &Yuv420, index: i64) -> Result<()> {
@@ -85,7 +98,11 @@ impl Mp4Writer {
     pub fn write_audio(&mut self, samples: &[f32]) -> Result<()> {
         for chunk in samples.chunks(AAC_FRAME * 2) {
             let n = chunk.len() / 2;
-            let mut frame = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Planar), n, ff::ChannelLayout::STEREO);
+            let mut frame = ff::frame::Audio::new(
+                ff::format::Sample::F32(ff::format::sample::Type::Planar),
+                n,
+                ff::ChannelLayout::STEREO,
+            );
             frame.set_rate(SAMPLE_RATE);
             for ch in 0..2 {
                 let plane = frame.plane_mut::<f32>(ch);
@@ -117,7 +134,11 @@ impl Mp4Writer {
             if packet.duration() <= 0 {
                 packet.set_duration(1); // one frame at 1/fps, so the stream lasts as long as its frames
             }
-            let tb = self.output.stream(0).map(|s| s.time_base()).unwrap_or(self.video_tb);
+            let tb = self
+                .output
+                .stream(0)
+                .map(|s| s.time_base())
+                .unwrap_or(self.video_tb);
             packet.rescale_ts(self.video_tb, tb);
             packet.write_interleaved(&mut self.output)?;
         }
@@ -128,7 +149,11 @@ impl Mp4Writer {
         let mut packet = ff::Packet::empty();
         while self.audio.receive_packet(&mut packet).is_ok() {
             packet.set_stream(1);
-            let tb = self.output.stream(1).map(|s| s.time_base()).unwrap_or(self.audio_tb);
+            let tb = self
+                .output
+                .stream(1)
+                .map(|s| s.time_base())
+                .unwrap_or(self.audio_tb);
             packet.rescale_ts(self.audio_tb, tb);
             packet.write_interleaved(&mut self.output)?;
         }
@@ -147,7 +172,11 @@ impl AudioFeed<'_> {
     /// except at the very end.
     pub fn feed_until(&mut self, writer: &mut Mp4Writer, until_frames: usize) -> Result<()> {
         let end = until_frames.min(self.track.frames());
-        let whole = if end == self.track.frames() { end } else { self.written_frames + (end - self.written_frames.min(end)) / AAC_FRAME * AAC_FRAME };
+        let whole = if end == self.track.frames() {
+            end
+        } else {
+            self.written_frames + (end - self.written_frames.min(end)) / AAC_FRAME * AAC_FRAME
+        };
         if whole > self.written_frames {
             writer.write_audio(&self.track.samples[self.written_frames * 2..whole * 2])?;
             self.written_frames = whole;
@@ -156,19 +185,29 @@ impl AudioFeed<'_> {
     }
 }
 
-fn open_video_encoder(s: &EncodeSettings, global_header: bool) -> Result<(ff::encoder::Video, &'static str)> {
+fn open_video_encoder(
+    s: &EncodeSettings,
+    global_header: bool,
+) -> Result<(ff::encoder::Video, &'static str)> {
     if s.try_nvenc {
         if let Ok(enc) = open_h264(s, global_header, "h264_nvenc") {
             return Ok((enc, "h264_nvenc"));
         }
     }
-    let enc = open_h264(s, global_header, "libx264").map_err(|e| MediaError::Internal(format!("cannot open libx264: {e}")))?;
+    let enc = open_h264(s, global_header, "libx264")
+        .map_err(|e| MediaError::Internal(format!("cannot open libx264: {e}")))?;
     Ok((enc, "libx264"))
 }
 
-fn open_h264(s: &EncodeSettings, global_header: bool, name: &str) -> Result<ff::encoder::Video, ff::Error> {
+fn open_h264(
+    s: &EncodeSettings,
+    global_header: bool,
+    name: &str,
+) -> Result<ff::encoder::Video, ff::Error> {
     let codec = ff::encoder::find_by_name(name).ok_or(ff::Error::EncoderNotFound)?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video()?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()?;
     enc.set_width(s.width as u32);
     enc.set_height(s.height as u32);
     enc.set_format(ff::format::Pixel::YUV420P);
@@ -203,8 +242,11 @@ fn open_h264(s: &EncodeSettings, global_header: bool, name: &str) -> Result<ff::
 }
 
 fn open_audio_encoder(global_header: bool) -> Result<ff::encoder::Audio> {
-    let codec = ff::encoder::find(ff::codec::Id::AAC).ok_or_else(|| MediaError::Internal("no AAC encoder in this FFmpeg".into()))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio()?;
+    let codec = ff::encoder::find(ff::codec::Id::AAC)
+        .ok_or_else(|| MediaError::Internal("no AAC encoder in this FFmpeg".into()))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .audio()?;
     enc.set_rate(SAMPLE_RATE as i32);
     enc.set_channel_layout(ff::ChannelLayout::STEREO);
     // SAFETY: the legacy channel count must match the layout on FFmpeg 5.

@@ -29,7 +29,7 @@ impl std::fmt::Display for InputProblem {
             Self::NotMedia => write!(f, "is not a video, audio or image file that can be read"),
             Self::NoVideoStream => write!(f, "has no video stream"),
             Self::NoAudioStream => write!(f, "has no audio stream"),
-            Self::UnsupportedCodec(c) => write!(f, "uses the unsupported codec {c}"),
+            Self::UnsupportedCodec(c) => write!(f, "uses an unsupported codec ({c})"),
             Self::DecompressionBomb { width, height, limit } => write!(
                 f,
                 "is a decompression bomb: {width}×{height} pixels is more than the {limit} pixel limit"
@@ -45,7 +45,10 @@ impl std::fmt::Display for InputProblem {
 pub enum MediaError {
     /// The caller's input is at fault; the message names the file and the problem.
     #[error("{}: the file {problem}", path.display())]
-    BadInput { path: PathBuf, problem: InputProblem },
+    BadInput {
+        path: PathBuf,
+        problem: InputProblem,
+    },
     /// A parameter (size, position, colour, …) is out of range.
     #[error("{0}")]
     BadParameter(String),
@@ -57,7 +60,10 @@ pub enum MediaError {
 
 impl MediaError {
     pub fn bad_input(path: &Path, problem: InputProblem) -> Self {
-        Self::BadInput { path: path.to_path_buf(), problem }
+        Self::BadInput {
+            path: path.to_path_buf(),
+            problem,
+        }
     }
 
     /// True when the failure is the caller's input or parameters, never worth a retry.

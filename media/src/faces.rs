@@ -21,7 +21,13 @@ impl FaceBox {
         self.width * self.height
     }
     fn scaled(&self, factor: f32) -> Self {
-        Self { x: self.x * factor, y: self.y * factor, width: self.width * factor, height: self.height * factor, score: self.score }
+        Self {
+            x: self.x * factor,
+            y: self.y * factor,
+            width: self.width * factor,
+            height: self.height * factor,
+            score: self.score,
+        }
     }
 }
 
@@ -46,6 +52,12 @@ impl FaceDetector {
         Self { inner }
     }
 
+    /// Ignores faces smaller than `px` (at least 20): a talking head's face is large, and
+    /// skipping the small scales of the pyramid makes detection several times cheaper.
+    pub fn set_min_face_size(&mut self, px: u32) {
+        self.inner.set_min_face_size(px.max(20));
+    }
+
     /// Detects faces in an 8-bit grey image (row stride = width), best first.
     pub fn detect_gray(&mut self, gray: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
         if width < 24 || height < 24 || gray.len() < (width * height) as usize {
@@ -58,7 +70,13 @@ impl FaceDetector {
             .into_iter()
             .map(|f| {
                 let b = f.bbox();
-                FaceBox { x: b.x() as f32, y: b.y() as f32, width: b.width() as f32, height: b.height() as f32, score: f.score() as f32 }
+                FaceBox {
+                    x: b.x() as f32,
+                    y: b.y() as f32,
+                    width: b.width() as f32,
+                    height: b.height() as f32,
+                    score: f.score() as f32,
+                }
             })
             .collect();
         faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
@@ -75,7 +93,10 @@ impl FaceDetector {
         let sw = ((width as f32 * factor).round() as u32).max(1);
         let sh = ((height as f32 * factor).round() as u32).max(1);
         let small = downscale_gray(gray, width, height, sw, sh);
-        self.detect_gray(&small, sw, sh).into_iter().map(|f| f.scaled(1.0 / factor)).collect()
+        self.detect_gray(&small, sw, sh)
+            .into_iter()
+            .map(|f| f.scaled(1.0 / factor))
+            .collect()
     }
 }
 

@@ -28,7 +28,9 @@ impl std::str::FromStr for FitMode {
         match s {
             "cover" => Ok(Self::Cover),
             "contain" => Ok(Self::Contain),
-            _ => Err(MediaError::BadParameter(format!("mode '{s}' is not cover or contain"))),
+            _ => Err(MediaError::BadParameter(format!(
+                "mode '{s}' is not cover or contain"
+            ))),
         }
     }
 }
@@ -47,11 +49,15 @@ pub struct FitReport {
 /// Decodes an image file with its EXIF orientation applied and alpha flattened on white.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
     check_file(path, MAX_IMAGE_BYTES)?;
-    let bytes = std::fs::read(path).map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
     decode_image(path, &bytes)
 }
 
 fn decode_image(path: &Path, bytes: &[u8]) -> Result<RgbImage> {
+    if let Some((w, h)) = crate::image_header::header_dimensions(bytes) {
+        check_pixel_count(path, w, h)?;
+    }
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
@@ -60,31 +66,55 @@ fn decode_image(path: &Path, bytes: &[u8]) -> Result<RgbImage> {
     }
     let mut decoder = reader.into_decoder().map_err(|e| header_problem(path, e))?;
     let (w, h) = decoder.dimensions();
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels > MAX_IMAGE_PIXELS {
-        return Err(MediaError::bad_input(path, InputProblem::DecompressionBomb { width: w.into(), height: h.into(), limit: MAX_IMAGE_PIXELS }));
-    }
-    if w == 0 || h == 0 {
-        return Err(MediaError::bad_input(path, InputProblem::Invalid("it has no pixels".into())));
-    }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    check_pixel_count(path, w, h)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| pixel_problem(path, e))?;
     img.apply_orientation(orientation);
     Ok(flatten_on_white(img))
 }
 
+fn check_pixel_count(path: &Path, w: u32, h: u32) -> Result<()> {
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::DecompressionBomb {
+                width: w.into(),
+                height: h.into(),
+                limit: MAX_IMAGE_PIXELS,
+            },
+        ));
+    }
+    if w == 0 || h == 0 {
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::Invalid("it has no pixels".into()),
+        ));
+    }
+    Ok(())
+}
+
 fn header_problem(path: &Path, e: image::ImageError) -> MediaError {
     match e {
         image::ImageError::Unsupported(_) => MediaError::bad_input(path, InputProblem::NotAnImage),
-        image::ImageError::Limits(_) => MediaError::bad_input(path, InputProblem::TooLarge("its pixels need too much memory".into())),
+        image::ImageError::Limits(_) => MediaError::bad_input(
+            path,
+            InputProblem::TooLarge("its pixels need too much memory".into()),
+        ),
         _ => MediaError::bad_input(path, InputProblem::Truncated),
     }
 }
 
 fn pixel_problem(path: &Path, e: image::ImageError) -> MediaError {
     match e {
-        image::ImageError::Limits(_) => MediaError::bad_input(path, InputProblem::TooLarge("its pixels need too much memory".into())),
-        image::ImageError::Unsupported(u) => MediaError::bad_input(path, InputProblem::Invalid(u.to_string())),
+        image::ImageError::Limits(_) => MediaError::bad_input(
+            path,
+            InputProblem::TooLarge("its pixels need too much memory".into()),
+        ),
+        image::ImageError::Unsupported(u) => {
+            MediaError::bad_input(path, InputProblem::Invalid(u.to_string()))
+        }
         _ => MediaError::bad_input(path, InputProblem::Truncated),
     }
 }
@@ -107,29 +137,43 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
 
 /// The largest face in an RGB image, detected on a downscaled grey copy.
 pub fn largest_face(img: &RgbImage, detector: &mut FaceDetector) -> Option<FaceBox> {
-    detector.detect_gray_downscaled(&gray_of(img), img.width(), img.height()).into_iter().next()
+    detector
+        .detect_gray_downscaled(&gray_of(img), img.width(), img.height())
+        .into_iter()
+        .next()
 }
 
 fn gray_of(img: &RgbImage) -> Vec<u8> {
-    img.pixels().map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8).collect()
+    img.pixels()
+        .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
+        .collect()
 }
 
 /// True when the file starts like an image format we decode (not a video container).
 pub fn looks_like_image(path: &Path) -> bool {
     let mut head = [0u8; 64];
-    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
     n > 0 && image::guess_format(&head[..n]).is_ok()
 }
 
 /// Faces in an image file, largest first, in pixels of the oriented image.
 pub fn faces_in_image(path: &Path) -> Result<(u32, u32, Vec<FaceBox>)> {
     let img = load_image(path)?;
-    let faces = FaceDetector::new().detect_gray_downscaled(&gray_of(&img), img.width(), img.height());
+    let faces =
+        FaceDetector::new().detect_gray_downscaled(&gray_of(&img), img.width(), img.height());
     Ok((img.width(), img.height(), faces))
 }
 
 /// Fits `img` to exactly `width`×`height`.
-pub fn fit_rgb(img: &RgbImage, width: u32, height: u32, mode: FitMode, face: Option<FaceBox>) -> Result<RgbImage> {
+pub fn fit_rgb(
+    img: &RgbImage,
+    width: u32,
+    height: u32,
+    mode: FitMode,
+    face: Option<FaceBox>,
+) -> Result<RgbImage> {
     let (sw, sh) = img.dimensions();
     match mode {
         FitMode::Cover => {
@@ -142,7 +186,12 @@ pub fn fit_rgb(img: &RgbImage, width: u32, height: u32, mode: FitMode, face: Opt
             let fw = ((f64::from(sw) * s).round() as u32).clamp(1, width);
             let fh = ((f64::from(sh) * s).round() as u32).clamp(1, height);
             let fitted = resize(img, fw, fh, None)?;
-            image::imageops::replace(&mut canvas, &fitted, i64::from((width - fw) / 2), i64::from((height - fh) / 2));
+            image::imageops::replace(
+                &mut canvas,
+                &fitted,
+                i64::from((width - fw) / 2),
+                i64::from((height - fh) / 2),
+            );
             Ok(canvas)
         }
     }
@@ -150,26 +199,43 @@ pub fn fit_rgb(img: &RgbImage, width: u32, height: u32, mode: FitMode, face: Opt
 
 /// The source window with the output's aspect ratio, as large as possible, centred on
 /// `center` (or the middle) and kept inside the image.
-pub fn cover_crop(sw: u32, sh: u32, w: u32, h: u32, center: Option<(f32, f32)>) -> (f64, f64, f64, f64) {
+pub fn cover_crop(
+    sw: u32,
+    sh: u32,
+    w: u32,
+    h: u32,
+    center: Option<(f32, f32)>,
+) -> (f64, f64, f64, f64) {
     let (sw, sh) = (f64::from(sw), f64::from(sh));
     let target = f64::from(w) / f64::from(h);
-    let (cw, ch) = if sw / sh > target { (sh * target, sh) } else { (sw, sw / target) };
-    let (cx, cy) = center.map(|(x, y)| (f64::from(x), f64::from(y))).unwrap_or((sw / 2.0, sh / 2.0));
+    let (cw, ch) = if sw / sh > target {
+        (sh * target, sh)
+    } else {
+        (sw, sw / target)
+    };
+    let (cx, cy) = center
+        .map(|(x, y)| (f64::from(x), f64::from(y)))
+        .unwrap_or((sw / 2.0, sh / 2.0));
     let left = (cx - cw / 2.0).clamp(0.0, sw - cw);
     let top = (cy - ch / 2.0).clamp(0.0, sh - ch);
     (left, top, cw, ch)
 }
 
 fn resize(img: &RgbImage, w: u32, h: u32, crop: Option<(f64, f64, f64, f64)>) -> Result<RgbImage> {
-    let src = fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)
-        .map_err(|e| MediaError::Internal(format!("resize source: {e}")))?;
+    let src =
+        fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)
+            .map_err(|e| MediaError::Internal(format!("resize source: {e}")))?;
     let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    let mut opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    let mut opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     if let Some((l, t, cw, ch)) = crop {
         opts = opts.crop(l, t, cw, ch);
     }
-    fr::Resizer::new().resize(&src, &mut dst, &opts).map_err(|e| MediaError::Internal(format!("resize: {e}")))?;
-    RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| MediaError::Internal("resize produced a wrong buffer".into()))
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| MediaError::Internal(format!("resize: {e}")))?;
+    RgbImage::from_raw(w, h, dst.into_vec())
+        .ok_or_else(|| MediaError::Internal("resize produced a wrong buffer".into()))
 }
 
 /// The image covering the frame, shrunk to a sixteenth and blown up again: a soft backdrop.
@@ -188,9 +254,17 @@ fn blurred_fill(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
 }
 
 /// Reads `input`, fits it, and writes JPEG (quality 90) or PNG by `output`'s extension.
-pub fn fit_image_to_frame(input: &Path, output: &Path, width: u32, height: u32, mode: FitMode) -> Result<FitReport> {
+pub fn fit_image_to_frame(
+    input: &Path,
+    output: &Path,
+    width: u32,
+    height: u32,
+    mode: FitMode,
+) -> Result<FitReport> {
     if !(16..=4096).contains(&width) || !(16..=4096).contains(&height) {
-        return Err(MediaError::BadParameter(format!("size {width}x{height} is outside 16..4096 per side")));
+        return Err(MediaError::BadParameter(format!(
+            "size {width}x{height} is outside 16..4096 per side"
+        )));
     }
     let img = load_image(input)?;
     let face = match mode {
@@ -199,17 +273,35 @@ pub fn fit_image_to_frame(input: &Path, output: &Path, width: u32, height: u32, 
     };
     let fitted = fit_rgb(&img, width, height, mode, face)?;
     save_rgb(&fitted, output)?;
-    Ok(FitReport { source_width: img.width(), source_height: img.height(), width, height, mode, face })
+    Ok(FitReport {
+        source_width: img.width(),
+        source_height: img.height(),
+        width,
+        height,
+        mode,
+        face,
+    })
 }
 
 pub fn save_rgb(img: &RgbImage, output: &Path) -> Result<()> {
-    let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let file = std::fs::File::create(output)?;
     let mut w = std::io::BufWriter::new(file);
     let result = match ext.as_str() {
         "png" => img.write_with_encoder(image::codecs::png::PngEncoder::new(&mut w)),
-        "jpg" | "jpeg" => img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 90)),
-        _ => return Err(MediaError::BadParameter(format!("output {} must end in .jpg, .jpeg or .png", output.display()))),
+        "jpg" | "jpeg" => img.write_with_encoder(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 90),
+        ),
+        _ => {
+            return Err(MediaError::BadParameter(format!(
+                "output {} must end in .jpg, .jpeg or .png",
+                output.display()
+            )))
+        }
     };
     result.map_err(|e| MediaError::Internal(format!("encode {}: {e}", output.display())))
 }

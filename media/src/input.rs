@@ -27,7 +27,10 @@ pub fn check_file(path: &Path, max_bytes: u64) -> Result<u64> {
         _ => MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())),
     })?;
     if meta.is_dir() {
-        return Err(MediaError::bad_input(path, InputProblem::Unreadable("it is a directory".into())));
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::Unreadable("it is a directory".into()),
+        ));
     }
     if meta.len() == 0 {
         return Err(MediaError::bad_input(path, InputProblem::Empty));
@@ -35,7 +38,11 @@ pub fn check_file(path: &Path, max_bytes: u64) -> Result<u64> {
     if meta.len() > max_bytes {
         return Err(MediaError::bad_input(
             path,
-            InputProblem::TooLarge(format!("{} MB is over the {} MB limit", meta.len() >> 20, max_bytes >> 20)),
+            InputProblem::TooLarge(format!(
+                "{} MB is over the {} MB limit",
+                meta.len() >> 20,
+                max_bytes >> 20
+            )),
         ));
     }
     std::fs::File::open(path)
@@ -65,12 +72,17 @@ pub fn open_media(path: &Path) -> Result<ff::format::context::Input> {
 /// without its `moov` box, a cut Matroska file, …).
 fn has_known_container_signature(path: &Path) -> bool {
     let mut head = [0u8; 12];
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
     let n = f.read(&mut head).unwrap_or(0);
     if n < 12 {
         return false;
     }
-    let mp4 = &head[4..8] == b"ftyp" || &head[4..8] == b"mdat" || &head[4..8] == b"moov" || &head[4..8] == b"wide";
+    let mp4 = &head[4..8] == b"ftyp"
+        || &head[4..8] == b"mdat"
+        || &head[4..8] == b"moov"
+        || &head[4..8] == b"wide";
     let mkv = head[..4] == [0x1A, 0x45, 0xDF, 0xA3];
     let riff = &head[..4] == b"RIFF";
     let ogg = &head[..4] == b"OggS";
@@ -78,12 +90,18 @@ fn has_known_container_signature(path: &Path) -> bool {
 }
 
 /// Finds a decoder for a stream or says which codec is unsupported.
-pub fn decoder_context(path: &Path, stream: &ff::format::stream::Stream) -> Result<ff::codec::context::Context> {
+pub fn decoder_context(
+    path: &Path,
+    stream: &ff::format::stream::Stream,
+) -> Result<ff::codec::context::Context> {
     let params = stream.parameters();
     let id = params.id();
     if id == ff::codec::Id::None || ff::codec::decoder::find(id).is_none() {
         let name = codec_display_name(&params);
-        return Err(MediaError::bad_input(path, InputProblem::UnsupportedCodec(name)));
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::UnsupportedCodec(name),
+        ));
     }
     Ok(ff::codec::context::Context::from_parameters(params)?)
 }

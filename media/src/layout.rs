@@ -4,7 +4,14 @@ use crate::error::{MediaError, Result};
 use serde::Serialize;
 
 /// The sizes the product offers; any other even size between 128 and 1920 per side works too.
-pub const PRESET_SIZES: [(usize, usize); 6] = [(720, 1280), (1080, 1920), (720, 720), (1080, 1080), (1280, 720), (1920, 1080)];
+pub const PRESET_SIZES: [(usize, usize); 6] = [
+    (720, 1280),
+    (1080, 1920),
+    (720, 720),
+    (1080, 1080),
+    (1280, 720),
+    (1920, 1080),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -15,7 +22,10 @@ pub enum Position {
     TopRight,
     Center,
     /// Top-left corner of the circle's bounding square, in output pixels.
-    At { x: i64, y: i64 },
+    At {
+        x: i64,
+        y: i64,
+    },
 }
 
 impl std::str::FromStr for Position {
@@ -46,7 +56,12 @@ fn bad_position(s: &str) -> MediaError {
 /// Parses `WxH` and checks it is an even size the encoder and phones accept.
 pub fn parse_size(s: &str) -> Result<(usize, usize)> {
     let bad = || MediaError::BadParameter(format!("size '{s}' is not WIDTHxHEIGHT, e.g. 720x1280"));
-    let (w, h) = s.trim().to_ascii_lowercase().split_once('x').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())).ok_or_else(bad)?;
+    let (w, h) = s
+        .trim()
+        .to_ascii_lowercase()
+        .split_once('x')
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .ok_or_else(bad)?;
     let w: usize = w.parse().map_err(|_| bad())?;
     let h: usize = h.parse().map_err(|_| bad())?;
     check_output_size(w, h)?;
@@ -80,7 +95,12 @@ pub fn edge_margin(width: usize, height: usize) -> usize {
     ((width.min(height) as f64 * 0.04) as usize) / 2 * 2
 }
 
-pub fn place_circle(width: usize, height: usize, diameter: usize, position: Position) -> Result<CircleRect> {
+pub fn place_circle(
+    width: usize,
+    height: usize,
+    diameter: usize,
+    position: Position,
+) -> Result<CircleRect> {
     let margin = edge_margin(width, height);
     let room = match position {
         Position::At { .. } => width.min(height),
@@ -110,7 +130,11 @@ pub fn place_circle(width: usize, height: usize, diameter: usize, position: Posi
         }
     };
     // Chroma is subsampled 2×2: even coordinates keep the circle's edge crisp in colour too.
-    Ok(CircleRect { x: x / 2 * 2, y: y / 2 * 2, diameter })
+    Ok(CircleRect {
+        x: x / 2 * 2,
+        y: y / 2 * 2,
+        diameter,
+    })
 }
 
 /// Vertical centre for a caption block of `block_h` pixels: as close as possible to the lower
@@ -128,7 +152,10 @@ pub fn caption_center_y(width: usize, height: usize, block_h: usize, circle: Cir
     for (lo, hi) in [(lo_limit, busy_top), (busy_bottom, hi_limit)] {
         if lo <= hi {
             let c = preferred.clamp(lo, hi);
-            if best.map(|b| (c - preferred).abs() < (b - preferred).abs()).unwrap_or(true) {
+            if best
+                .map(|b| (c - preferred).abs() < (b - preferred).abs())
+                .unwrap_or(true)
+            {
                 best = Some(c);
             }
         }
@@ -145,17 +172,35 @@ mod tests {
         let d = default_diameter(720, 1280);
         assert_eq!(d, 324);
         let c = place_circle(720, 1280, d, Position::BottomLeft).unwrap();
-        assert_eq!(c, CircleRect { x: 28, y: 1280 - 28 - 324, diameter: 324 });
-        let tr = place_circle(1920, 1080, default_diameter(1920, 1080), Position::TopRight).unwrap();
+        assert_eq!(
+            c,
+            CircleRect {
+                x: 28,
+                y: 1280 - 28 - 324,
+                diameter: 324
+            }
+        );
+        let tr =
+            place_circle(1920, 1080, default_diameter(1920, 1080), Position::TopRight).unwrap();
         assert_eq!((tr.x + tr.diameter, tr.y), (1920 - 42, 42));
     }
 
     #[test]
     fn custom_position_must_fit_the_frame() {
         assert!(place_circle(720, 1280, 300, Position::At { x: 500, y: 0 }).is_err());
-        assert_eq!(place_circle(720, 1280, 300, Position::At { x: 11, y: 21 }).unwrap(), CircleRect { x: 10, y: 20, diameter: 300 });
+        assert_eq!(
+            place_circle(720, 1280, 300, Position::At { x: 11, y: 21 }).unwrap(),
+            CircleRect {
+                x: 10,
+                y: 20,
+                diameter: 300
+            }
+        );
         assert!("12,abc".parse::<Position>().is_err());
-        assert_eq!("40,60".parse::<Position>().unwrap(), Position::At { x: 40, y: 60 });
+        assert_eq!(
+            "40,60".parse::<Position>().unwrap(),
+            Position::At { x: 40, y: 60 }
+        );
     }
 
     #[test]
@@ -170,8 +215,15 @@ mod tests {
     fn captions_move_above_a_bottom_circle_and_stay_low_for_a_top_one() {
         let bottom = place_circle(720, 1280, 324, Position::BottomLeft).unwrap();
         let y = caption_center_y(720, 1280, 100, bottom);
-        assert!(y + 50 + 28 <= bottom.y, "caption {y} overlaps circle at {}", bottom.y);
+        assert!(
+            y + 50 + 28 <= bottom.y,
+            "caption {y} overlaps circle at {}",
+            bottom.y
+        );
         let top = place_circle(720, 1280, 324, Position::TopRight).unwrap();
-        assert_eq!(caption_center_y(720, 1280, 100, top), (1280.0 * 0.78) as usize);
+        assert_eq!(
+            caption_center_y(720, 1280, 100, top),
+            (1280.0 * 0.78) as usize
+        );
     }
 }

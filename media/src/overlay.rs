@@ -37,11 +37,19 @@ pub fn halve_mask(mask: &[u8], size: usize) -> Vec<u8> {
 
 /// BT.709 limited-range YUV of an sRGB colour.
 pub fn rgb_to_yuv709(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
-    let (r, g, b) = (f32::from(r) / 255.0, f32::from(g) / 255.0, f32::from(b) / 255.0);
+    let (r, g, b) = (
+        f32::from(r) / 255.0,
+        f32::from(g) / 255.0,
+        f32::from(b) / 255.0,
+    );
     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     let u = (b - y) / 1.8556;
     let v = (r - y) / 1.5748;
-    ((16.0 + 219.0 * y).round() as u8, (128.0 + 224.0 * u).round().clamp(16.0, 240.0) as u8, (128.0 + 224.0 * v).round().clamp(16.0, 240.0) as u8)
+    (
+        (16.0 + 219.0 * y).round() as u8,
+        (128.0 + 224.0 * u).round().clamp(16.0, 240.0) as u8,
+        (128.0 + 224.0 * v).round().clamp(16.0, 240.0) as u8,
+    )
 }
 
 /// Parses `#RRGGBB`, `RRGGBB` or `#RGB`.
@@ -49,9 +57,16 @@ pub fn parse_hex_color(s: &str) -> Option<(u8, u8, u8)> {
     let h = s.trim().trim_start_matches('#');
     let expand = |c: u8| c * 17;
     match h.len() {
-        6 => Some((u8::from_str_radix(&h[0..2], 16).ok()?, u8::from_str_radix(&h[2..4], 16).ok()?, u8::from_str_radix(&h[4..6], 16).ok()?)),
+        6 => Some((
+            u8::from_str_radix(&h[0..2], 16).ok()?,
+            u8::from_str_radix(&h[2..4], 16).ok()?,
+            u8::from_str_radix(&h[4..6], 16).ok()?,
+        )),
         3 => {
-            let v: Vec<u8> = h.chars().map(|c| c.to_digit(16).map(|d| d as u8)).collect::<Option<_>>()?;
+            let v: Vec<u8> = h
+                .chars()
+                .map(|c| c.to_digit(16).map(|d| d as u8))
+                .collect::<Option<_>>()?;
             Some((expand(v[0]), expand(v[1]), expand(v[2])))
         }
         _ => None,
@@ -83,16 +98,28 @@ impl CircleOverlay {
         let d = rect.diameter;
         let outer = d as f32 / 2.0;
         let ring = ring.filter(|r| r.width > 0);
-        let inner = ring.map(|r| (outer - r.width as f32).max(1.0)).unwrap_or(outer);
+        let inner = ring
+            .map(|r| (outer - r.width as f32).max(1.0))
+            .unwrap_or(outer);
         let face_y = disc_mask(d, inner);
-        let ring_y = if ring.is_some() { disc_mask(d, outer) } else { Vec::new() };
+        let ring_y = if ring.is_some() {
+            disc_mask(d, outer)
+        } else {
+            Vec::new()
+        };
         Self {
             rect,
             face_c: halve_mask(&face_y, d),
-            ring_c: if ring.is_some() { halve_mask(&ring_y, d) } else { Vec::new() },
+            ring_c: if ring.is_some() {
+                halve_mask(&ring_y, d)
+            } else {
+                Vec::new()
+            },
             face_y,
             ring_y,
-            ring_yuv: ring.map(|r| rgb_to_yuv709(r.rgb.0, r.rgb.1, r.rgb.2)).unwrap_or((235, 128, 128)),
+            ring_yuv: ring
+                .map(|r| rgb_to_yuv709(r.rgb.0, r.rgb.1, r.rgb.2))
+                .unwrap_or((235, 128, 128)),
             has_ring: ring.is_some(),
             sample_y: vec![0; d * d],
             sample_u: vec![0; d * d / 4],
@@ -104,29 +131,101 @@ impl CircleOverlay {
     pub fn draw(&mut self, frame: &mut Yuv420, head: &Yuv420, crop: CropSquare) {
         let d = self.rect.diameter;
         let scale = crop.side / d as f32;
-        sample_square(&head.y, head.width, head.height, crop.left(), crop.top(), scale, d, &self.face_y, &mut self.sample_y);
+        sample_square(
+            &head.y,
+            head.width,
+            head.height,
+            crop.left(),
+            crop.top(),
+            scale,
+            d,
+            &self.face_y,
+            &mut self.sample_y,
+        );
         let (cw, ch) = (head.width / 2, head.height / 2);
         let (cl, ct) = (crop.left() / 2.0, crop.top() / 2.0);
-        sample_square(&head.u, cw, ch, cl, ct, scale, d / 2, &self.face_c, &mut self.sample_u);
-        sample_square(&head.v, cw, ch, cl, ct, scale, d / 2, &self.face_c, &mut self.sample_v);
+        sample_square(
+            &head.u,
+            cw,
+            ch,
+            cl,
+            ct,
+            scale,
+            d / 2,
+            &self.face_c,
+            &mut self.sample_u,
+        );
+        sample_square(
+            &head.v,
+            cw,
+            ch,
+            cl,
+            ct,
+            scale,
+            d / 2,
+            &self.face_c,
+            &mut self.sample_v,
+        );
 
         let (x, y) = (self.rect.x, self.rect.y);
         let fw = frame.width;
         if self.has_ring {
             fill_masked(&mut frame.y, fw, x, y, d, &self.ring_y, self.ring_yuv.0);
-            fill_masked(&mut frame.u, fw / 2, x / 2, y / 2, d / 2, &self.ring_c, self.ring_yuv.1);
-            fill_masked(&mut frame.v, fw / 2, x / 2, y / 2, d / 2, &self.ring_c, self.ring_yuv.2);
+            fill_masked(
+                &mut frame.u,
+                fw / 2,
+                x / 2,
+                y / 2,
+                d / 2,
+                &self.ring_c,
+                self.ring_yuv.1,
+            );
+            fill_masked(
+                &mut frame.v,
+                fw / 2,
+                x / 2,
+                y / 2,
+                d / 2,
+                &self.ring_c,
+                self.ring_yuv.2,
+            );
         }
         blend_masked(&mut frame.y, fw, x, y, d, &self.face_y, &self.sample_y);
-        blend_masked(&mut frame.u, fw / 2, x / 2, y / 2, d / 2, &self.face_c, &self.sample_u);
-        blend_masked(&mut frame.v, fw / 2, x / 2, y / 2, d / 2, &self.face_c, &self.sample_v);
+        blend_masked(
+            &mut frame.u,
+            fw / 2,
+            x / 2,
+            y / 2,
+            d / 2,
+            &self.face_c,
+            &self.sample_u,
+        );
+        blend_masked(
+            &mut frame.v,
+            fw / 2,
+            x / 2,
+            y / 2,
+            d / 2,
+            &self.face_c,
+            &self.sample_v,
+        );
     }
 }
 
 /// Bilinear sample of the `size`×`size` square starting at (`left`, `top`) with `scale` source
 /// pixels per output pixel; only where the mask is non-zero.
 #[allow(clippy::too_many_arguments)]
-fn sample_square(src: &[u8], sw: usize, sh: usize, left: f32, top: f32, scale: f32, size: usize, mask: &[u8], out: &mut [u8]) {
+fn sample_square(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    left: f32,
+    top: f32,
+    scale: f32,
+    size: usize,
+    mask: &[u8],
+    out: &mut [u8],
+) {
     let max_x = (sw - 1) as f32;
     let max_y = (sh - 1) as f32;
     for oy in 0..size {
@@ -150,7 +249,15 @@ fn sample_square(src: &[u8], sw: usize, sh: usize, left: f32, top: f32, scale: f
     }
 }
 
-fn blend_masked(plane: &mut [u8], stride: usize, x: usize, y: usize, size: usize, mask: &[u8], src: &[u8]) {
+fn blend_masked(
+    plane: &mut [u8],
+    stride: usize,
+    x: usize,
+    y: usize,
+    size: usize,
+    mask: &[u8],
+    src: &[u8],
+) {
     for row in 0..size {
         let dst = &mut plane[(y + row) * stride + x..(y + row) * stride + x + size];
         let m = &mask[row * size..row * size + size];
@@ -166,7 +273,15 @@ fn blend_masked(plane: &mut [u8], stride: usize, x: usize, y: usize, size: usize
     }
 }
 
-fn fill_masked(plane: &mut [u8], stride: usize, x: usize, y: usize, size: usize, mask: &[u8], value: u8) {
+fn fill_masked(
+    plane: &mut [u8],
+    stride: usize,
+    x: usize,
+    y: usize,
+    size: usize,
+    mask: &[u8],
+    value: u8,
+) {
     for row in 0..size {
         let dst = &mut plane[(y + row) * stride + x..(y + row) * stride + x + size];
         for (i, d) in dst.iter_mut().enumerate() {
@@ -191,17 +306,38 @@ mod tests {
         assert!(edge > 0 && edge < 255, "edge pixel {edge}");
         let covered: u32 = m.iter().map(|v| u32::from(*v)).sum::<u32>() / 255;
         let area = std::f32::consts::PI * 50.0 * 50.0;
-        assert!((covered as f32 - area).abs() / area < 0.01, "area {covered} vs {area}");
+        assert!(
+            (covered as f32 - area).abs() / area < 0.01,
+            "area {covered} vs {area}"
+        );
     }
 
     #[test]
     fn ring_colour_surrounds_the_face_and_corners_keep_the_background() {
-        let rect = CircleRect { x: 0, y: 0, diameter: 40 };
-        let mut overlay = CircleOverlay::new(rect, Some(Ring { rgb: (255, 255, 255), width: 4 }));
+        let rect = CircleRect {
+            x: 0,
+            y: 0,
+            diameter: 40,
+        };
+        let mut overlay = CircleOverlay::new(
+            rect,
+            Some(Ring {
+                rgb: (255, 255, 255),
+                width: 4,
+            }),
+        );
         let mut frame = Yuv420::new(40, 40);
         let mut head = Yuv420::new(40, 40);
         head.y.fill(100);
-        overlay.draw(&mut frame, &head, CropSquare { cx: 20.0, cy: 20.0, side: 40.0 });
+        overlay.draw(
+            &mut frame,
+            &head,
+            CropSquare {
+                cx: 20.0,
+                cy: 20.0,
+                side: 40.0,
+            },
+        );
         assert_eq!(frame.y[20 * 40 + 20], 100, "face in the middle");
         assert_eq!(frame.y[20 * 40 + 1], 235, "white ring at the edge");
         assert_eq!(frame.y[0], 16, "corner untouched");

@@ -44,20 +44,38 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let mut input = open_media(path)?;
     let size_bytes = std::fs::metadata(path)?.len();
     let container = input.format().name().to_string();
-    let duration_s = if input.duration() > 0 { input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) } else { 0.0 };
+    let duration_s = if input.duration() > 0 {
+        input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+    } else {
+        0.0
+    };
     let bit_rate = input.bit_rate();
 
     let video = match input.streams().best(ff::media::Type::Video) {
         Some(stream) if !is_cover_art(&stream) => Some(video_info(path, &stream, duration_s)?),
         _ => None,
     };
-    let audio = input.streams().best(ff::media::Type::Audio).map(|s| audio_info(&s, duration_s));
+    let audio = input
+        .streams()
+        .best(ff::media::Type::Audio)
+        .map(|s| audio_info(&s, duration_s));
     if video.is_none() && audio.is_none() {
         return Err(MediaError::bad_input(path, InputProblem::NotMedia));
     }
-    let mut info = MediaInfo { container, duration_s, size_bytes, bit_rate, video, audio };
+    let mut info = MediaInfo {
+        container,
+        duration_s,
+        size_bytes,
+        bit_rate,
+        video,
+        audio,
+    };
     if let Some(v) = info.video.as_mut() {
-        let index = input.streams().best(ff::media::Type::Video).map(|s| s.index()).unwrap_or(0);
+        let index = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .map(|s| s.index())
+            .unwrap_or(0);
         v.variable_frame_rate |= timestamps_vary(&mut input, index);
     }
     Ok(info)
@@ -65,18 +83,32 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
 
 /// An attached picture (album art) is not a video stream.
 pub(crate) fn is_cover_art(stream: &ff::format::stream::Stream) -> bool {
-    stream.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC)
+    stream
+        .disposition()
+        .contains(ff::format::stream::Disposition::ATTACHED_PIC)
 }
 
-fn video_info(path: &Path, stream: &ff::format::stream::Stream, container_s: f64) -> Result<VideoInfo> {
+fn video_info(
+    path: &Path,
+    stream: &ff::format::stream::Stream,
+    container_s: f64,
+) -> Result<VideoInfo> {
     let params = stream.parameters();
     // SAFETY: the parameters belong to a live stream of an open input.
     let (w, h, fmt, trc) = unsafe {
         let p = &*params.as_ptr();
-        (p.width.max(0) as u32, p.height.max(0) as u32, p.format, p.color_trc)
+        (
+            p.width.max(0) as u32,
+            p.height.max(0) as u32,
+            p.format,
+            p.color_trc,
+        )
     };
     if w == 0 || h == 0 {
-        return Err(MediaError::bad_input(path, InputProblem::Invalid("its video stream has no frame size".into())));
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::Invalid("its video stream has no frame size".into()),
+        ));
     }
     if u64::from(w) * u64::from(h) > MAX_VIDEO_PIXELS {
         return Err(MediaError::bad_input(
@@ -91,7 +123,12 @@ fn video_info(path: &Path, stream: &ff::format::stream::Stream, container_s: f64
     let frame_rate = if avg > 0.0 { avg } else { real };
     let variable_frame_rate = avg > 0.0 && real > 0.0 && ((avg - real).abs() / real) > 0.01;
     // SAFETY: a valid enum value read from ffmpeg; the name is a static string.
-    let pixel_format = unsafe { c_name(ff::ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>(fmt))) };
+    let pixel_format = unsafe {
+        c_name(ff::ffi::av_get_pix_fmt_name(std::mem::transmute::<
+            i32,
+            ff::ffi::AVPixelFormat,
+        >(fmt)))
+    };
     let color_transfer = unsafe { c_name(ff::ffi::av_color_transfer_name(trc)) };
     Ok(VideoInfo {
         codec: codec_name(params.id()),
@@ -113,7 +150,10 @@ fn audio_info(stream: &ff::format::stream::Stream, container_s: f64) -> AudioInf
     // SAFETY: as above.
     let (rate, channels) = unsafe {
         let p = &*params.as_ptr();
-        (p.sample_rate.max(0) as u32, p.ch_layout.nb_channels.max(0) as u16)
+        (
+            p.sample_rate.max(0) as u32,
+            p.ch_layout.nb_channels.max(0) as u16,
+        )
     };
     AudioInfo {
         codec: codec_name(params.id()),
@@ -126,7 +166,9 @@ fn audio_info(stream: &ff::format::stream::Stream, container_s: f64) -> AudioInf
 /// Clockwise degrees from the display matrix, falling back to the legacy `rotate` tag.
 pub fn stream_rotation(stream: &ff::format::stream::Stream) -> u32 {
     for side in stream.side_data() {
-        if side.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && side.data().len() >= 36 {
+        if side.kind() == ff::codec::packet::side_data::Type::DisplayMatrix
+            && side.data().len() >= 36
+        {
             let mut m = [0i32; 9];
             for (i, v) in m.iter_mut().enumerate() {
                 let b = &side.data()[i * 4..i * 4 + 4];
@@ -179,13 +221,20 @@ fn timestamps_vary(input: &mut ff::format::context::Input, index: usize) -> bool
 
 pub(crate) fn frame_steps_vary(pts: &mut [i64]) -> bool {
     pts.sort_unstable();
-    let mut steps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    let mut steps: Vec<i64> = pts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
     if steps.len() < 4 {
         return false;
     }
     steps.sort_unstable();
     let median = steps[steps.len() / 2] as f64;
-    let outliers = steps.iter().filter(|s| ((**s as f64) - median).abs() > median * 0.2).count();
+    let outliers = steps
+        .iter()
+        .filter(|s| ((**s as f64) - median).abs() > median * 0.2)
+        .count();
     outliers * 20 > steps.len()
 }
 
@@ -198,7 +247,9 @@ pub(crate) fn rational(r: ff::Rational) -> f64 {
 }
 
 fn codec_name(id: ff::codec::Id) -> String {
-    ff::codec::decoder::find(id).map(|c| c.name().to_string()).unwrap_or_else(|| format!("{id:?}").to_lowercase())
+    ff::codec::decoder::find(id)
+        .map(|c| c.name().to_string())
+        .unwrap_or_else(|| format!("{id:?}").to_lowercase())
 }
 
 unsafe fn c_name(p: *const std::os::raw::c_char) -> String {

@@ -13,7 +13,15 @@ use std::path::Path;
 const FPS: u32 = 30;
 
 fn settings(width: usize, height: usize) -> EncodeSettings {
-    EncodeSettings { width, height, fps: FPS, crf: 20, preset: "veryfast".into(), max_video_bps: 8_000_000, try_nvenc: false }
+    EncodeSettings {
+        width,
+        height,
+        fps: FPS,
+        crf: 20,
+        preset: "veryfast".into(),
+        max_video_bps: 8_000_000,
+        try_nvenc: false,
+    }
 }
 
 /// Loudness of the voice (0–1) around time `t`.
@@ -31,9 +39,20 @@ pub fn loudness_at(voice: &Stereo, t: f64) -> f32 {
 
 /// Writes a `size`×`size` talking head of the portrait lasting as long as `voice`, with the
 /// voice as its sound.
-pub fn animate_portrait(portrait: &RgbImage, voice: &Stereo, size: usize, out: &Path) -> Result<()> {
+pub fn animate_portrait(
+    portrait: &RgbImage,
+    voice: &Stereo,
+    size: usize,
+    out: &Path,
+) -> Result<()> {
     let size = size / 2 * 2;
-    let base = fit_rgb(portrait, (size as f32 * 1.2) as u32, (size as f32 * 1.2) as u32, FitMode::Cover, None)?;
+    let base = fit_rgb(
+        portrait,
+        (size as f32 * 1.2) as u32,
+        (size as f32 * 1.2) as u32,
+        FitMode::Cover,
+        None,
+    )?;
     let (bw, bh) = base.dimensions();
     let src = fr::images::ImageRef::new(bw, bh, base.as_raw(), fr::PixelType::U8x3)
         .map_err(|e| crate::MediaError::Internal(format!("portrait: {e}")))?;
@@ -41,7 +60,10 @@ pub fn animate_portrait(portrait: &RgbImage, voice: &Stereo, size: usize, out: &
     let frames = ((voice.duration_s() * f64::from(FPS)).round() as u64).max(1);
     let mut resizer = fr::Resizer::new();
     let mut dst = fr::images::Image::new(size as u32, size as u32, fr::PixelType::U8x3);
-    let mut feed = AudioFeed { track: voice, written_frames: 0 };
+    let mut feed = AudioFeed {
+        track: voice,
+        written_frames: 0,
+    };
     let mut smooth = 0.0f32;
     for i in 0..frames {
         let t = i as f64 / f64::from(FPS);
@@ -49,11 +71,16 @@ pub fn animate_portrait(portrait: &RgbImage, voice: &Stereo, size: usize, out: &
         // A window of the enlarged portrait that moves: slow sway, breathing, a nod on loud syllables.
         let side = f64::from(bw) * (0.86 - 0.04 * f64::from(smooth) + 0.01 * (t * 1.3).sin());
         let cx = f64::from(bw) / 2.0 + (t * 0.7).sin() * f64::from(bw) * 0.03;
-        let cy = f64::from(bh) / 2.0 + (t * 0.9).cos() * f64::from(bh) * 0.015 - f64::from(smooth) * f64::from(bh) * 0.015;
+        let cy = f64::from(bh) / 2.0 + (t * 0.9).cos() * f64::from(bh) * 0.015
+            - f64::from(smooth) * f64::from(bh) * 0.015;
         let left = (cx - side / 2.0).clamp(0.0, f64::from(bw) - side);
         let top = (cy - side / 2.0).clamp(0.0, f64::from(bh) - side);
-        let opts = fr::ResizeOptions::new().crop(left, top, side, side).resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
-        resizer.resize(&src, &mut dst, &opts).map_err(|e| crate::MediaError::Internal(format!("portrait resize: {e}")))?;
+        let opts = fr::ResizeOptions::new()
+            .crop(left, top, side, side)
+            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+        resizer
+            .resize(&src, &mut dst, &opts)
+            .map_err(|e| crate::MediaError::Internal(format!("portrait resize: {e}")))?;
         let picture = rgb_to_yuv420(dst.buffer(), size, size);
         writer.write_video(&picture, i as i64)?;
         feed.feed_until(&mut writer, (i as usize + 1) * (SAMPLE_RATE / FPS) as usize)?;
@@ -69,12 +96,16 @@ pub fn moving_background(width: usize, height: usize, seconds: f64, out: &Path) 
     let hum = Stereo {
         samples: (0..(seconds * f64::from(SAMPLE_RATE)) as usize)
             .flat_map(|n| {
-                let s = ((n as f32 / SAMPLE_RATE as f32) * 220.0 * std::f32::consts::TAU).sin() * 0.2;
+                let s =
+                    ((n as f32 / SAMPLE_RATE as f32) * 220.0 * std::f32::consts::TAU).sin() * 0.2;
                 [s, s]
             })
             .collect(),
     };
-    let mut feed = AudioFeed { track: &hum, written_frames: 0 };
+    let mut feed = AudioFeed {
+        track: &hum,
+        written_frames: 0,
+    };
     let mut picture = Yuv420::new(width, height);
     for i in 0..frames {
         let t = i as f32 / FPS as f32;

@@ -70,7 +70,12 @@ pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionIm
     let f = font();
     let mut size = px;
     let mut lines = wrap(&f, PxScale::from(size), &text, max_width as f32);
-    while (lines.len() > 3 || lines.iter().any(|l| line_width(&f, PxScale::from(size), l) > max_width as f32)) && size > 12.0 {
+    while (lines.len() > 3
+        || lines
+            .iter()
+            .any(|l| line_width(&f, PxScale::from(size), l) > max_width as f32))
+        && size > 12.0
+    {
         size *= 0.9;
         lines = wrap(&f, PxScale::from(size), &text, max_width as f32);
     }
@@ -79,7 +84,11 @@ pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionIm
     let radius = (size * 0.09).max(2.0).round() as usize;
     let line_h = (sf.ascent() - sf.descent() + sf.line_gap()).ceil();
     let pad = radius + 2;
-    let text_w = lines.iter().map(|l| line_width(&f, scale, l)).fold(0.0f32, f32::max).ceil() as usize;
+    let text_w = lines
+        .iter()
+        .map(|l| line_width(&f, scale, l))
+        .fold(0.0f32, f32::max)
+        .ceil() as usize;
     let width = (text_w + 2 * pad + 1) / 2 * 2 + 2;
     let height = ((line_h as usize * lines.len()) + 2 * pad + 1) / 2 * 2;
     let mut fill = vec![0u8; width * height];
@@ -110,7 +119,12 @@ pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionIm
         }
     }
     let stroke = dilate(&fill, width, height, radius);
-    Some(CaptionImage { width, height, fill, stroke })
+    Some(CaptionImage {
+        width,
+        height,
+        fill,
+        stroke,
+    })
 }
 
 /// Grey-level dilation with a disc: the outline around the glyphs.
@@ -154,7 +168,11 @@ impl CaptionImage {
         for row in 0..(self.height / 2).min((fh / 2).saturating_sub(y / 2)) {
             for col in 0..(self.width / 2).min(cw.saturating_sub(x / 2)) {
                 let i = 2 * row * self.width + 2 * col;
-                let a = (u32::from(self.stroke[i]) + u32::from(self.stroke[i + 1]) + u32::from(self.stroke[i + self.width]) + u32::from(self.stroke[i + self.width + 1])) / 4;
+                let a = (u32::from(self.stroke[i])
+                    + u32::from(self.stroke[i + 1])
+                    + u32::from(self.stroke[i + self.width])
+                    + u32::from(self.stroke[i + self.width + 1]))
+                    / 4;
                 let o = (y / 2 + row) * cw + x / 2 + col;
                 frame.u[o] = lerp(frame.u[o], 128, a as u8);
                 frame.v[o] = lerp(frame.v[o], 128, a as u8);
@@ -179,12 +197,16 @@ mod tests {
 
     #[test]
     fn long_text_wraps_inside_the_width_and_has_ink() {
-        let img = render_caption("Самый лучший крем для вашей кожи прямо сейчас", 400, 40.0).unwrap();
+        let img =
+            render_caption("Самый лучший крем для вашей кожи прямо сейчас", 400, 40.0).unwrap();
         assert!(img.width <= 400 + 40);
         assert!(img.height > 80, "wrapped to several lines: {}", img.height);
         let ink = img.fill.iter().filter(|a| **a > 200).count();
         assert!(ink > 1000, "text pixels {ink}");
-        assert!(img.stroke.iter().filter(|a| **a > 200).count() > ink, "outline is wider than the glyphs");
+        assert!(
+            img.stroke.iter().filter(|a| **a > 200).count() > ink,
+            "outline is wider than the glyphs"
+        );
         assert!(render_caption("🔥🔥", 400, 40.0).is_none());
     }
 }

@@ -30,16 +30,29 @@ pub fn yuv_to_rgb(p: &Yuv420) -> Vec<u8> {
 pub fn write_thumbnail(picture: &Yuv420, path: &Path) -> Result<(u32, u32)> {
     let rgb = yuv_to_rgb(picture);
     let s = THUMB_LONG_SIDE as f64 / picture.width.max(picture.height) as f64;
-    let (w, h) = (((picture.width as f64 * s).round() as u32).max(1), ((picture.height as f64 * s).round() as u32).max(1));
-    let src = fr::images::ImageRef::new(picture.width as u32, picture.height as u32, &rgb, fr::PixelType::U8x3)
-        .map_err(|e| MediaError::Internal(format!("thumbnail source: {e}")))?;
+    let (w, h) = (
+        ((picture.width as f64 * s).round() as u32).max(1),
+        ((picture.height as f64 * s).round() as u32).max(1),
+    );
+    let src = fr::images::ImageRef::new(
+        picture.width as u32,
+        picture.height as u32,
+        &rgb,
+        fr::PixelType::U8x3,
+    )
+    .map_err(|e| MediaError::Internal(format!("thumbnail source: {e}")))?;
     let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    fr::Resizer::new().resize(&src, &mut dst, None).map_err(|e| MediaError::Internal(format!("thumbnail resize: {e}")))?;
-    let img = image::RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| MediaError::Internal("thumbnail buffer".into()))?;
+    fr::Resizer::new()
+        .resize(&src, &mut dst, None)
+        .map_err(|e| MediaError::Internal(format!("thumbnail resize: {e}")))?;
+    let img = image::RgbImage::from_raw(w, h, dst.into_vec())
+        .ok_or_else(|| MediaError::Internal("thumbnail buffer".into()))?;
     for quality in [85u8, 70, 55, 40] {
         let mut bytes = Vec::new();
-        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality))
-            .map_err(|e| MediaError::Internal(format!("thumbnail encode: {e}")))?;
+        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut bytes, quality,
+        ))
+        .map_err(|e| MediaError::Internal(format!("thumbnail encode: {e}")))?;
         if bytes.len() <= THUMB_MAX_BYTES {
             std::fs::write(path, bytes)?;
             return Ok((w, h));

@@ -29,7 +29,14 @@ impl FrameFit {
         let scaled_h = even((f64::from(display_h) * s).ceil()).max(out_h);
         let left = ((scaled_w - out_w) / 2) & !1;
         let top = ((scaled_h - out_h) / 2) & !1;
-        Self { scaled_w, scaled_h, left, top, out_w, out_h }
+        Self {
+            scaled_w,
+            scaled_h,
+            left,
+            top,
+            out_w,
+            out_h,
+        }
     }
 
     /// Keep the whole frame, shrunk so its long side is at most `max_long` (even sizes).
@@ -37,7 +44,14 @@ impl FrameFit {
         let s = (f64::from(max_long) / f64::from(display_w.max(display_h))).min(1.0);
         let w = even(f64::from(display_w) * s);
         let h = even(f64::from(display_h) * s);
-        Self { scaled_w: w, scaled_h: h, left: 0, top: 0, out_w: w, out_h: h }
+        Self {
+            scaled_w: w,
+            scaled_h: h,
+            left: 0,
+            top: 0,
+            out_w: w,
+            out_h: h,
+        }
     }
 }
 
@@ -84,7 +98,11 @@ impl VideoReader {
         let time_base = rational(stream.time_base());
         let rotation = stream_rotation(&stream);
         let mut ctx = decoder_context(path, &stream)?;
-        ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 0, ..Default::default() });
+        ctx.set_threading(ff::threading::Config {
+            kind: ff::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
         if fast_decode {
             // SAFETY: plain field writes on a codec context that is not opened yet.
             unsafe {
@@ -93,20 +111,38 @@ impl VideoReader {
                 (*raw).flags2 |= ff::ffi::AV_CODEC_FLAG2_FAST as i32;
             }
         }
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|_| MediaError::bad_input(path, InputProblem::UnsupportedCodec(format!("{:?}", stream.parameters().id()).to_lowercase())))?;
+        let decoder = ctx.decoder().video().map_err(|_| {
+            MediaError::bad_input(
+                path,
+                InputProblem::UnsupportedCodec(
+                    format!("{:?}", stream.parameters().id()).to_lowercase(),
+                ),
+            )
+        })?;
         let (w, h) = (decoder.width(), decoder.height());
         if w == 0 || h == 0 {
-            return Err(MediaError::bad_input(path, InputProblem::Invalid("its video stream has no frame size".into())));
+            return Err(MediaError::bad_input(
+                path,
+                InputProblem::Invalid("its video stream has no frame size".into()),
+            ));
         }
         if u64::from(w) * u64::from(h) > crate::input::MAX_VIDEO_PIXELS {
-            return Err(MediaError::bad_input(path, InputProblem::TooLarge(format!("{w}×{h} video frames are larger than 8K"))));
+            return Err(MediaError::bad_input(
+                path,
+                InputProblem::TooLarge(format!("{w}×{h} video frames are larger than 8K")),
+            ));
         }
         let (display_w, display_h) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
-        let stream_s = if stream.duration() > 0 { stream.duration() as f64 * time_base } else { 0.0 };
-        let container_s = if input.duration() > 0 { input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) } else { 0.0 };
+        let stream_s = if stream.duration() > 0 {
+            stream.duration() as f64 * time_base
+        } else {
+            0.0
+        };
+        let container_s = if input.duration() > 0 {
+            input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+        } else {
+            0.0
+        };
         let fps = rational(stream.avg_frame_rate());
         let frame_step = if fps > 0.0 { 1.0 / fps } else { 1.0 / 30.0 };
         Ok(Self {
@@ -118,7 +154,11 @@ impl VideoReader {
             rotation,
             display_w,
             display_h,
-            duration_s: if stream_s > 0.0 { stream_s } else { container_s },
+            duration_s: if stream_s > 0.0 {
+                stream_s
+            } else {
+                container_s
+            },
             fit: None,
             scaler: None,
             scaled: ff::frame::Video::empty(),
@@ -142,12 +182,24 @@ impl VideoReader {
     /// must be the fit's output size. Returns false only if the file has no decodable frame.
     pub fn frame_at(&mut self, t: f64, out: &mut Yuv420) -> Result<bool> {
         self.advance_to(t)?;
-        let Some((_, frame)) = self.current.as_ref() else { return Ok(false) };
+        let Some((_, frame)) = self.current.as_ref() else {
+            return Ok(false);
+        };
         if !self.current_is_scaled {
-            let fit = self.fit.unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
-            let (sw, sh) = if self.rotation % 180 == 90 { (fit.scaled_h, fit.scaled_w) } else { (fit.scaled_w, fit.scaled_h) };
+            let fit = self
+                .fit
+                .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
+            let (sw, sh) = if self.rotation % 180 == 90 {
+                (fit.scaled_h, fit.scaled_w)
+            } else {
+                (fit.scaled_w, fit.scaled_h)
+            };
             let key = (frame.format(), frame.width(), frame.height());
-            let stale = self.scaler.as_ref().map(|(f, w, h, _)| (*f, *w, *h) != key).unwrap_or(true);
+            let stale = self
+                .scaler
+                .as_ref()
+                .map(|(f, w, h, _)| (*f, *w, *h) != key)
+                .unwrap_or(true);
             if stale {
                 let ctx = ff::software::scaling::Context::get(
                     key.0,
@@ -166,7 +218,9 @@ impl VideoReader {
             }
             self.current_is_scaled = true;
         }
-        let fit = self.fit.unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
+        let fit = self
+            .fit
+            .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
         out.crop_rotated_from(&self.scaled, self.rotation, fit.left, fit.top);
         Ok(true)
     }
@@ -215,7 +269,10 @@ impl VideoReader {
         loop {
             match self.decoder.receive_frame(&mut frame) {
                 Ok(()) => {
-                    let ts = frame.timestamp().or(frame.pts()).map(|p| p as f64 * self.time_base);
+                    let ts = frame
+                        .timestamp()
+                        .or(frame.pts())
+                        .map(|p| p as f64 * self.time_base);
                     let pts = ts.unwrap_or(self.last_pts + self.frame_step);
                     let pts = pts.max(self.last_pts);
                     self.last_pts = pts;

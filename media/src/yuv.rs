@@ -15,7 +15,13 @@ impl Yuv420 {
     pub fn new(width: usize, height: usize) -> Self {
         debug_assert!(width % 2 == 0 && height % 2 == 0);
         let c = (width / 2) * (height / 2);
-        Self { width, height, y: vec![16; width * height], u: vec![128; c], v: vec![128; c] }
+        Self {
+            width,
+            height,
+            y: vec![16; width * height],
+            u: vec![128; c],
+            v: vec![128; c],
+        }
     }
 
     pub fn chroma_width(&self) -> usize {
@@ -31,11 +37,35 @@ impl Yuv420 {
 
     /// Crops the rectangle (`left`, `top`, size of the rotated result) out of a YUV420P frame
     /// and applies a clockwise `rotation` (0/90/180/270) on the way, into `self`.
-    pub fn crop_rotated_from(&mut self, frame: &ff::frame::Video, rotation: u32, left: usize, top: usize) {
+    pub fn crop_rotated_from(
+        &mut self,
+        frame: &ff::frame::Video,
+        rotation: u32,
+        left: usize,
+        top: usize,
+    ) {
         let (w, h) = (self.width, self.height);
         crop_plane(frame, 0, &mut self.y, w, h, rotation, left, top);
-        crop_plane(frame, 1, &mut self.u, w / 2, h / 2, rotation, left / 2, top / 2);
-        crop_plane(frame, 2, &mut self.v, w / 2, h / 2, rotation, left / 2, top / 2);
+        crop_plane(
+            frame,
+            1,
+            &mut self.u,
+            w / 2,
+            h / 2,
+            rotation,
+            left / 2,
+            top / 2,
+        );
+        crop_plane(
+            frame,
+            2,
+            &mut self.v,
+            w / 2,
+            h / 2,
+            rotation,
+            left / 2,
+            top / 2,
+        );
     }
 }
 
@@ -50,7 +80,16 @@ fn copy_plane_into(src: &[u8], w: usize, h: usize, frame: &mut ff::frame::Video,
 /// `out` is `ow`×`oh` in display orientation; the source plane is in coded orientation, and
 /// (`left`, `top`) is the crop origin in the *display* orientation of the scaled source.
 #[allow(clippy::too_many_arguments)]
-fn crop_plane(frame: &ff::frame::Video, index: usize, out: &mut [u8], ow: usize, oh: usize, rotation: u32, left: usize, top: usize) {
+fn crop_plane(
+    frame: &ff::frame::Video,
+    index: usize,
+    out: &mut [u8],
+    ow: usize,
+    oh: usize,
+    rotation: u32,
+    left: usize,
+    top: usize,
+) {
     let stride = frame.stride(index);
     let src = frame.data(index);
     let sw = frame.plane_width(index) as usize; // coded width of this plane
@@ -141,8 +180,13 @@ pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Yuv420 {
     for y in 0..height {
         for x in 0..width {
             let o = (y * width + x) * 3;
-            let (r, g, b) = (f32::from(rgb[o]), f32::from(rgb[o + 1]), f32::from(rgb[o + 2]));
-            p.y[y * width + x] = (16.0 + (0.2126 * r + 0.7152 * g + 0.0722 * b) * 219.0 / 255.0).round() as u8;
+            let (r, g, b) = (
+                f32::from(rgb[o]),
+                f32::from(rgb[o + 1]),
+                f32::from(rgb[o + 2]),
+            );
+            p.y[y * width + x] =
+                (16.0 + (0.2126 * r + 0.7152 * g + 0.0722 * b) * 219.0 / 255.0).round() as u8;
         }
     }
     let cw = width / 2;
@@ -157,8 +201,12 @@ pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Yuv420 {
             }
             let [r, g, b] = acc;
             let yl = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-            p.u[cy * cw + cx] = (128.0 + (b - yl) / 1.8556 * 224.0 / 255.0).round().clamp(16.0, 240.0) as u8;
-            p.v[cy * cw + cx] = (128.0 + (r - yl) / 1.5748 * 224.0 / 255.0).round().clamp(16.0, 240.0) as u8;
+            p.u[cy * cw + cx] = (128.0 + (b - yl) / 1.8556 * 224.0 / 255.0)
+                .round()
+                .clamp(16.0, 240.0) as u8;
+            p.v[cy * cw + cx] = (128.0 + (r - yl) / 1.5748 * 224.0 / 255.0)
+                .round()
+                .clamp(16.0, 240.0) as u8;
         }
     }
     p

@@ -46,7 +46,8 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     speak(&a.script, &a.voice, &voice_wav)?;
     lap("voice (espeak-ng)", &mut timings);
 
-    let voice = media::audio::decode_audio(&voice_wav)?.ok_or_else(|| CliError::Internal("espeak-ng wrote no audio".into()))?;
+    let voice = media::audio::decode_audio(&voice_wav)?
+        .ok_or_else(|| CliError::Internal("espeak-ng wrote no audio".into()))?;
     let portrait = media::fit::load_image(&character)?;
     let head = dir.join("demo-talking-head.mp4");
     media::synth::animate_portrait(&portrait, &voice, 720, &head)?;
@@ -59,7 +60,10 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let output = dir.join("demo.mp4");
     let mut req = ComposeRequest::new(&background, &head, &output);
     req.captions = Some(Captions::Script(a.script.clone()));
-    req.ring = Some(media::overlay::Ring { rgb: (255, 255, 255), width: 6 });
+    req.ring = Some(media::overlay::Ring {
+        rgb: (255, 255, 255),
+        width: 6,
+    });
     let bar = frame_bar("compose");
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
@@ -79,7 +83,11 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         report.size_bytes as f64 / 1_048_576.0,
         report.face_track.detections,
         report.face_track.samples,
-        if report.face_track.fallback_center { " (no face: centre used)" } else { "" }
+        if report.face_track.fallback_center {
+            " (no face: centre used)"
+        } else {
+            ""
+        }
     );
     for (stage, secs) in &timings {
         println!("  {stage:<22} {secs:>6.2} s");
@@ -96,9 +104,15 @@ fn speak(script: &str, voice: &str, out: &Path) -> Result<(), CliError> {
         .arg(out)
         .arg(script)
         .status()
-        .map_err(|e| CliError::Internal(format!("cannot run espeak-ng ({e}); install it with `make setup`")))?;
+        .map_err(|e| {
+            CliError::Internal(format!(
+                "cannot run espeak-ng ({e}); install it with `make setup`"
+            ))
+        })?;
     if !status.success() {
-        return Err(CliError::Internal(format!("espeak-ng failed with {status}")));
+        return Err(CliError::Internal(format!(
+            "espeak-ng failed with {status}"
+        )));
     }
     Ok(())
 }

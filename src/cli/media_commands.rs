@@ -43,7 +43,11 @@ pub fn fit_image(a: FitImageArgs) -> Result<(), CliError> {
 
 fn parse_any_size(s: &str) -> Result<(usize, usize), CliError> {
     let bad = || CliError::BadInput(format!("size '{s}' is not WIDTHxHEIGHT, e.g. 720x1280."));
-    let (w, h) = s.to_ascii_lowercase().split_once('x').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())).ok_or_else(bad)?;
+    let (w, h) = s
+        .to_ascii_lowercase()
+        .split_once('x')
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .ok_or_else(bad)?;
     Ok((w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?))
 }
 
@@ -56,7 +60,9 @@ pub struct FacesArgs {
 pub fn faces(a: FacesArgs) -> Result<(), CliError> {
     if media::fit::looks_like_image(&a.file) {
         let (width, height, faces) = media::fit::faces_in_image(&a.file)?;
-        return print_json(&serde_json::json!({ "kind": "image", "width": width, "height": height, "faces": faces }));
+        return print_json(
+            &serde_json::json!({ "kind": "image", "width": width, "height": height, "faces": faces }),
+        );
     }
     let v = media::facetrack::track_faces_in_video(&a.file, None)?;
     print_json(&serde_json::json!({ "kind": "video", "result": v }))
@@ -133,15 +139,25 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
         (None, None) => None,
         (color, width) => {
             let rgb = match color {
-                Some(c) => parse_hex_color(c).ok_or_else(|| CliError::BadInput(format!("ring colour '{c}' is not a hex colour like #FFFFFF.")))?,
+                Some(c) => parse_hex_color(c).ok_or_else(|| {
+                    CliError::BadInput(format!(
+                        "ring colour '{c}' is not a hex colour like #FFFFFF."
+                    ))
+                })?,
                 None => (255, 255, 255),
             };
-            Some(Ring { rgb, width: width.unwrap_or(6) })
+            Some(Ring {
+                rgb,
+                width: width.unwrap_or(6),
+            })
         }
     };
     req.bg_volume = a.bg_volume;
     if !(a.max_mb > 0.0 && a.max_mb <= 4000.0) {
-        return Err(CliError::BadInput(format!("--max-mb {} must be between 0 and 4000.", a.max_mb)));
+        return Err(CliError::BadInput(format!(
+            "--max-mb {} must be between 0 and 4000.",
+            a.max_mb
+        )));
     }
     req.max_bytes = (a.max_mb * 1024.0 * 1024.0) as u64;
     req.crf = a.crf.min(51);
@@ -162,7 +178,8 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
     let report = media::compose(&req, &progress, &cancel)?;
     bar.finish_and_clear();
     if let Some(path) = a.report {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?;
         std::fs::write(&path, text)?;
     }
     eprintln!(
@@ -179,11 +196,16 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
 
 fn read_captions_file(file: &std::path::Path) -> Result<Captions, CliError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
-        CliError::from(MediaError::bad_input(file, media::InputProblem::Unreadable(e.to_string())))
+        CliError::from(MediaError::bad_input(
+            file,
+            media::InputProblem::Unreadable(e.to_string()),
+        ))
     })?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
-        return Ok(Captions::Words(parse_word_timings(&text).map_err(|e| CliError::BadInput(format!("{}: {e}.", file.display())))?));
+        return Ok(Captions::Words(parse_word_timings(&text).map_err(|e| {
+            CliError::BadInput(format!("{}: {e}.", file.display()))
+        })?));
     }
     Ok(Captions::Script(text))
 }

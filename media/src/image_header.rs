@@ -1,0 +1,102 @@
+//! Image dimensions read straight from the file header, before any decoder allocates pixels:
+//! the decompression-bomb check must not depend on a decoder getting that far.
+
+/// (width, height) from a PNG, GIF, BMP, JPEG or WebP header; `None` for other formats or a
+/// header too short to say.
+pub fn header_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let be32 = |o: usize| {
+        b.get(o..o + 4)
+            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    };
+    let le16 = |o: usize| {
+        b.get(o..o + 2)
+            .map(|s| u32::from(u16::from_le_bytes([s[0], s[1]])))
+    };
+    let le32 = |o: usize| {
+        b.get(o..o + 4)
+            .map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]).unsigned_abs())
+    };
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") && b.get(12..16) == Some(b"IHDR") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
+        return Some((le16(6)?, le16(8)?));
+    }
+    if b.starts_with(b"BM") {
+        return Some((le32(18)?, le32(22)?));
+    }
+    if b.starts_with(&[0xFF, 0xD8]) {
+        return jpeg_dimensions(b);
+    }
+    if b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP") {
+        return webp_dimensions(b);
+    }
+    None
+}
+
+fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    while at + 9 < b.len() {
+        if b[at] != 0xFF {
+            return None;
+        }
+        let marker = b[at + 1];
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([b[at + 2], b[at + 3]]));
+        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let h = u32::from(u16::from_be_bytes([b[at + 5], b[at + 6]]));
+            let w = u32::from(u16::from_be_bytes([b[at + 7], b[at + 8]]));
+            return Some((w, h));
+        }
+        at += 2 + len;
+    }
+    None
+}
+
+fn webp_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let le24 = |o: usize| {
+        b.get(o..o + 3)
+            .map(|s| u32::from(s[0]) | u32::from(s[1]) << 8 | u32::from(s[2]) << 16)
+    };
+    match b.get(12..16)? {
+        b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
+        b"VP8L" => {
+            let v = b.get(21..25)?;
+            let bits = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+            Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        b"VP8 " => {
+            let v = b.get(26..30)?;
+            Some((
+                u32::from(u16::from_le_bytes([v[0], v[1]]) & 0x3FFF),
+                u32::from(u16::from_le_bytes([v[2], v[3]]) & 0x3FFF),
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sizes_from_headers_alone() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(60_000u32.to_be_bytes());
+        png.extend(40_000u32.to_be_bytes());
+        assert_eq!(header_dimensions(&png), Some((60_000, 40_000)));
+        let gif = b"GIF89a\x10\x00\x20\x00";
+        assert_eq!(header_dimensions(gif), Some((16, 32)));
+        // SOI, APP0 of length 4, SOF0 with height 300 and width 400.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 11, 8, 1, 44, 1, 144, 3, 0, 0,
+        ];
+        assert_eq!(header_dimensions(&jpeg), Some((400, 300)));
+        assert_eq!(header_dimensions(b"hello world"), None);
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what reelforge needs on Debian 12 (run as root, or with sudo available):
+# FFmpeg 5.1 development libraries, clang for the bindings, fonts, espeak-ng for the offline
+# voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them), and a
+# Rust toolchain when none is installed. Quick when everything is already there.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
+  libavutil-dev libswscale-dev libswresample-dev
+  ffmpeg espeak-ng fonts-dejavu-core libvips-tools time
+  postgresql ca-certificates curl
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "setup: need root (or sudo) to install: $*" >&2; exit 1; fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "setup: cargo is in ~/.cargo/bin; add it to PATH (source ~/.cargo/env)"
+  else
+    echo "setup: installing Rust 1.95 with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain 1.95.0
+  fi
+fi

@@ -1,0 +1,177 @@
+//! Shared helpers for the end-to-end tests: the reelforge binary, fixtures synthesised with the
+//! ffmpeg CLI (tests may use it as a reference tool; the product never does), and ffprobe.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ASTRONAUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/samples/astronaut.jpg");
+
+pub fn reelforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .expect("run reelforge")
+}
+
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-count_frames",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+pub fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream"))
+}
+
+pub fn num(v: &serde_json::Value) -> f64 {
+    v.as_str()
+        .map(|s| s.parse().unwrap())
+        .or_else(|| v.as_f64())
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub fn p(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A test-pattern background with a tone, `w`×`h`, `secs` long at `fps`.
+pub fn background(dir: &Path, name: &str, w: u32, h: u32, secs: f64, fps: u32) -> PathBuf {
+    let out = p(dir, name);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=s={w}x{h}:r={fps}:d={secs}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=f=330:sample_rate=44100:d={secs}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        s(&out),
+    ]);
+    out
+}
+
+/// A talking head: the astronaut portrait (face ~80 px) gliding ±110 px left and right over a grey
+/// studio wall, with a voice made of beeps at 0.5 s and every second after.
+pub fn moving_head(dir: &Path, name: &str, secs: f64) -> PathBuf {
+    let out = p(dir, name);
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &format!("color=c=0x707070:s=640x480:r=30:d={secs}"),
+        "-loop", "1", "-i", ASTRONAUT,
+        "-f", "lavfi", "-i", &format!("sine=f=880:sample_rate=48000:d={secs}"),
+        "-filter_complex",
+        "[1:v]scale=400:400[f];[0:v][f]overlay=x='120+110*sin(2*PI*t/3)':y=60:shortest=1,format=yuv420p[v];\
+         [2:a]volume='if(lt(mod(t-0.5,1),0.1),1,0)':eval=frame[a]",
+        "-map", "[v]", "-map", "[a]", "-t", &secs.to_string(),
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", s(&out),
+    ]);
+    out
+}
+
+/// Decodes one output frame at `t` seconds as 8-bit grey, cropped to the given rectangle.
+pub fn gray_crop(video: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &t.to_string(), "-i"])
+        .arg(video)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("crop={w}:{h}:{x}:{y},format=gray"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg frame");
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), (w * h) as usize);
+    out.stdout
+}
+
+/// Mono 48 kHz float samples of a file's audio.
+pub fn pcm(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg pcm");
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Top-level MP4 boxes in file order.
+pub fn mp4_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).unwrap();
+    let mut boxes = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= data.len() {
+        let mut size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned();
+        if size == 1 {
+            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
+        } else if size == 0 {
+            size = (data.len() - at) as u64;
+        }
+        boxes.push(kind);
+        at += size as usize;
+    }
+    boxes
+}

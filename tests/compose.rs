@@ -1,0 +1,489 @@
+//! End-to-end compose: real decoding, compositing and encoding through the CLI.
+mod common;
+use common::*;
+use media::faces::FaceDetector;
+
+fn report(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn output_is_h264_high_yuv420p_with_aac_faststart_thumbnail_and_voice_length() {
+    let d = tmp();
+    let bg = background(d.path(), "bg.mp4", 1080, 1920, 2.0, 30);
+    let th = moving_head(d.path(), "th.mp4", 3.0);
+    let out = p(d.path(), "out.mp4");
+    let rep = p(d.path(), "report.json");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "-o",
+        s(&out),
+        "--report",
+        s(&rep),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
+    let probe = ffprobe(&out);
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(v["profile"], "High");
+    assert_eq!(v["pix_fmt"], "yuv420p");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(720), Some(1280))
+    );
+    assert_eq!(v["r_frame_rate"], "30/1");
+    let a = stream(&probe, "audio");
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(a["sample_rate"], "48000");
+    assert_eq!(a["channels"], 2);
+    // The voice is the talking head's 3 s soundtrack; the 2 s background was looped under it.
+    let frames = num(&v["nb_read_frames"]);
+    assert!((frames - 90.0).abs() <= 1.0, "{frames} frames");
+    assert!(
+        (num(&v["duration"]) - 3.0).abs() <= 1.0 / 30.0 + 1e-6,
+        "video {}",
+        v["duration"]
+    );
+    assert!(
+        (num(&a["duration"]) - 3.0).abs() <= 0.03,
+        "audio {}",
+        a["duration"]
+    );
+    let boxes = mp4_boxes(&out);
+    let moov = boxes.iter().position(|b| b == "moov").unwrap();
+    let mdat = boxes.iter().position(|b| b == "mdat").unwrap();
+    assert!(moov < mdat, "faststart puts moov first: {boxes:?}");
+
+    let rep = report(&rep);
+    assert_eq!(rep["background_looped"], true);
+    assert_eq!(rep["width"], 720);
+    assert!(rep["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["stage"] == "face_track"));
+    let thumb = p(d.path(), "out.jpg");
+    let tp = ffprobe(&thumb);
+    let tv = stream(&tp, "video");
+    assert!(
+        tv["width"]
+            .as_u64()
+            .unwrap()
+            .max(tv["height"].as_u64().unwrap())
+            <= 320
+    );
+    assert!(std::fs::metadata(&thumb).unwrap().len() <= 200 * 1024);
+}
+
+#[test]
+fn the_face_stays_in_the_circle_centre_while_the_head_moves() {
+    let d = tmp();
+    let bg = background(d.path(), "bg.mp4", 720, 1280, 4.0, 30);
+    let th = moving_head(d.path(), "th.mp4", 4.0);
+    let out = p(d.path(), "out.mp4");
+    let rep = p(d.path(), "r.json");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "-o",
+        s(&out),
+        "--report",
+        s(&rep),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rep = report(&rep);
+    assert_eq!(rep["face_track"]["fallback_center"], false);
+    let (cx, cy, dia) = (
+        rep["circle"]["x"].as_u64().unwrap() as u32,
+        rep["circle"]["y"].as_u64().unwrap() as u32,
+        rep["circle"]["diameter"].as_u64().unwrap() as u32,
+    );
+
+    let mut detector = FaceDetector::new();
+    let mut source_x = Vec::new();
+    for k in 0..8 {
+        let t = 0.2 + k as f64 * 0.45;
+        // In the source the face glides ±150 px …
+        let src = gray_crop(&th, t, 0, 0, 640, 480);
+        let f = detector.detect_gray(&src, 640, 480);
+        assert!(!f.is_empty(), "face visible in the source at {t}");
+        source_x.push(f[0].center().0);
+        // … while in the output it stays near the circle's centre.
+        let circle = gray_crop(&out, t, cx, cy, dia, dia);
+        let faces = detector.detect_gray(&circle, dia, dia);
+        assert!(!faces.is_empty(), "a face in the circle at {t}s");
+        let (fx, fy) = faces[0].center();
+        let off = ((fx - dia as f32 / 2.0).powi(2) + (fy - dia as f32 / 2.0).powi(2)).sqrt();
+        assert!(
+            off < dia as f32 * 0.15,
+            "face {off:.0}px off the centre at {t}s"
+        );
+    }
+    let spread = source_x.iter().cloned().fold(f32::MIN, f32::max)
+        - source_x.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(spread > 150.0, "the head really moved ({spread:.0}px)");
+}
+
+#[test]
+fn a_separate_voice_sets_the_length_and_stays_in_sync() {
+    let d = tmp();
+    let bg = background(d.path(), "bg.mp4", 640, 360, 10.0, 25);
+    let th = moving_head(d.path(), "th.mp4", 2.0);
+    // Clicks at 0.5, 2.5 and 4.5 s in a 5 s voice.
+    let voice = p(d.path(), "voice.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=1000:sample_rate=22050:d=5",
+        "-af",
+        "volume='if(lt(mod(t-0.5,2),0.05),1,0)':eval=frame",
+        s(&voice),
+    ]);
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "--voice",
+        s(&voice),
+        "--bg-volume",
+        "0",
+        "--size",
+        "720x720",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let probe = ffprobe(&out);
+    let v = stream(&probe, "video");
+    assert!(
+        (num(&v["nb_read_frames"]) - 150.0).abs() <= 1.0,
+        "5 s at 30 fps, background trimmed"
+    );
+    let samples = pcm(&out);
+    let onsets: Vec<f64> = onsets(&samples, 0.2);
+    assert_eq!(onsets.len(), 3, "three clicks: {onsets:?}");
+    for (got, want) in onsets.iter().zip([0.5, 2.5, 4.5]) {
+        assert!(
+            (got - want).abs() < 0.03,
+            "click at {got:.3}s, expected {want}s"
+        );
+    }
+}
+
+/// Times where the signal rises above `level` after at least 0.5 s of quiet.
+fn onsets(samples: &[f32], level: f32) -> Vec<f64> {
+    let mut found = Vec::new();
+    let mut last: Option<usize> = None;
+    for (i, s) in samples.iter().enumerate() {
+        if s.abs() > level {
+            if last.map(|l| i - l > 24_000).unwrap_or(true) {
+                found.push(i as f64 / 48_000.0);
+            }
+            last = Some(i);
+        }
+    }
+    found
+}
+
+#[test]
+fn rotated_phone_clip_is_shown_upright() {
+    let d = tmp();
+    // Coded landscape: left half red, right half blue; the display matrix turns it 90° clockwise,
+    // so upright the top half is red and the bottom half blue.
+    let coded = p(d.path(), "coded.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=640x360:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=640x360:d=1",
+        "-filter_complex",
+        "[0:v]crop=320:360:0:0[l];[1:v]crop=320:360:0:0[r];[l][r]hstack,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        s(&coded),
+    ]);
+    let rotated = p(d.path(), "rotated.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&coded),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        s(&rotated),
+    ]);
+    let info = reelforge(&["probe", s(&rotated)]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(
+        info["video"]["rotation"] == 90 || info["video"]["rotation"] == 270,
+        "{info}"
+    );
+    assert_eq!(
+        (
+            info["video"]["display_width"].as_u64(),
+            info["video"]["display_height"].as_u64()
+        ),
+        (Some(360), Some(640))
+    );
+    // ffmpeg's own auto-rotation is the reference for which half ends up on top.
+    let upright = p(d.path(), "upright.png");
+    ffmpeg(&["-i", s(&rotated), "-frames:v", "1", s(&upright)]);
+    let top_is_red = pixel(&upright, None, 180, 100).0 > 180;
+
+    let th = moving_head(d.path(), "th.mp4", 1.0);
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&rotated),
+        "--talking-head",
+        s(&th),
+        "--position",
+        "top-left",
+        "--size",
+        "360x640",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (top, bottom) = (
+        pixel(&out, Some(0.5), 300, 250),
+        pixel(&out, Some(0.5), 300, 600),
+    );
+    let (red, blue) = if top_is_red {
+        (top, bottom)
+    } else {
+        (bottom, top)
+    };
+    assert!(red.0 > 180 && red.2 < 80, "red half: {red:?}");
+    assert!(blue.2 > 180 && blue.0 < 80, "blue half: {blue:?}");
+}
+
+/// RGB of one pixel of the frame at `t` (or of an image).
+fn pixel(path: &std::path::Path, t: Option<f64>, x: u32, y: u32) -> (u8, u8, u8) {
+    let seek = t
+        .map(|t| vec!["-ss".to_string(), t.to_string()])
+        .unwrap_or_default();
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(&seek)
+        .args([
+            "-i",
+            s(path),
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("crop=1:1:{x}:{y},format=rgb24"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    (o.stdout[0], o.stdout[1], o.stdout[2])
+}
+
+#[test]
+fn variable_frame_rate_and_odd_sizes_become_constant_30_fps_even_output() {
+    let d = tmp();
+    // Frame steps jitter between 13 and 53 ms, like a phone's variable frame rate; odd sizes
+    // in a lossless codec (x264 cannot even encode them in 4:2:0).
+    let vfr = p(d.path(), "vfr.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=641x479:r=30:d=3",
+        "-vf",
+        "settb=1/1000,setpts='N*33+if(eq(mod(N,3),0),20,0)'",
+        "-fps_mode",
+        "vfr",
+        "-enc_time_base",
+        "1/1000",
+        "-c:v",
+        "ffv1",
+        s(&vfr),
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_slice(&reelforge(&["probe", s(&vfr)]).stdout).unwrap();
+    assert_eq!(info["video"]["variable_frame_rate"], true, "{info}");
+    let head = p(d.path(), "head.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=333x251:r=24:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=2",
+        "-c:v",
+        "ffv1",
+        "-c:a",
+        "flac",
+        s(&head),
+    ]);
+    let out = p(d.path(), "out.mp4");
+    let rep = p(d.path(), "r.json");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&vfr),
+        "--talking-head",
+        s(&head),
+        "--size",
+        "1280x720",
+        "--position",
+        "bottom-right",
+        "-o",
+        s(&out),
+        "--report",
+        s(&rep),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let probe = ffprobe(&out);
+    let v = stream(&probe, "video");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert_eq!(v["r_frame_rate"], "30/1");
+    assert_eq!(v["avg_frame_rate"], "30/1");
+    assert!((num(&v["nb_read_frames"]) - 60.0).abs() <= 1.0);
+    // No face in a test pattern: the report says the centre was used.
+    assert_eq!(report(&rep)["face_track"]["fallback_center"], true);
+}
+
+#[test]
+fn captions_are_burned_in_clear_of_the_circle() {
+    let d = tmp();
+    let bg = p(d.path(), "black.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=720x1280:d=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        s(&bg),
+    ]);
+    let th = moving_head(d.path(), "th.mp4", 3.0);
+    let with = p(d.path(), "with.mp4");
+    let without = p(d.path(), "without.mp4");
+    let rep = p(d.path(), "r.json");
+    let text = "Привет, мир! Hello world 🔥";
+    assert!(reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "--captions",
+        text,
+        "-o",
+        s(&with),
+        "--report",
+        s(&rep)
+    ])
+    .status
+    .success());
+    assert!(reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "-o",
+        s(&without)
+    ])
+    .status
+    .success());
+    let rep = report(&rep);
+    let caps = rep["captions"].as_array().unwrap();
+    assert!(caps.len() >= 2, "{caps:?}");
+    assert_eq!(caps[0]["text"], "Привет, мир!");
+    let circle_top = rep["circle"]["y"].as_u64().unwrap() as u32;
+    let t = (caps[0]["start_s"].as_f64().unwrap() + caps[0]["end_s"].as_f64().unwrap()) / 2.0;
+    // Everything above the circle: bright text on black only where captions are drawn.
+    let bright = |v: &[u8]| v.iter().filter(|p| **p > 200).count();
+    let lit_with = bright(&gray_crop(&with, t, 0, 0, 720, circle_top));
+    let lit_without = bright(&gray_crop(&without, t, 0, 0, 720, circle_top));
+    assert!(lit_with > 1500, "caption pixels: {lit_with}");
+    assert_eq!(lit_without, 0);
+}
+
+#[test]
+fn size_cap_is_enforced_by_the_bitrate_ceiling() {
+    let d = tmp();
+    // Pure noise is the worst case for an encoder.
+    let noisy = p(d.path(), "noise.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=720x1280:r=30:d=4,geq=random(1)*255:128:128",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+        s(&noisy),
+    ]);
+    let th = moving_head(d.path(), "th.mp4", 4.0);
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&noisy),
+        "--talking-head",
+        s(&th),
+        "--max-mb",
+        "0.6",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(size <= (0.6 * 1024.0 * 1024.0) as u64, "{size} bytes");
+    let uncapped = p(d.path(), "big.mp4");
+    assert!(reelforge(&[
+        "compose",
+        "--background",
+        s(&noisy),
+        "--talking-head",
+        s(&th),
+        "-o",
+        s(&uncapped)
+    ])
+    .status
+    .success());
+    assert!(
+        std::fs::metadata(&uncapped).unwrap().len() > size * 2,
+        "the cap is what kept it small"
+    );
+}
