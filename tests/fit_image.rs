@@ -13,15 +13,20 @@ fn every_input_format_comes_out_at_the_exact_size() {
     let d = tmp();
     for ext in ["png", "webp", "gif", "bmp", "tiff", "jpg"] {
         let src = p(d.path(), &format!("in.{ext}"));
-        ffmpeg(&[
+        // TIFF as RGB: the YCbCr-subsampled TIFF ffmpeg writes by default is rare in the wild.
+        let mut args = vec![
             "-f",
             "lavfi",
             "-i",
             "testsrc2=s=801x603:d=1",
             "-frames:v",
             "1",
-            s(&src),
-        ]);
+        ];
+        if ext == "tiff" {
+            args.extend(["-pix_fmt", "rgb24"]);
+        }
+        args.push(s(&src));
+        ffmpeg(&args);
         for (mode, out_ext) in [("cover", "jpg"), ("contain", "png")] {
             let out = p(d.path(), &format!("out-{ext}-{mode}.{out_ext}"));
             let r = reelforge(&[

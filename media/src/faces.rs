@@ -31,10 +31,6 @@ impl FaceBox {
     }
 }
 
-/// Detection runs on frames no larger than this on their long side: faces in a talking head or
-/// a portrait are large, and a 360 px frame is 4–6× cheaper to scan than a 720 px one.
-pub const DETECTION_LONG_SIDE: u32 = 360;
-
 pub struct FaceDetector {
     inner: Box<dyn rustface::Detector>,
 }
@@ -83,13 +79,20 @@ impl FaceDetector {
         faces
     }
 
-    /// Detects on a copy downscaled to [`DETECTION_LONG_SIDE`] and maps the boxes back.
-    pub fn detect_gray_downscaled(&mut self, gray: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
+    /// Detects on a copy downscaled to `long_side` pixels on its long side (detection cost
+    /// grows with the pixel count) and maps the boxes back.
+    pub fn detect_gray_downscaled(
+        &mut self,
+        gray: &[u8],
+        width: u32,
+        height: u32,
+        long_side: u32,
+    ) -> Vec<FaceBox> {
         let long = width.max(height);
-        if long <= DETECTION_LONG_SIDE {
+        if long <= long_side {
             return self.detect_gray(gray, width, height);
         }
-        let factor = DETECTION_LONG_SIDE as f32 / long as f32;
+        let factor = long_side as f32 / long as f32;
         let sw = ((width as f32 * factor).round() as u32).max(1);
         let sh = ((height as f32 * factor).round() as u32).max(1);
         let small = downscale_gray(gray, width, height, sw, sh);

@@ -13,6 +13,9 @@ use std::path::Path;
 /// Images above this many pixels are refused from their header, before decoding (a 12 MP
 /// phone photo is 12 M; a classic bomb claims 50 000 × 50 000).
 pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
+/// Stills are scanned at up to this long side: one image is cheap, and a face that is a small
+/// part of a wide product shot is still found.
+pub const IMAGE_DETECTION_LONG_SIDE: u32 = 720;
 pub const MAX_IMAGE_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,7 +100,9 @@ fn check_pixel_count(path: &Path, w: u32, h: u32) -> Result<()> {
 
 fn header_problem(path: &Path, e: image::ImageError) -> MediaError {
     match e {
-        image::ImageError::Unsupported(_) => MediaError::bad_input(path, InputProblem::NotAnImage),
+        image::ImageError::Unsupported(u) => {
+            MediaError::bad_input(path, InputProblem::UnsupportedCodec(u.to_string()))
+        }
         image::ImageError::Limits(_) => MediaError::bad_input(
             path,
             InputProblem::TooLarge("its pixels need too much memory".into()),
@@ -138,7 +143,12 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
 /// The largest face in an RGB image, detected on a downscaled grey copy.
 pub fn largest_face(img: &RgbImage, detector: &mut FaceDetector) -> Option<FaceBox> {
     detector
-        .detect_gray_downscaled(&gray_of(img), img.width(), img.height())
+        .detect_gray_downscaled(
+            &gray_of(img),
+            img.width(),
+            img.height(),
+            IMAGE_DETECTION_LONG_SIDE,
+        )
         .into_iter()
         .next()
 }
@@ -161,8 +171,12 @@ pub fn looks_like_image(path: &Path) -> bool {
 /// Faces in an image file, largest first, in pixels of the oriented image.
 pub fn faces_in_image(path: &Path) -> Result<(u32, u32, Vec<FaceBox>)> {
     let img = load_image(path)?;
-    let faces =
-        FaceDetector::new().detect_gray_downscaled(&gray_of(&img), img.width(), img.height());
+    let faces = FaceDetector::new().detect_gray_downscaled(
+        &gray_of(&img),
+        img.width(),
+        img.height(),
+        IMAGE_DETECTION_LONG_SIDE,
+    );
     Ok((img.width(), img.height(), faces))
 }
 
