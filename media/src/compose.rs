@@ -15,7 +15,7 @@ use crate::layout::{
 use crate::overlay::{CircleOverlay, Ring};
 use crate::text::{render_caption, CaptionImage};
 use crate::thumb::write_thumbnail;
-use crate::track::CropSquare;
+use crate::track::{CropSquare, FaceTrack};
 use crate::video_in::{FrameFit, VideoReader};
 use crate::yuv::Yuv420;
 use serde::Serialize;
@@ -157,10 +157,80 @@ fn compose_inner(
         .unwrap_or_else(|| default_diameter(req.width, req.height));
     let circle = place_circle(req.width, req.height, diameter, req.position)?;
     // Open both videos first: a bad file is reported before any heavy work.
-    let background = VideoReader::open(&req.background, false)?;
-    let head = VideoReader::open(&req.talking_head, false)?;
+    let mut background = VideoReader::open(&req.background, Some(req.width * req.height))?;
+    background.set_fit(FrameFit::cover(
+        background.display_w,
+        background.display_h,
+        req.width,
+        req.height,
+    ));
+    let background_seconds = background.duration_s;
+    let head = VideoReader::open(&req.talking_head, None)?;
     stages.done("probe");
 
+    std::thread::scope(|scope| {
+        // The background starts decoding now, on its own core, while this thread prepares the
+        // audio, the face track and the captions.
+        let frames_rx = spawn_background_reader(scope, background, req.width, req.height);
+        let prepared = prepare(req, &head, circle, background_seconds, &mut stages, cancel)?;
+        let thumbnail = req
+            .thumbnail
+            .clone()
+            .unwrap_or_else(|| req.output.with_extension("jpg"));
+        let encoder = render(&prepared, frames_rx, head, &thumbnail, progress, cancel)?;
+        stages.done("compose_encode");
+
+        let size_bytes = std::fs::metadata(&req.output)?.len();
+        if size_bytes > req.max_bytes {
+            return Err(MediaError::Internal(format!(
+                "output is {size_bytes} bytes, over the {} byte cap",
+                req.max_bytes
+            )));
+        }
+        Ok(ComposeReport {
+            output: req.output.clone(),
+            thumbnail,
+            width: req.width,
+            height: req.height,
+            duration_s: prepared.frames as f64 / f64::from(OUTPUT_FPS),
+            frames: prepared.frames,
+            size_bytes,
+            encoder,
+            circle,
+            captions: prepared.phrases.clone(),
+            face_track: TrackSummary {
+                samples: prepared.track.samples,
+                detections: prepared.track.detections,
+                fallback_center: prepared.track.fallback_center,
+            },
+            background_looped: prepared.background_looped,
+            stages: std::mem::take(&mut stages.0),
+        })
+    })
+}
+
+/// Everything the frame loop needs besides the pictures.
+struct Prepared<'a> {
+    req: &'a ComposeRequest,
+    frames: u64,
+    circle: CircleRect,
+    track: FaceTrack,
+    track_source_w: u32,
+    phrases: Vec<Phrase>,
+    captions: Vec<Option<PlacedCaption>>,
+    soundtrack: Stereo,
+    settings: EncodeSettings,
+    background_looped: bool,
+}
+
+fn prepare<'a>(
+    req: &'a ComposeRequest,
+    head: &VideoReader,
+    circle: CircleRect,
+    background_seconds: f64,
+    stages: &mut Stages,
+    cancel: &AtomicBool,
+) -> Result<Prepared<'a>> {
     let voice = match &req.voice {
         Some(p) => Some(
             decode_audio(p)?
@@ -182,6 +252,7 @@ fn compose_inner(
         ));
     }
     let frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
+    let seconds = frames as f64 / f64::from(OUTPUT_FPS);
     let audio_frames = frames as usize * SAMPLE_RATE as usize / OUTPUT_FPS as usize;
     let soundtrack = mix_soundtrack(
         voice.as_ref(),
@@ -189,81 +260,44 @@ fn compose_inner(
         req.bg_volume,
         audio_frames,
     );
-    let max_video_bps =
-        video_bitrate_ceiling(req.max_bytes, frames as f64 / f64::from(OUTPUT_FPS))?;
-    stages.done("audio");
-
-    let faces = track_faces_in_video(&req.talking_head, Some(cancel))?;
-    stages.done("face_track");
-
-    let (speech_start, speech_end) = voice.as_ref().map(speech_bounds).unwrap_or((0.0, duration));
-    let phrases = match &req.captions {
-        Some(Captions::Script(s)) => phrases_from_script(s, speech_start, speech_end.min(duration)),
-        Some(Captions::Words(w)) => phrases_from_words(w),
-        None => Vec::new(),
-    };
-    let caption_images = layout_captions(&phrases, req.width, req.height, circle);
-    stages.done("captions");
-
     let settings = EncodeSettings {
         width: req.width,
         height: req.height,
         fps: OUTPUT_FPS,
         crf: req.crf,
         preset: req.preset.clone(),
-        max_video_bps,
+        max_video_bps: video_bitrate_ceiling(req.max_bytes, seconds)?,
         try_nvenc: req.try_gpu_encoder,
     };
-    let thumbnail_path = req
-        .thumbnail
-        .clone()
-        .unwrap_or_else(|| req.output.with_extension("jpg"));
-    let job = RenderJob {
+    stages.done("audio");
+
+    let faces = track_faces_in_video(&req.talking_head, Some(cancel))?;
+    stages.done("face_track");
+
+    let (speech_start, speech_end) = voice
+        .as_ref()
+        .map(speech_bounds)
+        .unwrap_or((0.0, duration));
+    let phrases = match &req.captions {
+        Some(Captions::Script(s)) => {
+            phrases_from_script(s, speech_start, speech_end.min(duration))
+        }
+        Some(Captions::Words(w)) => phrases_from_words(w),
+        None => Vec::new(),
+    };
+    let captions = layout_captions(&phrases, req.width, req.height, circle);
+    stages.done("captions");
+    Ok(Prepared {
         req,
         frames,
         circle,
-        faces_track: &faces.track,
-        face_source_w: faces.width,
-        phrases: &phrases,
-        caption_images: &caption_images,
-        soundtrack: &soundtrack,
-    };
-    let (encoder, looped) = render(
-        job,
-        background,
-        head,
-        &settings,
-        &thumbnail_path,
-        progress,
-        cancel,
-    )?;
-    stages.done("compose_encode");
-
-    let size_bytes = std::fs::metadata(&req.output)?.len();
-    if size_bytes > req.max_bytes {
-        return Err(MediaError::Internal(format!(
-            "output is {size_bytes} bytes, over the {} byte cap",
-            req.max_bytes
-        )));
-    }
-    Ok(ComposeReport {
-        output: req.output.clone(),
-        thumbnail: thumbnail_path,
-        width: req.width,
-        height: req.height,
-        duration_s: frames as f64 / f64::from(OUTPUT_FPS),
-        frames,
-        size_bytes,
-        encoder,
-        circle,
-        captions: phrases,
-        face_track: TrackSummary {
-            samples: faces.track.samples,
-            detections: faces.track.detections,
-            fallback_center: faces.track.fallback_center,
-        },
-        background_looped: looped,
-        stages: stages.0,
+        track_source_w: faces.width,
+        track: faces.track,
+        phrases,
+        captions,
+        soundtrack,
+        settings,
+        background_looped: background_seconds + 0.5 / f64::from(OUTPUT_FPS) < seconds,
     })
 }
 
@@ -319,99 +353,83 @@ fn layout_captions(
         .collect()
 }
 
-struct RenderJob<'a> {
-    req: &'a ComposeRequest,
-    frames: u64,
-    circle: CircleRect,
-    faces_track: &'a crate::track::FaceTrack,
-    face_source_w: u32,
-    phrases: &'a [Phrase],
-    caption_images: &'a [Option<PlacedCaption>],
-    soundtrack: &'a Stereo,
+/// Decodes, scales and crops background pictures for output frames 0, 1, 2, … (looping the
+/// clip) until the receiver hangs up. Up to half a second of pictures waits in the queue
+/// (about 20 MB at 720×1280): enough to keep the encoder fed while the face track is built.
+fn spawn_background_reader<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut background: VideoReader,
+    w: usize,
+    h: usize,
+) -> mpsc::Receiver<Result<Yuv420>> {
+    let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(OUTPUT_FPS as usize / 2);
+    scope.spawn(move || {
+        for i in 0.. {
+            let mut picture = Yuv420::new(w, h);
+            let t = i as f64 / f64::from(OUTPUT_FPS);
+            let item = background.frame_at(t, &mut picture).map(|_| picture);
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
 }
 
-#[allow(clippy::too_many_arguments)]
 fn render(
-    job: RenderJob<'_>,
-    mut background: VideoReader,
+    job: &Prepared<'_>,
+    backgrounds: mpsc::Receiver<Result<Yuv420>>,
     mut head: VideoReader,
-    settings: &EncodeSettings,
     thumbnail: &Path,
     progress: ProgressFn<'_>,
     cancel: &AtomicBool,
-) -> Result<(&'static str, bool)> {
-    let (w, h) = (job.req.width, job.req.height);
-    let bg_fit = FrameFit::cover(background.display_w, background.display_h, w, h);
-    background.set_fit(bg_fit);
+) -> Result<&'static str> {
     let head_fit = FrameFit::whole(head.display_w, head.display_h, 1280);
     head.set_fit(head_fit);
-    let head_scale = head_fit.out_w as f32 / job.face_source_w as f32;
+    let head_scale = head_fit.out_w as f32 / job.track_source_w as f32;
     let head_len = head.duration_s.max(1.0 / f64::from(OUTPUT_FPS));
-    let looped = background.duration_s + 0.5 / f64::from(OUTPUT_FPS)
-        < job.frames as f64 / f64::from(OUTPUT_FPS);
 
-    let mut writer = Mp4Writer::create(&job.req.output, settings)?;
+    let mut writer = Mp4Writer::create(&job.req.output, &job.settings)?;
     let encoder = writer.encoder_name;
     let mut overlay = CircleOverlay::new(job.circle, job.req.ring);
     let mut head_picture = Yuv420::new(head_fit.out_w, head_fit.out_h);
     let mut audio = AudioFeed {
-        track: job.soundtrack,
+        track: &job.soundtrack,
         written_frames: 0,
     };
     let thumb_index = (job.frames / 2).min(u64::from(OUTPUT_FPS) * 2);
     let samples_per_frame = (SAMPLE_RATE / OUTPUT_FPS) as usize;
-
-    std::thread::scope(|scope| -> Result<()> {
-        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Yuv420>>(3);
-        let (empty_tx, empty_rx) = mpsc::channel::<Yuv420>();
-        let frames = job.frames;
-        scope.spawn(move || {
-            for i in 0..frames {
-                let mut picture = empty_rx.try_recv().unwrap_or_else(|_| Yuv420::new(w, h));
-                let t = i as f64 / f64::from(OUTPUT_FPS);
-                let item = background.frame_at(t, &mut picture).map(|_| picture);
-                let failed = item.is_err();
-                if full_tx.send(item).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        for i in 0..job.frames {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(MediaError::Cancelled);
-            }
-            let mut picture = full_rx
-                .recv()
-                .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
-            let t = i as f64 / f64::from(OUTPUT_FPS);
-            head.frame_at(t, &mut head_picture)?;
-            let c = job.faces_track.at(t % head_len);
-            let crop = CropSquare {
-                cx: c.cx * head_scale,
-                cy: c.cy * head_scale,
-                side: c.side * head_scale,
-            };
-            overlay.draw(&mut picture, &head_picture, crop);
-            if let Some(k) = job
-                .phrases
-                .iter()
-                .position(|p| t >= p.start_s && t < p.end_s)
-            {
-                if let Some(Some(cap)) = job.caption_images.get(k) {
-                    cap.image.draw(&mut picture, cap.x, cap.y);
-                }
-            }
-            writer.write_video(&picture, i as i64)?;
-            audio.feed_until(&mut writer, (i as usize + 1) * samples_per_frame)?;
-            if i == thumb_index {
-                write_thumbnail(&picture, thumbnail)?;
-            }
-            let _ = empty_tx.send(picture);
-            progress(i + 1, job.frames);
+    for i in 0..job.frames {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
         }
-        Ok(())
-    })?;
+        let mut picture = backgrounds
+            .recv()
+            .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
+        let t = i as f64 / f64::from(OUTPUT_FPS);
+        head.frame_at(t, &mut head_picture)?;
+        let c = job.track.at(t % head_len);
+        let crop = CropSquare {
+            cx: c.cx * head_scale,
+            cy: c.cy * head_scale,
+            side: c.side * head_scale,
+        };
+        overlay.draw(&mut picture, &head_picture, crop);
+        if let Some(k) = job.phrases.iter().position(|p| t >= p.start_s && t < p.end_s) {
+            if let Some(Some(cap)) = job.captions.get(k) {
+                cap.image.draw(&mut picture, cap.x, cap.y);
+            }
+        }
+        writer.write_video(&picture, i as i64)?;
+        audio.feed_until(&mut writer, (i as usize + 1) * samples_per_frame)?;
+        if i == thumb_index {
+            write_thumbnail(&picture, thumbnail)?;
+        }
+        progress(i + 1, job.frames);
+    }
+    drop(backgrounds);
     audio.feed_until(&mut writer, usize::MAX)?;
     writer.finish()?;
-    Ok((encoder, looped))
+    Ok(encoder)
 }

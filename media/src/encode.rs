@@ -226,7 +226,7 @@ fn open_h264(
     if name == "libx264" {
         opts.set("preset", &s.preset);
         opts.set("crf", &s.crf.to_string());
-        opts.set("threads", "0");
+        opts.set("threads", &crate::cores().to_string());
     } else {
         opts.set("preset", "p4");
         opts.set("rc", "vbr");

@@ -41,7 +41,7 @@ pub fn track_faces_in_video(path: &Path, cancel: Option<&AtomicBool>) -> Result<
 pub const SMALL_FACE_LONG_SIDE: u32 = 480;
 
 fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<VideoFaces> {
-    let mut reader = VideoReader::open(path, true)?;
+    let mut reader = VideoReader::open(path, Some((long_side * long_side) as usize))?;
     let (dw, dh) = (reader.display_w, reader.display_h);
     let fit = FrameFit::whole(dw, dh, long_side);
     reader.set_fit(fit);

@@ -26,3 +26,8 @@ pub use error::{InputProblem, MediaError, Result};
 pub use fit::{fit_image_to_frame, FitMode};
 pub use layout::Position;
 pub use probe::{probe, MediaInfo};
+
+/// Worker threads for the decoder and the encoder: one per core.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}

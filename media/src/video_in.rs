@@ -85,9 +85,10 @@ pub struct VideoReader {
 unsafe impl Send for VideoReader {}
 
 impl VideoReader {
-    /// Opens the best video stream. `fast_decode` lets the decoder skip the loop filter, worth
-    /// it when the picture is going to be downscaled anyway.
-    pub fn open(path: &Path, fast_decode: bool) -> Result<Self> {
+    /// Opens the best video stream. `shown_pixels` is the area the picture will be shown at:
+    /// when that is well below the source's, the decoder skips the loop filter (its smoothing
+    /// is lost in the downscale anyway, and it is a large part of H.264/HEVC decoding time).
+    pub fn open(path: &Path, shown_pixels: Option<usize>) -> Result<Self> {
         let input = open_media(path)?;
         let stream = input
             .streams()
@@ -100,10 +101,14 @@ impl VideoReader {
         let mut ctx = decoder_context(path, &stream)?;
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
-            count: 0,
+            // One thread per core, not ffmpeg's cores + 1: the encoder runs beside the decoder,
+            // and on 2 cores the extra threads cost more in switching than they gain.
+            count: crate::cores(),
             ..Default::default()
         });
-        if fast_decode {
+        // SAFETY: the parameters belong to the stream of the open input.
+        let coded_pixels = unsafe { ((*stream.parameters().as_ptr()).width.max(0) as usize) * ((*stream.parameters().as_ptr()).height.max(0) as usize) };
+        if shown_pixels.is_some_and(|shown| shown * 3 / 2 < coded_pixels) {
             // SAFETY: plain field writes on a codec context that is not opened yet.
             unsafe {
                 let raw = ctx.as_mut_ptr();

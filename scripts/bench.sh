@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmarks reelforge against the reference tools on the same inputs, in one run:
+#   compose   — 15 s 1080×1920 phone-like background + ~10 s talking head → 720×1280,
+#               against the equivalent ffmpeg CLI filter graph;
+#   fit-image — a 12 MP JPEG → 720×1280 cover, against vipsthumbnail.
+# Prints both times, the ratio (ours / reference; below 1.0 means we are faster) and peak memory.
+# Usage: scripts/bench.sh path/to/release/reelforge
+set -euo pipefail
+BIN=${1:-target/release/reelforge}
+BIN=$(readlink -f "$BIN")
+DIR=${BENCH_DIR:-bench-out}
+RUNS=${BENCH_RUNS:-3}
+mkdir -p "$DIR"
+cd "$DIR"
+
+if [ ! -f bg.mp4 ]; then
+  echo "making inputs (once) ..."
+  # Noisy, detailed 1080×1920 H.264 at ~40 Mb/s like a phone clip, with sound.
+  ffmpeg -v error -y -f lavfi -i "testsrc2=s=1080x1920:r=30:d=15" -f lavfi -i "sine=f=220:d=15" \
+    -vf "noise=alls=30:allf=t+u" -c:v libx264 -preset veryfast -b:v 40M -maxrate 40M -bufsize 80M \
+    -pix_fmt yuv420p -c:a aac bg.mp4
+  ffmpeg -v error -y -f lavfi -i "color=c=0x707070:s=720x720:r=30:d=10" -loop 1 -i ../assets/samples/astronaut.jpg \
+    -f lavfi -i "sine=f=440:d=10" -filter_complex \
+    "[1:v]scale=600:600[f];[0:v][f]overlay=x='60+50*sin(t)':y=60:shortest=1,format=yuv420p[v]" \
+    -map "[v]" -map 2:a -t 10 -c:v libx264 -preset veryfast -c:a aac th.mp4
+  ffmpeg -v error -y -f lavfi -i "nullsrc=s=324x324,geq=lum='255*lte(hypot(X-161.5,Y-161.5),162)',format=gray" -frames:v 1 mask.png
+  ffmpeg -v error -y -f lavfi -i "testsrc2=s=4000x3000:d=1,noise=alls=20" -frames:v 1 -q:v 3 photo12mp.jpg
+fi
+
+# wall seconds and peak RSS (MB) of one command: prints "secs mb"
+measure() {
+  /usr/bin/time -f "%e %M" -o time.txt "$@" >/dev/null 2>cmd.err || { cat cmd.err >&2; exit 1; }
+  awk '{printf "%.2f %.0f\n", $1, $2/1024}' time.txt
+}
+
+# Runs two commands alternately $RUNS times (so both see the same machine load) and prints
+# "best_a_secs a_mb best_b_secs b_mb".
+duel() {
+  local a="$1" b="$2" at="" am="" bt="" bm="" t m
+  for _ in $(seq "$RUNS"); do
+    read -r t m < <(measure bash -c "$a")
+    if [ -z "$at" ] || awk "BEGIN{exit !($t < $at)}"; then at=$t; am=$m; fi
+    read -r t m < <(measure bash -c "$b")
+    if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; bm=$m; fi
+  done
+  echo "$at $am $bt $bm"
+}
+
+# The reference: the same work as one ffmpeg CLI filter graph (scale + crop, a static circle
+# mask with alphamerge, overlay, amix, libx264 veryfast CRF 23, AAC).
+ref_compose() {
+  ffmpeg -v error -y -stream_loop -1 -i bg.mp4 -i th.mp4 -loop 1 -i mask.png -filter_complex \
+    "[0:v]scale=720:1280:force_original_aspect_ratio=increase,crop=720:1280,fps=30[bg];\
+[1:v]crop=600:600:60:20,scale=324:324,format=yuva420p[head];[2:v]format=gray[mask];\
+[head][mask]alphamerge[circle];[bg][circle]overlay=28:928:shortest=1[v];\
+[0:a]volume=0.15[bga];[1:a][bga]amix=inputs=2:duration=first:normalize=0[a]" \
+    -map "[v]" -map "[a]" -t 10 -r 30 -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p \
+    -c:a aac -b:a 128k -ar 48000 -movflags +faststart ref.mp4
+}
+
+echo "compose: 15 s 1080x1920 background + 10 s talking head -> 720x1280 (best of $RUNS, alternating)"
+export -f ref_compose
+export BIN
+read -r ours_t ours_m ref_t ref_m < <(duel '"$BIN" compose --background bg.mp4 --talking-head th.mp4 -o ours.mp4 --report ours.json' ref_compose)
+printf "  reelforge  %6.2f s  %5s MB peak\n" "$ours_t" "$ours_m"
+printf "  ffmpeg CLI %6.2f s  %5s MB peak\n" "$ref_t" "$ref_m"
+printf "  ratio      %6.2f x (reelforge / ffmpeg)\n" "$(awk "BEGIN{print $ours_t/$ref_t}")"
+tr -d ' \n' < ours.json | grep -o '"stage":"[a-z_]*","seconds":[0-9.]*' | sed 's/"stage":"/    /; s/","seconds":/ /' || true
+
+echo "fit-image: 12 MP JPEG -> 720x1280 cover (best of $RUNS, alternating)"
+read -r fit_t fit_m vips_t vips_m < <(duel '"$BIN" fit-image photo12mp.jpg --size 720x1280 -o fit.jpg' 'vipsthumbnail photo12mp.jpg --size 720x1280 --smartcrop centre -o vips.jpg')
+printf "  reelforge     %6.2f s  %5s MB peak\n" "$fit_t" "$fit_m"
+printf "  vipsthumbnail %6.2f s  %5s MB peak\n" "$vips_t" "$vips_m"
+printf "  ratio         %6.2f x (reelforge / vipsthumbnail)\n" "$(awk "BEGIN{print $fit_t/$vips_t}")"
