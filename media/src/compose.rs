@@ -274,14 +274,9 @@ fn prepare<'a>(
     let faces = track_faces_in_video(&req.talking_head, Some(cancel))?;
     stages.done("face_track");
 
-    let (speech_start, speech_end) = voice
-        .as_ref()
-        .map(speech_bounds)
-        .unwrap_or((0.0, duration));
+    let (speech_start, speech_end) = voice.as_ref().map(speech_bounds).unwrap_or((0.0, duration));
     let phrases = match &req.captions {
-        Some(Captions::Script(s)) => {
-            phrases_from_script(s, speech_start, speech_end.min(duration))
-        }
+        Some(Captions::Script(s)) => phrases_from_script(s, speech_start, speech_end.min(duration)),
         Some(Captions::Words(w)) => phrases_from_words(w),
         None => Vec::new(),
     };
@@ -416,7 +411,11 @@ fn render(
             side: c.side * head_scale,
         };
         overlay.draw(&mut picture, &head_picture, crop);
-        if let Some(k) = job.phrases.iter().position(|p| t >= p.start_s && t < p.end_s) {
+        if let Some(k) = job
+            .phrases
+            .iter()
+            .position(|p| t >= p.start_s && t < p.end_s)
+        {
             if let Some(Some(cap)) = job.captions.get(k) {
                 cap.image.draw(&mut picture, cap.x, cap.y);
             }

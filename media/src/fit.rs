@@ -15,7 +15,7 @@ use std::path::Path;
 pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
 /// Stills are scanned at up to this long side: one image is cheap, and a face that is a small
 /// part of a wide product shot is still found.
-pub const IMAGE_DETECTION_LONG_SIDE: u32 = 720;
+pub const IMAGE_DETECTION_LONG_SIDE: u32 = 512;
 pub const MAX_IMAGE_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,31 +51,81 @@ pub struct FitReport {
 
 /// Decodes an image file with its EXIF orientation applied and alpha flattened on white.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
+    Ok(load_image_at_least(path, None)?.image)
+}
+
+/// A decoded image, possibly reduced on load, with the size of the original.
+pub struct LoadedImage {
+    pub image: RgbImage,
+    pub original_width: u32,
+    pub original_height: u32,
+}
+
+/// Like [`load_image`], but when the image is going to be fitted to `target` a JPEG may be
+/// decoded at 1/2, 1/4 or 1/8 size, as long as that keeps enough pixels for the fit.
+pub fn load_image_at_least(
+    path: &Path,
+    target: Option<(u32, u32, FitMode)>,
+) -> Result<LoadedImage> {
     check_file(path, MAX_IMAGE_BYTES)?;
     let bytes = std::fs::read(path)
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
-    decode_image(path, &bytes)
-}
-
-fn decode_image(path: &Path, bytes: &[u8]) -> Result<RgbImage> {
-    if let Some((w, h)) = crate::image_header::header_dimensions(bytes) {
+    if let Some((w, h)) = crate::image_header::header_dimensions(&bytes) {
         check_pixel_count(path, w, h)?;
     }
-    let reader = image::ImageReader::new(Cursor::new(bytes))
+    let reader = image::ImageReader::new(Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err(MediaError::bad_input(path, InputProblem::NotAnImage));
-    }
+    };
     let mut decoder = reader.into_decoder().map_err(|e| header_problem(path, e))?;
     let (w, h) = decoder.dimensions();
     check_pixel_count(path, w, h)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let loaded = |image: RgbImage| {
+        let (ow, oh) = if swaps_axes(orientation) {
+            (h, w)
+        } else {
+            (w, h)
+        };
+        LoadedImage {
+            image,
+            original_width: ow,
+            original_height: oh,
+        }
+    };
+    if let (image::ImageFormat::Jpeg, Some((tw, th, mode))) = (format, target) {
+        // Coded (not display) orientation: swap the target instead of the source.
+        let (tw, th) = if swaps_axes(orientation) {
+            (th, tw)
+        } else {
+            (tw, th)
+        };
+        let (sx, sy) = (f64::from(tw) / f64::from(w), f64::from(th) / f64::from(h));
+        let scale = match mode {
+            FitMode::Cover => sx.max(sy),
+            FitMode::Contain => sx.min(sy),
+        };
+        let lowres = crate::jpeg_lowres::lowres_for_scale(scale);
+        if lowres > 0 {
+            if let Some(small) = crate::jpeg_lowres::decode_jpeg_reduced(&bytes, lowres) {
+                let mut img = DynamicImage::ImageRgb8(small);
+                img.apply_orientation(orientation);
+                return Ok(loaded(img.into_rgb8()));
+            }
+        }
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| pixel_problem(path, e))?;
     img.apply_orientation(orientation);
-    Ok(flatten_on_white(img))
+    Ok(loaded(flatten_on_white(img)))
+}
+
+fn swaps_axes(o: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation::*;
+    matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
 fn check_pixel_count(path: &Path, w: u32, h: u32) -> Result<()> {
@@ -142,15 +192,19 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
 
 /// The largest face in an RGB image, detected on a downscaled grey copy.
 pub fn largest_face(img: &RgbImage, detector: &mut FaceDetector) -> Option<FaceBox> {
-    detector
-        .detect_gray_downscaled(
-            &gray_of(img),
-            img.width(),
-            img.height(),
-            IMAGE_DETECTION_LONG_SIDE,
-        )
-        .into_iter()
-        .next()
+    let (w, h) = img.dimensions();
+    let factor = (IMAGE_DETECTION_LONG_SIDE as f32 / w.max(h) as f32).min(1.0);
+    let (sw, sh) = (
+        ((w as f32 * factor) as u32).max(1),
+        ((h as f32 * factor) as u32).max(1),
+    );
+    let small = if factor < 1.0 {
+        resize(img, sw, sh, None).ok()?
+    } else {
+        img.clone()
+    };
+    let faces = detector.detect_gray(&gray_of(&small), sw, sh);
+    faces.into_iter().next().map(|f| scale_box(f, 1.0 / factor))
 }
 
 fn gray_of(img: &RgbImage) -> Vec<u8> {
@@ -280,21 +334,59 @@ pub fn fit_image_to_frame(
             "size {width}x{height} is outside 16..4096 per side"
         )));
     }
-    let img = load_image(input)?;
-    let face = match mode {
-        FitMode::Cover => largest_face(&img, &mut FaceDetector::new()),
-        FitMode::Contain => None,
-    };
-    let fitted = fit_rgb(&img, width, height, mode, face)?;
+    let (loaded, face) = std::thread::scope(|scope| -> Result<_> {
+        // A JPEG's face search runs on the other core from its own 1/8-size decode while this
+        // thread decodes the picture for the crop.
+        let early = (mode == FitMode::Cover && is_jpeg(input))
+            .then(|| scope.spawn(|| face_from_small_decode(input)));
+        let loaded = load_image_at_least(input, Some((width, height, mode)))?;
+        let to_loaded = loaded.image.width() as f32 / loaded.original_width as f32;
+        let face = match (mode, early.map(|h| h.join())) {
+            (FitMode::Contain, _) => None,
+            (FitMode::Cover, Some(Ok(Some(found)))) => found.map(|f| scale_box(f, to_loaded)),
+            (FitMode::Cover, _) => largest_face(&loaded.image, &mut FaceDetector::new()),
+        };
+        Ok((loaded, face))
+    })?;
+    let img = &loaded.image;
+    let fitted = fit_rgb(img, width, height, mode, face)?;
     save_rgb(&fitted, output)?;
+    let to_original = loaded.original_width as f32 / img.width() as f32;
     Ok(FitReport {
-        source_width: img.width(),
-        source_height: img.height(),
+        source_width: loaded.original_width,
+        source_height: loaded.original_height,
         width,
         height,
         mode,
-        face,
+        face: face.map(|f| scale_box(f, to_original)),
     })
+}
+
+fn is_jpeg(path: &Path) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == [0xFF, 0xD8]
+}
+
+/// The largest face in original-image pixels, found on a decode reduced to about 480 px.
+/// `None` when the small decode is not possible (the caller then searches the full picture);
+/// `Some(None)` when there is no face.
+fn face_from_small_decode(path: &Path) -> Option<Option<FaceBox>> {
+    let small = load_image_at_least(path, Some((480, 480, FitMode::Contain))).ok()?;
+    let to_original = small.original_width as f32 / small.image.width() as f32;
+    Some(largest_face(&small.image, &mut FaceDetector::new()).map(|f| scale_box(f, to_original)))
+}
+
+fn scale_box(f: FaceBox, k: f32) -> FaceBox {
+    FaceBox {
+        x: f.x * k,
+        y: f.y * k,
+        width: f.width * k,
+        height: f.height * k,
+        score: f.score,
+    }
 }
 
 pub fn save_rgb(img: &RgbImage, output: &Path) -> Result<()> {

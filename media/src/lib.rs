@@ -11,6 +11,7 @@ pub mod facetrack;
 pub mod fit;
 pub mod image_header;
 pub mod input;
+pub mod jpeg_lowres;
 pub mod layout;
 pub mod overlay;
 pub mod probe;
@@ -29,5 +30,7 @@ pub use probe::{probe, MediaInfo};
 
 /// Worker threads for the decoder and the encoder: one per core.
 pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }

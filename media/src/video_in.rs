@@ -107,7 +107,10 @@ impl VideoReader {
             ..Default::default()
         });
         // SAFETY: the parameters belong to the stream of the open input.
-        let coded_pixels = unsafe { ((*stream.parameters().as_ptr()).width.max(0) as usize) * ((*stream.parameters().as_ptr()).height.max(0) as usize) };
+        let coded_pixels = unsafe {
+            ((*stream.parameters().as_ptr()).width.max(0) as usize)
+                * ((*stream.parameters().as_ptr()).height.max(0) as usize)
+        };
         if shown_pixels.is_some_and(|shown| shown * 3 / 2 < coded_pixels) {
             // SAFETY: plain field writes on a codec context that is not opened yet.
             unsafe {
