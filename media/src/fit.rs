@@ -15,7 +15,7 @@ use std::path::Path;
 pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
 /// Stills are scanned at up to this long side: one image is cheap, and a face that is a small
 /// part of a wide product shot is still found.
-pub const IMAGE_DETECTION_LONG_SIDE: u32 = 512;
+pub const IMAGE_DETECTION_LONG_SIDE: u32 = 640;
 pub const MAX_IMAGE_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -370,11 +370,13 @@ fn is_jpeg(path: &Path) -> bool {
         && head == [0xFF, 0xD8]
 }
 
-/// The largest face in original-image pixels, found on a decode reduced to about 480 px.
+/// The largest face in original-image pixels, found on a decode reduced to about
+/// [`IMAGE_DETECTION_LONG_SIDE`].
 /// `None` when the small decode is not possible (the caller then searches the full picture);
 /// `Some(None)` when there is no face.
 fn face_from_small_decode(path: &Path) -> Option<Option<FaceBox>> {
-    let small = load_image_at_least(path, Some((480, 480, FitMode::Contain))).ok()?;
+    let side = IMAGE_DETECTION_LONG_SIDE;
+    let small = load_image_at_least(path, Some((side, side, FitMode::Contain))).ok()?;
     let to_original = small.original_width as f32 / small.image.width() as f32;
     Some(largest_face(&small.image, &mut FaceDetector::new()).map(|f| scale_box(f, to_original)))
 }
