@@ -8,7 +8,12 @@ use clap::{Parser, Subcommand};
 use media::MediaError;
 
 #[derive(Parser)]
-#[command(name = "reelforge", version, about = "Short AI video ads: media engine and service", long_about = None)]
+#[command(
+    name = "reelforge",
+    version,
+    about = "Short AI video ads: media engine and service",
+    after_help = "Examples:\n  reelforge probe clip.mov\n  reelforge fit-image photo.jpg --size 720x1280 -o frame.jpg\n  reelforge compose --background bg.mp4 --talking-head head.mp4 --captions \"Hello!\" -o ad.mp4\n  reelforge demo\n\nExit status: 0 success, 2 bad input (one sentence naming the file), 1 internal error."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
