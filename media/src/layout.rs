@@ -69,7 +69,11 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
 }
 
 pub fn check_output_size(w: usize, h: usize) -> Result<()> {
-    if !(128..=1920).contains(&w) || !(128..=1920).contains(&h) || w % 2 != 0 || h % 2 != 0 {
+    if !(128..=1920).contains(&w)
+        || !(128..=1920).contains(&h)
+        || !w.is_multiple_of(2)
+        || !h.is_multiple_of(2)
+    {
         return Err(MediaError::BadParameter(format!(
             "output size {w}x{h} is not allowed: each side must be even and between 128 and 1920"
         )));

@@ -89,8 +89,8 @@ pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionIm
         .map(|l| line_width(&f, scale, l))
         .fold(0.0f32, f32::max)
         .ceil() as usize;
-    let width = (text_w + 2 * pad + 1) / 2 * 2 + 2;
-    let height = ((line_h as usize * lines.len()) + 2 * pad + 1) / 2 * 2;
+    let width = (text_w + 2 * pad).div_ceil(2) * 2 + 2;
+    let height = ((line_h as usize * lines.len()) + 2 * pad).div_ceil(2) * 2;
     let mut fill = vec![0u8; width * height];
     for (i, line) in lines.iter().enumerate() {
         let lw = line_width(&f, scale, line);

@@ -116,7 +116,7 @@ impl VideoReader {
             unsafe {
                 let raw = ctx.as_mut_ptr();
                 (*raw).skip_loop_filter = ff::ffi::AVDiscard::AVDISCARD_ALL;
-                (*raw).flags2 |= ff::ffi::AV_CODEC_FLAG2_FAST as i32;
+                (*raw).flags2 |= ff::ffi::AV_CODEC_FLAG2_FAST;
             }
         }
         let decoder = ctx.decoder().video().map_err(|_| {

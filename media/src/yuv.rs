@@ -13,7 +13,7 @@ pub struct Yuv420 {
 
 impl Yuv420 {
     pub fn new(width: usize, height: usize) -> Self {
-        debug_assert!(width % 2 == 0 && height % 2 == 0);
+        debug_assert!(width.is_multiple_of(2) && height.is_multiple_of(2));
         let c = (width / 2) * (height / 2);
         Self {
             width,
@@ -136,44 +136,6 @@ pub fn even(v: f64) -> usize {
     ((v.max(2.0) as usize) / 2 * 2).max(2)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numbered_frame(w: u32, h: u32) -> ff::frame::Video {
-        let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, w, h);
-        let stride = f.stride(0);
-        for y in 0..h as usize {
-            for x in 0..w as usize {
-                f.data_mut(0)[y * stride + x] = (y * 10 + x) as u8;
-            }
-        }
-        f
-    }
-
-    #[test]
-    fn rotation_by_90_moves_the_bottom_left_corner_to_the_top_left() {
-        // coded 4 wide × 2 high; displayed 2 wide × 4 high after a clockwise quarter turn.
-        let f = numbered_frame(4, 2);
-        let mut out = Yuv420::new(2, 4);
-        out.crop_rotated_from(&f, 90, 0, 0);
-        assert_eq!(out.y, vec![10, 0, 11, 1, 12, 2, 13, 3]);
-        out.crop_rotated_from(&f, 270, 0, 0);
-        assert_eq!(out.y, vec![3, 13, 2, 12, 1, 11, 0, 10]);
-        let mut flat = Yuv420::new(4, 2);
-        flat.crop_rotated_from(&f, 180, 0, 0);
-        assert_eq!(flat.y, vec![13, 12, 11, 10, 3, 2, 1, 0]);
-    }
-
-    #[test]
-    fn crop_without_rotation_takes_the_offset_window() {
-        let f = numbered_frame(8, 4);
-        let mut out = Yuv420::new(4, 2);
-        out.crop_rotated_from(&f, 0, 2, 2);
-        assert_eq!(out.y, vec![22, 23, 24, 25, 32, 33, 34, 35]);
-    }
-}
-
 /// Packed RGB (BT.709, limited range) to 4:2:0; `width` and `height` must be even.
 pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Yuv420 {
     let mut p = Yuv420::new(width, height);
@@ -210,4 +172,42 @@ pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Yuv420 {
         }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered_frame(w: u32, h: u32) -> ff::frame::Video {
+        let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, w, h);
+        let stride = f.stride(0);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                f.data_mut(0)[y * stride + x] = (y * 10 + x) as u8;
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn rotation_by_90_moves_the_bottom_left_corner_to_the_top_left() {
+        // coded 4 wide × 2 high; displayed 2 wide × 4 high after a clockwise quarter turn.
+        let f = numbered_frame(4, 2);
+        let mut out = Yuv420::new(2, 4);
+        out.crop_rotated_from(&f, 90, 0, 0);
+        assert_eq!(out.y, vec![10, 0, 11, 1, 12, 2, 13, 3]);
+        out.crop_rotated_from(&f, 270, 0, 0);
+        assert_eq!(out.y, vec![3, 13, 2, 12, 1, 11, 0, 10]);
+        let mut flat = Yuv420::new(4, 2);
+        flat.crop_rotated_from(&f, 180, 0, 0);
+        assert_eq!(flat.y, vec![13, 12, 11, 10, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn crop_without_rotation_takes_the_offset_window() {
+        let f = numbered_frame(8, 4);
+        let mut out = Yuv420::new(4, 2);
+        out.crop_rotated_from(&f, 0, 2, 2);
+        assert_eq!(out.y, vec![22, 23, 24, 25, 32, 33, 34, 35]);
+    }
 }
