@@ -167,6 +167,18 @@ fn wrong_parameters_get_a_plain_answer() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("must be even"));
     let r = reelforge(&["compose", "--nonsense"]);
     assert_eq!(r.status.code(), Some(2));
+    let th = d.path().join("th.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "-o",
+        "/no/such/folder/out.mp4",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("/no/such/folder does not exist"));
 }
 
 /// A PNG signature and IHDR chunk claiming `w`×`h` pixels, with no pixel data at all.

@@ -487,3 +487,63 @@ fn size_cap_is_enforced_by_the_bitrate_ceiling() {
         "the cap is what kept it small"
     );
 }
+
+#[test]
+fn silent_inputs_give_a_silent_track_as_long_as_the_head() {
+    let d = tmp();
+    let bg = p(d.path(), "mute-bg.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x240:d=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        s(&bg),
+    ]);
+    let head = p(d.path(), "mute-head.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:d=2.5",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        s(&head),
+    ]);
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&head),
+        "--size",
+        "720x720",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let head_s = num(&stream(&ffprobe(&head), "video")["duration"]);
+    let probe = ffprobe(&out);
+    let frames = num(&stream(&probe, "video")["nb_read_frames"]);
+    assert!(
+        (frames - head_s * 30.0).abs() <= 1.0,
+        "{frames} frames for {head_s} s"
+    );
+    let a = stream(&probe, "audio");
+    assert!(
+        (num(&a["duration"]) - head_s).abs() <= 1.0 / 30.0 + 1e-3,
+        "audio {}",
+        a["duration"]
+    );
+    assert!(pcm(&out).iter().all(|x| x.abs() < 1e-4), "silence");
+}

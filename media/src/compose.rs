@@ -156,6 +156,7 @@ fn compose_inner(
         .diameter
         .unwrap_or_else(|| default_diameter(req.width, req.height));
     let circle = place_circle(req.width, req.height, diameter, req.position)?;
+    check_writable(&req.output)?;
     // Open both videos first: a bad file is reported before any heavy work.
     let mut background = VideoReader::open(&req.background, Some(req.width * req.height))?;
     background.set_fit(FrameFit::cover(
@@ -294,6 +295,22 @@ fn prepare<'a>(
         settings,
         background_looped: background_seconds + 0.5 / f64::from(OUTPUT_FPS) < seconds,
     })
+}
+
+/// The output's folder must exist: say so before any work, naming the path.
+fn check_writable(output: &Path) -> Result<()> {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(MediaError::BadParameter(format!(
+            "cannot write {}: the folder {} does not exist",
+            output.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// First and last moment the voice is audible (with a little air), for script captions.

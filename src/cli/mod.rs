@@ -57,10 +57,10 @@ impl CliError {
 
 impl From<MediaError> for CliError {
     fn from(e: MediaError) -> Self {
-        if e.is_bad_input() {
-            Self::BadInput(format!("{e}."))
-        } else {
-            Self::Internal(e.to_string())
+        match e {
+            MediaError::Internal(what) => Self::Internal(what),
+            MediaError::Cancelled => Self::Internal("cancelled".into()),
+            bad => Self::BadInput(format!("{}.", bad.to_string().trim_end_matches('.'))),
         }
     }
 }
