@@ -291,7 +291,7 @@ fn pixel(path: &std::path::Path, t: Option<f64>, x: u32, y: u32) -> (u8, u8, u8)
             "-frames:v",
             "1",
             "-vf",
-            &format!("crop=1:1:{x}:{y},format=rgb24"),
+            &format!("format=rgb24,crop=1:1:{x}:{y}"),
             "-f",
             "rawvideo",
             "-",
@@ -546,4 +546,54 @@ fn silent_inputs_give_a_silent_track_as_long_as_the_head() {
         a["duration"]
     );
     assert!(pcm(&out).iter().all(|x| x.abs() < 1e-4), "silence");
+}
+
+#[test]
+fn hdr_phone_clip_is_tone_mapped_not_washed_out() {
+    let d = tmp();
+    // PQ (BT.2020, 10-bit) grey at about the HDR reference white of 203 nits. Shown without
+    // tone mapping it is a dull mid grey (RGB ~146); mapped to SDR it must be near white.
+    let hdr = p(d.path(), "hdr.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x949494:s=640x360:d=1",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=error",
+        "-color_trc",
+        "smpte2084",
+        "-color_primaries",
+        "bt2020",
+        "-colorspace",
+        "bt2020nc",
+        s(&hdr),
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_slice(&reelforge(&["probe", s(&hdr)]).stdout).unwrap();
+    assert_eq!(info["video"]["color_transfer"], "smpte2084");
+    let th = moving_head(d.path(), "th.mp4", 1.0);
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&hdr),
+        "--talking-head",
+        s(&th),
+        "--position",
+        "top-left",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (r, g, b) = pixel(&out, Some(0.5), 500, 900);
+    assert!(r > 200 && g > 200 && b > 200, "bright: {r} {g} {b}");
+    assert!(
+        r.abs_diff(g) < 8 && g.abs_diff(b) < 8,
+        "still neutral: {r} {g} {b}"
+    );
 }

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod synth;
 pub mod text;
 pub mod thumb;
+pub mod tonemap;
 pub mod track;
 pub mod video_in;
 pub mod yuv;

@@ -69,6 +69,8 @@ pub struct VideoReader {
     fit: Option<FrameFit>,
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
     scaled: ff::frame::Video,
+    /// HDR sources are scaled to 10 bits here, then tone-mapped into `scaled`.
+    hdr: Option<(crate::tonemap::ToneMapper, ff::frame::Video)>,
     current: Option<(f64, ff::frame::Video)>,
     pending: Option<(f64, ff::frame::Video)>,
     loop_offset: f64,
@@ -98,6 +100,14 @@ impl VideoReader {
         let stream_index = stream.index();
         let time_base = rational(stream.time_base());
         let rotation = stream_rotation(&stream);
+        // SAFETY: the parameters belong to the stream of the open input.
+        let trc = unsafe { (*stream.parameters().as_ptr()).color_trc };
+        let hdr = crate::tonemap::HdrTransfer::from_trc(trc).map(|t| {
+            (
+                crate::tonemap::ToneMapper::new(t),
+                ff::frame::Video::empty(),
+            )
+        });
         let mut ctx = decoder_context(path, &stream)?;
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
@@ -170,6 +180,7 @@ impl VideoReader {
             fit: None,
             scaler: None,
             scaled: ff::frame::Video::empty(),
+            hdr,
             current: None,
             pending: None,
             loop_offset: 0.0,
@@ -208,21 +219,33 @@ impl VideoReader {
                 .as_ref()
                 .map(|(f, w, h, _)| (*f, *w, *h) != key)
                 .unwrap_or(true);
+            let target = if self.hdr.is_some() {
+                ff::format::Pixel::YUV420P10LE
+            } else {
+                ff::format::Pixel::YUV420P
+            };
             if stale {
                 let ctx = ff::software::scaling::Context::get(
                     key.0,
                     key.1,
                     key.2,
-                    ff::format::Pixel::YUV420P,
+                    target,
                     sw as u32,
                     sh as u32,
                     ff::software::scaling::Flags::BILINEAR,
                 )?;
                 self.scaler = Some((key.0, key.1, key.2, ctx));
-                self.scaled = ff::frame::Video::empty();
+                self.scaled =
+                    ff::frame::Video::new(ff::format::Pixel::YUV420P, sw as u32, sh as u32);
             }
             if let Some((_, _, _, ctx)) = self.scaler.as_mut() {
-                ctx.run(frame, &mut self.scaled)?;
+                match self.hdr.as_mut() {
+                    Some((mapper, deep)) => {
+                        ctx.run(frame, deep)?;
+                        mapper.convert(deep, &mut self.scaled);
+                    }
+                    None => ctx.run(frame, &mut self.scaled)?,
+                }
             }
             self.current_is_scaled = true;
         }
