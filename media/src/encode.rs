@@ -128,37 +128,37 @@ impl Mp4Writer {
     }
 
     fn drain_video(&mut self) -> Result<()> {
-        let mut packet = ff::Packet::empty();
-        while self.video.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(0);
-            if packet.duration() <= 0 {
-                packet.set_duration(1); // one frame at 1/fps, so the stream lasts as long as its frames
-            }
-            let tb = self
-                .output
-                .stream(0)
-                .map(|s| s.time_base())
-                .unwrap_or(self.video_tb);
-            packet.rescale_ts(self.video_tb, tb);
-            packet.write_interleaved(&mut self.output)?;
-        }
-        Ok(())
+        drain(&mut self.video, &mut self.output, 0, self.video_tb, true)
     }
 
     fn drain_audio(&mut self) -> Result<()> {
-        let mut packet = ff::Packet::empty();
-        while self.audio.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(1);
-            let tb = self
-                .output
-                .stream(1)
-                .map(|s| s.time_base())
-                .unwrap_or(self.audio_tb);
-            packet.rescale_ts(self.audio_tb, tb);
-            packet.write_interleaved(&mut self.output)?;
-        }
-        Ok(())
+        drain(&mut self.audio, &mut self.output, 1, self.audio_tb, false)
     }
+}
+
+/// Moves every finished packet of one encoder into the muxer. Video packets without a
+/// duration get one frame, so the stream lasts as long as its frames.
+fn drain(
+    encoder: &mut ff::encoder::Encoder,
+    output: &mut ff::format::context::Output,
+    stream: usize,
+    encoder_tb: ff::Rational,
+    one_frame_duration: bool,
+) -> Result<()> {
+    let stream_tb = output
+        .stream(stream)
+        .map(|s| s.time_base())
+        .unwrap_or(encoder_tb);
+    let mut packet = ff::Packet::empty();
+    while encoder.receive_packet(&mut packet).is_ok() {
+        packet.set_stream(stream);
+        if one_frame_duration && packet.duration() <= 0 {
+            packet.set_duration(1);
+        }
+        packet.rescale_ts(encoder_tb, stream_tb);
+        packet.write_interleaved(output)?;
+    }
+    Ok(())
 }
 
 /// Writes a whole soundtrack in AAC frame sized pieces, keeping a remainder for the next call.

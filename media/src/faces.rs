@@ -20,7 +20,8 @@ impl FaceBox {
     pub fn area(&self) -> f32 {
         self.width * self.height
     }
-    fn scaled(&self, factor: f32) -> Self {
+    /// The same box in a picture `factor` times as large.
+    pub fn scaled(&self, factor: f32) -> Self {
         Self {
             x: self.x * factor,
             y: self.y * factor,

@@ -212,7 +212,7 @@ pub fn largest_face(img: &RgbImage, detector: &mut FaceDetector) -> Option<FaceB
         img.clone()
     };
     let faces = detector.detect_gray(&gray_of(&small), sw, sh);
-    faces.into_iter().next().map(|f| scale_box(f, 1.0 / factor))
+    faces.into_iter().next().map(|f| f.scaled(1.0 / factor))
 }
 
 fn gray_of(img: &RgbImage) -> Vec<u8> {
@@ -351,7 +351,7 @@ pub fn fit_image_to_frame(
         let to_loaded = loaded.image.width() as f32 / loaded.original_width as f32;
         let face = match (mode, early.map(|h| h.join())) {
             (FitMode::Contain, _) => None,
-            (FitMode::Cover, Some(Ok(Some(found)))) => found.map(|f| scale_box(f, to_loaded)),
+            (FitMode::Cover, Some(Ok(Some(found)))) => found.map(|f| f.scaled(to_loaded)),
             (FitMode::Cover, _) => largest_face(&loaded.image, &mut image_face_detector()),
         };
         Ok((loaded, face))
@@ -366,7 +366,7 @@ pub fn fit_image_to_frame(
         width,
         height,
         mode,
-        face: face.map(|f| scale_box(f, to_original)),
+        face: face.map(|f| f.scaled(to_original)),
     })
 }
 
@@ -386,17 +386,7 @@ fn face_from_small_decode(path: &Path) -> Option<Option<FaceBox>> {
     let side = IMAGE_DETECTION_LONG_SIDE;
     let small = load_image_at_least(path, Some((side, side, FitMode::Contain))).ok()?;
     let to_original = small.original_width as f32 / small.image.width() as f32;
-    Some(largest_face(&small.image, &mut image_face_detector()).map(|f| scale_box(f, to_original)))
-}
-
-fn scale_box(f: FaceBox, k: f32) -> FaceBox {
-    FaceBox {
-        x: f.x * k,
-        y: f.y * k,
-        width: f.width * k,
-        height: f.height * k,
-        score: f.score,
-    }
+    Some(largest_face(&small.image, &mut image_face_detector()).map(|f| f.scaled(to_original)))
 }
 
 pub fn save_rgb(img: &RgbImage, output: &Path) -> Result<()> {
