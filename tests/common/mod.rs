@@ -175,3 +175,27 @@ pub fn mp4_boxes(path: &Path) -> Vec<String> {
     }
     boxes
 }
+
+/// RGB of one pixel of the frame at `t` (or of an image).
+pub fn pixel(path: &std::path::Path, t: Option<f64>, x: u32, y: u32) -> (u8, u8, u8) {
+    let seek = t
+        .map(|t| vec!["-ss".to_string(), t.to_string()])
+        .unwrap_or_default();
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(&seek)
+        .args([
+            "-i",
+            s(path),
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("format=rgb24,crop=1:1:{x}:{y}"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    (o.stdout[0], o.stdout[1], o.stdout[2])
+}
