@@ -16,7 +16,7 @@ demo: build
 	$(TARGET_DIR)/release/reelforge demo
 
 test: setup
-	cargo test --workspace
+	scripts/with-postgres.sh cargo test --workspace
 
 bench: build
 	scripts/bench.sh $(TARGET_DIR)/release/reelforge

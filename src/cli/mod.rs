@@ -1,5 +1,6 @@
 //! Command-line parsing and the exit-status contract: 0 success, 2 bad input (one plain
 //! sentence naming the file and the problem), 1 internal error.
+mod admin;
 mod demo;
 mod media_commands;
 mod progress;
@@ -31,6 +32,8 @@ enum Command {
     Compose(Box<media_commands::ComposeArgs>),
     /// Offline demo without keys: voice, animated talking head and a composed ad in out/demo.mp4.
     Demo(demo::DemoArgs),
+    /// Operator tools (profit per product, …).
+    Admin(admin::AdminArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -79,6 +82,7 @@ pub fn run() -> Result<(), CliError> {
         Command::Faces(a) => media_commands::faces(a),
         Command::Compose(a) => media_commands::compose(*a),
         Command::Demo(a) => demo::run(a),
+        Command::Admin(a) => admin::run(a),
     }
 }
 

@@ -1,0 +1,90 @@
+//! Operator commands that need no bot: `admin profit`.
+use super::CliError;
+use clap::{Args, Subcommand};
+use reelforge::config::{Config, Layer};
+use reelforge::pricing::PriceTable;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Margin of every product: price in tokens (1 token = 1 ₸) against the provider cost.
+    Profit {
+        /// Pricing table (default: PRICING_FILE, else the bundled assets/pricing.toml).
+        #[arg(long)]
+        pricing: Option<PathBuf>,
+        /// Exchange rate used for provider costs, overriding the table's `kzt_per_usd`.
+        #[arg(long)]
+        kzt_per_usd: Option<f64>,
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn run(a: AdminArgs) -> Result<(), CliError> {
+    match a.command {
+        AdminCommand::Profit {
+            pricing,
+            kzt_per_usd,
+            config,
+        } => profit(pricing, kzt_per_usd, config),
+    }
+}
+
+fn profit(
+    pricing: Option<PathBuf>,
+    kzt_per_usd: Option<f64>,
+    config: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let _ = dotenvy::dotenv();
+    let cfg = Config::load(
+        config.as_deref(),
+        |k| std::env::var(k).ok(),
+        Layer::default(),
+    )
+    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let path = pricing.or(cfg.pricing_file.map(PathBuf::from));
+    let mut table = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                CliError::BadInput(format!("{}: cannot be read ({e}).", p.display()))
+            })?;
+            PriceTable::parse(&text)
+                .map_err(|e| CliError::BadInput(format!("{}: {e}.", p.display())))?
+        }
+        None => PriceTable::default_table(),
+    };
+    if let Some(rate) = kzt_per_usd {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err(CliError::BadInput("--kzt-per-usd must be positive.".into()));
+        }
+        table.kzt_per_usd = rate;
+    }
+    println!("provider costs at {:.1} ₸ per USD", table.kzt_per_usd);
+    println!(
+        "{:<28} {:>10} {:>10} {:>8}",
+        "product", "price ₸", "cost ₸", "margin"
+    );
+    for r in table.profit_rows() {
+        println!(
+            "{:<28} {:>10} {:>10.0} {:>7.1}%",
+            r.product, r.price_tokens, r.cost_kzt, r.margin_percent
+        );
+    }
+    println!("packs:");
+    for p in &table.packs {
+        println!(
+            "  {:>6} tokens for {:>6} ₸  (−{} %)",
+            p.tokens,
+            p.price_kzt,
+            p.discount_percent()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! Settings, layered: defaults → optional TOML file → environment (a `.env` file is read when
+//! present) → command-line flags. A missing or invalid setting stops start-up with one
+//! sentence naming it. Secrets never appear in `Debug` output or logs.
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One layer of settings; `None` means "not set here".
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub database_url: Option<String>,
+    pub storage_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    pub providers: Option<String>,
+    pub http_addr: Option<String>,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_api_url: Option<String>,
+    pub admin_ids: Option<String>,
+    pub pricing_file: Option<String>,
+    pub openai_api_keys: Option<String>,
+    pub fal_api_keys: Option<String>,
+    pub kie_api_keys: Option<String>,
+    pub elevenlabs_api_keys: Option<String>,
+}
+
+/// The names, in the order of [`Layer`]'s fields: environment variables and README table.
+pub const SETTING_NAMES: [&str; 16] = [
+    "DATABASE_URL",
+    "STORAGE_URL",
+    "S3_ENDPOINT",
+    "S3_REGION",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "PROVIDERS",
+    "HTTP_ADDR",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_URL",
+    "ADMIN_IDS",
+    "PRICING_FILE",
+    "OPENAI_API_KEYS",
+    "FAL_API_KEYS",
+    "KIE_API_KEYS",
+    "ELEVENLABS_API_KEYS",
+];
+
+impl Layer {
+    fn slots(&mut self) -> [&mut Option<String>; 16] {
+        [
+            &mut self.database_url,
+            &mut self.storage_url,
+            &mut self.s3_endpoint,
+            &mut self.s3_region,
+            &mut self.s3_access_key_id,
+            &mut self.s3_secret_access_key,
+            &mut self.providers,
+            &mut self.http_addr,
+            &mut self.telegram_bot_token,
+            &mut self.telegram_api_url,
+            &mut self.admin_ids,
+            &mut self.pricing_file,
+            &mut self.openai_api_keys,
+            &mut self.fal_api_keys,
+            &mut self.kie_api_keys,
+            &mut self.elevenlabs_api_keys,
+        ]
+    }
+
+    /// Values from environment-style variables (`DATABASE_URL`, …); also accepts the singular
+    /// `*_API_KEY` for one key.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut layer = Layer::default();
+        for (slot, name) in layer.slots().into_iter().zip(SETTING_NAMES) {
+            *slot = get(name).or_else(|| {
+                name.strip_suffix('S')
+                    .filter(|n| n.ends_with("_API_KEY"))
+                    .and_then(&get)
+            });
+        }
+        layer
+    }
+
+    /// `self` with every value set in `over` replaced by it.
+    pub fn overlaid(mut self, mut over: Layer) -> Self {
+        for (mine, theirs) in self.slots().into_iter().zip(over.slots()) {
+            if let Some(v) = theirs.take() {
+                *mine = Some(v);
+            }
+        }
+        self
+    }
+}
+
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub database_url: String,
+    pub storage: Storage,
+    pub providers: Providers,
+    pub http_addr: std::net::SocketAddr,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_api_url: String,
+    pub admin_ids: Vec<i64>,
+    pub pricing_file: Option<String>,
+    /// API keys per provider (several are rotated).
+    pub api_keys: BTreeMap<&'static str, Vec<String>>,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum Storage {
+    Folder(String),
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: String,
+        access_key_id: String,
+        secret_access_key: String,
+    },
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Folder(p) => write!(f, "folder {p}"),
+            Storage::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                ..
+            } => {
+                write!(
+                    f,
+                    "s3://{bucket}/{prefix} at {endpoint:?} ({region}), credentials set"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Providers {
+    /// Real providers by API key.
+    Remote,
+    /// Every product made offline (espeak-ng voice, animated portrait, clip from an image).
+    Local,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: BTreeMap<_, _> = self
+            .api_keys
+            .iter()
+            .map(|(k, v)| (*k, format!("{} key(s)", v.len())))
+            .collect();
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("storage", &self.storage)
+            .field("providers", &self.providers)
+            .field("http_addr", &self.http_addr)
+            .field(
+                "telegram_bot_token",
+                &self.telegram_bot_token.as_ref().map(|_| "(set)"),
+            )
+            .field("telegram_api_url", &self.telegram_api_url)
+            .field("admin_ids", &self.admin_ids)
+            .field("api_keys", &keys)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults → `file` (TOML with lower-case keys) → `env` → `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: Layer,
+    ) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!(
+                        "the configuration file {} cannot be read: {e}",
+                        path.display()
+                    ))
+                })?;
+                toml::from_str::<Layer>(&text).map_err(|e| {
+                    ConfigError(format!(
+                        "the configuration file {} is invalid: {}",
+                        path.display(),
+                        e.message()
+                    ))
+                })?
+            }
+            None => Layer::default(),
+        };
+        let merged = from_file.overlaid(Layer::from_vars(env)).overlaid(flags);
+        Self::from_layer(merged)
+    }
+
+    fn from_layer(l: Layer) -> Result<Self, ConfigError> {
+        let database_url = l
+            .database_url
+            .unwrap_or_else(|| "sqlite://data/reelforge.db".into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError(format!(
+                "DATABASE_URL must start with sqlite:// or postgres:// (got '{}')",
+                redact_url(&database_url)
+            )));
+        }
+        let storage = parse_storage(
+            l.storage_url.as_deref().unwrap_or("data/files"),
+            l.s3_endpoint,
+            l.s3_region,
+            l.s3_access_key_id,
+            l.s3_secret_access_key,
+        )?;
+        let providers = match l.providers.as_deref().unwrap_or("remote") {
+            "remote" => Providers::Remote,
+            "local" => Providers::Local,
+            other => {
+                return Err(ConfigError(format!(
+                    "PROVIDERS must be 'remote' or 'local' (got '{other}')"
+                )))
+            }
+        };
+        let http_addr = l.http_addr.as_deref().unwrap_or("127.0.0.1:8080");
+        let http_addr = http_addr.parse().map_err(|_| {
+            ConfigError(format!(
+                "HTTP_ADDR must be HOST:PORT such as 0.0.0.0:8080 (got '{http_addr}')"
+            ))
+        })?;
+        let admin_ids = l
+            .admin_ids
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<i64>().map_err(|_| ConfigError(format!("ADMIN_IDS must be Telegram user ids separated by commas ('{s}' is not one)"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut api_keys = BTreeMap::new();
+        for (name, value) in [
+            ("openai", l.openai_api_keys),
+            ("fal", l.fal_api_keys),
+            ("kie", l.kie_api_keys),
+            ("elevenlabs", l.elevenlabs_api_keys),
+        ] {
+            let keys: Vec<String> = value
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(String::from)
+                .collect();
+            api_keys.insert(name, keys);
+        }
+        Ok(Self {
+            database_url,
+            storage,
+            providers,
+            http_addr,
+            telegram_bot_token: l.telegram_bot_token.filter(|t| !t.is_empty()),
+            telegram_api_url: l
+                .telegram_api_url
+                .unwrap_or_else(|| "https://api.telegram.org".into()),
+            admin_ids,
+            pricing_file: l.pricing_file,
+            api_keys,
+        })
+    }
+}
+
+fn parse_storage(
+    url: &str,
+    endpoint: Option<String>,
+    region: Option<String>,
+    key: Option<String>,
+    secret: Option<String>,
+) -> Result<Storage, ConfigError> {
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return Ok(Storage::Folder(url.to_string()));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(ConfigError(
+            "STORAGE_URL must name a bucket: s3://bucket/prefix".into(),
+        ));
+    }
+    let need = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError(format!("{name} is required when STORAGE_URL is s3://…")))
+    };
+    Ok(Storage::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_matches('/').to_string(),
+        endpoint,
+        region: region.unwrap_or_else(|| "auto".into()),
+        access_key_id: need(key, "S3_ACCESS_KEY_ID")?,
+        secret_access_key: need(secret, "S3_SECRET_ACCESS_KEY")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_need_no_settings() {
+        let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/reelforge.db");
+        assert_eq!(c.storage, Storage::Folder("data/files".into()));
+        assert_eq!(c.providers, Providers::Remote);
+    }
+
+    #[test]
+    fn file_then_environment_then_flags_win_in_that_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("reelforge.toml");
+        std::fs::write(
+            &file,
+            "http_addr = \"127.0.0.1:1\"\nadmin_ids = \"1\"\nproviders = \"local\"\n",
+        )
+        .unwrap();
+        let env = vars(&[("HTTP_ADDR", "127.0.0.1:2"), ("ADMIN_IDS", "2,3")]);
+        let flags = Layer {
+            http_addr: Some("127.0.0.1:3".into()),
+            ..Layer::default()
+        };
+        let c = Config::load(Some(&file), env, flags).unwrap();
+        assert_eq!(c.http_addr.port(), 3, "flag beats environment and file");
+        assert_eq!(c.admin_ids, vec![2, 3], "environment beats file");
+        assert_eq!(c.providers, Providers::Local, "file beats default");
+    }
+
+    #[test]
+    fn invalid_settings_are_named_in_one_sentence() {
+        let err =
+            Config::load(None, vars(&[("ADMIN_IDS", "12,bob")]), Layer::default()).unwrap_err();
+        assert!(
+            err.0.contains("ADMIN_IDS") && err.0.contains("bob"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            vars(&[("STORAGE_URL", "s3://media/ads")]),
+            Layer::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("S3_ACCESS_KEY_ID"), "{err}");
+        let err = Config::load(
+            None,
+            vars(&[("DATABASE_URL", "mysql://x")]),
+            Layer::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let env = vars(&[
+            ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),
+            ("DATABASE_URL", "postgres://bot:pa55word@db/reelforge"),
+            ("FAL_API_KEYS", "fal-key-1, fal-key-2"),
+            ("ELEVENLABS_API_KEY", "el-key"),
+            ("STORAGE_URL", "s3://media/ads"),
+            ("S3_ACCESS_KEY_ID", "AKIA-ID"),
+            ("S3_SECRET_ACCESS_KEY", "S3-SECRET"),
+        ]);
+        let c = Config::load(None, env, Layer::default()).unwrap();
+        assert_eq!(c.api_keys["fal"], vec!["fal-key-1", "fal-key-2"]);
+        assert_eq!(
+            c.api_keys["elevenlabs"],
+            vec!["el-key"],
+            "singular *_API_KEY accepted"
+        );
+        let shown = format!("{c:?}");
+        for secret in [
+            "SECRET-TOKEN",
+            "pa55word",
+            "fal-key-1",
+            "el-key",
+            "S3-SECRET",
+            "AKIA-ID",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("postgres://bot:***@db/reelforge"));
+    }
+}
