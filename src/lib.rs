@@ -2,5 +2,7 @@
 //! lives in the `media` crate; the command line in `main.rs`.
 pub mod config;
 pub mod db;
+pub mod failure;
 pub mod ledger;
 pub mod pricing;
+pub mod queue;

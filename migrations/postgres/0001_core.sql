@@ -48,6 +48,7 @@ CREATE TABLE jobs (
     run_at_ms      BIGINT NOT NULL,
     lease_until_ms BIGINT,
     lease_token    BIGINT NOT NULL DEFAULT 0,    -- fencing token, bumped on every claim
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
     worker         TEXT,
     provider_ids   TEXT    NOT NULL DEFAULT '{}', -- JSON: step -> provider request id
     cost_tokens    BIGINT NOT NULL DEFAULT 0,

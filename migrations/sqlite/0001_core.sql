@@ -48,6 +48,7 @@ CREATE TABLE jobs (
     run_at_ms      INTEGER NOT NULL,
     lease_until_ms INTEGER,
     lease_token    INTEGER NOT NULL DEFAULT 0,    -- fencing token, bumped on every claim
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
     worker         TEXT,
     provider_ids   TEXT    NOT NULL DEFAULT '{}', -- JSON: step -> provider request id
     cost_tokens    INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,417 @@
+//! Queue semantics on SQLite and a real PostgreSQL: fencing of a stale worker, lease expiry
+//! after a crash, backoff, snooze, cancel, per-user limits, several workers, and no second
+//! provider submission after a restart.
+mod dbs;
+use reelforge::db::users::touch_user;
+use reelforge::db::Db;
+use reelforge::failure::ErrorClass;
+use reelforge::ledger::{self, Reason};
+use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
+use reelforge::queue::{self, FailOutcome, NewJob, QueueError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn user_with(db: &Db, id: i64, tokens: i64) {
+    touch_user(db, id, None, "ru").await.unwrap();
+    ledger::credit(
+        db,
+        id,
+        tokens,
+        Reason::AdminTopup,
+        &format!("seed:{id}"),
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+fn job(user: i64, cost: i64) -> NewJob {
+    NewJob {
+        user_id: user,
+        kind: "test".into(),
+        params: serde_json::json!({"n": 1}),
+        cost_tokens: cost,
+        max_attempts: 3,
+    }
+}
+
+async fn balance(db: &Db, user: i64) -> i64 {
+    ledger::balance_of(db, user).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_worker_cannot_finish_fail_or_refund_a_job_taken_over() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 1, 100).await;
+        let id = queue::submit(db, job(1, 40)).await.unwrap();
+        assert_eq!(balance(db, 1).await, 60, "tokens taken on acceptance");
+        let stale = queue::claim_next(db, "a", Duration::from_millis(50), 5)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await; // worker "a" froze; its lease ran out
+        let fresh = queue::claim_next(db, "b", LONG, 5)
+            .await
+            .unwrap()
+            .expect("expired lease is claimable");
+        assert_eq!(fresh.id, id);
+        assert_eq!(fresh.lease_token, stale.lease_token + 1);
+        assert!(matches!(
+            queue::complete(db, &stale).await,
+            Err(QueueError::LeaseLost(_))
+        ));
+        assert!(matches!(
+            queue::fail(db, &stale, ErrorClass::Permanent, "x", 0.5).await,
+            Err(QueueError::LeaseLost(_))
+        ));
+        assert!(matches!(
+            queue::heartbeat(db, &stale, LONG).await,
+            Err(QueueError::LeaseLost(_))
+        ));
+        assert_eq!(
+            balance(db, 1).await,
+            60,
+            "{}: the stale worker refunded nothing",
+            db.kind()
+        );
+        queue::complete(db, &fresh).await.unwrap();
+        assert_eq!(queue::job(db, id).await.unwrap().unwrap().state, "done");
+        assert!(queue::claim_next(db, "c", LONG, 5).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_failures_back_off_and_the_last_one_refunds_exactly_once() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 2, 100).await;
+        let mut spec = job(2, 30);
+        spec.max_attempts = 2;
+        let id = queue::submit(db, spec).await.unwrap();
+        let first = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        let before = reelforge::db::now_ms();
+        match queue::fail(db, &first, ErrorClass::Transient, "timeout", 0.5)
+            .await
+            .unwrap()
+        {
+            FailOutcome::RetryAt(at) => assert!(
+                at >= before + 5_000 && at < before + 6_000,
+                "{}",
+                at - before
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            queue::claim_next(db, "w", LONG, 5).await.unwrap().is_none(),
+            "not due yet"
+        );
+        make_due(db, id).await;
+        let second = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        assert_eq!(second.attempts, 2);
+        assert_eq!(
+            queue::fail(db, &second, ErrorClass::Transient, "timeout", 0.5)
+                .await
+                .unwrap(),
+            FailOutcome::Refunded
+        );
+        assert_eq!(balance(db, 2).await, 100, "{}: refunded", db.kind());
+        queue::refund(db, id).await.unwrap();
+        assert_eq!(balance(db, 2).await, 100, "a second refund is a no-op");
+        let row = queue::job(db, id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.error_class.as_deref()),
+            ("failed", Some("transient"))
+        );
+    }
+}
+
+async fn make_due(db: &Db, id: i64) {
+    reelforge::on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await.unwrap().rows_affected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moderation_refusals_are_refunded_at_once_and_snoozes_cost_no_attempt() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 3, 100).await;
+        let rejected = queue::submit(db, job(3, 50)).await.unwrap();
+        let j = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        assert_eq!(
+            queue::fail(db, &j, ErrorClass::ContentRejected, "nsfw", 0.5)
+                .await
+                .unwrap(),
+            FailOutcome::Refunded
+        );
+        assert_eq!(queue::job(db, rejected).await.unwrap().unwrap().attempts, 1);
+        assert_eq!(balance(db, 3).await, 100);
+
+        let polling = queue::submit(db, job(3, 10)).await.unwrap();
+        let j = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        queue::snooze(db, &j, Duration::from_secs(20))
+            .await
+            .unwrap();
+        let row = queue::job(db, polling).await.unwrap().unwrap();
+        assert_eq!((row.state.as_str(), row.attempts), ("snoozed", 0));
+        assert!(queue::claim_next(db, "w", LONG, 5).await.unwrap().is_none());
+        make_due(db, polling).await;
+        assert_eq!(
+            queue::claim_next(db, "w", LONG, 5)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            polling
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_a_waiting_job_refunds_it_and_a_low_balance_rejects_without_charge() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 4, 50).await;
+        let id = queue::submit(db, job(4, 50)).await.unwrap();
+        assert_eq!(balance(db, 4).await, 0);
+        assert!(queue::cancel(db, id).await.unwrap());
+        assert_eq!(balance(db, 4).await, 50);
+        assert!(queue::claim_next(db, "w", LONG, 5).await.unwrap().is_none());
+        assert!(!queue::cancel(db, id).await.unwrap(), "already cancelled");
+        assert_eq!(balance(db, 4).await, 50);
+        assert!(queue::submit(db, job(4, 51)).await.is_err());
+        assert_eq!(balance(db, 4).await, 50, "{}: nothing taken", db.kind());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_user_cannot_fill_every_worker() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 5, 100).await;
+        user_with(db, 6, 100).await;
+        let a1 = queue::submit(db, job(5, 1)).await.unwrap();
+        let _a2 = queue::submit(db, job(5, 1)).await.unwrap();
+        let b1 = queue::submit(db, job(6, 1)).await.unwrap();
+        assert_eq!(
+            queue::claim_next(db, "w", LONG, 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            a1
+        );
+        assert_eq!(
+            queue::claim_next(db, "w", LONG, 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            b1,
+            "user 5 is at its limit"
+        );
+        assert!(queue::claim_next(db, "w", LONG, 1).await.unwrap().is_none());
+    }
+}
+
+/// Counts how often each job ran and how often the "provider" was asked to generate.
+#[derive(Default)]
+struct Recorder {
+    runs: Mutex<HashMap<i64, u32>>,
+    submissions: Mutex<u32>,
+    hang_after_submit: bool,
+}
+
+impl Handler for Recorder {
+    async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
+        *self.runs.lock().unwrap().entry(ctx.job.id).or_default() += 1;
+        if ctx.job.kind == "generate" {
+            if ctx.provider_id("generate").is_none() {
+                *self.submissions.lock().unwrap() += 1; // a paid request to the provider
+                ctx.save_provider_id("generate", "req-123").await.unwrap();
+                if self.hang_after_submit {
+                    std::future::pending::<()>().await; // the process dies while waiting
+                }
+            }
+            assert_eq!(ctx.provider_id("generate").as_deref(), Some("req-123"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        StepOutcome::Done
+    }
+}
+
+fn fast_worker(name: &str, lease: Duration) -> WorkerConfig {
+    WorkerConfig {
+        name: name.into(),
+        concurrency: 2,
+        lease,
+        poll: Duration::from_millis(20),
+        per_user_running: 10,
+        grace: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_workers_run_every_job_exactly_once() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        user_with(&db, 7, 1000).await;
+        let mut ids = Vec::new();
+        for _ in 0..24 {
+            ids.push(queue::submit(&db, job(7, 10)).await.unwrap());
+        }
+        let handler = Arc::new(Recorder::default());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..3)
+            .map(|i| {
+                tokio::spawn(run_worker(
+                    db.clone(),
+                    handler.clone(),
+                    fast_worker(&format!("w{i}"), LONG),
+                    rx.clone(),
+                ))
+            })
+            .collect();
+        wait_until(|| {
+            let db = db.clone();
+            let ids = ids.clone();
+            async move { all_in_state(&db, &ids, "done").await }
+        })
+        .await;
+        stop.send(true).unwrap();
+        for w in workers {
+            w.await.unwrap();
+        }
+        let runs = handler.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 24);
+        assert!(runs.values().all(|n| *n == 1), "{}: {runs:?}", db.kind());
+        assert_eq!(balance(&db, 7).await, 1000 - 240);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_crash_the_job_resumes_polling_and_never_submits_again() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        user_with(&db, 8, 100).await;
+        let mut spec = job(8, 20);
+        spec.kind = "generate".into();
+        let id = queue::submit(&db, spec).await.unwrap();
+
+        let crashing = Arc::new(Recorder {
+            hang_after_submit: true,
+            ..Recorder::default()
+        });
+        let (_stop1, rx1) = tokio::sync::watch::channel(false);
+        let lease = Duration::from_millis(300);
+        let first = tokio::spawn(run_worker(
+            db.clone(),
+            crashing.clone(),
+            fast_worker("crashy", lease),
+            rx1,
+        ));
+        wait_until(|| {
+            let db = db.clone();
+            async move {
+                queue::job(&db, id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .provider_ids
+                    .contains("req-123")
+            }
+        })
+        .await;
+        first.abort(); // kill -9: no release, no completion; the lease simply runs out
+
+        let healthy = Arc::new(Recorder::default());
+        let (stop2, rx2) = tokio::sync::watch::channel(false);
+        let second = tokio::spawn(run_worker(
+            db.clone(),
+            healthy.clone(),
+            fast_worker("healthy", LONG),
+            rx2,
+        ));
+        wait_until(|| {
+            let db = db.clone();
+            async move { all_in_state(&db, &[id], "done").await }
+        })
+        .await;
+        stop2.send(true).unwrap();
+        second.await.unwrap();
+        assert_eq!(*crashing.submissions.lock().unwrap(), 1);
+        assert_eq!(
+            *healthy.submissions.lock().unwrap(),
+            0,
+            "{}: resumed by polling req-123",
+            db.kind()
+        );
+        assert_eq!(
+            balance(&db, 8).await,
+            80,
+            "charged once, not refunded: it was delivered"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_releases_running_jobs_after_the_grace_period() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        user_with(&db, 9, 100).await;
+        let mut spec = job(9, 5);
+        spec.kind = "generate".into();
+        let id = queue::submit(&db, spec).await.unwrap();
+        let stuck = Arc::new(Recorder {
+            hang_after_submit: true,
+            ..Recorder::default()
+        });
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut cfg = fast_worker("leaving", LONG);
+        cfg.grace = Duration::from_millis(100);
+        let w = tokio::spawn(run_worker(db.clone(), stuck, cfg, rx));
+        wait_until(|| {
+            let db = db.clone();
+            async move { queue::job(&db, id).await.unwrap().unwrap().state == "running" }
+        })
+        .await;
+        stop.send(true).unwrap();
+        w.await.unwrap();
+        let row = queue::job(&db, id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.attempts),
+            ("queued", 0),
+            "{}: given back, attempt not used",
+            db.kind()
+        );
+        assert!(
+            row.provider_ids.contains("req-123"),
+            "its provider request is kept for the next worker"
+        );
+    }
+}
+
+async fn all_in_state(db: &Db, ids: &[i64], state: &str) -> bool {
+    for id in ids {
+        if queue::job(db, *id).await.unwrap().unwrap().state != state {
+            return false;
+        }
+    }
+    true
+}
+
+async fn wait_until<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached in 10 s");
+}
