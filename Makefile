@@ -16,7 +16,7 @@ demo: build
 	$(TARGET_DIR)/release/reelforge demo
 
 test: setup
-	scripts/with-postgres.sh cargo test --workspace
+	scripts/with-services.sh cargo test --workspace
 
 bench: build
 	scripts/bench.sh $(TARGET_DIR)/release/reelforge

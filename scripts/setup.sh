@@ -10,7 +10,7 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libavutil-dev libswscale-dev libswresample-dev
   ffmpeg espeak-ng fonts-dejavu-core libvips-tools time
-  postgresql ca-certificates curl
+  postgresql ca-certificates curl python3 python3-venv
 )
 
 as_root() {
@@ -26,6 +26,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# moto's S3-compatible server for the storage tests, in its own virtualenv.
+if [ ! -x /opt/reelforge-test-venv/bin/moto_server ]; then
+  echo "setup: installing moto (S3 test server) into /opt/reelforge-test-venv"
+  as_root python3 -m venv /opt/reelforge-test-venv
+  as_root /opt/reelforge-test-venv/bin/pip install -q 'moto[server]'
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

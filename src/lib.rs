@@ -6,3 +6,4 @@ pub mod failure;
 pub mod ledger;
 pub mod pricing;
 pub mod queue;
+pub mod storage;

@@ -4,6 +4,8 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Both ring (sqlx) and aws-lc-rs (aws-sdk) end up in rustls: pick one before any TLS use.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // A bug must never greet a user with a backtrace: one plain line, exit status 1.
     std::panic::set_hook(Box::new(|info| {
         let what = info

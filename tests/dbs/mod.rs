@@ -1,5 +1,5 @@
 //! Fresh databases for tests: a SQLite file in a temp folder, and a new database on the
-//! PostgreSQL server that `scripts/with-postgres.sh` (run by `make test`) started.
+//! PostgreSQL server that `scripts/with-services.sh` (run by `make test`) started.
 #![allow(dead_code)]
 use reelforge::db::Db;
 use sqlx::Executor;
@@ -23,7 +23,7 @@ pub async fn postgres() -> Option<TestDb> {
     let Ok(base) = std::env::var("TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("REELFORGE_REQUIRE_POSTGRES").is_err(),
-            "TEST_POSTGRES_URL is not set; run the tests through scripts/with-postgres.sh (make test)"
+            "TEST_POSTGRES_URL is not set; run the tests through scripts/with-services.sh (make test)"
         );
         eprintln!("note: PostgreSQL half skipped; `make test` runs it");
         return None;

@@ -1,0 +1,186 @@
+//! The overlay/compose cache, after pict-rs's variants: keyed by the inputs' hashes plus the
+//! parameters, kept 24 h, and single-flight — one worker builds a key while the others wait
+//! for its result instead of doing the same work.
+use super::{sha256_hex, ObjectStore, StorageError};
+use crate::db::{now_ms, Db, DbError};
+use crate::on_db;
+use std::future::Future;
+use std::time::Duration;
+
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("building the cached result failed: {0}")]
+    Build(String),
+    #[error("gave up waiting for another worker to build {0}")]
+    WaitTimedOut(String),
+}
+
+impl From<sqlx::Error> for CacheError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(DbError::Sql(e))
+    }
+}
+
+/// The cache key of a result made from inputs with these hashes and these parameters.
+pub fn cache_key(input_hashes: &[&str], params: &serde_json::Value) -> String {
+    sha256_hex(format!("{}|{params}", input_hashes.join(",")).as_bytes())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Built and fresh: the object's key.
+    Ready(String),
+    /// This caller builds it now.
+    Build,
+    /// Another worker is building it.
+    Wait,
+}
+
+/// Decides who builds `key`. A build lease of `build_timeout` lets another worker take over
+/// from one that died while building; an expired result is rebuilt.
+pub async fn claim(
+    db: &Db,
+    key: &str,
+    owner: &str,
+    build_timeout: Duration,
+) -> Result<Claim, CacheError> {
+    let now = now_ms();
+    let lease = now + build_timeout.as_millis() as i64;
+    let inserted = on_db!(db, p => sqlx::query(
+        "INSERT INTO cache_index (cache_key, state, owner, expires_ms, created_ms) VALUES ($1, 'building', $2, $3, $4)
+         ON CONFLICT (cache_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(owner)
+    .bind(lease)
+    .bind(now)
+    .execute(p)
+    .await?
+    .rows_affected());
+    if inserted == 1 {
+        return Ok(Claim::Build);
+    }
+    let row: Option<(String, Option<String>, i64)> = on_db!(db, p => sqlx::query_as("SELECT state, object_key, expires_ms FROM cache_index WHERE cache_key = $1")
+        .bind(key)
+        .fetch_optional(p)
+        .await?);
+    match row {
+        Some((state, Some(object), expires)) if state == "ready" && expires > now => {
+            Ok(Claim::Ready(object))
+        }
+        Some((_, _, expires)) if expires > now => Ok(Claim::Wait),
+        _ => {
+            // Expired result or a dead builder: take it over (one caller wins).
+            let took = on_db!(db, p => sqlx::query("UPDATE cache_index SET state = 'building', owner = $2, expires_ms = $3 WHERE cache_key = $1 AND expires_ms <= $4")
+                .bind(key)
+                .bind(owner)
+                .bind(lease)
+                .bind(now)
+                .execute(p)
+                .await?
+                .rows_affected());
+            Ok(if took == 1 { Claim::Build } else { Claim::Wait })
+        }
+    }
+}
+
+async fn finish(
+    db: &Db,
+    key: &str,
+    owner: &str,
+    object_key: &str,
+    ttl: Duration,
+) -> Result<(), CacheError> {
+    let expires = now_ms() + ttl.as_millis() as i64;
+    on_db!(db, p => sqlx::query("UPDATE cache_index SET state = 'ready', object_key = $3, expires_ms = $4 WHERE cache_key = $1 AND owner = $2")
+        .bind(key)
+        .bind(owner)
+        .bind(object_key)
+        .bind(expires)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+async fn abandon(db: &Db, key: &str, owner: &str) -> Result<(), CacheError> {
+    on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE cache_key = $1 AND owner = $2 AND state = 'building'")
+        .bind(key)
+        .bind(owner)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// The cached object for `key`, built by `build` (which returns the stored object's key) when
+/// nobody has it; concurrent callers wait for the one builder. `force` ignores a ready result
+/// (the `/overlay` re-make).
+#[allow(clippy::too_many_arguments)]
+pub async fn get_or_build<F, Fut>(
+    db: &Db,
+    key: &str,
+    owner: &str,
+    ttl: Duration,
+    build_timeout: Duration,
+    force: bool,
+    build: F,
+) -> Result<String, CacheError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<String, String>>,
+{
+    if force {
+        on_db!(db, p => sqlx::query("UPDATE cache_index SET expires_ms = 0 WHERE cache_key = $1 AND state = 'ready'").bind(key).execute(p).await?.rows_affected());
+    }
+    let deadline = std::time::Instant::now() + build_timeout * 2;
+    let mut build = Some(build);
+    loop {
+        match claim(db, key, owner, build_timeout).await? {
+            Claim::Ready(object) => return Ok(object),
+            Claim::Build => {
+                let Some(build) = build.take() else {
+                    return Err(CacheError::Build("built twice".into()));
+                };
+                return match build().await {
+                    Ok(object) => {
+                        finish(db, key, owner, &object, ttl).await?;
+                        Ok(object)
+                    }
+                    Err(e) => {
+                        abandon(db, key, owner).await?;
+                        Err(CacheError::Build(e))
+                    }
+                };
+            }
+            Claim::Wait => {
+                if std::time::Instant::now() > deadline {
+                    return Err(CacheError::WaitTimedOut(key.to_string()));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Deletes expired results and their objects; returns how many were removed.
+pub async fn cleanup_expired(db: &Db, store: &impl ObjectStore) -> Result<usize, CacheError> {
+    let now = now_ms();
+    let rows: Vec<(String, Option<String>)> = on_db!(db, p => sqlx::query_as("SELECT cache_key, object_key FROM cache_index WHERE state = 'ready' AND expires_ms <= $1")
+        .bind(now)
+        .fetch_all(p)
+        .await?);
+    for (key, object) in &rows {
+        if let Some(object) = object {
+            store.delete(object).await?;
+        }
+        on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE cache_key = $1 AND expires_ms <= $2").bind(key).bind(now).execute(p).await?.rows_affected());
+    }
+    Ok(rows.len())
+}
