@@ -5,5 +5,6 @@ pub mod db;
 pub mod failure;
 pub mod ledger;
 pub mod pricing;
+pub mod providers;
 pub mod queue;
 pub mod storage;

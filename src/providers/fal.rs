@@ -1,0 +1,188 @@
+//! fal.ai queue API: submit to `queue.fal.run/{endpoint}`, then use the `status_url`,
+//! `response_url` and `cancel_url` the submit answer gives (they drop the endpoint's sub-path,
+//! so building them by hand is wrong for e.g. `fal-ai/bytedance/omnihuman/v1.5`).
+use super::{class_of_status, retry_after_ms, KeyRing, ProviderError};
+use crate::failure::ErrorClass;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const NAME: &str = "fal";
+pub const OMNIHUMAN_V15: &str = "fal-ai/bytedance/omnihuman/v1.5";
+pub const NANO_BANANA_EDIT: &str = "fal-ai/nano-banana/edit";
+
+pub struct FalClient {
+    http: reqwest::Client,
+    keys: KeyRing,
+    base: String,
+}
+
+/// What submit returns; saved with the job so a restart polls the same request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FalRequest {
+    pub request_id: String,
+    pub status_url: String,
+    pub response_url: String,
+    pub cancel_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FalStatus {
+    InQueue {
+        position: Option<u64>,
+    },
+    InProgress,
+    /// Finished — successfully or not: the result tells.
+    Completed,
+}
+
+impl FalClient {
+    pub fn new(http: reqwest::Client, keys: Vec<String>, base: Option<&str>) -> Self {
+        Self {
+            http,
+            keys: KeyRing::new(keys),
+            base: base
+                .unwrap_or("https://queue.fal.run")
+                .trim_end_matches('/')
+                .to_string(),
+        }
+    }
+
+    fn key(&self) -> Result<String, ProviderError> {
+        self.keys.take(NAME)
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder, key: &str) -> Result<Value, ProviderError> {
+        let resp = req
+            .header("Authorization", format!("Key {key}"))
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body).map_err(|e| ProviderError::malformed(NAME, e));
+        }
+        let err = classify_error(status, &headers, &body);
+        self.keys.note(key, err.class);
+        Err(err)
+    }
+
+    pub async fn submit(&self, endpoint: &str, input: &Value) -> Result<FalRequest, ProviderError> {
+        let key = self.key()?;
+        let v = self
+            .call(
+                self.http
+                    .post(format!("{}/{endpoint}", self.base))
+                    .json(input),
+                &key,
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| ProviderError::malformed(NAME, e))
+    }
+
+    pub async fn status(&self, req: &FalRequest) -> Result<FalStatus, ProviderError> {
+        let key = self.key()?;
+        let v = self.call(self.http.get(&req.status_url), &key).await?;
+        match v.get("status").and_then(Value::as_str) {
+            Some("IN_QUEUE") => Ok(FalStatus::InQueue {
+                position: v.get("queue_position").and_then(Value::as_u64),
+            }),
+            Some("IN_PROGRESS") => Ok(FalStatus::InProgress),
+            Some("COMPLETED") => Ok(FalStatus::Completed),
+            other => Err(ProviderError::malformed(
+                NAME,
+                format!("unknown status {other:?}"),
+            )),
+        }
+    }
+
+    /// The model's output once completed (a failed request answers here with its error).
+    pub async fn result(&self, req: &FalRequest) -> Result<Value, ProviderError> {
+        let key = self.key()?;
+        self.call(self.http.get(&req.response_url), &key).await
+    }
+
+    pub async fn cancel(&self, req: &FalRequest) -> Result<(), ProviderError> {
+        let key = self.key()?;
+        match self.call(self.http.put(&req.cancel_url), &key).await {
+            Ok(_) => Ok(()),
+            // Already finished or gone: nothing left to cancel.
+            Err(e) if e.class == ErrorClass::BadUserInput => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `{"detail":[{"loc","msg","type"}]}` for model errors, `{"detail":"...","error_type":"..."}`
+/// for infrastructure errors; `X-Fal-Retryable` overrides.
+fn classify_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let first = v
+        .get("detail")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    let kind = first
+        .and_then(|d| d.get("type"))
+        .or_else(|| v.get("error_type"))
+        .and_then(Value::as_str)
+        .or_else(|| {
+            headers
+                .get("x-fal-error-type")
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("")
+        .to_string();
+    let message = first
+        .and_then(|d| d.get("msg"))
+        .or_else(|| v.get("detail").filter(|d| d.is_string()))
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let retryable = headers
+        .get("x-fal-retryable")
+        .or_else(|| headers.get("x-fal-needs-retry"))
+        .and_then(|h| h.to_str().ok())
+        .map(|s| s == "true" || s == "1");
+    let class = if kind.contains("content_policy")
+        || kind.contains("nsfw")
+        || kind.contains("safety")
+    {
+        ErrorClass::ContentRejected
+    } else if retryable == Some(true) || kind.ends_with("_timeout") || kind.starts_with("runner_") {
+        ErrorClass::Transient
+    } else if status == 403
+        && (kind.contains("balance") || message.to_lowercase().contains("balance"))
+    {
+        ErrorClass::BillingOrQuota
+    } else {
+        class_of_status(status, retry_after_ms(headers))
+    };
+    ProviderError::new(
+        NAME,
+        class,
+        if kind.is_empty() {
+            message
+        } else {
+            format!("{kind}: {message}")
+        },
+    )
+}
+
+/// `result.video.url` of OmniHuman and other video models.
+pub fn video_url(result: &Value) -> Option<&str> {
+    result.get("video")?.get("url")?.as_str()
+}
+
+/// `result.images[0].url` of nano-banana edit.
+pub fn first_image_url(result: &Value) -> Option<&str> {
+    result
+        .get("images")?
+        .as_array()?
+        .first()?
+        .get("url")?
+        .as_str()
+}
