@@ -128,3 +128,56 @@ pub fn moving_background(width: usize, height: usize, seconds: f64, out: &Path) 
     feed.feed_until(&mut writer, usize::MAX)?;
     writer.finish()
 }
+
+/// A `width`×`height` clip of `seconds` that slowly pushes in on a still image (cover-fitted),
+/// with a silent soundtrack: the offline stand-in for image-to-video models.
+pub fn still_clip(
+    image: &RgbImage,
+    width: usize,
+    height: usize,
+    seconds: f64,
+    out: &Path,
+) -> Result<()> {
+    let (width, height) = (width / 2 * 2, height / 2 * 2);
+    let base = fit_rgb(
+        image,
+        (width as f32 * 1.15) as u32,
+        (height as f32 * 1.15) as u32,
+        FitMode::Cover,
+        None,
+    )?;
+    let (bw, bh) = base.dimensions();
+    let src = fr::images::ImageRef::new(bw, bh, base.as_raw(), fr::PixelType::U8x3)
+        .map_err(|e| crate::MediaError::Internal(format!("still: {e}")))?;
+    let mut writer = Mp4Writer::create(out, &settings(width, height))?;
+    let frames = ((seconds * f64::from(FPS)).round() as u64).max(1);
+    let silence = Stereo {
+        samples: vec![0.0; frames as usize * (SAMPLE_RATE / FPS) as usize * 2],
+    };
+    let mut feed = AudioFeed {
+        track: &silence,
+        written_frames: 0,
+    };
+    let mut resizer = fr::Resizer::new();
+    let mut dst = fr::images::Image::new(width as u32, height as u32, fr::PixelType::U8x3);
+    for i in 0..frames {
+        // From the whole enlarged picture to 87 % of it: a slow push-in.
+        let k = 1.0 - 0.13 * (i as f64 / frames as f64);
+        let (cw, ch) = (f64::from(bw) * k, f64::from(bh) * k);
+        let opts = fr::ResizeOptions::new()
+            .crop(
+                (f64::from(bw) - cw) / 2.0,
+                (f64::from(bh) - ch) / 2.0,
+                cw,
+                ch,
+            )
+            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+        resizer
+            .resize(&src, &mut dst, &opts)
+            .map_err(|e| crate::MediaError::Internal(format!("still resize: {e}")))?;
+        writer.write_video(&rgb_to_yuv420(dst.buffer(), width, height), i as i64)?;
+        feed.feed_until(&mut writer, (i as usize + 1) * (SAMPLE_RATE / FPS) as usize)?;
+    }
+    feed.feed_until(&mut writer, usize::MAX)?;
+    writer.finish()
+}
