@@ -144,7 +144,7 @@ async fn run_ugc(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ugc_job_with_local_providers_delivers_a_real_captioned_mp4() {
     for (bot, db, job, _dir) in run_ugc(false).await {
-        let sent = bot.sent.lock().unwrap();
+        let sent = bot.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1, "delivered once");
         let (d, size, probe) = &sent[0];
         assert_eq!(
