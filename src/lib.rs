@@ -4,6 +4,7 @@ pub mod config;
 pub mod db;
 pub mod failure;
 pub mod ledger;
+pub mod metrics;
 pub mod pipelines;
 pub mod pricing;
 pub mod providers;

@@ -98,12 +98,14 @@ async fn run_ugc(
             sent: Mutex::new(Vec::new()),
             refuse,
         });
+        let metrics = Arc::new(reelforge::metrics::Metrics::default());
         let services = Arc::new(Services {
             db: db.clone(),
             storage,
             deliver: bot.clone(),
             work_dir: dir.path().join("work"),
             worker_name: "w1".into(),
+            metrics: metrics.clone(),
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let cfg = WorkerConfig {
@@ -136,6 +138,17 @@ async fn run_ugc(
             "{}",
             db.kind()
         );
+        let text = metrics.render(&db).await;
+        assert!(
+            text.contains(&format!("reelforge_jobs{{state=\"{state}\"}} 1")),
+            "{text}"
+        );
+        assert!(
+            text.contains("reelforge_step_seconds_count{step=\"ugc_video\"} 1"),
+            "{text}"
+        );
+        let failure = "reelforge_job_failures_total{kind=\"ugc_video\",class=\"bad_user_input\"} 1";
+        assert_eq!(text.contains(failure), refuse, "{text}");
         out.push((bot, db, job, (dir, t)));
     }
     out

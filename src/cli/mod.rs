@@ -4,6 +4,7 @@ mod admin;
 mod demo;
 mod media_commands;
 mod progress;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use media::MediaError;
@@ -34,6 +35,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Operator tools (profit per product, …).
     Admin(admin::AdminArgs),
+    /// Run queue workers alone until Ctrl-C/SIGTERM (graceful: finish or give back running jobs).
+    Worker(worker::WorkerArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -83,6 +86,7 @@ pub fn run() -> Result<(), CliError> {
         Command::Compose(a) => media_commands::compose(*a),
         Command::Demo(a) => demo::run(a),
         Command::Admin(a) => admin::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }
 

@@ -45,6 +45,7 @@ pub struct Services {
     /// Scratch space for the media work of running jobs.
     pub work_dir: PathBuf,
     pub worker_name: String,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The queue handler that runs every job kind.
@@ -53,6 +54,7 @@ pub struct Pipelines(pub Arc<Services>);
 impl Handler for Pipelines {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         let s = self.0.clone();
+        let started = std::time::Instant::now();
         let result = match ctx.job.kind.as_str() {
             "ugc_video" => ugc::run(&s, ctx).await,
             other => Err(StepError::Fail(
@@ -60,6 +62,10 @@ impl Handler for Pipelines {
                 format!("unknown job kind '{other}'"),
             )),
         };
+        s.metrics.observe_step(&ctx.job.kind, started.elapsed());
+        if let Err(StepError::Fail(class, _)) = &result {
+            s.metrics.count_failure(&ctx.job.kind, class.name());
+        }
         match result {
             Ok(()) => StepOutcome::Done,
             Err(StepError::Wait(d)) => StepOutcome::Snooze(d),

@@ -1,0 +1,156 @@
+//! `reelforge worker`: runs queue workers alone (no bot, no HTTP server) until Ctrl-C or
+//! SIGTERM, then stops claiming, lets running jobs finish for a grace period and gives the
+//! rest back to the queue.
+use super::CliError;
+use clap::Args;
+use reelforge::config::{Config, Layer, Storage as StorageSetting};
+use reelforge::db::Db;
+use reelforge::failure::ErrorClass;
+use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
+use reelforge::providers::ProviderError;
+use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::storage::folder::FolderStore;
+use reelforge::storage::s3::S3Store;
+use reelforge::storage::Storage;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Configuration file (TOML); environment and .env override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Jobs run at the same time by this process.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Most running jobs of one user across all workers.
+    #[arg(long, default_value_t = 2)]
+    per_user: i64,
+    /// Seconds running jobs get to finish on shutdown before they are given back.
+    #[arg(long, default_value_t = 60)]
+    grace: u64,
+}
+
+/// Without the bot in this process, finished videos wait in storage for it.
+struct HoldForBot;
+
+impl Deliver for HoldForBot {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            if d.width == 0 {
+                return Err(ProviderError::new(
+                    "worker",
+                    ErrorClass::Permanent,
+                    "empty video",
+                ));
+            }
+            Ok(String::new())
+        })
+    }
+}
+
+pub fn run(a: WorkerArgs) -> Result<(), CliError> {
+    let _ = dotenvy::dotenv();
+    let cfg = Config::load(
+        a.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        Layer::default(),
+    )
+    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
+    rt.block_on(async move {
+        let db = Db::connect(&cfg.database_url)
+            .await
+            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        let storage = match &cfg.storage {
+            StorageSetting::Folder(dir) => Storage::Folder(
+                FolderStore::new(dir)
+                    .map_err(|e| CliError::BadInput(format!("STORAGE_URL {dir}: {e}.")))?,
+            ),
+            StorageSetting::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+            } => {
+                let s3 = S3Store::new(
+                    endpoint.as_deref(),
+                    region,
+                    access_key_id,
+                    secret_access_key,
+                    bucket,
+                    prefix,
+                );
+                s3.ensure_bucket()
+                    .await
+                    .map_err(|e| CliError::BadInput(format!("STORAGE_URL s3://{bucket}: {e}.")))?;
+                Storage::S3(s3)
+            }
+        };
+        let name = format!("worker-{}-{}", hostname(), std::process::id());
+        let services = Arc::new(Services {
+            db: db.clone(),
+            storage: Arc::new(storage),
+            deliver: Arc::new(HoldForBot),
+            work_dir: std::env::temp_dir().join("reelforge-work"),
+            worker_name: name.clone(),
+            metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        });
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let wcfg = WorkerConfig {
+            name: name.clone(),
+            concurrency: a.concurrency.max(1),
+            lease: Duration::from_secs(120),
+            poll: Duration::from_millis(500),
+            per_user_running: a.per_user,
+            grace: Duration::from_secs(a.grace),
+        };
+        eprintln!(
+            "{name}: {} database, {} job(s) at a time; Ctrl-C to stop",
+            db.kind(),
+            wcfg.concurrency
+        );
+        let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
+        shutdown_signal().await;
+        eprintln!(
+            "{name}: stopping — no new jobs; running ones get {} s",
+            a.grace
+        );
+        let _ = stop.send(true);
+        worker
+            .await
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
