@@ -106,6 +106,7 @@ async fn run_ugc(
             work_dir: dir.path().join("work"),
             worker_name: "w1".into(),
             metrics: metrics.clone(),
+            video: reelforge::pipelines::video_backend::VideoRouter::local(),
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let cfg = WorkerConfig {

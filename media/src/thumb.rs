@@ -60,3 +60,15 @@ pub fn write_thumbnail(picture: &Yuv420, path: &Path) -> Result<(u32, u32)> {
     }
     Err(MediaError::Internal("thumbnail stays above 200 KB".into()))
 }
+
+/// The thumbnail of a finished video: its frame at one second (or its middle when shorter).
+pub fn video_thumbnail(video: &Path, out: &Path) -> Result<(u32, u32)> {
+    let mut reader =
+        crate::video_in::VideoReader::open(video, Some(THUMB_LONG_SIDE * THUMB_LONG_SIDE))?;
+    let fit = crate::video_in::FrameFit::whole(reader.display_w, reader.display_h, 1280);
+    reader.set_fit(fit);
+    let mut picture = Yuv420::new(fit.out_w, fit.out_h);
+    let t = (reader.duration_s / 2.0).min(1.0);
+    reader.frame_at(t, &mut picture)?;
+    write_thumbnail(&picture, out)
+}

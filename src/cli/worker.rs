@@ -103,6 +103,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             work_dir: std::env::temp_dir().join("reelforge-work"),
             worker_name: name.clone(),
             metrics: Arc::new(reelforge::metrics::Metrics::default()),
+            video: reelforge::pipelines::video_backend::VideoRouter::local(),
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let wcfg = WorkerConfig {

@@ -4,7 +4,9 @@
 //! and never pays for a generation twice. Every pipeline ends with an MP4, a thumbnail and its
 //! metadata in storage, handed to the deliverer (the bot); a failed delivery fails the job and
 //! the queue refunds it once.
+pub mod generate;
 pub mod ugc;
+pub mod video_backend;
 
 use crate::db::{now_ms, Db};
 use crate::failure::ErrorClass;
@@ -46,6 +48,8 @@ pub struct Services {
     pub work_dir: PathBuf,
     pub worker_name: String,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Text/image-to-video providers by tier.
+    pub video: video_backend::VideoRouter,
 }
 
 /// The queue handler that runs every job kind.
@@ -57,6 +61,7 @@ impl Handler for Pipelines {
         let started = std::time::Instant::now();
         let result = match ctx.job.kind.as_str() {
             "ugc_video" => ugc::run(&s, ctx).await,
+            "text_to_video" | "image_to_video" => generate::run(&s, ctx).await,
             other => Err(StepError::Fail(
                 ErrorClass::Permanent,
                 format!("unknown job kind '{other}'"),
@@ -145,6 +150,57 @@ pub async fn store_file(
         storage.put_file(&key, path, content_type).await?;
     }
     Ok(key)
+}
+
+/// The last steps of every pipeline: fetch the stored MP4 and thumbnail, record the
+/// generation once (step `generation`), hand it to the deliverer and keep the file id it gets.
+pub async fn deliver_output(
+    s: &Services,
+    ctx: &mut JobCtx,
+    kind: &str,
+    output_key: &str,
+    thumbnail_key: &str,
+    scratch: &Scratch,
+) -> Result<(), StepError> {
+    let (video, thumbnail) = (scratch.file("deliver.mp4"), scratch.file("deliver.jpg"));
+    s.storage.get_to_file(output_key, &video).await?;
+    s.storage.get_to_file(thumbnail_key, &thumbnail).await?;
+    let info = media::probe(&video)?;
+    let v = info
+        .video
+        .as_ref()
+        .ok_or_else(|| StepError::Fail(ErrorClass::Permanent, "the result has no video".into()))?;
+    let delivery = Delivery {
+        user_id: ctx.job.user_id,
+        job_id: ctx.job.id,
+        video: video.clone(),
+        thumbnail: thumbnail.clone(),
+        width: v.display_width,
+        height: v.display_height,
+        duration_s: info.duration_s,
+    };
+    let generation = match ctx
+        .provider_id("generation")
+        .and_then(|g| g.parse::<i64>().ok())
+    {
+        Some(g) => g,
+        None => {
+            let g = record_generation(
+                &s.db,
+                ctx.job.id,
+                ctx.job.user_id,
+                kind,
+                output_key,
+                thumbnail_key,
+                &delivery,
+            )
+            .await?;
+            ctx.save_provider_id("generation", &g.to_string()).await?;
+            g
+        }
+    };
+    let file_id = s.deliver.deliver(&delivery).await?;
+    set_file_id(&s.db, generation, &file_id).await
 }
 
 /// Records the finished video for "my generations" and re-sends.

@@ -2,7 +2,7 @@
 //! centred circle, captions, mixed audio) → delivered. Steps and what they save:
 //! `voice` (storage key), `talking_head` (storage key), `output` (storage key, via the 24 h
 //! single-flight overlay cache), `generation` (row id), then delivery.
-use super::{record_generation, set_file_id, store_file, Delivery, Scratch, Services, StepError};
+use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
 use crate::providers::local;
 use crate::queue::worker::JobCtx;
@@ -93,47 +93,15 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
         }
     };
 
-    let (video, thumbnail) = (scratch.file("out.mp4"), scratch.file("out.jpg"));
-    s.storage.get_to_file(&output_key, &video).await?;
-    s.storage
-        .get_to_file(&thumbnail_key(&output_key), &thumbnail)
-        .await?;
-    let info = media::probe(&video)?;
-    let v = info
-        .video
-        .as_ref()
-        .ok_or_else(|| StepError::Fail(ErrorClass::Permanent, "composite has no video".into()))?;
-    let delivery = Delivery {
-        user_id: ctx.job.user_id,
-        job_id: ctx.job.id,
-        video: video.clone(),
-        thumbnail: thumbnail.clone(),
-        width: v.display_width,
-        height: v.display_height,
-        duration_s: info.duration_s,
-    };
-    let generation = match ctx
-        .provider_id("generation")
-        .and_then(|g| g.parse::<i64>().ok())
-    {
-        Some(g) => g,
-        None => {
-            let g = record_generation(
-                &s.db,
-                ctx.job.id,
-                ctx.job.user_id,
-                "ugc_video",
-                &output_key,
-                &thumbnail_key(&output_key),
-                &delivery,
-            )
-            .await?;
-            ctx.save_provider_id("generation", &g.to_string()).await?;
-            g
-        }
-    };
-    let file_id = s.deliver.deliver(&delivery).await?;
-    set_file_id(&s.db, generation, &file_id).await
+    super::deliver_output(
+        s,
+        ctx,
+        "ugc_video",
+        &output_key,
+        &thumbnail_key(&output_key),
+        &scratch,
+    )
+    .await
 }
 
 fn thumbnail_key(output_key: &str) -> String {

@@ -1,0 +1,114 @@
+//! `text_to_video` and `image_to_video`: (fit the photo to exactly the video size) → submit to
+//! the tier's provider (request id saved) → poll, snoozing between polls → store the MP4 and
+//! its thumbnail → deliver.
+use super::{deliver_output, store_file, Scratch, Services, StepError};
+use crate::failure::ErrorClass;
+use crate::pipelines::video_backend::{Poll, VideoRequest};
+use crate::queue::worker::JobCtx;
+use crate::storage::ObjectStore;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GenerateParams {
+    pub prompt: String,
+    /// "fast" or "quality".
+    pub tier: String,
+    /// 4, 8 or 12.
+    pub seconds: u32,
+    /// "720x1280", "1280x720", …
+    pub size: String,
+    /// Storage key of the photo for image-to-video.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
+    let p: GenerateParams = serde_json::from_value(ctx.job.params_json())
+        .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
+    let (w, h) = media::layout::parse_size(&p.size)?;
+    let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
+
+    // Providers refuse a first frame of any other size: fit it exactly, centred on the face.
+    let fitted = match (&p.image, ctx.provider_id("input_image")) {
+        (None, _) => None,
+        (Some(_), Some(key)) => Some(key),
+        (Some(original), None) => {
+            let (src, dst) = (scratch.file("photo"), scratch.file("first-frame.jpg"));
+            s.storage.get_to_file(original, &src).await?;
+            let (src2, dst2) = (src.clone(), dst.clone());
+            tokio::task::spawn_blocking(move || {
+                media::fit_image_to_frame(&src2, &dst2, w as u32, h as u32, media::FitMode::Cover)
+            })
+            .await
+            .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
+            let key = store_file(&s.storage, "first-frames", &dst, "jpg", "image/jpeg").await?;
+            ctx.save_provider_id("input_image", &key).await?;
+            Some(key)
+        }
+    };
+
+    let output_key = match ctx.provider_id("output") {
+        Some(k) => k,
+        None => {
+            let out = scratch.file("generated.mp4");
+            let image_path = scratch.file("first-frame.jpg");
+            let image_url = match &fitted {
+                Some(key) => {
+                    if !image_path.exists() {
+                        s.storage.get_to_file(key, &image_path).await?;
+                    }
+                    s.storage
+                        .presigned_get(key, Duration::from_secs(3600))
+                        .await?
+                }
+                None => None,
+            };
+            let request = VideoRequest {
+                prompt: &p.prompt,
+                seconds: p.seconds,
+                width: w,
+                height: h,
+                image: fitted.as_ref().map(|_| image_path.as_path()),
+                image_url,
+            };
+            let saved = match ctx.provider_id("request") {
+                Some(id) => id,
+                None => {
+                    let id = s.video.submit(&p.tier, &request, &out).await?;
+                    ctx.save_provider_id("request", &id).await?;
+                    id
+                }
+            };
+            match s.video.poll(&p.tier, &saved, &out).await? {
+                Poll::Pending(wait) => return Err(StepError::Wait(wait)),
+                Poll::Ready => {}
+            }
+            let key = store_file(&s.storage, "outputs", &out, "mp4", "video/mp4").await?;
+            let thumb = scratch.file("thumb.jpg");
+            let (o, t) = (out.clone(), thumb.clone());
+            tokio::task::spawn_blocking(move || media::thumb::video_thumbnail(&o, &t))
+                .await
+                .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
+            s.storage
+                .put_file(&format!("{key}.jpg"), &thumb, "image/jpeg")
+                .await?;
+            ctx.save_provider_id("output", &key).await?;
+            key
+        }
+    };
+    let kind = if p.image.is_some() {
+        "image_to_video"
+    } else {
+        "text_to_video"
+    };
+    deliver_output(
+        s,
+        ctx,
+        kind,
+        &output_key,
+        &format!("{output_key}.jpg"),
+        &scratch,
+    )
+    .await
+}

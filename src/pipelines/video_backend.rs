@@ -1,0 +1,263 @@
+//! Text/image-to-video generators by model tier. OpenAI has announced the end of its video
+//! API, so each tier lists providers in order: the first that accepts the request makes the
+//! video, the next ones are its fallback. The request id is saved as `<index>:<id>`, so a
+//! resumed job polls the same provider it paid.
+use crate::failure::ErrorClass;
+use crate::providers::kie::{KieClient, VeoState};
+use crate::providers::openai_video::{class_of_failed_job, CreateVideo, OpenAiVideo};
+use crate::providers::{download_capped, local, ProviderError};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest video we accept from a provider (well above a 12 s 1080p clip).
+pub const MAX_DOWNLOAD_BYTES: u64 = 300 * 1024 * 1024;
+
+pub enum VideoBackend {
+    /// Offline: a clip made from the input image (or a moving background for text).
+    Local,
+    /// `model` per tier, e.g. sora-2 / sora-2-pro.
+    OpenAi {
+        client: Arc<OpenAiVideo>,
+        model: String,
+    },
+    /// `model` per tier, e.g. veo3_fast / veo3.
+    Kie {
+        client: Arc<KieClient>,
+        model: String,
+        http: reqwest::Client,
+    },
+}
+
+/// What to make.
+pub struct VideoRequest<'a> {
+    pub prompt: &'a str,
+    pub seconds: u32,
+    pub width: usize,
+    pub height: usize,
+    /// The first frame, already fitted to exactly `width`×`height` (JPEG).
+    pub image: Option<&'a Path>,
+    /// A URL providers can fetch the image from (S3 presigned GET), when storage has one.
+    pub image_url: Option<String>,
+}
+
+pub enum Poll {
+    Pending(Duration),
+    /// The MP4 was written to the output path.
+    Ready,
+}
+
+impl VideoBackend {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::OpenAi { .. } => "openai",
+            Self::Kie { .. } => "kie",
+        }
+    }
+
+    /// Starts a generation; the local backend makes the clip right away into `out`.
+    async fn submit(&self, r: &VideoRequest<'_>, out: &Path) -> Result<String, ProviderError> {
+        match self {
+            Self::Local => {
+                match r.image {
+                    Some(img) => {
+                        local::clip_from_image(img, r.width, r.height, f64::from(r.seconds), out)
+                            .await?
+                    }
+                    None => {
+                        let (w, h, secs, out) =
+                            (r.width, r.height, f64::from(r.seconds), out.to_path_buf());
+                        tokio::task::spawn_blocking(move || {
+                            media::synth::moving_background(w, h, secs, &out)
+                        })
+                        .await
+                        .map_err(|e| {
+                            ProviderError::new("local", ErrorClass::Permanent, e.to_string())
+                        })?
+                        .map_err(|e| {
+                            ProviderError::new("local", ErrorClass::Permanent, e.to_string())
+                        })?
+                    }
+                }
+                Ok("done".into())
+            }
+            Self::OpenAi { client, model } => {
+                let size = format!("{}x{}", r.width, r.height);
+                let image = match r.image {
+                    Some(p) => Some((
+                        tokio::fs::read(p).await.map_err(|e| {
+                            ProviderError::new("openai", ErrorClass::Permanent, e.to_string())
+                        })?,
+                        "image/jpeg",
+                    )),
+                    None => None,
+                };
+                let job = client
+                    .create(CreateVideo {
+                        prompt: r.prompt,
+                        model,
+                        seconds: r.seconds,
+                        size: &size,
+                        input_reference: image,
+                    })
+                    .await?;
+                Ok(job.id)
+            }
+            Self::Kie { client, model, .. } => {
+                let aspect = if r.width > r.height {
+                    "16:9"
+                } else if r.width < r.height {
+                    "9:16"
+                } else {
+                    "Auto"
+                };
+                if r.image.is_some() && r.image_url.is_none() {
+                    return Err(ProviderError::new(
+                        "kie",
+                        ErrorClass::Permanent,
+                        "an image input needs S3 storage for a URL the provider can fetch",
+                    ));
+                }
+                let urls: Vec<String> = r.image_url.iter().cloned().collect();
+                client.generate(r.prompt, model, aspect, &urls).await
+            }
+        }
+    }
+
+    async fn poll(&self, id: &str, out: &Path) -> Result<Poll, ProviderError> {
+        match self {
+            Self::Local => Ok(Poll::Ready),
+            Self::OpenAi { client, .. } => {
+                let p = client.retrieve(id).await?;
+                match p.job.status.as_str() {
+                    "completed" => {
+                        let bytes = client.download(id, MAX_DOWNLOAD_BYTES).await?;
+                        write(out, bytes).await?;
+                        Ok(Poll::Ready)
+                    }
+                    "failed" => {
+                        let msg = p
+                            .job
+                            .error
+                            .as_ref()
+                            .map(|e| format!("{}: {}", e.code, e.message))
+                            .unwrap_or_else(|| "generation failed".into());
+                        Err(ProviderError::new(
+                            "openai",
+                            class_of_failed_job(p.job.error.as_ref()),
+                            msg,
+                        ))
+                    }
+                    _ => Ok(Poll::Pending(p.poll_after.max(Duration::from_secs(2)))),
+                }
+            }
+            Self::Kie { client, http, .. } => match client.record_info(id).await? {
+                VeoState::Generating => Ok(Poll::Pending(Duration::from_secs(15))),
+                VeoState::Failed(msg) => Err(ProviderError::new("kie", ErrorClass::Permanent, msg)),
+                VeoState::Succeeded(urls) => {
+                    let url = urls
+                        .first()
+                        .ok_or_else(|| ProviderError::malformed("kie", "no result URL"))?;
+                    let bytes = download_capped(
+                        http.get(url),
+                        "kie",
+                        MAX_DOWNLOAD_BYTES,
+                        Duration::from_secs(300),
+                    )
+                    .await?;
+                    write(out, bytes).await?;
+                    Ok(Poll::Ready)
+                }
+            },
+        }
+    }
+}
+
+async fn write(out: &Path, bytes: Vec<u8>) -> Result<(), ProviderError> {
+    tokio::fs::write(out, bytes)
+        .await
+        .map_err(|e| ProviderError::new("storage", ErrorClass::Transient, e.to_string()))
+}
+
+/// Providers per tier, in order of preference.
+#[derive(Default)]
+pub struct VideoRouter {
+    pub tiers: BTreeMap<String, Vec<VideoBackend>>,
+}
+
+impl VideoRouter {
+    /// Every tier made offline.
+    pub fn local() -> Self {
+        let mut tiers = BTreeMap::new();
+        tiers.insert("fast".to_string(), vec![VideoBackend::Local]);
+        tiers.insert("quality".to_string(), vec![VideoBackend::Local]);
+        Self { tiers }
+    }
+
+    fn backends(&self, tier: &str) -> Result<&[VideoBackend], ProviderError> {
+        self.tiers
+            .get(tier)
+            .map(Vec::as_slice)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                ProviderError::new(
+                    "router",
+                    ErrorClass::BadUserInput,
+                    format!("model tier '{tier}' is not offered"),
+                )
+            })
+    }
+
+    /// Submits to the first provider of the tier that accepts. Refusals of the content or the
+    /// input are final (another provider would refuse too); anything else moves on to the next.
+    pub async fn submit(
+        &self,
+        tier: &str,
+        r: &VideoRequest<'_>,
+        out: &Path,
+    ) -> Result<String, ProviderError> {
+        let mut last = None;
+        for (i, backend) in self.backends(tier)?.iter().enumerate() {
+            match backend.submit(r, out).await {
+                Ok(id) => return Ok(format!("{i}:{id}")),
+                Err(e)
+                    if matches!(
+                        e.class,
+                        ErrorClass::ContentRejected | ErrorClass::BadUserInput
+                    ) =>
+                {
+                    return Err(e)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "tier {tier}: {} failed ({e}); trying the next provider",
+                        backend.name()
+                    );
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| ProviderError::new("router", ErrorClass::Permanent, "no provider")))
+    }
+
+    pub async fn poll(&self, tier: &str, saved: &str, out: &Path) -> Result<Poll, ProviderError> {
+        let (index, id) = saved
+            .split_once(':')
+            .ok_or_else(|| ProviderError::malformed("router", "saved request id"))?;
+        let backend = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| self.backends(tier).ok()?.get(i))
+            .ok_or_else(|| {
+                ProviderError::new(
+                    "router",
+                    ErrorClass::Permanent,
+                    "the provider of this request is no longer configured",
+                )
+            })?;
+        backend.poll(id, out).await
+    }
+}

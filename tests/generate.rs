@@ -1,0 +1,323 @@
+//! Text- and image-to-video jobs through the queue: offline, through an OpenAI-shaped fake
+//! (the photo fitted to exactly the video size first, polling with snoozes), falling back to
+//! the tier's next provider, and refunding a moderation refusal without trying another.
+mod common;
+mod dbs;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use reelforge::db::users::touch_user;
+use reelforge::db::Db;
+use reelforge::ledger::{self, Reason};
+use reelforge::pipelines::video_backend::{VideoBackend, VideoRouter};
+use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
+use reelforge::providers::openai_video::OpenAiVideo;
+use reelforge::providers::{http_client, ProviderError};
+use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::queue::{self, NewJob};
+use reelforge::storage::folder::FolderStore;
+use reelforge::storage::{ObjectStore, Storage};
+use serde_json::json;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Bot(Mutex<Vec<Delivery>>);
+
+impl Deliver for Bot {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().push(d.clone());
+            Ok("file-id".to_string())
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeOpenAi {
+    polls: Mutex<u32>,
+    creates: Mutex<Vec<Vec<u8>>>,
+    mp4: Mutex<Vec<u8>>,
+}
+
+async fn create(
+    State(f): State<Arc<FakeOpenAi>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    f.creates.lock().unwrap().push(body.to_vec());
+    if headers.get("authorization").unwrap() == "Bearer sk-empty" {
+        return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"message": "quota", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}))).into_response();
+    }
+    let text = String::from_utf8_lossy(&body);
+    let id = if text.contains("forbidden scene") {
+        "video_bad"
+    } else {
+        "video_ok"
+    };
+    Json(json!({"id": id, "object": "video", "status": "queued", "progress": 0})).into_response()
+}
+
+async fn retrieve(State(f): State<Arc<FakeOpenAi>>, UrlPath(id): UrlPath<String>) -> Response {
+    if id == "video_bad" {
+        return Json(json!({"id": id, "status": "failed", "error": {"code": "moderation_blocked", "message": "blocked"}})).into_response();
+    }
+    let mut n = f.polls.lock().unwrap();
+    *n += 1;
+    if *n == 1 {
+        (
+            [("openai-poll-after-ms", "100")],
+            Json(json!({"id": id, "status": "in_progress", "progress": 30})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"id": id, "status": "completed", "progress": 100})).into_response()
+    }
+}
+
+async fn content(State(f): State<Arc<FakeOpenAi>>) -> Vec<u8> {
+    f.mp4.lock().unwrap().clone()
+}
+
+async fn fake_openai(mp4: Vec<u8>) -> (String, Arc<FakeOpenAi>) {
+    let fake = Arc::new(FakeOpenAi::default());
+    *fake.mp4.lock().unwrap() = mp4;
+    let app = Router::new()
+        .route("/v1/videos", post(create))
+        .route("/v1/videos/{id}", get(retrieve))
+        .route("/v1/videos/{id}/content", get(content))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, fake)
+}
+
+fn openai(base: &str, key: &str) -> VideoBackend {
+    let client = OpenAiVideo::new(
+        http_client(Duration::from_secs(10), None).unwrap(),
+        vec![key.into()],
+        Some(base),
+    );
+    VideoBackend::OpenAi {
+        client: Arc::new(client),
+        model: "sora-2".into(),
+    }
+}
+
+struct Run {
+    db: Db,
+    job: i64,
+    bot: Arc<Bot>,
+    storage: Arc<Storage>,
+    _keep: (tempfile::TempDir, dbs::TestDb),
+}
+
+async fn run_job(
+    t: dbs::TestDb,
+    router: VideoRouter,
+    params: serde_json::Value,
+    photo: Option<PathBuf>,
+) -> Run {
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::Folder(
+        FolderStore::new(dir.path().join("files")).unwrap(),
+    ));
+    if let Some(p) = photo {
+        storage
+            .put_file("uploads/photo.png", &p, "image/png")
+            .await
+            .unwrap();
+    }
+    touch_user(&db, 1, None, "ru").await.unwrap();
+    ledger::credit(&db, 1, 1000, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    let kind = if params.get("image").is_some() {
+        "image_to_video"
+    } else {
+        "text_to_video"
+    };
+    let job = queue::submit(
+        &db,
+        NewJob {
+            user_id: 1,
+            kind: kind.into(),
+            params,
+            cost_tokens: 742,
+            max_attempts: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let bot = Arc::new(Bot(Mutex::new(Vec::new())));
+    let services = Arc::new(Services {
+        db: db.clone(),
+        storage: storage.clone(),
+        deliver: bot.clone(),
+        work_dir: dir.path().join("work"),
+        worker_name: "w".into(),
+        metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        video: router,
+    });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        concurrency: 1,
+        lease: Duration::from_secs(30),
+        poll: Duration::from_millis(20),
+        per_user_running: 2,
+        grace: Duration::from_secs(5),
+    };
+    let worker = tokio::spawn(run_worker(
+        db.clone(),
+        Arc::new(Pipelines(services)),
+        cfg,
+        rx,
+    ));
+    for _ in 0..400 {
+        let state = queue::job(&db, job).await.unwrap().unwrap().state;
+        if state == "done" || state == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    Run {
+        db,
+        job,
+        bot,
+        storage,
+        _keep: (dir, t),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn text_to_video_offline_delivers_the_asked_size_and_length() {
+    let t = dbs::sqlite().await;
+    let r = run_job(
+        t,
+        VideoRouter::local(),
+        json!({"prompt": "a lighthouse at dusk", "tier": "fast", "seconds": 4, "size": "720x1280"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        queue::job(&r.db, r.job).await.unwrap().unwrap().state,
+        "done"
+    );
+    let sent = r.bot.0.lock().unwrap().clone();
+    assert_eq!((sent[0].width, sent[0].height), (720, 1280));
+    assert!(
+        (sent[0].duration_s - 4.0).abs() < 0.1,
+        "{}",
+        sent[0].duration_s
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
+    for t in dbs::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = common::background(dir.path(), "provider.mp4", 720, 1280, 2.0, 30);
+        let (base, fake) = fake_openai(std::fs::read(&clip).unwrap()).await;
+        let photo = dir.path().join("photo.png");
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=1000x700:d=1",
+            "-frames:v",
+            "1",
+            photo.to_str().unwrap(),
+        ]);
+        let mut router = VideoRouter::default();
+        router
+            .tiers
+            .insert("quality".into(), vec![openai(&base, "sk-good")]);
+        let r = run_job(t, router, json!({"prompt": "make it move", "tier": "quality", "seconds": 8, "size": "720x1280", "image": "uploads/photo.png"}), Some(photo)).await;
+        let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
+        assert_eq!(row.state, "done", "{}: {row:?}", r.db.kind());
+        assert!(
+            row.provider_ids.contains("\"request\":\"0:video_ok\""),
+            "{}",
+            row.provider_ids
+        );
+        assert!(*fake.polls.lock().unwrap() >= 2, "polled until completed");
+        // The first frame sent was fitted to exactly the video size.
+        let ids: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
+        let fitted = dir.path().join("fitted.jpg");
+        r.storage
+            .get_to_file(ids["input_image"].as_str().unwrap(), &fitted)
+            .await
+            .unwrap();
+        let probe = common::ffprobe(&fitted);
+        let v = common::stream(&probe, "video");
+        assert_eq!(
+            (v["width"].as_u64(), v["height"].as_u64()),
+            (Some(720), Some(1280))
+        );
+        let body = String::from_utf8_lossy(&fake.creates.lock().unwrap()[0]).to_string();
+        assert!(body.contains("name=\"input_reference\""));
+        assert_eq!(r.bot.0.lock().unwrap().len(), 1);
+        assert_eq!(ledger::balance_of(&r.db, 1).await.unwrap(), 258);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
+    let (base, _fake) = fake_openai(Vec::new()).await;
+    let mut router = VideoRouter::default();
+    router.tiers.insert(
+        "fast".into(),
+        vec![openai(&base, "sk-empty"), VideoBackend::Local],
+    );
+    let r = run_job(
+        dbs::sqlite().await,
+        router,
+        json!({"prompt": "a cat", "tier": "fast", "seconds": 4, "size": "1280x720"}),
+        None,
+    )
+    .await;
+    let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
+    assert_eq!(row.state, "done");
+    assert!(
+        row.provider_ids.contains("\"request\":\"1:done\""),
+        "made by the fallback: {}",
+        row.provider_ids
+    );
+
+    let mut router = VideoRouter::default();
+    router.tiers.insert(
+        "fast".into(),
+        vec![openai(&base, "sk-good"), VideoBackend::Local],
+    );
+    let r = run_job(
+        dbs::sqlite().await,
+        router,
+        json!({"prompt": "a forbidden scene", "tier": "fast", "seconds": 4, "size": "720x1280"}),
+        None,
+    )
+    .await;
+    let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.error_class.as_deref()),
+        ("failed", Some("content_rejected"))
+    );
+    assert_eq!(
+        ledger::balance_of(&r.db, 1).await.unwrap(),
+        1000,
+        "refunded"
+    );
+    assert!(r.bot.0.lock().unwrap().is_empty());
+}
