@@ -21,6 +21,9 @@ pub struct Layer {
     pub telegram_api_url: Option<String>,
     pub admin_ids: Option<String>,
     pub pricing_file: Option<String>,
+    pub video_tiers: Option<String>,
+    pub llm_url: Option<String>,
+    pub llm_model: Option<String>,
     pub openai_api_keys: Option<String>,
     pub fal_api_keys: Option<String>,
     pub kie_api_keys: Option<String>,
@@ -28,7 +31,7 @@ pub struct Layer {
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 16] = [
+pub const SETTING_NAMES: [&str; 19] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -41,6 +44,9 @@ pub const SETTING_NAMES: [&str; 16] = [
     "TELEGRAM_API_URL",
     "ADMIN_IDS",
     "PRICING_FILE",
+    "VIDEO_TIERS",
+    "LLM_URL",
+    "LLM_MODEL",
     "OPENAI_API_KEYS",
     "FAL_API_KEYS",
     "KIE_API_KEYS",
@@ -48,7 +54,7 @@ pub const SETTING_NAMES: [&str; 16] = [
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 16] {
+    fn slots(&mut self) -> [&mut Option<String>; 19] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -62,6 +68,9 @@ impl Layer {
             &mut self.telegram_api_url,
             &mut self.admin_ids,
             &mut self.pricing_file,
+            &mut self.video_tiers,
+            &mut self.llm_url,
+            &mut self.llm_model,
             &mut self.openai_api_keys,
             &mut self.fal_api_keys,
             &mut self.kie_api_keys,
@@ -104,6 +113,11 @@ pub struct Config {
     pub telegram_api_url: String,
     pub admin_ids: Vec<i64>,
     pub pricing_file: Option<String>,
+    /// Model tier → providers in order of preference, e.g. `fast` → [(openai, sora-2), (kie, veo3_fast)].
+    pub video_tiers: BTreeMap<String, Vec<(String, String)>>,
+    /// OpenAI-compatible chat endpoint that improves product prompts (None: raw text is used).
+    pub llm_url: Option<String>,
+    pub llm_model: String,
     /// API keys per provider (several are rotated).
     pub api_keys: BTreeMap<&'static str, Vec<String>>,
 }
@@ -290,9 +304,43 @@ impl Config {
                 .unwrap_or_else(|| "https://api.telegram.org".into()),
             admin_ids,
             pricing_file: l.pricing_file,
+            video_tiers: parse_tiers(l.video_tiers.as_deref().unwrap_or(DEFAULT_TIERS))?,
+            llm_url: l.llm_url.filter(|u| !u.is_empty()),
+            llm_model: l.llm_model.unwrap_or_else(|| "gpt-4o-mini".into()),
             api_keys,
         })
     }
+}
+
+/// Sora first while it lasts, Veo through KIE as the fallback.
+pub const DEFAULT_TIERS: &str =
+    "fast=openai:sora-2,kie:veo3_fast;quality=openai:sora-2-pro,kie:veo3";
+
+/// `tier=provider:model,provider:model;tier=…`.
+pub fn parse_tiers(text: &str) -> Result<BTreeMap<String, Vec<(String, String)>>, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "VIDEO_TIERS must look like 'fast=openai:sora-2,kie:veo3_fast;quality=…' ({why})"
+        ))
+    };
+    let mut tiers = BTreeMap::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (tier, list) = part
+            .split_once('=')
+            .ok_or_else(|| bad(&format!("'{part}' has no '='")))?;
+        let mut providers = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (provider, model) = item
+                .split_once(':')
+                .ok_or_else(|| bad(&format!("'{item}' is not provider:model")))?;
+            if !["openai", "kie", "local"].contains(&provider) {
+                return Err(bad(&format!("unknown provider '{provider}'")));
+            }
+            providers.push((provider.to_string(), model.to_string()));
+        }
+        tiers.insert(tier.trim().to_string(), providers);
+    }
+    Ok(tiers)
 }
 
 fn parse_storage(
@@ -388,6 +436,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn video_tiers_list_providers_in_order() {
+        let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+        assert_eq!(
+            c.video_tiers["fast"],
+            vec![
+                ("openai".to_string(), "sora-2".to_string()),
+                ("kie".to_string(), "veo3_fast".to_string())
+            ]
+        );
+        let err = Config::load(
+            None,
+            vars(&[("VIDEO_TIERS", "fast=runway:gen3")]),
+            Layer::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains("VIDEO_TIERS") && err.0.contains("runway"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             }
         };
         let name = format!("worker-{}-{}", hostname(), std::process::id());
+        let http = reelforge::providers::http_client(Duration::from_secs(120), None)
+            .map_err(CliError::Internal)?;
+        let router = reelforge::pipelines::video_backend::VideoRouter::from_config(&cfg, &http);
+        eprintln!("{name}: video tiers {:?}", router.describe());
         let services = Arc::new(Services {
             db: db.clone(),
             storage: Arc::new(storage),
@@ -103,7 +107,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             work_dir: std::env::temp_dir().join("reelforge-work"),
             worker_name: name.clone(),
             metrics: Arc::new(reelforge::metrics::Metrics::default()),
-            video: reelforge::pipelines::video_backend::VideoRouter::local(),
+            video: router,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let wcfg = WorkerConfig {

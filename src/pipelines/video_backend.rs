@@ -261,3 +261,75 @@ impl VideoRouter {
         backend.poll(id, out).await
     }
 }
+
+impl VideoRouter {
+    /// The routing the configuration asks for: `PROVIDERS=local` makes every tier offline;
+    /// otherwise each tier's providers in order, leaving out those without API keys.
+    pub fn from_config(cfg: &crate::config::Config, http: &reqwest::Client) -> Self {
+        if cfg.providers == crate::config::Providers::Local {
+            return Self::local();
+        }
+        let keys = |p: &str| cfg.api_keys.get(p).cloned().unwrap_or_default();
+        let openai = (!keys("openai").is_empty())
+            .then(|| Arc::new(OpenAiVideo::new(http.clone(), keys("openai"), None)));
+        let kie = (!keys("kie").is_empty())
+            .then(|| Arc::new(KieClient::new(http.clone(), keys("kie"), None)));
+        let mut tiers = BTreeMap::new();
+        for (tier, list) in &cfg.video_tiers {
+            let backends: Vec<VideoBackend> = list
+                .iter()
+                .filter_map(|(provider, model)| match provider.as_str() {
+                    "openai" => openai.clone().map(|client| VideoBackend::OpenAi {
+                        client,
+                        model: model.clone(),
+                    }),
+                    "kie" => kie.clone().map(|client| VideoBackend::Kie {
+                        client,
+                        model: model.clone(),
+                        http: http.clone(),
+                    }),
+                    "local" => Some(VideoBackend::Local),
+                    _ => None,
+                })
+                .collect();
+            tiers.insert(tier.clone(), backends);
+        }
+        Self { tiers }
+    }
+
+    /// Provider names per tier, for logs and tests.
+    pub fn describe(&self) -> BTreeMap<String, Vec<&'static str>> {
+        self.tiers
+            .iter()
+            .map(|(t, b)| (t.clone(), b.iter().map(VideoBackend::name).collect()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Layer};
+
+    #[test]
+    fn tiers_skip_providers_without_keys_and_local_mode_needs_none() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let http = reqwest::Client::new();
+        let cfg = Config::load(None, env(&[("KIE_API_KEYS", "k1,k2")]), Layer::default()).unwrap();
+        let router = VideoRouter::from_config(&cfg, &http);
+        assert_eq!(router.describe()["fast"], vec!["kie"]);
+        assert_eq!(router.describe()["quality"], vec!["kie"]);
+        let cfg = Config::load(None, env(&[("PROVIDERS", "local")]), Layer::default()).unwrap();
+        assert_eq!(
+            VideoRouter::from_config(&cfg, &http).describe()["fast"],
+            vec!["local"]
+        );
+    }
+}
