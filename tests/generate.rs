@@ -168,6 +168,7 @@ async fn run_job(
         worker_name: "w".into(),
         metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: router,
+        prompt_writer: None,
     });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let cfg = WorkerConfig {

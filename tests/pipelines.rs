@@ -107,6 +107,7 @@ async fn run_ugc(
             worker_name: "w1".into(),
             metrics: metrics.clone(),
             video: reelforge::pipelines::video_backend::VideoRouter::local(),
+            prompt_writer: None,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let cfg = WorkerConfig {

@@ -100,6 +100,10 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             .map_err(CliError::Internal)?;
         let router = reelforge::pipelines::video_backend::VideoRouter::from_config(&cfg, &http);
         eprintln!("{name}: video tiers {:?}", router.describe());
+        let prompt_writer = cfg.llm_url.as_deref().map(|url| {
+            let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
+            reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)
+        });
         let services = Arc::new(Services {
             db: db.clone(),
             storage: Arc::new(storage),
@@ -108,6 +112,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             worker_name: name.clone(),
             metrics: Arc::new(reelforge::metrics::Metrics::default()),
             video: router,
+            prompt_writer,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let wcfg = WorkerConfig {

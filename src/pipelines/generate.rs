@@ -26,6 +26,21 @@ pub struct GenerateParams {
 pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let p: GenerateParams = serde_json::from_value(ctx.job.params_json())
         .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
+    let kind = if p.image.is_some() {
+        "image_to_video"
+    } else {
+        "text_to_video"
+    };
+    run_with(s, ctx, p, kind).await
+}
+
+/// The generation steps for given parameters (product videos come here with their prompt).
+pub async fn run_with(
+    s: &Services,
+    ctx: &mut JobCtx,
+    p: GenerateParams,
+    kind: &str,
+) -> Result<(), StepError> {
     let (w, h) = media::layout::parse_size(&p.size)?;
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
@@ -96,11 +111,6 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
             ctx.save_provider_id("output", &key).await?;
             key
         }
-    };
-    let kind = if p.image.is_some() {
-        "image_to_video"
-    } else {
-        "text_to_video"
     };
     deliver_output(
         s,

@@ -5,6 +5,7 @@
 //! metadata in storage, handed to the deliverer (the bot); a failed delivery fails the job and
 //! the queue refunds it once.
 pub mod generate;
+pub mod product;
 pub mod ugc;
 pub mod video_backend;
 
@@ -50,6 +51,8 @@ pub struct Services {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Text/image-to-video providers by tier.
     pub video: video_backend::VideoRouter,
+    /// Improves product prompts when configured.
+    pub prompt_writer: Option<crate::providers::llm::PromptWriter>,
 }
 
 /// The queue handler that runs every job kind.
@@ -62,6 +65,7 @@ impl Handler for Pipelines {
         let result = match ctx.job.kind.as_str() {
             "ugc_video" => ugc::run(&s, ctx).await,
             "text_to_video" | "image_to_video" => generate::run(&s, ctx).await,
+            "product_video" => product::run(&s, ctx).await,
             other => Err(StepError::Fail(
                 ErrorClass::Permanent,
                 format!("unknown job kind '{other}'"),

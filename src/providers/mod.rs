@@ -5,6 +5,7 @@
 pub mod elevenlabs;
 pub mod fal;
 pub mod kie;
+pub mod llm;
 pub mod local;
 pub mod openai_video;
 

@@ -1,0 +1,148 @@
+//! `product_video`: a seller's photo + description + template (+ wishes) → a prompt, improved
+//! by a chat model when one is configured (raw text otherwise) → an image-to-video clip.
+//! Quantity N makes N jobs, each charged and refunded on its own.
+use super::generate::{self, GenerateParams};
+use super::{Services, StepError};
+use crate::db::Db;
+use crate::failure::ErrorClass;
+use crate::queue::worker::JobCtx;
+use crate::queue::{self, NewJob, QueueError};
+use serde::{Deserialize, Serialize};
+
+static TEMPLATES: &str = include_str!("../../assets/product_templates.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Template {
+    pub id: String,
+    pub name_ru: String,
+    pub name_en: String,
+    pub prompt: String,
+}
+
+#[derive(Deserialize)]
+struct TemplateFile {
+    templates: Vec<Template>,
+}
+
+/// The bundled templates (checked by the tests).
+pub fn templates() -> Vec<Template> {
+    toml::from_str::<TemplateFile>(TEMPLATES)
+        .map(|f| f.templates)
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProductParams {
+    pub image: String,
+    pub description: String,
+    pub template: String,
+    #[serde(default)]
+    pub wishes: Option<String>,
+    pub tier: String,
+    pub seconds: u32,
+    pub size: String,
+}
+
+/// The draft prompt: the template with the description and wishes filled in.
+pub fn draft_prompt(template: &Template, description: &str, wishes: Option<&str>) -> String {
+    let wishes = wishes
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("Also: {w}."))
+        .unwrap_or_default();
+    template
+        .prompt
+        .replace("{description}", description.trim())
+        .replace("{wishes}", &wishes)
+        .trim()
+        .to_string()
+}
+
+pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
+    let p: ProductParams = serde_json::from_value(ctx.job.params_json())
+        .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
+    let prompt = match ctx.provider_id("prompt") {
+        Some(saved) => saved,
+        None => {
+            let template = templates()
+                .into_iter()
+                .find(|t| t.id == p.template)
+                .ok_or_else(|| {
+                    StepError::Fail(
+                        ErrorClass::BadUserInput,
+                        format!("unknown template '{}'", p.template),
+                    )
+                })?;
+            let draft = draft_prompt(&template, &p.description, p.wishes.as_deref());
+            let prompt = match &s.prompt_writer {
+                Some(w) => w.improve(&draft).await,
+                None => draft,
+            };
+            ctx.save_provider_id("prompt", &prompt).await?;
+            prompt
+        }
+    };
+    let gen = GenerateParams {
+        prompt,
+        tier: p.tier,
+        seconds: p.seconds,
+        size: p.size,
+        image: Some(p.image),
+    };
+    generate::run_with(s, ctx, gen, "product_video").await
+}
+
+/// Queues `quantity` product videos, each charged `price`. All or nothing on the balance check:
+/// when the balance cannot cover them all, none is queued.
+pub async fn submit_product_jobs(
+    db: &Db,
+    user: i64,
+    params: &ProductParams,
+    quantity: u32,
+    price: i64,
+) -> Result<Vec<i64>, QueueError> {
+    let balance = crate::ledger::balance_of(db, user).await?;
+    let total = price * i64::from(quantity);
+    if balance < total {
+        return Err(QueueError::Ledger(
+            crate::ledger::LedgerError::InsufficientFunds {
+                needed: total,
+                balance,
+            },
+        ));
+    }
+    let mut ids = Vec::new();
+    for _ in 0..quantity {
+        let job = NewJob {
+            user_id: user,
+            kind: "product_video".into(),
+            params: serde_json::to_value(params).unwrap_or_default(),
+            cost_tokens: price,
+            max_attempts: 4,
+        };
+        ids.push(queue::submit(db, job).await?);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_in_the_description_and_optional_wishes() {
+        let all = templates();
+        assert!(all.len() >= 4);
+        let studio = all.iter().find(|t| t.id == "studio").unwrap();
+        let p = draft_prompt(studio, " Крем для рук, 50 мл ", Some("розовый фон"));
+        assert!(
+            p.contains("Крем для рук, 50 мл.") && p.ends_with("Also: розовый фон."),
+            "{p}"
+        );
+        let skipped = draft_prompt(studio, "Mug", None);
+        assert!(
+            !skipped.contains("{wishes}") && !skipped.contains("Also"),
+            "{skipped}"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Product video cards: N clips for quantity N, each charged once; a prompt improved by an
+//! OpenAI-compatible chat model, or the seller's own words when the model fails.
+mod common;
+mod dbs;
+use axum::routing::post;
+use axum::{Json, Router};
+use reelforge::db::users::touch_user;
+use reelforge::ledger::{self, Reason};
+use reelforge::pipelines::product::{submit_product_jobs, ProductParams};
+use reelforge::pipelines::video_backend::VideoRouter;
+use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
+use reelforge::providers::llm::PromptWriter;
+use reelforge::providers::ProviderError;
+use reelforge::queue;
+use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::storage::folder::FolderStore;
+use reelforge::storage::{ObjectStore, Storage};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Bot(Mutex<u32>);
+
+impl Deliver for Bot {
+    fn deliver<'a>(
+        &'a self,
+        _d: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            *self.0.lock().unwrap() += 1;
+            Ok("file".to_string())
+        })
+    }
+}
+
+async fn chat_fake(ok: bool) -> String {
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |Json(body): Json<serde_json::Value>| async move {
+            assert_eq!(body["messages"][1]["role"], "user");
+            if ok {
+                (axum::http::StatusCode::OK, Json(serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "  A glossy hand cream tube on wet pink stone, slow macro orbit, soft morning light.  "}}]})))
+            } else {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": {"message": "overloaded"}})))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, u32, i64) {
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::Folder(
+        FolderStore::new(dir.path().join("files")).unwrap(),
+    ));
+    storage
+        .put_file(
+            "uploads/cream.jpg",
+            std::path::Path::new(common::ASTRONAUT),
+            "image/jpeg",
+        )
+        .await
+        .unwrap();
+    touch_user(&db, 3, None, "ru").await.unwrap();
+    ledger::credit(&db, 3, 2500, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    let params = ProductParams {
+        image: "uploads/cream.jpg".into(),
+        description: "Крем для рук".into(),
+        template: "studio".into(),
+        wishes: Some("розовый фон".into()),
+        tier: "fast".into(),
+        seconds: 4,
+        size: "720x1280".into(),
+    };
+    assert!(
+        submit_product_jobs(&db, 3, &params, 4, 742).await.is_err(),
+        "4 × 742 is more than 2500"
+    );
+    assert_eq!(
+        ledger::balance_of(&db, 3).await.unwrap(),
+        2500,
+        "nothing queued, nothing taken"
+    );
+    let ids = submit_product_jobs(&db, 3, &params, quantity, 742)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let writer = PromptWriter::new(
+        http,
+        &chat_fake(llm_ok).await,
+        "gpt-4o-mini",
+        Some("sk-test".into()),
+    );
+    let bot = Arc::new(Bot(Mutex::new(0)));
+    let services = Arc::new(Services {
+        db: db.clone(),
+        storage,
+        deliver: bot.clone(),
+        work_dir: dir.path().join("work"),
+        worker_name: "w".into(),
+        metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        video: VideoRouter::local(),
+        prompt_writer: Some(writer),
+    });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        concurrency: 2,
+        lease: Duration::from_secs(30),
+        poll: Duration::from_millis(20),
+        per_user_running: 3,
+        grace: Duration::from_secs(5),
+    };
+    let worker = tokio::spawn(run_worker(
+        db.clone(),
+        Arc::new(Pipelines(services)),
+        cfg,
+        rx,
+    ));
+    let mut prompts = Vec::new();
+    for id in &ids {
+        for _ in 0..600 {
+            let row = queue::job(&db, *id).await.unwrap().unwrap();
+            if row.state == "done" || row.state == "failed" {
+                assert_eq!(row.state, "done", "{row:?}");
+                let v: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
+                prompts.push(v["prompt"].as_str().unwrap().to_string());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let delivered = *bot.0.lock().unwrap();
+    (
+        prompts,
+        delivered,
+        ledger::balance_of(&db, 3).await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quantity_three_makes_three_charged_clips_with_the_improved_prompt() {
+    let (prompts, delivered, balance) = make_cards(true, 3).await;
+    assert_eq!((prompts.len(), delivered), (3, 3));
+    assert!(
+        prompts.iter().all(|p| p
+            == "A glossy hand cream tube on wet pink stone, slow macro orbit, soft morning light."),
+        "{prompts:?}"
+    );
+    assert_eq!(balance, 2500 - 3 * 742);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_prompt_model_falls_back_to_the_sellers_words() {
+    let (prompts, delivered, _) = make_cards(false, 1).await;
+    assert_eq!(delivered, 1);
+    assert!(
+        prompts[0].contains("Крем для рук") && prompts[0].contains("Also: розовый фон."),
+        "{prompts:?}"
+    );
+}
