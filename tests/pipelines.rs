@@ -108,6 +108,7 @@ async fn run_ugc(
             metrics: metrics.clone(),
             video: reelforge::pipelines::video_backend::VideoRouter::local(),
             prompt_writer: None,
+            image_editor: None,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let cfg = WorkerConfig {

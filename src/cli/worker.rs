@@ -100,6 +100,17 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             .map_err(CliError::Internal)?;
         let router = reelforge::pipelines::video_backend::VideoRouter::from_config(&cfg, &http);
         eprintln!("{name}: video tiers {:?}", router.describe());
+        let image_editor = cfg
+            .api_keys
+            .get("fal")
+            .filter(|k| !k.is_empty() && cfg.providers == reelforge::config::Providers::Remote)
+            .map(|keys| {
+                Arc::new(reelforge::providers::fal::FalClient::new(
+                    http.clone(),
+                    keys.clone(),
+                    None,
+                ))
+            });
         let prompt_writer = cfg.llm_url.as_deref().map(|url| {
             let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
             reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)
@@ -113,6 +124,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             metrics: Arc::new(reelforge::metrics::Metrics::default()),
             video: router,
             prompt_writer,
+            image_editor,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let wcfg = WorkerConfig {

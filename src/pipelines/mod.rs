@@ -4,8 +4,10 @@
 //! and never pays for a generation twice. Every pipeline ends with an MP4, a thumbnail and its
 //! metadata in storage, handed to the deliverer (the bot); a failed delivery fails the job and
 //! the queue refunds it once.
+pub mod character;
 pub mod generate;
 pub mod product;
+pub mod recompose;
 pub mod ugc;
 pub mod video_backend;
 
@@ -39,6 +41,17 @@ pub trait Deliver: Send + Sync {
         &'a self,
         d: &'a Delivery,
     ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>>;
+
+    /// Sends an image (a character edit) for the user to accept or edit again.
+    fn deliver_photo<'a>(
+        &'a self,
+        user_id: i64,
+        job_id: i64,
+        photo: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        let _ = (user_id, job_id, photo);
+        Box::pin(async { Ok(String::new()) })
+    }
 }
 
 pub struct Services {
@@ -53,6 +66,8 @@ pub struct Services {
     pub video: video_backend::VideoRouter,
     /// Improves product prompts when configured.
     pub prompt_writer: Option<crate::providers::llm::PromptWriter>,
+    /// The image editor (nano-banana on fal) for character edits; `None` edits offline.
+    pub image_editor: Option<Arc<crate::providers::fal::FalClient>>,
 }
 
 /// The queue handler that runs every job kind.
@@ -66,6 +81,8 @@ impl Handler for Pipelines {
             "ugc_video" => ugc::run(&s, ctx).await,
             "text_to_video" | "image_to_video" => generate::run(&s, ctx).await,
             "product_video" => product::run(&s, ctx).await,
+            "character_edit" => character::run(&s, ctx).await,
+            "recompose" => ugc::run(&s, ctx).await,
             other => Err(StepError::Fail(
                 ErrorClass::Permanent,
                 format!("unknown job kind '{other}'"),

@@ -80,11 +80,17 @@ pub struct JobRow {
 /// Accepts a job: records it, takes its tokens (key `job:{id}:debit`), then queues it. When
 /// the balance is too low the job is marked `rejected` and the error returned; nothing is taken.
 pub async fn submit(db: &Db, job: NewJob) -> Result<i64, QueueError> {
+    submit_carrying(db, job, "{}").await
+}
+
+/// Like [`submit`], with step results carried over from an earlier job (a recompose reuses
+/// the speech and talking head it already paid for), set before the job can be claimed.
+pub async fn submit_carrying(db: &Db, job: NewJob, provider_ids: &str) -> Result<i64, QueueError> {
     let now = now_ms();
     let params = job.params.to_string();
     let id: i64 = on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms)
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $5, $5) RETURNING id",
+        "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, provider_ids)
+         VALUES ($1, $2, $3, 'new', $4, $5, $6, $5, $5, $7) RETURNING id",
     )
     .bind(job.user_id)
     .bind(&job.kind)
@@ -92,6 +98,7 @@ pub async fn submit(db: &Db, job: NewJob) -> Result<i64, QueueError> {
     .bind(job.max_attempts)
     .bind(now)
     .bind(job.cost_tokens)
+    .bind(provider_ids)
     .fetch_one(p)
     .await?);
     if job.cost_tokens > 0 {
