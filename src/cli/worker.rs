@@ -140,6 +140,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             db.kind(),
             wcfg.concurrency
         );
+        let cleanup = tokio::spawn(clean_expired_every_hour(db.clone(), services.storage.clone(), rx.clone()));
         let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
         shutdown_signal().await;
         eprintln!(
@@ -150,8 +151,26 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         worker
             .await
             .map_err(|e| CliError::Internal(e.to_string()))?;
+        cleanup.abort();
         Ok(())
     })
+}
+
+/// Deletes cached composites whose 24 h have passed (and their files), once an hour.
+async fn clean_expired_every_hour(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
+                    Ok(n) if n > 0 => eprintln!("cleanup: removed {n} expired cached composite(s)"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("cleanup failed: {e}"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {
