@@ -94,7 +94,10 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
         metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: VideoRouter::local(),
         prompt_writer: None,
-        image_editor,
+        remote: reelforge::pipelines::RemoteProviders {
+            image_editor,
+            ..Default::default()
+        },
     });
     World {
         db,

@@ -169,7 +169,7 @@ async fn run_job(
         metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: router,
         prompt_writer: None,
-        image_editor: None,
+        remote: Default::default(),
     });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let cfg = WorkerConfig {

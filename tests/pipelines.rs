@@ -108,7 +108,7 @@ async fn run_ugc(
             metrics: metrics.clone(),
             video: reelforge::pipelines::video_backend::VideoRouter::local(),
             prompt_writer: None,
-            image_editor: None,
+            remote: Default::default(),
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let cfg = WorkerConfig {

@@ -109,7 +109,7 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, u32, i64) {
         metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: VideoRouter::local(),
         prompt_writer: Some(writer),
-        image_editor: None,
+        remote: Default::default(),
     });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let cfg = WorkerConfig {

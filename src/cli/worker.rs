@@ -100,17 +100,31 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             .map_err(CliError::Internal)?;
         let router = reelforge::pipelines::video_backend::VideoRouter::from_config(&cfg, &http);
         eprintln!("{name}: video tiers {:?}", router.describe());
-        let image_editor = cfg
-            .api_keys
-            .get("fal")
-            .filter(|k| !k.is_empty() && cfg.providers == reelforge::config::Providers::Remote)
-            .map(|keys| {
-                Arc::new(reelforge::providers::fal::FalClient::new(
+        let remote_on = cfg.providers == reelforge::config::Providers::Remote;
+        let keys = |p: &str| {
+            cfg.api_keys
+                .get(p)
+                .cloned()
+                .filter(|k| !k.is_empty() && remote_on)
+        };
+        let fal = keys("fal").map(|k| {
+            Arc::new(reelforge::providers::fal::FalClient::new(
+                http.clone(),
+                k,
+                None,
+            ))
+        });
+        let remote = reelforge::pipelines::RemoteProviders {
+            image_editor: fal.clone(),
+            talking_head: fal,
+            tts: keys("elevenlabs").map(|k| {
+                Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
                     http.clone(),
-                    keys.clone(),
+                    k,
                     None,
                 ))
-            });
+            }),
+        };
         let prompt_writer = cfg.llm_url.as_deref().map(|url| {
             let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
             reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)
@@ -124,7 +138,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             metrics: Arc::new(reelforge::metrics::Metrics::default()),
             video: router,
             prompt_writer,
-            image_editor,
+            remote,
         });
         let (stop, rx) = tokio::sync::watch::channel(false);
         let wcfg = WorkerConfig {
@@ -140,7 +154,11 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             db.kind(),
             wcfg.concurrency
         );
-        let cleanup = tokio::spawn(clean_expired_every_hour(db.clone(), services.storage.clone(), rx.clone()));
+        let cleanup = tokio::spawn(clean_expired_every_hour(
+            db.clone(),
+            services.storage.clone(),
+            rx.clone(),
+        ));
         let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
         shutdown_signal().await;
         eprintln!(
@@ -157,7 +175,11 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
 }
 
 /// Deletes cached composites whose 24 h have passed (and their files), once an hour.
-async fn clean_expired_every_hour(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn clean_expired_every_hour(
+    db: Db,
+    storage: Arc<Storage>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {

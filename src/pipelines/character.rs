@@ -32,7 +32,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let output = match ctx.provider_id("output") {
         Some(k) => k,
         None => {
-            match &s.image_editor {
+            match &s.remote.image_editor {
                 Some(fal_client) => edit_remote(s, ctx, fal_client, &p, &edited).await?,
                 None => edit_local(s, &p, &scratch, &edited).await?,
             }

@@ -66,8 +66,19 @@ pub struct Services {
     pub video: video_backend::VideoRouter,
     /// Improves product prompts when configured.
     pub prompt_writer: Option<crate::providers::llm::PromptWriter>,
-    /// The image editor (nano-banana on fal) for character edits; `None` edits offline.
+    /// Remote providers for the steps that have them; `None` makes that step offline.
+    pub remote: RemoteProviders,
+}
+
+/// The remote clients the pipelines use when configured with keys.
+#[derive(Default, Clone)]
+pub struct RemoteProviders {
+    /// nano-banana edit on fal, for character edits.
     pub image_editor: Option<Arc<crate::providers::fal::FalClient>>,
+    /// ElevenLabs speech with word timings, for UGC scripts.
+    pub tts: Option<Arc<crate::providers::elevenlabs::ElevenLabs>>,
+    /// OmniHuman on fal, for UGC talking heads.
+    pub talking_head: Option<Arc<crate::providers::fal::FalClient>>,
 }
 
 /// The queue handler that runs every job kind.

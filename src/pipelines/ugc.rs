@@ -4,10 +4,15 @@
 //! single-flight overlay cache), `generation` (row id), then delivery.
 use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
+use crate::providers::fal;
 use crate::providers::local;
 use crate::queue::worker::JobCtx;
 use crate::storage::cache;
 use crate::storage::ObjectStore;
+use base64::Engine;
+
+/// A multilingual ElevenLabs voice used when the user picked none.
+const DEFAULT_VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -26,6 +31,9 @@ pub struct UgcParams {
     pub size: String,
     #[serde(default = "default_position")]
     pub position: String,
+    /// ElevenLabs voice id (remote speech only).
+    #[serde(default)]
+    pub voice: Option<String>,
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,
@@ -56,9 +64,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let voice_key = match ctx.provider_id("voice") {
         Some(k) => k,
         None => {
-            let wav = scratch.file("voice.wav");
-            local::speak(&p.script, &p.language, &wav).await?;
-            let key = store_file(&s.storage, "voices", &wav, "wav", "audio/wav").await?;
+            let key = make_voice(s, ctx, &p, &scratch).await?;
             ctx.save_provider_id("voice", &key).await?;
             key
         }
@@ -67,15 +73,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let head_key = match ctx.provider_id("talking_head") {
         Some(k) => k,
         None => {
-            let (portrait, voice, head) = (
-                scratch.file("portrait"),
-                scratch.file("voice.wav"),
-                scratch.file("head.mp4"),
-            );
-            s.storage.get_to_file(&p.portrait, &portrait).await?;
-            s.storage.get_to_file(&voice_key, &voice).await?;
-            local::talking_head(&portrait, &voice, &head).await?;
-            let key = store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await?;
+            let key = make_talking_head(s, ctx, &p, &voice_key, &scratch).await?;
             ctx.save_provider_id("talking_head", &key).await?;
             key
         }
@@ -84,10 +82,11 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
         return Err(StepError::Fail(ErrorClass::Permanent, "cancelled".into()));
     }
 
+    let alignment = ctx.provider_id("alignment");
     let output_key = match ctx.provider_id("output") {
         Some(k) if !p.force_recompose => k,
         _ => {
-            let key = composite(s, &p, &head_key, &scratch).await?;
+            let key = composite(s, &p, &head_key, alignment.as_deref(), &scratch).await?;
             ctx.save_provider_id("output", &key).await?;
             key
         }
@@ -104,6 +103,121 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     .await
 }
 
+/// Speech: ElevenLabs with word timings when configured (the alignment is stored for the
+/// captions), espeak-ng otherwise. Returns the stored audio's key.
+async fn make_voice(
+    s: &Services,
+    ctx: &mut JobCtx,
+    p: &UgcParams,
+    scratch: &Scratch,
+) -> Result<String, StepError> {
+    if let Some(tts) = &s.remote.tts {
+        let voice = p.voice.as_deref().unwrap_or(DEFAULT_VOICE);
+        let speech = tts
+            .speak_with_timestamps(
+                voice,
+                &p.script,
+                crate::providers::elevenlabs::DEFAULT_MODEL,
+            )
+            .await?;
+        let mp3 = scratch.file("voice.mp3");
+        tokio::fs::write(&mp3, &speech.audio)
+            .await
+            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
+        let text = speech.alignment.to_string();
+        let alignment_key = format!(
+            "alignments/{}.json",
+            crate::storage::sha256_hex(text.as_bytes())
+        );
+        s.storage
+            .put_bytes(&alignment_key, text.into_bytes(), "application/json")
+            .await?;
+        ctx.save_provider_id("alignment", &alignment_key).await?;
+        return store_file(&s.storage, "voices", &mp3, "mp3", "audio/mpeg").await;
+    }
+    let wav = scratch.file("voice.wav");
+    local::speak(&p.script, &p.language, &wav).await?;
+    store_file(&s.storage, "voices", &wav, "wav", "audio/wav").await
+}
+
+/// Talking head: OmniHuman v1.5 on fal when configured (request saved, polled by snoozing),
+/// the portrait animated offline otherwise. Returns the stored video's key.
+async fn make_talking_head(
+    s: &Services,
+    ctx: &mut JobCtx,
+    p: &UgcParams,
+    voice_key: &str,
+    scratch: &Scratch,
+) -> Result<String, StepError> {
+    let head = scratch.file("head.mp4");
+    if let Some(fal_client) = &s.remote.talking_head {
+        let request: fal::FalRequest = match ctx
+            .provider_id("talking_head_request")
+            .and_then(|r| serde_json::from_str(&r).ok())
+        {
+            Some(r) => r,
+            None => {
+                let image_url = fetchable_url(s, &p.portrait, "image/jpeg").await?;
+                let audio_mime = if voice_key.ends_with(".mp3") {
+                    "audio/mpeg"
+                } else {
+                    "audio/wav"
+                };
+                let audio_url = fetchable_url(s, voice_key, audio_mime).await?;
+                let input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url, "resolution": "720p" });
+                let r = fal_client.submit(fal::OMNIHUMAN_V15, &input).await?;
+                ctx.save_provider_id(
+                    "talking_head_request",
+                    &serde_json::to_string(&r).unwrap_or_default(),
+                )
+                .await?;
+                r
+            }
+        };
+        match fal_client.status(&request).await? {
+            fal::FalStatus::InQueue { .. } | fal::FalStatus::InProgress => {
+                return Err(StepError::Wait(Duration::from_secs(10)))
+            }
+            fal::FalStatus::Completed => {}
+        }
+        let result = fal_client.result(&request).await?;
+        let url = fal::video_url(&result)
+            .ok_or_else(|| crate::providers::ProviderError::malformed("fal", "no video.url"))?;
+        let bytes = crate::providers::download_capped(
+            reqwest::Client::new().get(url),
+            "fal",
+            300 * 1024 * 1024,
+            Duration::from_secs(300),
+        )
+        .await?;
+        tokio::fs::write(&head, bytes)
+            .await
+            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
+    } else {
+        let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
+        s.storage.get_to_file(&p.portrait, &portrait).await?;
+        s.storage.get_to_file(voice_key, &voice).await?;
+        local::talking_head(&portrait, &voice, &head).await?;
+    }
+    store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await
+}
+
+/// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.
+async fn fetchable_url(s: &Services, key: &str, mime: &str) -> Result<String, StepError> {
+    if let Some(url) = s
+        .storage
+        .presigned_get(key, Duration::from_secs(3600))
+        .await?
+    {
+        return Ok(url);
+    }
+    let bytes = s.storage.get_bytes(key).await?;
+    Ok(format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
 fn thumbnail_key(output_key: &str) -> String {
     format!("{output_key}.jpg")
 }
@@ -114,10 +228,19 @@ async fn composite(
     s: &Services,
     p: &UgcParams,
     head_key: &str,
+    alignment: Option<&str>,
     scratch: &Scratch,
 ) -> Result<String, StepError> {
     let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script) });
     let key = cache::cache_key(&[head_key, &p.background], &settings);
+    // Word timings from the TTS make the captions follow the speech exactly.
+    let words = match alignment {
+        Some(key) => {
+            let bytes = s.storage.get_bytes(key).await?;
+            media::captions::parse_word_timings(&String::from_utf8_lossy(&bytes)).ok()
+        }
+        None => None,
+    };
     let build = || async {
         let (head, background, out) = (
             scratch.file("head.mp4"),
@@ -140,9 +263,11 @@ async fn composite(
             .position
             .parse()
             .map_err(|e: media::MediaError| e.to_string())?;
-        req.captions = p
-            .captions
-            .then(|| media::Captions::Script(p.script.clone()));
+        req.captions = match (p.captions, words) {
+            (false, _) => None,
+            (true, Some(w)) => Some(media::Captions::Words(w)),
+            (true, None) => Some(media::Captions::Script(p.script.clone())),
+        };
         let report = tokio::task::spawn_blocking(move || {
             media::compose(&req, &|_, _| {}, &std::sync::atomic::AtomicBool::new(false))
         })

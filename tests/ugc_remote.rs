@@ -1,0 +1,225 @@
+//! `ugc_video` through the remote providers' documented shapes: ElevenLabs speech with word
+//! timings (stored for the captions) and OmniHuman on the fal queue, inputs handed over as
+//! data URIs from a local store, the talking head polled until done.
+mod common;
+mod dbs;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use reelforge::db::users::touch_user;
+use reelforge::ledger::{self, Reason};
+use reelforge::pipelines::video_backend::VideoRouter;
+use reelforge::pipelines::{Deliver, Delivery, Pipelines, RemoteProviders, Services};
+use reelforge::providers::elevenlabs::ElevenLabs;
+use reelforge::providers::fal::FalClient;
+use reelforge::providers::ProviderError;
+use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::queue::{self, NewJob};
+use reelforge::storage::folder::FolderStore;
+use reelforge::storage::{ObjectStore, Storage};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Bot(Mutex<Vec<Delivery>>);
+
+impl Deliver for Bot {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().push(d.clone());
+            Ok("f".into())
+        })
+    }
+}
+
+#[derive(Default)]
+struct Fakes {
+    base: Mutex<String>,
+    omnihuman_input: Mutex<Value>,
+    status_calls: Mutex<u32>,
+    head: Mutex<Vec<u8>>,
+}
+
+type S = State<Arc<Fakes>>;
+
+async fn tts(Json(body): Json<Value>) -> Json<Value> {
+    assert_eq!(body["model_id"], "eleven_multilingual_v2");
+    let text = body["text"].as_str().unwrap().to_string();
+    // One character every 0.1 s, as the with-timestamps endpoint reports them.
+    let chars: Vec<String> = text.chars().map(|c| c.to_string()).collect();
+    let starts: Vec<f64> = (0..chars.len()).map(|i| i as f64 * 0.1).collect();
+    let ends: Vec<f64> = (0..chars.len()).map(|i| i as f64 * 0.1 + 0.1).collect();
+    Json(
+        json!({"audio_base64": base64::engine::general_purpose::STANDARD.encode(b"ID3 mp3"), "alignment": {"characters": chars, "character_start_times_seconds": starts, "character_end_times_seconds": ends}}),
+    )
+}
+
+async fn submit(State(f): S, Json(body): Json<Value>) -> Json<Value> {
+    *f.omnihuman_input.lock().unwrap() = body;
+    let b = f.base.lock().unwrap().clone();
+    Json(
+        json!({"request_id": "oh-1", "status_url": format!("{b}/fal-ai/bytedance/requests/oh-1/status"), "response_url": format!("{b}/fal-ai/bytedance/requests/oh-1"), "cancel_url": format!("{b}/fal-ai/bytedance/requests/oh-1/cancel")}),
+    )
+}
+
+async fn status(State(f): S) -> Json<Value> {
+    let mut n = f.status_calls.lock().unwrap();
+    *n += 1;
+    Json(json!({"status": if *n == 1 { "IN_PROGRESS" } else { "COMPLETED" }, "request_id": "oh-1"}))
+}
+
+async fn result(State(f): S) -> Json<Value> {
+    let b = f.base.lock().unwrap().clone();
+    Json(
+        json!({"video": {"url": format!("{b}/files/head.mp4"), "content_type": "video/mp4"}, "duration": 3.0}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = common::moving_head(dir.path(), "omnihuman.mp4", 3.0);
+    let fakes = Arc::new(Fakes::default());
+    *fakes.head.lock().unwrap() = std::fs::read(&head).unwrap();
+    let app = Router::new()
+        .route("/el/v1/text-to-speech/{voice}/with-timestamps", post(tts))
+        .route("/fal/fal-ai/bytedance/omnihuman/v1.5", post(submit))
+        .route("/fal/fal-ai/bytedance/requests/oh-1/status", get(status))
+        .route("/fal/fal-ai/bytedance/requests/oh-1", get(result))
+        .route(
+            "/fal/files/head.mp4",
+            get(|State(f): S| async move { f.head.lock().unwrap().clone() }),
+        )
+        .with_state(fakes.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    *fakes.base.lock().unwrap() = format!("{base}/fal");
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let storage = Arc::new(Storage::Folder(
+        FolderStore::new(dir.path().join("files")).unwrap(),
+    ));
+    storage
+        .put_file(
+            "gallery/anna.jpg",
+            Path::new(common::ASTRONAUT),
+            "image/jpeg",
+        )
+        .await
+        .unwrap();
+    let bg = common::background(dir.path(), "bg.mp4", 320, 240, 1.0, 30);
+    storage
+        .put_file("uploads/bg.mp4", &bg, "video/mp4")
+        .await
+        .unwrap();
+    touch_user(&db, 4, None, "en").await.unwrap();
+    ledger::credit(&db, 4, 900, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let bot = Arc::new(Bot(Mutex::new(Vec::new())));
+    let services = Arc::new(Services {
+        db: db.clone(),
+        storage,
+        deliver: bot.clone(),
+        work_dir: dir.path().join("work"),
+        worker_name: "w".into(),
+        metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        video: VideoRouter::local(),
+        prompt_writer: None,
+        remote: RemoteProviders {
+            image_editor: None,
+            tts: Some(Arc::new(ElevenLabs::new(
+                http.clone(),
+                vec!["el".into()],
+                Some(&format!("{base}/el")),
+            ))),
+            talking_head: Some(Arc::new(FalClient::new(
+                http,
+                vec!["fal".into()],
+                Some(&format!("{base}/fal")),
+            ))),
+        },
+    });
+    let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Buy now. Limited offer.", "language": "en", "size": "360x640"});
+    let job = queue::submit(
+        &db,
+        NewJob {
+            user_id: 4,
+            kind: "ugc_video".into(),
+            params,
+            cost_tokens: 600,
+            max_attempts: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        concurrency: 1,
+        lease: Duration::from_secs(30),
+        poll: Duration::from_millis(20),
+        per_user_running: 2,
+        grace: Duration::from_secs(5),
+    };
+    let worker = tokio::spawn(run_worker(
+        db.clone(),
+        Arc::new(Pipelines(services)),
+        cfg,
+        rx,
+    ));
+    let mut row = queue::job(&db, job).await.unwrap().unwrap();
+    for _ in 0..400 {
+        row = queue::job(&db, job).await.unwrap().unwrap();
+        if row.state == "done" || row.state == "failed" {
+            break;
+        }
+        // The talking head is polled by snoozing 10 s; bring the job forward.
+        if row.state == "snoozed" {
+            reelforge::on_db!(&db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(job).execute(p).await.unwrap().rows_affected());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(row.state, "done", "{row:?}");
+    let input = fakes.omnihuman_input.lock().unwrap().clone();
+    assert!(input["image_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/jpeg;base64,"));
+    assert!(input["audio_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:audio/mpeg;base64,"));
+    assert_eq!(input["resolution"], "720p");
+    assert!(
+        *fakes.status_calls.lock().unwrap() >= 2,
+        "waited for the talking head"
+    );
+    for step in [
+        "alignment",
+        "talking_head_request",
+        "talking_head",
+        "output",
+    ] {
+        assert!(
+            row.provider_ids.contains(step),
+            "{step}: {}",
+            row.provider_ids
+        );
+    }
+    assert_eq!(bot.0.lock().unwrap()[0].height, 640);
+    assert_eq!(ledger::balance_of(&db, 4).await.unwrap(), 300);
+}
