@@ -333,7 +333,7 @@ pub fn parse_tiers(text: &str) -> Result<BTreeMap<String, Vec<(String, String)>>
             let (provider, model) = item
                 .split_once(':')
                 .ok_or_else(|| bad(&format!("'{item}' is not provider:model")))?;
-            if !["openai", "kie", "local"].contains(&provider) {
+            if !["openai", "kie", "fal", "local"].contains(&provider) {
                 return Err(bad(&format!("unknown provider '{provider}'")));
             }
             providers.push((provider.to_string(), model.to_string()));

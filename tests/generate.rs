@@ -323,3 +323,76 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
     );
     assert!(r.bot.0.lock().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fal_video_model_serves_a_tier_through_the_queue_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(common::background(
+        dir.path(),
+        "kling.mp4",
+        1280,
+        720,
+        2.0,
+        30,
+    ))
+    .unwrap();
+    let seen = Arc::new(Mutex::new(serde_json::Value::Null));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (b1, b2, s1) = (base.clone(), base.clone(), seen.clone());
+    let app = Router::new()
+        .route(
+            "/fal-ai/kling-video/v2.1/standard/text-to-video",
+            post(move |Json(body): Json<serde_json::Value>| {
+                let (b, s) = (b1.clone(), s1.clone());
+                async move {
+                    *s.lock().unwrap() = body;
+                    Json(json!({"request_id": "k1", "status_url": format!("{b}/fal-ai/kling-video/requests/k1/status"), "response_url": format!("{b}/fal-ai/kling-video/requests/k1"), "cancel_url": format!("{b}/fal-ai/kling-video/requests/k1/cancel")}))
+                }
+            }),
+        )
+        .route("/fal-ai/kling-video/requests/k1/status", get(|| async { Json(json!({"status": "COMPLETED", "request_id": "k1"})) }))
+        .route(
+            "/fal-ai/kling-video/requests/k1",
+            get(move || {
+                let b = b2.clone();
+                async move { Json(json!({"video": {"url": format!("{b}/files/k1.mp4")}})) }
+            }),
+        )
+        .route("/files/k1.mp4", get(move || { let c = clip.clone(); async move { c } }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fal = reelforge::providers::fal::FalClient::new(
+        reqwest::Client::new(),
+        vec!["fal-key".into()],
+        Some(&base),
+    );
+    let backend = VideoBackend::Fal {
+        client: Arc::new(fal),
+        text_endpoint: "fal-ai/kling-video/v2.1/standard/text-to-video".into(),
+        image_endpoint: "fal-ai/kling-video/v2.1/standard/image-to-video".into(),
+        http: reqwest::Client::new(),
+    };
+    let mut router = VideoRouter::default();
+    router.tiers.insert("fast".into(), vec![backend]);
+    let r = run_job(
+        dbs::sqlite().await,
+        router,
+        json!({"prompt": "waves at night", "tier": "fast", "seconds": 8, "size": "1280x720"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        queue::job(&r.db, r.job).await.unwrap().unwrap().state,
+        "done"
+    );
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(
+        (
+            sent["prompt"].as_str(),
+            sent["duration"].as_str(),
+            sent["aspect_ratio"].as_str()
+        ),
+        (Some("waves at night"), Some("8"), Some("16:9"))
+    );
+    assert_eq!(r.bot.0.lock().unwrap()[0].width, 1280);
+}

@@ -3,6 +3,7 @@
 //! video, the next ones are its fallback. The request id is saved as `<index>:<id>`, so a
 //! resumed job polls the same provider it paid.
 use crate::failure::ErrorClass;
+use crate::providers::fal::{self, FalClient, FalRequest, FalStatus};
 use crate::providers::kie::{KieClient, VeoState};
 use crate::providers::openai_video::{class_of_failed_job, CreateVideo, OpenAiVideo};
 use crate::providers::{download_capped, local, ProviderError};
@@ -26,6 +27,14 @@ pub enum VideoBackend {
     Kie {
         client: Arc<KieClient>,
         model: String,
+        http: reqwest::Client,
+    },
+    /// A fal queue model: `text_endpoint` for prompts, `image_endpoint` for a first frame,
+    /// e.g. `fal-ai/kling-video/v2.1/standard/text-to-video` and `…/image-to-video`.
+    Fal {
+        client: Arc<FalClient>,
+        text_endpoint: String,
+        image_endpoint: String,
         http: reqwest::Client,
     },
 }
@@ -54,6 +63,7 @@ impl VideoBackend {
             Self::Local => "local",
             Self::OpenAi { .. } => "openai",
             Self::Kie { .. } => "kie",
+            Self::Fal { .. } => "fal",
         }
     }
 
@@ -123,6 +133,41 @@ impl VideoBackend {
                 let urls: Vec<String> = r.image_url.iter().cloned().collect();
                 client.generate(r.prompt, model, aspect, &urls).await
             }
+            Self::Fal {
+                client,
+                text_endpoint,
+                image_endpoint,
+                ..
+            } => {
+                let aspect = if r.width > r.height {
+                    "16:9"
+                } else if r.width < r.height {
+                    "9:16"
+                } else {
+                    "1:1"
+                };
+                let mut input = serde_json::json!({ "prompt": r.prompt, "duration": r.seconds.to_string(), "aspect_ratio": aspect });
+                let endpoint = match (&r.image_url, r.image) {
+                    (Some(url), _) => {
+                        input["image_url"] = serde_json::Value::String(url.clone());
+                        image_endpoint
+                    }
+                    (None, Some(path)) => {
+                        use base64::Engine;
+                        let bytes = tokio::fs::read(path).await.map_err(|e| {
+                            ProviderError::new("fal", ErrorClass::Permanent, e.to_string())
+                        })?;
+                        input["image_url"] = serde_json::Value::String(format!(
+                            "data:image/jpeg;base64,{}",
+                            base64::engine::general_purpose::STANDARD.encode(bytes)
+                        ));
+                        image_endpoint
+                    }
+                    (None, None) => text_endpoint,
+                };
+                let req = client.submit(endpoint, &input).await?;
+                Ok(serde_json::to_string(&req).unwrap_or_default())
+            }
         }
     }
 
@@ -151,6 +196,29 @@ impl VideoBackend {
                         ))
                     }
                     _ => Ok(Poll::Pending(p.poll_after.max(Duration::from_secs(2)))),
+                }
+            }
+            Self::Fal { client, http, .. } => {
+                let req: FalRequest =
+                    serde_json::from_str(id).map_err(|e| ProviderError::malformed("fal", e))?;
+                match client.status(&req).await? {
+                    FalStatus::InQueue { .. } | FalStatus::InProgress => {
+                        Ok(Poll::Pending(Duration::from_secs(5)))
+                    }
+                    FalStatus::Completed => {
+                        let result = client.result(&req).await?;
+                        let url = fal::video_url(&result)
+                            .ok_or_else(|| ProviderError::malformed("fal", "no video.url"))?;
+                        let bytes = download_capped(
+                            http.get(url),
+                            "fal",
+                            MAX_DOWNLOAD_BYTES,
+                            Duration::from_secs(300),
+                        )
+                        .await?;
+                        write(out, bytes).await?;
+                        Ok(Poll::Ready)
+                    }
                 }
             }
             Self::Kie { client, http, .. } => match client.record_info(id).await? {
@@ -274,6 +342,8 @@ impl VideoRouter {
             .then(|| Arc::new(OpenAiVideo::new(http.clone(), keys("openai"), None)));
         let kie = (!keys("kie").is_empty())
             .then(|| Arc::new(KieClient::new(http.clone(), keys("kie"), None)));
+        let fal_client = (!keys("fal").is_empty())
+            .then(|| Arc::new(FalClient::new(http.clone(), keys("fal"), None)));
         let mut tiers = BTreeMap::new();
         for (tier, list) in &cfg.video_tiers {
             let backends: Vec<VideoBackend> = list
@@ -289,6 +359,16 @@ impl VideoRouter {
                         http: http.clone(),
                     }),
                     "local" => Some(VideoBackend::Local),
+                    // `fal:<text endpoint>|<image endpoint>`; one endpoint serves both when no `|`.
+                    "fal" => fal_client.clone().map(|client| {
+                        let (text, image) = model.split_once('|').unwrap_or((model, model));
+                        VideoBackend::Fal {
+                            client,
+                            text_endpoint: text.to_string(),
+                            image_endpoint: image.to_string(),
+                            http: http.clone(),
+                        }
+                    }),
                     _ => None,
                 })
                 .collect();
