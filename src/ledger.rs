@@ -201,3 +201,16 @@ pub fn refund_key(job: i64) -> String {
 pub fn welcome_key(user: i64) -> String {
     format!("user:{user}:welcome")
 }
+
+/// The one-time welcome bonus: a second call for the same user changes nothing.
+pub async fn grant_welcome_bonus(db: &Db, user: i64, amount: i64) -> Result<Outcome, LedgerError> {
+    credit(
+        db,
+        user,
+        amount,
+        Reason::WelcomeBonus,
+        &welcome_key(user),
+        None,
+    )
+    .await
+}

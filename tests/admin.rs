@@ -1,5 +1,6 @@
 //! `reelforge admin profit` prints every product's price, provider cost and margin.
 mod common;
+
 use common::*;
 
 #[test]
@@ -37,4 +38,68 @@ fn a_broken_pricing_file_is_named() {
         err.contains("pricing.toml") && err.contains("not valid TOML"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn topup_credits_once_per_key_and_history_shows_it() {
+    let d = tmp();
+    let url = format!("sqlite://{}/rf.db", d.path().display());
+    let db = reelforge::db::Db::connect(&url).await.unwrap();
+    reelforge::db::users::touch_user(&db, 12, None, "ru")
+        .await
+        .unwrap();
+    reelforge::ledger::grant_welcome_bonus(&db, 12, 100)
+        .await
+        .unwrap();
+    reelforge::ledger::grant_welcome_bonus(&db, 12, 100)
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "admin",
+        "topup",
+        "--user",
+        "12",
+        "--amount",
+        "742",
+        "--key",
+        "kaspi:0042",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("balance 842"),
+        "welcome bonus counted once"
+    );
+    let again = run(&[
+        "admin",
+        "topup",
+        "--user",
+        "12",
+        "--amount",
+        "742",
+        "--key",
+        "kaspi:0042",
+    ]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already applied"));
+    let history =
+        String::from_utf8_lossy(&run(&["admin", "history", "--user", "12"]).stdout).to_string();
+    assert!(
+        history.contains("balance 842")
+            && history.contains("admin_topup")
+            && history.contains("welcome_bonus"),
+        "{history}"
+    );
+    let nobody = run(&["admin", "topup", "--user", "999", "--amount", "5"]);
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("user 999 does not exist"));
 }

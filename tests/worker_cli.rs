@@ -37,8 +37,8 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     .unwrap();
 
     let child = Command::new(env!("CARGO_BIN_EXE_reelforge"))
-        .arg("worker")
-        .env("DATABASE_URL", &db_url)
+        .args(["worker", "--database-url", &db_url])
+        .env("DATABASE_URL", "sqlite:///nonexistent-dir/never-used.db")
         .env("STORAGE_URL", &files)
         .env("PROVIDERS", "local")
         .env("TMPDIR", dir.path())

@@ -2,6 +2,7 @@
 use super::CliError;
 use clap::{Args, Subcommand};
 use reelforge::config::{Config, Layer};
+use reelforge::ledger::{self, Reason};
 use reelforge::pricing::PriceTable;
 use std::path::PathBuf;
 
@@ -25,6 +26,29 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Add tokens to a user's balance (e.g. after a Kaspi transfer).
+    Topup {
+        /// Telegram user id.
+        #[arg(long)]
+        user: i64,
+        /// Tokens to add.
+        #[arg(long)]
+        amount: i64,
+        /// Idempotency key: the same key never credits twice (default: a new one).
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// A user's balance and latest ledger entries.
+    History {
+        #[arg(long)]
+        user: i64,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn run(a: AdminArgs) -> Result<(), CliError> {
@@ -34,7 +58,72 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             kzt_per_usd,
             config,
         } => profit(pricing, kzt_per_usd, config),
+        AdminCommand::Topup {
+            user,
+            amount,
+            key,
+            config,
+        } => with_db(config, async move |db| {
+            let key =
+                key.unwrap_or_else(|| format!("admin:topup:{user}:{}", reelforge::db::now_ms()));
+            match ledger::credit(&db, user, amount, Reason::AdminTopup, &key, None).await {
+                Ok(ledger::Outcome::Applied { balance }) => {
+                    println!("user {user}: +{amount} tokens, balance {balance}");
+                    Ok(())
+                }
+                Ok(ledger::Outcome::AlreadyApplied) => {
+                    println!("user {user}: top-up '{key}' was already applied; nothing changed");
+                    Ok(())
+                }
+                Err(
+                    e @ (ledger::LedgerError::UnknownUser(_)
+                    | ledger::LedgerError::NonPositiveAmount),
+                ) => Err(CliError::BadInput(format!("{e}."))),
+                Err(e) => Err(CliError::Internal(e.to_string())),
+            }
+        }),
+        AdminCommand::History {
+            user,
+            limit,
+            config,
+        } => with_db(config, async move |db| {
+            let balance = ledger::balance_of(&db, user)
+                .await
+                .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+            println!("user {user}: balance {balance}");
+            for e in ledger::history(&db, user, limit)
+                .await
+                .map_err(|e| CliError::Internal(e.to_string()))?
+            {
+                println!(
+                    "  {:>8} {:>+8} → {:>8}  {:<14} {}",
+                    e.id, e.delta, e.balance_after, e.reason, e.idempotency_key
+                );
+            }
+            Ok(())
+        }),
     }
+}
+
+/// Loads the configuration, connects to the database and runs `f` on a runtime.
+fn with_db(
+    config: Option<PathBuf>,
+    f: impl AsyncFnOnce(reelforge::db::Db) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let _ = dotenvy::dotenv();
+    let cfg = Config::load(
+        config.as_deref(),
+        |k| std::env::var(k).ok(),
+        Layer::default(),
+    )
+    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
+    rt.block_on(async move {
+        let db = reelforge::db::Db::connect(&cfg.database_url)
+            .await
+            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        f(db).await
+    })
 }
 
 fn profit(

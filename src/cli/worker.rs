@@ -29,6 +29,12 @@ pub struct WorkerArgs {
     /// Most running jobs of one user across all workers.
     #[arg(long, default_value_t = 2)]
     per_user: i64,
+    /// Overrides DATABASE_URL (command-line flags win over file and environment).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Overrides STORAGE_URL.
+    #[arg(long)]
+    storage_url: Option<String>,
     /// Seconds running jobs get to finish on shutdown before they are given back.
     #[arg(long, default_value_t = 60)]
     grace: u64,
@@ -57,12 +63,13 @@ impl Deliver for HoldForBot {
 
 pub fn run(a: WorkerArgs) -> Result<(), CliError> {
     let _ = dotenvy::dotenv();
-    let cfg = Config::load(
-        a.config.as_deref(),
-        |k| std::env::var(k).ok(),
-        Layer::default(),
-    )
-    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let flags = Layer {
+        database_url: a.database_url.clone(),
+        storage_url: a.storage_url.clone(),
+        ..Layer::default()
+    };
+    let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
+        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
     rt.block_on(async move {
         let db = Db::connect(&cfg.database_url)
