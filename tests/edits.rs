@@ -2,55 +2,21 @@
 //! recomposes that reuse the paid speech and talking head.
 mod common;
 mod dbs;
+mod harness;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::recompose::submit_recompose;
-use reelforge::pipelines::video_backend::VideoRouter;
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
+use reelforge::pipelines::Services;
 use reelforge::providers::fal::FalClient;
-use reelforge::providers::ProviderError;
-use reelforge::queue::worker::{run_worker, WorkerConfig};
 use reelforge::queue::{self, NewJob};
-use reelforge::storage::folder::FolderStore;
-use reelforge::storage::{ObjectStore, Storage};
+use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-#[derive(Default)]
-struct Bot {
-    videos: Mutex<u32>,
-    photos: Mutex<Vec<Value>>,
-}
-
-impl Deliver for Bot {
-    fn deliver<'a>(
-        &'a self,
-        _d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async move {
-            *self.videos.lock().unwrap() += 1;
-            Ok("video-file".into())
-        })
-    }
-    fn deliver_photo<'a>(
-        &'a self,
-        _user: i64,
-        _job: i64,
-        photo: &'a Path,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async move {
-            self.photos.lock().unwrap().push(common::ffprobe(photo));
-            Ok("photo-file".into())
-        })
-    }
-}
 
 struct World {
     db: Db,
@@ -63,10 +29,11 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
     let t = dbs::sqlite().await;
     let db = t.db.clone();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(Storage::Folder(
-        FolderStore::new(dir.path().join("files")).unwrap(),
-    ));
-    storage
+    let bot = Arc::new(Bot::default());
+    let mut services = harness::services(&db, dir.path(), bot.clone());
+    services.remote.image_editor = image_editor;
+    services
+        .storage
         .put_file(
             "gallery/anna.jpg",
             Path::new(common::ASTRONAUT),
@@ -75,7 +42,8 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
         .await
         .unwrap();
     let bg = common::background(dir.path(), "bg.mp4", 320, 240, 1.0, 30);
-    storage
+    services
+        .storage
         .put_file("uploads/bg.mp4", &bg, "video/mp4")
         .await
         .unwrap();
@@ -84,57 +52,18 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
     ledger::credit(&db, 9, 1000, Reason::Payment, "pay", None)
         .await
         .unwrap();
-    let bot = Arc::new(Bot::default());
-    let services = Arc::new(Services {
-        db: db.clone(),
-        storage,
-        deliver: bot.clone(),
-        work_dir: dir.path().join("work"),
-        worker_name: "w".into(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
-        video: VideoRouter::local(),
-        prompt_writer: None,
-        remote: reelforge::pipelines::RemoteProviders {
-            image_editor,
-            ..Default::default()
-        },
-    });
     World {
         db,
         bot,
-        services,
+        services: Arc::new(services),
         _keep: (dir, t),
     }
 }
 
 async fn run_until_done(w: &World, jobs: &[i64]) {
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let cfg = WorkerConfig {
-        name: "w".into(),
-        concurrency: 1,
-        lease: Duration::from_secs(30),
-        poll: Duration::from_millis(20),
-        per_user_running: 2,
-        grace: Duration::from_secs(5),
-    };
-    let worker = tokio::spawn(run_worker(
-        w.db.clone(),
-        Arc::new(Pipelines(w.services.clone())),
-        cfg,
-        rx,
-    ));
-    for id in jobs {
-        for _ in 0..600 {
-            let row = queue::job(&w.db, *id).await.unwrap().unwrap();
-            if row.state == "done" || row.state == "failed" {
-                assert_eq!(row.state, "done", "{row:?}");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    for row in harness::run_jobs(&w.db, w.services.clone(), jobs).await {
+        assert_eq!(row.state, "done", "{row:?}");
     }
-    stop.send(true).unwrap();
-    worker.await.unwrap();
 }
 
 fn edit_job(prompt: &str) -> NewJob {
@@ -281,6 +210,6 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
         (&original["voice"], &original["talking_head"])
     );
     run_until_done(&w, &[again]).await;
-    assert_eq!(*w.bot.videos.lock().unwrap(), 2);
+    assert_eq!(w.bot.delivered().len(), 2);
     assert_eq!(ledger::balance_of(&w.db, 9).await.unwrap(), 1000 - 300 - 30);
 }

@@ -3,43 +3,26 @@
 //! the tier's next provider, and refunding a moderation refusal without trying another.
 mod common;
 mod dbs;
+mod harness;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::video_backend::{VideoBackend, VideoRouter};
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
+use reelforge::providers::http_client;
 use reelforge::providers::openai_video::OpenAiVideo;
-use reelforge::providers::{http_client, ProviderError};
-use reelforge::queue::worker::{run_worker, WorkerConfig};
 use reelforge::queue::{self, NewJob};
-use reelforge::storage::folder::FolderStore;
-use reelforge::storage::{ObjectStore, Storage};
+use reelforge::storage::ObjectStore;
 use serde_json::json;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Bot(Mutex<Vec<Delivery>>);
-
-impl Deliver for Bot {
-    fn deliver<'a>(
-        &'a self,
-        d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async move {
-            self.0.lock().unwrap().push(d.clone());
-            Ok("file-id".to_string())
-        })
-    }
-}
 
 #[derive(Default)]
 struct FakeOpenAi {
@@ -117,7 +100,7 @@ struct Run {
     db: Db,
     job: i64,
     bot: Arc<Bot>,
-    storage: Arc<Storage>,
+    storage: Arc<reelforge::storage::Storage>,
     _keep: (tempfile::TempDir, dbs::TestDb),
 }
 
@@ -129,15 +112,17 @@ async fn run_job(
 ) -> Run {
     let db = t.db.clone();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(Storage::Folder(
-        FolderStore::new(dir.path().join("files")).unwrap(),
-    ));
+    let bot = Arc::new(Bot::default());
+    let mut services = harness::services(&db, dir.path(), bot.clone());
+    services.video = router;
     if let Some(p) = photo {
-        storage
+        services
+            .storage
             .put_file("uploads/photo.png", &p, "image/png")
             .await
             .unwrap();
     }
+    let storage = services.storage.clone();
     touch_user(&db, 1, None, "ru").await.unwrap();
     ledger::credit(&db, 1, 1000, Reason::Payment, "pay", None)
         .await
@@ -159,42 +144,7 @@ async fn run_job(
     )
     .await
     .unwrap();
-    let bot = Arc::new(Bot(Mutex::new(Vec::new())));
-    let services = Arc::new(Services {
-        db: db.clone(),
-        storage: storage.clone(),
-        deliver: bot.clone(),
-        work_dir: dir.path().join("work"),
-        worker_name: "w".into(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
-        video: router,
-        prompt_writer: None,
-        remote: Default::default(),
-    });
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let cfg = WorkerConfig {
-        name: "w".into(),
-        concurrency: 1,
-        lease: Duration::from_secs(30),
-        poll: Duration::from_millis(20),
-        per_user_running: 2,
-        grace: Duration::from_secs(5),
-    };
-    let worker = tokio::spawn(run_worker(
-        db.clone(),
-        Arc::new(Pipelines(services)),
-        cfg,
-        rx,
-    ));
-    for _ in 0..400 {
-        let state = queue::job(&db, job).await.unwrap().unwrap().state;
-        if state == "done" || state == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    worker.await.unwrap();
+    harness::run_jobs(&db, services, &[job]).await;
     Run {
         db,
         job,
@@ -218,7 +168,7 @@ async fn text_to_video_offline_delivers_the_asked_size_and_length() {
         queue::job(&r.db, r.job).await.unwrap().unwrap().state,
         "done"
     );
-    let sent = r.bot.0.lock().unwrap().clone();
+    let sent = r.bot.delivered();
     assert_eq!((sent[0].width, sent[0].height), (720, 1280));
     assert!(
         (sent[0].duration_s - 4.0).abs() < 0.1,
@@ -271,7 +221,7 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
         );
         let body = String::from_utf8_lossy(&fake.creates.lock().unwrap()[0]).to_string();
         assert!(body.contains("name=\"input_reference\""));
-        assert_eq!(r.bot.0.lock().unwrap().len(), 1);
+        assert_eq!(r.bot.delivered().len(), 1);
         assert_eq!(ledger::balance_of(&r.db, 1).await.unwrap(), 258);
     }
 }
@@ -321,7 +271,7 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
         1000,
         "refunded"
     );
-    assert!(r.bot.0.lock().unwrap().is_empty());
+    assert!(r.bot.delivered().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -394,5 +344,5 @@ async fn a_fal_video_model_serves_a_tier_through_the_queue_urls() {
         ),
         (Some("waves at night"), Some("8"), Some("16:9"))
     );
-    assert_eq!(r.bot.0.lock().unwrap()[0].width, 1280);
+    assert_eq!(r.bot.delivered()[0].width, 1280);
 }

@@ -2,37 +2,16 @@
 //! OpenAI-compatible chat model, or the seller's own words when the model fails.
 mod common;
 mod dbs;
+mod harness;
 use axum::routing::post;
 use axum::{Json, Router};
+use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::product::{submit_product_jobs, ProductParams};
-use reelforge::pipelines::video_backend::VideoRouter;
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
 use reelforge::providers::llm::PromptWriter;
-use reelforge::providers::ProviderError;
-use reelforge::queue;
-use reelforge::queue::worker::{run_worker, WorkerConfig};
-use reelforge::storage::folder::FolderStore;
-use reelforge::storage::{ObjectStore, Storage};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-struct Bot(Mutex<u32>);
-
-impl Deliver for Bot {
-    fn deliver<'a>(
-        &'a self,
-        _d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async move {
-            *self.0.lock().unwrap() += 1;
-            Ok("file".to_string())
-        })
-    }
-}
+use reelforge::storage::ObjectStore;
+use std::sync::Arc;
 
 async fn chat_fake(ok: bool) -> String {
     let app = Router::new().route(
@@ -52,14 +31,14 @@ async fn chat_fake(ok: bool) -> String {
     url
 }
 
-async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, u32, i64) {
+async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, usize, i64) {
     let t = dbs::sqlite().await;
     let db = t.db.clone();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(Storage::Folder(
-        FolderStore::new(dir.path().join("files")).unwrap(),
-    ));
-    storage
+    let bot = Arc::new(Bot::default());
+    let mut services = harness::services(&db, dir.path(), bot.clone());
+    services
+        .storage
         .put_file(
             "uploads/cream.jpg",
             std::path::Path::new(common::ASTRONAUT),
@@ -67,6 +46,12 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, u32, i64) {
         )
         .await
         .unwrap();
+    services.prompt_writer = Some(PromptWriter::new(
+        reqwest::Client::new(),
+        &chat_fake(llm_ok).await,
+        "gpt-4o-mini",
+        Some("sk-test".into()),
+    ));
     touch_user(&db, 3, None, "ru").await.unwrap();
     ledger::credit(&db, 3, 2500, Reason::Payment, "pay", None)
         .await
@@ -92,59 +77,18 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, u32, i64) {
     let ids = submit_product_jobs(&db, 3, &params, quantity, 742)
         .await
         .unwrap();
-    let http = reqwest::Client::new();
-    let writer = PromptWriter::new(
-        http,
-        &chat_fake(llm_ok).await,
-        "gpt-4o-mini",
-        Some("sk-test".into()),
-    );
-    let bot = Arc::new(Bot(Mutex::new(0)));
-    let services = Arc::new(Services {
-        db: db.clone(),
-        storage,
-        deliver: bot.clone(),
-        work_dir: dir.path().join("work"),
-        worker_name: "w".into(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
-        video: VideoRouter::local(),
-        prompt_writer: Some(writer),
-        remote: Default::default(),
-    });
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let cfg = WorkerConfig {
-        name: "w".into(),
-        concurrency: 2,
-        lease: Duration::from_secs(30),
-        poll: Duration::from_millis(20),
-        per_user_running: 3,
-        grace: Duration::from_secs(5),
-    };
-    let worker = tokio::spawn(run_worker(
-        db.clone(),
-        Arc::new(Pipelines(services)),
-        cfg,
-        rx,
-    ));
-    let mut prompts = Vec::new();
-    for id in &ids {
-        for _ in 0..600 {
-            let row = queue::job(&db, *id).await.unwrap().unwrap();
-            if row.state == "done" || row.state == "failed" {
-                assert_eq!(row.state, "done", "{row:?}");
-                let v: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
-                prompts.push(v["prompt"].as_str().unwrap().to_string());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    stop.send(true).unwrap();
-    worker.await.unwrap();
-    let delivered = *bot.0.lock().unwrap();
+    let rows = harness::run_jobs(&db, services, &ids).await;
+    let prompts = rows
+        .iter()
+        .map(|row| {
+            assert_eq!(row.state, "done", "{row:?}");
+            let v: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
+            v["prompt"].as_str().unwrap().to_string()
+        })
+        .collect();
     (
         prompts,
-        delivered,
+        bot.delivered().len(),
         ledger::balance_of(&db, 3).await.unwrap(),
     )
 }

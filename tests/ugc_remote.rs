@@ -3,41 +3,22 @@
 //! data URIs from a local store, the talking head polled until done.
 mod common;
 mod dbs;
+mod harness;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
-use reelforge::pipelines::video_backend::VideoRouter;
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, RemoteProviders, Services};
+use reelforge::pipelines::RemoteProviders;
 use reelforge::providers::elevenlabs::ElevenLabs;
 use reelforge::providers::fal::FalClient;
-use reelforge::providers::ProviderError;
-use reelforge::queue::worker::{run_worker, WorkerConfig};
 use reelforge::queue::{self, NewJob};
-use reelforge::storage::folder::FolderStore;
-use reelforge::storage::{ObjectStore, Storage};
+use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-struct Bot(Mutex<Vec<Delivery>>);
-
-impl Deliver for Bot {
-    fn deliver<'a>(
-        &'a self,
-        d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async move {
-            self.0.lock().unwrap().push(d.clone());
-            Ok("f".into())
-        })
-    }
-}
 
 #[derive(Default)]
 struct Fakes {
@@ -105,10 +86,10 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
 
     let t = dbs::sqlite().await;
     let db = t.db.clone();
-    let storage = Arc::new(Storage::Folder(
-        FolderStore::new(dir.path().join("files")).unwrap(),
-    ));
-    storage
+    let bot = Arc::new(Bot::default());
+    let mut services = harness::services(&db, dir.path(), bot.clone());
+    services
+        .storage
         .put_file(
             "gallery/anna.jpg",
             Path::new(common::ASTRONAUT),
@@ -117,40 +98,29 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
         .await
         .unwrap();
     let bg = common::background(dir.path(), "bg.mp4", 320, 240, 1.0, 30);
-    storage
+    services
+        .storage
         .put_file("uploads/bg.mp4", &bg, "video/mp4")
         .await
         .unwrap();
+    let http = reqwest::Client::new();
+    services.remote = RemoteProviders {
+        image_editor: None,
+        tts: Some(Arc::new(ElevenLabs::new(
+            http.clone(),
+            vec!["el".into()],
+            Some(&format!("{base}/el")),
+        ))),
+        talking_head: Some(Arc::new(FalClient::new(
+            http,
+            vec!["fal".into()],
+            Some(&format!("{base}/fal")),
+        ))),
+    };
     touch_user(&db, 4, None, "en").await.unwrap();
     ledger::credit(&db, 4, 900, Reason::Payment, "pay", None)
         .await
         .unwrap();
-
-    let http = reqwest::Client::new();
-    let bot = Arc::new(Bot(Mutex::new(Vec::new())));
-    let services = Arc::new(Services {
-        db: db.clone(),
-        storage,
-        deliver: bot.clone(),
-        work_dir: dir.path().join("work"),
-        worker_name: "w".into(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
-        video: VideoRouter::local(),
-        prompt_writer: None,
-        remote: RemoteProviders {
-            image_editor: None,
-            tts: Some(Arc::new(ElevenLabs::new(
-                http.clone(),
-                vec!["el".into()],
-                Some(&format!("{base}/el")),
-            ))),
-            talking_head: Some(Arc::new(FalClient::new(
-                http,
-                vec!["fal".into()],
-                Some(&format!("{base}/fal")),
-            ))),
-        },
-    });
     let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Buy now. Limited offer.", "language": "en", "size": "360x640"});
     let job = queue::submit(
         &db,
@@ -164,35 +134,8 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
     )
     .await
     .unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let cfg = WorkerConfig {
-        name: "w".into(),
-        concurrency: 1,
-        lease: Duration::from_secs(30),
-        poll: Duration::from_millis(20),
-        per_user_running: 2,
-        grace: Duration::from_secs(5),
-    };
-    let worker = tokio::spawn(run_worker(
-        db.clone(),
-        Arc::new(Pipelines(services)),
-        cfg,
-        rx,
-    ));
-    let mut row = queue::job(&db, job).await.unwrap().unwrap();
-    for _ in 0..400 {
-        row = queue::job(&db, job).await.unwrap().unwrap();
-        if row.state == "done" || row.state == "failed" {
-            break;
-        }
-        // The talking head is polled by snoozing 10 s; bring the job forward.
-        if row.state == "snoozed" {
-            reelforge::on_db!(&db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(job).execute(p).await.unwrap().rows_affected());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    worker.await.unwrap();
+    // The talking head is polled by snoozing; the harness brings snoozed jobs forward.
+    let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
     assert_eq!(row.state, "done", "{row:?}");
     let input = fakes.omnihuman_input.lock().unwrap().clone();
     assert!(input["image_url"]
@@ -220,6 +163,6 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
             row.provider_ids
         );
     }
-    assert_eq!(bot.0.lock().unwrap()[0].height, 640);
+    assert_eq!(bot.delivered()[0].height, 640);
     assert_eq!(ledger::balance_of(&db, 4).await.unwrap(), 300);
 }

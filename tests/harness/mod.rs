@@ -1,0 +1,135 @@
+//! What the job tests share: a stand-in for the bot that records deliveries (or refuses them
+//! like Telegram's 400), the services with offline defaults, and a worker run until the given
+//! jobs finish.
+#![allow(dead_code)]
+use reelforge::db::Db;
+use reelforge::failure::ErrorClass;
+use reelforge::pipelines::video_backend::VideoRouter;
+use reelforge::pipelines::{Deliver, Delivery, Pipelines, RemoteProviders, Services};
+use reelforge::providers::ProviderError;
+use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::queue::{self, JobRow};
+use reelforge::storage::folder::FolderStore;
+use reelforge::storage::Storage;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Bot {
+    pub videos: Mutex<Vec<(Delivery, serde_json::Value)>>,
+    pub photos: Mutex<Vec<serde_json::Value>>,
+    pub refuse: bool,
+}
+
+impl Bot {
+    pub fn refusing() -> Self {
+        Self {
+            refuse: true,
+            ..Self::default()
+        }
+    }
+    pub fn delivered(&self) -> Vec<Delivery> {
+        self.videos
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect()
+    }
+}
+
+impl Deliver for Bot {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.refuse {
+                return Err(ProviderError::new(
+                    "telegram",
+                    ErrorClass::BadUserInput,
+                    "400 Bad Request: wrong file identifier/HTTP URL specified",
+                ));
+            }
+            let probe = crate::common::ffprobe(&d.video);
+            self.videos.lock().unwrap().push((d.clone(), probe));
+            Ok("BAACAgIAAxkBAAI-file-id".to_string())
+        })
+    }
+    fn deliver_photo<'a>(
+        &'a self,
+        _user: i64,
+        _job: i64,
+        photo: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.photos
+                .lock()
+                .unwrap()
+                .push(crate::common::ffprobe(photo));
+            Ok("photo-file-id".to_string())
+        })
+    }
+}
+
+/// A folder store under `dir` with the offline defaults; adjust the fields before use.
+pub fn services(db: &Db, dir: &Path, bot: Arc<Bot>) -> Services {
+    Services {
+        db: db.clone(),
+        storage: Arc::new(Storage::Folder(
+            FolderStore::new(dir.join("files")).unwrap(),
+        )),
+        deliver: bot,
+        work_dir: dir.join("work"),
+        worker_name: "w".into(),
+        metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        video: VideoRouter::local(),
+        prompt_writer: None,
+        remote: RemoteProviders::default(),
+    }
+}
+
+pub fn scratch_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// Runs one worker until every job is done or failed (snoozed jobs are brought forward) and
+/// returns their final rows.
+pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64]) -> Vec<JobRow> {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        concurrency: 2,
+        lease: Duration::from_secs(30),
+        poll: Duration::from_millis(20),
+        per_user_running: 3,
+        grace: Duration::from_secs(5),
+    };
+    let worker = tokio::spawn(run_worker(
+        db.clone(),
+        Arc::new(Pipelines(services.into())),
+        cfg,
+        rx,
+    ));
+    let mut rows = Vec::new();
+    for id in jobs {
+        let mut row = queue::job(db, *id).await.unwrap().unwrap();
+        for _ in 0..600 {
+            row = queue::job(db, *id).await.unwrap().unwrap();
+            if row.state == "done" || row.state == "failed" {
+                break;
+            }
+            if row.state == "snoozed" {
+                reelforge::on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await.unwrap().rows_affected());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        rows.push(row);
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    rows
+}
