@@ -85,6 +85,10 @@ async fn run_ugc(refuse: bool) -> Vec<Outcome> {
             text.contains("reelforge_step_seconds_count{step=\"ugc_video\"} 1"),
             "{text}"
         );
+        for step in ["speech", "talking_head", "composite", "delivery"] {
+            let line = format!("reelforge_step_seconds_count{{step=\"{step}\"}} 1");
+            assert!(text.contains(&line), "{step}: {text}");
+        }
         let failure = "reelforge_job_failures_total{kind=\"ugc_video\",class=\"bad_user_input\"} 1";
         assert_eq!(text.contains(failure), refuse, "{text}");
         out.push(Outcome {

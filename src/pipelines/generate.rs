@@ -90,12 +90,17 @@ pub async fn run_with(
             let saved = match ctx.provider_id("request") {
                 Some(id) => id,
                 None => {
-                    let id = s.video.submit(&p.tier, &request, &out).await?;
+                    let id = s
+                        .timed("video_submit", s.video.submit(&p.tier, &request, &out))
+                        .await?;
                     ctx.save_provider_id("request", &id).await?;
                     id
                 }
             };
-            match s.video.poll(&p.tier, &saved, &out).await? {
+            match s
+                .timed("video_poll", s.video.poll(&p.tier, &saved, &out))
+                .await?
+            {
                 Poll::Pending(wait) => return Err(StepError::Wait(wait)),
                 Poll::Ready => {}
             }

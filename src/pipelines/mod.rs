@@ -111,6 +111,16 @@ impl Handler for Pipelines {
     }
 }
 
+impl Services {
+    /// Runs one step and records how long it took under its name.
+    pub async fn timed<T>(&self, step: &str, work: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        self.metrics.observe_step(step, started.elapsed());
+        out
+    }
+}
+
 /// Why a step did not finish.
 #[derive(Debug)]
 pub enum StepError {
@@ -231,7 +241,7 @@ pub async fn deliver_output(
             g
         }
     };
-    let file_id = s.deliver.deliver(&delivery).await?;
+    let file_id = s.timed("delivery", s.deliver.deliver(&delivery)).await?;
     set_file_id(&s.db, generation, &file_id).await
 }
 

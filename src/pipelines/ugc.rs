@@ -64,7 +64,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let voice_key = match ctx.provider_id("voice") {
         Some(k) => k,
         None => {
-            let key = make_voice(s, ctx, &p, &scratch).await?;
+            let key = s.timed("speech", make_voice(s, ctx, &p, &scratch)).await?;
             ctx.save_provider_id("voice", &key).await?;
             key
         }
@@ -73,7 +73,12 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let head_key = match ctx.provider_id("talking_head") {
         Some(k) => k,
         None => {
-            let key = make_talking_head(s, ctx, &p, &voice_key, &scratch).await?;
+            let key = s
+                .timed(
+                    "talking_head",
+                    make_talking_head(s, ctx, &p, &voice_key, &scratch),
+                )
+                .await?;
             ctx.save_provider_id("talking_head", &key).await?;
             key
         }
@@ -86,7 +91,12 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     let output_key = match ctx.provider_id("output") {
         Some(k) if !p.force_recompose => k,
         _ => {
-            let key = composite(s, &p, &head_key, alignment.as_deref(), &scratch).await?;
+            let key = s
+                .timed(
+                    "composite",
+                    composite(s, &p, &head_key, alignment.as_deref(), &scratch),
+                )
+                .await?;
             ctx.save_provider_id("output", &key).await?;
             key
         }
