@@ -3,8 +3,10 @@
 pub mod config;
 pub mod db;
 pub mod failure;
+pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod payments;
 pub mod pipelines;
 pub mod pricing;
 pub mod providers;

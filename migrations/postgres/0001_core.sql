@@ -97,3 +97,9 @@ CREATE TABLE conversations (
     state      TEXT    NOT NULL,                  -- JSON of the dialogue state
     updated_ms BIGINT NOT NULL
 );
+
+-- Payment webhooks already handled (Stripe delivers at least once).
+CREATE TABLE webhook_events (
+    event_id    TEXT PRIMARY KEY,
+    received_ms BIGINT NOT NULL
+);

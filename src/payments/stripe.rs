@@ -1,0 +1,299 @@
+//! Stripe Checkout Sessions (form-encoded, KZT in minor units — KZT is two-decimal in Stripe)
+//! and the webhook: `Stripe-Signature: t=…,v1=…[,v1=…]`, HMAC-SHA256 of `"{t}.{raw body}"` with
+//! the endpoint secret, any `v1` may match, 300 s tolerance. A paid session credits its order's
+//! tokens exactly once (ledger key `stripe:<session id>`).
+use super::{create_order, mark_paid, set_external_id};
+use crate::db::Db;
+use crate::ledger::{self, Reason};
+use crate::providers::{class_of_status, ProviderError};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const TOLERANCE_S: i64 = 300;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkout {
+    pub order_id: i64,
+    pub session_id: String,
+    pub url: String,
+}
+
+pub struct StripeClient {
+    http: reqwest::Client,
+    secret_key: String,
+    base: String,
+}
+
+impl StripeClient {
+    pub fn new(http: reqwest::Client, secret_key: &str, base: Option<&str>) -> Self {
+        Self {
+            http,
+            secret_key: secret_key.to_string(),
+            base: base
+                .unwrap_or("https://api.stripe.com")
+                .trim_end_matches('/')
+                .to_string(),
+        }
+    }
+
+    /// Creates the order and its Checkout Session for a pack of `tokens` costing `price_kzt`.
+    pub async fn checkout(
+        &self,
+        db: &Db,
+        user: i64,
+        tokens: i64,
+        price_kzt: i64,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> Result<Checkout, ProviderError> {
+        let amount_minor = price_kzt * 100;
+        let order_id = create_order(db, user, "stripe", tokens, amount_minor, "kzt")
+            .await
+            .map_err(|e| {
+                ProviderError::new(
+                    "stripe",
+                    crate::failure::ErrorClass::Transient,
+                    e.to_string(),
+                )
+            })?;
+        let form = [
+            ("mode", "payment".to_string()),
+            ("success_url", success_url.to_string()),
+            ("cancel_url", cancel_url.to_string()),
+            ("client_reference_id", user.to_string()),
+            ("line_items[0][quantity]", "1".into()),
+            ("line_items[0][price_data][currency]", "kzt".into()),
+            (
+                "line_items[0][price_data][unit_amount]",
+                amount_minor.to_string(),
+            ),
+            (
+                "line_items[0][price_data][product_data][name]",
+                format!("{tokens} tokens"),
+            ),
+            ("metadata[user_id]", user.to_string()),
+            ("metadata[order_id]", order_id.to_string()),
+            ("metadata[tokens]", tokens.to_string()),
+        ];
+        let resp = self
+            .http
+            .post(format!("{}/v1/checkout/sessions", self.base))
+            .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", format!("reelforge-order-{order_id}"))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_reqwest("stripe", &e))?;
+        let status = resp.status().as_u16();
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| ProviderError::malformed("stripe", e))?;
+        if status != 200 {
+            let msg = v["error"]["message"]
+                .as_str()
+                .unwrap_or("error")
+                .to_string();
+            return Err(ProviderError::new(
+                "stripe",
+                class_of_status(status, None),
+                msg,
+            ));
+        }
+        let session_id = v["id"]
+            .as_str()
+            .ok_or_else(|| ProviderError::malformed("stripe", "no id"))?
+            .to_string();
+        let url = v["url"]
+            .as_str()
+            .ok_or_else(|| ProviderError::malformed("stripe", "no url"))?
+            .to_string();
+        set_external_id(db, order_id, &session_id)
+            .await
+            .map_err(|e| {
+                ProviderError::new(
+                    "stripe",
+                    crate::failure::ErrorClass::Transient,
+                    e.to_string(),
+                )
+            })?;
+        Ok(Checkout {
+            order_id,
+            session_id,
+            url,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("missing or malformed Stripe-Signature header")]
+    Malformed,
+    #[error("timestamp outside the tolerance")]
+    Stale,
+    #[error("no signature matches")]
+    Mismatch,
+}
+
+/// Checks `Stripe-Signature` against the raw body.
+pub fn verify_signature(
+    header: &str,
+    body: &[u8],
+    secret: &str,
+    now_s: i64,
+) -> Result<(), SignatureError> {
+    let mut t: Option<i64> = None;
+    let mut sigs: Vec<Vec<u8>> = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse().ok(),
+            Some(("v1", v)) => {
+                if let Some(bytes) = hex_decode(v) {
+                    sigs.push(bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+    let t = t.ok_or(SignatureError::Malformed)?;
+    if sigs.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if (now_s - t).abs() > TOLERANCE_S {
+        return Err(SignatureError::Stale);
+    }
+    for sig in &sigs {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .map_err(|_| SignatureError::Malformed)?;
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        // Constant-time comparison.
+        if mac.verify_slice(sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(SignatureError::Mismatch)
+}
+
+/// The header Stripe would send for `body` at `t` (for tests and local tools).
+pub fn sign(body: &[u8], secret: &str, t: i64) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Tokens credited to the user (the bot notifies them).
+    Credited {
+        user: i64,
+        tokens: i64,
+        balance: i64,
+    },
+    /// Seen before, unpaid, or not an event we act on.
+    Ignored(&'static str),
+}
+
+/// Acts on a verified event: a paid `checkout.session.completed` (or
+/// `…async_payment_succeeded`) credits the order once.
+pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledger::LedgerError> {
+    let kind = event["type"].as_str().unwrap_or("");
+    if kind != "checkout.session.completed" && kind != "checkout.session.async_payment_succeeded" {
+        return Ok(WebhookOutcome::Ignored("event type"));
+    }
+    let session = &event["data"]["object"];
+    if session["payment_status"].as_str() != Some("paid") {
+        return Ok(WebhookOutcome::Ignored("not paid yet"));
+    }
+    let meta = &session["metadata"];
+    let num = |k: &str| meta[k].as_str().and_then(|v| v.parse::<i64>().ok());
+    let (Some(user), Some(order), Some(tokens), Some(session_id)) = (
+        num("user_id"),
+        num("order_id"),
+        num("tokens"),
+        session["id"].as_str(),
+    ) else {
+        return Ok(WebhookOutcome::Ignored("metadata"));
+    };
+    match ledger::credit(
+        db,
+        user,
+        tokens,
+        Reason::Payment,
+        &format!("stripe:{session_id}"),
+        None,
+    )
+    .await?
+    {
+        ledger::Outcome::Applied { balance } => {
+            mark_paid(db, order).await?;
+            Ok(WebhookOutcome::Credited {
+                user,
+                tokens,
+                balance,
+            })
+        }
+        ledger::Outcome::AlreadyApplied => Ok(WebhookOutcome::Ignored("already credited")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_with_any_v1_and_within_tolerance() {
+        let body = br#"{"id":"evt_1"}"#;
+        let good = sign(body, "whsec_test", 1_700_000_000);
+        assert_eq!(
+            verify_signature(&good, body, "whsec_test", 1_700_000_100),
+            Ok(())
+        );
+        let rotated = format!(
+            "t=1700000000,v1={},{}",
+            "00".repeat(32),
+            good.split(',').nth(1).unwrap()
+        );
+        assert_eq!(
+            verify_signature(&rotated, body, "whsec_test", 1_700_000_000),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(&good, body, "whsec_other", 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&good, b"{\"id\":\"evt_2\"}", "whsec_test", 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&good, body, "whsec_test", 1_700_000_301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature("v1=abc", body, "whsec_test", 0),
+            Err(SignatureError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! `/health`, `/metrics` and Stripe: a Checkout Session created with the documented form
+//! fields (KZT in tiyn, metadata), and a webhook that credits a signed, paid session exactly
+//! once while forged, stale or replayed deliveries change nothing.
+mod dbs;
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use reelforge::db::users::touch_user;
+use reelforge::http::{router, AppState};
+use reelforge::ledger;
+use reelforge::payments::stripe::{sign, StripeClient, WebhookOutcome};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const SECRET: &str = "whsec_test_secret";
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn event(id: &str, session: &str, user: i64, order: i64, tokens: i64, paid: bool) -> String {
+    serde_json::json!({
+        "id": id, "object": "event", "type": "checkout.session.completed", "livemode": false,
+        "data": {"object": {"id": session, "object": "checkout.session", "payment_status": if paid { "paid" } else { "unpaid" },
+                 "client_reference_id": user.to_string(),
+                 "metadata": {"user_id": user.to_string(), "order_id": order.to_string(), "tokens": tokens.to_string()}}}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        touch_user(&db, 21, Some("buyer"), "ru").await.unwrap();
+
+        // A Stripe-shaped fake for Checkout Sessions.
+        let seen: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let s2 = seen.clone();
+        let stripe_api = serve(Router::new().route(
+            "/v1/checkout/sessions",
+            post(move |headers: axum::http::HeaderMap, Form(form): Form<HashMap<String, String>>| {
+                let s = s2.clone();
+                async move {
+                    assert_eq!(headers.get("authorization").unwrap(), "Bearer sk_test_123");
+                    assert!(headers.get("idempotency-key").is_some());
+                    *s.lock().unwrap() = form;
+                    Json(serde_json::json!({"id": "cs_test_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}))
+                }
+            }),
+        ))
+        .await;
+        let stripe = StripeClient::new(reqwest::Client::new(), "sk_test_123", Some(&stripe_api));
+        let checkout = stripe
+            .checkout(
+                &db,
+                21,
+                1484,
+                1336,
+                "https://t.me/bot?start=paid",
+                "https://t.me/bot",
+            )
+            .await
+            .unwrap();
+        assert_eq!(checkout.url, "https://checkout.stripe.com/c/pay/cs_test_1");
+        let form = seen.lock().unwrap().clone();
+        assert_eq!(form["line_items[0][price_data][currency]"], "kzt");
+        assert_eq!(
+            form["line_items[0][price_data][unit_amount]"], "133600",
+            "KZT in tiyn"
+        );
+        assert_eq!(form["metadata[user_id]"], "21");
+        assert_eq!(form["mode"], "payment");
+        let order = reelforge::payments::order(&db, checkout.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (order.status.as_str(), order.external_id.as_deref()),
+            ("pending", Some("cs_test_1"))
+        );
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = AppState {
+            db: db.clone(),
+            metrics: Arc::default(),
+            stripe_webhook_secret: Some(SECRET.into()),
+            credited: Some(tx),
+        };
+        let base = serve(router(state)).await;
+        let http = reqwest::Client::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let post = |body: String, sig: String| {
+            let http = http.clone();
+            let url = format!("{base}/webhooks/stripe");
+            async move {
+                http.post(url)
+                    .header("stripe-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+
+        let unpaid = event("evt_0", "cs_test_1", 21, checkout.order_id, 1484, false);
+        assert_eq!(
+            post(unpaid.clone(), sign(unpaid.as_bytes(), SECRET, now)).await,
+            200
+        );
+        assert_eq!(
+            ledger::balance_of(&db, 21).await.unwrap(),
+            0,
+            "unpaid: nothing yet"
+        );
+
+        let paid = event("evt_1", "cs_test_1", 21, checkout.order_id, 1484, true);
+        assert_eq!(
+            post(paid.clone(), sign(paid.as_bytes(), "whsec_forged", now)).await,
+            400,
+            "forged"
+        );
+        assert_eq!(
+            post(paid.clone(), sign(paid.as_bytes(), SECRET, now - 600)).await,
+            400,
+            "stale"
+        );
+        assert_eq!(
+            post(paid.clone(), "t=1,v1=zz".into()).await,
+            400,
+            "malformed"
+        );
+        assert_eq!(ledger::balance_of(&db, 21).await.unwrap(), 0);
+
+        assert_eq!(
+            post(paid.clone(), sign(paid.as_bytes(), SECRET, now)).await,
+            200
+        );
+        assert_eq!(
+            post(paid.clone(), sign(paid.as_bytes(), SECRET, now)).await,
+            200,
+            "replayed event"
+        );
+        let again = event("evt_2", "cs_test_1", 21, checkout.order_id, 1484, true);
+        assert_eq!(
+            post(again.clone(), sign(again.as_bytes(), SECRET, now)).await,
+            200,
+            "another event, same session"
+        );
+        assert_eq!(
+            ledger::balance_of(&db, 21).await.unwrap(),
+            1484,
+            "{}: credited once",
+            db.kind()
+        );
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            WebhookOutcome::Credited {
+                user: 21,
+                tokens: 1484,
+                balance: 1484
+            }
+        );
+        assert!(rx.try_recv().is_err(), "the user is told once");
+        assert_eq!(
+            reelforge::payments::order(&db, checkout.order_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            "paid"
+        );
+
+        let health: serde_json::Value = http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok");
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains("# TYPE reelforge_jobs gauge"), "{metrics}");
+    }
+}
