@@ -185,6 +185,22 @@ impl AudioFeed<'_> {
     }
 }
 
+/// True when this host can open an NVENC H.264 session (a GPU with an encoder and its driver);
+/// "has CUDA" is not enough — H100/H200 have no NVENC.
+pub fn nvenc_available() -> bool {
+    crate::input::init_ffmpeg();
+    let probe = EncodeSettings {
+        width: 256,
+        height: 256,
+        fps: 30,
+        crf: 23,
+        preset: "veryfast".into(),
+        max_video_bps: 1_000_000,
+        try_nvenc: true,
+    };
+    open_h264(&probe, false, "h264_nvenc").is_ok()
+}
+
 fn open_video_encoder(
     s: &EncodeSettings,
     global_header: bool,

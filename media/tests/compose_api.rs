@@ -93,3 +93,31 @@ fn cancelling_stops_at_the_next_frame_and_removes_the_output() {
     assert_eq!(seen.load(Ordering::SeqCst), 10, "no frame after the flag");
     assert!(!out.exists(), "partial output removed");
 }
+
+#[test]
+fn the_gpu_encoder_is_used_when_the_device_has_one_and_libx264_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bg, th) = inputs(dir.path());
+    let mut req = ComposeRequest::new(&bg, &th, dir.path().join("gpu.mp4"));
+    req.width = 360;
+    req.height = 640;
+    req.try_gpu_encoder = true;
+    let report = compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    // Whether NVENC can be opened here decides; on a CPU host (CI) the fallback must be taken
+    // and the result must still be a valid H.264 file.
+    let expected = if media::encode::nvenc_available() {
+        "h264_nvenc"
+    } else {
+        "libx264"
+    };
+    assert_eq!(report.encoder, expected);
+    assert!(report.size_bytes > 1000);
+    req.try_gpu_encoder = false;
+    req.output = dir.path().join("cpu.mp4");
+    assert_eq!(
+        compose(&req, &|_, _| {}, &AtomicBool::new(false))
+            .unwrap()
+            .encoder,
+        "libx264"
+    );
+}
