@@ -24,6 +24,8 @@ pub struct Layer {
     pub video_tiers: Option<String>,
     pub llm_url: Option<String>,
     pub llm_model: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
     pub openai_api_keys: Option<String>,
     pub fal_api_keys: Option<String>,
     pub kie_api_keys: Option<String>,
@@ -31,7 +33,7 @@ pub struct Layer {
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 19] = [
+pub const SETTING_NAMES: [&str; 21] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -47,6 +49,8 @@ pub const SETTING_NAMES: [&str; 19] = [
     "VIDEO_TIERS",
     "LLM_URL",
     "LLM_MODEL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
     "OPENAI_API_KEYS",
     "FAL_API_KEYS",
     "KIE_API_KEYS",
@@ -54,7 +58,7 @@ pub const SETTING_NAMES: [&str; 19] = [
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 19] {
+    fn slots(&mut self) -> [&mut Option<String>; 21] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -71,6 +75,8 @@ impl Layer {
             &mut self.video_tiers,
             &mut self.llm_url,
             &mut self.llm_model,
+            &mut self.stripe_secret_key,
+            &mut self.stripe_webhook_secret,
             &mut self.openai_api_keys,
             &mut self.fal_api_keys,
             &mut self.kie_api_keys,
@@ -118,6 +124,9 @@ pub struct Config {
     /// OpenAI-compatible chat endpoint that improves product prompts (None: raw text is used).
     pub llm_url: Option<String>,
     pub llm_model: String,
+    /// `sk_…` for Checkout Sessions and `whsec_…` for the webhook (payments off without them).
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
     /// API keys per provider (several are rotated).
     pub api_keys: BTreeMap<&'static str, Vec<String>>,
 }
@@ -182,6 +191,7 @@ impl std::fmt::Debug for Config {
             .field("telegram_api_url", &self.telegram_api_url)
             .field("admin_ids", &self.admin_ids)
             .field("api_keys", &keys)
+            .field("stripe", &self.stripe_secret_key.as_ref().map(|_| "(set)"))
             .finish()
     }
 }
@@ -307,6 +317,8 @@ impl Config {
             video_tiers: parse_tiers(l.video_tiers.as_deref().unwrap_or(DEFAULT_TIERS))?,
             llm_url: l.llm_url.filter(|u| !u.is_empty()),
             llm_model: l.llm_model.unwrap_or_else(|| "gpt-4o-mini".into()),
+            stripe_secret_key: l.stripe_secret_key.filter(|k| !k.is_empty()),
+            stripe_webhook_secret: l.stripe_webhook_secret.filter(|k| !k.is_empty()),
             api_keys,
         })
     }
@@ -470,6 +482,8 @@ mod tests {
             ("STORAGE_URL", "s3://media/ads"),
             ("S3_ACCESS_KEY_ID", "AKIA-ID"),
             ("S3_SECRET_ACCESS_KEY", "S3-SECRET"),
+            ("STRIPE_SECRET_KEY", "sk_live_SECRET"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_SECRET"),
         ]);
         let c = Config::load(None, env, Layer::default()).unwrap();
         assert_eq!(c.api_keys["fal"], vec!["fal-key-1", "fal-key-2"]);
@@ -486,6 +500,8 @@ mod tests {
             "el-key",
             "S3-SECRET",
             "AKIA-ID",
+            "sk_live_SECRET",
+            "whsec_SECRET",
         ] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }

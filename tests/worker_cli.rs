@@ -83,3 +83,65 @@ fn worker_refuses_a_bad_database_url_in_one_sentence() {
     );
     assert_eq!(err.trim().lines().count(), 1);
 }
+
+#[tokio::test]
+async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/rf.db", dir.path().display()),
+        )
+        .env("STORAGE_URL", dir.path().join("files"))
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_x")
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut health = None;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{url}/health")).send().await {
+            health = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(health.expect("server came up")["status"], "ok");
+    let forged = http
+        .post(format!("{url}/webhooks/stripe"))
+        .header("stripe-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
+    assert!(http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("reelforge_jobs"));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,6 +4,7 @@ mod admin;
 mod demo;
 mod media_commands;
 mod progress;
+mod serve;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Run queue workers alone until Ctrl-C/SIGTERM (graceful: finish or give back running jobs).
     Worker(worker::WorkerArgs),
+    /// Run the HTTP server (health, metrics, Stripe webhook) and the workers until SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -87,6 +90,7 @@ pub fn run() -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a),
         Command::Admin(a) => admin::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -75,109 +75,141 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         let db = Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-        let storage = match &cfg.storage {
-            StorageSetting::Folder(dir) => Storage::Folder(
-                FolderStore::new(dir)
-                    .map_err(|e| CliError::BadInput(format!("STORAGE_URL {dir}: {e}.")))?,
-            ),
-            StorageSetting::S3 {
-                bucket,
-                prefix,
-                endpoint,
+        let workers = start(&cfg, db, a.concurrency, a.per_user, a.grace).await?;
+        shutdown_signal().await;
+        eprintln!(
+            "{}: stopping — no new jobs; running ones get {} s",
+            workers.name, a.grace
+        );
+        workers.stop().await
+    })
+}
+
+/// Workers running in this process, stopped gracefully by [`RunningWorkers::stop`].
+pub struct RunningWorkers {
+    pub name: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    cleanup: tokio::task::JoinHandle<()>,
+}
+
+impl RunningWorkers {
+    pub async fn stop(self) -> Result<(), CliError> {
+        let _ = self.stop.send(true);
+        self.worker
+            .await
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        self.cleanup.abort();
+        Ok(())
+    }
+}
+
+/// Builds the services the configuration asks for (storage, providers by key, video tiers,
+/// prompt writer) and starts the workers and the hourly cache cleanup.
+pub async fn start(
+    cfg: &Config,
+    db: Db,
+    concurrency: usize,
+    per_user: i64,
+    grace: u64,
+) -> Result<RunningWorkers, CliError> {
+    let storage = match &cfg.storage {
+        StorageSetting::Folder(dir) => Storage::Folder(
+            FolderStore::new(dir)
+                .map_err(|e| CliError::BadInput(format!("STORAGE_URL {dir}: {e}.")))?,
+        ),
+        StorageSetting::S3 {
+            bucket,
+            prefix,
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let s3 = S3Store::new(
+                endpoint.as_deref(),
                 region,
                 access_key_id,
                 secret_access_key,
-            } => {
-                let s3 = S3Store::new(
-                    endpoint.as_deref(),
-                    region,
-                    access_key_id,
-                    secret_access_key,
-                    bucket,
-                    prefix,
-                );
-                s3.ensure_bucket()
-                    .await
-                    .map_err(|e| CliError::BadInput(format!("STORAGE_URL s3://{bucket}: {e}.")))?;
-                Storage::S3(s3)
-            }
-        };
-        let name = format!("worker-{}-{}", hostname(), std::process::id());
-        let http = reelforge::providers::http_client(Duration::from_secs(120), None)
-            .map_err(CliError::Internal)?;
-        let router = reelforge::pipelines::video_backend::VideoRouter::from_config(&cfg, &http);
-        eprintln!("{name}: video tiers {:?}", router.describe());
-        let remote_on = cfg.providers == reelforge::config::Providers::Remote;
-        let keys = |p: &str| {
-            cfg.api_keys
-                .get(p)
-                .cloned()
-                .filter(|k| !k.is_empty() && remote_on)
-        };
-        let fal = keys("fal").map(|k| {
-            Arc::new(reelforge::providers::fal::FalClient::new(
+                bucket,
+                prefix,
+            );
+            s3.ensure_bucket()
+                .await
+                .map_err(|e| CliError::BadInput(format!("STORAGE_URL s3://{bucket}: {e}.")))?;
+            Storage::S3(s3)
+        }
+    };
+    let name = format!("worker-{}-{}", hostname(), std::process::id());
+    let http = reelforge::providers::http_client(Duration::from_secs(120), None)
+        .map_err(CliError::Internal)?;
+    let router = reelforge::pipelines::video_backend::VideoRouter::from_config(cfg, &http);
+    eprintln!("{name}: video tiers {:?}", router.describe());
+    let remote_on = cfg.providers == reelforge::config::Providers::Remote;
+    let keys = |p: &str| {
+        cfg.api_keys
+            .get(p)
+            .cloned()
+            .filter(|k| !k.is_empty() && remote_on)
+    };
+    let fal = keys("fal").map(|k| {
+        Arc::new(reelforge::providers::fal::FalClient::new(
+            http.clone(),
+            k,
+            None,
+        ))
+    });
+    let remote = reelforge::pipelines::RemoteProviders {
+        image_editor: fal.clone(),
+        talking_head: fal,
+        tts: keys("elevenlabs").map(|k| {
+            Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
                 http.clone(),
                 k,
                 None,
             ))
-        });
-        let remote = reelforge::pipelines::RemoteProviders {
-            image_editor: fal.clone(),
-            talking_head: fal,
-            tts: keys("elevenlabs").map(|k| {
-                Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
-                    http.clone(),
-                    k,
-                    None,
-                ))
-            }),
-        };
-        let prompt_writer = cfg.llm_url.as_deref().map(|url| {
-            let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
-            reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)
-        });
-        let services = Arc::new(Services {
-            db: db.clone(),
-            storage: Arc::new(storage),
-            deliver: Arc::new(HoldForBot),
-            work_dir: std::env::temp_dir().join("reelforge-work"),
-            worker_name: name.clone(),
-            metrics: Arc::new(reelforge::metrics::Metrics::default()),
-            video: router,
-            prompt_writer,
-            remote,
-        });
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let wcfg = WorkerConfig {
-            name: name.clone(),
-            concurrency: a.concurrency.max(1),
-            lease: Duration::from_secs(120),
-            poll: Duration::from_millis(500),
-            per_user_running: a.per_user,
-            grace: Duration::from_secs(a.grace),
-        };
-        eprintln!(
-            "{name}: {} database, {} job(s) at a time; Ctrl-C to stop",
-            db.kind(),
-            wcfg.concurrency
-        );
-        let cleanup = tokio::spawn(clean_expired_every_hour(
-            db.clone(),
-            services.storage.clone(),
-            rx.clone(),
-        ));
-        let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
-        shutdown_signal().await;
-        eprintln!(
-            "{name}: stopping — no new jobs; running ones get {} s",
-            a.grace
-        );
-        let _ = stop.send(true);
-        worker
-            .await
-            .map_err(|e| CliError::Internal(e.to_string()))?;
-        cleanup.abort();
-        Ok(())
+        }),
+    };
+    let prompt_writer = cfg.llm_url.as_deref().map(|url| {
+        let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
+        reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)
+    });
+    let services = Arc::new(Services {
+        db: db.clone(),
+        storage: Arc::new(storage),
+        deliver: Arc::new(HoldForBot),
+        work_dir: std::env::temp_dir().join("reelforge-work"),
+        worker_name: name.clone(),
+        metrics: Arc::new(reelforge::metrics::Metrics::default()),
+        video: router,
+        prompt_writer,
+        remote,
+    });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let wcfg = WorkerConfig {
+        name: name.clone(),
+        concurrency: concurrency.max(1),
+        lease: Duration::from_secs(120),
+        poll: Duration::from_millis(500),
+        per_user_running: per_user,
+        grace: Duration::from_secs(grace),
+    };
+    eprintln!(
+        "{name}: {} database, {} job(s) at a time; Ctrl-C to stop",
+        db.kind(),
+        wcfg.concurrency
+    );
+    let cleanup = tokio::spawn(clean_expired_every_hour(
+        db.clone(),
+        services.storage.clone(),
+        rx.clone(),
+    ));
+    let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
+    Ok(RunningWorkers {
+        name,
+        stop,
+        worker,
+        cleanup,
     })
 }
 
@@ -202,7 +234,7 @@ async fn clean_expired_every_hour(
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,0 +1,80 @@
+//! `reelforge serve`: the HTTP server (`/health`, `/metrics`, `/webhooks/stripe`) and, unless
+//! `--no-workers`, the queue workers in the same process. (The Telegram conversations join
+//! this process with the bot milestone.)
+use super::CliError;
+use clap::Args;
+use reelforge::config::{Config, Layer};
+use reelforge::db::Db;
+use reelforge::http::{router, AppState};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); environment and .env override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides HTTP_ADDR.
+    #[arg(long)]
+    http_addr: Option<String>,
+    /// Do not run workers in this process (run `reelforge worker` elsewhere).
+    #[arg(long)]
+    no_workers: bool,
+}
+
+pub fn run(a: ServeArgs) -> Result<(), CliError> {
+    let _ = dotenvy::dotenv();
+    let flags = Layer {
+        http_addr: a.http_addr.clone(),
+        ..Layer::default()
+    };
+    let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
+        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
+    rt.block_on(async move {
+        let db = Db::connect(&cfg.database_url)
+            .await
+            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+            .await
+            .map_err(|e| {
+                CliError::BadInput(format!("HTTP_ADDR {} cannot be used: {e}.", cfg.http_addr))
+            })?;
+        let state = AppState {
+            db: db.clone(),
+            metrics: Arc::default(),
+            stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
+            credited: None,
+        };
+        eprintln!(
+            "serving http://{} (health, metrics{})",
+            cfg.http_addr,
+            if cfg.stripe_webhook_secret.is_some() {
+                ", stripe webhook"
+            } else {
+                ""
+            }
+        );
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.changed().await;
+                })
+                .await
+        });
+        let workers = if a.no_workers {
+            None
+        } else {
+            Some(super::worker::start(&cfg, db, 1, 2, 60).await?)
+        };
+        super::worker::shutdown_signal().await;
+        eprintln!("stopping");
+        let _ = stop_tx.send(true);
+        if let Some(w) = workers {
+            w.stop().await?;
+        }
+        let _ = server.await;
+        Ok(())
+    })
+}
