@@ -1,0 +1,92 @@
+//! Where each user is in a conversation, stored in the `conversations` table so a restart
+//! never loses one. The state is an explicit enum (after teloxide's dialogue examples).
+use crate::db::{now_ms, Db, DbError};
+use crate::on_db;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Dialogue {
+    #[default]
+    Idle,
+    /// Text-to-video: the prompt is known; choosing tier, duration and orientation.
+    ChoosingVideoSettings {
+        prompt: String,
+        image: Option<String>,
+        tier: String,
+        seconds: u32,
+        size: String,
+    },
+    /// Product card steps.
+    ProductDescription {
+        photo: String,
+    },
+    ProductTemplate {
+        photo: String,
+        description: String,
+    },
+    ProductWishes {
+        photo: String,
+        description: String,
+        template: String,
+    },
+    ProductQuantity {
+        photo: String,
+        description: String,
+        template: String,
+        wishes: Option<String>,
+    },
+    /// UGC steps.
+    UgcBackground {
+        format: String,
+    },
+    UgcCharacter {
+        background: Option<String>,
+        gender: String,
+        page: u32,
+    },
+    UgcEdit {
+        background: Option<String>,
+        character: String,
+        original: String,
+    },
+    UgcVoice {
+        background: Option<String>,
+        character: String,
+        page: u32,
+    },
+    UgcScript {
+        background: Option<String>,
+        character: String,
+        voice: String,
+    },
+    UgcConfirm {
+        background: Option<String>,
+        character: String,
+        voice: String,
+        script: String,
+    },
+}
+
+/// The user's state (Idle when there is none or it cannot be read after an upgrade).
+pub async fn load(db: &Db, user: i64) -> Result<Dialogue, DbError> {
+    let text: Option<String> = on_db!(db, p => sqlx::query_scalar("SELECT state FROM conversations WHERE user_id = $1").bind(user).fetch_optional(p).await?);
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
+pub async fn save(db: &Db, user: i64, state: &Dialogue) -> Result<(), DbError> {
+    let text = serde_json::to_string(state).unwrap_or_else(|_| "{\"state\":\"idle\"}".into());
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO conversations (user_id, state, updated_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+    )
+    .bind(user)
+    .bind(text)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}

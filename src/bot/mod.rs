@@ -1,0 +1,4 @@
+//! The Telegram side, in parts that need no network: texts in the user's language and the
+//! conversation state kept in the database.
+pub mod dialogue;
+pub mod texts;
