@@ -1,6 +1,6 @@
 //! `reelforge serve`: the HTTP server (`/health`, `/metrics`, `/webhooks/stripe`) and, unless
-//! `--no-workers`, the queue workers in the same process. (The Telegram conversations join
-//! this process with the bot milestone.)
+//! `--no-workers`, the queue workers in the same process, and the Telegram bot (long polling)
+//! when `TELEGRAM_BOT_TOKEN` is set.
 use super::CliError;
 use clap::Args;
 use reelforge::config::{Config, Layer};
@@ -63,6 +63,37 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 })
                 .await
         });
+        let bot = match cfg.telegram_bot_token.as_deref() {
+            Some(token) => {
+                let bot = reelforge::bot::run::make_bot(token, &cfg.telegram_api_url)
+                    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+                let prices = match &cfg.pricing_file {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).map_err(|e| {
+                            CliError::BadInput(format!("PRICING_FILE {path}: {e}."))
+                        })?;
+                        reelforge::pricing::PriceTable::parse(&text)
+                            .map_err(|e| CliError::BadInput(format!("PRICING_FILE {path}: {e}.")))?
+                    }
+                    None => reelforge::pricing::PriceTable::default_table(),
+                };
+                let app = Arc::new(reelforge::bot::run::BotApp {
+                    db: db.clone(),
+                    texts: reelforge::bot::texts::Texts::bundled(),
+                    prices,
+                });
+                eprintln!("bot: long polling {}", cfg.telegram_api_url);
+                Some(tokio::spawn(reelforge::bot::run::run_bot(
+                    bot,
+                    app,
+                    stop_tx.subscribe(),
+                )))
+            }
+            None => {
+                eprintln!("bot: TELEGRAM_BOT_TOKEN is not set; running without the bot");
+                None
+            }
+        };
         let workers = if a.no_workers {
             None
         } else {
@@ -75,6 +106,9 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             w.stop().await?;
         }
         let _ = server.await;
+        if let Some(b) = bot {
+            let _ = b.await;
+        }
         Ok(())
     })
 }

@@ -1,0 +1,116 @@
+//! The teloxide bot: long polling against `TELEGRAM_API_URL`, users recorded on every
+//! message, conversations answered in the user's language. This milestone answers /start
+//! (welcome, one-time bonus, menu with the balance), /help, /balance (balance and recent
+//! transactions), /buy (packs with prices) and anything unexpected with a short helpful reply.
+use super::texts::{Lang, Texts};
+use crate::db::users::touch_user;
+use crate::db::Db;
+use crate::ledger;
+use crate::pricing::PriceTable;
+use std::sync::Arc;
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+
+type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+pub struct BotApp {
+    pub db: Db,
+    pub texts: Texts,
+    pub prices: PriceTable,
+}
+
+/// A bot pointed at `api_url` (the cloud Bot API or a local Bot API server).
+pub fn make_bot(token: &str, api_url: &str) -> Result<Bot, String> {
+    let url = reqwest::Url::parse(api_url)
+        .map_err(|e| format!("TELEGRAM_API_URL '{api_url}' is not a URL: {e}"))?;
+    Ok(Bot::new(token).set_api_url(url))
+}
+
+/// Registers the command menu and answers updates until `shutdown` fires.
+pub async fn run_bot(bot: Bot, app: Arc<BotApp>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let commands = [
+        ("start", "Главное меню / main menu"),
+        ("help", "Как пользоваться / how to use"),
+        ("generate", "Видео из текста / video from text"),
+        ("create", "UGC-ролик / UGC video"),
+        ("balance", "Баланс / balance"),
+        ("buy", "Купить токены / buy tokens"),
+        ("queue", "Мои задачи / my jobs"),
+        ("history", "Мои видео / my videos"),
+    ]
+    .map(|(c, d)| BotCommand::new(c, d));
+    if let Err(e) = bot.set_my_commands(commands).await {
+        eprintln!("bot: setMyCommands failed: {e}");
+    }
+    let handler = Update::filter_message().endpoint(on_message);
+    let mut dispatcher = Dispatcher::builder(bot, handler)
+        .dependencies(dptree::deps![app])
+        .build();
+    let token = dispatcher.shutdown_token();
+    tokio::spawn(async move {
+        let _ = shutdown.changed().await;
+        if let Ok(done) = token.shutdown() {
+            done.await;
+        }
+    });
+    dispatcher.dispatch().await;
+}
+
+async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
+    let Some(from) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let user_id = from.id.0 as i64;
+    let lang = Lang::from_telegram(from.language_code.as_deref());
+    let code = if lang == Lang::Ru { "ru" } else { "en" };
+    let (user, new) = touch_user(&app.db, user_id, from.username.as_deref(), code).await?;
+    let t = |key: &str, args: &[(&str, &dyn std::fmt::Display)]| app.texts.get(lang, key, args);
+    if user.banned {
+        bot.send_message(msg.chat.id, t("banned", &[])).await?;
+        return Ok(());
+    }
+    let text = msg.text().unwrap_or("");
+    let command = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .split('@')
+        .next()
+        .unwrap_or("");
+    let reply = match command {
+        "/start" => {
+            let mut parts = vec![t("start.welcome", &[("name", &from.first_name)])];
+            if new && app.prices.welcome_bonus > 0 {
+                ledger::grant_welcome_bonus(&app.db, user_id, app.prices.welcome_bonus).await?;
+                parts.push(t("start.bonus", &[("tokens", &app.prices.welcome_bonus)]));
+            }
+            let balance = ledger::balance_of(&app.db, user_id).await?;
+            parts.push(t("menu.title", &[("balance", &balance)]));
+            parts.join("\n\n")
+        }
+        "/help" => t("help.text", &[]),
+        "/balance" => {
+            let balance = ledger::balance_of(&app.db, user_id).await?;
+            let mut lines = vec![t("balance.text", &[("balance", &balance)])];
+            for e in ledger::history(&app.db, user_id, 5).await? {
+                lines.push(format!("{:+} — {}", e.delta, e.reason));
+            }
+            lines.join("\n")
+        }
+        "/buy" => {
+            let mut lines = vec![t("menu.buy", &[])];
+            for p in &app.prices.packs {
+                let off = p.discount_percent();
+                lines.push(if off > 0 {
+                    format!("{} — {} ₸ (−{off}%)", p.tokens, p.price_kzt)
+                } else {
+                    format!("{} — {} ₸", p.tokens, p.price_kzt)
+                });
+            }
+            lines.join("\n")
+        }
+        _ => t("input.unexpected", &[]),
+    };
+    bot.send_message(msg.chat.id, reply).await?;
+    Ok(())
+}
