@@ -56,6 +56,46 @@ pub async fn run_bot(bot: Bot, app: Arc<BotApp>, mut shutdown: tokio::sync::watc
     dispatcher.dispatch().await;
 }
 
+/// `/generate <prompt>`: the quick "fast" preset (8 s, vertical 720×1280) charged from the
+/// balance and queued; the answer says the place in the queue, or how much is missing.
+async fn generate(
+    app: &BotApp,
+    user: i64,
+    prompt: &str,
+    lang: Lang,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let t = |key: &str, args: &[(&str, &dyn std::fmt::Display)]| app.texts.get(lang, key, args);
+    let price = app.prices.video_tokens("fast", "720p", 8).unwrap_or(0);
+    let params =
+        serde_json::json!({ "prompt": prompt, "tier": "fast", "seconds": 8, "size": "720x1280" });
+    let job = crate::queue::NewJob {
+        user_id: user,
+        kind: "text_to_video".into(),
+        params,
+        cost_tokens: price,
+        max_attempts: 4,
+    };
+    match crate::queue::submit(&app.db, job).await {
+        Ok(id) => {
+            let position = crate::queue::position(&app.db, id).await?;
+            Ok(t(
+                "progress.queued",
+                &[("position", &position), ("minutes", &(position.max(1) * 2))],
+            ))
+        }
+        Err(crate::queue::QueueError::Ledger(ledger::LedgerError::InsufficientFunds {
+            needed,
+            balance,
+        })) => Ok(format!(
+            "{}
+{} → {needed}. /buy",
+            t("balance.text", &[("balance", &balance)]),
+            t("menu.generate", &[])
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
     let Some(from) = msg.from.as_ref() else {
         return Ok(());
@@ -89,6 +129,14 @@ async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
             parts.join("\n\n")
         }
         "/help" => t("help.text", &[]),
+        "/generate" => {
+            let prompt = text.trim_start_matches(command).trim();
+            if prompt.is_empty() {
+                t("help.text", &[])
+            } else {
+                generate(&app, user_id, prompt, lang).await?
+            }
+        }
         "/balance" => {
             let balance = ledger::balance_of(&app.db, user_id).await?;
             let mut lines = vec![t("balance.text", &[("balance", &balance)])];

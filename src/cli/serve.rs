@@ -83,21 +83,25 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     prices,
                 });
                 eprintln!("bot: long polling {}", cfg.telegram_api_url);
-                Some(tokio::spawn(reelforge::bot::run::run_bot(
-                    bot,
-                    app,
-                    stop_tx.subscribe(),
-                )))
+                Some((
+                    bot.clone(),
+                    tokio::spawn(reelforge::bot::run::run_bot(bot, app, stop_tx.subscribe())),
+                ))
             }
             None => {
                 eprintln!("bot: TELEGRAM_BOT_TOKEN is not set; running without the bot");
                 None
             }
         };
+        // Finished videos go to the user through the bot when it runs here; otherwise they wait.
+        let deliver: Arc<dyn reelforge::pipelines::Deliver> = match &bot {
+            Some((b, _)) => Arc::new(reelforge::bot::deliver::TelegramDeliver { bot: b.clone() }),
+            None => Arc::new(super::worker::HoldForBot),
+        };
         let workers = if a.no_workers {
             None
         } else {
-            Some(super::worker::start(&cfg, db, 1, 2, 60).await?)
+            Some(super::worker::start(&cfg, db, 1, 2, 60, deliver).await?)
         };
         super::worker::shutdown_signal().await;
         eprintln!("stopping");
@@ -106,8 +110,8 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             w.stop().await?;
         }
         let _ = server.await;
-        if let Some(b) = bot {
-            let _ = b.await;
+        if let Some((_, running)) = bot {
+            let _ = running.await;
         }
         Ok(())
     })

@@ -41,7 +41,7 @@ pub struct WorkerArgs {
 }
 
 /// Without the bot in this process, finished videos wait in storage for it.
-struct HoldForBot;
+pub struct HoldForBot;
 
 impl Deliver for HoldForBot {
     fn deliver<'a>(
@@ -75,7 +75,15 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         let db = Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-        let workers = start(&cfg, db, a.concurrency, a.per_user, a.grace).await?;
+        let workers = start(
+            &cfg,
+            db,
+            a.concurrency,
+            a.per_user,
+            a.grace,
+            Arc::new(HoldForBot),
+        )
+        .await?;
         shutdown_signal().await;
         eprintln!(
             "{}: stopping — no new jobs; running ones get {} s",
@@ -112,6 +120,7 @@ pub async fn start(
     concurrency: usize,
     per_user: i64,
     grace: u64,
+    deliver: Arc<dyn Deliver>,
 ) -> Result<RunningWorkers, CliError> {
     let storage = match &cfg.storage {
         StorageSetting::Folder(dir) => Storage::Folder(
@@ -177,7 +186,7 @@ pub async fn start(
     let services = Arc::new(Services {
         db: db.clone(),
         storage: Arc::new(storage),
-        deliver: Arc::new(HoldForBot),
+        deliver,
         work_dir: std::env::temp_dir().join("reelforge-work"),
         worker_name: name.clone(),
         metrics: Arc::new(reelforge::metrics::Metrics::default()),

@@ -371,6 +371,18 @@ pub async fn job(db: &Db, id: i64) -> Result<Option<JobRow>, QueueError> {
     )
 }
 
+/// 1-based place of a waiting job among the jobs not yet finished (0 when it is finished).
+pub async fn position(db: &Db, id: i64) -> Result<i64, QueueError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE id <= $1 AND state IN ('queued', 'snoozed', 'running')
+         AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND j.state IN ('queued', 'snoozed', 'running'))",
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await?);
+    Ok(n)
+}
+
 /// Jobs by state, for the metrics endpoint and `/queue`.
 pub async fn counts_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
     Ok(
