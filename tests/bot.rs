@@ -334,6 +334,31 @@ async fn generate_queues_a_paid_job_and_the_worker_delivers_it_through_send_vide
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(file_id.as_deref(), Some("BAACAgIAAx-video"));
+    // /history sends it again by file id, without uploading.
+    fake.updates
+        .lock()
+        .unwrap()
+        .push_back(command(5, 42, "ru", "/history"));
+    fake.updates
+        .lock()
+        .unwrap()
+        .push_back(command(6, 42, "ru", "/queue"));
+    for _ in 0..200 {
+        if fake.videos.lock().unwrap().len() >= 2 && fake.sent.lock().unwrap().len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let resend = fake.videos.lock().unwrap()[1].clone();
+    assert!(
+        resend.contains("BAACAgIAAx-video") && resend.len() < 2000,
+        "re-sent by file_id: {resend}"
+    );
+    let last = fake.sent.lock().unwrap().last().unwrap().1["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(last.contains("нет задач"), "{last}");
     stop.send(true).unwrap();
     worker.await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), running)

@@ -9,7 +9,7 @@ use crate::ledger;
 use crate::pricing::PriceTable;
 use std::sync::Arc;
 use teloxide::prelude::*;
-use teloxide::types::BotCommand;
+use teloxide::types::{BotCommand, ChatId};
 
 type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -96,6 +96,61 @@ async fn generate(
     }
 }
 
+/// The user's unfinished jobs with their place in the queue.
+async fn queue_text(
+    app: &BotApp,
+    user: i64,
+    lang: Lang,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let rows: Vec<(i64, String, String)> = crate::on_db!(&app.db, p => sqlx::query_as(
+        "SELECT id, kind, state FROM jobs WHERE user_id = $1 AND state IN ('queued', 'snoozed', 'running') ORDER BY id",
+    )
+    .bind(user)
+    .fetch_all(p)
+    .await?);
+    if rows.is_empty() {
+        return Ok(app.texts.get(lang, "queue.empty", &[]));
+    }
+    let mut lines = Vec::new();
+    for (id, kind, state) in rows {
+        let position = crate::queue::position(&app.db, id).await?;
+        lines.push(app.texts.get(
+            lang,
+            "queue.line",
+            &[
+                ("id", &id),
+                ("kind", &kind),
+                ("state", &state),
+                ("position", &position),
+            ],
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Sends the user's last five videos again by their Telegram file ids; returns how many.
+async fn resend_history(
+    bot: &Bot,
+    app: &BotApp,
+    user: i64,
+    chat: ChatId,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let ids: Vec<String> = crate::on_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT telegram_file_id FROM generations WHERE user_id = $1 AND telegram_file_id IS NOT NULL AND telegram_file_id <> '' ORDER BY id DESC LIMIT 5",
+    )
+    .bind(user)
+    .fetch_all(p)
+    .await?);
+    for id in &ids {
+        bot.send_video(
+            chat,
+            teloxide::types::InputFile::file_id(teloxide::types::FileId(id.clone())),
+        )
+        .await?;
+    }
+    Ok(ids.len())
+}
+
 async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
     let Some(from) = msg.from.as_ref() else {
         return Ok(());
@@ -129,6 +184,15 @@ async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
             parts.join("\n\n")
         }
         "/help" => t("help.text", &[]),
+        "/queue" => queue_text(&app, user_id, lang).await?,
+        "/history" => {
+            // Videos already sent are sent again by their cached file_id: no upload.
+            let sent = resend_history(&bot, &app, user_id, msg.chat.id).await?;
+            if sent > 0 {
+                return Ok(());
+            }
+            t("history.empty", &[])
+        }
         "/generate" => {
             let prompt = text.trim_start_matches(command).trim();
             if prompt.is_empty() {
