@@ -35,6 +35,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         let db = Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        let (credited_tx, mut credited_rx) = tokio::sync::mpsc::unbounded_channel();
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| {
@@ -44,7 +45,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             db: db.clone(),
             metrics: Arc::default(),
             stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
-            credited: None,
+            credited: Some(credited_tx),
         };
         eprintln!(
             "serving http://{} (health, metrics{})",
@@ -93,6 +94,42 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 None
             }
         };
+        // Paid Stripe sessions are announced to the user by the bot.
+        if let Some((b, _)) = &bot {
+            let (b, db, texts) = (
+                b.clone(),
+                db.clone(),
+                reelforge::bot::texts::Texts::bundled(),
+            );
+            tokio::spawn(async move {
+                use teloxide::prelude::Requester;
+                while let Some(reelforge::payments::stripe::WebhookOutcome::Credited {
+                    user,
+                    tokens,
+                    balance,
+                }) = credited_rx.recv().await
+                {
+                    let lang = reelforge::db::users::get_user(&db, user)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|u| {
+                            if u.language == "ru" {
+                                reelforge::bot::texts::Lang::Ru
+                            } else {
+                                reelforge::bot::texts::Lang::En
+                            }
+                        })
+                        .unwrap_or(reelforge::bot::texts::Lang::Ru);
+                    let text = texts.get(
+                        lang,
+                        "pay.credited",
+                        &[("tokens", &tokens), ("balance", &balance)],
+                    );
+                    let _ = b.send_message(teloxide::types::ChatId(user), text).await;
+                }
+            });
+        }
         // Finished videos go to the user through the bot when it runs here; otherwise they wait.
         let deliver: Arc<dyn reelforge::pipelines::Deliver> = match &bot {
             Some((b, _)) => Arc::new(reelforge::bot::deliver::TelegramDeliver { bot: b.clone() }),
