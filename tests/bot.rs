@@ -111,8 +111,8 @@ async fn reply_to(fake: &FakeTelegram, count: usize) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
+/// The fake Bot API on a free local port, and the URL to point teloxide at.
+async fn fake_telegram() -> (Arc<FakeTelegram>, String) {
     let fake = Arc::new(FakeTelegram::default());
     let app = Router::new()
         .route("/{token}/{method}", post(api))
@@ -120,6 +120,12 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
+    let (fake, url) = fake_telegram().await;
 
     let t = dbs::sqlite().await;
     let bot_app = Arc::new(BotApp {
@@ -210,13 +216,7 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generate_queues_a_paid_job_and_the_worker_delivers_it_through_send_video() {
     use reelforge::pipelines::{Pipelines, Services};
-    let fake = Arc::new(FakeTelegram::default());
-    let app = Router::new()
-        .route("/{token}/{method}", post(api))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (fake, url) = fake_telegram().await;
 
     let t = dbs::sqlite().await;
     let db = t.db.clone();
