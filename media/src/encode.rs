@@ -23,11 +23,18 @@ pub struct EncodeSettings {
     pub try_nvenc: bool,
 }
 
+/// Seconds of video the encoder's rate buffer (VBV) holds: it may spend them on top of the
+/// ceiling at any point, so the budget leaves room for them.
+pub const VBV_SECONDS: f64 = 0.5;
+
 /// The video bitrate that keeps `duration_s` of output under `max_bytes` with the audio
-/// track and ~4 % container overhead, or an error when even a poor picture would not fit.
+/// track, ~4 % container overhead and the rate buffer's burst, or an error when even a poor
+/// picture would not fit.
 pub fn video_bitrate_ceiling(max_bytes: u64, duration_s: f64) -> Result<u64> {
-    let total_bps = (max_bytes as f64 * 8.0 * 0.96) / duration_s.max(0.1);
-    let video = total_bps - AUDIO_BITRATE as f64;
+    let duration = duration_s.max(0.1);
+    let video_bits = max_bytes as f64 * 8.0 * 0.96 - AUDIO_BITRATE as f64 * duration;
+    // Worst case the encoder spends ceiling × duration plus one full buffer.
+    let video = video_bits / (duration + VBV_SECONDS);
     if video < 150_000.0 {
         return Err(MediaError::BadParameter(format!(
             "{duration_s:.1} s of video cannot fit in {:.1} MB; allow a larger size or use a shorter voice",
@@ -238,7 +245,10 @@ fn open_h264(
     let mut opts = ff::Dictionary::new();
     opts.set("profile", "high");
     opts.set("maxrate", &s.max_video_bps.to_string());
-    opts.set("bufsize", &s.max_video_bps.to_string());
+    opts.set(
+        "bufsize",
+        &((s.max_video_bps as f64 * VBV_SECONDS) as u64).to_string(),
+    );
     if name == "libx264" {
         opts.set("preset", &s.preset);
         opts.set("crf", &s.crf.to_string());
@@ -285,7 +295,8 @@ mod tests {
     #[test]
     fn bitrate_ceiling_keeps_a_minute_under_fifty_megabytes() {
         let bps = video_bitrate_ceiling(50 * 1024 * 1024, 60.0).unwrap();
-        let bytes = (bps + AUDIO_BITRATE) as f64 * 60.0 / 8.0;
+        // Worst case: the ceiling for the whole minute plus one full rate buffer.
+        let bytes = (bps as f64 * (60.0 + VBV_SECONDS) + AUDIO_BITRATE as f64 * 60.0) / 8.0;
         assert!(bytes < 50.0 * 1024.0 * 1024.0 * 0.97, "{bytes}");
         assert!(bps > 6_000_000, "a minute still gets a good bitrate: {bps}");
     }
