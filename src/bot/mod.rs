@@ -2,5 +2,6 @@
 //! conversation state kept in the database.
 pub mod deliver;
 pub mod dialogue;
+pub mod progress;
 pub mod run;
 pub mod texts;
