@@ -1,5 +1,5 @@
 //! Payments: Stripe Checkout (cards, KZT) credited by a verified webhook exactly once, and
-//! Kaspi (instructions, then an admin top-up). Orders keep their state: pending → paid.
+//! Kaspi (the `pay.kaspi` text, then an admin top-up). Orders keep their state: pending → paid.
 pub mod stripe;
 
 use crate::db::{now_ms, Db, DbError};
@@ -62,13 +62,4 @@ pub async fn mark_paid(db: &Db, id: i64) -> Result<bool, DbError> {
         .await?
         .rows_affected());
     Ok(n == 1)
-}
-
-/// The text a user gets for paying by Kaspi: the amount, where to send it, and what happens next.
-pub fn kaspi_instructions(order: i64, amount_kzt: i64, phone: &str, russian: bool) -> String {
-    if russian {
-        format!("Переведите {amount_kzt} ₸ через Kaspi на номер {phone} и укажите в комментарии номер заказа {order}. Токены зачислит администратор, и мы сразу напишем вам.")
-    } else {
-        format!("Send {amount_kzt} ₸ with Kaspi to {phone} and put order number {order} in the comment. An admin credits the tokens and we will message you right away.")
-    }
 }

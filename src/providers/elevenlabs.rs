@@ -1,7 +1,7 @@
 //! ElevenLabs text-to-speech: `POST /v1/text-to-speech/{voice_id}` (audio bytes) and its
 //! `/with-timestamps` variant (base64 audio + per-character alignment for word-timed captions),
 //! `GET /v2/voices` for the voice gallery. Auth header `xi-api-key`.
-use super::{class_of_status, retry_after_ms, KeyRing, ProviderError};
+use super::{class_of_status, retry_after_ms, send_checked, KeyRing, ProviderError};
 use crate::failure::ErrorClass;
 use base64::Engine;
 use serde::Deserialize;
@@ -45,20 +45,14 @@ impl ElevenLabs {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
         let key = self.keys.take(NAME)?;
-        let resp = req
-            .header("xi-api-key", &key)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(resp);
-        }
-        let retry = retry_after_ms(resp.headers());
-        let body = resp.bytes().await.unwrap_or_default();
-        let err = classify_error(status, retry, &body);
-        self.keys.note(&key, err.class);
-        Err(err)
+        send_checked(
+            &self.keys,
+            &key,
+            NAME,
+            req.header("xi-api-key", &key),
+            classify_error,
+        )
+        .await
     }
 
     /// MP3 (44.1 kHz, 128 kb/s) of `text` in `voice_id`.
@@ -147,7 +141,8 @@ impl ElevenLabs {
 }
 
 /// `{"detail":{"status":"<code>","message":"..."}}`.
-fn classify_error(status: u16, retry: Option<u64>, body: &[u8]) -> ProviderError {
+fn classify_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+    let retry = retry_after_ms(headers);
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let detail = v.get("detail");
     let code = detail

@@ -1,7 +1,7 @@
 //! fal.ai queue API: submit to `queue.fal.run/{endpoint}`, then use the `status_url`,
 //! `response_url` and `cancel_url` the submit answer gives (they drop the endpoint's sub-path,
 //! so building them by hand is wrong for e.g. `fal-ai/bytedance/omnihuman/v1.5`).
-use super::{class_of_status, retry_after_ms, KeyRing, ProviderError};
+use super::{class_of_status, retry_after_ms, send_checked, KeyRing, ProviderError};
 use crate::failure::ErrorClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,23 +52,19 @@ impl FalClient {
     }
 
     async fn call(&self, req: reqwest::RequestBuilder, key: &str) -> Result<Value, ProviderError> {
-        let resp = req
-            .header("Authorization", format!("Key {key}"))
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        let resp = send_checked(
+            &self.keys,
+            key,
+            NAME,
+            req.header("Authorization", format!("Key {key}")),
+            classify_error,
+        )
+        .await?;
         let body = resp
             .bytes()
             .await
             .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| ProviderError::malformed(NAME, e));
-        }
-        let err = classify_error(status, &headers, &body);
-        self.keys.note(key, err.class);
-        Err(err)
+        serde_json::from_slice(&body).map_err(|e| ProviderError::malformed(NAME, e))
     }
 
     pub async fn submit(&self, endpoint: &str, input: &Value) -> Result<FalRequest, ProviderError> {

@@ -84,6 +84,31 @@ pub fn class_of_status(status: u16, retry_after: Option<u64>) -> ErrorClass {
     }
 }
 
+/// Sends a request that already carries `key`: a 2xx answer is returned as is; any other is
+/// turned into a [`ProviderError`] by the provider's `classify` (its documented error body),
+/// and a rate limit or quota error rests the key.
+pub async fn send_checked(
+    keys: &KeyRing,
+    key: &str,
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+    classify: fn(u16, &reqwest::header::HeaderMap, &[u8]) -> ProviderError,
+) -> Result<reqwest::Response, ProviderError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(provider, &e))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(resp);
+    }
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    let err = classify(status, &headers, &body);
+    keys.note(key, err.class);
+    Err(err)
+}
+
 /// One HTTP client setup for every provider: connect and overall timeouts, optional proxy.
 pub fn http_client(timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()

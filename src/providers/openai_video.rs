@@ -1,7 +1,9 @@
 //! OpenAI's videos API (Sora 2): create (multipart, `seconds` as the string "4"/"8"/"12",
 //! optional `input_reference` image of exactly the video size), poll, download the MP4.
 //! Announced to shut down on 2026-09-24, so it sits behind the tier → provider mapping.
-use super::{class_of_status, download_capped, retry_after_ms, KeyRing, ProviderError};
+use super::{
+    class_of_status, download_capped, retry_after_ms, send_checked, KeyRing, ProviderError,
+};
 use crate::failure::ErrorClass;
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,20 +70,7 @@ impl OpenAiVideo {
         req: reqwest::RequestBuilder,
         key: &str,
     ) -> Result<reqwest::Response, ProviderError> {
-        let resp = req
-            .bearer_auth(key)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(resp);
-        }
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        let err = classify_error(status, &headers, &body);
-        self.keys.note(key, err.class);
-        Err(err)
+        send_checked(&self.keys, key, NAME, req.bearer_auth(key), classify_error).await
     }
 
     pub async fn create(&self, c: CreateVideo<'_>) -> Result<VideoJob, ProviderError> {

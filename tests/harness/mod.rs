@@ -12,7 +12,7 @@ use reelforge::queue::{self, JobRow};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::Storage;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,10 +90,6 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<Bot>) -> Services {
         prompt_writer: None,
         remote: RemoteProviders::default(),
     }
-}
-
-pub fn scratch_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
 
 /// Runs one worker until every job is done or failed (snoozed jobs are brought forward) and
