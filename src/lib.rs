@@ -1,5 +1,6 @@
 //! The reelforge service: configuration, database, token ledger and pricing. The media work
 //! lives in the `media` crate; the command line in `main.rs`.
+pub mod admin;
 pub mod bot;
 pub mod config;
 pub mod db;

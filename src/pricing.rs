@@ -49,6 +49,20 @@ impl Pack {
     }
 }
 
+/// "720x1280" → "720p", "1080x1920" → "1080p": the price row a frame size falls in.
+pub fn resolution_of(size: &str) -> &'static str {
+    let short = size
+        .split('x')
+        .filter_map(|n| n.trim().parse::<u32>().ok())
+        .min()
+        .unwrap_or(720);
+    if short >= 1080 {
+        "1080p"
+    } else {
+        "720p"
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PricingError {
     #[error("pricing table is not valid TOML: {0}")]

@@ -33,6 +33,7 @@ async fn a_conversation_survives_a_restart() {
             character: "anna".into(),
             voice: "v1".into(),
             script: "Hi".into(),
+            speech: Some("voices/abc.mp3".into()),
         };
         save(&t.db, 6, &s).await.unwrap();
         assert_eq!(load(&t.db, 6).await.unwrap(), s, "{}", t.db.kind());

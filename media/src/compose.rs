@@ -53,6 +53,9 @@ pub struct ComposeRequest {
     /// Where the JPEG thumbnail goes (default: the output path with `.jpg`).
     pub thumbnail: Option<PathBuf>,
     pub try_gpu_encoder: bool,
+    /// Draw the talking head in its circle (false: the background alone, with the voice and
+    /// captions — the "talking head" format passes the head itself as the background).
+    pub circle: bool,
 }
 
 impl ComposeRequest {
@@ -78,6 +81,7 @@ impl ComposeRequest {
             output: output.into(),
             thumbnail: None,
             try_gpu_encoder: false,
+            circle: true,
         }
     }
 }
@@ -420,14 +424,16 @@ fn render(
             .recv()
             .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
         let t = i as f64 / f64::from(OUTPUT_FPS);
-        head.frame_at(t, &mut head_picture)?;
-        let c = job.track.at(t % head_len);
-        let crop = CropSquare {
-            cx: c.cx * head_scale,
-            cy: c.cy * head_scale,
-            side: c.side * head_scale,
-        };
-        overlay.draw(&mut picture, &head_picture, crop);
+        if job.req.circle {
+            head.frame_at(t, &mut head_picture)?;
+            let c = job.track.at(t % head_len);
+            let crop = CropSquare {
+                cx: c.cx * head_scale,
+                cy: c.cy * head_scale,
+                side: c.side * head_scale,
+            };
+            overlay.draw(&mut picture, &head_picture, crop);
+        }
         if let Some(k) = job
             .phrases
             .iter()

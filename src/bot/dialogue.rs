@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum Dialogue {
     #[default]
     Idle,
-    /// Text-to-video: the prompt is known; choosing tier, duration and orientation.
+    /// A photo came without a caption: animate it or make a product card?
+    PhotoAction { photo: String },
+    /// Image-to-video: waiting for what should happen in the photo.
+    ImagePrompt { photo: String },
+    /// Text- or image-to-video: choosing tier, duration and orientation.
     ChoosingVideoSettings {
         prompt: String,
         image: Option<String>,
@@ -18,28 +22,27 @@ pub enum Dialogue {
         size: String,
     },
     /// Product card steps.
-    ProductDescription {
-        photo: String,
-    },
-    ProductTemplate {
-        photo: String,
-        description: String,
-    },
-    ProductWishes {
-        photo: String,
-        description: String,
-        template: String,
-    },
+    ProductPhoto,
+    ProductDescription { photo: String },
+    ProductTemplate { photo: String, description: String },
+    ProductWishes { photo: String, description: String, template: String },
     ProductQuantity {
         photo: String,
         description: String,
         template: String,
         wishes: Option<String>,
     },
-    /// UGC steps.
-    UgcBackground {
-        format: String,
+    ProductConfirm {
+        photo: String,
+        description: String,
+        template: String,
+        wishes: Option<String>,
+        quantity: u32,
     },
+    /// UGC steps.
+    UgcFormat,
+    UgcBackground,
+    UgcGender { background: Option<String> },
     UgcCharacter {
         background: Option<String>,
         gender: String,
@@ -47,8 +50,11 @@ pub enum Dialogue {
     },
     UgcEdit {
         background: Option<String>,
+        /// The character as it is now (the original or the last edit).
         character: String,
         original: String,
+        /// Waiting for the edit prompt (otherwise: for the "use / edit again / back" choice).
+        awaiting_prompt: bool,
     },
     UgcVoice {
         background: Option<String>,
@@ -65,7 +71,12 @@ pub enum Dialogue {
         character: String,
         voice: String,
         script: String,
+        /// The previewed speech, reused by the job so it is not made (and paid) twice.
+        #[serde(default)]
+        speech: Option<String>,
     },
+    /// The next text goes to the admin chat.
+    Feedback,
 }
 
 /// The user's state (Idle when there is none or it cannot be read after an upgrade).

@@ -1,7 +1,15 @@
-//! The Telegram side, in parts that need no network: texts in the user's language and the
-//! conversation state kept in the database.
+//! The Telegram bot: routing (`handlers`), the flows (text/image-to-video, product cards,
+//! UGC), payments, admin commands, the progress message per job, delivery with `sendVideo`,
+//! texts in the user's language and the conversation state kept in the database.
+pub mod admin_cmds;
+pub mod app;
 pub mod deliver;
 pub mod dialogue;
+pub mod handlers;
+pub mod pay;
+pub mod product_flow;
 pub mod progress;
 pub mod run;
 pub mod texts;
+pub mod ugc_flow;
+pub mod video_flow;

@@ -19,6 +19,22 @@ impl Lang {
             _ => Self::Ru,
         }
     }
+
+    /// As stored in the database ("ru" / "en").
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Ru => "ru",
+            Self::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Self {
+        if code == "en" {
+            Self::En
+        } else {
+            Self::Ru
+        }
+    }
 }
 
 pub struct Texts {
@@ -37,7 +53,7 @@ impl Texts {
 
     /// The text for `key` with `{placeholders}` filled; the key itself if it is missing, so a
     /// gap shows up in review instead of as silence.
-    pub fn get(&self, lang: Lang, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    pub fn get(&self, lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
         let table = match lang {
             Lang::Ru => &self.ru,
             Lang::En => &self.en,

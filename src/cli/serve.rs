@@ -57,17 +57,14 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             }
         );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.changed().await;
-                })
-                .await
-        });
-        let bot = match cfg.telegram_bot_token.as_deref() {
+        let mut bot = match cfg.telegram_bot_token.as_deref() {
             Some(token) => {
-                let bot = reelforge::bot::run::make_bot(token, &cfg.telegram_api_url)
-                    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+                let bot = reelforge::bot::run::make_bot(
+                    token,
+                    &cfg.telegram_api_url,
+                    cfg.telegram_proxy.as_deref(),
+                )
+                .map_err(|e| CliError::BadInput(format!("{e}.")))?;
                 let prices = match &cfg.pricing_file {
                     Some(path) => {
                         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -78,22 +75,57 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     }
                     None => reelforge::pricing::PriceTable::default_table(),
                 };
-                let app = Arc::new(reelforge::bot::run::BotApp {
-                    db: db.clone(),
-                    texts: reelforge::bot::texts::Texts::bundled(),
-                    prices,
+                let http = reelforge::providers::http_client(
+                    std::time::Duration::from_secs(60),
+                    cfg.provider_proxy.as_deref(),
+                )
+                .map_err(CliError::Internal)?;
+                let storage = Arc::new(super::worker::build_storage(&cfg).await?);
+                let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage);
+                app.prices = prices;
+                app.settings = cfg.bot.clone();
+                app.admins = cfg.admin_ids.clone();
+                app.stripe = cfg.stripe_secret_key.as_deref().map(|k| {
+                    reelforge::payments::stripe::StripeClient::new(http.clone(), k, None)
                 });
-                eprintln!("bot: long polling {}", cfg.telegram_api_url);
-                Some((
-                    bot.clone(),
-                    tokio::spawn(reelforge::bot::run::run_bot(bot, app, stop_tx.subscribe())),
-                ))
+                let remote = cfg.providers == reelforge::config::Providers::Remote;
+                app.tts = cfg
+                    .api_keys
+                    .get("elevenlabs")
+                    .filter(|k| remote && !k.is_empty())
+                    .map(|k| {
+                        Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
+                            http.clone(),
+                            k.clone(),
+                            None,
+                        ))
+                    });
+                let running = reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop_tx.subscribe())
+                    .await
+                    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+                eprintln!(
+                    "bot: {} via {}",
+                    if running.webhook.is_some() { "webhook" } else { "long polling" },
+                    cfg.telegram_api_url
+                );
+                Some((bot, running))
             }
             None => {
                 eprintln!("bot: TELEGRAM_BOT_TOKEN is not set; running without the bot");
                 None
             }
         };
+        let mut routes = router(state);
+        if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
+            routes = routes.merge(webhook);
+        }
+        let server = tokio::spawn(async move {
+            axum::serve(listener, routes)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.changed().await;
+                })
+                .await
+        });
         // Paid Stripe sessions are announced to the user by the bot.
         if let Some((b, _)) = &bot {
             let (b, db, texts) = (
@@ -132,7 +164,10 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         }
         // Finished videos go to the user through the bot when it runs here; otherwise they wait.
         let deliver: Arc<dyn reelforge::pipelines::Deliver> = match &bot {
-            Some((b, _)) => Arc::new(reelforge::bot::deliver::TelegramDeliver { bot: b.clone() }),
+            Some((b, _)) => Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
+                b.clone(),
+                db.clone(),
+            )),
             None => Arc::new(super::worker::HoldForBot),
         };
         let workers = if a.no_workers {
@@ -148,7 +183,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         }
         let _ = server.await;
         if let Some((_, running)) = bot {
-            let _ = running.await;
+            let _ = running.task.await;
         }
         Ok(())
     })

@@ -102,16 +102,8 @@ impl RunningWorkers {
     }
 }
 
-/// Builds the services the configuration asks for (storage, providers by key, video tiers,
-/// prompt writer) and starts the workers and the hourly cache cleanup.
-pub async fn start(
-    cfg: &Config,
-    db: Db,
-    concurrency: usize,
-    per_user: i64,
-    grace: u64,
-    deliver: Arc<dyn Deliver>,
-) -> Result<RunningWorkers, CliError> {
+/// The object store the configuration names (an S3 bucket is created when missing).
+pub async fn build_storage(cfg: &Config) -> Result<Storage, CliError> {
     let storage = match &cfg.storage {
         StorageSetting::Folder(dir) => Storage::Folder(
             FolderStore::new(dir)
@@ -139,8 +131,22 @@ pub async fn start(
             Storage::S3(s3)
         }
     };
+    Ok(storage)
+}
+
+/// Builds the services the configuration asks for (storage, providers by key, video tiers,
+/// prompt writer) and starts the workers and the hourly cache cleanup.
+pub async fn start(
+    cfg: &Config,
+    db: Db,
+    concurrency: usize,
+    per_user: i64,
+    grace: u64,
+    deliver: Arc<dyn Deliver>,
+) -> Result<RunningWorkers, CliError> {
+    let storage = build_storage(cfg).await?;
     let name = format!("worker-{}-{}", hostname(), std::process::id());
-    let http = reelforge::providers::http_client(Duration::from_secs(120), None)
+    let http = reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
         .map_err(CliError::Internal)?;
     let router = reelforge::pipelines::video_backend::VideoRouter::from_config(cfg, &http);
     eprintln!("{name}: video tiers {:?}", router.describe());

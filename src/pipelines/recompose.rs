@@ -13,6 +13,19 @@ pub async fn submit_recompose(
     original: i64,
     price: i64,
 ) -> Result<Option<i64>, QueueError> {
+    match recompose_job(db, user, original, price).await? {
+        Some((job, carried)) => Ok(Some(queue::submit_carrying(db, job, &carried).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The recompose job for `original` and the provider ids it carries (speech, talking head).
+pub async fn recompose_job(
+    db: &Db,
+    user: i64,
+    original: i64,
+    price: i64,
+) -> Result<Option<(NewJob, String)>, QueueError> {
     let row: Option<(i64, String, String, String)> = on_db!(db, p => sqlx::query_as("SELECT user_id, kind, params, provider_ids FROM jobs WHERE id = $1")
         .bind(original)
         .fetch_optional(p)
@@ -31,7 +44,10 @@ pub async fn submit_recompose(
     };
     let mut params: Value = serde_json::from_str(&params).unwrap_or(Value::Null);
     params["force_recompose"] = Value::Bool(true);
-    let carried = serde_json::json!({ "voice": voice, "talking_head": head }).to_string();
+    let mut carried = serde_json::json!({ "voice": voice, "talking_head": head });
+    if let Some(a) = ids.get("alignment").and_then(Value::as_str) {
+        carried["alignment"] = Value::String(a.to_string());
+    }
     let job = NewJob {
         user_id: user,
         kind: "recompose".into(),
@@ -39,5 +55,5 @@ pub async fn submit_recompose(
         cost_tokens: price,
         max_attempts: 3,
     };
-    Ok(Some(queue::submit_carrying(db, job, &carried).await?))
+    Ok(Some((job, carried.to_string())))
 }

@@ -20,8 +20,10 @@ use std::time::Duration;
 pub struct UgcParams {
     /// Storage key of the character portrait.
     pub portrait: String,
-    /// Storage key of the user's background clip.
-    pub background: String,
+    /// Storage key of the user's background clip; none for the "talking head" format (the
+    /// head fills the frame, with captions and the voice).
+    #[serde(default)]
+    pub background: Option<String>,
     pub script: String,
     #[serde(default = "default_language")]
     pub language: String,
@@ -242,7 +244,8 @@ async fn composite(
     scratch: &Scratch,
 ) -> Result<String, StepError> {
     let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script) });
-    let key = cache::cache_key(&[head_key, &p.background], &settings);
+    let background_key = p.background.as_deref().unwrap_or(head_key);
+    let key = cache::cache_key(&[head_key, background_key], &settings);
     // Word timings from the TTS make the captions follow the speech exactly.
     let words = match alignment {
         Some(key) => {
@@ -262,10 +265,11 @@ async fn composite(
             .await
             .map_err(|e| e.to_string())?;
         s.storage
-            .get_to_file(&p.background, &background)
+            .get_to_file(background_key, &background)
             .await
             .map_err(|e| e.to_string())?;
         let mut req = media::ComposeRequest::new(&background, &head, &out);
+        req.circle = p.background.is_some();
         let (w, h) = media::layout::parse_size(&p.size).map_err(|e| e.to_string())?;
         req.width = w;
         req.height = h;

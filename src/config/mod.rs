@@ -30,10 +30,19 @@ pub struct Layer {
     pub fal_api_keys: Option<String>,
     pub kie_api_keys: Option<String>,
     pub elevenlabs_api_keys: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub public_url: Option<String>,
+    pub admin_chat_id: Option<String>,
+    pub kaspi_phone: Option<String>,
+    pub daily_job_limit: Option<String>,
+    pub job_cooldown_s: Option<String>,
+    pub telegram_proxy: Option<String>,
+    pub provider_proxy: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 21] = [
+pub const SETTING_NAMES: [&str; 30] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -55,10 +64,19 @@ pub const SETTING_NAMES: [&str; 21] = [
     "FAL_API_KEYS",
     "KIE_API_KEYS",
     "ELEVENLABS_API_KEYS",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "PUBLIC_URL",
+    "ADMIN_CHAT_ID",
+    "KASPI_PHONE",
+    "DAILY_JOB_LIMIT",
+    "JOB_COOLDOWN_S",
+    "TELEGRAM_PROXY",
+    "PROVIDER_PROXY",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 21] {
+    fn slots(&mut self) -> [&mut Option<String>; 30] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -81,6 +99,15 @@ impl Layer {
             &mut self.fal_api_keys,
             &mut self.kie_api_keys,
             &mut self.elevenlabs_api_keys,
+            &mut self.webhook_url,
+            &mut self.webhook_secret,
+            &mut self.public_url,
+            &mut self.admin_chat_id,
+            &mut self.kaspi_phone,
+            &mut self.daily_job_limit,
+            &mut self.job_cooldown_s,
+            &mut self.telegram_proxy,
+            &mut self.provider_proxy,
         ]
     }
 
@@ -129,6 +156,43 @@ pub struct Config {
     pub stripe_webhook_secret: Option<String>,
     /// API keys per provider (several are rotated).
     pub api_keys: BTreeMap<&'static str, Vec<String>>,
+    pub bot: BotSettings,
+    /// Proxy for Telegram and for the providers (`http://`, `https://` or `socks5://`).
+    pub telegram_proxy: Option<String>,
+    pub provider_proxy: Option<String>,
+}
+
+/// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
+#[derive(Clone, PartialEq, Debug)]
+pub struct BotSettings {
+    /// Public HTTPS URL Telegram posts updates to; long polling when unset.
+    pub webhook_url: Option<String>,
+    /// `X-Telegram-Bot-Api-Secret-Token` for the webhook (a random one per start when unset).
+    pub webhook_secret: Option<String>,
+    /// Public base URL of this server (Stripe return pages, provider callbacks).
+    pub public_url: Option<String>,
+    /// Where feedback goes (the first admin when unset).
+    pub admin_chat_id: Option<i64>,
+    /// Kaspi number shown in the payment instructions (Kaspi is not offered when unset).
+    pub kaspi_phone: Option<String>,
+    /// Paid jobs one user may start per UTC day.
+    pub daily_job_limit: i64,
+    /// Seconds between two paid jobs of one user.
+    pub job_cooldown_s: i64,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            webhook_secret: None,
+            public_url: None,
+            admin_chat_id: None,
+            kaspi_phone: None,
+            daily_job_limit: 30,
+            job_cooldown_s: 5,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq)]
@@ -192,6 +256,10 @@ impl std::fmt::Debug for Config {
             .field("admin_ids", &self.admin_ids)
             .field("api_keys", &keys)
             .field("stripe", &self.stripe_secret_key.as_ref().map(|_| "(set)"))
+            .field("webhook_url", &self.bot.webhook_url)
+            .field("webhook_secret", &self.bot.webhook_secret.as_ref().map(|_| "(set)"))
+            .field("telegram_proxy", &self.telegram_proxy.as_deref().map(redact_url))
+            .field("provider_proxy", &self.provider_proxy.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -303,7 +371,44 @@ impl Config {
                 .collect();
             api_keys.insert(name, keys);
         }
+        let number = |v: Option<String>, name: &str, default: i64| -> Result<i64, ConfigError> {
+            match v.filter(|s| !s.trim().is_empty()) {
+                None => Ok(default),
+                Some(s) => s.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ConfigError(format!("{name} must be a whole number ≥ 0 (got '{s}')"))
+                }),
+            }
+        };
+        let webhook_url = l.webhook_url.filter(|u| !u.is_empty());
+        if let Some(u) = &webhook_url {
+            if !u.starts_with("https://") && !u.starts_with("http://") {
+                return Err(ConfigError(format!(
+                    "WEBHOOK_URL must be the public https:// address of the webhook (got '{u}')"
+                )));
+            }
+        }
+        let defaults = BotSettings::default();
+        let bot = BotSettings {
+            webhook_url,
+            webhook_secret: l.webhook_secret.filter(|s| !s.is_empty()),
+            public_url: l
+                .public_url
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim_end_matches('/').to_string()),
+            admin_chat_id: match l.admin_chat_id.filter(|s| !s.is_empty()) {
+                None => admin_ids.first().copied(),
+                Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
+                    ConfigError(format!("ADMIN_CHAT_ID must be a Telegram chat id (got '{s}')"))
+                })?),
+            },
+            kaspi_phone: l.kaspi_phone.filter(|s| !s.is_empty()),
+            daily_job_limit: number(l.daily_job_limit, "DAILY_JOB_LIMIT", defaults.daily_job_limit)?,
+            job_cooldown_s: number(l.job_cooldown_s, "JOB_COOLDOWN_S", defaults.job_cooldown_s)?,
+        };
         Ok(Self {
+            bot,
+            telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
+            provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             database_url,
             storage,
             providers,
@@ -386,125 +491,4 @@ fn parse_storage(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn defaults_need_no_settings() {
-        let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
-        assert_eq!(c.database_url, "sqlite://data/reelforge.db");
-        assert_eq!(c.storage, Storage::Folder("data/files".into()));
-        assert_eq!(c.providers, Providers::Remote);
-    }
-
-    #[test]
-    fn file_then_environment_then_flags_win_in_that_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("reelforge.toml");
-        std::fs::write(
-            &file,
-            "http_addr = \"127.0.0.1:1\"\nadmin_ids = \"1\"\nproviders = \"local\"\n",
-        )
-        .unwrap();
-        let env = vars(&[("HTTP_ADDR", "127.0.0.1:2"), ("ADMIN_IDS", "2,3")]);
-        let flags = Layer {
-            http_addr: Some("127.0.0.1:3".into()),
-            ..Layer::default()
-        };
-        let c = Config::load(Some(&file), env, flags).unwrap();
-        assert_eq!(c.http_addr.port(), 3, "flag beats environment and file");
-        assert_eq!(c.admin_ids, vec![2, 3], "environment beats file");
-        assert_eq!(c.providers, Providers::Local, "file beats default");
-    }
-
-    #[test]
-    fn invalid_settings_are_named_in_one_sentence() {
-        let err =
-            Config::load(None, vars(&[("ADMIN_IDS", "12,bob")]), Layer::default()).unwrap_err();
-        assert!(
-            err.0.contains("ADMIN_IDS") && err.0.contains("bob"),
-            "{err}"
-        );
-        let err = Config::load(
-            None,
-            vars(&[("STORAGE_URL", "s3://media/ads")]),
-            Layer::default(),
-        )
-        .unwrap_err();
-        assert!(err.0.contains("S3_ACCESS_KEY_ID"), "{err}");
-        let err = Config::load(
-            None,
-            vars(&[("DATABASE_URL", "mysql://x")]),
-            Layer::default(),
-        )
-        .unwrap_err();
-        assert!(err.0.contains("DATABASE_URL"), "{err}");
-    }
-
-    #[test]
-    fn video_tiers_list_providers_in_order() {
-        let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
-        assert_eq!(
-            c.video_tiers["fast"],
-            vec![
-                ("openai".to_string(), "sora-2".to_string()),
-                ("kie".to_string(), "veo3_fast".to_string())
-            ]
-        );
-        let err = Config::load(
-            None,
-            vars(&[("VIDEO_TIERS", "fast=runway:gen3")]),
-            Layer::default(),
-        )
-        .unwrap_err();
-        assert!(
-            err.0.contains("VIDEO_TIERS") && err.0.contains("runway"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let env = vars(&[
-            ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),
-            ("DATABASE_URL", "postgres://bot:pa55word@db/reelforge"),
-            ("FAL_API_KEYS", "fal-key-1, fal-key-2"),
-            ("ELEVENLABS_API_KEY", "el-key"),
-            ("STORAGE_URL", "s3://media/ads"),
-            ("S3_ACCESS_KEY_ID", "AKIA-ID"),
-            ("S3_SECRET_ACCESS_KEY", "S3-SECRET"),
-            ("STRIPE_SECRET_KEY", "sk_live_SECRET"),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_SECRET"),
-        ]);
-        let c = Config::load(None, env, Layer::default()).unwrap();
-        assert_eq!(c.api_keys["fal"], vec!["fal-key-1", "fal-key-2"]);
-        assert_eq!(
-            c.api_keys["elevenlabs"],
-            vec!["el-key"],
-            "singular *_API_KEY accepted"
-        );
-        let shown = format!("{c:?}");
-        for secret in [
-            "SECRET-TOKEN",
-            "pa55word",
-            "fal-key-1",
-            "el-key",
-            "S3-SECRET",
-            "AKIA-ID",
-            "sk_live_SECRET",
-            "whsec_SECRET",
-        ] {
-            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
-        }
-        assert!(shown.contains("postgres://bot:***@db/reelforge"));
-    }
-}
+mod tests;

@@ -1,0 +1,257 @@
+//! What every handler shares: the database, texts, prices, settings, storage for uploads, and
+//! the small helpers that send a text with buttons, submit a paid job with its progress
+//! message, and check the per-user limits.
+use super::texts::{Lang, Texts};
+use crate::config::BotSettings;
+use crate::db::{now_ms, Db};
+use crate::ledger::{self, LedgerError};
+use crate::on_db;
+use crate::payments::stripe::StripeClient;
+use crate::pricing::PriceTable;
+use crate::queue::{self, NewJob, QueueError};
+use crate::storage::Storage;
+use std::path::PathBuf;
+use std::sync::Arc;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup};
+
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<(), HandlerError>;
+
+pub struct BotApp {
+    pub db: Db,
+    pub texts: Texts,
+    pub prices: PriceTable,
+    pub settings: BotSettings,
+    pub admins: Vec<i64>,
+    /// Where uploaded photos and clips are kept for the jobs.
+    pub storage: Arc<Storage>,
+    pub stripe: Option<StripeClient>,
+    /// Text-to-speech for voice samples and the speech preview (espeak-ng when `None`).
+    pub tts: Option<Arc<crate::providers::elevenlabs::ElevenLabs>>,
+    pub work_dir: PathBuf,
+    /// Largest file users may send (20 MB through the cloud Bot API).
+    pub max_download_bytes: u64,
+}
+
+impl BotApp {
+    /// Defaults for everything but the database and storage (tests adjust the fields).
+    pub fn new(db: Db, storage: Arc<Storage>) -> Self {
+        Self {
+            db,
+            texts: Texts::bundled(),
+            prices: PriceTable::default_table(),
+            settings: BotSettings::default(),
+            admins: Vec::new(),
+            storage,
+            stripe: None,
+            tts: None,
+            work_dir: std::env::temp_dir().join("reelforge-bot"),
+            max_download_bytes: 20 * 1024 * 1024,
+        }
+    }
+
+    pub fn t(&self, lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
+        self.texts.get(lang, key, args)
+    }
+
+    pub fn is_admin(&self, user: i64) -> bool {
+        self.admins.contains(&user)
+    }
+
+    /// The cheapest video: below it the balance is "low".
+    pub fn cheapest_video(&self) -> i64 {
+        self.prices
+            .video
+            .iter()
+            .map(|v| v.tokens_per_8s)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// One row of callback buttons.
+pub fn row(buttons: &[(String, String)]) -> Vec<InlineKeyboardButton> {
+    buttons
+        .iter()
+        .map(|(text, data)| InlineKeyboardButton::callback(text.clone(), data.clone()))
+        .collect()
+}
+
+pub fn keyboard(rows: Vec<Vec<InlineKeyboardButton>>) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(rows)
+}
+
+pub async fn say(bot: &Bot, chat: ChatId, text: impl Into<String>) -> HandlerResult {
+    bot.send_message(chat, text.into()).await?;
+    Ok(())
+}
+
+pub async fn say_with(
+    bot: &Bot,
+    chat: ChatId,
+    text: impl Into<String>,
+    kb: InlineKeyboardMarkup,
+) -> HandlerResult {
+    bot.send_message(chat, text.into()).reply_markup(kb).await?;
+    Ok(())
+}
+
+/// Why a user may not start a paid job now, in their language.
+pub async fn limit_refusal(app: &BotApp, user: i64, lang: Lang) -> Result<Option<String>, HandlerError> {
+    let now = now_ms();
+    let day_start = now - now.rem_euclid(24 * 3600 * 1000);
+    let (today, last): (i64, Option<i64>) = on_db!(&app.db, p => sqlx::query_as(
+        "SELECT CAST(COUNT(CASE WHEN created_ms >= $2 THEN 1 END) AS BIGINT), MAX(created_ms) FROM jobs WHERE user_id = $1 AND state <> 'rejected' AND cost_tokens > 0",
+    )
+    .bind(user)
+    .bind(day_start)
+    .fetch_one(p)
+    .await?);
+    if app.settings.daily_job_limit > 0 && today >= app.settings.daily_job_limit {
+        return Ok(Some(app.t(
+            lang,
+            "limit.daily",
+            &[("limit", &app.settings.daily_job_limit)],
+        )));
+    }
+    if let Some(last) = last {
+        let wait = app.settings.job_cooldown_s * 1000 - (now - last);
+        if wait > 0 {
+            return Ok(Some(app.t(
+                lang,
+                "limit.cooldown",
+                &[("seconds", &((wait + 999) / 1000))],
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Submits paid jobs (all or nothing on the balance), sends one progress message per job and
+/// warns when the balance is low afterwards. Returns the job ids (empty when refused; the user
+/// has been told why).
+pub async fn submit_paid(
+    bot: &Bot,
+    app: &BotApp,
+    chat: ChatId,
+    user: i64,
+    lang: Lang,
+    jobs: Vec<NewJob>,
+    carried: Option<String>,
+) -> Result<Vec<i64>, HandlerError> {
+    if let Some(why) = limit_refusal(app, user, lang).await? {
+        say(bot, chat, why).await?;
+        return Ok(Vec::new());
+    }
+    let total: i64 = jobs.iter().map(|j| j.cost_tokens).sum();
+    let balance = ledger::balance_of(&app.db, user).await?;
+    if balance < total {
+        not_enough(bot, app, chat, lang, total, balance).await?;
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::new();
+    for job in jobs {
+        let submitted = match &carried {
+            Some(c) => queue::submit_carrying(&app.db, job, c).await,
+            None => queue::submit(&app.db, job).await,
+        };
+        match submitted {
+            Ok(id) => ids.push(id),
+            Err(QueueError::Ledger(LedgerError::InsufficientFunds { needed, balance })) => {
+                not_enough(bot, app, chat, lang, needed, balance).await?;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for id in &ids {
+        let text = super::progress::queued_text(app, *id, lang).await?;
+        let msg = bot.send_message(chat, text.clone()).await?;
+        super::progress::track(&app.db, *id, chat.0, msg.id.0, lang, &text).await?;
+    }
+    let balance = ledger::balance_of(&app.db, user).await?;
+    if !ids.is_empty() && balance < app.cheapest_video() {
+        say(bot, chat, app.t(lang, "balance.low", &[("balance", &balance)])).await?;
+    }
+    Ok(ids)
+}
+
+async fn not_enough(
+    bot: &Bot,
+    app: &BotApp,
+    chat: ChatId,
+    lang: Lang,
+    needed: i64,
+    balance: i64,
+) -> HandlerResult {
+    say_with(
+        bot,
+        chat,
+        app.t(
+            lang,
+            "balance.not_enough",
+            &[("needed", &needed), ("balance", &balance)],
+        ),
+        keyboard(vec![row(&[(app.t(lang, "menu.buy", &[]), "buy".into())])]),
+    )
+    .await
+}
+
+/// The main menu with the balance.
+pub async fn menu(bot: &Bot, app: &BotApp, chat: ChatId, user: i64, lang: Lang) -> HandlerResult {
+    let balance = ledger::balance_of(&app.db, user).await?;
+    say_with(
+        bot,
+        chat,
+        app.t(lang, "menu.title", &[("balance", &balance)]),
+        menu_keyboard(app, lang),
+    )
+    .await
+}
+
+pub fn menu_keyboard(app: &BotApp, lang: Lang) -> InlineKeyboardMarkup {
+    let b = |key: &str, data: &str| (app.t(lang, key, &[]), data.to_string());
+    keyboard(vec![
+        row(&[b("menu.generate", "m:gen"), b("menu.product", "m:prod")]),
+        row(&[b("menu.ugc", "m:ugc"), b("menu.buy", "buy")]),
+        row(&[b("menu.history", "m:hist"), b("menu.help", "m:help")]),
+    ])
+}
+
+/// One update's context: who, where, in which language.
+pub struct Ctx<'a> {
+    pub bot: &'a Bot,
+    pub app: &'a BotApp,
+    pub chat: ChatId,
+    pub user: i64,
+    pub lang: Lang,
+}
+
+impl Ctx<'_> {
+    pub fn t(&self, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
+        self.app.texts.get(self.lang, key, args)
+    }
+
+    pub async fn say(&self, text: impl Into<String>) -> HandlerResult {
+        say(self.bot, self.chat, text).await
+    }
+
+    pub async fn say_with(&self, text: impl Into<String>, kb: InlineKeyboardMarkup) -> HandlerResult {
+        say_with(self.bot, self.chat, text, kb).await
+    }
+
+    pub async fn save(&self, state: &super::dialogue::Dialogue) -> HandlerResult {
+        super::dialogue::save(&self.app.db, self.user, state).await?;
+        Ok(())
+    }
+
+    /// A button with a text from the locale.
+    pub fn button(&self, key: &str, data: impl Into<String>) -> (String, String) {
+        (self.t(key, &[]), data.into())
+    }
+
+    pub async fn submit(&self, jobs: Vec<NewJob>, carried: Option<String>) -> Result<Vec<i64>, HandlerError> {
+        submit_paid(self.bot, self.app, self.chat, self.user, self.lang, jobs, carried).await
+    }
+}

@@ -1,0 +1,492 @@
+//! Routing: every message and button press lands here, is checked (banned users, stale
+//! buttons, files too large) and goes to the flow the conversation is in. Anything the bot
+//! does not expect gets a short helpful answer, never silence.
+use super::app::{keyboard, menu, row, BotApp, Ctx, HandlerError, HandlerResult};
+use super::dialogue::{self, Dialogue};
+use super::texts::Lang;
+use super::{admin_cmds, pay, product_flow, ugc_flow, video_flow};
+use crate::db::users::touch_user;
+use crate::ledger;
+use crate::on_db;
+use std::path::PathBuf;
+use std::sync::Arc;
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, FileId, InputFile};
+
+/// Records the user and refuses banned ones (one polite answer, then silence). `None`: stop.
+async fn enter<'a>(
+    bot: &'a Bot,
+    app: &'a BotApp,
+    chat: ChatId,
+    from: &teloxide::types::User,
+) -> Result<Option<(Ctx<'a>, bool)>, HandlerError> {
+    let user_id = from.id.0 as i64;
+    let lang = Lang::from_telegram(from.language_code.as_deref());
+    let (user, new) = touch_user(&app.db, user_id, from.username.as_deref(), lang.code()).await?;
+    let ctx = Ctx {
+        bot,
+        app,
+        chat,
+        user: user_id,
+        lang,
+    };
+    if user.banned {
+        let first = on_db!(&app.db, p => sqlx::query("UPDATE users SET ban_notified = TRUE WHERE id = $1 AND NOT ban_notified")
+            .bind(user_id)
+            .execute(p)
+            .await?
+            .rows_affected())
+            == 1;
+        if first {
+            ctx.say(ctx.t("banned", &[])).await?;
+        }
+        return Ok(None);
+    }
+    Ok(Some((ctx, new)))
+}
+
+pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
+    let Some(from) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let Some((ctx, new)) = enter(&bot, &app, msg.chat.id, from).await? else {
+        return Ok(());
+    };
+    let result = route_message(&ctx, &msg, new, &from.first_name).await;
+    if let Err(e) = result {
+        // A plain message instead of silence; the details go to the log only.
+        eprintln!("bot: message from {} failed: {e}", ctx.user);
+        let _ = ctx.say(ctx.t("error.internal", &[])).await;
+    }
+    Ok(())
+}
+
+async fn route_message(ctx: &Ctx<'_>, msg: &Message, new: bool, name: &str) -> HandlerResult {
+    let text = msg.text().unwrap_or("").trim();
+    if let Some(command) = text.strip_prefix('/') {
+        let (command, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+        let command = command.split('@').next().unwrap_or("").to_ascii_lowercase();
+        return on_command(ctx, &command, rest.trim(), msg, new, name).await;
+    }
+    let state = dialogue::load(&ctx.app.db, ctx.user).await?;
+    if let Some(photo) = photo_of(msg) {
+        return on_photo(ctx, state, photo, msg.caption()).await;
+    }
+    if let Some((file, size, kind)) = video_of(msg) {
+        return match state {
+            Dialogue::UgcBackground => ugc_flow::background(ctx, file, size).await,
+            _ => ctx.say(ctx.t(kind, &[])).await,
+        };
+    }
+    if !text.is_empty() {
+        return on_text(ctx, state, text).await;
+    }
+    // Stickers, voice notes, locations, documents of other kinds…
+    let key = if msg.document().is_some() {
+        "input.wrong_file"
+    } else {
+        "input.unexpected"
+    };
+    ctx.say(ctx.t(key, &[])).await
+}
+
+/// The largest size of a photo, or an image sent as a file: (file id, bytes).
+fn photo_of(msg: &Message) -> Option<(FileId, u32)> {
+    if let Some(sizes) = msg.photo() {
+        return sizes.last().map(|p| (p.file.id.clone(), p.file.size));
+    }
+    msg.document()
+        .filter(|d| {
+            d.mime_type
+                .as_ref()
+                .is_some_and(|m| m.type_() == "image")
+        })
+        .map(|d| (d.file.id.clone(), d.file.size))
+}
+
+/// A video, or a video sent as a file: (file id, bytes, what to say outside /create).
+fn video_of(msg: &Message) -> Option<(FileId, u32, &'static str)> {
+    if let Some(v) = msg.video() {
+        return Some((v.file.id.clone(), v.file.size, "input.video_outside_ugc"));
+    }
+    if let Some(v) = msg.video_note() {
+        return Some((v.file.id.clone(), v.file.size, "input.video_outside_ugc"));
+    }
+    if let Some(a) = msg.animation() {
+        return Some((a.file.id.clone(), a.file.size, "input.video_outside_ugc"));
+    }
+    msg.document()
+        .filter(|d| {
+            d.mime_type
+                .as_ref()
+                .is_some_and(|m| m.type_() == "video")
+        })
+        .map(|d| (d.file.id.clone(), d.file.size, "input.video_outside_ugc"))
+}
+
+/// Downloads a file the user sent, refusing it up front when it is over the limit.
+/// `Ok(None)`: refused, the user has been told.
+pub async fn download(
+    ctx: &Ctx<'_>,
+    file: &FileId,
+    size: u32,
+    ext: &str,
+) -> Result<Option<PathBuf>, HandlerError> {
+    let limit = ctx.app.max_download_bytes;
+    if u64::from(size) > limit {
+        ctx.say(ctx.t(
+            "input.too_large",
+            &[("size", &(u64::from(size).div_ceil(1 << 20))), ("limit", &(limit >> 20))],
+        ))
+        .await?;
+        return Ok(None);
+    }
+    let f = ctx.bot.get_file(file.clone()).await?;
+    if u64::from(f.size) > limit {
+        ctx.say(ctx.t(
+            "input.too_large",
+            &[("size", &(u64::from(f.size).div_ceil(1 << 20))), ("limit", &(limit >> 20))],
+        ))
+        .await?;
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&ctx.app.work_dir)?;
+    let path = ctx.app.work_dir.join(format!(
+        "{}-{}-{}.{ext}",
+        ctx.user,
+        crate::db::now_ms(),
+        std::process::id()
+    ));
+    let mut dst = tokio::fs::File::create(&path).await?;
+    ctx.bot.download_file(&f.path, &mut dst).await?;
+    Ok(Some(path))
+}
+
+/// Stores an uploaded photo after checking it decodes (and is no decompression bomb).
+/// `Ok(None)`: refused, the user has been told why.
+pub async fn store_photo(ctx: &Ctx<'_>, file: FileId, size: u32) -> Result<Option<String>, HandlerError> {
+    let Some(path) = download(ctx, &file, size, "jpg").await? else {
+        return Ok(None);
+    };
+    let check = path.clone();
+    let decoded = tokio::task::spawn_blocking(move || media::fit::load_image(&check)).await?;
+    if let Err(e) = decoded {
+        let _ = std::fs::remove_file(&path);
+        let reason = if e.is_bad_input() {
+            problem_of(&e)
+        } else {
+            e.to_string()
+        };
+        ctx.say(ctx.t("input.bad_photo", &[("reason", &reason)])).await?;
+        return Ok(None);
+    }
+    let key = crate::pipelines::store_file(&ctx.app.storage, "uploads", &path, "jpg", "image/jpeg")
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(Some(key))
+}
+
+/// What is wrong with the file, without the server's path.
+pub fn problem_of(e: &media::MediaError) -> String {
+    match e {
+        media::MediaError::BadInput { problem, .. } => format!("the file {problem}"),
+        other => other.to_string(),
+    }
+}
+
+async fn on_photo(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    (file, size): (FileId, u32),
+    caption: Option<&str>,
+) -> HandlerResult {
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    match state {
+        Dialogue::UgcCharacter { background, .. } => {
+            ugc_flow::own_character(ctx, background, file, size).await
+        }
+        Dialogue::ProductPhoto => {
+            let Some(key) = store_photo(ctx, file, size).await? else {
+                return Ok(());
+            };
+            product_flow::ask_description(ctx, key).await
+        }
+        _ => {
+            let Some(key) = store_photo(ctx, file, size).await? else {
+                return Ok(());
+            };
+            match caption {
+                Some(prompt) => video_flow::open(ctx, prompt, Some(key)).await,
+                None => {
+                    ctx.save(&Dialogue::PhotoAction { photo: key }).await?;
+                    ctx.say_with(
+                        ctx.t("photo.what", &[]),
+                        keyboard(vec![row(&[
+                            ctx.button("photo.animate", "pa:anim"),
+                            ctx.button("photo.product", "pa:prod"),
+                        ])]),
+                    )
+                    .await
+                }
+            }
+        }
+    }
+}
+
+async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
+    match state {
+        Dialogue::ImagePrompt { photo } => video_flow::open(ctx, text, Some(photo)).await,
+        Dialogue::ProductDescription { photo } => product_flow::description(ctx, photo, text).await,
+        Dialogue::ProductWishes {
+            photo,
+            description,
+            template,
+        } => product_flow::wishes(ctx, photo, description, template, Some(text)).await,
+        Dialogue::UgcEdit {
+            background,
+            character,
+            original,
+            awaiting_prompt: true,
+        } => ugc_flow::edit_prompt(ctx, background, character, original, text).await,
+        Dialogue::UgcScript {
+            background,
+            character,
+            voice,
+        } => ugc_flow::script(ctx, background, character, voice, text).await,
+        Dialogue::Feedback => {
+            dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
+            admin_cmds::forward_feedback(ctx, text).await
+        }
+        Dialogue::UgcBackground => ctx.say(ctx.t("ugc.send_background", &[])).await,
+        Dialogue::ProductPhoto => ctx.say(ctx.t("product.send_photo", &[])).await,
+        // Free text outside a step: offer to make a video of it.
+        _ => video_flow::open(ctx, text, None).await,
+    }
+}
+
+async fn on_command(
+    ctx: &Ctx<'_>,
+    command: &str,
+    rest: &str,
+    msg: &Message,
+    new: bool,
+    name: &str,
+) -> HandlerResult {
+    let app = ctx.app;
+    match command {
+        "start" => {
+            dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
+            let mut parts = vec![ctx.t("start.welcome", &[("name", &name)])];
+            if new && app.prices.welcome_bonus > 0 {
+                ledger::grant_welcome_bonus(&app.db, ctx.user, app.prices.welcome_bonus).await?;
+                parts.push(ctx.t("start.bonus", &[("tokens", &app.prices.welcome_bonus)]));
+            }
+            let balance = ledger::balance_of(&app.db, ctx.user).await?;
+            parts.push(ctx.t("menu.title", &[("balance", &balance)]));
+            ctx.say_with(parts.join("\n\n"), super::app::menu_keyboard(app, ctx.lang))
+                .await
+        }
+        "menu" => menu(ctx.bot, app, ctx.chat, ctx.user, ctx.lang).await,
+        "help" => ctx.say(ctx.t("help.text", &[])).await,
+        "cancel" => {
+            dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
+            ctx.say(ctx.t("flow.cancelled", &[])).await
+        }
+        "generate" if rest.is_empty() => ctx.say(ctx.t("generate.ask", &[])).await,
+        "generate" => video_flow::open(ctx, rest, None).await,
+        "product" => product_flow::start(ctx).await,
+        "create" => ugc_flow::start(ctx).await,
+        "resume" => ugc_flow::resume(ctx).await,
+        "overlay" => ugc_flow::overlay(ctx).await,
+        "balance" => {
+            let balance = ledger::balance_of(&app.db, ctx.user).await?;
+            let mut lines = vec![ctx.t("balance.text", &[("balance", &balance)])];
+            for e in ledger::history(&app.db, ctx.user, 5).await? {
+                lines.push(format!(
+                    "{:+} — {}",
+                    e.delta,
+                    ctx.t(&format!("reason.{}", e.reason), &[])
+                ));
+            }
+            ctx.say(lines.join("\n")).await
+        }
+        "buy" => pay::packs(ctx).await,
+        "queue" => ctx.say(queue_text(ctx).await?).await,
+        "history" => {
+            if resend_history(ctx).await? == 0 {
+                ctx.say(ctx.t("history.empty", &[])).await?;
+            }
+            Ok(())
+        }
+        "feedback" if rest.is_empty() => {
+            dialogue::save(&app.db, ctx.user, &Dialogue::Feedback).await?;
+            ctx.say(ctx.t("feedback.ask", &[])).await
+        }
+        "feedback" => admin_cmds::forward_feedback(ctx, rest).await,
+        "topup" | "users" | "stats" | "user" | "ban" | "unban" | "refund"
+            if app.is_admin(ctx.user) =>
+        {
+            admin_cmds::run(ctx, command, rest, msg.id.0).await
+        }
+        _ => ctx.say(ctx.t("input.unknown_command", &[])).await,
+    }
+}
+
+/// The user's unfinished jobs with their place in the queue and an ETA.
+async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
+    let rows: Vec<(i64, String, String)> = on_db!(&ctx.app.db, p => sqlx::query_as(
+        "SELECT id, kind, state FROM jobs WHERE user_id = $1 AND state IN ('queued', 'snoozed', 'running') ORDER BY id",
+    )
+    .bind(ctx.user)
+    .fetch_all(p)
+    .await?);
+    if rows.is_empty() {
+        return Ok(ctx.t("queue.empty", &[]));
+    }
+    let mut lines = Vec::new();
+    for (id, kind, state) in rows {
+        let status = if state == "queued" {
+            super::progress::queued_text(ctx.app, id, ctx.lang).await?
+        } else {
+            ctx.t("queue.working", &[])
+        };
+        lines.push(ctx.t(
+            "queue.line",
+            &[("id", &id), ("kind", &ctx.t(&format!("kind.{kind}"), &[])), ("status", &status)],
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Sends the user's last five videos again by their Telegram file ids; returns how many.
+async fn resend_history(ctx: &Ctx<'_>) -> Result<usize, HandlerError> {
+    let ids: Vec<String> = on_db!(&ctx.app.db, p => sqlx::query_scalar(
+        "SELECT telegram_file_id FROM generations WHERE user_id = $1 AND telegram_file_id IS NOT NULL AND telegram_file_id <> '' ORDER BY id DESC LIMIT 5",
+    )
+    .bind(ctx.user)
+    .fetch_all(p)
+    .await?);
+    for id in &ids {
+        ctx.bot
+            .send_video(ctx.chat, InputFile::file_id(FileId(id.clone())))
+            .await?;
+    }
+    Ok(ids.len())
+}
+
+pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> HandlerResult {
+    let chat = q
+        .message
+        .as_ref()
+        .map(|m| m.chat().id)
+        .unwrap_or(ChatId(q.from.id.0 as i64));
+    let message_id = q.message.as_ref().map(|m| m.id());
+    let Some((ctx, _)) = enter(&bot, &app, chat, &q.from).await? else {
+        bot.answer_callback_query(q.id.clone()).await?;
+        return Ok(());
+    };
+    let data = q.data.clone().unwrap_or_default();
+    let handled = match route_callback(&ctx, &data, message_id).await {
+        Ok(handled) => handled,
+        Err(e) => {
+            eprintln!("bot: button '{data}' from {} failed: {e}", ctx.user);
+            let _ = ctx.say(ctx.t("error.internal", &[])).await;
+            true
+        }
+    };
+    let answer = bot.answer_callback_query(q.id.clone());
+    if handled {
+        answer.await?;
+    } else {
+        // A button from an old message: the conversation has moved on.
+        answer
+            .text(ctx.t("input.stale_button", &[]))
+            .show_alert(true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `Ok(false)`: the button does not fit the conversation's state (an old message).
+async fn route_callback(
+    ctx: &Ctx<'_>,
+    data: &str,
+    message: Option<teloxide::types::MessageId>,
+) -> Result<bool, HandlerError> {
+    let state = dialogue::load(&ctx.app.db, ctx.user).await?;
+    let (head, arg) = data.split_once(':').unwrap_or((data, ""));
+    match head {
+        "menu" => menu(ctx.bot, ctx.app, ctx.chat, ctx.user, ctx.lang).await.map(|_| true),
+        "m" => {
+            match arg {
+                "gen" => ctx.say(ctx.t("generate.ask", &[])).await?,
+                "prod" => product_flow::start(ctx).await?,
+                "ugc" => ugc_flow::start(ctx).await?,
+                "hist" => {
+                    if resend_history(ctx).await? == 0 {
+                        ctx.say(ctx.t("history.empty", &[])).await?;
+                    }
+                }
+                _ => ctx.say(ctx.t("help.text", &[])).await?,
+            }
+            Ok(true)
+        }
+        "x" => {
+            dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
+            ctx.say(ctx.t("flow.cancelled", &[])).await?;
+            Ok(true)
+        }
+        "buy" => pay::packs(ctx).await.map(|_| true),
+        "pay" => pay::on_button(ctx, arg).await,
+        "again" => match arg.parse::<i64>() {
+            Ok(job) => again(ctx, job).await,
+            Err(_) => Ok(false),
+        },
+        "pa" => match (state, arg) {
+            (Dialogue::PhotoAction { photo }, "anim") => {
+                ctx.save(&Dialogue::ImagePrompt { photo }).await?;
+                ctx.say(ctx.t("photo.ask_prompt", &[])).await?;
+                Ok(true)
+            }
+            (Dialogue::PhotoAction { photo }, "prod") => {
+                product_flow::ask_description(ctx, photo).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        },
+        "v" => video_flow::on_button(ctx, state, arg, message).await,
+        "p" => product_flow::on_button(ctx, state, arg).await,
+        "u" => ugc_flow::on_button(ctx, state, arg, message).await,
+        _ => Ok(false),
+    }
+}
+
+/// "Make another": the same settings again for a finished job (no re-upload).
+async fn again(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
+    let row: Option<(i64, String, String)> = on_db!(&ctx.app.db, p => sqlx::query_as("SELECT user_id, kind, params FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_optional(p)
+        .await?);
+    let Some((_, kind, params)) = row.filter(|(owner, ..)| *owner == ctx.user) else {
+        return Ok(false);
+    };
+    let params: serde_json::Value = serde_json::from_str(&params).unwrap_or_default();
+    let s = |k: &str| params[k].as_str().unwrap_or("").to_string();
+    match kind.as_str() {
+        "product_video" => {
+            product_flow::templates(ctx, s("image"), s("description")).await?;
+        }
+        "text_to_video" | "image_to_video" => {
+            let image = params["image"].as_str().map(String::from);
+            video_flow::open(ctx, &s("prompt"), image).await?;
+        }
+        "ugc_video" | "recompose" => {
+            let background = params["background"].as_str().map(String::from);
+            ugc_flow::ask_script(ctx, background, s("portrait"), s("voice")).await?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}

@@ -1,0 +1,257 @@
+//! Text- and image-to-video: quick presets or settings for model, duration and orientation,
+//! every button with its price, then a confirmation that queues the paid job.
+use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::dialogue::Dialogue;
+use crate::pricing::resolution_of;
+use crate::queue::NewJob;
+use teloxide::prelude::*;
+use teloxide::types::MessageId;
+
+/// Models offered: (button id, tier, whether it is the 1080p variant).
+const MODELS: [(&str, &str, bool); 3] = [
+    ("fast", "fast", false),
+    ("quality", "quality", false),
+    ("hd", "quality", true),
+];
+const DURATIONS: [u32; 3] = [4, 8, 12];
+/// Orientation id → (720p size, 1080p size).
+const ORIENTATIONS: [(&str, &str, &str); 2] = [
+    ("v", "720x1280", "1080x1920"),
+    ("h", "1280x720", "1920x1080"),
+];
+pub const MAX_PROMPT_CHARS: usize = 1000;
+
+fn size_for(orientation: &str, hd: bool) -> String {
+    ORIENTATIONS
+        .iter()
+        .find(|(o, ..)| *o == orientation)
+        .map(|(_, sd, full)| if hd { *full } else { *sd })
+        .unwrap_or("720x1280")
+        .to_string()
+}
+
+fn orientation_of(size: &str) -> &'static str {
+    let (w, h) = size.split_once('x').unwrap_or(("720", "1280"));
+    if w.parse::<u32>().unwrap_or(0) > h.parse::<u32>().unwrap_or(0) {
+        "h"
+    } else {
+        "v"
+    }
+}
+
+fn model_of(tier: &str, size: &str) -> &'static str {
+    match (tier, resolution_of(size)) {
+        ("quality", "1080p") => "hd",
+        ("quality", _) => "quality",
+        _ => "fast",
+    }
+}
+
+/// Opens the settings for `prompt` (and a stored photo for image-to-video) with the fast
+/// vertical 8 s preset selected.
+pub async fn open(ctx: &Ctx<'_>, prompt: &str, image: Option<String>) -> HandlerResult {
+    let prompt: String = prompt.trim().chars().take(MAX_PROMPT_CHARS).collect();
+    let state = Dialogue::ChoosingVideoSettings {
+        prompt,
+        image,
+        tier: "fast".into(),
+        seconds: 8,
+        size: "720x1280".into(),
+    };
+    ctx.save(&state).await?;
+    let (text, kb) = screen(ctx, &state);
+    ctx.say_with(text, kb).await
+}
+
+fn price(ctx: &Ctx<'_>, tier: &str, size: &str, seconds: u32) -> Option<i64> {
+    ctx.app
+        .prices
+        .video_tokens(tier, resolution_of(size), seconds)
+}
+
+fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKeyboardMarkup) {
+    let Dialogue::ChoosingVideoSettings {
+        prompt,
+        image,
+        tier,
+        seconds,
+        size,
+    } = state
+    else {
+        return (String::new(), keyboard(vec![]));
+    };
+    let model = model_of(tier, size);
+    let orientation = orientation_of(size);
+    let mark = |on: bool, label: String| if on { format!("✓ {label}") } else { label };
+    let mut rows = Vec::new();
+    // Quick presets: 8 s vertical, fast or quality.
+    let preset = |tier: &str| {
+        let p = price(ctx, tier, "720x1280", 8).unwrap_or(0);
+        (
+            ctx.t(&format!("video.preset_{tier}"), &[("price", &p)]),
+            format!("v:preset:{tier}"),
+        )
+    };
+    rows.push(row(&[preset("fast"), preset("quality")]));
+    rows.push(row(
+        &MODELS
+            .iter()
+            .filter_map(|(id, t, hd)| {
+                let s = size_for(orientation, *hd);
+                price(ctx, t, &s, *seconds).map(|p| {
+                    (
+                        mark(
+                            model == *id,
+                            ctx.t(&format!("video.model_{id}"), &[("price", &p)]),
+                        ),
+                        format!("v:m:{id}"),
+                    )
+                })
+            })
+            .collect::<Vec<_>>(),
+    ));
+    rows.push(row(
+        &DURATIONS
+            .iter()
+            .filter_map(|d| {
+                price(ctx, tier, size, *d).map(|p| {
+                    (
+                        mark(*seconds == *d, ctx.t("video.seconds", &[("seconds", d), ("price", &p)])),
+                        format!("v:s:{d}"),
+                    )
+                })
+            })
+            .collect::<Vec<_>>(),
+    ));
+    rows.push(row(
+        &ORIENTATIONS
+            .iter()
+            .map(|(o, ..)| {
+                (
+                    mark(orientation == *o, ctx.t(&format!("video.orientation_{o}"), &[])),
+                    format!("v:o:{o}"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let total = price(ctx, tier, size, *seconds).unwrap_or(0);
+    rows.push(row(&[
+        (ctx.t("video.go", &[("price", &total)]), "v:go".to_string()),
+        ctx.button("flow.cancel", "x"),
+    ]));
+    let text = ctx.t(
+        if image.is_some() {
+            "video.settings_photo"
+        } else {
+            "video.settings"
+        },
+        &[
+            ("prompt", prompt),
+            ("model", &ctx.t(&format!("video.model_name_{model}"), &[])),
+            ("seconds", seconds),
+            ("size", size),
+            ("price", &total),
+        ],
+    );
+    (text, keyboard(rows))
+}
+
+/// A settings button. `Ok(false)` when the conversation is no longer choosing settings.
+pub async fn on_button(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    arg: &str,
+    message: Option<MessageId>,
+) -> Result<bool, HandlerError> {
+    let Dialogue::ChoosingVideoSettings {
+        prompt,
+        image,
+        mut tier,
+        mut seconds,
+        mut size,
+    } = state
+    else {
+        return Ok(false);
+    };
+    let (what, value) = arg.split_once(':').unwrap_or((arg, ""));
+    match what {
+        "preset" => {
+            tier = if value == "quality" { "quality" } else { "fast" }.into();
+            seconds = 8;
+            size = size_for(orientation_of(&size), false);
+        }
+        "m" => {
+            let Some((_, t, hd)) = MODELS.iter().find(|(id, ..)| *id == value) else {
+                return Ok(false);
+            };
+            tier = t.to_string();
+            size = size_for(orientation_of(&size), *hd);
+        }
+        "s" => match value.parse::<u32>() {
+            Ok(s) if DURATIONS.contains(&s) => seconds = s,
+            _ => return Ok(false),
+        },
+        "o" => {
+            if !ORIENTATIONS.iter().any(|(o, ..)| *o == value) {
+                return Ok(false);
+            }
+            size = size_for(value, resolution_of(&size) == "1080p");
+        }
+        "go" => {
+            let Some(cost) = price(ctx, &tier, &size, seconds) else {
+                return Ok(false);
+            };
+            let kind = if image.is_some() {
+                "image_to_video"
+            } else {
+                "text_to_video"
+            };
+            let params = serde_json::json!({
+                "prompt": prompt, "tier": tier, "seconds": seconds, "size": size, "image": image,
+            });
+            let job = NewJob {
+                user_id: ctx.user,
+                kind: kind.into(),
+                params,
+                cost_tokens: cost,
+                max_attempts: 4,
+            };
+            if let Some(id) = message {
+                let _ = ctx
+                    .bot
+                    .edit_message_reply_markup(ctx.chat, id)
+                    .await;
+            }
+            let ids = ctx.submit(vec![job], None).await?;
+            if !ids.is_empty() {
+                ctx.save(&Dialogue::Idle).await?;
+            }
+            return Ok(true);
+        }
+        _ => return Ok(false),
+    }
+    let state = Dialogue::ChoosingVideoSettings {
+        prompt,
+        image,
+        tier,
+        seconds,
+        size,
+    };
+    ctx.save(&state).await?;
+    let (text, kb) = screen(ctx, &state);
+    match message {
+        Some(id) => {
+            match ctx
+                .bot
+                .edit_message_text(ctx.chat, id, text.clone())
+                .reply_markup(kb.clone())
+                .await
+            {
+                Ok(_) | Err(teloxide::RequestError::Api(teloxide::ApiError::MessageNotModified)) => {}
+                Err(_) => ctx.say_with(text, kb).await?,
+            }
+        }
+        None => ctx.say_with(text, kb).await?,
+    }
+    Ok(true)
+}

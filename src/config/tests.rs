@@ -1,0 +1,120 @@
+use super::*;
+use std::collections::HashMap;
+
+fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn defaults_need_no_settings() {
+    let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+    assert_eq!(c.database_url, "sqlite://data/reelforge.db");
+    assert_eq!(c.storage, Storage::Folder("data/files".into()));
+    assert_eq!(c.providers, Providers::Remote);
+}
+
+#[test]
+fn file_then_environment_then_flags_win_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reelforge.toml");
+    std::fs::write(
+        &file,
+        "http_addr = \"127.0.0.1:1\"\nadmin_ids = \"1\"\nproviders = \"local\"\n",
+    )
+    .unwrap();
+    let env = vars(&[("HTTP_ADDR", "127.0.0.1:2"), ("ADMIN_IDS", "2,3")]);
+    let flags = Layer {
+        http_addr: Some("127.0.0.1:3".into()),
+        ..Layer::default()
+    };
+    let c = Config::load(Some(&file), env, flags).unwrap();
+    assert_eq!(c.http_addr.port(), 3, "flag beats environment and file");
+    assert_eq!(c.admin_ids, vec![2, 3], "environment beats file");
+    assert_eq!(c.providers, Providers::Local, "file beats default");
+}
+
+#[test]
+fn invalid_settings_are_named_in_one_sentence() {
+    let err =
+        Config::load(None, vars(&[("ADMIN_IDS", "12,bob")]), Layer::default()).unwrap_err();
+    assert!(
+        err.0.contains("ADMIN_IDS") && err.0.contains("bob"),
+        "{err}"
+    );
+    let err = Config::load(
+        None,
+        vars(&[("STORAGE_URL", "s3://media/ads")]),
+        Layer::default(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("S3_ACCESS_KEY_ID"), "{err}");
+    let err = Config::load(
+        None,
+        vars(&[("DATABASE_URL", "mysql://x")]),
+        Layer::default(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("DATABASE_URL"), "{err}");
+}
+
+#[test]
+fn video_tiers_list_providers_in_order() {
+    let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+    assert_eq!(
+        c.video_tiers["fast"],
+        vec![
+            ("openai".to_string(), "sora-2".to_string()),
+            ("kie".to_string(), "veo3_fast".to_string())
+        ]
+    );
+    let err = Config::load(
+        None,
+        vars(&[("VIDEO_TIERS", "fast=runway:gen3")]),
+        Layer::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.0.contains("VIDEO_TIERS") && err.0.contains("runway"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let env = vars(&[
+        ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),
+        ("DATABASE_URL", "postgres://bot:pa55word@db/reelforge"),
+        ("FAL_API_KEYS", "fal-key-1, fal-key-2"),
+        ("ELEVENLABS_API_KEY", "el-key"),
+        ("STORAGE_URL", "s3://media/ads"),
+        ("S3_ACCESS_KEY_ID", "AKIA-ID"),
+        ("S3_SECRET_ACCESS_KEY", "S3-SECRET"),
+        ("STRIPE_SECRET_KEY", "sk_live_SECRET"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_SECRET"),
+    ]);
+    let c = Config::load(None, env, Layer::default()).unwrap();
+    assert_eq!(c.api_keys["fal"], vec!["fal-key-1", "fal-key-2"]);
+    assert_eq!(
+        c.api_keys["elevenlabs"],
+        vec!["el-key"],
+        "singular *_API_KEY accepted"
+    );
+    let shown = format!("{c:?}");
+    for secret in [
+        "SECRET-TOKEN",
+        "pa55word",
+        "fal-key-1",
+        "el-key",
+        "S3-SECRET",
+        "AKIA-ID",
+        "sk_live_SECRET",
+        "whsec_SECRET",
+    ] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    assert!(shown.contains("postgres://bot:***@db/reelforge"));
+}
