@@ -1,368 +1,295 @@
-//! The bot against a fake Telegram Bot API server (real HTTP on 127.0.0.1 speaking the Bot API
-//! JSON, teloxide pointed at it with `set_api_url`): /start with a one-time bonus, /balance,
-//! /buy, English for non-Russian users, and an unexpected message answered helpfully.
+//! The bot end to end against a fake Telegram Bot API server (real HTTP on 127.0.0.1, teloxide
+//! pointed at it with `set_api_url`) and real workers with the offline providers: /start,
+//! /balance, /buy, the video settings with prices → job → one progress message edited in place
+//! (429 honoured) → sendVideo with its buttons → /history; image-to-video; a refused delivery
+//! refunded once; stale buttons and unexpected inputs.
+mod common;
 mod dbs;
-use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
+mod fake_tg;
+use fake_tg::{buttons_of, FakeTelegram};
+use reelforge::bot::deliver::TelegramDeliver;
 use reelforge::bot::run::{make_bot, run_bot, BotApp};
-use reelforge::bot::texts::Texts;
-use reelforge::pricing::PriceTable;
-use serde_json::{json, Value};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use reelforge::pipelines::{Pipelines, Services};
+use reelforge::storage::{folder::FolderStore, Storage};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Default)]
-struct FakeTelegram {
-    updates: Mutex<VecDeque<Value>>,
-    sent: Mutex<Vec<(String, Value)>>,
-    videos: Mutex<Vec<String>>,
-    next_id: Mutex<i64>,
+pub struct Running {
+    pub fake: Arc<FakeTelegram>,
+    pub db: reelforge::db::Db,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    _t: dbs::TestDb,
 }
 
-fn ok(result: Value) -> Json<Value> {
-    Json(json!({"ok": true, "result": result}))
-}
-
-async fn api(
-    State(f): State<Arc<FakeTelegram>>,
-    Path((_token, method)): Path<(String, String)>,
-    raw: axum::body::Bytes,
-) -> Json<Value> {
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    match method.to_ascii_lowercase().as_str() {
-        "sendvideo" => {
-            // Multipart: keep the text of the form (the video bytes are binary noise in it).
-            f.videos
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&raw).to_string());
-            ok(
-                json!({"message_id": 900, "date": 0, "chat": {"id": 42, "type": "private", "first_name": "User"}, "from": {"id": 777, "is_bot": true, "first_name": "Reelforge"},
-                      "video": {"file_id": "BAACAgIAAx-video", "file_unique_id": "u1", "width": 720, "height": 1280, "duration": 8, "mime_type": "video/mp4", "file_size": 1048576}}),
-            )
+impl Running {
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for t in self.tasks {
+            tokio::time::timeout(Duration::from_secs(20), t)
+                .await
+                .expect("stops")
+                .unwrap();
         }
-        "getme" => ok(
-            json!({"id": 777, "is_bot": true, "first_name": "Reelforge", "username": "reelforge_bot", "can_join_groups": false, "can_read_all_group_messages": false, "supports_inline_queries": false, "has_main_web_app": false}),
-        ),
-        "getupdates" => {
-            let offset = body["offset"].as_i64().unwrap_or(0);
-            let ready: Vec<Value> = f
-                .updates
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|u| u["update_id"].as_i64().unwrap() >= offset)
-                .cloned()
-                .collect();
-            if ready.is_empty() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            f.updates
-                .lock()
-                .unwrap()
-                .retain(|u| u["update_id"].as_i64().unwrap() >= offset);
-            ok(Value::Array(ready))
-        }
-        "sendmessage" => {
-            f.sent.lock().unwrap().push((method.clone(), body.clone()));
-            let mut id = f.next_id.lock().unwrap();
-            *id += 1;
-            ok(
-                json!({"message_id": *id, "date": 0, "chat": {"id": body["chat_id"], "type": "private", "first_name": "User"}, "from": {"id": 777, "is_bot": true, "first_name": "Reelforge"}, "text": body["text"]}),
-            )
-        }
-        _ => ok(json!(true)),
     }
 }
 
-fn message(update_id: i64, user: i64, lang: &str, content: Value) -> Value {
-    let mut m = json!({"message_id": update_id, "date": 1_700_000_000, "chat": {"id": user, "type": "private", "first_name": "Anna"},
-                       "from": {"id": user, "is_bot": false, "first_name": "Anna", "username": "anna", "language_code": lang}});
-    for (k, v) in content.as_object().unwrap() {
-        m[k] = v.clone();
+/// The bot (and, with `workers`, one worker delivering through it) on a fresh SQLite database.
+async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
+    let (fake, url) = FakeTelegram::start().await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::Folder(
+        FolderStore::new(dir.path().join("files")).unwrap(),
+    ));
+    let bot = make_bot("123:TEST", &url, None).unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut app = BotApp::new(db.clone(), storage.clone());
+    app.work_dir = dir.path().join("bot");
+    app.settings.job_cooldown_s = 0;
+    adjust(&mut app);
+    let mut tasks = vec![tokio::spawn(run_bot(bot.clone(), Arc::new(app), rx.clone()))];
+    if workers {
+        let services = Services {
+            db: db.clone(),
+            storage,
+            deliver: Arc::new(TelegramDeliver::new(bot, db.clone())),
+            work_dir: dir.path().join("work"),
+            worker_name: "w".into(),
+            metrics: Arc::default(),
+            video: reelforge::pipelines::video_backend::VideoRouter::local(),
+            prompt_writer: None,
+            remote: Default::default(),
+        };
+        let cfg = reelforge::queue::worker::WorkerConfig {
+            name: "w".into(),
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(20),
+            per_user_running: 2,
+            grace: Duration::from_secs(5),
+        };
+        tasks.push(tokio::spawn(reelforge::queue::worker::run_worker(
+            db.clone(),
+            Arc::new(Pipelines(Arc::new(services))),
+            cfg,
+            rx,
+        )));
     }
-    json!({"update_id": update_id, "message": m})
-}
-
-fn command(update_id: i64, user: i64, lang: &str, text: &str) -> Value {
-    let len = text.split_whitespace().next().unwrap().len();
-    message(
-        update_id,
-        user,
-        lang,
-        json!({"text": text, "entities": [{"type": "bot_command", "offset": 0, "length": len}]}),
-    )
-}
-
-async fn reply_to(fake: &FakeTelegram, count: usize) -> Vec<String> {
-    for _ in 0..200 {
-        if fake.sent.lock().unwrap().len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    Running {
+        fake,
+        db,
+        stop,
+        tasks,
+        _dir: dir,
+        _t: t,
     }
-    fake.sent
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| b["text"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
-/// The fake Bot API on a free local port, and the URL to point teloxide at.
-async fn fake_telegram() -> (Arc<FakeTelegram>, String) {
-    let fake = Arc::new(FakeTelegram::default());
-    let app = Router::new()
-        .route("/{token}/{method}", post(api))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, url)
+async fn jobs(db: &reelforge::db::Db) -> Vec<(i64, String, i64, String)> {
+    reelforge::on_db!(db, p => sqlx::query_as("SELECT id, kind, cost_tokens, state FROM jobs ORDER BY id").fetch_all(p).await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
-    let (fake, url) = fake_telegram().await;
-
-    let t = dbs::sqlite().await;
-    let bot_app = Arc::new(BotApp {
-        db: t.db.clone(),
-        texts: Texts::bundled(),
-        prices: PriceTable::default_table(),
-    });
-    let bot = make_bot("123:TEST", &url).unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(run_bot(bot, bot_app, rx));
-
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(1, 42, "ru", "/start"));
-    let texts = reply_to(&fake, 1).await;
+    let r = start(false, |app| {
+        app.settings.kaspi_phone = Some("+7 700 000 00 00".into());
+        app.settings.admin_chat_id = Some(1);
+    })
+    .await;
+    let f = &r.fake;
+    f.text(42, "/start");
+    let texts = f.wait_text(42, "Баланс: 100").await;
     assert!(
-        texts[0].contains("Привет, Anna")
-            && texts[0].contains("бонус: 100")
-            && texts[0].contains("Баланс: 100"),
+        texts[0].contains("Привет, Anna") && texts[0].contains("бонус: 100"),
         "{texts:?}"
     );
-
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(2, 42, "ru", "/start"));
-    let texts = reply_to(&fake, 2).await;
-    assert!(
-        !texts[1].contains("бонус") && texts[1].contains("Баланс: 100"),
+    assert!(f.last_buttons(42).iter().any(|b| b.ends_with("|buy")), "menu buttons");
+    f.text(42, "/start");
+    f.text(42, "/balance");
+    let texts = f.wait_text(42, "приветственный бонус").await;
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("бонус: 100")).count(),
+        1,
         "bonus only once: {texts:?}"
     );
 
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(3, 42, "ru", "/balance"));
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(4, 42, "ru", "/buy"));
-    let texts = reply_to(&fake, 4).await;
-    assert!(
-        texts[2].contains("Баланс: 100") && texts[2].contains("welcome_bonus"),
-        "{texts:?}"
-    );
-    assert!(texts[3].contains("7420 — 5936 ₸ (−20%)"), "{texts:?}");
+    f.text(42, "/buy");
+    f.wait_text(42, "Выберите пакет").await;
+    let packs = f.last_buttons(42);
+    assert!(packs.contains(&"7420 — 5936 ₸ (−20%)|pay:p:3".to_string()), "{packs:?}");
+    f.press(42, "pay:p:1", 5);
+    f.wait_text(42, "Как оплатить").await;
+    assert_eq!(f.last_buttons(42), vec!["🟥 Kaspi|pay:k:1"], "no Stripe key: Kaspi only");
+    f.press(42, "pay:k:1", 6);
+    let texts = f.wait_text(42, "Kaspi на номер +7 700 000 00 00").await;
+    assert!(texts.last().unwrap().contains("1336 ₸"), "{texts:?}");
+    f.wait_text(1, "Kaspi order").await;
+    let orders: Vec<(String, i64, String)> = reelforge::on_db!(&r.db, p => sqlx::query_as("SELECT method, tokens, status FROM orders").fetch_all(p).await.unwrap());
+    assert_eq!(orders, vec![("kaspi".into(), 1484, "pending".into())]);
 
-    fake.updates.lock().unwrap().push_back(message(
-        5,
+    // Unexpected things: a dice, a PDF, a sticker, a button from an old message, a bad command.
+    f.send(42, "ru", json!({"dice": {"emoji": "🎲", "value": 4}}));
+    f.wait_text(42, "/help").await;
+    f.send(
         42,
         "ru",
-        json!({"dice": {"emoji": "🎲", "value": 4}}),
-    ));
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(6, 99, "en", "/start"));
-    reply_to(&fake, 6).await;
-    // Chats are served concurrently: look the last answers up by chat.
-    let sent = fake.sent.lock().unwrap().clone();
-    let to = |chat: i64| -> Vec<String> {
-        sent.iter()
-            .filter(|(_, b)| b["chat_id"].as_i64() == Some(chat))
-            .map(|(_, b)| b["text"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let anna = to(42);
-    assert_eq!(anna.len(), 5);
-    assert!(
-        anna[4].contains("/help"),
-        "an unexpected message gets a hint: {anna:?}"
+        json!({"document": {"file_id": "pdf1", "file_unique_id": "pdf1", "file_name": "price.pdf", "mime_type": "application/pdf", "file_size": 1000}}),
     );
-    let english = to(99);
-    assert!(
-        english[0].starts_with("Hi, Anna!"),
-        "English for non-Russian users: {english:?}"
-    );
-    assert_eq!(reelforge::ledger::balance_of(&t.db, 99).await.unwrap(), 100);
+    f.wait_text(42, "Такой файл я не обрабатываю").await;
+    f.press(42, "v:go", 3);
+    let answer = f
+        .wait_call("answercallbackquery", |b| b["show_alert"] == json!(true))
+        .await;
+    assert!(answer["text"].as_str().unwrap().contains("старого сообщения"), "{answer}");
+    f.text(42, "/nonsense");
+    f.wait_text(42, "Такой команды нет").await;
+    assert!(jobs(&r.db).await.is_empty(), "nothing was queued");
 
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), running)
-        .await
-        .expect("bot stops")
-        .unwrap();
+    f.send(99, "en", json!({"text": "/start", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}));
+    let english = f.wait_text(99, "Hi, Anna!").await;
+    assert!(english[0].contains("welcome bonus of 100"), "{english:?}");
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn generate_queues_a_paid_job_and_the_worker_delivers_it_through_send_video() {
-    use reelforge::pipelines::{Pipelines, Services};
-    let (fake, url) = fake_telegram().await;
-
-    let t = dbs::sqlite().await;
-    let db = t.db.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let bot = make_bot("123:TEST", &url).unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let bot_app = Arc::new(BotApp {
-        db: db.clone(),
-        texts: Texts::bundled(),
-        prices: PriceTable::default_table(),
-    });
-    let running = tokio::spawn(run_bot(bot.clone(), bot_app, rx.clone()));
-    let services = Services {
-        db: db.clone(),
-        storage: Arc::new(reelforge::storage::Storage::Folder(
-            reelforge::storage::folder::FolderStore::new(dir.path().join("files")).unwrap(),
-        )),
-        deliver: Arc::new(reelforge::bot::deliver::TelegramDeliver { bot }),
-        work_dir: dir.path().join("work"),
-        worker_name: "w".into(),
-        metrics: Arc::default(),
-        video: reelforge::pipelines::video_backend::VideoRouter::local(),
-        prompt_writer: None,
-        remote: Default::default(),
-    };
-    let cfg = reelforge::queue::worker::WorkerConfig {
-        name: "w".into(),
-        concurrency: 1,
-        lease: Duration::from_secs(30),
-        poll: Duration::from_millis(20),
-        per_user_running: 2,
-        grace: Duration::from_secs(5),
-    };
-    let worker = tokio::spawn(reelforge::queue::worker::run_worker(
-        db.clone(),
-        Arc::new(Pipelines(Arc::new(services))),
-        cfg,
-        rx,
-    ));
-
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(1, 42, "ru", "/start"));
-    reply_to(&fake, 1).await;
-    reelforge::ledger::credit(
-        &db,
-        42,
-        1000,
-        reelforge::ledger::Reason::Payment,
-        "pay",
-        None,
-    )
-    .await
-    .unwrap();
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(2, 42, "ru", "/generate маяк на закате"));
-    let texts = reply_to(&fake, 2).await;
-    assert!(texts[1].contains("В очереди: место 1"), "{texts:?}");
-    assert_eq!(
-        reelforge::ledger::balance_of(&db, 42).await.unwrap(),
-        1100 - 742
-    );
-
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(3, 43, "ru", "/start"));
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(4, 43, "ru", "/generate кот"));
-    let texts = reply_to(&fake, 4).await;
-    assert!(
-        texts[3].contains("Баланс: 100") && texts[3].contains("742") && texts[3].contains("/buy"),
-        "not enough: {texts:?}"
-    );
-
-    let mut form = String::new();
-    for _ in 0..1200 {
-        if let Some(f) = fake.videos.lock().unwrap().first() {
-            form = f.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    for field in [
-        "name=\"width\"\r\n\r\n720",
-        "name=\"height\"\r\n\r\n1280",
-        "name=\"duration\"\r\n\r\n8",
-        "name=\"supports_streaming\"\r\n\r\ntrue",
-        "name=\"thumbnail\"",
-        "name=\"chat_id\"\r\n\r\n42",
+async fn video_settings_with_prices_then_one_progress_message_edited_in_place() {
+    let r = start(true, |_| {}).await;
+    let f = &r.fake;
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    reelforge::ledger::credit(&r.db, 42, 5000, reelforge::ledger::Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    f.text(42, "/generate маяк на закате");
+    f.wait_text(42, "«маяк на закате»").await;
+    let buttons = f.last_buttons(42);
+    for expected in [
+        "⚡ Быстро — 742|v:preset:fast",
+        "💎 Качество — 1928|v:preset:quality",
+        "✓ Fast · 742|v:m:fast",
+        "Quality 1080p · 3115|v:m:hd",
+        "4 с · 371|v:s:4",
+        "✓ 8 с · 742|v:s:8",
+        "12 с · 1113|v:s:12",
+        "✓ ▯ Вертикально|v:o:v",
+        "✅ Создать — 742|v:go",
     ] {
-        let text: String = form
-            .chars()
-            .filter(|c| c.is_ascii_graphic() || *c == ' ' || *c == '\n')
-            .take(1500)
-            .collect();
-        let jobs: Vec<(String, Option<String>)> = reelforge::on_db!(&db, p => sqlx::query_as("SELECT state, error_message FROM jobs").fetch_all(p).await.unwrap());
+        assert!(buttons.contains(&expected.to_string()), "{expected} in {buttons:?}");
+    }
+    // Choices edit the same message; the price follows.
+    f.press(42, "v:m:quality", 50);
+    f.wait_text(42, "Цена: 1928").await;
+    f.press(42, "v:s:4", 50);
+    f.wait_text(42, "Цена: 964").await;
+    f.press(42, "v:o:h", 50);
+    let texts = f.wait_text(42, "1280x720").await;
+    assert!(texts.last().unwrap().contains("Quality 720p · 4 с"), "{texts:?}");
+    let edits = f.calls_of("editmessagetext");
+    assert!(edits.iter().all(|e| e["message_id"] == json!(50)), "edited in place");
+    // The first progress edit is refused with 429 retry_after=1: the next waits for it.
+    f.edits_to_refuse.store(1, Ordering::SeqCst);
+    f.press(42, "v:go", 50);
+    f.wait_text(42, "В очереди: место 1").await;
+    let job = jobs(&r.db).await;
+    assert_eq!(job[0].1, "text_to_video");
+    assert_eq!(job[0].2, 964);
+    assert_eq!(
+        reelforge::ledger::balance_of(&r.db, 42).await.unwrap(),
+        5100 - 964
+    );
+    let video = f.wait_call("sendvideo", |_| true).await;
+    let form = video.as_str().unwrap();
+    for (field, value) in [
+        ("width", "1280"),
+        ("height", "720"),
+        ("duration", "4"),
+        ("supports_streaming", "true"),
+        ("chat_id", "42"),
+    ] {
+        assert_eq!(fake_tg::form_field(form, field).as_deref(), Some(value), "{field}");
+    }
+    assert!(form.contains("name=\"thumbnail\""));
+    let again = buttons_of(&video);
+    assert!(again.iter().any(|b| b.ends_with(&format!("again:{}", job[0].0))), "{again:?}");
+    f.wait_text(42, "✅ Готово! Баланс: 4136").await;
+    // One progress message: later states are edits of it, never new messages.
+    let calls = f.calls.lock().unwrap().clone();
+    let queued_msg = calls
+        .iter()
+        .filter(|(m, b, _)| m == "sendmessage" && b["text"].as_str().unwrap_or("").contains("В очереди"))
+        .count();
+    assert_eq!(queued_msg, 1);
+    let progress: Vec<_> = calls
+        .iter()
+        .filter(|(m, b, _)| m == "editmessagetext" && b["message_id"] != json!(50))
+        .collect();
+    assert!(!progress.is_empty());
+    assert!(progress.iter().all(|(_, b, _)| b["message_id"] == progress[0].1["message_id"]));
+    // 429 honoured: nothing was edited within 1 s of the refusal.
+    let refused_at = progress[0].2;
+    assert!(
+        progress.iter().skip(1).all(|(_, _, at)| at.duration_since(refused_at) >= Duration::from_millis(950)),
+        "edits after the 429 waited retry_after"
+    );
+    // Non-final edits at least 3 s apart.
+    let shown: Vec<_> = progress.iter().skip(1).collect();
+    for pair in shown.windows(2) {
+        let final_state = pair[1].1["text"].as_str().unwrap().contains("Готово");
         assert!(
-            form.contains(field),
-            "sendVideo carries {field}: {text} (jobs {jobs:?})"
+            final_state || pair[1].2.duration_since(pair[0].2) >= Duration::from_millis(2900),
+            "edits spaced: {:?}",
+            shown.iter().map(|(_, b, _)| b["text"].clone()).collect::<Vec<_>>()
         );
     }
-    // The worker records the file id right after sendVideo answers.
-    let mut file_id = None;
-    for _ in 0..100 {
-        file_id = reelforge::on_db!(&db, p => sqlx::query_scalar::<_, Option<String>>("SELECT telegram_file_id FROM generations WHERE user_id = 42").fetch_optional(p).await.unwrap()).flatten();
-        if file_id.as_deref().is_some_and(|f| !f.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(file_id.as_deref(), Some("BAACAgIAAx-video"));
-    // /history sends it again by file id, without uploading.
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(5, 42, "ru", "/history"));
-    fake.updates
-        .lock()
-        .unwrap()
-        .push_back(command(6, 42, "ru", "/queue"));
-    for _ in 0..200 {
-        if fake.videos.lock().unwrap().len() >= 2 && fake.sent.lock().unwrap().len() >= 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let resend = fake.videos.lock().unwrap()[1].clone();
-    assert!(
-        resend.contains("BAACAgIAAx-video") && resend.len() < 2000,
-        "re-sent by file_id: {resend}"
-    );
-    let last = fake.sent.lock().unwrap().last().unwrap().1["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(last.contains("нет задач"), "{last}");
-    stop.send(true).unwrap();
-    worker.await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), running)
+    // /history re-sends by file id.
+    f.text(42, "/history");
+    f.wait_call("sendvideo", |b| {
+        b.as_str()
+            .is_some_and(|form| fake_tg::form_field(form, "video").as_deref() == Some("BAACAgIAAx-video"))
+    })
+    .await;
+    f.text(42, "/queue");
+    f.wait_text(42, "нет задач").await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_refunded_once() {
+    let r = start(true, |_| {}).await;
+    let f = &r.fake;
+    f.refuse_videos.store(true, Ordering::SeqCst);
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    reelforge::ledger::credit(&r.db, 42, 1000, reelforge::ledger::Reason::Payment, "pay", None)
         .await
-        .expect("bot stops")
         .unwrap();
+    let photo = std::fs::read(common::ASTRONAUT).unwrap();
+    // Without a caption: the bot asks what to do.
+    f.photo(42, "ph1", photo.clone(), None);
+    f.wait_text(42, "Что сделать с этим фото").await;
+    f.press(42, "pa:anim", 7);
+    f.wait_text(42, "Опишите, что должно происходить").await;
+    f.text(42, "улыбается и машет рукой");
+    f.wait_text(42, "Видео из фото: «улыбается и машет рукой»").await;
+    // A photo with a caption goes straight to the settings.
+    f.photo(42, "ph2", photo, Some("космонавт улыбается"));
+    f.wait_text(42, "Видео из фото: «космонавт улыбается»").await;
+    f.press(42, "v:go", 8);
+    f.wait_text(42, "В очереди").await;
+    let job = jobs(&r.db).await;
+    assert_eq!(job[0].1, "image_to_video");
+    let params: String = reelforge::on_db!(&r.db, p => sqlx::query_scalar("SELECT params FROM jobs").fetch_one(p).await.unwrap());
+    assert!(params.contains("uploads/"), "the stored photo is the first frame: {params}");
+    // Telegram refuses the video: the job fails, the tokens come back once, the user is told.
+    let texts = f.wait_text(42, "Токены возвращены (742)").await;
+    assert!(texts.last().unwrap().contains("файл или текст не подходит"), "{texts:?}");
+    let entries = reelforge::ledger::history(&r.db, 42, 10).await.unwrap();
+    assert_eq!(entries.iter().filter(|e| e.reason == "job_refund").count(), 1);
+    assert_eq!(reelforge::ledger::balance_of(&r.db, 42).await.unwrap(), 1100);
+    r.stop().await;
 }
