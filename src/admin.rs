@@ -194,7 +194,11 @@ fn job_cost_kzt(prices: &PriceTable, kind: &str, params: &str) -> f64 {
                 .unwrap_or(0.0)
         }
         "ugc_video" => {
-            let words = v["script"].as_str().unwrap_or("").split_whitespace().count();
+            let words = v["script"]
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .count();
             let secs = (words as f64 / 2.5).max(3.0);
             prices.talking_head.cost_usd_per_second * secs + prices.compose.cost_usd
         }

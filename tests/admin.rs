@@ -103,3 +103,84 @@ async fn topup_credits_once_per_key_and_history_shows_it() {
     assert_eq!(nobody.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("user 999 does not exist"));
 }
+
+#[tokio::test]
+async fn users_user_ban_refund_and_stats_from_the_command_line() {
+    let d = tmp();
+    let url = format!("sqlite://{}/rf.db", d.path().display());
+    let db = reelforge::db::Db::connect(&url).await.unwrap();
+    reelforge::db::users::touch_user(&db, 12, Some("anna"), "ru")
+        .await
+        .unwrap();
+    reelforge::ledger::grant_welcome_bonus(&db, 12, 1000)
+        .await
+        .unwrap();
+    let job = reelforge::queue::submit(
+        &db,
+        reelforge::queue::NewJob {
+            user_id: 12,
+            kind: "text_to_video".into(),
+            params: serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}),
+            cost_tokens: 742,
+            max_attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, users, _) = run(&["admin", "users"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        users.contains("1 users") && users.contains("@anna") && users.contains("258 tokens"),
+        "{users}"
+    );
+    let (_, card, _) = run(&["admin", "user", "@anna"]);
+    assert!(
+        card.contains("balance 258") && card.contains("queued 1"),
+        "{card}"
+    );
+    let (_, banned, _) = run(&["admin", "ban", "12"]);
+    assert!(banned.contains("user 12: banned"), "{banned}");
+    assert!(
+        reelforge::db::users::get_user(&db, 12)
+            .await
+            .unwrap()
+            .unwrap()
+            .banned
+    );
+    run(&["admin", "unban", "@anna"]);
+    assert!(
+        !reelforge::db::users::get_user(&db, 12)
+            .await
+            .unwrap()
+            .unwrap()
+            .banned
+    );
+    let (_, refunded, _) = run(&["admin", "refund", &job.to_string()]);
+    assert!(
+        refunded.contains("742 tokens back to user 12"),
+        "{refunded}"
+    );
+    let (_, twice, _) = run(&["admin", "refund", &job.to_string()]);
+    assert!(twice.contains("already refunded"), "{twice}");
+    assert_eq!(reelforge::ledger::balance_of(&db, 12).await.unwrap(), 1000);
+    let (_, stats, _) = run(&["admin", "stats"]);
+    assert!(
+        stats.contains("users: 1") && stats.contains("queued 1"),
+        "{stats}"
+    );
+    let (code, _, err) = run(&["admin", "user", "@nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no user '@nobody'"), "{err}");
+}

@@ -52,7 +52,11 @@ async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
     app.work_dir = dir.path().join("bot");
     app.settings.job_cooldown_s = 0;
     adjust(&mut app);
-    let mut tasks = vec![tokio::spawn(run_bot(bot.clone(), Arc::new(app), rx.clone()))];
+    let mut tasks = vec![tokio::spawn(run_bot(
+        bot.clone(),
+        Arc::new(app),
+        rx.clone(),
+    ))];
     if workers {
         let services = Services {
             db: db.clone(),
@@ -108,7 +112,10 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
         texts[0].contains("Привет, Anna") && texts[0].contains("бонус: 100"),
         "{texts:?}"
     );
-    assert!(f.last_buttons(42).iter().any(|b| b.ends_with("|buy")), "menu buttons");
+    assert!(
+        f.last_buttons(42).iter().any(|b| b.ends_with("|buy")),
+        "menu buttons"
+    );
     f.text(42, "/start");
     f.text(42, "/balance");
     let texts = f.wait_text(42, "приветственный бонус").await;
@@ -121,10 +128,17 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     f.text(42, "/buy");
     f.wait_text(42, "Выберите пакет").await;
     let packs = f.last_buttons(42);
-    assert!(packs.contains(&"7420 — 5936 ₸ (−20%)|pay:p:3".to_string()), "{packs:?}");
+    assert!(
+        packs.contains(&"7420 — 5936 ₸ (−20%)|pay:p:3".to_string()),
+        "{packs:?}"
+    );
     f.press(42, "pay:p:1", 5);
     f.wait_text(42, "Как оплатить").await;
-    assert_eq!(f.last_buttons(42), vec!["🟥 Kaspi|pay:k:1"], "no Stripe key: Kaspi only");
+    assert_eq!(
+        f.last_buttons(42),
+        vec!["🟥 Kaspi|pay:k:1"],
+        "no Stripe key: Kaspi only"
+    );
     f.press(42, "pay:k:1", 6);
     let texts = f.wait_text(42, "Kaspi на номер +7 700 000 00 00").await;
     assert!(texts.last().unwrap().contains("1336 ₸"), "{texts:?}");
@@ -145,12 +159,22 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     let answer = f
         .wait_call("answercallbackquery", |b| b["show_alert"] == json!(true))
         .await;
-    assert!(answer["text"].as_str().unwrap().contains("старого сообщения"), "{answer}");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("старого сообщения"),
+        "{answer}"
+    );
     f.text(42, "/nonsense");
     f.wait_text(42, "Такой команды нет").await;
     assert!(jobs(&r.db).await.is_empty(), "nothing was queued");
 
-    f.send(99, "en", json!({"text": "/start", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}));
+    f.send(
+        99,
+        "en",
+        json!({"text": "/start", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}),
+    );
     let english = f.wait_text(99, "Hi, Anna!").await;
     assert!(english[0].contains("welcome bonus of 100"), "{english:?}");
     r.stop().await;
@@ -162,9 +186,16 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
     let f = &r.fake;
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(&r.db, 42, 5000, reelforge::ledger::Reason::Payment, "pay", None)
-        .await
-        .unwrap();
+    reelforge::ledger::credit(
+        &r.db,
+        42,
+        5000,
+        reelforge::ledger::Reason::Payment,
+        "pay",
+        None,
+    )
+    .await
+    .unwrap();
     f.text(42, "/generate маяк на закате");
     f.wait_text(42, "«маяк на закате»").await;
     let buttons = f.last_buttons(42);
@@ -179,7 +210,10 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         "✓ ▯ Вертикально|v:o:v",
         "✅ Создать — 742|v:go",
     ] {
-        assert!(buttons.contains(&expected.to_string()), "{expected} in {buttons:?}");
+        assert!(
+            buttons.contains(&expected.to_string()),
+            "{expected} in {buttons:?}"
+        );
     }
     // Choices edit the same message; the price follows.
     f.press(42, "v:m:quality", 50);
@@ -188,9 +222,15 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
     f.wait_text(42, "Цена: 964").await;
     f.press(42, "v:o:h", 50);
     let texts = f.wait_text(42, "1280x720").await;
-    assert!(texts.last().unwrap().contains("Quality 720p · 4 с"), "{texts:?}");
+    assert!(
+        texts.last().unwrap().contains("Quality 720p · 4 с"),
+        "{texts:?}"
+    );
     let edits = f.calls_of("editmessagetext");
-    assert!(edits.iter().all(|e| e["message_id"] == json!(50)), "edited in place");
+    assert!(
+        edits.iter().all(|e| e["message_id"] == json!(50)),
+        "edited in place"
+    );
     // The first progress edit is refused with 429 retry_after=1: the next waits for it.
     f.edits_to_refuse.store(1, Ordering::SeqCst);
     f.press(42, "v:go", 50);
@@ -211,17 +251,28 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         ("supports_streaming", "true"),
         ("chat_id", "42"),
     ] {
-        assert_eq!(fake_tg::form_field(form, field).as_deref(), Some(value), "{field}");
+        assert_eq!(
+            fake_tg::form_field(form, field).as_deref(),
+            Some(value),
+            "{field}"
+        );
     }
     assert!(form.contains("name=\"thumbnail\""));
     let again = buttons_of(&video);
-    assert!(again.iter().any(|b| b.ends_with(&format!("again:{}", job[0].0))), "{again:?}");
+    assert!(
+        again
+            .iter()
+            .any(|b| b.ends_with(&format!("again:{}", job[0].0))),
+        "{again:?}"
+    );
     f.wait_text(42, "✅ Готово! Баланс: 4136").await;
     // One progress message: later states are edits of it, never new messages.
     let calls = f.calls.lock().unwrap().clone();
     let queued_msg = calls
         .iter()
-        .filter(|(m, b, _)| m == "sendmessage" && b["text"].as_str().unwrap_or("").contains("В очереди"))
+        .filter(|(m, b, _)| {
+            m == "sendmessage" && b["text"].as_str().unwrap_or("").contains("В очереди")
+        })
         .count();
     assert_eq!(queued_msg, 1);
     let progress: Vec<_> = calls
@@ -229,11 +280,16 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         .filter(|(m, b, _)| m == "editmessagetext" && b["message_id"] != json!(50))
         .collect();
     assert!(!progress.is_empty());
-    assert!(progress.iter().all(|(_, b, _)| b["message_id"] == progress[0].1["message_id"]));
+    assert!(progress
+        .iter()
+        .all(|(_, b, _)| b["message_id"] == progress[0].1["message_id"]));
     // 429 honoured: nothing was edited within 1 s of the refusal.
     let refused_at = progress[0].2;
     assert!(
-        progress.iter().skip(1).all(|(_, _, at)| at.duration_since(refused_at) >= Duration::from_millis(950)),
+        progress
+            .iter()
+            .skip(1)
+            .all(|(_, _, at)| at.duration_since(refused_at) >= Duration::from_millis(950)),
         "edits after the 429 waited retry_after"
     );
     // Non-final edits at least 3 s apart.
@@ -243,14 +299,18 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         assert!(
             final_state || pair[1].2.duration_since(pair[0].2) >= Duration::from_millis(2900),
             "edits spaced: {:?}",
-            shown.iter().map(|(_, b, _)| b["text"].clone()).collect::<Vec<_>>()
+            shown
+                .iter()
+                .map(|(_, b, _)| b["text"].clone())
+                .collect::<Vec<_>>()
         );
     }
     // /history re-sends by file id.
     f.text(42, "/history");
     f.wait_call("sendvideo", |b| {
-        b.as_str()
-            .is_some_and(|form| fake_tg::form_field(form, "video").as_deref() == Some("BAACAgIAAx-video"))
+        b.as_str().is_some_and(|form| {
+            fake_tg::form_field(form, "video").as_deref() == Some("BAACAgIAAx-video")
+        })
     })
     .await;
     f.text(42, "/queue");
@@ -265,9 +325,16 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     f.refuse_videos.store(true, Ordering::SeqCst);
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(&r.db, 42, 1000, reelforge::ledger::Reason::Payment, "pay", None)
-        .await
-        .unwrap();
+    reelforge::ledger::credit(
+        &r.db,
+        42,
+        1000,
+        reelforge::ledger::Reason::Payment,
+        "pay",
+        None,
+    )
+    .await
+    .unwrap();
     let photo = std::fs::read(common::ASTRONAUT).unwrap();
     // Without a caption: the bot asks what to do.
     f.photo(42, "ph1", photo.clone(), None);
@@ -275,21 +342,35 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     f.press(42, "pa:anim", 7);
     f.wait_text(42, "Опишите, что должно происходить").await;
     f.text(42, "улыбается и машет рукой");
-    f.wait_text(42, "Видео из фото: «улыбается и машет рукой»").await;
+    f.wait_text(42, "Видео из фото: «улыбается и машет рукой»")
+        .await;
     // A photo with a caption goes straight to the settings.
     f.photo(42, "ph2", photo, Some("космонавт улыбается"));
-    f.wait_text(42, "Видео из фото: «космонавт улыбается»").await;
+    f.wait_text(42, "Видео из фото: «космонавт улыбается»")
+        .await;
     f.press(42, "v:go", 8);
     f.wait_text(42, "В очереди").await;
     let job = jobs(&r.db).await;
     assert_eq!(job[0].1, "image_to_video");
     let params: String = reelforge::on_db!(&r.db, p => sqlx::query_scalar("SELECT params FROM jobs").fetch_one(p).await.unwrap());
-    assert!(params.contains("uploads/"), "the stored photo is the first frame: {params}");
+    assert!(
+        params.contains("uploads/"),
+        "the stored photo is the first frame: {params}"
+    );
     // Telegram refuses the video: the job fails, the tokens come back once, the user is told.
     let texts = f.wait_text(42, "Токены возвращены (742)").await;
-    assert!(texts.last().unwrap().contains("файл или текст не подходит"), "{texts:?}");
+    assert!(
+        texts.last().unwrap().contains("файл или текст не подходит"),
+        "{texts:?}"
+    );
     let entries = reelforge::ledger::history(&r.db, 42, 10).await.unwrap();
-    assert_eq!(entries.iter().filter(|e| e.reason == "job_refund").count(), 1);
-    assert_eq!(reelforge::ledger::balance_of(&r.db, 42).await.unwrap(), 1100);
+    assert_eq!(
+        entries.iter().filter(|e| e.reason == "job_refund").count(),
+        1
+    );
+    assert_eq!(
+        reelforge::ledger::balance_of(&r.db, 42).await.unwrap(),
+        1100
+    );
     r.stop().await;
 }

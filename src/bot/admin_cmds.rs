@@ -13,21 +13,20 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
     let usage = |u: &str| format!("Usage: {u}");
     let reply = match (command, args.as_slice()) {
         ("topup", [who, amount]) => match amount.parse::<i64>() {
-            Ok(amount) if amount > 0 => {
-                match admin::find_user(db, who).await {
-                    Ok(u) => {
-                        let key = format!("tg:topup:{}:{}", ctx.chat.0, message_id);
-                        match admin::topup(db, u.id, amount, &key).await? {
-                            Some(balance) => {
-                                notify(ctx, u.id, &u.language, "admin.topped_up", amount, balance).await;
-                                format!("user {}: +{amount}, balance {balance}", u.id)
-                            }
-                            None => "this top-up was already applied".into(),
+            Ok(amount) if amount > 0 => match admin::find_user(db, who).await {
+                Ok(u) => {
+                    let key = format!("tg:topup:{}:{}", ctx.chat.0, message_id);
+                    match admin::topup(db, u.id, amount, &key).await? {
+                        Some(balance) => {
+                            notify(ctx, u.id, &u.language, "admin.topped_up", amount, balance)
+                                .await;
+                            format!("user {}: +{amount}, balance {balance}", u.id)
                         }
+                        None => "this top-up was already applied".into(),
                     }
-                    Err(e) => e.to_string(),
                 }
-            }
+                Err(e) => e.to_string(),
+            },
             _ => usage("/topup @username|id amount (a positive number of tokens)"),
         },
         ("topup", _) => usage("/topup @username|id amount"),
@@ -46,12 +45,22 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
             lines.join("\n")
         }
         ("stats", _) => admin::stats(db, &ctx.app.prices).await?.render(),
-        ("user", [who]) => admin::user_card(db, who).await.unwrap_or_else(|e| e.to_string()),
+        ("user", [who]) => admin::user_card(db, who)
+            .await
+            .unwrap_or_else(|e| e.to_string()),
         ("user", _) => usage("/user @username|id"),
         ("ban" | "unban", [who]) => match admin::find_user(db, who).await {
             Ok(u) => {
                 admin::set_banned(db, u.id, command == "ban").await?;
-                format!("user {}: {}", u.id, if command == "ban" { "banned" } else { "unbanned" })
+                format!(
+                    "user {}: {}",
+                    u.id,
+                    if command == "ban" {
+                        "banned"
+                    } else {
+                        "unbanned"
+                    }
+                )
             }
             Err(e) => e.to_string(),
         },
@@ -64,7 +73,9 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
                     format!("job #{job}: {amount} tokens back to {user}")
                 }
                 Ok(None) => format!("job #{job} was already refunded"),
-                Err(e @ (AdminError::NoSuchJob(_) | AdminError::NothingToRefund(_))) => e.to_string(),
+                Err(e @ (AdminError::NoSuchJob(_) | AdminError::NothingToRefund(_))) => {
+                    e.to_string()
+                }
                 Err(e) => return Err(e.into()),
             },
             Err(_) => usage("/refund <job id>"),
@@ -75,9 +86,14 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
 }
 
 async fn user_lang_balance(ctx: &Ctx<'_>, user: i64) -> (String, i64) {
-    let u = crate::db::users::get_user(&ctx.app.db, user).await.ok().flatten();
+    let u = crate::db::users::get_user(&ctx.app.db, user)
+        .await
+        .ok()
+        .flatten();
     (
-        u.as_ref().map(|u| u.language.clone()).unwrap_or_else(|| "ru".into()),
+        u.as_ref()
+            .map(|u| u.language.clone())
+            .unwrap_or_else(|| "ru".into()),
         u.map(|u| u.balance).unwrap_or(0),
     )
 }

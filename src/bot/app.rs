@@ -51,7 +51,12 @@ impl BotApp {
         }
     }
 
-    pub fn t(&self, lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
+    pub fn t(
+        &self,
+        lang: Lang,
+        key: &str,
+        args: &[(&str, &(dyn std::fmt::Display + Sync))],
+    ) -> String {
         self.texts.get(lang, key, args)
     }
 
@@ -98,7 +103,11 @@ pub async fn say_with(
 }
 
 /// Why a user may not start a paid job now, in their language.
-pub async fn limit_refusal(app: &BotApp, user: i64, lang: Lang) -> Result<Option<String>, HandlerError> {
+pub async fn limit_refusal(
+    app: &BotApp,
+    user: i64,
+    lang: Lang,
+) -> Result<Option<String>, HandlerError> {
     let now = now_ms();
     let day_start = now - now.rem_euclid(24 * 3600 * 1000);
     let (today, last): (i64, Option<i64>) = on_db!(&app.db, p => sqlx::query_as(
@@ -172,7 +181,12 @@ pub async fn submit_paid(
     }
     let balance = ledger::balance_of(&app.db, user).await?;
     if !ids.is_empty() && balance < app.cheapest_video() {
-        say(bot, chat, app.t(lang, "balance.low", &[("balance", &balance)])).await?;
+        say(
+            bot,
+            chat,
+            app.t(lang, "balance.low", &[("balance", &balance)]),
+        )
+        .await?;
     }
     Ok(ids)
 }
@@ -237,7 +251,11 @@ impl Ctx<'_> {
         say(self.bot, self.chat, text).await
     }
 
-    pub async fn say_with(&self, text: impl Into<String>, kb: InlineKeyboardMarkup) -> HandlerResult {
+    pub async fn say_with(
+        &self,
+        text: impl Into<String>,
+        kb: InlineKeyboardMarkup,
+    ) -> HandlerResult {
         say_with(self.bot, self.chat, text, kb).await
     }
 
@@ -251,7 +269,14 @@ impl Ctx<'_> {
         (self.t(key, &[]), data.into())
     }
 
-    pub async fn submit(&self, jobs: Vec<NewJob>, carried: Option<String>) -> Result<Vec<i64>, HandlerError> {
-        submit_paid(self.bot, self.app, self.chat, self.user, self.lang, jobs, carried).await
+    pub async fn submit(
+        &self,
+        jobs: Vec<NewJob>,
+        carried: Option<String>,
+    ) -> Result<Vec<i64>, HandlerError> {
+        submit_paid(
+            self.bot, self.app, self.chat, self.user, self.lang, jobs, carried,
+        )
+        .await
     }
 }

@@ -2,6 +2,8 @@
 //! `supports_streaming`, so phones show a poster and the right length; the returned `file_id`
 //! is kept for re-sends. Failures are classified like provider errors: 429 waits, a refused
 //! file is the input's fault, network trouble is retried.
+use super::texts::{Lang, Texts};
+use crate::db::Db;
 use crate::failure::ErrorClass;
 use crate::pipelines::{Deliver, Delivery};
 use crate::providers::ProviderError;
@@ -9,8 +11,6 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use teloxide::prelude::*;
-use super::texts::{Lang, Texts};
-use crate::db::Db;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile};
 use teloxide::RequestError;
 
@@ -44,11 +44,16 @@ impl TelegramDeliver {
     /// "Make another" and "menu" under a video; "use / edit again / original" under an edit.
     async fn buttons(&self, user: i64, job: i64, photo: bool) -> InlineKeyboardMarkup {
         let lang = self.lang(user).await;
-        let b = |key: &str, data: String| InlineKeyboardButton::callback(self.texts.get(lang, key, &[]), data);
+        let b = |key: &str, data: String| {
+            InlineKeyboardButton::callback(self.texts.get(lang, key, &[]), data)
+        };
         if photo {
             InlineKeyboardMarkup::new(vec![
                 vec![b("ugc.edit_use", format!("u:use:{job}"))],
-                vec![b("ugc.edit_again", "u:e:yes".into()), b("ugc.edit_original", "u:orig".into())],
+                vec![
+                    b("ugc.edit_again", "u:e:yes".into()),
+                    b("ugc.edit_original", "u:orig".into()),
+                ],
             ])
         } else {
             InlineKeyboardMarkup::new(vec![vec![

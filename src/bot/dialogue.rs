@@ -10,9 +10,13 @@ pub enum Dialogue {
     #[default]
     Idle,
     /// A photo came without a caption: animate it or make a product card?
-    PhotoAction { photo: String },
+    PhotoAction {
+        photo: String,
+    },
     /// Image-to-video: waiting for what should happen in the photo.
-    ImagePrompt { photo: String },
+    ImagePrompt {
+        photo: String,
+    },
     /// Text- or image-to-video: choosing tier, duration and orientation.
     ChoosingVideoSettings {
         prompt: String,
@@ -23,9 +27,18 @@ pub enum Dialogue {
     },
     /// Product card steps.
     ProductPhoto,
-    ProductDescription { photo: String },
-    ProductTemplate { photo: String, description: String },
-    ProductWishes { photo: String, description: String, template: String },
+    ProductDescription {
+        photo: String,
+    },
+    ProductTemplate {
+        photo: String,
+        description: String,
+    },
+    ProductWishes {
+        photo: String,
+        description: String,
+        template: String,
+    },
     ProductQuantity {
         photo: String,
         description: String,
@@ -42,7 +55,9 @@ pub enum Dialogue {
     /// UGC steps.
     UgcFormat,
     UgcBackground,
-    UgcGender { background: Option<String> },
+    UgcGender {
+        background: Option<String>,
+    },
     UgcCharacter {
         background: Option<String>,
         gender: String,

@@ -65,7 +65,9 @@ pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResu
 async fn route_message(ctx: &Ctx<'_>, msg: &Message, new: bool, name: &str) -> HandlerResult {
     let text = msg.text().unwrap_or("").trim();
     if let Some(command) = text.strip_prefix('/') {
-        let (command, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+        let (command, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
         let command = command.split('@').next().unwrap_or("").to_ascii_lowercase();
         return on_command(ctx, &command, rest.trim(), msg, new, name).await;
     }
@@ -97,11 +99,7 @@ fn photo_of(msg: &Message) -> Option<(FileId, u32)> {
         return sizes.last().map(|p| (p.file.id.clone(), p.file.size));
     }
     msg.document()
-        .filter(|d| {
-            d.mime_type
-                .as_ref()
-                .is_some_and(|m| m.type_() == "image")
-        })
+        .filter(|d| d.mime_type.as_ref().is_some_and(|m| m.type_() == "image"))
         .map(|d| (d.file.id.clone(), d.file.size))
 }
 
@@ -117,11 +115,7 @@ fn video_of(msg: &Message) -> Option<(FileId, u32, &'static str)> {
         return Some((a.file.id.clone(), a.file.size, "input.video_outside_ugc"));
     }
     msg.document()
-        .filter(|d| {
-            d.mime_type
-                .as_ref()
-                .is_some_and(|m| m.type_() == "video")
-        })
+        .filter(|d| d.mime_type.as_ref().is_some_and(|m| m.type_() == "video"))
         .map(|d| (d.file.id.clone(), d.file.size, "input.video_outside_ugc"))
 }
 
@@ -137,7 +131,10 @@ pub async fn download(
     if u64::from(size) > limit {
         ctx.say(ctx.t(
             "input.too_large",
-            &[("size", &(u64::from(size).div_ceil(1 << 20))), ("limit", &(limit >> 20))],
+            &[
+                ("size", &(u64::from(size).div_ceil(1 << 20))),
+                ("limit", &(limit >> 20)),
+            ],
         ))
         .await?;
         return Ok(None);
@@ -146,7 +143,10 @@ pub async fn download(
     if u64::from(f.size) > limit {
         ctx.say(ctx.t(
             "input.too_large",
-            &[("size", &(u64::from(f.size).div_ceil(1 << 20))), ("limit", &(limit >> 20))],
+            &[
+                ("size", &(u64::from(f.size).div_ceil(1 << 20))),
+                ("limit", &(limit >> 20)),
+            ],
         ))
         .await?;
         return Ok(None);
@@ -165,7 +165,11 @@ pub async fn download(
 
 /// Stores an uploaded photo after checking it decodes (and is no decompression bomb).
 /// `Ok(None)`: refused, the user has been told why.
-pub async fn store_photo(ctx: &Ctx<'_>, file: FileId, size: u32) -> Result<Option<String>, HandlerError> {
+pub async fn store_photo(
+    ctx: &Ctx<'_>,
+    file: FileId,
+    size: u32,
+) -> Result<Option<String>, HandlerError> {
     let Some(path) = download(ctx, &file, size, "jpg").await? else {
         return Ok(None);
     };
@@ -178,7 +182,8 @@ pub async fn store_photo(ctx: &Ctx<'_>, file: FileId, size: u32) -> Result<Optio
         } else {
             e.to_string()
         };
-        ctx.say(ctx.t("input.bad_photo", &[("reason", &reason)])).await?;
+        ctx.say(ctx.t("input.bad_photo", &[("reason", &reason)]))
+            .await?;
         return Ok(None);
     }
     let key = crate::pipelines::store_file(&ctx.app.storage, "uploads", &path, "jpg", "image/jpeg")
@@ -354,7 +359,11 @@ async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
         };
         lines.push(ctx.t(
             "queue.line",
-            &[("id", &id), ("kind", &ctx.t(&format!("kind.{kind}"), &[])), ("status", &status)],
+            &[
+                ("id", &id),
+                ("kind", &ctx.t(&format!("kind.{kind}"), &[])),
+                ("status", &status),
+            ],
         ));
     }
     Ok(lines.join("\n"))
@@ -418,7 +427,9 @@ async fn route_callback(
     let state = dialogue::load(&ctx.app.db, ctx.user).await?;
     let (head, arg) = data.split_once(':').unwrap_or((data, ""));
     match head {
-        "menu" => menu(ctx.bot, ctx.app, ctx.chat, ctx.user, ctx.lang).await.map(|_| true),
+        "menu" => menu(ctx.bot, ctx.app, ctx.chat, ctx.user, ctx.lang)
+            .await
+            .map(|_| true),
         "m" => {
             match arg {
                 "gen" => ctx.say(ctx.t("generate.ask", &[])).await?,

@@ -55,7 +55,10 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                 ctx.say(ctx.t("buy.unavailable", &[])).await?;
             } else {
                 ctx.say_with(
-                    ctx.t("buy.method", &[("tokens", &pack.tokens), ("price", &pack.price_kzt)]),
+                    ctx.t(
+                        "buy.method",
+                        &[("tokens", &pack.tokens), ("price", &pack.price_kzt)],
+                    ),
                     keyboard(vec![row(&buttons)]),
                 )
                 .await?;
@@ -87,7 +90,10 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                     ctx.bot
                         .send_message(
                             ctx.chat,
-                            ctx.t("buy.stripe", &[("tokens", &pack.tokens), ("price", &pack.price_kzt)]),
+                            ctx.t(
+                                "buy.stripe",
+                                &[("tokens", &pack.tokens), ("price", &pack.price_kzt)],
+                            ),
                         )
                         .reply_markup(keyboard(vec![vec![InlineKeyboardButton::url(
                             ctx.t("buy.pay_button", &[("price", &pack.price_kzt)]),
@@ -116,7 +122,11 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
             .await?;
             ctx.say(ctx.t(
                 "pay.kaspi",
-                &[("amount", &pack.price_kzt), ("phone", &phone), ("order", &order)],
+                &[
+                    ("amount", &pack.price_kzt),
+                    ("phone", &phone),
+                    ("order", &order),
+                ],
             ))
             .await?;
             if let Some(admin) = ctx.app.settings.admin_chat_id {

@@ -34,8 +34,11 @@ pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
 
 pub async fn ask_description(ctx: &Ctx<'_>, photo: String) -> HandlerResult {
     ctx.save(&Dialogue::ProductDescription { photo }).await?;
-    ctx.say(ctx.t("product.ask_description", &[("limit", &MAX_DESCRIPTION_CHARS)]))
-        .await
+    ctx.say(ctx.t(
+        "product.ask_description",
+        &[("limit", &MAX_DESCRIPTION_CHARS)],
+    ))
+    .await
 }
 
 pub async fn description(ctx: &Ctx<'_>, photo: String, text: &str) -> HandlerResult {
@@ -71,7 +74,12 @@ pub async fn wishes(
     wishes: Option<&str>,
 ) -> HandlerResult {
     let wishes = wishes
-        .map(|w| w.trim().chars().take(MAX_DESCRIPTION_CHARS).collect::<String>())
+        .map(|w| {
+            w.trim()
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS)
+                .collect::<String>()
+        })
         .filter(|w| !w.is_empty());
     ctx.save(&Dialogue::ProductQuantity {
         photo,
@@ -85,13 +93,19 @@ pub async fn wishes(
         .iter()
         .map(|q| {
             (
-                ctx.t("product.quantity_button", &[("n", q), ("price", &(unit * i64::from(*q)))]),
+                ctx.t(
+                    "product.quantity_button",
+                    &[("n", q), ("price", &(unit * i64::from(*q)))],
+                ),
                 format!("p:q:{q}"),
             )
         })
         .collect();
-    ctx.say_with(ctx.t("product.ask_quantity", &[]), keyboard(vec![row(&buttons)]))
-        .await
+    ctx.say_with(
+        ctx.t("product.ask_quantity", &[]),
+        keyboard(vec![row(&buttons)]),
+    )
+    .await
 }
 
 pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool, HandlerError> {
@@ -130,7 +144,8 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
             },
             "q",
         ) => {
-            let Some(quantity) = value.parse::<u32>().ok().filter(|q| QUANTITIES.contains(q)) else {
+            let Some(quantity) = value.parse::<u32>().ok().filter(|q| QUANTITIES.contains(q))
+            else {
                 return Ok(false);
             };
             let tpl = templates_list()

@@ -9,10 +9,10 @@ use crate::db::{now_ms, Db, DbError};
 use crate::on_db;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageId};
 use teloxide::{ApiError, RequestError};
-use std::time::{Duration, Instant};
 
 pub const MIN_EDIT_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -97,7 +97,10 @@ async fn typical_seconds(db: &Db, kind: &str) -> Result<i64, DbError> {
     .bind(kind)
     .fetch_one(p)
     .await?);
-    Ok(mean.map(|ms| (ms / 1000.0).round() as i64).filter(|s| *s > 0).unwrap_or(120))
+    Ok(mean
+        .map(|ms| (ms / 1000.0).round() as i64)
+        .filter(|s| *s > 0)
+        .unwrap_or(120))
 }
 
 /// "Queued: position N, about M min" for a job.
@@ -150,14 +153,22 @@ async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), 
             (app.t(lang, "progress.done", &[("balance", &balance)]), true)
         }
         "failed" | "cancelled" => {
-            let reason = app.t(lang, message_key_of(j.error_class.as_deref().unwrap_or("")), &[]);
+            let reason = app.t(
+                lang,
+                message_key_of(j.error_class.as_deref().unwrap_or("")),
+                &[],
+            );
             let key = if j.cost_tokens > 0 {
                 "progress.failed_refunded"
             } else {
                 "progress.failed"
             };
             (
-                app.t(lang, key, &[("reason", &reason), ("tokens", &j.cost_tokens)]),
+                app.t(
+                    lang,
+                    key,
+                    &[("reason", &reason), ("tokens", &j.cost_tokens)],
+                ),
                 true,
             )
         }
@@ -173,7 +184,10 @@ async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), 
             let expected = typical_seconds(&app.db, &j.kind).await?.max(10);
             let elapsed = (now_ms() - j.started_ms.unwrap_or_else(now_ms)) / 1000;
             let percent = (elapsed * 100 / expected).clamp(1, 95);
-            (app.t(lang, "progress.generating", &[("percent", &percent)]), false)
+            (
+                app.t(lang, "progress.generating", &[("percent", &percent)]),
+                false,
+            )
         }
     })
 }
@@ -224,7 +238,11 @@ async fn progress_pass(
             continue;
         }
         let result = bot
-            .edit_message_text(ChatId(j.chat_id), MessageId(j.message_id as i32), text.clone())
+            .edit_message_text(
+                ChatId(j.chat_id),
+                MessageId(j.message_id as i32),
+                text.clone(),
+            )
             .await;
         let gone = match result {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => false,
@@ -234,7 +252,9 @@ async fn progress_pass(
             }
             // Deleted by the user or too old to edit: stop following it.
             Err(RequestError::Api(
-                ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited | ApiError::BotBlocked,
+                ApiError::MessageToEditNotFound
+                | ApiError::MessageCantBeEdited
+                | ApiError::BotBlocked,
             )) => true,
             Err(e) => {
                 eprintln!("bot: editing the progress of job {} failed: {e}", j.job_id);

@@ -15,10 +15,12 @@ pub fn make_bot(token: &str, api_url: &str, proxy: Option<&str>) -> Result<Bot, 
         .map_err(|e| format!("TELEGRAM_API_URL '{api_url}' is not a URL: {e}"))?;
     let mut builder = teloxide::net::default_reqwest_settings();
     if let Some(p) = proxy {
-        builder = builder.proxy(
-            reqwest_tg::Proxy::all(p)
-                .map_err(|e| format!("TELEGRAM_PROXY '{}' is invalid: {e}", crate::config::redact_url(p)))?,
-        );
+        builder = builder.proxy(reqwest_tg::Proxy::all(p).map_err(|e| {
+            format!(
+                "TELEGRAM_PROXY '{}' is invalid: {e}",
+                crate::config::redact_url(p)
+            )
+        })?);
     }
     let client = builder
         .build()
@@ -85,9 +87,13 @@ pub async fn start_bot(
         }),
         Some(url) => {
             let url = reqwest::Url::parse(&url).map_err(|e| format!("WEBHOOK_URL: {e}"))?;
-            let secret = app.settings.webhook_secret.clone().unwrap_or_else(random_secret);
-            let options = webhooks::Options::new(([127, 0, 0, 1], 0).into(), url)
-                .secret_token(secret);
+            let secret = app
+                .settings
+                .webhook_secret
+                .clone()
+                .unwrap_or_else(random_secret);
+            let options =
+                webhooks::Options::new(([127, 0, 0, 1], 0).into(), url).secret_token(secret);
             let (listener, stop_flag, router) = webhooks::axum_to_router(bot, options)
                 .await
                 .map_err(|e| format!("setWebhook failed: {e}"))?;

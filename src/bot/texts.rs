@@ -53,7 +53,12 @@ impl Texts {
 
     /// The text for `key` with `{placeholders}` filled; the key itself if it is missing, so a
     /// gap shows up in review instead of as silence.
-    pub fn get(&self, lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
+    pub fn get(
+        &self,
+        lang: Lang,
+        key: &str,
+        args: &[(&str, &(dyn std::fmt::Display + Sync))],
+    ) -> String {
         let table = match lang {
             Lang::Ru => &self.ru,
             Lang::En => &self.en,

@@ -118,7 +118,9 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
     let info = tokio::task::spawn_blocking(move || media::probe(&p)).await?;
     let refusal = match &info {
         Err(e) => Some(ctx.t("input.bad_video", &[("reason", &problem_of(e))])),
-        Ok(i) if i.video.is_none() => Some(ctx.t("input.bad_video", &[("reason", &"has no picture")])),
+        Ok(i) if i.video.is_none() => {
+            Some(ctx.t("input.bad_video", &[("reason", &"has no picture")]))
+        }
         Ok(i) if i.duration_s > MAX_BACKGROUND_SECONDS + 0.5 => Some(ctx.t(
             "input.background_too_long",
             &[("seconds", &format!("{:.0}", i.duration_s))],
@@ -129,9 +131,10 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
         let _ = std::fs::remove_file(&path);
         return ctx.say(why).await;
     }
-    let key = crate::pipelines::store_file(&ctx.app.storage, "backgrounds", &path, "mp4", "video/mp4")
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let key =
+        crate::pipelines::store_file(&ctx.app.storage, "backgrounds", &path, "mp4", "video/mp4")
+            .await
+            .map_err(|e| format!("{e:?}"))?;
     let _ = std::fs::remove_file(&path);
     ask_gender(ctx, Some(key)).await
 }
@@ -148,7 +151,11 @@ async fn ask_gender(ctx: &Ctx<'_>, background: Option<String>) -> HandlerResult 
     .await
 }
 
-fn gallery_keyboard(ctx: &Ctx<'_>, index: usize, count: usize) -> teloxide::types::InlineKeyboardMarkup {
+fn gallery_keyboard(
+    ctx: &Ctx<'_>,
+    index: usize,
+    count: usize,
+) -> teloxide::types::InlineKeyboardMarkup {
     let mut nav = Vec::new();
     if index > 0 {
         nav.push(("◀".to_string(), format!("u:c:{}", index - 1)));
@@ -173,7 +180,11 @@ async fn show_character(
     };
     let caption = ctx.t(
         "ugc.character",
-        &[("name", &c.name), ("n", &(index + 1)), ("count", &list.len())],
+        &[
+            ("name", &c.name),
+            ("n", &(index + 1)),
+            ("count", &list.len()),
+        ],
     );
     let kb = gallery_keyboard(ctx, index, list.len());
     let photo = InputFile::memory(c.image.clone()).file_name("character.jpg");
@@ -210,7 +221,12 @@ pub async fn own_character(
     ask_edit(ctx, background, key.clone(), key).await
 }
 
-async fn ask_edit(ctx: &Ctx<'_>, background: Option<String>, character: String, original: String) -> HandlerResult {
+async fn ask_edit(
+    ctx: &Ctx<'_>,
+    background: Option<String>,
+    character: String,
+    original: String,
+) -> HandlerResult {
     ctx.save(&Dialogue::UgcEdit {
         background,
         character,
@@ -222,7 +238,10 @@ async fn ask_edit(ctx: &Ctx<'_>, background: Option<String>, character: String, 
     ctx.say_with(
         ctx.t("ugc.edit_ask", &[]),
         keyboard(vec![row(&[
-            (ctx.t("ugc.edit_yes", &[("price", &price)]), "u:e:yes".into()),
+            (
+                ctx.t("ugc.edit_yes", &[("price", &price)]),
+                "u:e:yes".into(),
+            ),
             ctx.button("ugc.edit_no", "u:e:no"),
         ])]),
     )
@@ -303,7 +322,11 @@ async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
     let Some(v) = list.iter().find(|v| v.id == voice) else {
         return ctx.say(ctx.t("input.stale_button", &[])).await;
     };
-    if let Some(url) = v.preview.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {
+    if let Some(url) = v
+        .preview
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+    {
         ctx.bot
             .send_voice(ctx.chat, InputFile::url(url))
             .caption(v.name.clone())
@@ -317,7 +340,11 @@ async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
     Ok(())
 }
 
-async fn speak_offline(ctx: &Ctx<'_>, text: &str, voice: &str) -> Result<(std::path::PathBuf, f64), HandlerError> {
+async fn speak_offline(
+    ctx: &Ctx<'_>,
+    text: &str,
+    voice: &str,
+) -> Result<(std::path::PathBuf, f64), HandlerError> {
     std::fs::create_dir_all(&ctx.app.work_dir)?;
     let path = ctx
         .app
@@ -325,8 +352,8 @@ async fn speak_offline(ctx: &Ctx<'_>, text: &str, voice: &str) -> Result<(std::p
         .join(format!("{}-{}-speech.wav", ctx.user, crate::db::now_ms()));
     crate::providers::local::speak(text, voice, &path).await?;
     let p = path.clone();
-    let secs = tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s))
-        .await??;
+    let secs =
+        tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
     Ok((path, secs))
 }
 
@@ -334,7 +361,10 @@ async fn speak_offline(ctx: &Ctx<'_>, text: &str, voice: &str) -> Result<(std::p
 async fn send_speech(ctx: &Ctx<'_>, path: &std::path::Path, caption: &str) -> HandlerResult {
     let file = InputFile::file(path);
     if path.extension().is_some_and(|e| e == "mp3") {
-        ctx.bot.send_voice(ctx.chat, file).caption(caption.to_string()).await?;
+        ctx.bot
+            .send_voice(ctx.chat, file)
+            .caption(caption.to_string())
+            .await?;
     } else {
         ctx.bot
             .send_document(ctx.chat, file)
@@ -344,7 +374,12 @@ async fn send_speech(ctx: &Ctx<'_>, path: &std::path::Path, caption: &str) -> Ha
     Ok(())
 }
 
-pub async fn ask_script(ctx: &Ctx<'_>, background: Option<String>, character: String, voice: String) -> HandlerResult {
+pub async fn ask_script(
+    ctx: &Ctx<'_>,
+    background: Option<String>,
+    character: String,
+    voice: String,
+) -> HandlerResult {
     ctx.save(&Dialogue::UgcScript {
         background,
         character,
@@ -373,7 +408,10 @@ pub async fn script(
     let count = text.chars().count();
     if count > MAX_SCRIPT_CHARS {
         return ctx
-            .say(ctx.t("ugc.script_too_long", &[("count", &count), ("limit", &MAX_SCRIPT_CHARS)]))
+            .say(ctx.t(
+                "ugc.script_too_long",
+                &[("count", &count), ("limit", &MAX_SCRIPT_CHARS)],
+            ))
             .await;
     }
     ctx.say(ctx.t("ugc.preview_wait", &[])).await?;
@@ -391,20 +429,33 @@ pub async fn script(
                 }
             };
             std::fs::create_dir_all(&ctx.app.work_dir)?;
-            let path = ctx.app.work_dir.join(format!("{}-{}-speech.mp3", ctx.user, crate::db::now_ms()));
+            let path =
+                ctx.app
+                    .work_dir
+                    .join(format!("{}-{}-speech.mp3", ctx.user, crate::db::now_ms()));
             tokio::fs::write(&path, &speech.audio).await?;
             let alignment = speech.alignment.to_string();
-            let akey = format!("alignments/{}.json", crate::storage::sha256_hex(alignment.as_bytes()));
+            let akey = format!(
+                "alignments/{}.json",
+                crate::storage::sha256_hex(alignment.as_bytes())
+            );
             ctx.app
                 .storage
                 .put_bytes(&akey, alignment.into_bytes(), "application/json")
                 .await?;
             carried.insert("alignment".into(), akey.into());
             let p = path.clone();
-            let secs = tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
-            let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, "mp3", "audio/mpeg")
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let secs = tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s))
+                .await??;
+            let key = crate::pipelines::store_file(
+                &ctx.app.storage,
+                "voices",
+                &path,
+                "mp3",
+                "audio/mpeg",
+            )
+            .await
+            .map_err(|e| format!("{e:?}"))?;
             send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
             let _ = std::fs::remove_file(&path);
             carried.insert("voice".into(), key.into());
@@ -418,9 +469,10 @@ pub async fn script(
                     return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
                 }
             };
-            let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, "wav", "audio/wav")
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let key =
+                crate::pipelines::store_file(&ctx.app.storage, "voices", &path, "wav", "audio/wav")
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
             send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
             let _ = std::fs::remove_file(&path);
             carried.insert("voice".into(), key.into());
@@ -437,7 +489,10 @@ pub async fn script(
     })
     .await?;
     ctx.say_with(
-        ctx.t("ugc.confirm", &[("seconds", &format!("{seconds:.0}")), ("price", &price)]),
+        ctx.t(
+            "ugc.confirm",
+            &[("seconds", &format!("{seconds:.0}")), ("price", &price)],
+        ),
         keyboard(vec![
             row(&[(ctx.t("ugc.go", &[("price", &price)]), "u:go".into())]),
             row(&[
@@ -475,7 +530,12 @@ pub async fn on_button(
             ctx.say(ctx.t("ugc.own_photo_hint", &[])).await?;
             return show_character(ctx, value, 0, None).await;
         }
-        (Dialogue::UgcCharacter { background, gender, .. }, "c") => {
+        (
+            Dialogue::UgcCharacter {
+                background, gender, ..
+            },
+            "c",
+        ) => {
             let Ok(index) = value.parse::<usize>() else {
                 return Ok(false);
             };
@@ -487,7 +547,12 @@ pub async fn on_button(
             .await?;
             return show_character(ctx, &gender, index, message).await;
         }
-        (Dialogue::UgcCharacter { background, gender, .. }, "pick") => {
+        (
+            Dialogue::UgcCharacter {
+                background, gender, ..
+            },
+            "pick",
+        ) => {
             let list = gallery(&gender);
             let Some(c) = value.parse::<usize>().ok().and_then(|i| list.get(i)) else {
                 return Ok(false);
@@ -503,7 +568,15 @@ pub async fn on_button(
                 .await?;
             ask_edit(ctx, background, key.clone(), key).await?;
         }
-        (Dialogue::UgcEdit { background, character, original, .. }, "e") => match value {
+        (
+            Dialogue::UgcEdit {
+                background,
+                character,
+                original,
+                ..
+            },
+            "e",
+        ) => match value {
             "yes" => {
                 ctx.save(&Dialogue::UgcEdit {
                     background,
@@ -515,32 +588,82 @@ pub async fn on_button(
                 ctx.say(ctx.t("ugc.edit_prompt", &[])).await?;
             }
             "no" => {
-                ctx.save(&Dialogue::UgcVoice { background, character, page: 0 }).await?;
+                ctx.save(&Dialogue::UgcVoice {
+                    background,
+                    character,
+                    page: 0,
+                })
+                .await?;
                 show_voices(ctx, 0, None).await?;
             }
             _ => return Ok(false),
         },
-        (Dialogue::UgcEdit { background, original, .. }, "use") => {
+        (
+            Dialogue::UgcEdit {
+                background,
+                original,
+                ..
+            },
+            "use",
+        ) => {
             let Some(edited) = edit_result(ctx, value).await? else {
                 return Ok(false);
             };
             let _ = original;
-            ctx.save(&Dialogue::UgcVoice { background, character: edited, page: 0 }).await?;
+            ctx.save(&Dialogue::UgcVoice {
+                background,
+                character: edited,
+                page: 0,
+            })
+            .await?;
             show_voices(ctx, 0, None).await?;
         }
-        (Dialogue::UgcEdit { background, original, .. }, "orig") => {
+        (
+            Dialogue::UgcEdit {
+                background,
+                original,
+                ..
+            },
+            "orig",
+        ) => {
             ask_edit(ctx, background, original.clone(), original).await?;
         }
-        (Dialogue::UgcVoice { background, character, .. }, "vp") => {
+        (
+            Dialogue::UgcVoice {
+                background,
+                character,
+                ..
+            },
+            "vp",
+        ) => {
             let page = value.parse::<usize>().unwrap_or(0);
-            ctx.save(&Dialogue::UgcVoice { background, character, page: page as u32 }).await?;
+            ctx.save(&Dialogue::UgcVoice {
+                background,
+                character,
+                page: page as u32,
+            })
+            .await?;
             show_voices(ctx, page, message).await?;
         }
-        (Dialogue::UgcVoice { .. } | Dialogue::UgcScript { .. }, "vs") => sample(ctx, value).await?,
+        (Dialogue::UgcVoice { .. } | Dialogue::UgcScript { .. }, "vs") => {
+            sample(ctx, value).await?
+        }
         (
-            Dialogue::UgcVoice { background, character, .. }
-            | Dialogue::UgcScript { background, character, .. }
-            | Dialogue::UgcConfirm { background, character, .. },
+            Dialogue::UgcVoice {
+                background,
+                character,
+                ..
+            }
+            | Dialogue::UgcScript {
+                background,
+                character,
+                ..
+            }
+            | Dialogue::UgcConfirm {
+                background,
+                character,
+                ..
+            },
             "v",
         ) => ask_script(ctx, background, character, value.to_string()).await?,
         (
@@ -587,10 +710,14 @@ async fn estimate_seconds(ctx: &Ctx<'_>, speech: Option<&str>) -> f64 {
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .and_then(|v| v["voice"].as_str().map(String::from));
     if let Some(key) = key {
-        let path = ctx.app.work_dir.join(format!("{}-price-{}", ctx.user, crate::db::now_ms()));
+        let path = ctx
+            .app
+            .work_dir
+            .join(format!("{}-price-{}", ctx.user, crate::db::now_ms()));
         if ctx.app.storage.get_to_file(&key, &path).await.is_ok() {
             let p = path.clone();
-            let secs = tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await;
+            let secs =
+                tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await;
             let _ = std::fs::remove_file(&path);
             if let Ok(Ok(s)) = secs {
                 return s;
@@ -616,11 +743,16 @@ async fn edit_result(ctx: &Ctx<'_>, job: &str) -> Result<Option<String>, Handler
 }
 
 /// The user's latest UGC job: (id, state, cost).
-async fn latest_ugc(ctx: &Ctx<'_>, states: &str) -> Result<Option<(i64, String, i64)>, HandlerError> {
+async fn latest_ugc(
+    ctx: &Ctx<'_>,
+    states: &str,
+) -> Result<Option<(i64, String, i64)>, HandlerError> {
     let sql = format!(
         "SELECT id, state, cost_tokens FROM jobs WHERE user_id = $1 AND kind IN ('ugc_video', 'recompose') AND state IN ({states}) ORDER BY id DESC LIMIT 1"
     );
-    Ok(on_db!(&ctx.app.db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ctx.user).fetch_optional(p).await?))
+    Ok(
+        on_db!(&ctx.app.db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ctx.user).fetch_optional(p).await?),
+    )
 }
 
 /// `/resume`: a UGC video whose composite failed is made again from its paid speech and
@@ -628,7 +760,9 @@ async fn latest_ugc(ctx: &Ctx<'_>, states: &str) -> Result<Option<(i64, String, 
 pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
     if let Some((id, ..)) = latest_ugc(ctx, "'queued', 'snoozed', 'running'").await? {
         let status = super::progress::queued_text(ctx.app, id, ctx.lang).await?;
-        return ctx.say(ctx.t("ugc.still_running", &[("id", &id), ("status", &status)])).await;
+        return ctx
+            .say(ctx.t("ugc.still_running", &[("id", &id), ("status", &status)]))
+            .await;
     }
     let Some((id, _, cost)) = latest_ugc(ctx, "'failed'").await? else {
         return ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await;
@@ -645,7 +779,8 @@ pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
 }
 
 async fn recompose(ctx: &Ctx<'_>, original: i64, price: i64) -> HandlerResult {
-    match crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, original, price).await? {
+    match crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, original, price).await?
+    {
         Some((job, carried)) => {
             ctx.submit(vec![job], Some(carried)).await?;
             Ok(())

@@ -93,47 +93,47 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
         )
     };
     rows.push(row(&[preset("fast"), preset("quality")]));
-    rows.push(row(
-        &MODELS
-            .iter()
-            .filter_map(|(id, t, hd)| {
-                let s = size_for(orientation, *hd);
-                price(ctx, t, &s, *seconds).map(|p| {
-                    (
-                        mark(
-                            model == *id,
-                            ctx.t(&format!("video.model_{id}"), &[("price", &p)]),
-                        ),
-                        format!("v:m:{id}"),
-                    )
-                })
-            })
-            .collect::<Vec<_>>(),
-    ));
-    rows.push(row(
-        &DURATIONS
-            .iter()
-            .filter_map(|d| {
-                price(ctx, tier, size, *d).map(|p| {
-                    (
-                        mark(*seconds == *d, ctx.t("video.seconds", &[("seconds", d), ("price", &p)])),
-                        format!("v:s:{d}"),
-                    )
-                })
-            })
-            .collect::<Vec<_>>(),
-    ));
-    rows.push(row(
-        &ORIENTATIONS
-            .iter()
-            .map(|(o, ..)| {
+    rows.push(row(&MODELS
+        .iter()
+        .filter_map(|(id, t, hd)| {
+            let s = size_for(orientation, *hd);
+            price(ctx, t, &s, *seconds).map(|p| {
                 (
-                    mark(orientation == *o, ctx.t(&format!("video.orientation_{o}"), &[])),
-                    format!("v:o:{o}"),
+                    mark(
+                        model == *id,
+                        ctx.t(&format!("video.model_{id}"), &[("price", &p)]),
+                    ),
+                    format!("v:m:{id}"),
                 )
             })
-            .collect::<Vec<_>>(),
-    ));
+        })
+        .collect::<Vec<_>>()));
+    rows.push(row(&DURATIONS
+        .iter()
+        .filter_map(|d| {
+            price(ctx, tier, size, *d).map(|p| {
+                (
+                    mark(
+                        *seconds == *d,
+                        ctx.t("video.seconds", &[("seconds", d), ("price", &p)]),
+                    ),
+                    format!("v:s:{d}"),
+                )
+            })
+        })
+        .collect::<Vec<_>>()));
+    rows.push(row(&ORIENTATIONS
+        .iter()
+        .map(|(o, ..)| {
+            (
+                mark(
+                    orientation == *o,
+                    ctx.t(&format!("video.orientation_{o}"), &[]),
+                ),
+                format!("v:o:{o}"),
+            )
+        })
+        .collect::<Vec<_>>()));
     let total = price(ctx, tier, size, *seconds).unwrap_or(0);
     rows.push(row(&[
         (ctx.t("video.go", &[("price", &total)]), "v:go".to_string()),
@@ -176,7 +176,12 @@ pub async fn on_button(
     let (what, value) = arg.split_once(':').unwrap_or((arg, ""));
     match what {
         "preset" => {
-            tier = if value == "quality" { "quality" } else { "fast" }.into();
+            tier = if value == "quality" {
+                "quality"
+            } else {
+                "fast"
+            }
+            .into();
             seconds = 8;
             size = size_for(orientation_of(&size), false);
         }
@@ -217,10 +222,7 @@ pub async fn on_button(
                 max_attempts: 4,
             };
             if let Some(id) = message {
-                let _ = ctx
-                    .bot
-                    .edit_message_reply_markup(ctx.chat, id)
-                    .await;
+                let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
             }
             let ids = ctx.submit(vec![job], None).await?;
             if !ids.is_empty() {
@@ -247,7 +249,8 @@ pub async fn on_button(
                 .reply_markup(kb.clone())
                 .await
             {
-                Ok(_) | Err(teloxide::RequestError::Api(teloxide::ApiError::MessageNotModified)) => {}
+                Ok(_)
+                | Err(teloxide::RequestError::Api(teloxide::ApiError::MessageNotModified)) => {}
                 Err(_) => ctx.say_with(text, kb).await?,
             }
         }

@@ -1,6 +1,8 @@
-//! Operator commands that need no bot: `admin profit`.
+//! Operator commands that need no bot: profit, top-up, history, users, stats, user, ban,
+//! unban, refund (the same logic as the bot's admin commands, in `reelforge::admin`).
 use super::CliError;
 use clap::{Args, Subcommand};
+use reelforge::admin;
 use reelforge::config::{Config, Layer};
 use reelforge::ledger::{self, Reason};
 use reelforge::pricing::PriceTable;
@@ -37,6 +39,42 @@ enum AdminCommand {
         /// Idempotency key: the same key never credits twice (default: a new one).
         #[arg(long)]
         key: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The users last seen and how many there are.
+    Users {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Users, jobs by state, revenue, provider spend and videos per hour.
+    Stats {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// One user's card (id or @username).
+    User {
+        who: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Bar a user from the bot (id or @username).
+    Ban {
+        who: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Let a banned user back in.
+    Unban {
+        who: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Give a job's tokens back (once).
+    Refund {
+        job: i64,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -82,6 +120,43 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                 Err(e) => Err(CliError::Internal(e.to_string())),
             }
         }),
+        AdminCommand::Users { limit, config } => with_db(config, async move |db| {
+            let (total, users) = admin::recent_users(&db, limit).await.map_err(internal)?;
+            println!("{total} users");
+            for u in users {
+                println!(
+                    "  {:>12} @{:<20} {:>8} tokens {}",
+                    u.id,
+                    u.username.as_deref().unwrap_or("-"),
+                    u.balance,
+                    if u.banned { "banned" } else { "" }
+                );
+            }
+            Ok(())
+        }),
+        AdminCommand::Stats { config } => {
+            let prices = PriceTable::default_table();
+            with_db(config, async move |db| {
+                println!(
+                    "{}",
+                    admin::stats(&db, &prices).await.map_err(internal)?.render()
+                );
+                Ok(())
+            })
+        }
+        AdminCommand::User { who, config } => with_db(config, async move |db| {
+            println!("{}", admin::user_card(&db, &who).await.map_err(bad)?);
+            Ok(())
+        }),
+        AdminCommand::Ban { who, config } => set_banned(who, config, true),
+        AdminCommand::Unban { who, config } => set_banned(who, config, false),
+        AdminCommand::Refund { job, config } => with_db(config, async move |db| {
+            match admin::refund_job(&db, job).await.map_err(bad)? {
+                Some((user, amount)) => println!("job #{job}: {amount} tokens back to user {user}"),
+                None => println!("job #{job} was already refunded; nothing changed"),
+            }
+            Ok(())
+        }),
         AdminCommand::History {
             user,
             limit,
@@ -103,6 +178,30 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             Ok(())
         }),
     }
+}
+
+fn internal(e: admin::AdminError) -> CliError {
+    CliError::Internal(e.to_string())
+}
+
+fn bad(e: admin::AdminError) -> CliError {
+    match e {
+        admin::AdminError::Db(_) => CliError::Internal(e.to_string()),
+        other => CliError::BadInput(format!("{other}.")),
+    }
+}
+
+fn set_banned(who: String, config: Option<PathBuf>, banned: bool) -> Result<(), CliError> {
+    with_db(config, async move |db| {
+        let u = admin::find_user(&db, &who).await.map_err(bad)?;
+        admin::set_banned(&db, u.id, banned).await.map_err(bad)?;
+        println!(
+            "user {}: {}",
+            u.id,
+            if banned { "banned" } else { "unbanned" }
+        );
+        Ok(())
+    })
 }
 
 /// Loads the configuration, connects to the database and runs `f` on a runtime.

@@ -85,9 +85,10 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 app.prices = prices;
                 app.settings = cfg.bot.clone();
                 app.admins = cfg.admin_ids.clone();
-                app.stripe = cfg.stripe_secret_key.as_deref().map(|k| {
-                    reelforge::payments::stripe::StripeClient::new(http.clone(), k, None)
-                });
+                app.stripe = cfg
+                    .stripe_secret_key
+                    .as_deref()
+                    .map(|k| reelforge::payments::stripe::StripeClient::new(http.clone(), k, None));
                 let remote = cfg.providers == reelforge::config::Providers::Remote;
                 app.tts = cfg
                     .api_keys
@@ -100,12 +101,17 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                             None,
                         ))
                     });
-                let running = reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop_tx.subscribe())
-                    .await
-                    .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+                let running =
+                    reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop_tx.subscribe())
+                        .await
+                        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
                 eprintln!(
                     "bot: {} via {}",
-                    if running.webhook.is_some() { "webhook" } else { "long polling" },
+                    if running.webhook.is_some() {
+                        "webhook"
+                    } else {
+                        "long polling"
+                    },
                     cfg.telegram_api_url
                 );
                 Some((bot, running))

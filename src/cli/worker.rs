@@ -146,8 +146,9 @@ pub async fn start(
 ) -> Result<RunningWorkers, CliError> {
     let storage = build_storage(cfg).await?;
     let name = format!("worker-{}-{}", hostname(), std::process::id());
-    let http = reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
-        .map_err(CliError::Internal)?;
+    let http =
+        reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
+            .map_err(CliError::Internal)?;
     let router = reelforge::pipelines::video_backend::VideoRouter::from_config(cfg, &http);
     eprintln!("{name}: video tiers {:?}", router.describe());
     let remote_on = cfg.providers == reelforge::config::Providers::Remote;

@@ -257,9 +257,18 @@ impl std::fmt::Debug for Config {
             .field("api_keys", &keys)
             .field("stripe", &self.stripe_secret_key.as_ref().map(|_| "(set)"))
             .field("webhook_url", &self.bot.webhook_url)
-            .field("webhook_secret", &self.bot.webhook_secret.as_ref().map(|_| "(set)"))
-            .field("telegram_proxy", &self.telegram_proxy.as_deref().map(redact_url))
-            .field("provider_proxy", &self.provider_proxy.as_deref().map(redact_url))
+            .field(
+                "webhook_secret",
+                &self.bot.webhook_secret.as_ref().map(|_| "(set)"),
+            )
+            .field(
+                "telegram_proxy",
+                &self.telegram_proxy.as_deref().map(redact_url),
+            )
+            .field(
+                "provider_proxy",
+                &self.provider_proxy.as_deref().map(redact_url),
+            )
             .finish()
     }
 }
@@ -374,9 +383,14 @@ impl Config {
         let number = |v: Option<String>, name: &str, default: i64| -> Result<i64, ConfigError> {
             match v.filter(|s| !s.trim().is_empty()) {
                 None => Ok(default),
-                Some(s) => s.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ConfigError(format!("{name} must be a whole number ≥ 0 (got '{s}')"))
-                }),
+                Some(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        ConfigError(format!("{name} must be a whole number ≥ 0 (got '{s}')"))
+                    }),
             }
         };
         let webhook_url = l.webhook_url.filter(|u| !u.is_empty());
@@ -398,11 +412,17 @@ impl Config {
             admin_chat_id: match l.admin_chat_id.filter(|s| !s.is_empty()) {
                 None => admin_ids.first().copied(),
                 Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
-                    ConfigError(format!("ADMIN_CHAT_ID must be a Telegram chat id (got '{s}')"))
+                    ConfigError(format!(
+                        "ADMIN_CHAT_ID must be a Telegram chat id (got '{s}')"
+                    ))
                 })?),
             },
             kaspi_phone: l.kaspi_phone.filter(|s| !s.is_empty()),
-            daily_job_limit: number(l.daily_job_limit, "DAILY_JOB_LIMIT", defaults.daily_job_limit)?,
+            daily_job_limit: number(
+                l.daily_job_limit,
+                "DAILY_JOB_LIMIT",
+                defaults.daily_job_limit,
+            )?,
             job_cooldown_s: number(l.job_cooldown_s, "JOB_COOLDOWN_S", defaults.job_cooldown_s)?,
         };
         Ok(Self {

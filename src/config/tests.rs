@@ -39,8 +39,7 @@ fn file_then_environment_then_flags_win_in_that_order() {
 
 #[test]
 fn invalid_settings_are_named_in_one_sentence() {
-    let err =
-        Config::load(None, vars(&[("ADMIN_IDS", "12,bob")]), Layer::default()).unwrap_err();
+    let err = Config::load(None, vars(&[("ADMIN_IDS", "12,bob")]), Layer::default()).unwrap_err();
     assert!(
         err.0.contains("ADMIN_IDS") && err.0.contains("bob"),
         "{err}"

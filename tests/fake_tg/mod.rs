@@ -100,14 +100,15 @@ async fn api(
             ok(bot_message(&f, &chat, json!({"text": body["text"]})))
         }
         "editmessagetext" => {
-            if f
-                .edits_to_refuse
+            if f.edits_to_refuse
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
-                    Json(json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})),
+                    Json(
+                        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+                    ),
                 );
             }
             let chat = chat_of(&body);
@@ -119,7 +120,9 @@ async fn api(
             if f.refuse_videos.load(Ordering::SeqCst) {
                 return (
                     StatusCode::BAD_REQUEST,
-                    Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: wrong file identifier/HTTP URL specified"})),
+                    Json(
+                        json!({"ok": false, "error_code": 400, "description": "Bad Request: wrong file identifier/HTTP URL specified"}),
+                    ),
                 );
             }
             let chat = chat_of(&body);
@@ -154,7 +157,9 @@ async fn api(
                 ),
                 None => (
                     StatusCode::BAD_REQUEST,
-                    Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"})),
+                    Json(
+                        json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"}),
+                    ),
                 ),
             }
         }
@@ -288,7 +293,10 @@ impl FakeTelegram {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no text with '{needle}' to {chat}: {:?}", self.texts_to(chat));
+        panic!(
+            "no text with '{needle}' to {chat}: {:?}",
+            self.texts_to(chat)
+        );
     }
 
     /// Waits for a call of `method` matching `pred`.
@@ -305,7 +313,10 @@ impl FakeTelegram {
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|(m, b, _)| format!("{m} {}", b.to_string().chars().take(200).collect::<String>()))
+                .map(|(m, b, _)| format!(
+                    "{m} {}",
+                    b.to_string().chars().take(200).collect::<String>()
+                ))
                 .collect::<Vec<_>>()
         );
     }
@@ -320,7 +331,8 @@ impl FakeTelegram {
             .filter(|(m, ..)| m == "sendmessage" || m == "editmessagetext" || m == "sendphoto")
             .find(|(_, b, _)| {
                 b["chat_id"].as_i64() == Some(chat)
-                    || b.as_str().is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string()))
+                    || b.as_str()
+                        .is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string()))
             })
             .map(|(_, b, _)| buttons_of(b))
             .unwrap_or_default()
@@ -344,7 +356,10 @@ pub fn buttons_of(body: &Value) -> Vec<String> {
                     format!(
                         "{}|{}",
                         b["text"].as_str().unwrap_or(""),
-                        b["callback_data"].as_str().or(b["url"].as_str()).unwrap_or("")
+                        b["callback_data"]
+                            .as_str()
+                            .or(b["url"].as_str())
+                            .unwrap_or("")
                     )
                 })
                 .collect()

@@ -1,0 +1,410 @@
+//! The longer conversations against the fake Bot API: product cards (N paid jobs, a restart in
+//! the middle), UGC (30 MB clip refused, background probed, gallery, voices with samples,
+//! speech preview, confirm → job carrying the preview), admin commands with notifications,
+//! one refusal for banned users, feedback to the admin chat, daily limits, webhook mode.
+mod common;
+mod dbs;
+mod fake_tg;
+use fake_tg::FakeTelegram;
+use reelforge::bot::run::{make_bot, run_bot, start_bot, BotApp};
+use reelforge::storage::{folder::FolderStore, Storage};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Env {
+    fake: Arc<FakeTelegram>,
+    url: String,
+    db: reelforge::db::Db,
+    storage: Arc<Storage>,
+    dir: tempfile::TempDir,
+    _t: dbs::TestDb,
+}
+
+async fn env() -> Env {
+    let (fake, url) = FakeTelegram::start().await;
+    let t = dbs::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::Folder(
+        FolderStore::new(dir.path().join("files")).unwrap(),
+    ));
+    Env {
+        fake,
+        url,
+        db: t.db.clone(),
+        storage,
+        dir,
+        _t: t,
+    }
+}
+
+impl Env {
+    fn app(&self) -> BotApp {
+        let mut app = BotApp::new(self.db.clone(), self.storage.clone());
+        app.work_dir = self.dir.path().join("bot");
+        app.settings.job_cooldown_s = 0;
+        app.admins = vec![1];
+        app.settings.admin_chat_id = Some(1);
+        app
+    }
+
+    /// Runs a bot until the returned sender fires.
+    fn run(
+        &self,
+        app: BotApp,
+    ) -> (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let bot = make_bot("123:TEST", &self.url, None).unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        (stop, tokio::spawn(run_bot(bot, Arc::new(app), rx)))
+    }
+}
+
+async fn stop(
+    s: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
+) {
+    s.0.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.1)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn jobs(db: &reelforge::db::Db) -> Vec<(String, i64, String)> {
+    reelforge::on_db!(db, p => sqlx::query_as("SELECT kind, cost_tokens, params FROM jobs ORDER BY id").fetch_all(p).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
+    let e = env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    reelforge::ledger::credit(
+        &e.db,
+        42,
+        5000,
+        reelforge::ledger::Reason::Payment,
+        "p",
+        None,
+    )
+    .await
+    .unwrap();
+    f.text(42, "/product");
+    f.wait_text(42, "Пришлите фото товара").await;
+    f.photo(42, "mug", std::fs::read(common::ASTRONAUT).unwrap(), None);
+    f.wait_text(42, "Опишите товар").await;
+    f.text(42, "Кружка 300 мл, керамика");
+    f.wait_text(42, "Выберите шаблон").await;
+    let templates = f.last_buttons(42);
+    assert!(
+        templates.contains(&"Студия, мягкий свет|p:t:studio".to_string()),
+        "{templates:?}"
+    );
+
+    // The process restarts in the middle of the conversation: nothing is lost.
+    stop(running).await;
+    let running = e.run(e.app());
+    f.press(42, "p:t:studio", 3);
+    f.wait_text(42, "пожелания").await;
+    assert_eq!(f.last_buttons(42), vec!["Пропустить|p:skip"]);
+    f.press(42, "p:skip", 4);
+    f.wait_text(42, "Сколько роликов").await;
+    assert_eq!(
+        f.last_buttons(42),
+        vec![
+            "1 · 742|p:q:1",
+            "2 · 1484|p:q:2",
+            "3 · 2226|p:q:3",
+            "5 · 3710|p:q:5"
+        ]
+    );
+    f.press(42, "p:q:2", 5);
+    let card = f.wait_text(42, "Проверьте заказ").await;
+    let card = card.last().unwrap();
+    for part in [
+        "Кружка 300 мл",
+        "Студия, мягкий свет",
+        "Количество: 2",
+        "1484 токенов",
+    ] {
+        assert!(card.contains(part), "{part} in {card}");
+    }
+    f.press(42, "p:go", 6);
+    f.wait_text(42, "В очереди: место 2").await;
+    let queued = jobs(&e.db).await;
+    assert_eq!(queued.len(), 2);
+    assert!(queued
+        .iter()
+        .all(|(k, c, p)| k == "product_video" && *c == 742 && p.contains("studio")));
+    assert_eq!(
+        reelforge::ledger::balance_of(&e.db, 42).await.unwrap(),
+        5100 - 1484
+    );
+    // A stale confirmation button does nothing twice.
+    f.press(42, "p:go", 6);
+    f.wait_call("answercallbackquery", |b| b["show_alert"] == json!(true))
+        .await;
+    assert_eq!(jobs(&e.db).await.len(), 2);
+    // Not enough for 5: nothing is queued and /buy is offered.
+    f.text(43, "/start");
+    f.wait_text(43, "Баланс").await;
+    f.photo(43, "mug2", std::fs::read(common::ASTRONAUT).unwrap(), None);
+    f.wait_text(43, "Что сделать").await;
+    f.press(43, "pa:prod", 7);
+    f.wait_text(43, "Опишите товар").await;
+    f.text(43, "Чайник");
+    f.wait_text(43, "шаблон").await;
+    f.press(43, "p:t:dynamic", 8);
+    f.wait_text(43, "пожелания").await;
+    f.text(43, "побольше красного");
+    f.wait_text(43, "Сколько").await;
+    f.press(43, "p:q:5", 9);
+    f.wait_text(43, "побольше красного").await;
+    f.press(43, "p:go", 10);
+    f.wait_text(43, "нужно 3710, на балансе 100").await;
+    assert_eq!(jobs(&e.db).await.len(), 2);
+    stop(running).await;
+}
+
+fn small_clip(dir: &std::path::Path) -> Vec<u8> {
+    let path = common::background(dir, "bg.mp4", 360, 640, 3.0, 30);
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job() {
+    let e = env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    reelforge::ledger::credit(
+        &e.db,
+        42,
+        5000,
+        reelforge::ledger::Reason::Payment,
+        "p",
+        None,
+    )
+    .await
+    .unwrap();
+    f.text(42, "/create");
+    f.wait_text(42, "Какой ролик").await;
+    f.press(42, "u:f:bg", 3);
+    f.wait_text(42, "не длиннее 15 секунд").await;
+    // A 30 MB video is refused before any download; a broken one after probing.
+    f.video(42, "big", vec![0; 16], 30 * 1024 * 1024);
+    f.wait_text(42, "30 МБ, а можно не больше 20 МБ").await;
+    f.video(42, "junk", b"definitely not a video".to_vec(), 22);
+    f.wait_text(42, "Не получается открыть видео").await;
+    let long = common::background(e.dir.path(), "long.mp4", 160, 284, 17.0, 10);
+    f.video(42, "long", std::fs::read(long).unwrap(), 1000);
+    f.wait_text(42, "длиннее 15 секунд (17 с)").await;
+    f.video(42, "bg", small_clip(e.dir.path()), 1000);
+    f.wait_text(42, "Выберите персонажа").await;
+    f.press(42, "u:g:female", 4);
+    let photo = f.wait_call("sendphoto", |_| true).await;
+    let gallery = fake_tg::buttons_of(&photo);
+    assert!(
+        gallery.iter().any(|b| b.ends_with("u:pick:0")),
+        "{gallery:?}"
+    );
+    f.press(42, "u:pick:0", 5);
+    f.wait_text(42, "Изменить персонажа").await;
+    assert_eq!(
+        f.last_buttons(42),
+        vec!["✏️ Изменить — 60|u:e:yes", "➡️ Дальше|u:e:no"]
+    );
+    f.press(42, "u:e:no", 6);
+    f.wait_text(42, "Выберите голос").await;
+    let voices = f.last_buttons(42);
+    assert!(
+        voices.contains(&"▶ Алина (ru)|u:vs:ru+f3".to_string()),
+        "{voices:?}"
+    );
+    assert!(
+        voices.iter().any(|b| b.ends_with("u:vp:1")),
+        "pages: {voices:?}"
+    );
+    f.press(42, "u:vp:1", 7);
+    let texts = f.wait_text(42, "страница 2/2").await;
+    assert!(texts.last().unwrap().contains("2/2"));
+    f.press(42, "u:vs:ru+f3", 7);
+    f.wait_call("senddocument", |_| true).await;
+    f.press(42, "u:v:ru+f3", 7);
+    f.wait_text(42, "до 300 символов").await;
+    f.text(42, &"слово ".repeat(80));
+    f.wait_text(42, "Текст слишком длинный").await;
+    f.text(42, "Привет! Это наш новый магазин, заходите.");
+    let texts = f.wait_text(42, "Стоимость ролика").await;
+    let confirm = texts.last().unwrap().clone();
+    let previews = f.calls_of("senddocument");
+    assert_eq!(previews.len(), 2, "a sample and the speech preview");
+    f.press(42, "u:go", 9);
+    f.wait_text(42, "В очереди").await;
+    let queued = jobs(&e.db).await;
+    assert_eq!(queued.len(), 1);
+    let (kind, cost, params) = &queued[0];
+    assert_eq!(kind, "ugc_video");
+    assert!(
+        confirm.contains(&format!("{cost} токенов")),
+        "{confirm} vs {cost}"
+    );
+    let params: serde_json::Value = serde_json::from_str(params).unwrap();
+    assert!(params["background"]
+        .as_str()
+        .unwrap()
+        .starts_with("backgrounds/"));
+    assert!(params["portrait"]
+        .as_str()
+        .unwrap()
+        .starts_with("characters/"));
+    assert_eq!(params["language"], "ru+f3");
+    let carried: String = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT provider_ids FROM jobs").fetch_one(p).await.unwrap());
+    assert!(
+        carried.contains("voices/"),
+        "the previewed speech is reused: {carried}"
+    );
+    // /resume while it waits says where it is; /overlay needs a finished video.
+    f.text(42, "/resume");
+    f.wait_text(42, "ещё в работе").await;
+    f.text(42, "/overlay");
+    f.wait_text(42, "Пока нет готового UGC-ролика").await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_bans_feedback_and_limits() {
+    let e = env().await;
+    let f = &e.fake;
+    let mut app = e.app();
+    app.settings.daily_job_limit = 1;
+    let running = e.run(app);
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    // Not an admin: admin commands do not exist for them.
+    f.text(42, "/topup 42 1000");
+    f.wait_text(42, "Такой команды нет").await;
+    f.text(1, "/start");
+    f.wait_text(1, "Баланс").await;
+    f.text(1, "/topup @user42 1000");
+    f.wait_text(1, "user 42: +1000, balance 1100").await;
+    f.wait_text(42, "Администратор зачислил 1000 токенов. Баланс: 1100")
+        .await;
+    f.text(1, "/topup @nobody 5");
+    f.wait_text(1, "no user '@nobody'").await;
+    // Daily limit: the second paid job today is refused with a clear message.
+    f.text(42, "/generate кот");
+    f.wait_text(42, "Цена: 742").await;
+    f.press(42, "v:go", 3);
+    f.wait_text(42, "В очереди").await;
+    f.text(42, "/generate собака");
+    f.wait_text(42, "«собака»").await;
+    f.press(42, "v:go", 4);
+    f.wait_text(42, "лимит роликов исчерпан (1)").await;
+    f.text(1, "/users");
+    f.wait_text(1, "2 users").await;
+    f.text(1, "/user 42");
+    f.wait_text(1, "jobs: queued 1").await;
+    f.text(1, "/stats");
+    let stats = f.wait_text(1, "revenue").await;
+    assert!(stats.last().unwrap().contains("users: 2"), "{stats:?}");
+    let job: i64 = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT id FROM jobs").fetch_one(p).await.unwrap());
+    f.text(1, &format!("/refund {job}"));
+    f.wait_text(1, &format!("job #{job}: 742 tokens back to 42"))
+        .await;
+    f.wait_text(42, "Возвращено 742 токенов").await;
+    f.text(1, &format!("/refund {job}"));
+    f.wait_text(1, "already refunded").await;
+    // Feedback reaches the admin chat.
+    f.text(42, "/feedback");
+    f.wait_text(42, "одним сообщением").await;
+    f.text(42, "Видео супер, но хочу 16:9");
+    f.wait_text(1, "Feedback from 42 (@user42):\nВидео супер, но хочу 16:9")
+        .await;
+    f.wait_text(42, "Спасибо").await;
+    // Banned: one polite refusal, then silence.
+    f.text(1, "/ban 42");
+    f.wait_text(1, "user 42: banned").await;
+    f.text(42, "/balance");
+    f.wait_text(42, "Доступ к боту ограничен").await;
+    let before = f.texts_to(42).len();
+    f.text(42, "/balance");
+    f.text(1, "/unban 42");
+    f.wait_text(1, "user 42: unbanned").await;
+    assert_eq!(f.texts_to(42).len(), before, "no second refusal");
+    f.text(42, "/balance");
+    f.wait_text(42, "Баланс: 1100").await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_checks_the_secret_token() {
+    let e = env().await;
+    let f = &e.fake;
+    let mut app = e.app();
+    app.settings.webhook_url = Some("https://bot.example.com/telegram/hook".into());
+    app.settings.webhook_secret = Some("s3cr3t-token".into());
+    let bot = make_bot("123:TEST", &e.url, None).unwrap();
+    let (stop_tx, rx) = tokio::sync::watch::channel(false);
+    let running = start_bot(bot, Arc::new(app), rx).await.unwrap();
+    let set = f.wait_call("setwebhook", |_| true).await;
+    let field = |name: &str| match &set {
+        serde_json::Value::String(form) => fake_tg::form_field(form, name),
+        other => other[name].as_str().map(String::from),
+    };
+    assert_eq!(
+        field("url").as_deref(),
+        Some("https://bot.example.com/telegram/hook")
+    );
+    assert_eq!(field("secret_token").as_deref(), Some("s3cr3t-token"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = running.webhook.unwrap();
+    // As in `serve`: the HTTP server stops with the bot, which ends the webhook's update stream.
+    let mut server_stop = stop_tx.subscribe();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.changed().await;
+            })
+            .await
+            .unwrap()
+    });
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": 42, "type": "private", "first_name": "Anna"},
+        "from": FakeTelegram::user_json(42, "ru"), "text": "/help",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}});
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/telegram/hook");
+    let forged = http
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "wrong")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let real = http
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cr3t-token")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert!(real.status().is_success());
+    let texts = f.wait_text(42, "Что я умею").await;
+    assert_eq!(texts.len(), 1, "only the genuine update was answered");
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
