@@ -350,6 +350,8 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
         .await;
     f.press(42, "v:go", 8);
     f.wait_text(42, "В очереди").await;
+    // 358 tokens left, less than the cheapest video: the user is warned.
+    f.wait_text(42, "Осталось 358 токенов").await;
     let job = jobs(&r.db).await;
     assert_eq!(job[0].1, "image_to_video");
     let params: String = reelforge::on_db!(&r.db, p => sqlx::query_scalar("SELECT params FROM jobs").fetch_one(p).await.unwrap());

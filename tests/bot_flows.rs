@@ -408,3 +408,84 @@ async fn webhook_mode_checks_the_secret_token() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
+    use reelforge::pipelines::{Pipelines, Services};
+    let e = env().await;
+    let f = &e.fake;
+    // The first process takes the order and stops before any worker ran.
+    let first = e.run(e.app());
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    reelforge::ledger::credit(
+        &e.db,
+        42,
+        1000,
+        reelforge::ledger::Reason::Payment,
+        "p",
+        None,
+    )
+    .await
+    .unwrap();
+    f.text(42, "/generate маяк");
+    f.wait_text(42, "Цена: 742").await;
+    f.press(42, "v:go", 1000);
+    f.wait_text(42, "В очереди").await;
+    stop(first).await;
+
+    // The restarted process (bot + worker) finishes the job and edits the same message.
+    let bot = make_bot("123:TEST", &e.url, None).unwrap();
+    let second = e.run(e.app());
+    let services = Services {
+        db: e.db.clone(),
+        storage: e.storage.clone(),
+        deliver: Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
+            bot,
+            e.db.clone(),
+        )),
+        work_dir: e.dir.path().join("work"),
+        worker_name: "w2".into(),
+        metrics: Arc::default(),
+        video: reelforge::pipelines::video_backend::VideoRouter::local(),
+        prompt_writer: None,
+        remote: Default::default(),
+    };
+    let (wstop, wrx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(reelforge::queue::worker::run_worker(
+        e.db.clone(),
+        Arc::new(Pipelines(Arc::new(services))),
+        reelforge::queue::worker::WorkerConfig {
+            name: "w2".into(),
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(20),
+            per_user_running: 2,
+            grace: Duration::from_secs(5),
+        },
+        wrx,
+    ));
+    f.wait_text(42, "✅ Готово!").await;
+    let done = f
+        .calls_of("editmessagetext")
+        .into_iter()
+        .find(|b| b["text"].as_str().unwrap().contains("Готово"))
+        .unwrap();
+    assert_eq!(done["chat_id"], 42);
+    let ids: Vec<i64> = f
+        .calls_of("editmessagetext")
+        .iter()
+        .filter(|b| b["message_id"] != json!(1000))
+        .map(|b| b["message_id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one progress message: {ids:?}"
+    );
+    let stored: i64 = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT message_id FROM progress_messages").fetch_one(p).await.unwrap());
+    assert_eq!(ids[0], stored, "the message the first process sent");
+    f.wait_call("sendvideo", |_| true).await;
+    wstop.send(true).unwrap();
+    worker.await.unwrap();
+    stop(second).await;
+}
