@@ -303,8 +303,8 @@ async fn on_command(
         "generate" => video_flow::open(ctx, rest, None).await,
         "product" => product_flow::start(ctx).await,
         "create" => ugc_flow::start(ctx).await,
-        "resume" => ugc_flow::resume(ctx).await,
-        "overlay" => ugc_flow::overlay(ctx).await,
+        "resume" => super::remake::resume(ctx).await,
+        "overlay" => super::remake::overlay(ctx).await,
         "balance" => {
             let balance = ledger::balance_of(&app.db, ctx.user).await?;
             let mut lines = vec![ctx.t("balance.text", &[("balance", &balance)])];

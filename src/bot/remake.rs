@@ -1,0 +1,52 @@
+//! `/resume` and `/overlay`: a UGC video made again from its paid speech and talking head —
+//! after a failed composite (it costs what it cost, as its tokens were returned) or to force a
+//! new composite of a finished one, ignoring the cache (the compose price).
+use super::app::{Ctx, HandlerError, HandlerResult};
+use crate::on_db;
+
+/// The user's latest UGC job: (id, state, cost).
+async fn latest_ugc(
+    ctx: &Ctx<'_>,
+    states: &str,
+) -> Result<Option<(i64, String, i64)>, HandlerError> {
+    let sql = format!(
+        "SELECT id, state, cost_tokens FROM jobs WHERE user_id = $1 AND kind IN ('ugc_video', 'recompose') AND state IN ({states}) ORDER BY id DESC LIMIT 1"
+    );
+    Ok(
+        on_db!(&ctx.app.db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ctx.user).fetch_optional(p).await?),
+    )
+}
+
+/// `/resume`: a UGC video whose composite failed is made again from its paid speech and
+/// talking head (its tokens were returned, so it costs what it cost before).
+pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
+    if let Some((id, ..)) = latest_ugc(ctx, "'queued', 'snoozed', 'running'").await? {
+        let status = super::progress::queued_text(ctx.app, id, ctx.lang).await?;
+        return ctx
+            .say(ctx.t("ugc.still_running", &[("id", &id), ("status", &status)]))
+            .await;
+    }
+    let Some((id, _, cost)) = latest_ugc(ctx, "'failed'").await? else {
+        return ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await;
+    };
+    recompose(ctx, id, cost).await
+}
+
+/// `/overlay`: the last finished UGC video composed again, ignoring the cache.
+pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
+    let Some((id, ..)) = latest_ugc(ctx, "'done'").await? else {
+        return ctx.say(ctx.t("ugc.nothing_to_overlay", &[])).await;
+    };
+    recompose(ctx, id, ctx.app.prices.compose.tokens).await
+}
+
+async fn recompose(ctx: &Ctx<'_>, original: i64, price: i64) -> HandlerResult {
+    match crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, original, price).await?
+    {
+        Some((job, carried)) => {
+            ctx.submit(vec![job], Some(carried)).await?;
+            Ok(())
+        }
+        None => ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await,
+    }
+}

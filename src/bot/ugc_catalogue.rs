@@ -1,0 +1,244 @@
+//! The UGC galleries: characters by gender (`assets/characters/<gender>/*.jpg`, the bundled
+//! portrait otherwise), shown one per page with ◀ ▶; voices (ElevenLabs, or espeak-ng voices
+//! offline) in pages with samples; and sending speech so Telegram can play it.
+use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use teloxide::prelude::*;
+use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
+
+const VOICES_PER_PAGE: usize = 4;
+static BUNDLED_PORTRAIT: &[u8] = include_bytes!("../../assets/samples/astronaut.jpg");
+
+/// A gallery character: its name and picture.
+pub struct Character {
+    pub name: String,
+    pub image: Vec<u8>,
+}
+
+/// The gallery for a gender: `assets/characters/<gender>/*.jpg` under the working directory
+/// (operators add their portraits there), with the bundled portrait when that is empty.
+pub fn gallery(gender: &str) -> Vec<Character> {
+    let dir = std::path::Path::new("assets/characters").join(gender);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut out: Vec<Character> = files
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .filter_map(|p| {
+            Some(Character {
+                name: p.file_stem()?.to_string_lossy().replace('_', " "),
+                image: std::fs::read(&p).ok()?,
+            })
+        })
+        .collect();
+    if out.is_empty() && gender == "female" {
+        out.push(Character {
+            name: "Eileen".into(),
+            image: BUNDLED_PORTRAIT.to_vec(),
+        });
+    }
+    out
+}
+
+/// A voice: id (ElevenLabs voice id, or an espeak-ng voice offline), name, sample URL.
+pub struct VoiceOption {
+    pub id: String,
+    pub name: String,
+    pub preview: Option<String>,
+}
+
+const LOCAL_VOICES: [(&str, &str); 6] = [
+    ("ru+f3", "Алина (ru)"),
+    ("ru+m3", "Борис (ru)"),
+    ("ru+f4", "Вера (ru)"),
+    ("ru+m1", "Глеб (ru)"),
+    ("en+f3", "Emma (en)"),
+    ("en+m3", "James (en)"),
+];
+
+pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
+    if let Some(tts) = &ctx.app.tts {
+        match tts.voices(100, None).await {
+            Ok((list, _)) if !list.is_empty() => {
+                return list
+                    .into_iter()
+                    .map(|v| VoiceOption {
+                        id: v.voice_id,
+                        name: v.name,
+                        preview: v.preview_url,
+                    })
+                    .collect()
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("bot: ElevenLabs voices failed, offering the offline ones: {e}"),
+        }
+    }
+    LOCAL_VOICES
+        .iter()
+        .map(|(id, name)| VoiceOption {
+            id: id.to_string(),
+            name: name.to_string(),
+            preview: None,
+        })
+        .collect()
+}
+
+fn gallery_keyboard(
+    ctx: &Ctx<'_>,
+    index: usize,
+    count: usize,
+) -> teloxide::types::InlineKeyboardMarkup {
+    let mut nav = Vec::new();
+    if index > 0 {
+        nav.push(("◀".to_string(), format!("u:c:{}", index - 1)));
+    }
+    nav.push(ctx.button("ugc.choose", format!("u:pick:{index}")));
+    if index + 1 < count {
+        nav.push(("▶".to_string(), format!("u:c:{}", index + 1)));
+    }
+    keyboard(vec![row(&nav)])
+}
+
+pub async fn show_character(
+    ctx: &Ctx<'_>,
+    gender: &str,
+    index: usize,
+    edit: Option<MessageId>,
+) -> Result<bool, HandlerError> {
+    let list = gallery(gender);
+    let Some(c) = list.get(index) else {
+        ctx.say(ctx.t("ugc.gallery_empty", &[])).await?;
+        return Ok(true);
+    };
+    let caption = ctx.t(
+        "ugc.character",
+        &[
+            ("name", &c.name),
+            ("n", &(index + 1)),
+            ("count", &list.len()),
+        ],
+    );
+    let kb = gallery_keyboard(ctx, index, list.len());
+    let photo = InputFile::memory(c.image.clone()).file_name("character.jpg");
+    if let Some(id) = edit {
+        let media = InputMedia::Photo(InputMediaPhoto::new(photo.clone()).caption(caption.clone()));
+        if ctx
+            .bot
+            .edit_message_media(ctx.chat, id, media)
+            .reply_markup(kb.clone())
+            .await
+            .is_ok()
+        {
+            return Ok(true);
+        }
+    }
+    ctx.bot
+        .send_photo(ctx.chat, photo)
+        .caption(caption)
+        .reply_markup(kb)
+        .await?;
+    Ok(true)
+}
+
+pub async fn show_voices(ctx: &Ctx<'_>, page: usize, edit: Option<MessageId>) -> HandlerResult {
+    let list = voices(ctx).await;
+    let pages = list.len().div_ceil(VOICES_PER_PAGE).max(1);
+    let page = page.min(pages - 1);
+    let mut rows: Vec<_> = list
+        .iter()
+        .skip(page * VOICES_PER_PAGE)
+        .take(VOICES_PER_PAGE)
+        .map(|v| {
+            row(&[
+                (format!("▶ {}", v.name), format!("u:vs:{}", v.id)),
+                (format!("✅ {}", v.name), format!("u:v:{}", v.id)),
+            ])
+        })
+        .collect();
+    let mut nav = Vec::new();
+    if page > 0 {
+        nav.push(("◀".to_string(), format!("u:vp:{}", page - 1)));
+    }
+    if page + 1 < pages {
+        nav.push(("▶".to_string(), format!("u:vp:{}", page + 1)));
+    }
+    if !nav.is_empty() {
+        rows.push(row(&nav));
+    }
+    let text = ctx.t("ugc.voices", &[("page", &(page + 1)), ("pages", &pages)]);
+    if let Some(id) = edit {
+        if ctx
+            .bot
+            .edit_message_text(ctx.chat, id, text.clone())
+            .reply_markup(keyboard(rows.clone()))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    ctx.say_with(text, keyboard(rows)).await
+}
+
+/// A voice sample: the provider's preview, or a sentence spoken offline.
+pub async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
+    let list = voices(ctx).await;
+    let Some(v) = list.iter().find(|v| v.id == voice) else {
+        return ctx.say(ctx.t("input.stale_button", &[])).await;
+    };
+    if let Some(url) = v
+        .preview
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+    {
+        ctx.bot
+            .send_voice(ctx.chat, InputFile::url(url))
+            .caption(v.name.clone())
+            .await?;
+        return Ok(());
+    }
+    let text = ctx.t("ugc.sample_text", &[("name", &v.name)]);
+    let (path, _) = speak_offline(ctx, &text, &v.id).await?;
+    send_speech(ctx, &path, &v.name).await?;
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+pub async fn speak_offline(
+    ctx: &Ctx<'_>,
+    text: &str,
+    voice: &str,
+) -> Result<(std::path::PathBuf, f64), HandlerError> {
+    std::fs::create_dir_all(&ctx.app.work_dir)?;
+    let path = ctx
+        .app
+        .work_dir
+        .join(format!("{}-{}-speech.wav", ctx.user, crate::db::now_ms()));
+    crate::providers::local::speak(text, voice, &path).await?;
+    let p = path.clone();
+    let secs =
+        tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
+    Ok((path, secs))
+}
+
+/// Speech as a voice message when Telegram plays it as one (MP3), as a file otherwise (WAV).
+pub async fn send_speech(ctx: &Ctx<'_>, path: &std::path::Path, caption: &str) -> HandlerResult {
+    let file = InputFile::file(path);
+    if path.extension().is_some_and(|e| e == "mp3") {
+        ctx.bot
+            .send_voice(ctx.chat, file)
+            .caption(caption.to_string())
+            .await?;
+    } else {
+        ctx.bot
+            .send_document(ctx.chat, file)
+            .caption(caption.to_string())
+            .await?;
+    }
+    Ok(())
+}
