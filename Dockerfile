@@ -17,6 +17,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       espeak-ng ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/reelforge /usr/local/bin/reelforge
+# The character gallery is read from assets/characters/<female|male>/ under the working directory.
+COPY --from=build /src/assets /app/assets
 WORKDIR /app
 ENTRYPOINT ["reelforge"]
 CMD ["--help"]

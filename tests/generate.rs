@@ -346,3 +346,32 @@ async fn a_fal_video_model_serves_a_tier_through_the_queue_urls() {
     );
     assert_eq!(r.bot.delivered()[0].width, 1280);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_square_video_is_generated_vertical_and_cropped_to_the_square() {
+    let t = dbs::sqlite().await;
+    let r = run_job(
+        t,
+        VideoRouter::local(),
+        json!({"prompt": "a cup of coffee", "tier": "fast", "seconds": 4, "size": "720x720"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        queue::job(&r.db, r.job).await.unwrap().unwrap().state,
+        "done"
+    );
+    let sent = r.bot.delivered();
+    assert_eq!((sent[0].width, sent[0].height), (720, 720));
+    let probe = &r.bot.videos.lock().unwrap()[0].1;
+    let video = common::stream(probe, "video");
+    assert_eq!(
+        (video["width"].as_i64(), video["height"].as_i64()),
+        (Some(720), Some(720))
+    );
+    assert!(
+        (sent[0].duration_s - 4.0).abs() < 0.1,
+        "{}",
+        sent[0].duration_s
+    );
+}

@@ -15,9 +15,10 @@ const MODELS: [(&str, &str, bool); 3] = [
 ];
 const DURATIONS: [u32; 3] = [4, 8, 12];
 /// Orientation id → (720p size, 1080p size).
-const ORIENTATIONS: [(&str, &str, &str); 2] = [
+const ORIENTATIONS: [(&str, &str, &str); 3] = [
     ("v", "720x1280", "1080x1920"),
     ("h", "1280x720", "1920x1080"),
+    ("s", "720x720", "1080x1080"),
 ];
 pub const MAX_PROMPT_CHARS: usize = 1000;
 
@@ -32,7 +33,10 @@ fn size_for(orientation: &str, hd: bool) -> String {
 
 fn orientation_of(size: &str) -> &'static str {
     let (w, h) = size.split_once('x').unwrap_or(("720", "1280"));
-    if w.parse::<u32>().unwrap_or(0) > h.parse::<u32>().unwrap_or(0) {
+    let (w, h) = (w.parse::<u32>().unwrap_or(0), h.parse::<u32>().unwrap_or(0));
+    if w == h {
+        "s"
+    } else if w > h {
         "h"
     } else {
         "v"

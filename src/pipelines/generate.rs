@@ -41,7 +41,9 @@ pub async fn run_with(
     p: GenerateParams,
     kind: &str,
 ) -> Result<(), StepError> {
-    let (w, h) = media::layout::parse_size(&p.size)?;
+    let (want_w, want_h) = media::layout::parse_size(&p.size)?;
+    // Video models make 9:16 and 16:9 only: a square is made vertical, then cropped.
+    let (w, h) = provider_size(want_w, want_h);
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
     // Providers refuse a first frame of any other size: fit it exactly, centred on the face.
@@ -104,6 +106,14 @@ pub async fn run_with(
                 Poll::Pending(wait) => return Err(StepError::Wait(wait)),
                 Poll::Ready => {}
             }
+            let out = if (w, h) != (want_w, want_h) {
+                let framed = scratch.file("framed.mp4");
+                s.timed("reframe", reframe(&out, &framed, want_w, want_h))
+                    .await?;
+                framed
+            } else {
+                out
+            };
             let key = store_file(&s.storage, "outputs", &out, "mp4", "video/mp4").await?;
             let thumb = scratch.file("thumb.jpg");
             let (o, t) = (out.clone(), thumb.clone());
@@ -126,4 +136,43 @@ pub async fn run_with(
         &scratch,
     )
     .await
+}
+
+/// The size to ask a provider for: the asked one, or 9:16 of the same width for a square.
+pub fn provider_size(w: usize, h: usize) -> (usize, usize) {
+    if w == h {
+        (w, (w * 16 / 9) & !1)
+    } else {
+        (w, h)
+    }
+}
+
+/// Crops a generated clip to `w`×`h` around its centre, keeping its sound.
+async fn reframe(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    w: usize,
+    h: usize,
+) -> Result<(), StepError> {
+    let mut req = media::ComposeRequest::new(input, input, output);
+    req.width = w;
+    req.height = h;
+    req.circle = false;
+    req.bg_volume = 0.0;
+    tokio::task::spawn_blocking(move || {
+        media::compose(&req, &|_, _| {}, &std::sync::atomic::AtomicBool::new(false))
+    })
+    .await
+    .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn squares_are_generated_vertical() {
+        assert_eq!(super::provider_size(720, 720), (720, 1280));
+        assert_eq!(super::provider_size(1080, 1080), (1080, 1920));
+        assert_eq!(super::provider_size(1280, 720), (1280, 720));
+    }
 }
