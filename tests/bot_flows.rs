@@ -337,9 +337,17 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.wait_text(42, "Доступ к боту ограничен").await;
     let before = f.texts_to(42).len();
     f.text(42, "/balance");
+    // Chats are served concurrently: let the banned user's message be handled before the unban.
+    for _ in 0..100 {
+        if f.updates.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(f.texts_to(42).len(), before, "no second refusal");
     f.text(1, "/unban 42");
     f.wait_text(1, "user 42: unbanned").await;
-    assert_eq!(f.texts_to(42).len(), before, "no second refusal");
     f.text(42, "/balance");
     f.wait_text(42, "Баланс: 1100").await;
     stop(running).await;
