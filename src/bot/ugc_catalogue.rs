@@ -17,7 +17,13 @@ pub struct Character {
 /// The gallery for a gender: `assets/characters/<gender>/*.jpg` under the working directory
 /// (operators add their portraits there), with the bundled portrait when that is empty.
 pub fn gallery(gender: &str) -> Vec<Character> {
-    let dir = std::path::Path::new("assets/characters").join(gender);
+    gallery_in(std::path::Path::new("assets/characters"), gender)
+}
+
+/// The gallery under `root/<gender>/`: JPEG and PNG files in name order, the file name as the
+/// character's name (`_` for spaces).
+pub fn gallery_in(root: &std::path::Path, gender: &str) -> Vec<Character> {
+    let dir = root.join(gender);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -241,4 +247,27 @@ pub async fn send_speech(ctx: &Ctx<'_>, path: &std::path::Path, caption: &str) -
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gallery_lists_portraits_in_order_and_falls_back_to_the_bundled_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let men = dir.path().join("male");
+        std::fs::create_dir_all(&men).unwrap();
+        for name in ["b_Boris.jpg", "a_Arman.png", "notes.txt"] {
+            std::fs::write(men.join(name), b"img").unwrap();
+        }
+        let names: Vec<String> = gallery_in(dir.path(), "male")
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, vec!["a Arman", "b Boris"]);
+        let women = gallery_in(dir.path(), "female");
+        assert_eq!(women.len(), 1);
+        assert_eq!(women[0].image, BUNDLED_PORTRAIT);
+    }
 }
