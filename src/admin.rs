@@ -19,6 +19,8 @@ pub enum AdminError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
 }
 
 impl From<sqlx::Error> for AdminError {
@@ -156,9 +158,7 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
     let day_ago = now - 24 * 3600 * 1000;
     let users: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users").fetch_one(p).await?);
     let users_today: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE first_seen_ms >= $1").bind(day_ago).fetch_one(p).await?);
-    let jobs_by_state = crate::queue::counts_by_state(db)
-        .await
-        .map_err(|e| AdminError::Db(DbError::Sql(sqlx::Error::Protocol(e.to_string()))))?;
+    let jobs_by_state = crate::queue::counts_by_state(db).await?;
     let revenue: Option<i64> = on_db!(db, p => sqlx::query_scalar("SELECT CAST(SUM(amount_minor) AS BIGINT) FROM orders WHERE status = 'paid'").fetch_one(p).await?);
     let done: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done'").fetch_all(p).await?);
     let provider_spend_kzt = done

@@ -37,6 +37,20 @@ impl ErrorClass {
     }
 
     /// Key of the user-facing message in the locale files.
+    /// The class stored under [`Self::name`] (an unknown name reads as permanent).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "transient" => Self::Transient,
+            "rate_limited" => Self::RateLimited {
+                retry_after_ms: None,
+            },
+            "content_rejected" => Self::ContentRejected,
+            "billing_or_quota" => Self::BillingOrQuota,
+            "bad_user_input" => Self::BadUserInput,
+            _ => Self::Permanent,
+        }
+    }
+
     pub fn message_key(self) -> &'static str {
         match self {
             Self::Transient => "error.temporary",
@@ -71,6 +85,21 @@ pub fn retry_delay(class: ErrorClass, attempt: u32, jitter: f64) -> Option<Durat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_read_back_as_their_class() {
+        for class in [
+            ErrorClass::Transient,
+            ErrorClass::ContentRejected,
+            ErrorClass::BillingOrQuota,
+            ErrorClass::BadUserInput,
+            ErrorClass::Permanent,
+        ] {
+            assert_eq!(ErrorClass::from_name(class.name()), class);
+        }
+        assert_eq!(ErrorClass::from_name("rate_limited").name(), "rate_limited");
+        assert_eq!(ErrorClass::from_name("???"), ErrorClass::Permanent);
+    }
 
     #[test]
     fn transient_backoff_doubles_with_jitter_and_a_cap() {

@@ -87,6 +87,16 @@ impl PriceTable {
         Ok(t)
     }
 
+    /// The table in `path` (`PRICING_FILE`), or the bundled one; errors name the file.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(Self::default_table());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot be read ({e})", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     pub fn default_table() -> Self {
         // The bundled table is checked by the tests; failing here means a broken build.
         Self::parse(DEFAULT_PRICING).expect("bundled assets/pricing.toml is valid")

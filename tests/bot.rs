@@ -6,10 +6,10 @@
 mod common;
 mod dbs;
 mod fake_tg;
+mod harness;
 use fake_tg::{buttons_of, FakeTelegram};
 use reelforge::bot::deliver::TelegramDeliver;
 use reelforge::bot::run::{make_bot, run_bot, BotApp};
-use reelforge::pipelines::{Pipelines, Services};
 use reelforge::storage::{folder::FolderStore, Storage};
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -20,6 +20,7 @@ pub struct Running {
     pub fake: Arc<FakeTelegram>,
     pub db: reelforge::db::Db,
     stop: tokio::sync::watch::Sender<bool>,
+    worker_stops: Vec<tokio::sync::watch::Sender<bool>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
     _t: dbs::TestDb,
@@ -28,6 +29,9 @@ pub struct Running {
 impl Running {
     async fn stop(self) {
         self.stop.send(true).unwrap();
+        for w in &self.worker_stops {
+            w.send(true).unwrap();
+        }
         for t in self.tasks {
             tokio::time::timeout(Duration::from_secs(20), t)
                 .await
@@ -48,46 +52,29 @@ async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
     ));
     let bot = make_bot("123:TEST", &url, None).unwrap();
     let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut worker_stops = Vec::new();
     let mut app = BotApp::new(db.clone(), storage.clone());
     app.work_dir = dir.path().join("bot");
     app.settings.job_cooldown_s = 0;
     adjust(&mut app);
-    let mut tasks = vec![tokio::spawn(run_bot(
-        bot.clone(),
-        Arc::new(app),
-        rx.clone(),
-    ))];
+    let mut tasks = vec![tokio::spawn(run_bot(bot.clone(), Arc::new(app), rx))];
     if workers {
-        let services = Services {
-            db: db.clone(),
-            storage,
-            deliver: Arc::new(TelegramDeliver::new(bot, db.clone())),
-            work_dir: dir.path().join("work"),
-            worker_name: "w".into(),
-            metrics: Arc::default(),
-            video: reelforge::pipelines::video_backend::VideoRouter::local(),
-            prompt_writer: None,
-            remote: Default::default(),
-        };
-        let cfg = reelforge::queue::worker::WorkerConfig {
-            name: "w".into(),
-            concurrency: 1,
-            lease: Duration::from_secs(30),
-            poll: Duration::from_millis(20),
-            per_user_running: 2,
-            grace: Duration::from_secs(5),
-        };
-        tasks.push(tokio::spawn(reelforge::queue::worker::run_worker(
-            db.clone(),
-            Arc::new(Pipelines(Arc::new(services))),
-            cfg,
-            rx,
-        )));
+        // The worker delivers through the same bot; its store is the bot's.
+        let mut services = harness::services(
+            &db,
+            dir.path(),
+            Arc::new(TelegramDeliver::new(bot, db.clone())),
+        );
+        services.storage = storage;
+        let (worker_stop, worker) = harness::spawn_worker(&db, services, 1);
+        tasks.push(worker);
+        worker_stops.push(worker_stop);
     }
     Running {
         fake,
         db,
         stop,
+        worker_stops,
         tasks,
         _dir: dir,
         _t: t,
@@ -186,16 +173,7 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
     let f = &r.fake;
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(
-        &r.db,
-        42,
-        5000,
-        reelforge::ledger::Reason::Payment,
-        "pay",
-        None,
-    )
-    .await
-    .unwrap();
+    harness::pay(&r.db, 42, 5000).await;
     f.text(42, "/generate маяк на закате");
     f.wait_text(42, "«маяк на закате»").await;
     let buttons = f.last_buttons(42);
@@ -266,45 +244,21 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         "{again:?}"
     );
     f.wait_text(42, "✅ Готово! Баланс: 4136").await;
-    // One progress message: later states are edits of it, never new messages.
-    let calls = f.calls.lock().unwrap().clone();
-    let queued_msg = calls
-        .iter()
-        .filter(|(m, b, _)| {
-            m == "sendmessage" && b["text"].as_str().unwrap_or("").contains("В очереди")
-        })
-        .count();
-    assert_eq!(queued_msg, 1);
-    let progress: Vec<_> = calls
-        .iter()
-        .filter(|(m, b, _)| m == "editmessagetext" && b["message_id"] != json!(50))
-        .collect();
-    assert!(!progress.is_empty());
-    assert!(progress
-        .iter()
-        .all(|(_, b, _)| b["message_id"] == progress[0].1["message_id"]));
-    // 429 honoured: nothing was edited within 1 s of the refusal.
-    let refused_at = progress[0].2;
-    assert!(
-        progress
-            .iter()
-            .skip(1)
-            .all(|(_, _, at)| at.duration_since(refused_at) >= Duration::from_millis(950)),
-        "edits after the 429 waited retry_after"
-    );
-    // Non-final edits at least 3 s apart.
-    let shown: Vec<_> = progress.iter().skip(1).collect();
-    for pair in shown.windows(2) {
-        let final_state = pair[1].1["text"].as_str().unwrap().contains("Готово");
-        assert!(
-            final_state || pair[1].2.duration_since(pair[0].2) >= Duration::from_millis(2900),
-            "edits spaced: {:?}",
-            shown
-                .iter()
-                .map(|(_, b, _)| b["text"].clone())
-                .collect::<Vec<_>>()
-        );
+    // "Make another" under the video opens the same settings again.
+    f.press(42, &format!("again:{}", job[0].0), 900);
+    let same = "Quality 720p · 4 с · 1280x720\nЦена: 964";
+    for _ in 0..200 {
+        if f.texts_to(42).iter().filter(|t| t.contains(same)).count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let texts = f.texts_to(42);
+    assert_eq!(
+        texts.iter().filter(|t| t.contains(same)).count(),
+        2,
+        "{texts:?}"
+    );
     // /history re-sends by file id.
     f.text(42, "/history");
     f.wait_call("sendvideo", |b| {
@@ -325,16 +279,7 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     f.refuse_videos.store(true, Ordering::SeqCst);
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(
-        &r.db,
-        42,
-        1000,
-        reelforge::ledger::Reason::Payment,
-        "pay",
-        None,
-    )
-    .await
-    .unwrap();
+    harness::pay(&r.db, 42, 1000).await;
     let photo = std::fs::read(common::ASTRONAUT).unwrap();
     // Without a caption: the bot asks what to do.
     f.photo(42, "ph1", photo.clone(), None);
@@ -373,6 +318,67 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     assert_eq!(
         reelforge::ledger::balance_of(&r.db, 42).await.unwrap(),
         1100
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_payment_sends_a_stripe_checkout_link_for_the_pack() {
+    use axum::routing::post;
+    // Stripe's documented Checkout Session answer: an id and the hosted page URL.
+    let forms = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = forms.clone();
+    let stripe = axum::Router::new().route(
+        "/v1/checkout/sessions",
+        post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                axum::Json(json!({"id": "cs_test_123", "object": "checkout.session",
+                                  "url": "https://checkout.stripe.com/c/pay/cs_test_123"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, stripe).await.unwrap() });
+    let r = start(false, |app| {
+        app.stripe = Some(reelforge::payments::stripe::StripeClient::new(
+            reqwest::Client::new(),
+            "sk_test_key",
+            Some(&base),
+        ));
+    })
+    .await;
+    let f = &r.fake;
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    f.press(42, "pay:p:1", 5);
+    f.wait_text(42, "Как оплатить").await;
+    assert_eq!(
+        f.last_buttons(42),
+        vec!["💳 Картой (Stripe)|pay:s:1"],
+        "no Kaspi number: card only"
+    );
+    f.press(42, "pay:s:1", 6);
+    f.wait_text(42, "Оплата 1336 ₸ за 1484 токенов").await;
+    assert_eq!(
+        f.last_buttons(42),
+        vec!["Оплатить 1336 ₸|https://checkout.stripe.com/c/pay/cs_test_123"]
+    );
+    let form = forms.lock().unwrap()[0].clone();
+    assert!(
+        form.contains("unit_amount%5D=133600") && form.contains("metadata%5Btokens%5D=1484"),
+        "{form}"
+    );
+    let orders: Vec<(String, Option<String>, String)> = reelforge::on_db!(&r.db, p => sqlx::query_as("SELECT method, external_id, status FROM orders").fetch_all(p).await.unwrap());
+    assert_eq!(
+        orders,
+        vec![(
+            "stripe".into(),
+            Some("cs_test_123".into()),
+            "pending".into()
+        )]
     );
     r.stop().await;
 }

@@ -5,6 +5,7 @@
 mod common;
 mod dbs;
 mod fake_tg;
+mod harness;
 use fake_tg::FakeTelegram;
 use reelforge::bot::run::{make_bot, run_bot, start_bot, BotApp};
 use reelforge::storage::{folder::FolderStore, Storage};
@@ -86,16 +87,7 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     let running = e.run(e.app());
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(
-        &e.db,
-        42,
-        5000,
-        reelforge::ledger::Reason::Payment,
-        "p",
-        None,
-    )
-    .await
-    .unwrap();
+    harness::pay(&e.db, 42, 5000).await;
     f.text(42, "/product");
     f.wait_text(42, "Пришлите фото товара").await;
     f.photo(42, "mug", std::fs::read(common::ASTRONAUT).unwrap(), None);
@@ -185,16 +177,7 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     let running = e.run(e.app());
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(
-        &e.db,
-        42,
-        5000,
-        reelforge::ledger::Reason::Payment,
-        "p",
-        None,
-    )
-    .await
-    .unwrap();
+    harness::pay(&e.db, 42, 5000).await;
     f.text(42, "/create");
     f.wait_text(42, "Какой ролик").await;
     f.press(42, "u:f:bg", 3);
@@ -419,23 +402,13 @@ async fn webhook_mode_checks_the_secret_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
-    use reelforge::pipelines::{Pipelines, Services};
     let e = env().await;
     let f = &e.fake;
     // The first process takes the order and stops before any worker ran.
     let first = e.run(e.app());
     f.text(42, "/start");
     f.wait_text(42, "Баланс").await;
-    reelforge::ledger::credit(
-        &e.db,
-        42,
-        1000,
-        reelforge::ledger::Reason::Payment,
-        "p",
-        None,
-    )
-    .await
-    .unwrap();
+    harness::pay(&e.db, 42, 1000).await;
     f.text(42, "/generate маяк");
     f.wait_text(42, "Цена: 742").await;
     f.press(42, "v:go", 1000);
@@ -445,34 +418,16 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
     // The restarted process (bot + worker) finishes the job and edits the same message.
     let bot = make_bot("123:TEST", &e.url, None).unwrap();
     let second = e.run(e.app());
-    let services = Services {
-        db: e.db.clone(),
-        storage: e.storage.clone(),
-        deliver: Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
+    let mut services = harness::services(
+        &e.db,
+        e.dir.path(),
+        Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
             bot,
             e.db.clone(),
         )),
-        work_dir: e.dir.path().join("work"),
-        worker_name: "w2".into(),
-        metrics: Arc::default(),
-        video: reelforge::pipelines::video_backend::VideoRouter::local(),
-        prompt_writer: None,
-        remote: Default::default(),
-    };
-    let (wstop, wrx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(reelforge::queue::worker::run_worker(
-        e.db.clone(),
-        Arc::new(Pipelines(Arc::new(services))),
-        reelforge::queue::worker::WorkerConfig {
-            name: "w2".into(),
-            concurrency: 1,
-            lease: Duration::from_secs(30),
-            poll: Duration::from_millis(20),
-            per_user_running: 2,
-            grace: Duration::from_secs(5),
-        },
-        wrx,
-    ));
+    );
+    services.storage = e.storage.clone();
+    let (wstop, worker) = harness::spawn_worker(&e.db, services, 1);
     f.wait_text(42, "✅ Готово!").await;
     let done = f
         .calls_of("editmessagetext")
@@ -496,4 +451,33 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
     wstop.send(true).unwrap();
     worker.await.unwrap();
     stop(second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_spaces_paid_jobs() {
+    let e = env().await;
+    let f = &e.fake;
+    let mut app = e.app();
+    app.settings.job_cooldown_s = 60;
+    let running = e.run(app);
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    harness::pay(&e.db, 42, 5000).await;
+    f.text(42, "/generate кот");
+    f.wait_text(42, "«кот»").await;
+    f.press(42, "v:go", 1000);
+    f.wait_text(42, "В очереди").await;
+    f.text(42, "/generate собака");
+    f.wait_text(42, "«собака»").await;
+    f.press(42, "v:go", 1001);
+    let texts = f.wait_text(42, "Слишком часто").await;
+    let wait: i64 = texts
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    assert!((55..=60).contains(&wait), "{texts:?}");
+    assert_eq!(jobs(&e.db).await.len(), 1);
+    stop(running).await;
 }

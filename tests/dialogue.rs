@@ -34,6 +34,7 @@ async fn a_conversation_survives_a_restart() {
             voice: "v1".into(),
             script: "Hi".into(),
             speech: Some("voices/abc.mp3".into()),
+            price: 180,
         };
         save(&t.db, 6, &s).await.unwrap();
         assert_eq!(load(&t.db, 6).await.unwrap(), s, "{}", t.db.kind());

@@ -89,6 +89,8 @@ pub enum Dialogue {
         /// The previewed speech, reused by the job so it is not made (and paid) twice.
         #[serde(default)]
         speech: Option<String>,
+        /// The price shown on the confirm button, from the preview's length.
+        price: i64,
     },
     /// The next text goes to the admin chat.
     Feedback,

@@ -127,40 +127,44 @@ pub async fn download(
     size: u32,
     ext: &str,
 ) -> Result<Option<PathBuf>, HandlerError> {
-    let limit = ctx.app.max_download_bytes;
-    if u64::from(size) > limit {
-        ctx.say(ctx.t(
-            "input.too_large",
-            &[
-                ("size", &(u64::from(size).div_ceil(1 << 20))),
-                ("limit", &(limit >> 20)),
-            ],
-        ))
-        .await?;
+    // The message's size first (nothing fetched for a 30 MB video), then getFile's, which is
+    // what will be downloaded (the message may not say).
+    if refuse_size(ctx, size).await? {
         return Ok(None);
     }
     let f = ctx.bot.get_file(file.clone()).await?;
-    if u64::from(f.size) > limit {
-        ctx.say(ctx.t(
-            "input.too_large",
-            &[
-                ("size", &(u64::from(f.size).div_ceil(1 << 20))),
-                ("limit", &(limit >> 20)),
-            ],
-        ))
-        .await?;
+    if refuse_size(ctx, f.size).await? {
         return Ok(None);
     }
     std::fs::create_dir_all(&ctx.app.work_dir)?;
-    let path = ctx.app.work_dir.join(format!(
-        "{}-{}-{}.{ext}",
-        ctx.user,
-        crate::db::now_ms(),
-        std::process::id()
-    ));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = ctx
+        .app
+        .work_dir
+        .join(format!("{}-{}-{n}.{ext}", ctx.user, std::process::id()));
     let mut dst = tokio::fs::File::create(&path).await?;
     ctx.bot.download_file(&f.path, &mut dst).await?;
+    // tokio writes in the background: the bytes must be on disk before anyone reads them.
+    tokio::io::AsyncWriteExt::flush(&mut dst).await?;
     Ok(Some(path))
+}
+
+/// Says "too large" and returns true when `size` is over the download limit.
+async fn refuse_size(ctx: &Ctx<'_>, size: u32) -> Result<bool, HandlerError> {
+    let limit = ctx.app.max_download_bytes;
+    if u64::from(size) <= limit {
+        return Ok(false);
+    }
+    ctx.say(ctx.t(
+        "input.too_large",
+        &[
+            ("size", &(u64::from(size).div_ceil(1 << 20))),
+            ("limit", &(limit >> 20)),
+        ],
+    ))
+    .await?;
+    Ok(true)
 }
 
 /// Stores an uploaded photo after checking it decodes (and is no decompression bomb).
@@ -489,13 +493,11 @@ async fn again(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
         "product_video" => {
             product_flow::templates(ctx, s("image"), s("description")).await?;
         }
-        "text_to_video" | "image_to_video" => {
-            let image = params["image"].as_str().map(String::from);
-            video_flow::open(ctx, &s("prompt"), image).await?;
-        }
+        "text_to_video" | "image_to_video" => video_flow::reopen(ctx, &params).await?,
         "ugc_video" | "recompose" => {
             let background = params["background"].as_str().map(String::from);
-            ugc_flow::ask_script(ctx, background, s("portrait"), s("voice")).await?;
+            let voice = ugc_flow::voice_of(&params);
+            ugc_flow::ask_script(ctx, background, s("portrait"), voice).await?;
         }
         _ => return Ok(false),
     }

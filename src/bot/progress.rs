@@ -6,6 +6,7 @@
 use super::app::{BotApp, HandlerError};
 use super::texts::Lang;
 use crate::db::{now_ms, Db, DbError};
+use crate::failure::ErrorClass;
 use crate::on_db;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,9 +106,19 @@ async fn typical_seconds(db: &Db, kind: &str) -> Result<i64, DbError> {
 
 /// "Queued: position N, about M min" for a job.
 pub async fn queued_text(app: &BotApp, job: i64, lang: Lang) -> Result<String, HandlerError> {
-    let position = crate::queue::position(&app.db, job).await?;
     let kind: String = on_db!(&app.db, p => sqlx::query_scalar("SELECT kind FROM jobs WHERE id = $1").bind(job).fetch_one(p).await?);
     let each = typical_seconds(&app.db, &kind).await?;
+    queued_text_with(app, job, each, lang).await
+}
+
+/// The queued text when the kind's typical duration is known.
+async fn queued_text_with(
+    app: &BotApp,
+    job: i64,
+    each: i64,
+    lang: Lang,
+) -> Result<String, HandlerError> {
+    let position = crate::queue::position(&app.db, job).await?;
     let minutes = (position.max(1) * each + 59) / 60;
     Ok(app.t(
         lang,
@@ -132,19 +143,25 @@ struct Open {
     started_ms: Option<i64>,
 }
 
-fn message_key_of(class: &str) -> &'static str {
-    match class {
-        "transient" => "error.temporary",
-        "rate_limited" => "error.busy",
-        "content_rejected" => "error.content_rejected",
-        "billing_or_quota" => "error.service_unavailable",
-        "bad_user_input" => "error.bad_input",
-        _ => "error.failed",
+/// The text for a job's state, and whether it is final.
+/// Typical durations by job kind, looked up once per pass of the progress loop.
+type Typical = HashMap<String, i64>;
+
+async fn typical_for(app: &BotApp, typical: &mut Typical, kind: &str) -> Result<i64, DbError> {
+    if let Some(s) = typical.get(kind) {
+        return Ok(*s);
     }
+    let s = typical_seconds(&app.db, kind).await?;
+    typical.insert(kind.to_string(), s);
+    Ok(s)
 }
 
-/// The text for a job's state, and whether it is final.
-async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), HandlerError> {
+async fn describe(
+    app: &BotApp,
+    j: &Open,
+    lang: Lang,
+    typical: &mut Typical,
+) -> Result<(String, bool), HandlerError> {
     let ids: serde_json::Value = serde_json::from_str(&j.provider_ids).unwrap_or_default();
     let has = |k: &str| ids.get(k).is_some();
     Ok(match j.state.as_str() {
@@ -155,7 +172,7 @@ async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), 
         "failed" | "cancelled" => {
             let reason = app.t(
                 lang,
-                message_key_of(j.error_class.as_deref().unwrap_or("")),
+                ErrorClass::from_name(j.error_class.as_deref().unwrap_or("")).message_key(),
                 &[],
             );
             let key = if j.cost_tokens > 0 {
@@ -173,7 +190,10 @@ async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), 
             )
         }
         "queued" if j.error_class.is_some() => (app.t(lang, "progress.retrying", &[]), false),
-        "queued" => (queued_text(app, j.job_id, lang).await?, false),
+        "queued" => {
+            let each = typical_for(app, typical, &j.kind).await?;
+            (queued_text_with(app, j.job_id, each, lang).await?, false)
+        }
         _ if has("delivered") || (has("output") && j.kind != "character_edit") => {
             (app.t(lang, "progress.uploading", &[]), false)
         }
@@ -181,7 +201,7 @@ async fn describe(app: &BotApp, j: &Open, lang: Lang) -> Result<(String, bool), 
             (app.t(lang, "progress.composing", &[]), false)
         }
         _ => {
-            let expected = typical_seconds(&app.db, &j.kind).await?.max(10);
+            let expected = typical_for(app, typical, &j.kind).await?.max(10);
             let elapsed = (now_ms() - j.started_ms.unwrap_or_else(now_ms)) / 1000;
             let percent = (elapsed * 100 / expected).clamp(1, 95);
             (
@@ -222,9 +242,10 @@ async fn progress_pass(
     )
     .fetch_all(p)
     .await?);
+    let mut typical = Typical::new();
     for j in open {
         let lang = Lang::from_code(&j.lang);
-        let (text, final_state) = describe(app, &j, lang).await?;
+        let (text, final_state) = describe(app, &j, lang, &mut typical).await?;
         let now = Instant::now();
         let throttle = throttles.entry(j.job_id).or_insert_with(|| {
             // After a restart: the text already shown counts as the last edit.

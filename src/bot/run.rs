@@ -87,13 +87,12 @@ pub async fn start_bot(
         }),
         Some(url) => {
             let url = reqwest::Url::parse(&url).map_err(|e| format!("WEBHOOK_URL: {e}"))?;
-            let secret = app
-                .settings
-                .webhook_secret
-                .clone()
-                .unwrap_or_else(random_secret);
-            let options =
-                webhooks::Options::new(([127, 0, 0, 1], 0).into(), url).secret_token(secret);
+            // The address is unused by `axum_to_router` (the route joins our server); without
+            // WEBHOOK_SECRET teloxide generates a random secret token.
+            let mut options = webhooks::Options::new(([127, 0, 0, 1], 0).into(), url);
+            if let Some(secret) = app.settings.webhook_secret.clone() {
+                options = options.secret_token(secret);
+            }
             let (listener, stop_flag, router) = webhooks::axum_to_router(bot, options)
                 .await
                 .map_err(|e| format!("setWebhook failed: {e}"))?;
@@ -114,17 +113,6 @@ pub async fn start_bot(
     }
 }
 
-/// A secret token for setWebhook (Telegram allows A–Z, a–z, 0–9, _ and -).
-fn random_secret() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let here = Box::new(0u8);
-    let seed = format!("{nanos}-{}-{:p}", std::process::id(), &*here);
-    crate::storage::sha256_hex(seed.as_bytes())
-}
-
 /// Long polling until `shutdown` (what the tests and `serve` without a webhook use).
 pub async fn run_bot(bot: Bot, app: Arc<BotApp>, shutdown: tokio::sync::watch::Receiver<bool>) {
     match start_bot(bot, app, shutdown).await {
@@ -132,5 +120,22 @@ pub async fn run_bot(bot: Bot, app: Arc<BotApp>, shutdown: tokio::sync::watch::R
             let _ = running.task.await;
         }
         Err(e) => eprintln!("bot: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bad_api_url_or_proxy_is_named() {
+        let err = super::make_bot("1:T", "not a url", None).unwrap_err();
+        assert!(err.contains("TELEGRAM_API_URL 'not a url'"), "{err}");
+        let err = super::make_bot("1:T", "https://api.telegram.org", Some("::nope")).unwrap_err();
+        assert!(err.contains("TELEGRAM_PROXY"), "{err}");
+        assert!(super::make_bot(
+            "1:T",
+            "https://api.telegram.org",
+            Some("socks5://127.0.0.1:1080")
+        )
+        .is_ok());
     }
 }

@@ -209,27 +209,25 @@ pub async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
         return Ok(());
     }
     let text = ctx.t("ugc.sample_text", &[("name", &v.name)]);
-    let (path, _) = speak_offline(ctx, &text, &v.id).await?;
+    let path = speak_offline(ctx, &text, &v.id).await?;
     send_speech(ctx, &path, &v.name).await?;
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
 
+/// `text` spoken by espeak-ng with `voice` into a WAV file under the work folder.
 pub async fn speak_offline(
     ctx: &Ctx<'_>,
     text: &str,
     voice: &str,
-) -> Result<(std::path::PathBuf, f64), HandlerError> {
+) -> Result<std::path::PathBuf, HandlerError> {
     std::fs::create_dir_all(&ctx.app.work_dir)?;
     let path = ctx
         .app
         .work_dir
         .join(format!("{}-{}-speech.wav", ctx.user, crate::db::now_ms()));
     crate::providers::local::speak(text, voice, &path).await?;
-    let p = path.clone();
-    let secs =
-        tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
-    Ok((path, secs))
+    Ok(path)
 }
 
 /// Speech as a voice message when Telegram plays it as one (MP3), as a file otherwise (WAV).

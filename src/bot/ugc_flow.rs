@@ -181,70 +181,39 @@ pub async fn script(
             .await;
     }
     ctx.say(ctx.t("ugc.preview_wait", &[])).await?;
-    let mut carried = serde_json::Map::new();
-    let seconds = match &ctx.app.tts {
-        Some(tts) if !voice.contains('+') => {
-            let speech = tts
-                .speak_with_timestamps(&voice, text, crate::providers::elevenlabs::DEFAULT_MODEL)
-                .await;
-            let speech = match speech {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("bot: speech preview for {} failed: {e}", ctx.user);
-                    return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
-                }
-            };
-            std::fs::create_dir_all(&ctx.app.work_dir)?;
-            let path =
-                ctx.app
-                    .work_dir
-                    .join(format!("{}-{}-speech.mp3", ctx.user, crate::db::now_ms()));
-            tokio::fs::write(&path, &speech.audio).await?;
-            let alignment = speech.alignment.to_string();
-            let akey = format!(
-                "alignments/{}.json",
-                crate::storage::sha256_hex(alignment.as_bytes())
-            );
-            ctx.app
-                .storage
-                .put_bytes(&akey, alignment.into_bytes(), "application/json")
-                .await?;
-            carried.insert("alignment".into(), akey.into());
-            let p = path.clone();
-            let secs = tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s))
-                .await??;
-            let key = crate::pipelines::store_file(
-                &ctx.app.storage,
-                "voices",
-                &path,
-                "mp3",
-                "audio/mpeg",
-            )
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-            send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
-            let _ = std::fs::remove_file(&path);
-            carried.insert("voice".into(), key.into());
-            secs
-        }
-        _ => {
-            let (path, secs) = match speak_offline(ctx, text, &voice).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("bot: offline speech preview for {} failed: {e}", ctx.user);
-                    return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
-                }
-            };
-            let key =
-                crate::pipelines::store_file(&ctx.app.storage, "voices", &path, "wav", "audio/wav")
-                    .await
-                    .map_err(|e| format!("{e:?}"))?;
-            send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
-            let _ = std::fs::remove_file(&path);
-            carried.insert("voice".into(), key.into());
-            secs
+    let (path, alignment) = match speak_preview(ctx, &voice, text).await {
+        Ok(spoken) => spoken,
+        Err(e) => {
+            eprintln!("bot: speech preview for {} failed: {e}", ctx.user);
+            return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
         }
     };
+    let mut carried = serde_json::Map::new();
+    if let Some(alignment) = alignment {
+        let key = format!(
+            "alignments/{}.json",
+            crate::storage::sha256_hex(alignment.as_bytes())
+        );
+        ctx.app
+            .storage
+            .put_bytes(&key, alignment.into_bytes(), "application/json")
+            .await?;
+        carried.insert("alignment".into(), key.into());
+    }
+    let p = path.clone();
+    let seconds =
+        tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
+    let (ext, mime) = if path.extension().is_some_and(|e| e == "mp3") {
+        ("mp3", "audio/mpeg")
+    } else {
+        ("wav", "audio/wav")
+    };
+    let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, ext, mime)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    carried.insert("voice".into(), key.into());
+    send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
+    let _ = std::fs::remove_file(&path);
     let price = ugc_price(ctx, seconds);
     ctx.save(&Dialogue::UgcConfirm {
         background,
@@ -252,6 +221,7 @@ pub async fn script(
         voice: voice.clone(),
         script: text.to_string(),
         speech: Some(serde_json::Value::Object(carried).to_string()),
+        price,
     })
     .await?;
     ctx.say_with(
@@ -268,6 +238,45 @@ pub async fn script(
         ]),
     )
     .await
+}
+
+/// The script spoken with the chosen voice: ElevenLabs (MP3 + word timings) for its voices,
+/// espeak-ng (WAV) for the offline ones. Returns the audio file and the alignment JSON.
+async fn speak_preview(
+    ctx: &Ctx<'_>,
+    voice: &str,
+    text: &str,
+) -> Result<(std::path::PathBuf, Option<String>), HandlerError> {
+    match &ctx.app.tts {
+        Some(tts) if !is_offline_voice(voice) => {
+            let speech = tts
+                .speak_with_timestamps(voice, text, crate::providers::elevenlabs::DEFAULT_MODEL)
+                .await?;
+            std::fs::create_dir_all(&ctx.app.work_dir)?;
+            let path =
+                ctx.app
+                    .work_dir
+                    .join(format!("{}-{}-speech.mp3", ctx.user, crate::db::now_ms()));
+            tokio::fs::write(&path, &speech.audio).await?;
+            Ok((path, Some(speech.alignment.to_string())))
+        }
+        _ => Ok((speak_offline(ctx, text, voice).await?, None)),
+    }
+}
+
+/// The voice a `ugc_video` job was made with: its ElevenLabs id, or the espeak-ng voice kept
+/// in `language` for offline speech.
+pub fn voice_of(params: &serde_json::Value) -> String {
+    params["voice"]
+        .as_str()
+        .or(params["language"].as_str())
+        .unwrap_or("ru")
+        .to_string()
+}
+
+/// espeak-ng voices look like `ru+f3`; ElevenLabs ids never contain `+`.
+pub fn is_offline_voice(voice: &str) -> bool {
+    voice.contains('+')
 }
 
 pub async fn on_button(
@@ -364,18 +373,10 @@ pub async fn on_button(
             }
             _ => return Ok(false),
         },
-        (
-            Dialogue::UgcEdit {
-                background,
-                original,
-                ..
-            },
-            "use",
-        ) => {
+        (Dialogue::UgcEdit { background, .. }, "use") => {
             let Some(edited) = edit_result(ctx, value).await? else {
                 return Ok(false);
             };
-            let _ = original;
             ctx.save(&Dialogue::UgcVoice {
                 background,
                 character: edited,
@@ -439,11 +440,11 @@ pub async fn on_button(
                 voice,
                 script,
                 speech,
+                price,
             },
             "go",
         ) => {
-            let seconds = estimate_seconds(ctx, speech.as_deref()).await;
-            let local_voice = voice.contains('+');
+            let local_voice = is_offline_voice(&voice);
             let params = serde_json::json!({
                 "portrait": character,
                 "background": background,
@@ -455,7 +456,7 @@ pub async fn on_button(
                 user_id: ctx.user,
                 kind: "ugc_video".into(),
                 params,
-                cost_tokens: ugc_price(ctx, seconds),
+                cost_tokens: price,
                 max_attempts: 4,
             };
             if let Some(id) = message {
@@ -468,29 +469,6 @@ pub async fn on_button(
         _ => return Ok(false),
     }
     Ok(true)
-}
-
-/// The preview's length, for the price (a script read at ~15 characters a second otherwise).
-async fn estimate_seconds(ctx: &Ctx<'_>, speech: Option<&str>) -> f64 {
-    let key = speech
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-        .and_then(|v| v["voice"].as_str().map(String::from));
-    if let Some(key) = key {
-        let path = ctx
-            .app
-            .work_dir
-            .join(format!("{}-price-{}", ctx.user, crate::db::now_ms()));
-        if ctx.app.storage.get_to_file(&key, &path).await.is_ok() {
-            let p = path.clone();
-            let secs =
-                tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await;
-            let _ = std::fs::remove_file(&path);
-            if let Ok(Ok(s)) = secs {
-                return s;
-            }
-        }
-    }
-    10.0
 }
 
 /// The edited picture of a finished `character_edit` job of this user.
@@ -506,4 +484,19 @@ async fn edit_result(ctx: &Ctx<'_>, job: &str) -> Result<Option<String>, Handler
         .filter(|(owner, kind, _)| *owner == ctx.user && kind == "character_edit")
         .and_then(|(_, _, ids)| serde_json::from_str::<serde_json::Value>(&ids).ok())
         .and_then(|v| v["output"].as_str().map(String::from)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_another_keeps_the_voice_remote_or_offline() {
+        let remote = serde_json::json!({"voice": "21m00Tcm4TlvDq8ikWAM", "language": "ru"});
+        let offline = serde_json::json!({"voice": null, "language": "ru+f3"});
+        assert_eq!(voice_of(&remote), "21m00Tcm4TlvDq8ikWAM");
+        assert_eq!(voice_of(&offline), "ru+f3");
+        assert!(is_offline_voice(&voice_of(&offline)));
+        assert!(!is_offline_voice(&voice_of(&remote)));
+    }
 }

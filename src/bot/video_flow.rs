@@ -55,13 +55,40 @@ fn model_of(tier: &str, size: &str) -> &'static str {
 /// vertical 8 s preset selected.
 pub async fn open(ctx: &Ctx<'_>, prompt: &str, image: Option<String>) -> HandlerResult {
     let prompt: String = prompt.trim().chars().take(MAX_PROMPT_CHARS).collect();
-    let state = Dialogue::ChoosingVideoSettings {
-        prompt,
-        image,
-        tier: "fast".into(),
-        seconds: 8,
-        size: "720x1280".into(),
-    };
+    show(
+        ctx,
+        Dialogue::ChoosingVideoSettings {
+            prompt,
+            image,
+            tier: "fast".into(),
+            seconds: 8,
+            size: "720x1280".into(),
+        },
+    )
+    .await
+}
+
+/// "Make another": the settings of a finished job, ready to confirm again.
+pub async fn reopen(ctx: &Ctx<'_>, params: &serde_json::Value) -> HandlerResult {
+    let text = |k: &str, default: &str| params[k].as_str().unwrap_or(default).to_string();
+    let seconds = params["seconds"]
+        .as_u64()
+        .map(|s| s as u32)
+        .filter(|s| DURATIONS.contains(s));
+    show(
+        ctx,
+        Dialogue::ChoosingVideoSettings {
+            prompt: text("prompt", ""),
+            image: params["image"].as_str().map(String::from),
+            tier: text("tier", "fast"),
+            seconds: seconds.unwrap_or(8),
+            size: text("size", "720x1280"),
+        },
+    )
+    .await
+}
+
+async fn show(ctx: &Ctx<'_>, state: Dialogue) -> HandlerResult {
     ctx.save(&state).await?;
     let (text, kb) = screen(ctx, &state);
     ctx.say_with(text, kb).await

@@ -101,7 +101,7 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             amount,
             key,
             config,
-        } => with_db(config, async move |db| {
+        } => with_db(config, async move |_cfg, db| {
             let key =
                 key.unwrap_or_else(|| format!("admin:topup:{user}:{}", reelforge::db::now_ms()));
             match ledger::credit(&db, user, amount, Reason::AdminTopup, &key, None).await {
@@ -120,7 +120,7 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                 Err(e) => Err(CliError::Internal(e.to_string())),
             }
         }),
-        AdminCommand::Users { limit, config } => with_db(config, async move |db| {
+        AdminCommand::Users { limit, config } => with_db(config, async move |_cfg, db| {
             let (total, users) = admin::recent_users(&db, limit).await.map_err(internal)?;
             println!("{total} users");
             for u in users {
@@ -134,23 +134,23 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             }
             Ok(())
         }),
-        AdminCommand::Stats { config } => {
-            let prices = PriceTable::default_table();
-            with_db(config, async move |db| {
-                println!(
-                    "{}",
-                    admin::stats(&db, &prices).await.map_err(internal)?.render()
-                );
-                Ok(())
-            })
-        }
-        AdminCommand::User { who, config } => with_db(config, async move |db| {
+        AdminCommand::Stats { config } => with_db(config, async move |cfg, db| {
+            let file = cfg.pricing_file.as_deref().map(std::path::Path::new);
+            let prices = PriceTable::load(file)
+                .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?;
+            println!(
+                "{}",
+                admin::stats(&db, &prices).await.map_err(internal)?.render()
+            );
+            Ok(())
+        }),
+        AdminCommand::User { who, config } => with_db(config, async move |_cfg, db| {
             println!("{}", admin::user_card(&db, &who).await.map_err(bad)?);
             Ok(())
         }),
         AdminCommand::Ban { who, config } => set_banned(who, config, true),
         AdminCommand::Unban { who, config } => set_banned(who, config, false),
-        AdminCommand::Refund { job, config } => with_db(config, async move |db| {
+        AdminCommand::Refund { job, config } => with_db(config, async move |_cfg, db| {
             match admin::refund_job(&db, job).await.map_err(bad)? {
                 Some((user, amount)) => println!("job #{job}: {amount} tokens back to user {user}"),
                 None => println!("job #{job} was already refunded; nothing changed"),
@@ -161,7 +161,7 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             user,
             limit,
             config,
-        } => with_db(config, async move |db| {
+        } => with_db(config, async move |_cfg, db| {
             let balance = ledger::balance_of(&db, user)
                 .await
                 .map_err(|e| CliError::BadInput(format!("{e}.")))?;
@@ -186,13 +186,13 @@ fn internal(e: admin::AdminError) -> CliError {
 
 fn bad(e: admin::AdminError) -> CliError {
     match e {
-        admin::AdminError::Db(_) => CliError::Internal(e.to_string()),
+        admin::AdminError::Db(_) | admin::AdminError::Queue(_) => CliError::Internal(e.to_string()),
         other => CliError::BadInput(format!("{other}.")),
     }
 }
 
 fn set_banned(who: String, config: Option<PathBuf>, banned: bool) -> Result<(), CliError> {
-    with_db(config, async move |db| {
+    with_db(config, async move |_cfg, db| {
         let u = admin::find_user(&db, &who).await.map_err(bad)?;
         admin::set_banned(&db, u.id, banned).await.map_err(bad)?;
         println!(
@@ -207,7 +207,7 @@ fn set_banned(who: String, config: Option<PathBuf>, banned: bool) -> Result<(), 
 /// Loads the configuration, connects to the database and runs `f` on a runtime.
 fn with_db(
     config: Option<PathBuf>,
-    f: impl AsyncFnOnce(reelforge::db::Db) -> Result<(), CliError>,
+    f: impl AsyncFnOnce(Config, reelforge::db::Db) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let _ = dotenvy::dotenv();
     let cfg = Config::load(
@@ -221,7 +221,7 @@ fn with_db(
         let db = reelforge::db::Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-        f(db).await
+        f(cfg, db).await
     })
 }
 
@@ -238,16 +238,8 @@ fn profit(
     )
     .map_err(|e| CliError::BadInput(format!("{e}.")))?;
     let path = pricing.or(cfg.pricing_file.map(PathBuf::from));
-    let mut table = match &path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                CliError::BadInput(format!("{}: cannot be read ({e}).", p.display()))
-            })?;
-            PriceTable::parse(&text)
-                .map_err(|e| CliError::BadInput(format!("{}: {e}.", p.display())))?
-        }
-        None => PriceTable::default_table(),
-    };
+    let mut table =
+        PriceTable::load(path.as_deref()).map_err(|e| CliError::BadInput(format!("{e}.")))?;
     if let Some(rate) = kzt_per_usd {
         if rate.is_nan() || rate <= 0.0 {
             return Err(CliError::BadInput("--kzt-per-usd must be positive.".into()));

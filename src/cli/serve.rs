@@ -57,6 +57,8 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             }
         );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        // One store for the bot's uploads and the workers.
+        let storage = Arc::new(super::worker::build_storage(&cfg).await?);
         let mut bot = match cfg.telegram_bot_token.as_deref() {
             Some(token) => {
                 let bot = reelforge::bot::run::make_bot(
@@ -65,23 +67,16 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     cfg.telegram_proxy.as_deref(),
                 )
                 .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-                let prices = match &cfg.pricing_file {
-                    Some(path) => {
-                        let text = std::fs::read_to_string(path).map_err(|e| {
-                            CliError::BadInput(format!("PRICING_FILE {path}: {e}."))
-                        })?;
-                        reelforge::pricing::PriceTable::parse(&text)
-                            .map_err(|e| CliError::BadInput(format!("PRICING_FILE {path}: {e}.")))?
-                    }
-                    None => reelforge::pricing::PriceTable::default_table(),
-                };
+                let prices = reelforge::pricing::PriceTable::load(
+                    cfg.pricing_file.as_deref().map(std::path::Path::new),
+                )
+                .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?;
                 let http = reelforge::providers::http_client(
                     std::time::Duration::from_secs(60),
                     cfg.provider_proxy.as_deref(),
                 )
                 .map_err(CliError::Internal)?;
-                let storage = Arc::new(super::worker::build_storage(&cfg).await?);
-                let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage);
+                let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage.clone());
                 app.prices = prices;
                 app.settings = cfg.bot.clone();
                 app.admins = cfg.admin_ids.clone();
@@ -179,7 +174,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         let workers = if a.no_workers {
             None
         } else {
-            Some(super::worker::start(&cfg, db, 1, 2, 60, deliver).await?)
+            Some(super::worker::start(&cfg, db, storage, 1, 2, 60, deliver).await?)
         };
         super::worker::shutdown_signal().await;
         eprintln!("stopping");

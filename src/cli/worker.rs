@@ -65,9 +65,11 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         let db = Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        let storage = Arc::new(build_storage(&cfg).await?);
         let workers = start(
             &cfg,
             db,
+            storage,
             a.concurrency,
             a.per_user,
             a.grace,
@@ -134,17 +136,17 @@ pub async fn build_storage(cfg: &Config) -> Result<Storage, CliError> {
     Ok(storage)
 }
 
-/// Builds the services the configuration asks for (storage, providers by key, video tiers,
-/// prompt writer) and starts the workers and the hourly cache cleanup.
+/// Builds the services the configuration asks for (providers by key, video tiers, prompt
+/// writer) around `storage` and starts the workers and the hourly cache cleanup.
 pub async fn start(
     cfg: &Config,
     db: Db,
+    storage: Arc<Storage>,
     concurrency: usize,
     per_user: i64,
     grace: u64,
     deliver: Arc<dyn Deliver>,
 ) -> Result<RunningWorkers, CliError> {
-    let storage = build_storage(cfg).await?;
     let name = format!("worker-{}-{}", hostname(), std::process::id());
     let http =
         reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
@@ -182,7 +184,7 @@ pub async fn start(
     });
     let services = Arc::new(Services {
         db: db.clone(),
-        storage: Arc::new(storage),
+        storage,
         deliver,
         work_dir: std::env::temp_dir().join("reelforge-work"),
         worker_name: name.clone(),

@@ -117,3 +117,55 @@ fn secrets_never_show_in_debug_output() {
     }
     assert!(shown.contains("postgres://bot:***@db/reelforge"));
 }
+
+#[test]
+fn bot_settings_are_read_and_bad_ones_named() {
+    let cfg = Config::load(
+        None,
+        vars(&[
+            ("ADMIN_IDS", "7, 8"),
+            ("WEBHOOK_URL", "https://bot.example.com/hook"),
+            ("DAILY_JOB_LIMIT", "3"),
+            ("KASPI_PHONE", "+7 700 000 00 00"),
+            ("TELEGRAM_PROXY", "socks5://user:pw@proxy:1080"),
+        ]),
+        Layer::default(),
+    )
+    .unwrap();
+    assert_eq!(cfg.bot.admin_chat_id, Some(7), "the first admin by default");
+    assert_eq!(cfg.bot.daily_job_limit, 3);
+    assert_eq!(cfg.bot.job_cooldown_s, 5);
+    assert_eq!(
+        cfg.bot.webhook_url.as_deref(),
+        Some("https://bot.example.com/hook")
+    );
+    assert!(
+        !format!("{cfg:?}").contains("pw@"),
+        "proxy password redacted"
+    );
+    for (name, value, says) in [
+        (
+            "DAILY_JOB_LIMIT",
+            "many",
+            "DAILY_JOB_LIMIT must be a whole number",
+        ),
+        (
+            "JOB_COOLDOWN_S",
+            "-1",
+            "JOB_COOLDOWN_S must be a whole number",
+        ),
+        (
+            "WEBHOOK_URL",
+            "bot.example.com",
+            "WEBHOOK_URL must be the public",
+        ),
+        (
+            "ADMIN_CHAT_ID",
+            "@admins",
+            "ADMIN_CHAT_ID must be a Telegram chat id",
+        ),
+    ] {
+        let err = Config::load(None, vars(&[(name, value)]), Layer::default()).unwrap_err();
+        assert!(err.0.contains(says), "{name}: {err}");
+    }
+}

@@ -76,7 +76,7 @@ impl Deliver for Bot {
 }
 
 /// A folder store under `dir` with the offline defaults; adjust the fields before use.
-pub fn services(db: &Db, dir: &Path, bot: Arc<Bot>) -> Services {
+pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
     Services {
         db: db.clone(),
         storage: Arc::new(Storage::Folder(
@@ -92,13 +92,19 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<Bot>) -> Services {
     }
 }
 
-/// Runs one worker until every job is done or failed (snoozed jobs are brought forward) and
-/// returns their final rows.
-pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64]) -> Vec<JobRow> {
+/// A worker (`concurrency` jobs at a time) running until the returned sender fires.
+pub fn spawn_worker(
+    db: &Db,
+    services: impl Into<Arc<Services>>,
+    concurrency: usize,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let cfg = WorkerConfig {
         name: "w".into(),
-        concurrency: 2,
+        concurrency,
         lease: Duration::from_secs(30),
         poll: Duration::from_millis(20),
         per_user_running: 3,
@@ -110,6 +116,13 @@ pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64])
         cfg,
         rx,
     ));
+    (stop, worker)
+}
+
+/// Runs one worker until every job is done or failed (snoozed jobs are brought forward) and
+/// returns their final rows.
+pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64]) -> Vec<JobRow> {
+    let (stop, worker) = spawn_worker(db, services, 2);
     let mut rows = Vec::new();
     for id in jobs {
         let mut row = queue::job(db, *id).await.unwrap().unwrap();
@@ -128,4 +141,18 @@ pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64])
     stop.send(true).unwrap();
     worker.await.unwrap();
     rows
+}
+
+/// Puts `tokens` on a user's balance as a payment (the user must exist).
+pub async fn pay(db: &Db, user: i64, tokens: i64) {
+    reelforge::ledger::credit(
+        db,
+        user,
+        tokens,
+        reelforge::ledger::Reason::Payment,
+        &format!("test-payment:{user}:{}", reelforge::db::now_ms()),
+        None,
+    )
+    .await
+    .unwrap();
 }
