@@ -49,6 +49,13 @@ impl Env {
         app
     }
 
+    /// A user who pressed /start and then paid `tokens`.
+    async fn member(&self, user: i64, tokens: i64) {
+        self.fake.text(user, "/start");
+        self.fake.wait_text(user, "Баланс").await;
+        harness::pay(&self.db, user, tokens).await;
+    }
+
     /// Runs a bot until the returned sender fires.
     fn run(
         &self,
@@ -85,9 +92,7 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     let e = env().await;
     let f = &e.fake;
     let running = e.run(e.app());
-    f.text(42, "/start");
-    f.wait_text(42, "Баланс").await;
-    harness::pay(&e.db, 42, 5000).await;
+    e.member(42, 5000).await;
     f.text(42, "/product");
     f.wait_text(42, "Пришлите фото товара").await;
     f.photo(42, "mug", std::fs::read(common::ASTRONAUT).unwrap(), None);
@@ -175,9 +180,7 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     let e = env().await;
     let f = &e.fake;
     let running = e.run(e.app());
-    f.text(42, "/start");
-    f.wait_text(42, "Баланс").await;
-    harness::pay(&e.db, 42, 5000).await;
+    e.member(42, 5000).await;
     f.text(42, "/create");
     f.wait_text(42, "Какой ролик").await;
     f.press(42, "u:f:bg", 3);
@@ -406,9 +409,7 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
     let f = &e.fake;
     // The first process takes the order and stops before any worker ran.
     let first = e.run(e.app());
-    f.text(42, "/start");
-    f.wait_text(42, "Баланс").await;
-    harness::pay(&e.db, 42, 1000).await;
+    e.member(42, 1000).await;
     f.text(42, "/generate маяк");
     f.wait_text(42, "Цена: 742").await;
     f.press(42, "v:go", 1000);
@@ -460,9 +461,7 @@ async fn a_cooldown_spaces_paid_jobs() {
     let mut app = e.app();
     app.settings.job_cooldown_s = 60;
     let running = e.run(app);
-    f.text(42, "/start");
-    f.wait_text(42, "Баланс").await;
-    harness::pay(&e.db, 42, 5000).await;
+    e.member(42, 5000).await;
     f.text(42, "/generate кот");
     f.wait_text(42, "«кот»").await;
     f.press(42, "v:go", 1000);
