@@ -4,7 +4,7 @@
 use crate::db::users::{get_user, User};
 use crate::db::{now_ms, Db, DbError};
 use crate::ledger::{self, LedgerError, Reason};
-use crate::on_db;
+use crate::jobs::JobSpec;
 use crate::pricing::PriceTable;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +34,7 @@ pub async fn find_user(db: &Db, who: &str) -> Result<User, AdminError> {
     let who = who.trim();
     let id = match who.strip_prefix('@') {
         Some(name) => {
-            let id: Option<i64> = on_db!(db, p => sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
-                .bind(name)
-                .fetch_optional(p)
-                .await?);
-            id
+            crate::db::users::id_by_username(db, name).await?
         }
         None => who.parse::<i64>().ok(),
     };
@@ -60,13 +56,7 @@ pub async fn topup(db: &Db, user: i64, amount: i64, key: &str) -> Result<Option<
 }
 
 pub async fn set_banned(db: &Db, user: i64, banned: bool) -> Result<(), AdminError> {
-    let changed = on_db!(db, p => sqlx::query("UPDATE users SET banned = $2, ban_notified = FALSE WHERE id = $1")
-        .bind(user)
-        .bind(banned)
-        .execute(p)
-        .await?
-        .rows_affected());
-    if changed == 0 {
+    if !crate::db::users::set_banned(db, user, banned).await? {
         return Err(AdminError::NoSuchUser(user.to_string()));
     }
     Ok(())
@@ -75,12 +65,12 @@ pub async fn set_banned(db: &Db, user: i64, banned: bool) -> Result<(), AdminErr
 /// Gives a job's tokens back (once: the refund key is the job's). Returns the user and the
 /// amount, or `None` when the job was already refunded.
 pub async fn refund_job(db: &Db, job: i64) -> Result<Option<(i64, i64)>, AdminError> {
-    let row: Option<(i64, i64)> = on_db!(db, p => sqlx::query_as("SELECT user_id, cost_tokens FROM jobs WHERE id = $1")
-        .bind(job)
-        .fetch_optional(p)
-        .await?);
-    let (user, cost) = row.ok_or(AdminError::NoSuchJob(job))?;
-    if cost <= 0 {
+    let row = crate::queue::job(db, job)
+        .await?
+        .ok_or(AdminError::NoSuchJob(job))?;
+    let (user, cost) = (row.user_id, row.cost_tokens);
+    // Only tokens that were taken can be given back: a rejected job was never debited.
+    if cost <= 0 || !ledger::has_entry(db, &ledger::debit_key(job)).await? {
         return Err(AdminError::NothingToRefund(job));
     }
     match ledger::credit(
@@ -100,27 +90,16 @@ pub async fn refund_job(db: &Db, job: i64) -> Result<Option<(i64, i64)>, AdminEr
 
 /// The most recently seen users.
 pub async fn recent_users(db: &Db, limit: i64) -> Result<(i64, Vec<User>), AdminError> {
-    let total: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users").fetch_one(p).await?);
-    let users = on_db!(db, p => sqlx::query_as::<_, User>(
-        "SELECT id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance FROM users ORDER BY last_seen_ms DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(p)
-    .await?);
+    let total = crate::db::users::count_since(db, 0).await?;
+    let users = crate::db::users::recently_seen(db, limit).await?;
     Ok((total, users))
 }
 
 /// One user's card: the user, job counts by state and tokens paid in.
 pub async fn user_card(db: &Db, who: &str) -> Result<String, AdminError> {
     let u = find_user(db, who).await?;
-    let jobs: Vec<(String, i64)> = on_db!(db, p => sqlx::query_as("SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id = $1 GROUP BY state ORDER BY state")
-        .bind(u.id)
-        .fetch_all(p)
-        .await?);
-    let paid: Option<i64> = on_db!(db, p => sqlx::query_scalar("SELECT CAST(SUM(amount_minor) AS BIGINT) FROM orders WHERE user_id = $1 AND status = 'paid'")
-        .bind(u.id)
-        .fetch_one(p)
-        .await?);
+    let jobs = crate::queue::counts_by_state_of_user(db, u.id).await?;
+    let paid = crate::db::orders::paid_total_minor(db, Some(u.id)).await?;
     let jobs = if jobs.is_empty() {
         "none".to_string()
     } else {
@@ -136,7 +115,7 @@ pub async fn user_card(db: &Db, who: &str) -> Result<String, AdminError> {
         u.language,
         u.balance,
         if u.banned { ", BANNED" } else { "" },
-        paid.unwrap_or(0) / 100
+        paid / 100
     ))
 }
 
@@ -156,22 +135,22 @@ pub struct Stats {
 pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
     let now = now_ms();
     let day_ago = now - 24 * 3600 * 1000;
-    let users: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users").fetch_one(p).await?);
-    let users_today: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE first_seen_ms >= $1").bind(day_ago).fetch_one(p).await?);
+    let users = crate::db::users::count_since(db, 0).await?;
+    let users_today = crate::db::users::count_since(db, day_ago).await?;
     let jobs_by_state = crate::queue::counts_by_state(db).await?;
-    let revenue: Option<i64> = on_db!(db, p => sqlx::query_scalar("SELECT CAST(SUM(amount_minor) AS BIGINT) FROM orders WHERE status = 'paid'").fetch_one(p).await?);
-    let done: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done'").fetch_all(p).await?);
-    let provider_spend_kzt = done
+    let revenue = crate::db::orders::paid_total_minor(db, None).await?;
+    let provider_spend_kzt = crate::queue::done_specs(db)
+        .await?
         .iter()
-        .map(|(kind, params)| job_cost_kzt(prices, kind, params))
+        .map(|spec| job_cost_kzt(prices, spec))
         .sum();
-    let videos_last_hour: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM generations WHERE created_ms >= $1").bind(now - 3600 * 1000).fetch_one(p).await?);
-    let videos_day: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM generations WHERE created_ms >= $1").bind(day_ago).fetch_one(p).await?);
+    let videos_last_hour = crate::db::generations::count_since(db, now - 3600 * 1000).await?;
+    let videos_day = crate::db::generations::count_since(db, day_ago).await?;
     Ok(Stats {
         users,
         users_today,
         jobs_by_state,
-        revenue_kzt: revenue.unwrap_or(0) / 100,
+        revenue_kzt: revenue / 100,
         provider_spend_kzt,
         videos_last_hour,
         videos_per_hour_24h: videos_day as f64 / 24.0,
@@ -179,32 +158,26 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
 }
 
 /// What a finished job cost at the providers, from its parameters and the pricing table.
-fn job_cost_kzt(prices: &PriceTable, kind: &str, params: &str) -> f64 {
-    let v: serde_json::Value = serde_json::from_str(params).unwrap_or_default();
-    let usd = match kind {
-        "text_to_video" | "image_to_video" | "product_video" => {
-            let tier = v["tier"].as_str().unwrap_or("fast");
-            let res = crate::pricing::resolution_of(v["size"].as_str().unwrap_or("720x1280"));
-            let secs = v["seconds"].as_f64().unwrap_or(8.0);
-            prices
-                .video
-                .iter()
-                .find(|r| r.tier == tier && r.resolution == res)
-                .map(|r| r.cost_usd_per_second * secs)
-                .unwrap_or(0.0)
-        }
-        "ugc_video" => {
-            let words = v["script"]
-                .as_str()
-                .unwrap_or("")
-                .split_whitespace()
-                .count();
+fn job_cost_kzt(prices: &PriceTable, spec: &JobSpec) -> f64 {
+    let video = |tier: &str, size: &str, seconds: u32| {
+        let res = crate::pricing::resolution_of(size);
+        prices
+            .video
+            .iter()
+            .find(|r| r.tier == tier && r.resolution == res)
+            .map(|r| r.cost_usd_per_second * f64::from(seconds))
+            .unwrap_or(0.0)
+    };
+    let usd = match spec {
+        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video(&p.tier, &p.size, p.seconds),
+        JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds),
+        JobSpec::UgcVideo(p) => {
+            let words = p.script.split_whitespace().count();
             let secs = (words as f64 / 2.5).max(3.0);
             prices.talking_head.cost_usd_per_second * secs + prices.compose.cost_usd
         }
-        "recompose" => prices.compose.cost_usd,
-        "character_edit" => prices.image_edit.cost_usd,
-        _ => 0.0,
+        JobSpec::Recompose(_) => prices.compose.cost_usd,
+        JobSpec::CharacterEdit(_) => prices.image_edit.cost_usd,
     };
     usd * prices.kzt_per_usd
 }

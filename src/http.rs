@@ -1,8 +1,6 @@
 //! The HTTP side of `reelforge serve`: `/health`, `/metrics` (Prometheus text) and
 //! `/webhooks/stripe` (signature checked on the raw body, each event handled once).
 use crate::db::{now_ms, Db};
-use crate::metrics::Metrics;
-use crate::on_db;
 use crate::payments::stripe::{handle_event, verify_signature, WebhookOutcome};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,12 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub metrics: Arc<Metrics>,
     /// `whsec_…`; without it the Stripe route answers 404.
     pub stripe_webhook_secret: Option<String>,
     /// Credits are announced here so the bot can tell the user.
@@ -31,7 +27,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn health(State(s): State<AppState>) -> Response {
-    let ok = on_db!(&s.db, p => sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)").fetch_one(p).await).is_ok();
+    let ok = s.db.ping().await.is_ok();
     let body = serde_json::json!({ "status": if ok { "ok" } else { "degraded" }, "database": if ok { "ok" } else { "unreachable" } });
     (
         if ok {
@@ -47,7 +43,7 @@ async fn health(State(s): State<AppState>) -> Response {
 async fn metrics(State(s): State<AppState>) -> Response {
     (
         [("content-type", "text/plain; version=0.0.4")],
-        s.metrics.render(&s.db).await,
+        crate::metrics::render(&s.db).await,
     )
         .into_response()
 }
@@ -69,45 +65,41 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
     let Some(event_id) = event["id"].as_str() else {
         return (StatusCode::BAD_REQUEST, "event has no id").into_response();
     };
-    // At-least-once delivery: an event id is acted on once.
-    let first = on_db!(&s.db, p => sqlx::query("INSERT INTO webhook_events (event_id, received_ms) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING")
-        .bind(event_id)
-        .bind(now_ms())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()));
-    match first {
-        Ok(0) => {
-            return (
-                StatusCode::OK,
-                Json(serde_json::json!({"received": true, "duplicate": true})),
-            )
-                .into_response()
-        }
-        Ok(_) => {}
-        Err(_) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable; retry",
-            )
-                .into_response()
-        }
-    }
-    match handle_event(&s.db, &event).await {
-        Ok(outcome) => {
-            if let (WebhookOutcome::Credited { .. }, Some(tx)) = (&outcome, &s.credited) {
-                let _ = tx.send(outcome.clone());
-            }
-            (StatusCode::OK, Json(serde_json::json!({"received": true}))).into_response()
-        }
+    // At-least-once delivery. Credit first: the ledger key of the checkout session makes a
+    // repeated event a no-op, so an error anywhere below is safe to answer with 5xx and let
+    // Stripe retry. The event id is recorded only afterwards, to announce a credit once.
+    let outcome = match handle_event(&s.db, &event).await {
+        Ok(outcome) => outcome,
         Err(e) => {
-            // Let Stripe retry: forget the event id so the retry is handled.
-            let _ = on_db!(&s.db, p => sqlx::query("DELETE FROM webhook_events WHERE event_id = $1").bind(event_id).execute(p).await.map(|r| r.rows_affected()));
-            (
+            crate::metrics::payment("stripe", "error");
+            tracing::warn!(event_id, error = %e, "stripe event not credited; Stripe will retry");
+            return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("could not credit: {e}"),
             )
-                .into_response()
+                .into_response();
+        }
+    };
+    let first = match crate::db::orders::record_webhook_event(&s.db, event_id).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!(event_id, error = %e, "stripe event credited but not recorded; Stripe will retry");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry").into_response();
+        }
+    };
+    if !first {
+        crate::metrics::payment("stripe", "duplicate");
+        return (
+            StatusCode::OK,
+            Json(serde_json::json!({"received": true, "duplicate": true})),
+        )
+            .into_response();
+    }
+    if let WebhookOutcome::Credited { .. } = &outcome {
+        crate::metrics::payment("stripe", "credited");
+        if let Some(tx) = &s.credited {
+            let _ = tx.send(outcome.clone());
         }
     }
+    (StatusCode::OK, Json(serde_json::json!({"received": true}))).into_response()
 }

@@ -1,50 +1,105 @@
-//! Counters for the metrics endpoint (Prometheus text): jobs by state (from the database),
-//! step durations and failures by error class (counted by the workers of this process).
+//! One metrics registry for the whole process (the `metrics` facade with the Prometheus
+//! exporter as its recorder): the HTTP server, the bot and the workers record into it and
+//! `/metrics` renders it, so a scrape of `serve` shows the workers' series too. Gauges that
+//! live in the database (jobs by state, queue depth and wait) are read at scrape time.
 use crate::db::Db;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-#[derive(Default)]
-pub struct Metrics {
-    steps: Mutex<BTreeMap<String, (u64, f64)>>,
-    failures: Mutex<BTreeMap<(String, String), u64>>,
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let buckets = [
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&buckets)
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test binary, an embedding program):
+        // the handle still renders what this one holds.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }
 
-impl Metrics {
-    pub fn observe_step(&self, step: &str, took: Duration) {
-        let mut m = self.steps.lock().unwrap_or_else(|p| p.into_inner());
-        let e = m.entry(step.to_string()).or_default();
-        e.0 += 1;
-        e.1 += took.as_secs_f64();
-    }
+/// How long one run of a job (one attempt or one poll) took.
+pub fn job_duration(kind: &str, took: Duration) {
+    metrics::histogram!("reelforge_job_run_seconds", "kind" => kind.to_string())
+        .record(took.as_secs_f64());
+}
 
-    pub fn count_failure(&self, kind: &str, class: &str) {
-        let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry((kind.to_string(), class.to_string())).or_default() += 1;
-    }
+/// How long one named step took (provider submit, poll, compose, delivery, …).
+pub fn step_duration(step: &str, took: Duration) {
+    metrics::histogram!("reelforge_step_seconds", "step" => step.to_string())
+        .record(took.as_secs_f64());
+}
 
-    /// Prometheus text exposition.
-    pub async fn render(&self, db: &Db) -> String {
-        let mut out = String::from("# TYPE reelforge_jobs gauge\n");
-        for (state, n) in crate::queue::counts_by_state(db).await.unwrap_or_default() {
-            out.push_str(&format!("reelforge_jobs{{state=\"{state}\"}} {n}\n"));
+/// A failed attempt, by job kind, error class and the provider that failed (or "internal").
+pub fn job_failure(kind: &str, class: &str, provider: &str) {
+    metrics::counter!("reelforge_job_failures_total", "kind" => kind.to_string(), "class" => class.to_string(), "provider" => provider.to_string())
+        .increment(1);
+}
+
+/// A job reached a terminal state through a worker.
+pub fn job_finished(kind: &str, state: &str) {
+    metrics::counter!("reelforge_jobs_finished_total", "kind" => kind.to_string(), "state" => state.to_string())
+        .increment(1);
+}
+
+/// A result handed to the user: `outcome` is sent, uncertain (a re-send was offered) or refused.
+pub fn delivery(outcome: &str) {
+    metrics::counter!("reelforge_deliveries_total", "outcome" => outcome.to_string()).increment(1);
+}
+
+/// A video delivered (the videos-per-hour rate is `rate(reelforge_videos_delivered_total[1h])`).
+pub fn video_delivered() {
+    metrics::counter!("reelforge_videos_delivered_total").increment(1);
+}
+
+/// A payment event: `outcome` is credited, duplicate, forged, …
+pub fn payment(provider: &str, outcome: &str) {
+    metrics::counter!("reelforge_payments_total", "provider" => provider.to_string(), "outcome" => outcome.to_string())
+        .increment(1);
+}
+
+/// A Telegram update handled by the bot.
+pub fn bot_update(kind: &str) {
+    metrics::counter!("reelforge_bot_updates_total", "kind" => kind.to_string()).increment(1);
+}
+
+/// Prometheus text exposition of everything recorded in this process, plus the database
+/// gauges read now.
+pub async fn render(db: &Db) -> String {
+    let handle = install();
+    if let Ok(counts) = crate::queue::counts_by_state(db).await {
+        for (state, n) in counts {
+            metrics::gauge!("reelforge_jobs", "state" => state).set(n as f64);
         }
-        out.push_str("# TYPE reelforge_step_seconds summary\n");
-        for (step, (count, sum)) in self.steps.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            out.push_str(&format!("reelforge_step_seconds_count{{step=\"{step}\"}} {count}\nreelforge_step_seconds_sum{{step=\"{step}\"}} {sum:.3}\n"));
-        }
-        out.push_str("# TYPE reelforge_job_failures_total counter\n");
-        for ((kind, class), n) in self
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            out.push_str(&format!(
-                "reelforge_job_failures_total{{kind=\"{kind}\",class=\"{class}\"}} {n}\n"
-            ));
-        }
-        out
+    }
+    if let Ok((depth, oldest_wait_ms)) = crate::queue::queue_depth(db).await {
+        metrics::gauge!("reelforge_queue_depth").set(depth as f64);
+        metrics::gauge!("reelforge_queue_oldest_wait_seconds").set(oldest_wait_ms as f64 / 1000.0);
+    }
+    handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recorded_series_show_up_in_the_rendered_text() {
+        let handle = super::install();
+        super::job_failure("ugc_video", "transient", "fal");
+        super::step_duration("compose", std::time::Duration::from_millis(1200));
+        let text = handle.render();
+        assert!(
+            text.contains(r#"reelforge_job_failures_total{kind="ugc_video",class="transient",provider="fal"} "#),
+            "{text}"
+        );
+        assert!(text.contains("reelforge_step_seconds_bucket"), "{text}");
     }
 }

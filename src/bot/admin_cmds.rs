@@ -105,7 +105,7 @@ async fn notify(ctx: &Ctx<'_>, user: i64, lang: &str, key: &str, amount: i64, ba
         &[("tokens", &amount), ("balance", &balance)],
     );
     if let Err(e) = ctx.bot.send_message(ChatId(user), text).await {
-        eprintln!("bot: could not tell user {user} about an admin change: {e}");
+        tracing::warn!(user_id = user, error = %e, "could not tell the user about an admin change");
     }
 }
 

@@ -4,8 +4,8 @@
 use super::texts::{Lang, Texts};
 use crate::config::BotSettings;
 use crate::db::{now_ms, Db};
+use crate::jobs::Checkpoints;
 use crate::ledger::{self, LedgerError};
-use crate::on_db;
 use crate::payments::stripe::StripeClient;
 use crate::pricing::PriceTable;
 use crate::queue::{self, NewJob, QueueError};
@@ -110,13 +110,7 @@ pub async fn limit_refusal(
 ) -> Result<Option<String>, HandlerError> {
     let now = now_ms();
     let day_start = now - now.rem_euclid(24 * 3600 * 1000);
-    let (today, last): (i64, Option<i64>) = on_db!(&app.db, p => sqlx::query_as(
-        "SELECT CAST(COUNT(CASE WHEN created_ms >= $2 THEN 1 END) AS BIGINT), MAX(created_ms) FROM jobs WHERE user_id = $1 AND state <> 'rejected' AND cost_tokens > 0",
-    )
-    .bind(user)
-    .bind(day_start)
-    .fetch_one(p)
-    .await?);
+    let (today, last) = queue::paid_jobs_since(&app.db, user, day_start).await?;
     if app.settings.daily_job_limit > 0 && today >= app.settings.daily_job_limit {
         return Ok(Some(app.t(
             lang,
@@ -147,7 +141,7 @@ pub async fn submit_paid(
     user: i64,
     lang: Lang,
     jobs: Vec<NewJob>,
-    carried: Option<String>,
+    carried: Option<Checkpoints>,
 ) -> Result<Vec<i64>, HandlerError> {
     if let Some(why) = limit_refusal(app, user, lang).await? {
         say(bot, chat, why).await?;
@@ -176,7 +170,10 @@ pub async fn submit_paid(
     }
     for id in &ids {
         let text = super::progress::queued_text(app, *id, lang).await?;
-        let msg = bot.send_message(chat, text.clone()).await?;
+        let msg = bot
+            .send_message(chat, text.clone())
+            .reply_markup(super::progress::cancel_keyboard(&app.texts, lang, *id))
+            .await?;
         super::progress::track(&app.db, *id, chat.0, msg.id.0, lang, &text).await?;
     }
     let balance = ledger::balance_of(&app.db, user).await?;
@@ -272,7 +269,7 @@ impl Ctx<'_> {
     pub async fn submit(
         &self,
         jobs: Vec<NewJob>,
-        carried: Option<String>,
+        carried: Option<Checkpoints>,
     ) -> Result<Vec<i64>, HandlerError> {
         submit_paid(
             self.bot, self.app, self.chat, self.user, self.lang, jobs, carried,

@@ -1,15 +1,19 @@
-//! Delivery through Telegram: `sendVideo` with width, height, duration, a JPEG thumbnail and
-//! `supports_streaming`, so phones show a poster and the right length; the returned `file_id`
-//! is kept for re-sends. Failures are classified like provider errors: 429 waits, a refused
-//! file is the input's fault, network trouble is retried.
+//! Delivery through Telegram, usable from any process that has the bot token (a standalone
+//! worker needs no polling bot): `sendVideo` with width, height, duration, a JPEG thumbnail
+//! and `supports_streaming`, so phones show a poster and the right length; the returned
+//! `file_id` is kept for re-sends. The upload's timeout grows with the file, and an upload
+//! whose outcome is unknown is reported as such, never retried blindly (see
+//! `pipelines::delivery`). After a delivery the job's progress message is edited here too.
+use super::callback::Callback;
+use super::progress::{describe, edit_progress, Typical};
 use super::texts::{Lang, Texts};
 use crate::db::Db;
 use crate::failure::ErrorClass;
-use crate::pipelines::{Deliver, Delivery};
+use crate::pipelines::delivery::DeliverFuture;
+use crate::pipelines::{Deliver, DeliverError, Delivery, Sent};
 use crate::providers::ProviderError;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
+use std::time::Duration;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile};
 use teloxide::RequestError;
@@ -17,19 +21,50 @@ use teloxide::RequestError;
 /// Bots may upload at most 50 MB through the cloud Bot API.
 pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
+/// Where the Bot API is and how to reach it: enough to build a client with any timeout.
+#[derive(Clone)]
+pub struct TelegramEndpoint {
+    pub token: String,
+    pub api_url: String,
+    pub proxy: Option<String>,
+}
+
+impl std::fmt::Debug for TelegramEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramEndpoint")
+            .field("token", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+impl TelegramEndpoint {
+    pub fn bot(&self, timeout: Duration) -> Result<Bot, String> {
+        super::run::make_bot_with_timeout(&self.token, &self.api_url, self.proxy.as_deref(), timeout)
+    }
+}
+
+/// The time an upload of `bytes` may take: a minute, plus two seconds per MB (≈ 4 Mbit/s).
+pub fn upload_timeout(bytes: u64) -> Duration {
+    Duration::from_secs(60 + 2 * bytes.div_ceil(1024 * 1024))
+}
+
 pub struct TelegramDeliver {
+    /// For short requests (messages, edits).
     pub bot: Bot,
+    endpoint: TelegramEndpoint,
     db: Db,
     texts: Texts,
 }
 
 impl TelegramDeliver {
-    pub fn new(bot: Bot, db: Db) -> Self {
-        Self {
-            bot,
+    pub fn new(endpoint: TelegramEndpoint, db: Db) -> Result<Self, String> {
+        Ok(Self {
+            bot: endpoint.bot(Duration::from_secs(30))?,
+            endpoint,
             db,
             texts: Texts::bundled(),
-        }
+        })
     }
 
     async fn lang(&self, user: i64) -> Lang {
@@ -57,15 +92,15 @@ impl TelegramDeliver {
             ])
         } else {
             InlineKeyboardMarkup::new(vec![vec![
-                b("result.again", format!("again:{job}")),
+                b("result.again", Callback::Again(job).to_string()),
                 b("result.menu", "menu".into()),
             ]])
         }
     }
 }
 
-fn classify(e: RequestError) -> ProviderError {
-    let class = match &e {
+fn classify(e: &RequestError) -> ProviderError {
+    let class = match e {
         RequestError::RetryAfter(s) => ErrorClass::RateLimited {
             retry_after_ms: Some(u64::from(s.seconds()) * 1000),
         },
@@ -76,26 +111,42 @@ fn classify(e: RequestError) -> ProviderError {
     ProviderError::new("telegram", class, e.to_string())
 }
 
+/// Telegram answered (refused, or asked to wait), or the connection never opened: nothing was
+/// sent. Anything else after the upload began leaves the outcome unknown.
+fn upload_error(e: RequestError) -> DeliverError {
+    let not_sent = match &e {
+        RequestError::Api(_) | RequestError::RetryAfter(_) | RequestError::MigrateToChatId(_) => {
+            true
+        }
+        RequestError::Network(n) => n.is_connect() || n.is_builder(),
+        _ => false,
+    };
+    if not_sent {
+        DeliverError::NotSent(classify(&e))
+    } else {
+        DeliverError::Unknown(classify(&e))
+    }
+}
+
 impl Deliver for TelegramDeliver {
-    fn deliver<'a>(
-        &'a self,
-        d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
             let size = std::fs::metadata(&d.video).map(|m| m.len()).unwrap_or(0);
             if size > MAX_UPLOAD_BYTES {
-                return Err(ProviderError::new(
+                return Err(DeliverError::NotSent(ProviderError::new(
                     "telegram",
                     ErrorClass::Permanent,
                     format!(
                         "the video is {} MB, over the 50 MB upload limit",
                         size >> 20
                     ),
-                ));
+                )));
             }
+            let bot = self.endpoint.bot(upload_timeout(size)).map_err(|e| {
+                DeliverError::NotSent(ProviderError::new("telegram", ErrorClass::Permanent, e))
+            })?;
             let kb = self.buttons(d.user_id, d.job_id, false).await;
-            let msg = self
-                .bot
+            let msg = bot
                 .send_video(ChatId(d.user_id), InputFile::file(&d.video))
                 .width(d.width)
                 .height(d.height)
@@ -104,8 +155,11 @@ impl Deliver for TelegramDeliver {
                 .supports_streaming(true)
                 .reply_markup(kb)
                 .await
-                .map_err(classify)?;
-            Ok(msg.video().map(|v| v.file.id.0.clone()).unwrap_or_default())
+                .map_err(upload_error)?;
+            Ok(Sent {
+                message_id: i64::from(msg.id.0),
+                file_id: msg.video().map(|v| v.file.id.0.clone()).unwrap_or_default(),
+            })
         })
     }
 
@@ -114,20 +168,72 @@ impl Deliver for TelegramDeliver {
         user_id: i64,
         job_id: i64,
         photo: &'a Path,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+    ) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
+            let size = std::fs::metadata(photo).map(|m| m.len()).unwrap_or(0);
+            let bot = self.endpoint.bot(upload_timeout(size)).map_err(|e| {
+                DeliverError::NotSent(ProviderError::new("telegram", ErrorClass::Permanent, e))
+            })?;
             let kb = self.buttons(user_id, job_id, true).await;
-            let msg = self
-                .bot
+            let msg = bot
                 .send_photo(ChatId(user_id), InputFile::file(photo))
                 .reply_markup(kb)
                 .await
-                .map_err(classify)?;
-            Ok(msg
-                .photo()
-                .and_then(|p| p.last())
-                .map(|p| p.file.id.0.clone())
-                .unwrap_or_default())
+                .map_err(upload_error)?;
+            Ok(Sent {
+                message_id: i64::from(msg.id.0),
+                file_id: msg
+                    .photo()
+                    .and_then(|p| p.last())
+                    .map(|p| p.file.id.0.clone())
+                    .unwrap_or_default(),
+            })
         })
+    }
+
+    fn offer_resend(
+        &self,
+        user_id: i64,
+        job_id: i64,
+    ) -> DeliverFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let lang = self.lang(user_id).await;
+            let kb = InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+                self.texts.get(lang, "delivery.resend_button", &[]),
+                Callback::Resend(job_id).to_string(),
+            )]]);
+            self.bot
+                .send_message(ChatId(user_id), self.texts.get(lang, "delivery.resend_offer", &[]))
+                .reply_markup(kb)
+                .await
+                .map_err(|e| classify(&e))?;
+            Ok(())
+        })
+    }
+
+    fn delivered(&self, job_id: i64) -> DeliverFuture<'_, ()> {
+        Box::pin(async move {
+            let Ok(Some(mut m)) = crate::db::progress::open_message_of(&self.db, job_id).await
+            else {
+                return;
+            };
+            // The job is marked done right after this: say so now, in the same words the
+            // bot's progress loop would use.
+            m.job.state = crate::jobs::JobState::Done;
+            let mut typical = Typical::new();
+            if let Ok((text, _)) = describe(&self.db, &self.texts, &m, &mut typical).await {
+                let _ = edit_progress(&self.bot, &self.db, &m, &text, true).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn upload_timeouts_grow_with_the_file() {
+        assert_eq!(super::upload_timeout(0).as_secs(), 60);
+        assert_eq!(super::upload_timeout(45 * 1024 * 1024).as_secs(), 150);
+        assert!(super::upload_timeout(1) > std::time::Duration::from_secs(17));
     }
 }

@@ -1,7 +1,6 @@
 //! Where each user is in a conversation, stored in the `conversations` table so a restart
 //! never loses one. The state is an explicit enum (after teloxide's dialogue examples).
-use crate::db::{now_ms, Db, DbError};
-use crate::on_db;
+use crate::db::{Db, DbError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -98,7 +97,7 @@ pub enum Dialogue {
 
 /// The user's state (Idle when there is none or it cannot be read after an upgrade).
 pub async fn load(db: &Db, user: i64) -> Result<Dialogue, DbError> {
-    let text: Option<String> = on_db!(db, p => sqlx::query_scalar("SELECT state FROM conversations WHERE user_id = $1").bind(user).fetch_optional(p).await?);
+    let text = crate::db::conversations::load(db, user).await?;
     Ok(text
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
@@ -106,15 +105,5 @@ pub async fn load(db: &Db, user: i64) -> Result<Dialogue, DbError> {
 
 pub async fn save(db: &Db, user: i64, state: &Dialogue) -> Result<(), DbError> {
     let text = serde_json::to_string(state).unwrap_or_else(|_| "{\"state\":\"idle\"}".into());
-    on_db!(db, p => sqlx::query(
-        "INSERT INTO conversations (user_id, state, updated_ms) VALUES ($1, $2, $3)
-         ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
-    )
-    .bind(user)
-    .bind(text)
-    .bind(now_ms())
-    .execute(p)
-    .await?
-    .rows_affected());
-    Ok(())
+    crate::db::conversations::save(db, user, &text).await
 }

@@ -1,13 +1,15 @@
 //! Routing: every message and button press lands here, is checked (banned users, stale
 //! buttons, files too large) and goes to the flow the conversation is in. Anything the bot
 //! does not expect gets a short helpful answer, never silence.
+use super::callback::Callback;
 use super::app::{keyboard, menu, row, BotApp, Ctx, HandlerError, HandlerResult};
 use super::dialogue::{self, Dialogue};
 use super::texts::Lang;
 use super::{admin_cmds, pay, product_flow, ugc_flow, video_flow};
 use crate::db::users::touch_user;
+use crate::jobs::JobSpec;
 use crate::ledger;
-use crate::on_db;
+use crate::storage::ObjectStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 use teloxide::net::Download;
@@ -32,12 +34,7 @@ async fn enter<'a>(
         lang,
     };
     if user.banned {
-        let first = on_db!(&app.db, p => sqlx::query("UPDATE users SET ban_notified = TRUE WHERE id = $1 AND NOT ban_notified")
-            .bind(user_id)
-            .execute(p)
-            .await?
-            .rows_affected())
-            == 1;
+        let first = crate::db::users::mark_ban_notified(&app.db, user_id).await?;
         if first {
             ctx.say(ctx.t("banned", &[])).await?;
         }
@@ -56,7 +53,7 @@ pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResu
     let result = route_message(&ctx, &msg, new, &from.first_name).await;
     if let Err(e) = result {
         // A plain message instead of silence; the details go to the log only.
-        eprintln!("bot: message from {} failed: {e}", ctx.user);
+        tracing::warn!(user_id = ctx.user, error = %e, "message handling failed");
         let _ = ctx.say(ctx.t("error.internal", &[])).await;
     }
     Ok(())
@@ -345,18 +342,16 @@ async fn on_command(
 
 /// The user's unfinished jobs with their place in the queue and an ETA.
 async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
-    let rows: Vec<(i64, String, String)> = on_db!(&ctx.app.db, p => sqlx::query_as(
-        "SELECT id, kind, state FROM jobs WHERE user_id = $1 AND state IN ('queued', 'snoozed', 'running') ORDER BY id",
-    )
-    .bind(ctx.user)
-    .fetch_all(p)
-    .await?);
+    let mut rows = crate::queue::unfinished_jobs_of_user(&ctx.app.db, ctx.user).await?;
+    rows.sort_by_key(|j| j.id);
     if rows.is_empty() {
         return Ok(ctx.t("queue.empty", &[]));
     }
     let mut lines = Vec::new();
-    for (id, kind, state) in rows {
-        let status = if state == "queued" {
+    for job in rows {
+        let id = job.id;
+        let kind = job.kind.map(|k| k.name()).unwrap_or("ugc_video");
+        let status = if job.state == crate::jobs::JobState::Queued {
             super::progress::queued_text(ctx.app, id, ctx.lang).await?
         } else {
             ctx.t("queue.working", &[])
@@ -375,18 +370,38 @@ async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
 
 /// Sends the user's last five videos again by their Telegram file ids; returns how many.
 async fn resend_history(ctx: &Ctx<'_>) -> Result<usize, HandlerError> {
-    let ids: Vec<String> = on_db!(&ctx.app.db, p => sqlx::query_scalar(
-        "SELECT telegram_file_id FROM generations WHERE user_id = $1 AND telegram_file_id IS NOT NULL AND telegram_file_id <> '' ORDER BY id DESC LIMIT 5",
-    )
-    .bind(ctx.user)
-    .fetch_all(p)
-    .await?);
-    for id in &ids {
+    let recent = crate::db::generations::recent_of_user(&ctx.app.db, ctx.user, 5).await?;
+    for g in &recent {
+        resend_generation(ctx, g).await?;
+    }
+    Ok(recent.len())
+}
+
+/// Sends a finished video again: by its Telegram file id, or uploaded from storage when the
+/// first upload's outcome was never confirmed.
+pub async fn resend_generation(
+    ctx: &Ctx<'_>,
+    g: &crate::db::generations::Generation,
+) -> HandlerResult {
+    if let Some(id) = g.telegram_file_id.as_ref().filter(|id| !id.is_empty()) {
         ctx.bot
             .send_video(ctx.chat, InputFile::file_id(FileId(id.clone())))
             .await?;
+        return Ok(());
     }
-    Ok(ids.len())
+    let bytes = ctx.app.storage.get_bytes(&g.output_key).await?;
+    let msg = ctx
+        .bot
+        .send_video(ctx.chat, InputFile::memory(bytes).file_name("video.mp4"))
+        .width(g.width as u32)
+        .height(g.height as u32)
+        .duration(((g.duration_ms + 500) / 1000).max(1) as u32)
+        .supports_streaming(true)
+        .await?;
+    if let Some(v) = msg.video() {
+        crate::db::generations::set_file_id(&ctx.app.db, g.id, &v.file.id.0).await?;
+    }
+    Ok(())
 }
 
 pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> HandlerResult {
@@ -404,7 +419,7 @@ pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> Handle
     let handled = match route_callback(&ctx, &data, message_id).await {
         Ok(handled) => handled,
         Err(e) => {
-            eprintln!("bot: button '{data}' from {} failed: {e}", ctx.user);
+            tracing::warn!(user_id = ctx.user, button = %data, error = %e, "button handling failed");
             let _ = ctx.say(ctx.t("error.internal", &[])).await;
             true
         }
@@ -428,6 +443,9 @@ async fn route_callback(
     data: &str,
     message: Option<teloxide::types::MessageId>,
 ) -> Result<bool, HandlerError> {
+    if let Ok(job_button) = data.parse::<Callback>() {
+        return on_job_button(ctx, job_button).await;
+    }
     let state = dialogue::load(&ctx.app.db, ctx.user).await?;
     let (head, arg) = data.split_once(':').unwrap_or((data, ""));
     match head {
@@ -455,10 +473,6 @@ async fn route_callback(
         }
         "buy" => pay::packs(ctx).await.map(|_| true),
         "pay" => pay::on_button(ctx, arg).await,
-        "again" => match arg.parse::<i64>() {
-            Ok(job) => again(ctx, job).await,
-            Err(_) => Ok(false),
-        },
         "pa" => match (state, arg) {
             (Dialogue::PhotoAction { photo }, "anim") => {
                 ctx.save(&Dialogue::ImagePrompt { photo }).await?;
@@ -478,28 +492,55 @@ async fn route_callback(
     }
 }
 
+/// Buttons that act on one of the user's jobs.
+async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerError> {
+    match button {
+        Callback::Again(job) => again(ctx, job).await,
+        Callback::Cancel(job) => {
+            let Some(row) = crate::queue::job(&ctx.app.db, job)
+                .await?
+                .filter(|j| j.user_id == ctx.user)
+            else {
+                return Ok(false);
+            };
+            if row.state.is_terminal() {
+                return Ok(false);
+            }
+            // A queued job ends (and is refunded) now; a running one is stopped by its
+            // worker at the next check and refunded there. The progress message says which.
+            crate::queue::cancel(&ctx.app.db, job).await?;
+            ctx.say(ctx.t("progress.cancel_requested", &[])).await?;
+            Ok(true)
+        }
+        Callback::Resend(job) => {
+            let generation = crate::db::generations::of_job(&ctx.app.db, job)
+                .await?
+                .filter(|g| g.user_id == ctx.user);
+            match generation {
+                Some(g) => resend_generation(ctx, &g).await?,
+                None => ctx.say(ctx.t("history.empty", &[])).await?,
+            }
+            Ok(true)
+        }
+    }
+}
+
 /// "Make another": the same settings again for a finished job (no re-upload).
 async fn again(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
-    let row: Option<(i64, String, String)> = on_db!(&ctx.app.db, p => sqlx::query_as("SELECT user_id, kind, params FROM jobs WHERE id = $1")
-        .bind(job)
-        .fetch_optional(p)
-        .await?);
-    let Some((_, kind, params)) = row.filter(|(owner, ..)| *owner == ctx.user) else {
+    let row = crate::queue::job(&ctx.app.db, job).await?;
+    let Some(spec) = row.filter(|j| j.user_id == ctx.user).and_then(|j| j.spec) else {
         return Ok(false);
     };
-    let params: serde_json::Value = serde_json::from_str(&params).unwrap_or_default();
-    let s = |k: &str| params[k].as_str().unwrap_or("").to_string();
-    match kind.as_str() {
-        "product_video" => {
-            product_flow::templates(ctx, s("image"), s("description")).await?;
+    match spec {
+        JobSpec::ProductVideo(p) => {
+            product_flow::templates(ctx, p.image, p.description).await?;
         }
-        "text_to_video" | "image_to_video" => video_flow::reopen(ctx, &params).await?,
-        "ugc_video" | "recompose" => {
-            let background = params["background"].as_str().map(String::from);
-            let voice = ugc_flow::voice_of(&params);
-            ugc_flow::ask_script(ctx, background, s("portrait"), voice).await?;
+        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video_flow::reopen(ctx, p).await?,
+        JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
+            let voice = ugc_flow::voice_of(&p);
+            ugc_flow::ask_script(ctx, p.background, p.portrait, voice).await?;
         }
-        _ => return Ok(false),
+        JobSpec::CharacterEdit(_) => return Ok(false),
     }
     Ok(true)
 }

@@ -3,6 +3,7 @@
 //! texts in the user's language and the conversation state kept in the database.
 pub mod admin_cmds;
 pub mod app;
+pub mod callback;
 pub mod deliver;
 pub mod dialogue;
 pub mod handlers;

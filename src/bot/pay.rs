@@ -102,7 +102,7 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                         .await?;
                 }
                 Err(e) => {
-                    eprintln!("bot: Stripe checkout for {} failed: {e}", ctx.user);
+                    tracing::warn!(user_id = ctx.user, error = %e, "Stripe checkout failed");
                     ctx.say(ctx.t("buy.failed", &[])).await?;
                 }
             }

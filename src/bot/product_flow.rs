@@ -203,8 +203,7 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
             let jobs = (0..quantity)
                 .map(|_| NewJob {
                     user_id: ctx.user,
-                    kind: "product_video".into(),
-                    params: serde_json::to_value(&params).unwrap_or_default(),
+                    spec: crate::jobs::JobSpec::ProductVideo(params.clone()),
                     cost_tokens: unit,
                     max_attempts: 4,
                 })

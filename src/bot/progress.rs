@@ -4,15 +4,16 @@
 //! [`run_progress`] reads the jobs from the database (workers may run in another process),
 //! so a restart of either side picks the messages up where they were.
 use super::app::{BotApp, HandlerError};
-use super::texts::Lang;
+use super::callback::Callback;
+use super::texts::{Lang, Texts};
+use crate::db::progress::{self, OpenMessage};
 use crate::db::{now_ms, Db, DbError};
-use crate::failure::ErrorClass;
-use crate::on_db;
+use crate::jobs::{phase, JobKind, Phase};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use teloxide::prelude::*;
-use teloxide::types::{ChatId, MessageId};
+use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
 use teloxide::{ApiError, RequestError};
 
 pub const MIN_EDIT_INTERVAL: Duration = Duration::from_secs(3);
@@ -74,142 +75,102 @@ pub async fn track(
     lang: Lang,
     text: &str,
 ) -> Result<(), DbError> {
-    on_db!(db, p => sqlx::query(
-        "INSERT INTO progress_messages (job_id, chat_id, message_id, lang, last_text, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (job_id) DO NOTHING",
-    )
-    .bind(job)
-    .bind(chat)
-    .bind(i64::from(message))
-    .bind(lang.code())
-    .bind(text)
-    .bind(now_ms())
-    .execute(p)
-    .await?
-    .rows_affected());
-    Ok(())
-}
-
-/// Seconds a job of `kind` usually takes: the mean of the last finished ones, 2 min before any.
-async fn typical_seconds(db: &Db, kind: &str) -> Result<i64, DbError> {
-    let mean: Option<f64> = on_db!(db, p => sqlx::query_scalar(
-        "SELECT CAST(AVG(finished_ms - created_ms) AS DOUBLE PRECISION) FROM (SELECT finished_ms, created_ms FROM jobs WHERE kind = $1 AND state = 'done' ORDER BY id DESC LIMIT 20) recent",
-    )
-    .bind(kind)
-    .fetch_one(p)
-    .await?);
-    Ok(mean
-        .map(|ms| (ms / 1000.0).round() as i64)
-        .filter(|s| *s > 0)
-        .unwrap_or(120))
+    progress::track(db, job, chat, i64::from(message), lang.code(), text).await
 }
 
 /// "Queued: position N, about M min" for a job.
 pub async fn queued_text(app: &BotApp, job: i64, lang: Lang) -> Result<String, HandlerError> {
-    let kind: String = on_db!(&app.db, p => sqlx::query_scalar("SELECT kind FROM jobs WHERE id = $1").bind(job).fetch_one(p).await?);
-    let each = typical_seconds(&app.db, &kind).await?;
-    queued_text_with(app, job, each, lang).await
+    let kind = crate::queue::job(&app.db, job)
+        .await?
+        .and_then(|j| j.kind)
+        .map(|k| k.name())
+        .unwrap_or("ugc_video");
+    let each = progress::typical_seconds(&app.db, kind).await?;
+    Ok(queued_text_with(&app.db, &app.texts, job, each, lang).await?)
 }
 
 /// The queued text when the kind's typical duration is known.
 async fn queued_text_with(
-    app: &BotApp,
+    db: &Db,
+    texts: &Texts,
     job: i64,
     each: i64,
     lang: Lang,
-) -> Result<String, HandlerError> {
-    let position = crate::queue::position(&app.db, job).await?;
+) -> Result<String, crate::queue::QueueError> {
+    let position = crate::queue::position(db, job).await?;
     let minutes = (position.max(1) * each + 59) / 60;
-    Ok(app.t(
+    Ok(texts.get(
         lang,
         "progress.queued",
         &[("position", &position.max(1)), ("minutes", &minutes.max(1))],
     ))
 }
 
-#[derive(sqlx::FromRow)]
-struct Open {
-    job_id: i64,
-    chat_id: i64,
-    message_id: i64,
-    lang: String,
-    last_text: Option<String>,
-    state: String,
-    kind: String,
-    error_class: Option<String>,
-    provider_ids: String,
-    cost_tokens: i64,
-    user_id: i64,
-    started_ms: Option<i64>,
-}
-
-/// The text for a job's state, and whether it is final.
 /// Typical durations by job kind, looked up once per pass of the progress loop.
-type Typical = HashMap<String, i64>;
+pub type Typical = HashMap<&'static str, i64>;
 
-async fn typical_for(app: &BotApp, typical: &mut Typical, kind: &str) -> Result<i64, DbError> {
-    if let Some(s) = typical.get(kind) {
+async fn typical_for(db: &Db, typical: &mut Typical, kind: JobKind) -> Result<i64, DbError> {
+    if let Some(s) = typical.get(kind.name()) {
         return Ok(*s);
     }
-    let s = typical_seconds(&app.db, kind).await?;
-    typical.insert(kind.to_string(), s);
+    let s = progress::typical_seconds(db, kind.name()).await?;
+    typical.insert(kind.name(), s);
     Ok(s)
 }
 
-async fn describe(
-    app: &BotApp,
-    j: &Open,
-    lang: Lang,
+/// The text a progress message shows for its job's [`phase`], and whether it is final.
+pub async fn describe(
+    db: &Db,
+    texts: &Texts,
+    m: &OpenMessage,
     typical: &mut Typical,
 ) -> Result<(String, bool), HandlerError> {
-    let ids: serde_json::Value = serde_json::from_str(&j.provider_ids).unwrap_or_default();
-    let has = |k: &str| ids.get(k).is_some();
-    Ok(match j.state.as_str() {
-        "done" => {
-            let balance = crate::ledger::balance_of(&app.db, j.user_id).await?;
-            (app.t(lang, "progress.done", &[("balance", &balance)]), true)
+    let lang = Lang::from_code(&m.lang);
+    let j = &m.job;
+    let kind = j.kind.unwrap_or(JobKind::UgcVideo);
+    let p = phase(j.state, kind, &j.checkpoints, j.error_class.as_deref());
+    let t = |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| texts.get(lang, key, args);
+    let text = match p {
+        Phase::Done => {
+            let balance = crate::ledger::balance_of(db, j.user_id).await?;
+            t("progress.done", &[("balance", &balance)])
         }
-        "failed" | "cancelled" => {
-            let reason = app.t(
-                lang,
-                ErrorClass::from_name(j.error_class.as_deref().unwrap_or("")).message_key(),
-                &[],
-            );
-            let key = if j.cost_tokens > 0 {
+        Phase::Failed(class) => {
+            let reason = t(class.message_key(), &[]);
+            // "Tokens returned" only when the refund is in the ledger.
+            let refunded = j.cost_tokens > 0
+                && crate::ledger::has_entry(db, &crate::ledger::refund_key(j.id)).await?;
+            let key = if refunded {
                 "progress.failed_refunded"
             } else {
                 "progress.failed"
             };
-            (
-                app.t(
-                    lang,
-                    key,
-                    &[("reason", &reason), ("tokens", &j.cost_tokens)],
-                ),
-                true,
-            )
+            t(key, &[("reason", &reason), ("tokens", &j.cost_tokens)])
         }
-        "queued" if j.error_class.is_some() => (app.t(lang, "progress.retrying", &[]), false),
-        "queued" => {
-            let each = typical_for(app, typical, &j.kind).await?;
-            (queued_text_with(app, j.job_id, each, lang).await?, false)
+        Phase::Cancelled => {
+            let refunded = j.cost_tokens > 0
+                && crate::ledger::has_entry(db, &crate::ledger::refund_key(j.id)).await?;
+            if refunded {
+                t("progress.cancelled_refunded", &[("tokens", &j.cost_tokens)])
+            } else {
+                t("progress.cancelled", &[])
+            }
         }
-        _ if has("delivered") || (has("output") && j.kind != "character_edit") => {
-            (app.t(lang, "progress.uploading", &[]), false)
+        Phase::Retrying => t("progress.retrying", &[]),
+        Phase::Queued => {
+            let each = typical_for(db, typical, kind).await?;
+            queued_text_with(db, texts, j.id, each, lang).await?
         }
-        _ if j.kind == "ugc_video" && has("talking_head") || j.kind == "recompose" => {
-            (app.t(lang, "progress.composing", &[]), false)
-        }
-        _ => {
-            let expected = typical_for(app, typical, &j.kind).await?.max(10);
-            let elapsed = (now_ms() - j.started_ms.unwrap_or_else(now_ms)) / 1000;
+        Phase::Uploading => t("progress.uploading", &[]),
+        Phase::Composing => t("progress.composing", &[]),
+        Phase::Generating => {
+            let expected = typical_for(db, typical, kind).await?.max(10);
+            let elapsed = (now_ms() - m.started_ms.unwrap_or_else(now_ms)) / 1000;
             let percent = (elapsed * 100 / expected).clamp(1, 95);
-            (
-                app.t(lang, "progress.generating", &[("percent", &percent)]),
-                false,
-            )
+            t("progress.generating", &[("percent", &percent)])
         }
-    })
+    };
+    Ok((text, p.is_final()))
 }
 
 /// Edits every open progress message as its job moves, until `shutdown`.
@@ -221,7 +182,7 @@ pub async fn run_progress(
     let mut throttles: HashMap<i64, ProgressThrottle> = HashMap::new();
     loop {
         if let Err(e) = progress_pass(&bot, &app, &mut throttles).await {
-            eprintln!("bot: progress update failed: {e}");
+            tracing::warn!(error = %e, "progress update failed");
         }
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -235,22 +196,15 @@ async fn progress_pass(
     app: &BotApp,
     throttles: &mut HashMap<i64, ProgressThrottle>,
 ) -> Result<(), HandlerError> {
-    let open: Vec<Open> = on_db!(&app.db, p => sqlx::query_as::<_, Open>(
-        "SELECT pm.job_id, pm.chat_id, pm.message_id, pm.lang, pm.last_text, j.state, j.kind, j.error_class, j.provider_ids, j.cost_tokens, j.user_id,
-                (SELECT MIN(e.created_ms) FROM job_events e WHERE e.job_id = j.id AND e.state = 'running') AS started_ms
-         FROM progress_messages pm JOIN jobs j ON j.id = pm.job_id WHERE NOT pm.finished ORDER BY pm.job_id",
-    )
-    .fetch_all(p)
-    .await?);
+    let open = progress::open_messages(&app.db).await?;
     let mut typical = Typical::new();
-    for j in open {
-        let lang = Lang::from_code(&j.lang);
-        let (text, final_state) = describe(app, &j, lang, &mut typical).await?;
+    for m in open {
+        let (text, final_state) = describe(&app.db, &app.texts, &m, &mut typical).await?;
         let now = Instant::now();
-        let throttle = throttles.entry(j.job_id).or_insert_with(|| {
+        let throttle = throttles.entry(m.job.id).or_insert_with(|| {
             // After a restart: the text already shown counts as the last edit.
             let mut t = ProgressThrottle::new();
-            if let Some(last) = &j.last_text {
+            if let Some(last) = &m.last_text {
                 t.edited(last, now.checked_sub(MIN_EDIT_INTERVAL).unwrap_or(now));
             }
             t
@@ -258,45 +212,63 @@ async fn progress_pass(
         if !throttle.should_edit(&text, now, final_state) {
             continue;
         }
-        let result = bot
-            .edit_message_text(
-                ChatId(j.chat_id),
-                MessageId(j.message_id as i32),
-                text.clone(),
-            )
-            .await;
-        let gone = match result {
-            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => false,
-            Err(RequestError::RetryAfter(wait)) => {
-                throttle.rate_limited(wait.duration(), now);
-                continue;
+        match edit_progress(bot, &app.db, &m, &text, final_state).await {
+            Edit::RateLimited(wait) => throttle.rate_limited(wait, now),
+            Edit::Failed => {}
+            Edit::Done { finished } => {
+                throttle.edited(&text, now);
+                if finished {
+                    throttles.remove(&m.job.id);
+                }
             }
-            // Deleted by the user or too old to edit: stop following it.
-            Err(RequestError::Api(
-                ApiError::MessageToEditNotFound
-                | ApiError::MessageCantBeEdited
-                | ApiError::BotBlocked,
-            )) => true,
-            Err(e) => {
-                eprintln!("bot: editing the progress of job {} failed: {e}", j.job_id);
-                continue;
-            }
-        };
-        throttle.edited(&text, now);
-        let finished = final_state || gone;
-        on_db!(&app.db, p => sqlx::query("UPDATE progress_messages SET last_text = $2, finished = $3, updated_ms = $4 WHERE job_id = $1")
-            .bind(j.job_id)
-            .bind(&text)
-            .bind(finished)
-            .bind(now_ms())
-            .execute(p)
-            .await?
-            .rows_affected());
-        if finished {
-            throttles.remove(&j.job_id);
         }
     }
     Ok(())
+}
+
+/// How one edit of a progress message went.
+pub enum Edit {
+    Done { finished: bool },
+    RateLimited(Duration),
+    Failed,
+}
+
+/// Edits one progress message to `text` (the cancel button stays while the job can still be
+/// cancelled) and records it.
+pub async fn edit_progress(bot: &Bot, db: &Db, m: &OpenMessage, text: &str, final_state: bool) -> Edit {
+    let mut request = bot.edit_message_text(
+        ChatId(m.chat_id),
+        MessageId(m.message_id as i32),
+        text.to_string(),
+    );
+    if !final_state {
+        request = request.reply_markup(cancel_keyboard(&Texts::bundled(), Lang::from_code(&m.lang), m.job.id));
+    }
+    let gone = match request.await {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => false,
+        Err(RequestError::RetryAfter(wait)) => return Edit::RateLimited(wait.duration()),
+        // Deleted by the user or too old to edit: stop following it.
+        Err(RequestError::Api(
+            ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited | ApiError::BotBlocked,
+        )) => true,
+        Err(e) => {
+            tracing::warn!(job_id = m.job.id, error = %e, "editing the progress message failed");
+            return Edit::Failed;
+        }
+    };
+    let finished = final_state || gone;
+    if let Err(e) = progress::edited(db, m.job.id, text, finished).await {
+        tracing::warn!(job_id = m.job.id, error = %e, "recording the progress edit failed");
+    }
+    Edit::Done { finished }
+}
+
+/// The "cancel" button under a progress message.
+pub fn cancel_keyboard(texts: &Texts, lang: Lang, job: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        texts.get(lang, "progress.cancel_button", &[]),
+        Callback::Cancel(job).to_string(),
+    )]])
 }
 
 #[cfg(test)]

@@ -2,31 +2,31 @@
 //! after a failed composite (it costs what it cost, as its tokens were returned) or to force a
 //! new composite of a finished one, ignoring the cache (the compose price).
 use super::app::{Ctx, HandlerError, HandlerResult};
-use crate::on_db;
+use crate::jobs::{JobKind, JobState};
 
-/// The user's latest UGC job: (id, state, cost).
+/// The user's latest UGC job in one of `states`: (id, state, cost).
 async fn latest_ugc(
     ctx: &Ctx<'_>,
-    states: &str,
-) -> Result<Option<(i64, String, i64)>, HandlerError> {
-    let sql = format!(
-        "SELECT id, state, cost_tokens FROM jobs WHERE user_id = $1 AND kind IN ('ugc_video', 'recompose') AND state IN ({states}) ORDER BY id DESC LIMIT 1"
-    );
-    Ok(
-        on_db!(&ctx.app.db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ctx.user).fetch_optional(p).await?),
-    )
+    states: &[JobState],
+) -> Result<Option<(i64, JobState, i64)>, HandlerError> {
+    let jobs = crate::queue::jobs_of_user(&ctx.app.db, ctx.user, 200).await?;
+    Ok(jobs
+        .into_iter()
+        .filter(|j| matches!(j.kind, Some(JobKind::UgcVideo | JobKind::Recompose)))
+        .find(|j| states.contains(&j.state))
+        .map(|j| (j.id, j.state, j.cost_tokens)))
 }
 
 /// `/resume`: a UGC video whose composite failed is made again from its paid speech and
 /// talking head (its tokens were returned, so it costs what it cost before).
 pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
-    if let Some((id, ..)) = latest_ugc(ctx, "'queued', 'snoozed', 'running'").await? {
+    if let Some((id, ..)) = latest_ugc(ctx, &[JobState::Queued, JobState::Snoozed, JobState::Running]).await? {
         let status = super::progress::queued_text(ctx.app, id, ctx.lang).await?;
         return ctx
             .say(ctx.t("ugc.still_running", &[("id", &id), ("status", &status)]))
             .await;
     }
-    let Some((id, _, cost)) = latest_ugc(ctx, "'failed'").await? else {
+    let Some((id, _, cost)) = latest_ugc(ctx, &[JobState::Failed]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await;
     };
     recompose(ctx, id, cost).await
@@ -34,7 +34,7 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
 
 /// `/overlay`: the last finished UGC video composed again, ignoring the cache.
 pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
-    let Some((id, ..)) = latest_ugc(ctx, "'done'").await? else {
+    let Some((id, ..)) = latest_ugc(ctx, &[JobState::Done]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_overlay", &[])).await;
     };
     recompose(ctx, id, ctx.app.prices.compose.tokens).await

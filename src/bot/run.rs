@@ -11,9 +11,20 @@ use teloxide::update_listeners::webhooks;
 /// A bot pointed at `api_url` (the cloud Bot API or a local Bot API server), through `proxy`
 /// when one is given.
 pub fn make_bot(token: &str, api_url: &str, proxy: Option<&str>) -> Result<Bot, String> {
+    // teloxide's own default: long polls wait up to 10 s on the server side.
+    make_bot_with_timeout(token, api_url, proxy, std::time::Duration::from_secs(17))
+}
+
+/// Like [`make_bot`], with every request limited to `timeout` (uploads get more).
+pub fn make_bot_with_timeout(
+    token: &str,
+    api_url: &str,
+    proxy: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Bot, String> {
     let url = reqwest::Url::parse(api_url)
         .map_err(|e| format!("TELEGRAM_API_URL '{api_url}' is not a URL: {e}"))?;
-    let mut builder = teloxide::net::default_reqwest_settings();
+    let mut builder = teloxide::net::default_reqwest_settings().timeout(timeout);
     if let Some(p) = proxy {
         builder = builder.proxy(reqwest_tg::Proxy::all(p).map_err(|e| {
             format!(
@@ -59,7 +70,7 @@ pub async fn start_bot(
         .set_my_commands(COMMANDS.map(|(c, d)| BotCommand::new(c, d)))
         .await
     {
-        eprintln!("bot: setMyCommands failed: {e}");
+        tracing::warn!(error = %e, "setMyCommands failed");
     }
     tokio::spawn(super::progress::run_progress(
         bot.clone(),
@@ -119,7 +130,7 @@ pub async fn run_bot(bot: Bot, app: Arc<BotApp>, shutdown: tokio::sync::watch::R
         Ok(running) => {
             let _ = running.task.await;
         }
-        Err(e) => eprintln!("bot: {e}"),
+        Err(e) => tracing::error!(error = %e, "the bot could not start"),
     }
 }
 

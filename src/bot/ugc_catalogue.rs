@@ -81,7 +81,7 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
                     .collect()
             }
             Ok(_) => {}
-            Err(e) => eprintln!("bot: ElevenLabs voices failed, offering the offline ones: {e}"),
+            Err(e) => tracing::warn!(provider = "elevenlabs", error = %e, "voices failed; offering the offline ones"),
         }
     }
     LOCAL_VOICES

@@ -9,7 +9,7 @@ use super::handlers::{download, problem_of, store_photo};
 use super::ugc_catalogue::{
     gallery, sample, send_speech, show_character, show_voices, speak_offline,
 };
-use crate::on_db;
+use crate::jobs::{EditParams, JobSpec, UgcParams};
 use crate::queue::NewJob;
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
@@ -123,8 +123,10 @@ pub async fn edit_prompt(
 ) -> HandlerResult {
     let job = NewJob {
         user_id: ctx.user,
-        kind: "character_edit".into(),
-        params: serde_json::json!({ "image": character, "prompt": prompt }),
+        spec: JobSpec::CharacterEdit(EditParams {
+            image: character.clone(),
+            prompt: prompt.to_string(),
+        }),
         cost_tokens: ctx.app.prices.image_edit.tokens,
         max_attempts: 3,
     };
@@ -184,11 +186,11 @@ pub async fn script(
     let (path, alignment) = match speak_preview(ctx, &voice, text).await {
         Ok(spoken) => spoken,
         Err(e) => {
-            eprintln!("bot: speech preview for {} failed: {e}", ctx.user);
+            tracing::warn!(user_id = ctx.user, error = %e, "speech preview failed");
             return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
         }
     };
-    let mut carried = serde_json::Map::new();
+    let mut carried = crate::jobs::Checkpoints::default();
     if let Some(alignment) = alignment {
         let key = format!(
             "alignments/{}.json",
@@ -198,7 +200,7 @@ pub async fn script(
             .storage
             .put_bytes(&key, alignment.into_bytes(), "application/json")
             .await?;
-        carried.insert("alignment".into(), key.into());
+        carried.alignment = Some(key);
     }
     let p = path.clone();
     let seconds =
@@ -211,7 +213,7 @@ pub async fn script(
     let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, ext, mime)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    carried.insert("voice".into(), key.into());
+    carried.voice = Some(key);
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
     let price = ugc_price(ctx, seconds);
@@ -220,7 +222,7 @@ pub async fn script(
         character,
         voice: voice.clone(),
         script: text.to_string(),
-        speech: Some(serde_json::Value::Object(carried).to_string()),
+        speech: Some(carried.to_json()),
         price,
     })
     .await?;
@@ -266,12 +268,11 @@ async fn speak_preview(
 
 /// The voice a `ugc_video` job was made with: its ElevenLabs id, or the espeak-ng voice kept
 /// in `language` for offline speech.
-pub fn voice_of(params: &serde_json::Value) -> String {
-    params["voice"]
-        .as_str()
-        .or(params["language"].as_str())
-        .unwrap_or("ru")
-        .to_string()
+pub fn voice_of(params: &UgcParams) -> String {
+    params
+        .voice
+        .clone()
+        .unwrap_or_else(|| params.language.clone())
 }
 
 /// espeak-ng voices look like `ru+f3`; ElevenLabs ids never contain `+`.
@@ -445,24 +446,32 @@ pub async fn on_button(
             "go",
         ) => {
             let local_voice = is_offline_voice(&voice);
-            let params = serde_json::json!({
-                "portrait": character,
-                "background": background,
-                "script": script,
-                "language": if local_voice { voice.clone() } else { ctx.lang.code().to_string() },
-                "voice": if local_voice { None } else { Some(voice.clone()) },
+            let spec = JobSpec::UgcVideo(UgcParams {
+                portrait: character,
+                background,
+                script,
+                language: if local_voice {
+                    voice.clone()
+                } else {
+                    ctx.lang.code().to_string()
+                },
+                captions: true,
+                size: "720x1280".into(),
+                position: "bottom-left".into(),
+                voice: (!local_voice).then(|| voice.clone()),
+                force_recompose: false,
             });
             let job = NewJob {
                 user_id: ctx.user,
-                kind: "ugc_video".into(),
-                params,
+                spec,
                 cost_tokens: price,
                 max_attempts: 4,
             };
             if let Some(id) = message {
                 let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
             }
-            if !ctx.submit(vec![job], speech).await?.is_empty() {
+            let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
+            if !ctx.submit(vec![job], carried).await?.is_empty() {
                 ctx.save(&Dialogue::Idle).await?;
             }
         }
@@ -476,14 +485,14 @@ async fn edit_result(ctx: &Ctx<'_>, job: &str) -> Result<Option<String>, Handler
     let Ok(job) = job.parse::<i64>() else {
         return Ok(None);
     };
-    let row: Option<(i64, String, String)> = on_db!(&ctx.app.db, p => sqlx::query_as("SELECT user_id, kind, provider_ids FROM jobs WHERE id = $1 AND state = 'done'")
-        .bind(job)
-        .fetch_optional(p)
-        .await?);
+    let row = crate::queue::job(&ctx.app.db, job).await?;
     Ok(row
-        .filter(|(owner, kind, _)| *owner == ctx.user && kind == "character_edit")
-        .and_then(|(_, _, ids)| serde_json::from_str::<serde_json::Value>(&ids).ok())
-        .and_then(|v| v["output"].as_str().map(String::from)))
+        .filter(|j| {
+            j.user_id == ctx.user
+                && j.state == crate::jobs::JobState::Done
+                && j.kind == Some(crate::jobs::JobKind::CharacterEdit)
+        })
+        .and_then(|j| j.checkpoints.output))
 }
 
 #[cfg(test)]
@@ -492,8 +501,12 @@ mod tests {
 
     #[test]
     fn make_another_keeps_the_voice_remote_or_offline() {
-        let remote = serde_json::json!({"voice": "21m00Tcm4TlvDq8ikWAM", "language": "ru"});
-        let offline = serde_json::json!({"voice": null, "language": "ru+f3"});
+        let read = |json: &str| match JobSpec::from_row("ugc_video", json).unwrap() {
+            JobSpec::UgcVideo(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let remote = read(r#"{"portrait":"p","script":"s","voice": "21m00Tcm4TlvDq8ikWAM", "language": "ru"}"#);
+        let offline = read(r#"{"portrait":"p","script":"s","voice": null, "language": "ru+f3"}"#);
         assert_eq!(voice_of(&remote), "21m00Tcm4TlvDq8ikWAM");
         assert_eq!(voice_of(&offline), "ru+f3");
         assert!(is_offline_voice(&voice_of(&offline)));

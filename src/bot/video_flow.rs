@@ -3,6 +3,7 @@
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::dialogue::Dialogue;
 use crate::pricing::resolution_of;
+use crate::jobs::{GenerateParams, JobSpec};
 use crate::queue::NewJob;
 use teloxide::prelude::*;
 use teloxide::types::MessageId;
@@ -69,20 +70,16 @@ pub async fn open(ctx: &Ctx<'_>, prompt: &str, image: Option<String>) -> Handler
 }
 
 /// "Make another": the settings of a finished job, ready to confirm again.
-pub async fn reopen(ctx: &Ctx<'_>, params: &serde_json::Value) -> HandlerResult {
-    let text = |k: &str, default: &str| params[k].as_str().unwrap_or(default).to_string();
-    let seconds = params["seconds"]
-        .as_u64()
-        .map(|s| s as u32)
-        .filter(|s| DURATIONS.contains(s));
+pub async fn reopen(ctx: &Ctx<'_>, p: GenerateParams) -> HandlerResult {
+    let seconds = Some(p.seconds).filter(|s| DURATIONS.contains(s));
     show(
         ctx,
         Dialogue::ChoosingVideoSettings {
-            prompt: text("prompt", ""),
-            image: params["image"].as_str().map(String::from),
-            tier: text("tier", "fast"),
+            prompt: p.prompt,
+            image: p.image,
+            tier: p.tier,
             seconds: seconds.unwrap_or(8),
-            size: text("size", "720x1280"),
+            size: p.size,
         },
     )
     .await
@@ -237,18 +234,16 @@ pub async fn on_button(
             let Some(cost) = price(ctx, &tier, &size, seconds) else {
                 return Ok(false);
             };
-            let kind = if image.is_some() {
-                "image_to_video"
-            } else {
-                "text_to_video"
-            };
-            let params = serde_json::json!({
-                "prompt": prompt, "tier": tier, "seconds": seconds, "size": size, "image": image,
+            let spec = JobSpec::generate(GenerateParams {
+                prompt,
+                tier,
+                seconds,
+                size,
+                image,
             });
             let job = NewJob {
                 user_id: ctx.user,
-                kind: kind.into(),
-                params,
+                spec,
                 cost_tokens: cost,
                 max_attempts: 4,
             };

@@ -89,8 +89,16 @@ pub fn run() -> Result<(), CliError> {
         Command::Compose(a) => media_commands::compose(*a),
         Command::Demo(a) => demo::run(a),
         Command::Admin(a) => admin::run(a),
-        Command::Worker(a) => worker::run(a),
-        Command::Serve(a) => serve::run(a),
+        Command::Worker(a) => {
+            reelforge::logging::init();
+            reelforge::metrics::install();
+            worker::run(a)
+        }
+        Command::Serve(a) => {
+            reelforge::logging::init();
+            reelforge::metrics::install();
+            serve::run(a)
+        }
     }
 }
 

@@ -43,19 +43,20 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             })?;
         let state = AppState {
             db: db.clone(),
-            metrics: Arc::default(),
             stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
             credited: Some(credited_tx),
         };
-        eprintln!(
-            "serving http://{} (health, metrics{})",
-            cfg.http_addr,
-            if cfg.stripe_webhook_secret.is_some() {
-                ", stripe webhook"
-            } else {
-                ""
-            }
+        tracing::info!(
+            addr = %cfg.http_addr,
+            stripe_webhook = cfg.stripe_webhook_secret.is_some(),
+            "serving health, metrics and webhooks"
         );
+        // Workers deliver themselves and need the bot token: checked before anything starts.
+        let deliver = if a.no_workers {
+            None
+        } else {
+            Some(super::worker::telegram_deliverer(&cfg, &db)?)
+        };
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         // One store for the bot's uploads and the workers.
         let storage = Arc::new(super::worker::build_storage(&cfg).await?);
@@ -100,19 +101,15 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop_tx.subscribe())
                         .await
                         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-                eprintln!(
-                    "bot: {} via {}",
-                    if running.webhook.is_some() {
-                        "webhook"
-                    } else {
-                        "long polling"
-                    },
-                    cfg.telegram_api_url
+                tracing::info!(
+                    mode = if running.webhook.is_some() { "webhook" } else { "long polling" },
+                    api = %cfg.telegram_api_url,
+                    "bot started"
                 );
                 Some((bot, running))
             }
             None => {
-                eprintln!("bot: TELEGRAM_BOT_TOKEN is not set; running without the bot");
+                tracing::warn!("TELEGRAM_BOT_TOKEN is not set; running without the bot");
                 None
             }
         };
@@ -163,21 +160,14 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 }
             });
         }
-        // Finished videos go to the user through the bot when it runs here; otherwise they wait.
-        let deliver: Arc<dyn reelforge::pipelines::Deliver> = match &bot {
-            Some((b, _)) => Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
-                b.clone(),
-                db.clone(),
-            )),
-            None => Arc::new(super::worker::HoldForBot),
-        };
-        let workers = if a.no_workers {
-            None
-        } else {
-            Some(super::worker::start(&cfg, db, storage, 1, 2, 60, deliver).await?)
+        let workers = match deliver {
+            None => None,
+            Some(deliver) => {
+                Some(super::worker::start(&cfg, db, storage, 1, 2, 60, deliver).await?)
+            }
         };
         super::worker::shutdown_signal().await;
-        eprintln!("stopping");
+        tracing::info!("stopping");
         let _ = stop_tx.send(true);
         if let Some(w) = workers {
             w.stop().await?;

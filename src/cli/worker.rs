@@ -5,15 +5,13 @@ use super::CliError;
 use clap::Args;
 use reelforge::config::{Config, Layer, Storage as StorageSetting};
 use reelforge::db::Db;
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, Services};
-use reelforge::providers::ProviderError;
+use reelforge::bot::deliver::{TelegramDeliver, TelegramEndpoint};
+use reelforge::pipelines::{Deliver, Pipelines, Services};
 use reelforge::queue::worker::{run_worker, WorkerConfig};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::s3::S3Store;
 use reelforge::storage::Storage;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,16 +37,23 @@ pub struct WorkerArgs {
     grace: u64,
 }
 
-/// Without the bot in this process, finished videos wait in storage for it.
-pub struct HoldForBot;
-
-impl Deliver for HoldForBot {
-    fn deliver<'a>(
-        &'a self,
-        _d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        Box::pin(async { Ok(String::new()) })
-    }
+/// The deliverer every worker needs: workers send finished videos to Telegram themselves
+/// (no polling bot needed), so a worker without a bot token is a configuration error.
+pub fn telegram_deliverer(cfg: &Config, db: &Db) -> Result<Arc<dyn Deliver>, CliError> {
+    let Some(token) = cfg.telegram_bot_token.clone() else {
+        return Err(CliError::BadInput(
+            "TELEGRAM_BOT_TOKEN is not set: workers deliver the finished videos to Telegram themselves and cannot run without it (serve can run with --no-workers)."
+                .into(),
+        ));
+    };
+    let endpoint = TelegramEndpoint {
+        token,
+        api_url: cfg.telegram_api_url.clone(),
+        proxy: cfg.telegram_proxy.clone(),
+    };
+    let deliver = TelegramDeliver::new(endpoint, db.clone())
+        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    Ok(Arc::new(deliver))
 }
 
 pub fn run(a: WorkerArgs) -> Result<(), CliError> {
@@ -65,6 +70,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         let db = Db::connect(&cfg.database_url)
             .await
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        let deliver = telegram_deliverer(&cfg, &db)?;
         let storage = Arc::new(build_storage(&cfg).await?);
         let workers = start(
             &cfg,
@@ -73,13 +79,14 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             a.concurrency,
             a.per_user,
             a.grace,
-            Arc::new(HoldForBot),
+            deliver,
         )
         .await?;
         shutdown_signal().await;
-        eprintln!(
-            "{}: stopping — no new jobs; running ones get {} s",
-            workers.name, a.grace
+        tracing::info!(
+            worker = %workers.name,
+            grace_s = a.grace,
+            "stopping: no new jobs; running ones get the grace period"
         );
         workers.stop().await
     })
@@ -152,7 +159,7 @@ pub async fn start(
         reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
             .map_err(CliError::Internal)?;
     let router = reelforge::pipelines::video_backend::VideoRouter::from_config(cfg, &http);
-    eprintln!("{name}: video tiers {:?}", router.describe());
+    tracing::info!(worker = %name, tiers = ?router.describe(), "video tiers");
     let remote_on = cfg.providers == reelforge::config::Providers::Remote;
     let keys = |p: &str| {
         cfg.api_keys
@@ -188,7 +195,6 @@ pub async fn start(
         deliver,
         work_dir: std::env::temp_dir().join("reelforge-work"),
         worker_name: name.clone(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: router,
         prompt_writer,
         remote,
@@ -202,10 +208,11 @@ pub async fn start(
         per_user_running: per_user,
         grace: Duration::from_secs(grace),
     };
-    eprintln!(
-        "{name}: {} database, {} job(s) at a time; Ctrl-C to stop",
-        db.kind(),
-        wcfg.concurrency
+    tracing::info!(
+        worker = %name,
+        database = db.kind(),
+        concurrency = wcfg.concurrency,
+        "worker started; Ctrl-C to stop"
     );
     let cleanup = tokio::spawn(clean_expired_every_hour(
         db.clone(),
@@ -232,9 +239,9 @@ async fn clean_expired_every_hour(
         tokio::select! {
             _ = tick.tick() => {
                 match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
-                    Ok(n) if n > 0 => eprintln!("cleanup: removed {n} expired cached composite(s)"),
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "expired cached composites removed"),
                     Ok(_) => {}
-                    Err(e) => eprintln!("cleanup failed: {e}"),
+                    Err(e) => tracing::warn!(error = %e, "cache cleanup failed"),
                 }
             }
             _ = stop.changed() => return,

@@ -1,5 +1,24 @@
 //! The database: SQLite by default (a file under `data/`, WAL) or PostgreSQL for production
 //! and several workers. One API over both; migrations are applied at start-up.
+/// Runs the same code against whichever pool `db` holds; `$p` is the typed pool inside.
+/// The SQL must be valid for both (numbered `$1` parameters work in both).
+macro_rules! on_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            crate::db::Db::Sqlite($p) => $body,
+            crate::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+
+pub mod cache;
+pub mod conversations;
+pub mod generations;
+pub mod jobs;
+pub mod ledger;
+pub mod orders;
+pub mod progress;
 pub mod users;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -13,24 +32,14 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// Runs the same code against whichever pool `db` holds; `$p` is the typed pool inside.
-/// The SQL must be valid for both (numbered `$1` parameters work in both).
-#[macro_export]
-macro_rules! on_db {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($p) => $body,
-            $crate::db::Db::Postgres($p) => $body,
-        }
-    };
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("DATABASE_URL must start with sqlite:// or postgres:// (got '{0}')")]
     BadUrl(String),
     #[error("cannot create the database folder {0}: {1}")]
     Folder(String, std::io::Error),
+    #[error("cannot lock {0} while migrating: {1}")]
+    MigrationLock(String, std::io::Error),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("database migration: {0}")]
@@ -51,12 +60,19 @@ impl Db {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| DbError::Folder(dir.display().to_string(), e))?;
             }
-            Db::Sqlite(
+            // Processes started together on a new file (serve and a worker) must not both
+            // create the tables: the first migrates under an exclusive file lock, the others
+            // wait for it and find the migrations applied.
+            let lock = migration_lock(&path).await?;
+            let db = Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(opts)
                     .await?,
-            )
+            );
+            db.migrate().await?;
+            drop(lock);
+            return Ok(db);
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Db::Postgres(
                 PgPoolOptions::new()
@@ -68,6 +84,7 @@ impl Db {
         } else {
             return Err(DbError::BadUrl(url.to_string()));
         };
+        // sqlx's migrator holds a PostgreSQL advisory lock while it migrates.
         db.migrate().await?;
         Ok(db)
     }
@@ -80,12 +97,43 @@ impl Db {
         Ok(())
     }
 
+    /// A round trip to the database (health checks).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        on_db!(self, p => sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)").fetch_one(p).await?);
+        Ok(())
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
+}
+
+/// An exclusive lock on `<database>.migrate.lock`, held while the migrations run (none for an
+/// in-memory database).
+async fn migration_lock(db_path: &std::path::Path) -> Result<Option<std::fs::File>, DbError> {
+    let name = db_path.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return Ok(None);
+    }
+    let mut lock_path = db_path.as_os_str().to_owned();
+    lock_path.push(".migrate.lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let shown = lock_path.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(Some(file))
+    })
+    .await
+    .map_err(|e| DbError::MigrationLock(shown.clone(), std::io::Error::other(e.to_string())))?
+    .map_err(|e| DbError::MigrationLock(shown, e))
 }
 
 pub fn now_ms() -> i64 {

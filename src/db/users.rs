@@ -1,6 +1,5 @@
 //! Users as the bot sees them: Telegram id, username, language, when first and last seen.
 use super::{now_ms, Db, DbError};
-use crate::on_db;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -57,5 +56,49 @@ pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>, DbError> {
     )
     .bind(id)
     .fetch_optional(p)
+    .await?))
+}
+
+/// Marks that a banned user got their one polite refusal; true the first time only.
+pub async fn mark_ban_notified(db: &Db, user: i64) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query("UPDATE users SET ban_notified = TRUE WHERE id = $1 AND NOT ban_notified")
+        .bind(user)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// The id of the user with this @username (any case).
+pub async fn id_by_username(db: &Db, name: &str) -> Result<Option<i64>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
+        .bind(name)
+        .fetch_optional(p)
+        .await?))
+}
+
+/// Bans or unbans; false when there is no such user.
+pub async fn set_banned(db: &Db, user: i64, banned: bool) -> Result<bool, DbError> {
+    let changed = on_db!(db, p => sqlx::query("UPDATE users SET banned = $2, ban_notified = FALSE WHERE id = $1")
+        .bind(user)
+        .bind(banned)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(changed == 1)
+}
+
+/// Users first seen since `since_ms` (all users with 0).
+pub async fn count_since(db: &Db, since_ms: i64) -> Result<i64, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE first_seen_ms >= $1").bind(since_ms).fetch_one(p).await?))
+}
+
+/// The most recently seen users.
+pub async fn recently_seen(db: &Db, limit: i64) -> Result<Vec<User>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, User>(
+        "SELECT id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance FROM users ORDER BY last_seen_ms DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(p)
     .await?))
 }

@@ -1,65 +1,6 @@
 //! Payments: Stripe Checkout (cards, KZT) credited by a verified webhook exactly once, and
-//! Kaspi (the `pay.kaspi` text, then an admin top-up). Orders keep their state: pending → paid.
+//! Kaspi (the `pay.kaspi` text, then an admin top-up). Orders keep their state: pending → paid;
+//! their rows live in `db::orders`.
 pub mod stripe;
 
-use crate::db::{now_ms, Db, DbError};
-use crate::on_db;
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Order {
-    pub id: i64,
-    pub user_id: i64,
-    pub method: String,
-    pub external_id: Option<String>,
-    pub tokens: i64,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub status: String,
-}
-
-/// Records a pending order for a pack.
-pub async fn create_order(
-    db: &Db,
-    user: i64,
-    method: &str,
-    tokens: i64,
-    amount_minor: i64,
-    currency: &str,
-) -> Result<i64, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO orders (user_id, method, tokens, amount_minor, currency, status, created_ms) VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
-    )
-    .bind(user)
-    .bind(method)
-    .bind(tokens)
-    .bind(amount_minor)
-    .bind(currency)
-    .bind(now_ms())
-    .fetch_one(p)
-    .await?))
-}
-
-pub async fn set_external_id(db: &Db, order: i64, external: &str) -> Result<(), DbError> {
-    on_db!(db, p => sqlx::query("UPDATE orders SET external_id = $2 WHERE id = $1").bind(order).bind(external).execute(p).await?.rows_affected());
-    Ok(())
-}
-
-pub async fn order(db: &Db, id: i64) -> Result<Option<Order>, DbError> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders WHERE id = $1")
-        .bind(id)
-        .fetch_optional(p)
-        .await?),
-    )
-}
-
-/// Marks a pending order paid; false when it was not pending (already paid or cancelled).
-pub async fn mark_paid(db: &Db, id: i64) -> Result<bool, DbError> {
-    let n = on_db!(db, p => sqlx::query("UPDATE orders SET status = 'paid', paid_ms = $2 WHERE id = $1 AND status = 'pending'")
-        .bind(id)
-        .bind(now_ms())
-        .execute(p)
-        .await?
-        .rows_affected());
-    Ok(n == 1)
-}
+pub use crate::db::orders::*;

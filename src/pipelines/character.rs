@@ -8,19 +8,11 @@ use crate::providers::{download_capped, ProviderError};
 use crate::queue::worker::JobCtx;
 use crate::storage::ObjectStore;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EditParams {
-    /// Storage key of the image to edit.
-    pub image: String,
-    pub prompt: String,
-}
+pub use crate::jobs::EditParams;
 
-pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    let p: EditParams = serde_json::from_value(ctx.job.params_json())
-        .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
+pub async fn run(s: &Services, ctx: &mut JobCtx, p: EditParams) -> Result<(), StepError> {
     if p.prompt.trim().is_empty() {
         return Err(StepError::Fail(
             ErrorClass::BadUserInput,
@@ -29,7 +21,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     }
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
     let edited = scratch.file("edited.png");
-    let output = match ctx.provider_id("output") {
+    let output = match ctx.checkpoints().output.clone() {
         Some(k) => k,
         None => {
             match &s.remote.image_editor {
@@ -37,16 +29,14 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
                 None => edit_local(s, &p, &scratch, &edited).await?,
             }
             let key = store_file(&s.storage, "characters", &edited, "png", "image/png").await?;
-            ctx.save_provider_id("output", &key).await?;
+            let stored = key.clone();
+            ctx.checkpoint("output", |c| c.output = Some(stored)).await?;
             key
         }
     };
     let photo = scratch.file("result.png");
     s.storage.get_to_file(&output, &photo).await?;
-    s.deliver
-        .deliver_photo(ctx.job.user_id, ctx.job.id, &photo)
-        .await?;
-    Ok(())
+    super::delivery::deliver_once(s, ctx, super::delivery::Outbound::Photo(&photo)).await
 }
 
 async fn edit_local(
@@ -74,8 +64,10 @@ async fn edit_remote(
     out: &std::path::Path,
 ) -> Result<(), StepError> {
     let request: FalRequest = match ctx
-        .provider_id("request")
-        .and_then(|r| serde_json::from_str(&r).ok())
+        .checkpoints()
+        .request
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
     {
         Some(r) => r,
         None => {
@@ -95,8 +87,10 @@ async fn edit_remote(
                 }
             };
             let input = serde_json::json!({ "prompt": p.prompt, "image_urls": [url], "num_images": 1, "output_format": "png" });
+            ctx.ensure_lease()?;
             let r = client.submit(fal::NANO_BANANA_EDIT, &input).await?;
-            ctx.save_provider_id("request", &serde_json::to_string(&r).unwrap_or_default())
+            let saved = serde_json::to_string(&r).unwrap_or_default();
+            ctx.checkpoint("edit_submit", |c| c.request = Some(saved))
                 .await?;
             r
         }

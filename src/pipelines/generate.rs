@@ -6,31 +6,12 @@ use crate::failure::ErrorClass;
 use crate::pipelines::video_backend::{Poll, VideoRequest};
 use crate::queue::worker::JobCtx;
 use crate::storage::ObjectStore;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GenerateParams {
-    pub prompt: String,
-    /// "fast" or "quality".
-    pub tier: String,
-    /// 4, 8 or 12.
-    pub seconds: u32,
-    /// "720x1280", "1280x720", …
-    pub size: String,
-    /// Storage key of the photo for image-to-video.
-    #[serde(default)]
-    pub image: Option<String>,
-}
+pub use crate::jobs::GenerateParams;
 
-pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    let p: GenerateParams = serde_json::from_value(ctx.job.params_json())
-        .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
-    let kind = if p.image.is_some() {
-        "image_to_video"
-    } else {
-        "text_to_video"
-    };
+pub async fn run(s: &Services, ctx: &mut JobCtx, p: GenerateParams) -> Result<(), StepError> {
+    let kind = crate::jobs::JobSpec::generate(p.clone()).kind();
     run_with(s, ctx, p, kind).await
 }
 
@@ -39,7 +20,7 @@ pub async fn run_with(
     s: &Services,
     ctx: &mut JobCtx,
     p: GenerateParams,
-    kind: &str,
+    kind: crate::jobs::JobKind,
 ) -> Result<(), StepError> {
     let (want_w, want_h) = media::layout::parse_size(&p.size)?;
     // Video models make 9:16 and 16:9 only: a square is made vertical, then cropped.
@@ -47,7 +28,7 @@ pub async fn run_with(
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
     // Providers refuse a first frame of any other size: fit it exactly, centred on the face.
-    let fitted = match (&p.image, ctx.provider_id("input_image")) {
+    let fitted = match (&p.image, ctx.checkpoints().input_image.clone()) {
         (None, _) => None,
         (Some(_), Some(key)) => Some(key),
         (Some(original), None) => {
@@ -60,12 +41,14 @@ pub async fn run_with(
             .await
             .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
             let key = store_file(&s.storage, "first-frames", &dst, "jpg", "image/jpeg").await?;
-            ctx.save_provider_id("input_image", &key).await?;
+            let saved = key.clone();
+            ctx.checkpoint("input_image", |c| c.input_image = Some(saved))
+                .await?;
             Some(key)
         }
     };
 
-    let output_key = match ctx.provider_id("output") {
+    let output_key = match ctx.checkpoints().output.clone() {
         Some(k) => k,
         None => {
             let out = scratch.file("generated.mp4");
@@ -89,13 +72,16 @@ pub async fn run_with(
                 image: fitted.as_ref().map(|_| image_path.as_path()),
                 image_url,
             };
-            let saved = match ctx.provider_id("request") {
+            let saved = match ctx.checkpoints().request.clone() {
                 Some(id) => id,
                 None => {
+                    ctx.ensure_lease()?;
                     let id = s
                         .timed("video_submit", s.video.submit(&p.tier, &request, &out))
                         .await?;
-                    ctx.save_provider_id("request", &id).await?;
+                    let request_id = id.clone();
+                    ctx.checkpoint("video_submit", |c| c.request = Some(request_id))
+                        .await?;
                     id
                 }
             };
@@ -108,7 +94,7 @@ pub async fn run_with(
             }
             let out = if (w, h) != (want_w, want_h) {
                 let framed = scratch.file("framed.mp4");
-                s.timed("reframe", reframe(&out, &framed, want_w, want_h))
+                s.timed("reframe", reframe(&out, &framed, want_w, want_h, &ctx.cancel))
                     .await?;
                 framed
             } else {
@@ -123,7 +109,8 @@ pub async fn run_with(
             s.storage
                 .put_file(&format!("{key}.jpg"), &thumb, "image/jpeg")
                 .await?;
-            ctx.save_provider_id("output", &key).await?;
+            let stored = key.clone();
+            ctx.checkpoint("output", |c| c.output = Some(stored)).await?;
             key
         }
     };
@@ -153,15 +140,15 @@ async fn reframe(
     output: &std::path::Path,
     w: usize,
     h: usize,
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), StepError> {
     let mut req = media::ComposeRequest::new(input, input, output);
     req.width = w;
     req.height = h;
     req.circle = false;
     req.bg_volume = 0.0;
-    tokio::task::spawn_blocking(move || {
-        media::compose(&req, &|_, _| {}, &std::sync::atomic::AtomicBool::new(false))
-    })
+    let cancel = cancel.clone();
+    tokio::task::spawn_blocking(move || media::compose(&req, &|_, _| {}, &cancel))
     .await
     .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
     Ok(())

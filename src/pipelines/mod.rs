@@ -5,54 +5,24 @@
 //! metadata in storage, handed to the deliverer (the bot); a failed delivery fails the job and
 //! the queue refunds it once.
 pub mod character;
+pub mod delivery;
 pub mod generate;
 pub mod product;
 pub mod recompose;
 pub mod ugc;
 pub mod video_backend;
 
-use crate::db::{now_ms, Db};
+use crate::db::{generations, now_ms, Db};
 use crate::failure::ErrorClass;
-use crate::on_db;
+use crate::jobs::{JobKind, JobSpec};
 use crate::providers::ProviderError;
 use crate::queue::worker::{Handler, JobCtx, StepOutcome};
 use crate::storage::{content_key, sha256_file, ObjectStore, Storage};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 
-/// What the user receives, with what Telegram needs to show it well.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub user_id: i64,
-    pub job_id: i64,
-    pub video: PathBuf,
-    pub thumbnail: PathBuf,
-    pub width: u32,
-    pub height: u32,
-    pub duration_s: f64,
-}
-
-/// Sends a finished video to its user and returns the platform's file id (Telegram's
-/// `file_id`, cached for re-sends).
-pub trait Deliver: Send + Sync {
-    fn deliver<'a>(
-        &'a self,
-        d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>>;
-
-    /// Sends an image (a character edit) for the user to accept or edit again.
-    fn deliver_photo<'a>(
-        &'a self,
-        user_id: i64,
-        job_id: i64,
-        photo: &'a Path,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
-        let _ = (user_id, job_id, photo);
-        Box::pin(async { Ok(String::new()) })
-    }
-}
+pub use delivery::{Deliver, DeliverError, Delivery, Sent};
 
 pub struct Services {
     pub db: Db,
@@ -61,7 +31,6 @@ pub struct Services {
     /// Scratch space for the media work of running jobs.
     pub work_dir: PathBuf,
     pub worker_name: String,
-    pub metrics: Arc<crate::metrics::Metrics>,
     /// Text/image-to-video providers by tier.
     pub video: video_backend::VideoRouter,
     /// Improves product prompts when configured.
@@ -88,20 +57,21 @@ impl Handler for Pipelines {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         let s = self.0.clone();
         let started = std::time::Instant::now();
-        let result = match ctx.job.kind.as_str() {
-            "ugc_video" => ugc::run(&s, ctx).await,
-            "text_to_video" | "image_to_video" => generate::run(&s, ctx).await,
-            "product_video" => product::run(&s, ctx).await,
-            "character_edit" => character::run(&s, ctx).await,
-            "recompose" => ugc::run(&s, ctx).await,
-            other => Err(StepError::Fail(
-                ErrorClass::Permanent,
-                format!("unknown job kind '{other}'"),
-            )),
+        let spec = ctx.job.spec.clone();
+        let result = match spec {
+            Ok(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)) => ugc::run(&s, ctx, p).await,
+            Ok(JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p)) => {
+                generate::run(&s, ctx, p).await
+            }
+            Ok(JobSpec::ProductVideo(p)) => product::run(&s, ctx, p).await,
+            Ok(JobSpec::CharacterEdit(p)) => character::run(&s, ctx, p).await,
+            Err(why) => Err(StepError::Fail(ErrorClass::Permanent, why)),
         };
-        s.metrics.observe_step(&ctx.job.kind, started.elapsed());
-        if let Err(StepError::Fail(class, _)) = &result {
-            s.metrics.count_failure(&ctx.job.kind, class.name());
+        let kind = ctx.job.kind.clone();
+        crate::metrics::job_duration(&kind, started.elapsed());
+        if let Err(StepError::Fail(class, message)) = &result {
+            crate::metrics::job_failure(&kind, class.name(), provider_of(message));
+            tracing::warn!(class = class.name(), %message, "attempt failed");
         }
         match result {
             Ok(()) => StepOutcome::Done,
@@ -115,8 +85,8 @@ impl Services {
     /// Runs one step and records how long it took under its name.
     pub async fn timed<T>(&self, step: &str, work: impl Future<Output = T>) -> T {
         let started = std::time::Instant::now();
-        let out = work.await;
-        self.metrics.observe_step(step, started.elapsed());
+        let out = tracing::Instrument::instrument(work, tracing::info_span!("step", step)).await;
+        crate::metrics::step_duration(step, started.elapsed());
         out
     }
 }
@@ -137,6 +107,12 @@ impl From<ProviderError> for StepError {
 
 impl From<crate::queue::QueueError> for StepError {
     fn from(e: crate::queue::QueueError) -> Self {
+        Self::Fail(ErrorClass::Transient, e.to_string())
+    }
+}
+
+impl From<crate::db::DbError> for StepError {
+    fn from(e: crate::db::DbError) -> Self {
         Self::Fail(ErrorClass::Transient, e.to_string())
     }
 }
@@ -195,15 +171,18 @@ pub async fn store_file(
 }
 
 /// The last steps of every pipeline: fetch the stored MP4 and thumbnail, record the
-/// generation once (step `generation`), hand it to the deliverer and keep the file id it gets.
+/// generation once, and deliver it once (see [`delivery`]).
 pub async fn deliver_output(
     s: &Services,
     ctx: &mut JobCtx,
-    kind: &str,
+    kind: JobKind,
     output_key: &str,
     thumbnail_key: &str,
     scratch: &Scratch,
 ) -> Result<(), StepError> {
+    if ctx.checkpoints().delivered.is_some() {
+        return Ok(());
+    }
     let (video, thumbnail) = (scratch.file("deliver.mp4"), scratch.file("deliver.jpg"));
     s.storage.get_to_file(output_key, &video).await?;
     s.storage.get_to_file(thumbnail_key, &thumbnail).await?;
@@ -221,66 +200,29 @@ pub async fn deliver_output(
         height: v.display_height,
         duration_s: info.duration_s,
     };
-    let generation = match ctx
-        .provider_id("generation")
-        .and_then(|g| g.parse::<i64>().ok())
-    {
-        Some(g) => g,
-        None => {
-            let g = record_generation(
-                &s.db,
-                ctx.job.id,
-                ctx.job.user_id,
-                kind,
+    if ctx.checkpoints().generation.is_none() {
+        let g = generations::record(
+            &s.db,
+            generations::NewGeneration {
+                job_id: ctx.job.id,
+                user_id: ctx.job.user_id,
+                kind: kind.name(),
                 output_key,
                 thumbnail_key,
-                &delivery,
-            )
-            .await?;
-            ctx.save_provider_id("generation", &g.to_string()).await?;
-            g
-        }
-    };
-    let file_id = s.timed("delivery", s.deliver.deliver(&delivery)).await?;
-    set_file_id(&s.db, generation, &file_id).await
+                width: delivery.width,
+                height: delivery.height,
+                duration_s: delivery.duration_s,
+            },
+        )
+        .await?;
+        ctx.checkpoint("generation", |c| c.generation = Some(g)).await?;
+    }
+    delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await
 }
 
-/// Records the finished video for "my generations" and re-sends.
-pub async fn record_generation(
-    db: &Db,
-    job: i64,
-    user: i64,
-    kind: &str,
-    output_key: &str,
-    thumbnail_key: &str,
-    d: &Delivery,
-) -> Result<i64, StepError> {
-    let id: i64 = on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO generations (job_id, user_id, kind, output_key, thumbnail_key, width, height, duration_ms, created_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(job)
-    .bind(user)
-    .bind(kind)
-    .bind(output_key)
-    .bind(thumbnail_key)
-    .bind(i64::from(d.width))
-    .bind(i64::from(d.height))
-    .bind((d.duration_s * 1000.0) as i64)
-    .bind(now_ms())
-    .fetch_one(p)
-    .await
-    .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?);
-    Ok(id)
-}
-
-pub async fn set_file_id(db: &Db, generation: i64, file_id: &str) -> Result<(), StepError> {
-    on_db!(db, p => sqlx::query("UPDATE generations SET telegram_file_id = $2 WHERE id = $1")
-        .bind(generation)
-        .bind(file_id)
-        .execute(p)
-        .await
-        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?
-        .rows_affected());
-    Ok(())
+/// The provider named at the start of a failure message ("fal: …"), or "internal".
+fn provider_of(message: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["openai", "fal", "kie", "elevenlabs", "telegram", "llm", "local"];
+    let head = message.split(':').next().unwrap_or("").trim();
+    KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
 }

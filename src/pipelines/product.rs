@@ -31,17 +31,7 @@ pub fn templates() -> Vec<Template> {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ProductParams {
-    pub image: String,
-    pub description: String,
-    pub template: String,
-    #[serde(default)]
-    pub wishes: Option<String>,
-    pub tier: String,
-    pub seconds: u32,
-    pub size: String,
-}
+pub use crate::jobs::ProductParams;
 
 /// The draft prompt: the template with the description and wishes filled in.
 pub fn draft_prompt(template: &Template, description: &str, wishes: Option<&str>) -> String {
@@ -58,10 +48,8 @@ pub fn draft_prompt(template: &Template, description: &str, wishes: Option<&str>
         .to_string()
 }
 
-pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    let p: ProductParams = serde_json::from_value(ctx.job.params_json())
-        .map_err(|e| StepError::Fail(ErrorClass::BadUserInput, format!("job parameters: {e}")))?;
-    let prompt = match ctx.provider_id("prompt") {
+pub async fn run(s: &Services, ctx: &mut JobCtx, p: ProductParams) -> Result<(), StepError> {
+    let prompt = match ctx.checkpoints().prompt.clone() {
         Some(saved) => saved,
         None => {
             let template = templates()
@@ -78,7 +66,8 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
                 Some(w) => w.improve(&draft).await,
                 None => draft,
             };
-            ctx.save_provider_id("prompt", &prompt).await?;
+            let saved = prompt.clone();
+            ctx.checkpoint("prompt", |c| c.prompt = Some(saved)).await?;
             prompt
         }
     };
@@ -89,7 +78,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
         size: p.size,
         image: Some(p.image),
     };
-    generate::run_with(s, ctx, gen, "product_video").await
+    generate::run_with(s, ctx, gen, crate::jobs::JobKind::ProductVideo).await
 }
 
 /// Queues `quantity` product videos, each charged `price`. All or nothing on the balance check:
@@ -115,8 +104,7 @@ pub async fn submit_product_jobs(
     for _ in 0..quantity {
         let job = NewJob {
             user_id: user,
-            kind: "product_video".into(),
-            params: serde_json::to_value(params).unwrap_or_default(),
+            spec: crate::jobs::JobSpec::ProductVideo(params.clone()),
             cost_tokens: price,
             max_attempts: 4,
         };

@@ -13,66 +13,25 @@ use base64::Engine;
 
 /// A multilingual ElevenLabs voice used when the user picked none.
 const DEFAULT_VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UgcParams {
-    /// Storage key of the character portrait.
-    pub portrait: String,
-    /// Storage key of the user's background clip; none for the "talking head" format (the
-    /// head fills the frame, with captions and the voice).
-    #[serde(default)]
-    pub background: Option<String>,
-    pub script: String,
-    #[serde(default = "default_language")]
-    pub language: String,
-    #[serde(default = "yes")]
-    pub captions: bool,
-    #[serde(default = "default_size")]
-    pub size: String,
-    #[serde(default = "default_position")]
-    pub position: String,
-    /// ElevenLabs voice id (remote speech only).
-    #[serde(default)]
-    pub voice: Option<String>,
-    /// `/overlay`: make the composite again even if a cached one exists.
-    #[serde(default)]
-    pub force_recompose: bool,
-}
+pub use crate::jobs::UgcParams;
 
-fn default_language() -> String {
-    "ru".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_size() -> String {
-    "720x1280".into()
-}
-fn default_position() -> String {
-    "bottom-left".into()
-}
 
-fn bad(e: impl std::fmt::Display) -> StepError {
-    StepError::Fail(ErrorClass::BadUserInput, e.to_string())
-}
-
-pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    let p: UgcParams = serde_json::from_value(ctx.job.params_json())
-        .map_err(|e| bad(format!("job parameters: {e}")))?;
+pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), StepError> {
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
-    let voice_key = match ctx.provider_id("voice") {
+    let voice_key = match ctx.checkpoints().voice.clone() {
         Some(k) => k,
         None => {
             let key = s.timed("speech", make_voice(s, ctx, &p, &scratch)).await?;
-            ctx.save_provider_id("voice", &key).await?;
+            let stored = key.clone();
+            ctx.checkpoint("speech", |c| c.voice = Some(stored)).await?;
             key
         }
     };
 
-    let head_key = match ctx.provider_id("talking_head") {
+    let head_key = match ctx.checkpoints().talking_head.clone() {
         Some(k) => k,
         None => {
             let key = s
@@ -81,7 +40,9 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
                     make_talking_head(s, ctx, &p, &voice_key, &scratch),
                 )
                 .await?;
-            ctx.save_provider_id("talking_head", &key).await?;
+            let stored = key.clone();
+            ctx.checkpoint("talking_head", |c| c.talking_head = Some(stored))
+                .await?;
             key
         }
     };
@@ -89,25 +50,28 @@ pub async fn run(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
         return Err(StepError::Fail(ErrorClass::Permanent, "cancelled".into()));
     }
 
-    let alignment = ctx.provider_id("alignment");
-    let output_key = match ctx.provider_id("output") {
+    let alignment = ctx.checkpoints().alignment.clone();
+    let output_key = match ctx.checkpoints().output.clone() {
         Some(k) if !p.force_recompose => k,
         _ => {
             let key = s
                 .timed(
                     "composite",
-                    composite(s, &p, &head_key, alignment.as_deref(), &scratch),
+                    composite(s, &p, &head_key, alignment.as_deref(), &scratch, &ctx.cancel),
                 )
                 .await?;
-            ctx.save_provider_id("output", &key).await?;
+            let stored = key.clone();
+            ctx.checkpoint("composite", |c| c.output = Some(stored))
+                .await?;
             key
         }
     };
 
+    let kind = ctx.spec_kind();
     super::deliver_output(
         s,
         ctx,
-        "ugc_video",
+        kind,
         &output_key,
         &thumbnail_key(&output_key),
         &scratch,
@@ -144,7 +108,8 @@ async fn make_voice(
         s.storage
             .put_bytes(&alignment_key, text.into_bytes(), "application/json")
             .await?;
-        ctx.save_provider_id("alignment", &alignment_key).await?;
+        ctx.checkpoint("alignment", |c| c.alignment = Some(alignment_key))
+            .await?;
         return store_file(&s.storage, "voices", &mp3, "mp3", "audio/mpeg").await;
     }
     let wav = scratch.file("voice.wav");
@@ -164,8 +129,10 @@ async fn make_talking_head(
     let head = scratch.file("head.mp4");
     if let Some(fal_client) = &s.remote.talking_head {
         let request: fal::FalRequest = match ctx
-            .provider_id("talking_head_request")
-            .and_then(|r| serde_json::from_str(&r).ok())
+            .checkpoints()
+            .talking_head_request
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
         {
             Some(r) => r,
             None => {
@@ -177,11 +144,12 @@ async fn make_talking_head(
                 };
                 let audio_url = fetchable_url(s, voice_key, audio_mime).await?;
                 let input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url, "resolution": "720p" });
+                ctx.ensure_lease()?;
                 let r = fal_client.submit(fal::OMNIHUMAN_V15, &input).await?;
-                ctx.save_provider_id(
-                    "talking_head_request",
-                    &serde_json::to_string(&r).unwrap_or_default(),
-                )
+                let saved = serde_json::to_string(&r).unwrap_or_default();
+                ctx.checkpoint("talking_head_submit", |c| {
+                    c.talking_head_request = Some(saved)
+                })
                 .await?;
                 r
             }
@@ -242,6 +210,7 @@ async fn composite(
     head_key: &str,
     alignment: Option<&str>,
     scratch: &Scratch,
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<String, StepError> {
     let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script) });
     let background_key = p.background.as_deref().unwrap_or(head_key);
@@ -282,9 +251,9 @@ async fn composite(
             (true, Some(w)) => Some(media::Captions::Words(w)),
             (true, None) => Some(media::Captions::Script(p.script.clone())),
         };
-        let report = tokio::task::spawn_blocking(move || {
-            media::compose(&req, &|_, _| {}, &std::sync::atomic::AtomicBool::new(false))
-        })
+        // The job's own cancel flag: a cancelled job stops encoding at the next frame.
+        let cancel = cancel.clone();
+        let report = tokio::task::spawn_blocking(move || media::compose(&req, &|_, _| {}, &cancel))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;

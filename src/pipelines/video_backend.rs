@@ -299,10 +299,7 @@ impl VideoRouter {
                     return Err(e)
                 }
                 Err(e) => {
-                    eprintln!(
-                        "tier {tier}: {} failed ({e}); trying the next provider",
-                        backend.name()
-                    );
+                    tracing::warn!(tier, provider = backend.name(), error = %e, "provider failed; trying the next one");
                     last = Some(e);
                 }
             }

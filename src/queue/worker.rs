@@ -5,6 +5,7 @@ use super::{
     cancel_running, claim_next, complete, fail, heartbeat, snooze, ClaimedJob, QueueError,
 };
 use crate::db::Db;
+use crate::jobs::Checkpoints;
 use crate::failure::ErrorClass;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,22 +27,42 @@ pub struct JobCtx {
     pub db: Db,
     pub job: ClaimedJob,
     pub cancel: Arc<AtomicBool>,
+    /// Set when a heartbeat finds the job taken over: the handler must stop before its next
+    /// side effect.
+    pub lease_lost: Arc<AtomicBool>,
 }
 
 impl JobCtx {
-    pub fn provider_id(&self, step: &str) -> Option<String> {
-        self.job.provider_id(step)
+    /// What earlier steps (and earlier attempts) of this job have made.
+    pub fn checkpoints(&self) -> &Checkpoints {
+        &self.job.checkpoints
     }
-    /// Save before waiting on the provider: after a crash the job resumes polling this id.
-    pub async fn save_provider_id(
+    /// Records what `step` made before the next step starts (a provider request id before
+    /// waiting on it): after a crash the job resumes from here.
+    pub async fn checkpoint(
         &mut self,
         step: &str,
-        request_id: &str,
+        update: impl FnOnce(&mut Checkpoints),
     ) -> Result<(), QueueError> {
-        super::save_provider_id(&self.db, &mut self.job, step, request_id).await
+        let mut next = self.job.checkpoints.clone();
+        update(&mut next);
+        super::save_checkpoints(&self.db, &mut self.job, step, next).await
     }
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+    /// Call before a side effect outside the database (a provider submit, an upload, a
+    /// delivery): fails once another worker owns the job.
+    pub fn ensure_lease(&self) -> Result<(), QueueError> {
+        if self.lease_lost.load(Ordering::SeqCst) {
+            Err(QueueError::LeaseLost(self.job.id))
+        } else {
+            Ok(())
+        }
+    }
+    /// The job's kind as a type (the spec was readable, or the handler would not run).
+    pub fn spec_kind(&self) -> crate::jobs::JobKind {
+        crate::jobs::JobKind::from_name(&self.job.kind).unwrap_or(crate::jobs::JobKind::UgcVideo)
     }
 }
 
@@ -93,10 +114,11 @@ pub async fn run_worker<H: Handler>(
         match claim_next(&db, &cfg.name, cfg.lease, cfg.per_user_running).await {
             Ok(Some(job)) => {
                 let (db, handler, lease) = (db.clone(), handler.clone(), cfg.lease);
-                running.spawn(async move {
+                let span = tracing::info_span!("job", job_id = job.id, user_id = job.user_id, kind = %job.kind, attempt = job.attempts);
+                running.spawn(tracing::Instrument::instrument(async move {
                     let _permit = permit;
                     run_one(db, handler, job, lease).await
-                });
+                }, span));
             }
             Ok(None) => {
                 drop(permit);
@@ -107,7 +129,7 @@ pub async fn run_worker<H: Handler>(
             }
             Err(e) => {
                 drop(permit);
-                eprintln!("{}: claim failed: {e}", cfg.name);
+                tracing::warn!(worker = %cfg.name, error = %e, "claim failed");
                 tokio::time::sleep(cfg.poll).await;
             }
         }
@@ -131,20 +153,14 @@ pub async fn run_worker<H: Handler>(
 /// Jobs this worker still holds after its tasks were stopped go back to the queue now rather
 /// than waiting for their leases to expire.
 async fn release_held(db: &Db, worker: &str) {
-    let now = crate::db::now_ms();
-    let _ = crate::on_db!(db, p => sqlx::query(
-        "UPDATE jobs SET state = 'queued', run_at_ms = $2, attempts = attempts - 1, lease_until_ms = NULL, updated_ms = $2
-         WHERE worker = $1 AND state = 'running'",
-    )
-    .bind(worker)
-    .bind(now)
-    .execute(p)
-    .await
-    .map(|r| r.rows_affected()));
+    if let Err(e) = super::release_all_held(db, worker).await {
+        tracing::warn!(worker, error = %e, "could not give held jobs back");
+    }
 }
 
 async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Duration) {
     let cancel = Arc::new(AtomicBool::new(false));
+    let lease_lost = Arc::new(AtomicBool::new(false));
     // Aborted on drop too, so a handler that panics or a task that is killed stops renewing
     // the lease, and another worker can take the job over when it runs out.
     let beat = AbortOnDrop(tokio::spawn(keep_lease(
@@ -152,11 +168,13 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
         job.clone(),
         lease,
         cancel.clone(),
+        lease_lost.clone(),
     )));
     let mut ctx = JobCtx {
         db: db.clone(),
         job,
         cancel: cancel.clone(),
+        lease_lost,
     };
     let outcome = handler.run(&mut ctx).await;
     drop(beat);
@@ -174,7 +192,7 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
     };
     if let Err(e) = result {
         // A lost lease means another worker owns the job now: nothing to do here.
-        eprintln!("job {}: {e}", job.id);
+        tracing::warn!(job_id = job.id, error = %e, "recording the outcome failed");
     }
 }
 
@@ -186,14 +204,37 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Heartbeats at a third of the lease and watches for a user's cancel request.
-async fn keep_lease(db: Db, job: ClaimedJob, lease: Duration, cancel: Arc<AtomicBool>) {
-    let mut tick = tokio::time::interval(lease / 3);
+/// Heartbeats at a third of the lease and watches for a user's cancel request. A transient
+/// error (the database busy or briefly unreachable) is retried at the next beat while the
+/// lease still runs; a lost lease (or one run out) tells the handler to stop.
+async fn keep_lease(
+    db: Db,
+    job: ClaimedJob,
+    lease: Duration,
+    cancel: Arc<AtomicBool>,
+    lease_lost: Arc<AtomicBool>,
+) {
+    let beat = (lease / 6).max(Duration::from_millis(50));
+    let mut valid_until = tokio::time::Instant::now() + lease;
+    let mut tick = tokio::time::interval(beat);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if heartbeat(&db, &job, lease).await.is_err() {
-            return;
+        match heartbeat(&db, &job, lease).await {
+            Ok(()) => valid_until = tokio::time::Instant::now() + lease,
+            Err(QueueError::LeaseLost(_)) => {
+                tracing::warn!(job_id = job.id, "lease lost: another worker owns the job");
+                lease_lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job_id = job.id, error = %e, "heartbeat failed; retrying");
+                if tokio::time::Instant::now() + beat >= valid_until {
+                    lease_lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+                continue;
+            }
         }
         if super::cancel_requested(&db, job.id).await.unwrap_or(false) {
             cancel.store(true, Ordering::Relaxed);

@@ -2,8 +2,8 @@
 //! parameters, kept 24 h, and single-flight — one worker builds a key while the others wait
 //! for its result instead of doing the same work.
 use super::{sha256_hex, ObjectStore, StorageError};
+use crate::db::cache as index;
 use crate::db::{now_ms, Db, DbError};
-use crate::on_db;
 use std::future::Future;
 use std::time::Duration;
 
@@ -52,24 +52,10 @@ pub async fn claim(
 ) -> Result<Claim, CacheError> {
     let now = now_ms();
     let lease = now + build_timeout.as_millis() as i64;
-    let inserted = on_db!(db, p => sqlx::query(
-        "INSERT INTO cache_index (cache_key, state, owner, expires_ms, created_ms) VALUES ($1, 'building', $2, $3, $4)
-         ON CONFLICT (cache_key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(owner)
-    .bind(lease)
-    .bind(now)
-    .execute(p)
-    .await?
-    .rows_affected());
-    if inserted == 1 {
+    if index::insert_building(db, key, owner, lease, now).await? {
         return Ok(Claim::Build);
     }
-    let row: Option<(String, Option<String>, i64)> = on_db!(db, p => sqlx::query_as("SELECT state, object_key, expires_ms FROM cache_index WHERE cache_key = $1")
-        .bind(key)
-        .fetch_optional(p)
-        .await?);
+    let row = index::entry(db, key).await?;
     match row {
         Some((state, Some(object), expires)) if state == "ready" && expires > now => {
             Ok(Claim::Ready(object))
@@ -77,15 +63,8 @@ pub async fn claim(
         Some((_, _, expires)) if expires > now => Ok(Claim::Wait),
         _ => {
             // Expired result or a dead builder: take it over (one caller wins).
-            let took = on_db!(db, p => sqlx::query("UPDATE cache_index SET state = 'building', owner = $2, expires_ms = $3 WHERE cache_key = $1 AND expires_ms <= $4")
-                .bind(key)
-                .bind(owner)
-                .bind(lease)
-                .bind(now)
-                .execute(p)
-                .await?
-                .rows_affected());
-            Ok(if took == 1 { Claim::Build } else { Claim::Wait })
+            let took = index::take_over(db, key, owner, lease, now).await?;
+            Ok(if took { Claim::Build } else { Claim::Wait })
         }
     }
 }
@@ -98,24 +77,12 @@ async fn finish(
     ttl: Duration,
 ) -> Result<(), CacheError> {
     let expires = now_ms() + ttl.as_millis() as i64;
-    on_db!(db, p => sqlx::query("UPDATE cache_index SET state = 'ready', object_key = $3, expires_ms = $4 WHERE cache_key = $1 AND owner = $2")
-        .bind(key)
-        .bind(owner)
-        .bind(object_key)
-        .bind(expires)
-        .execute(p)
-        .await?
-        .rows_affected());
+    index::mark_ready(db, key, owner, object_key, expires).await?;
     Ok(())
 }
 
 async fn abandon(db: &Db, key: &str, owner: &str) -> Result<(), CacheError> {
-    on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE cache_key = $1 AND owner = $2 AND state = 'building'")
-        .bind(key)
-        .bind(owner)
-        .execute(p)
-        .await?
-        .rows_affected());
+    index::abandon(db, key, owner).await?;
     Ok(())
 }
 
@@ -137,7 +104,7 @@ where
     Fut: Future<Output = Result<String, String>>,
 {
     if force {
-        on_db!(db, p => sqlx::query("UPDATE cache_index SET expires_ms = 0 WHERE cache_key = $1 AND state = 'ready'").bind(key).execute(p).await?.rows_affected());
+        index::expire(db, key).await?;
     }
     let deadline = std::time::Instant::now() + build_timeout * 2;
     let mut build = Some(build);
@@ -169,18 +136,20 @@ where
     }
 }
 
-/// Deletes expired results and their objects; returns how many were removed.
+/// Deletes expired results and their objects (the video and its thumbnail); returns how
+/// many were removed. An object a delivered video still points to stays (it is the user's
+/// video in `/history`); only its cache entry goes.
 pub async fn cleanup_expired(db: &Db, store: &impl ObjectStore) -> Result<usize, CacheError> {
     let now = now_ms();
-    let rows: Vec<(String, Option<String>)> = on_db!(db, p => sqlx::query_as("SELECT cache_key, object_key FROM cache_index WHERE state = 'ready' AND expires_ms <= $1")
-        .bind(now)
-        .fetch_all(p)
-        .await?);
+    let rows = index::expired(db, now).await?;
     for (key, object) in &rows {
         if let Some(object) = object {
-            store.delete(object).await?;
+            if !crate::db::generations::references(db, object).await? {
+                store.delete(object).await?;
+                store.delete(&format!("{object}.jpg")).await?;
+            }
         }
-        on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE cache_key = $1 AND expires_ms <= $2").bind(key).bind(now).execute(p).await?.rows_affected());
+        index::delete_expired(db, key, now).await?;
     }
     Ok(rows.len())
 }

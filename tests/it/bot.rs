@@ -3,10 +3,10 @@
 //! /balance, /buy, the video settings with prices → job → one progress message edited in place
 //! (429 honoured) → sendVideo with its buttons → /history; image-to-video; a refused delivery
 //! refunded once; stale buttons and unexpected inputs.
-mod common;
-mod dbs;
-mod fake_tg;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::fake_tg;
+use crate::harness;
 use fake_tg::{buttons_of, FakeTelegram};
 use reelforge::bot::deliver::TelegramDeliver;
 use reelforge::bot::run::{make_bot, run_bot, BotApp};
@@ -63,7 +63,7 @@ async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
         let mut services = harness::services(
             &db,
             dir.path(),
-            Arc::new(TelegramDeliver::new(bot, db.clone())),
+            Arc::new(TelegramDeliver::new(fake_tg::endpoint(&url), db.clone()).unwrap()),
         );
         services.storage = storage;
         let (worker_stop, worker) = harness::spawn_worker(&db, services, 1);
@@ -82,7 +82,15 @@ async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
 }
 
 async fn jobs(db: &reelforge::db::Db) -> Vec<(i64, String, i64, String)> {
-    reelforge::on_db!(db, p => sqlx::query_as("SELECT id, kind, cost_tokens, state FROM jobs ORDER BY id").fetch_all(p).await.unwrap())
+    reelforge::queue::all_jobs(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| {
+            let kind = j.kind.map(|k| k.name()).unwrap_or("?").to_string();
+            (j.id, kind, j.cost_tokens, j.state.name().to_string())
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +138,12 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     let texts = f.wait_text(42, "Kaspi на номер +7 700 000 00 00").await;
     assert!(texts.last().unwrap().contains("1336 ₸"), "{texts:?}");
     f.wait_text(1, "Kaspi order").await;
-    let orders: Vec<(String, i64, String)> = reelforge::on_db!(&r.db, p => sqlx::query_as("SELECT method, tokens, status FROM orders").fetch_all(p).await.unwrap());
+    let orders: Vec<(String, i64, String)> = reelforge::db::orders::all_orders(&r.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.method, o.tokens, o.status))
+        .collect();
     assert_eq!(orders, vec![("kaspi".into(), 1484, "pending".into())]);
 
     // Unexpected things: a dice, a PDF, a sticker, a button from an old message, a bad command.
@@ -299,7 +312,7 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     f.wait_text(42, "Осталось 358 токенов").await;
     let job = jobs(&r.db).await;
     assert_eq!(job[0].1, "image_to_video");
-    let params: String = reelforge::on_db!(&r.db, p => sqlx::query_scalar("SELECT params FROM jobs").fetch_one(p).await.unwrap());
+    let params = format!("{:?}", reelforge::queue::all_jobs(&r.db).await.unwrap()[0].spec);
     assert!(
         params.contains("uploads/"),
         "the stored photo is the first frame: {params}"
@@ -371,7 +384,12 @@ async fn card_payment_sends_a_stripe_checkout_link_for_the_pack() {
         form.contains("unit_amount%5D=133600") && form.contains("metadata%5Btokens%5D=1484"),
         "{form}"
     );
-    let orders: Vec<(String, Option<String>, String)> = reelforge::on_db!(&r.db, p => sqlx::query_as("SELECT method, external_id, status FROM orders").fetch_all(p).await.unwrap());
+    let orders: Vec<(String, Option<String>, String)> = reelforge::db::orders::all_orders(&r.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.method, o.external_id, o.status))
+        .collect();
     assert_eq!(
         orders,
         vec![(

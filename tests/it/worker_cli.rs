@@ -1,6 +1,6 @@
 //! `reelforge worker` as an operator runs it: settings from the environment, a job queued by
 //! another process gets done, SIGTERM stops it cleanly.
-mod common;
+use crate::common;
 use reelforge::db::{users::touch_user, Db};
 use reelforge::ledger::{self, Reason};
 use reelforge::queue::{self, NewJob};
@@ -25,13 +25,7 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     let params = serde_json::json!({"portrait": "uploads/portrait.jpg", "background": "uploads/bg.mp4", "script": "Hello there.", "language": "en", "size": "360x640"});
     let job = queue::submit(
         &db,
-        NewJob {
-            user_id: 5,
-            kind: "ugc_video".into(),
-            params,
-            cost_tokens: 60,
-            max_attempts: 2,
-        },
+        NewJob::from_json(5, "ugc_video", params, 60, 2).unwrap(),
     )
     .await
     .unwrap();
@@ -46,7 +40,7 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut state = String::new();
+    let mut state = reelforge::jobs::JobState::New;
     for _ in 0..600 {
         state = queue::job(&db, job).await.unwrap().unwrap().state;
         if state == "done" || state == "failed" {

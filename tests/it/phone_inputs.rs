@@ -1,6 +1,6 @@
 //! What phones send: rotated clips (display matrix), variable frame rate, odd sizes, lossless
 //! and HEVC codecs, HDR. Each must come out upright, at constant 30 fps, even-sized, in SDR.
-mod common;
+use crate::common;
 use common::*;
 
 fn report(path: &std::path::Path) -> serde_json::Value {

@@ -1,5 +1,5 @@
 //! `reelforge admin profit` prints every product's price, provider cost and margin.
-mod common;
+use crate::common;
 
 use common::*;
 
@@ -117,13 +117,7 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
         .unwrap();
     let job = reelforge::queue::submit(
         &db,
-        reelforge::queue::NewJob {
-            user_id: 12,
-            kind: "text_to_video".into(),
-            params: serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}),
-            cost_tokens: 742,
-            max_attempts: 1,
-        },
+        reelforge::queue::NewJob::from_json(12, "text_to_video", serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}), 742, 1).unwrap(),
     )
     .await
     .unwrap();

@@ -1,9 +1,9 @@
 //! `ugc_video` through the remote providers' documented shapes: ElevenLabs speech with word
 //! timings (stored for the captions) and OmniHuman on the fal queue, inputs handed over as
 //! data URIs from a local store, the talking head polled until done.
-mod common;
-mod dbs;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::harness;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -124,13 +124,7 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
     let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Buy now. Limited offer.", "language": "en", "size": "360x640"});
     let job = queue::submit(
         &db,
-        NewJob {
-            user_id: 4,
-            kind: "ugc_video".into(),
-            params,
-            cost_tokens: 600,
-            max_attempts: 3,
-        },
+        NewJob::from_json(4, "ugc_video", params, 600, 3).unwrap(),
     )
     .await
     .unwrap();
@@ -158,9 +152,9 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
         "output",
     ] {
         assert!(
-            row.provider_ids.contains(step),
+            row.checkpoints.to_json().contains(step),
             "{step}: {}",
-            row.provider_ids
+            row.checkpoints.to_json()
         );
     }
     assert_eq!(bot.delivered()[0].height, 640);

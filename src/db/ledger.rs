@@ -4,7 +4,6 @@
 //! - the balance can never go negative (checked in the UPDATE itself and by a CHECK);
 //! - the balance always equals the sum of the entries.
 use crate::db::{now_ms, Db, DbError};
-use crate::on_db;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -213,4 +212,13 @@ pub async fn grant_welcome_bonus(db: &Db, user: i64, amount: i64) -> Result<Outc
         None,
     )
     .await
+}
+
+/// Whether an entry with this idempotency key exists (a refund is "returned" only then).
+pub async fn has_entry(db: &Db, key: &str) -> Result<bool, LedgerError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_one(p)
+        .await?);
+    Ok(n > 0)
 }

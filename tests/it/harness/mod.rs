@@ -5,15 +5,16 @@
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
 use reelforge::pipelines::video_backend::VideoRouter;
-use reelforge::pipelines::{Deliver, Delivery, Pipelines, RemoteProviders, Services};
+use reelforge::pipelines::delivery::DeliverFuture;
+use reelforge::pipelines::{Deliver, DeliverError, Delivery, Pipelines, RemoteProviders, Sent};
+use reelforge::pipelines::Services;
 use reelforge::providers::ProviderError;
 use reelforge::queue::worker::{run_worker, WorkerConfig};
+use reelforge::jobs::JobState;
 use reelforge::queue::{self, JobRow};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::Storage;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,21 +43,21 @@ impl Bot {
 }
 
 impl Deliver for Bot {
-    fn deliver<'a>(
-        &'a self,
-        d: &'a Delivery,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
             if self.refuse {
-                return Err(ProviderError::new(
+                return Err(DeliverError::NotSent(ProviderError::new(
                     "telegram",
                     ErrorClass::BadUserInput,
                     "400 Bad Request: wrong file identifier/HTTP URL specified",
-                ));
+                )));
             }
             let probe = crate::common::ffprobe(&d.video);
             self.videos.lock().unwrap().push((d.clone(), probe));
-            Ok("BAACAgIAAxkBAAI-file-id".to_string())
+            Ok(Sent {
+                message_id: 1,
+                file_id: "BAACAgIAAxkBAAI-file-id".to_string(),
+            })
         })
     }
     fn deliver_photo<'a>(
@@ -64,14 +65,20 @@ impl Deliver for Bot {
         _user: i64,
         _job: i64,
         photo: &'a Path,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ProviderError>> + Send + 'a>> {
+    ) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
             self.photos
                 .lock()
                 .unwrap()
                 .push(crate::common::ffprobe(photo));
-            Ok("photo-file-id".to_string())
+            Ok(Sent {
+                message_id: 2,
+                file_id: "photo-file-id".to_string(),
+            })
         })
+    }
+    fn offer_resend(&self, _user: i64, _job: i64) -> DeliverFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -85,7 +92,6 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
         deliver: bot,
         work_dir: dir.join("work"),
         worker_name: "w".into(),
-        metrics: Arc::new(reelforge::metrics::Metrics::default()),
         video: VideoRouter::local(),
         prompt_writer: None,
         remote: RemoteProviders::default(),
@@ -128,11 +134,11 @@ pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64])
         let mut row = queue::job(db, *id).await.unwrap().unwrap();
         for _ in 0..600 {
             row = queue::job(db, *id).await.unwrap().unwrap();
-            if row.state == "done" || row.state == "failed" {
+            if row.state.is_terminal() {
                 break;
             }
-            if row.state == "snoozed" {
-                reelforge::on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await.unwrap().rows_affected());
+            if row.state == JobState::Snoozed {
+                queue::bring_forward(db, *id).await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -1,5 +1,5 @@
 //! `reelforge demo` works offline with no keys and leaves a real video behind.
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,8 +1,8 @@
 //! Product video cards: N clips for quantity N, each charged once; a prompt improved by an
 //! OpenAI-compatible chat model, or the seller's own words when the model fails.
-mod common;
-mod dbs;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::harness;
 use axum::routing::post;
 use axum::{Json, Router};
 use harness::Bot;
@@ -82,7 +82,7 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, usize, i64) {
         .iter()
         .map(|row| {
             assert_eq!(row.state, "done", "{row:?}");
-            let v: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&row.checkpoints.to_json()).unwrap();
             v["prompt"].as_str().unwrap().to_string()
         })
         .collect();

@@ -366,3 +366,12 @@ pub fn buttons_of(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Where workers find the fake Bot API (the token the tests use).
+pub fn endpoint(url: &str) -> reelforge::bot::deliver::TelegramEndpoint {
+    reelforge::bot::deliver::TelegramEndpoint {
+        token: "123:TEST".into(),
+        api_url: url.to_string(),
+        proxy: None,
+    }
+}

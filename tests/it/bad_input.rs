@@ -1,6 +1,6 @@
 //! Every kind of bad input ends with exit status 2 and one plain sentence naming the file and
 //! the problem — never a panic or a backtrace.
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

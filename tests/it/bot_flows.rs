@@ -2,10 +2,10 @@
 //! the middle), UGC (30 MB clip refused, background probed, gallery, voices with samples,
 //! speech preview, confirm → job carrying the preview), admin commands with notifications,
 //! one refusal for banned users, feedback to the admin chat, daily limits, webhook mode.
-mod common;
-mod dbs;
-mod fake_tg;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::fake_tg;
+use crate::harness;
 use fake_tg::FakeTelegram;
 use reelforge::bot::run::{make_bot, run_bot, start_bot, BotApp};
 use reelforge::storage::{folder::FolderStore, Storage};
@@ -84,7 +84,15 @@ async fn stop(
 }
 
 async fn jobs(db: &reelforge::db::Db) -> Vec<(String, i64, String)> {
-    reelforge::on_db!(db, p => sqlx::query_as("SELECT kind, cost_tokens, params FROM jobs ORDER BY id").fetch_all(p).await.unwrap())
+    reelforge::queue::all_jobs(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| {
+            let spec = serde_json::to_value(j.spec.as_ref().unwrap()).unwrap().to_string();
+            (j.kind.unwrap().name().to_string(), j.cost_tokens, spec)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +261,9 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
         .unwrap()
         .starts_with("characters/"));
     assert_eq!(params["language"], "ru+f3");
-    let carried: String = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT provider_ids FROM jobs").fetch_one(p).await.unwrap());
+    let carried = reelforge::queue::all_jobs(&e.db).await.unwrap()[0]
+        .checkpoints
+        .to_json();
     assert!(
         carried.contains("voices/"),
         "the previewed speech is reused: {carried}"
@@ -302,7 +312,7 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.text(1, "/stats");
     let stats = f.wait_text(1, "revenue").await;
     assert!(stats.last().unwrap().contains("users: 2"), "{stats:?}");
-    let job: i64 = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT id FROM jobs").fetch_one(p).await.unwrap());
+    let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
     f.text(1, &format!("/refund {job}"));
     f.wait_text(1, &format!("job #{job}: 742 tokens back to 42"))
         .await;
@@ -417,15 +427,15 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
     stop(first).await;
 
     // The restarted process (bot + worker) finishes the job and edits the same message.
-    let bot = make_bot("123:TEST", &e.url, None).unwrap();
+
     let second = e.run(e.app());
     let mut services = harness::services(
         &e.db,
         e.dir.path(),
-        Arc::new(reelforge::bot::deliver::TelegramDeliver::new(
-            bot,
-            e.db.clone(),
-        )),
+        Arc::new(
+            reelforge::bot::deliver::TelegramDeliver::new(fake_tg::endpoint(&e.url), e.db.clone())
+                .unwrap(),
+        ),
     );
     services.storage = e.storage.clone();
     let (wstop, worker) = harness::spawn_worker(&e.db, services, 1);
@@ -446,7 +456,11 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
         ids.iter().all(|id| *id == ids[0]),
         "one progress message: {ids:?}"
     );
-    let stored: i64 = reelforge::on_db!(&e.db, p => sqlx::query_scalar("SELECT message_id FROM progress_messages").fetch_one(p).await.unwrap());
+    let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
+    let (_, stored) = reelforge::db::progress::message_of(&e.db, job)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ids[0], stored, "the message the first process sent");
     f.wait_call("sendvideo", |_| true).await;
     wstop.send(true).unwrap();

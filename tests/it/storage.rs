@@ -1,6 +1,6 @@
 //! Storage against a local folder and a real S3-compatible server (moto, started by
 //! `scripts/with-services.sh`), and the single-flight overlay cache on both databases.
-mod dbs;
+use crate::dbs;
 use reelforge::storage::cache::{self, cache_key};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::s3::S3Store;

@@ -1,9 +1,9 @@
 //! Text- and image-to-video jobs through the queue: offline, through an OpenAI-shaped fake
 //! (the photo fitted to exactly the video size first, polling with snoozes), falling back to
 //! the tier's next provider, and refunding a moderation refusal without trying another.
-mod common;
-mod dbs;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::harness;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
@@ -134,13 +134,7 @@ async fn run_job(
     };
     let job = queue::submit(
         &db,
-        NewJob {
-            user_id: 1,
-            kind: kind.into(),
-            params,
-            cost_tokens: 742,
-            max_attempts: 3,
-        },
+        NewJob::from_json(1, kind, params, 742, 3).unwrap(),
     )
     .await
     .unwrap();
@@ -201,13 +195,13 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
         let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
         assert_eq!(row.state, "done", "{}: {row:?}", r.db.kind());
         assert!(
-            row.provider_ids.contains("\"request\":\"0:video_ok\""),
+            row.checkpoints.to_json().contains("\"request\":\"0:video_ok\""),
             "{}",
-            row.provider_ids
+            row.checkpoints.to_json()
         );
         assert!(*fake.polls.lock().unwrap() >= 2, "polled until completed");
         // The first frame sent was fitted to exactly the video size.
-        let ids: serde_json::Value = serde_json::from_str(&row.provider_ids).unwrap();
+        let ids: serde_json::Value = serde_json::from_str(&row.checkpoints.to_json()).unwrap();
         let fitted = dir.path().join("fitted.jpg");
         r.storage
             .get_to_file(ids["input_image"].as_str().unwrap(), &fitted)
@@ -244,9 +238,9 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
     let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
     assert_eq!(row.state, "done");
     assert!(
-        row.provider_ids.contains("\"request\":\"1:done\""),
+        row.checkpoints.to_json().contains("\"request\":\"1:done\""),
         "made by the fallback: {}",
-        row.provider_ids
+        row.checkpoints.to_json()
     );
 
     let mut router = VideoRouter::default();
@@ -263,7 +257,7 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
     .await;
     let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
     assert_eq!(
-        (row.state.as_str(), row.error_class.as_deref()),
+        (row.state.name(), row.error_class.as_deref()),
         ("failed", Some("content_rejected"))
     );
     assert_eq!(

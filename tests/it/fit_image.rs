@@ -1,5 +1,5 @@
 //! `fit-image`: exact sizes from every supported format, EXIF orientation, face-centred cover.
-mod common;
+use crate::common;
 use common::*;
 
 fn dims(path: &std::path::Path) -> (u64, u64) {

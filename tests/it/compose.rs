@@ -1,5 +1,5 @@
 //! End-to-end compose: real decoding, compositing and encoding through the CLI.
-mod common;
+use crate::common;
 use common::*;
 use media::faces::FaceDetector;
 

@@ -1,7 +1,7 @@
 //! Queue semantics on SQLite and a real PostgreSQL: fencing of a stale worker, lease expiry
 //! after a crash, backoff, snooze, cancel, per-user limits, several workers, and no second
 //! provider submission after a restart.
-mod dbs;
+use crate::dbs;
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
@@ -29,13 +29,12 @@ async fn user_with(db: &Db, id: i64, tokens: i64) {
 }
 
 fn job(user: i64, cost: i64) -> NewJob {
-    NewJob {
-        user_id: user,
-        kind: "test".into(),
-        params: serde_json::json!({"n": 1}),
-        cost_tokens: cost,
-        max_attempts: 3,
-    }
+    NewJob::from_json(user, "character_edit", serde_json::json!({"image": "a.jpg", "prompt": "n"}), cost, 3).unwrap()
+}
+
+/// A job whose handler "submits to a provider" once (see `Recorder`).
+fn generate_job(user: i64, cost: i64) -> NewJob {
+    NewJob::from_json(user, "text_to_video", serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}), cost, 3).unwrap()
 }
 
 async fn balance(db: &Db, user: i64) -> i64 {
@@ -123,14 +122,14 @@ async fn transient_failures_back_off_and_the_last_one_refunds_exactly_once() {
         assert_eq!(balance(db, 2).await, 100, "a second refund is a no-op");
         let row = queue::job(db, id).await.unwrap().unwrap();
         assert_eq!(
-            (row.state.as_str(), row.error_class.as_deref()),
+            (row.state.name(), row.error_class.as_deref()),
             ("failed", Some("transient"))
         );
     }
 }
 
 async fn make_due(db: &Db, id: i64) {
-    reelforge::on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await.unwrap().rows_affected());
+    queue::bring_forward(db, id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,7 +154,7 @@ async fn moderation_refusals_are_refunded_at_once_and_snoozes_cost_no_attempt() 
             .await
             .unwrap();
         let row = queue::job(db, polling).await.unwrap().unwrap();
-        assert_eq!((row.state.as_str(), row.attempts), ("snoozed", 0));
+        assert_eq!((row.state.name(), row.attempts), ("snoozed", 0));
         assert!(queue::claim_next(db, "w", LONG, 5).await.unwrap().is_none());
         make_due(db, polling).await;
         assert_eq!(
@@ -227,15 +226,17 @@ struct Recorder {
 impl Handler for Recorder {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         *self.runs.lock().unwrap().entry(ctx.job.id).or_default() += 1;
-        if ctx.job.kind == "generate" {
-            if ctx.provider_id("generate").is_none() {
+        if ctx.job.kind == "text_to_video" {
+            if ctx.checkpoints().request.is_none() {
                 *self.submissions.lock().unwrap() += 1; // a paid request to the provider
-                ctx.save_provider_id("generate", "req-123").await.unwrap();
+                ctx.checkpoint("generate", |c| c.request = Some("req-123".into()))
+                    .await
+                    .unwrap();
                 if self.hang_after_submit {
                     std::future::pending::<()>().await; // the process dies while waiting
                 }
             }
-            assert_eq!(ctx.provider_id("generate").as_deref(), Some("req-123"));
+            assert_eq!(ctx.checkpoints().request.as_deref(), Some("req-123"));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         StepOutcome::Done
@@ -296,9 +297,7 @@ async fn after_a_crash_the_job_resumes_polling_and_never_submits_again() {
     for t in dbs::all().await {
         let db = t.db.clone();
         user_with(&db, 8, 100).await;
-        let mut spec = job(8, 20);
-        spec.kind = "generate".into();
-        let id = queue::submit(&db, spec).await.unwrap();
+        let id = queue::submit(&db, generate_job(8, 20)).await.unwrap();
 
         let crashing = Arc::new(Recorder {
             hang_after_submit: true,
@@ -319,7 +318,7 @@ async fn after_a_crash_the_job_resumes_polling_and_never_submits_again() {
                     .await
                     .unwrap()
                     .unwrap()
-                    .provider_ids
+                    .checkpoints.to_json()
                     .contains("req-123")
             }
         })
@@ -361,9 +360,7 @@ async fn shutdown_releases_running_jobs_after_the_grace_period() {
     for t in dbs::all().await {
         let db = t.db.clone();
         user_with(&db, 9, 100).await;
-        let mut spec = job(9, 5);
-        spec.kind = "generate".into();
-        let id = queue::submit(&db, spec).await.unwrap();
+        let id = queue::submit(&db, generate_job(9, 5)).await.unwrap();
         let stuck = Arc::new(Recorder {
             hang_after_submit: true,
             ..Recorder::default()
@@ -381,13 +378,13 @@ async fn shutdown_releases_running_jobs_after_the_grace_period() {
         w.await.unwrap();
         let row = queue::job(&db, id).await.unwrap().unwrap();
         assert_eq!(
-            (row.state.as_str(), row.attempts),
+            (row.state.name(), row.attempts),
             ("queued", 0),
             "{}: given back, attempt not used",
             db.kind()
         );
         assert!(
-            row.provider_ids.contains("req-123"),
+            row.checkpoints.to_json().contains("req-123"),
             "its provider request is kept for the next worker"
         );
     }

@@ -1,8 +1,8 @@
 //! Character edits (offline and through a fal-shaped nano-banana fake) and `/overlay`
 //! recomposes that reuse the paid speech and talking head.
-mod common;
-mod dbs;
-mod harness;
+use crate::common;
+use crate::dbs;
+use crate::harness;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use harness::Bot;
@@ -67,13 +67,7 @@ async fn run_until_done(w: &World, jobs: &[i64]) {
 }
 
 fn edit_job(prompt: &str) -> NewJob {
-    NewJob {
-        user_id: 9,
-        kind: "character_edit".into(),
-        params: json!({"image": "gallery/anna.jpg", "prompt": prompt}),
-        cost_tokens: 60,
-        max_attempts: 3,
-    }
+    NewJob::from_json(9, "character_edit", json!({"image": "gallery/anna.jpg", "prompt": prompt}), 60, 3).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -157,7 +151,7 @@ async fn a_nano_banana_edit_sends_the_image_and_stores_the_result() {
         .await
         .unwrap()
         .unwrap()
-        .provider_ids
+        .checkpoints.to_json()
         .contains("characters/"));
 }
 
@@ -167,13 +161,7 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
     let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Привет!", "size": "360x640"});
     let first = queue::submit(
         &w.db,
-        NewJob {
-            user_id: 9,
-            kind: "ugc_video".into(),
-            params,
-            cost_tokens: 300,
-            max_attempts: 3,
-        },
+        NewJob::from_json(9, "ugc_video", params, 300, 3).unwrap(),
     )
     .await
     .unwrap();
@@ -194,7 +182,7 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
             .await
             .unwrap()
             .unwrap()
-            .provider_ids,
+            .checkpoints.to_json(),
     )
     .unwrap();
     let original: Value = serde_json::from_str(
@@ -202,7 +190,7 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
             .await
             .unwrap()
             .unwrap()
-            .provider_ids,
+            .checkpoints.to_json(),
     )
     .unwrap();
     assert_eq!(

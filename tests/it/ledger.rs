@@ -1,7 +1,7 @@
 //! Ledger invariants on SQLite and on a real PostgreSQL: repeats are no-ops, the balance never
 //! goes negative, it always equals the sum of the entries, and a job is refunded exactly once,
 //! also under concurrent operations.
-mod dbs;
+use crate::dbs;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, LedgerError, Outcome, Reason};
 

@@ -1,7 +1,7 @@
 //! `/health`, `/metrics` and Stripe: a Checkout Session created with the documented form
 //! fields (KZT in tiyn, metadata), and a webhook that credits a signed, paid session exactly
 //! once while forged, stale or replayed deliveries change nothing.
-mod dbs;
+use crate::dbs;
 use axum::routing::post;
 use axum::{Form, Json, Router};
 use reelforge::db::users::touch_user;
@@ -85,7 +85,6 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let state = AppState {
             db: db.clone(),
-            metrics: Arc::default(),
             stripe_webhook_secret: Some(SECRET.into()),
             credited: Some(tx),
         };

@@ -1,6 +1,6 @@
 //! Conversation state lives in the database: it survives a restart of the process (a new
 //! connection to the same database) on SQLite and PostgreSQL.
-mod dbs;
+use crate::dbs;
 use reelforge::bot::dialogue::{load, save, Dialogue};
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;

@@ -1,0 +1,562 @@
+//! The jobs table: the durable queue (after River and Oban). Jobs are claimed with a lease and
+//! a fencing token: every claim bumps `lease_token`, and every later write by the worker names
+//! the token it holds, so a worker whose lease expired (and whose job another worker took over)
+//! can no longer complete, fail or refund it. Tokens are taken when a job is accepted and given
+//! back exactly once when it ends in failure or is cancelled.
+use crate::db::ledger::{self, LedgerError, Reason};
+use crate::db::{now_ms, Db, DbError};
+use crate::failure::{retry_delay, ErrorClass};
+use crate::jobs::{Checkpoints, JobKind, JobSpec, JobState, SpecError};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The job was taken over by another worker (lease expired) or finished meanwhile.
+    #[error("job {0}: lease lost")]
+    LeaseLost(i64),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(DbError::Sql(e))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub user_id: i64,
+    pub spec: JobSpec,
+    pub cost_tokens: i64,
+    pub max_attempts: i64,
+}
+
+impl NewJob {
+    /// A job from its kind's name and its parameters as JSON (admin tools, tests); the
+    /// parameters are checked against the kind's type.
+    pub fn from_json(
+        user_id: i64,
+        kind: &str,
+        params: serde_json::Value,
+        cost_tokens: i64,
+        max_attempts: i64,
+    ) -> Result<Self, SpecError> {
+        Ok(Self {
+            user_id,
+            spec: JobSpec::from_row(kind, &params.to_string())?,
+            cost_tokens,
+            max_attempts,
+        })
+    }
+}
+
+/// A job held by a worker: `lease_token` proves it.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub user_id: i64,
+    pub kind: String,
+    /// The parameters, or why the stored row cannot be read.
+    pub spec: Result<JobSpec, String>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub lease_token: i64,
+    pub checkpoints: Checkpoints,
+    pub cost_tokens: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    user_id: i64,
+    kind: String,
+    params: String,
+    attempts: i64,
+    max_attempts: i64,
+    lease_token: i64,
+    checkpoints: String,
+    cost_tokens: i64,
+}
+
+impl From<ClaimedRow> for ClaimedJob {
+    fn from(r: ClaimedRow) -> Self {
+        Self {
+            spec: JobSpec::from_row(&r.kind, &r.params).map_err(|e: SpecError| e.to_string()),
+            checkpoints: Checkpoints::from_json(&r.checkpoints),
+            id: r.id,
+            user_id: r.user_id,
+            kind: r.kind,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            lease_token: r.lease_token,
+            cost_tokens: r.cost_tokens,
+        }
+    }
+}
+
+/// A job as anyone may read it: its state, spec and checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub state: JobState,
+    pub kind: Option<JobKind>,
+    pub spec: Option<JobSpec>,
+    pub attempts: i64,
+    pub run_at_ms: i64,
+    pub lease_token: i64,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    pub checkpoints: Checkpoints,
+    pub cost_tokens: i64,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawJob {
+    id: i64,
+    user_id: i64,
+    state: String,
+    kind: String,
+    params: String,
+    attempts: i64,
+    run_at_ms: i64,
+    lease_token: i64,
+    error_class: Option<String>,
+    error_message: Option<String>,
+    checkpoints: String,
+    cost_tokens: i64,
+    created_ms: i64,
+    finished_ms: Option<i64>,
+}
+
+const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_message, checkpoints, cost_tokens, created_ms, finished_ms";
+
+impl From<RawJob> for JobRow {
+    fn from(r: RawJob) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user_id,
+            state: JobState::from_name(&r.state),
+            kind: JobKind::from_name(&r.kind),
+            spec: JobSpec::from_row(&r.kind, &r.params).ok(),
+            attempts: r.attempts,
+            run_at_ms: r.run_at_ms,
+            lease_token: r.lease_token,
+            error_class: r.error_class,
+            error_message: r.error_message,
+            checkpoints: Checkpoints::from_json(&r.checkpoints),
+            cost_tokens: r.cost_tokens,
+            created_ms: r.created_ms,
+            finished_ms: r.finished_ms,
+        }
+    }
+}
+
+/// Accepts a job: records it, takes its tokens (key `job:{id}:debit`), then queues it. When
+/// the balance is too low the job is marked `rejected` and the error returned; nothing is taken.
+pub async fn submit(db: &Db, job: NewJob) -> Result<i64, QueueError> {
+    submit_carrying(db, job, &Checkpoints::default()).await
+}
+
+/// Like [`submit`], with step results carried over from an earlier job (a recompose reuses
+/// the speech and talking head it already paid for), set before the job can be claimed.
+pub async fn submit_carrying(
+    db: &Db,
+    job: NewJob,
+    carried: &Checkpoints,
+) -> Result<i64, QueueError> {
+    let now = now_ms();
+    let params = job.spec.params_json();
+    let kind = job.spec.kind().name();
+    let carried = carried.to_json();
+    let id: i64 = on_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, checkpoints)
+         VALUES ($1, $2, $3, 'new', $4, $5, $6, $5, $5, $7) RETURNING id",
+    )
+    .bind(job.user_id)
+    .bind(kind)
+    .bind(&params)
+    .bind(job.max_attempts)
+    .bind(now)
+    .bind(job.cost_tokens)
+    .bind(&carried)
+    .fetch_one(p)
+    .await?);
+    if job.cost_tokens > 0 {
+        if let Err(e) = ledger::debit(
+            db,
+            job.user_id,
+            job.cost_tokens,
+            Reason::JobDebit,
+            &ledger::debit_key(id),
+            Some(id),
+        )
+        .await
+        {
+            set_state(db, id, "rejected", Some(e.to_string())).await?;
+            return Err(e.into());
+        }
+    }
+    set_state(db, id, "queued", None).await?;
+    Ok(id)
+}
+
+async fn set_state(
+    db: &Db,
+    id: i64,
+    state: &str,
+    message: Option<String>,
+) -> Result<(), QueueError> {
+    let now = now_ms();
+    on_db!(db, p => sqlx::query("UPDATE jobs SET state = $2, updated_ms = $3 WHERE id = $1")
+        .bind(id)
+        .bind(state)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+    record_event(db, id, state, message).await
+}
+
+async fn record_event(
+    db: &Db,
+    id: i64,
+    state: &str,
+    message: Option<String>,
+) -> Result<(), QueueError> {
+    let now = now_ms();
+    on_db!(db, p => sqlx::query("INSERT INTO job_events (job_id, state, message, created_ms) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(state)
+        .bind(message)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+const CLAIM_WHERE: &str = "((j.state IN ('queued', 'snoozed') AND j.run_at_ms <= $1)
+       OR (j.state = 'running' AND j.lease_until_ms < $1))
+      AND (SELECT COUNT(*) FROM jobs r WHERE r.user_id = j.user_id AND r.state = 'running'
+           AND r.lease_until_ms >= $1 AND r.id <> j.id) < $4";
+
+/// Takes the next due job (or one whose worker's lease expired) for `worker`, holding it for
+/// `lease`. At most `per_user_running` jobs of one user run at a time.
+pub async fn claim_next(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    per_user_running: i64,
+) -> Result<Option<ClaimedJob>, QueueError> {
+    let now = now_ms();
+    let until = now + lease.as_millis() as i64;
+    let returning = "RETURNING id, user_id, kind, params, attempts, max_attempts, lease_token, checkpoints, cost_tokens";
+    let set =
+        "SET state = 'running', lease_token = lease_token + 1, lease_until_ms = $2, worker = $3,
+               attempts = attempts + 1, updated_ms = $1";
+    let job = match db {
+        // Several workers: skip rows another worker is claiming right now.
+        Db::Postgres(p) => {
+            let sql = format!(
+                "UPDATE jobs {set} WHERE id = (SELECT j.id FROM jobs j WHERE {CLAIM_WHERE}
+                 ORDER BY j.run_at_ms, j.id LIMIT 1 FOR UPDATE SKIP LOCKED) {returning}"
+            );
+            sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(until)
+                .bind(worker)
+                .bind(per_user_running)
+                .fetch_optional(p)
+                .await?
+        }
+        // One writer at a time: the statement is atomic as it is.
+        Db::Sqlite(p) => {
+            let sql = format!(
+                "UPDATE jobs {set} WHERE id = (SELECT j.id FROM jobs j WHERE {CLAIM_WHERE}
+                 ORDER BY j.run_at_ms, j.id LIMIT 1) {returning}"
+            );
+            sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(until)
+                .bind(worker)
+                .bind(per_user_running)
+                .fetch_optional(p)
+                .await?
+        }
+    };
+    let job = job.map(ClaimedJob::from);
+    if let Some(j) = &job {
+        record_event(
+            db,
+            j.id,
+            "running",
+            Some(format!("attempt {} by {worker}", j.attempts)),
+        )
+        .await?;
+    }
+    Ok(job)
+}
+
+/// Runs an update only while `job` still holds its lease: `$1` is the job id, `$2` its lease
+/// token, `$3` the time now; further arguments follow from `$4`.
+macro_rules! fenced {
+    ($db:expr, $job:expr, $sql:expr $(, $arg:expr)*) => {{
+        let now = now_ms();
+        let n = on_db!($db, p => sqlx::query($sql)
+            .bind($job.id)
+            .bind($job.lease_token)
+            .bind(now)
+            $(.bind($arg))*
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 1 {
+            Ok::<(), QueueError>(())
+        } else {
+            Err(QueueError::LeaseLost($job.id))
+        }
+    }};
+}
+
+/// Extends the lease; fails once another worker has taken the job over.
+pub async fn heartbeat(db: &Db, job: &ClaimedJob, lease: Duration) -> Result<(), QueueError> {
+    let until = now_ms() + lease.as_millis() as i64;
+    fenced!(db, job, "UPDATE jobs SET lease_until_ms = $4, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", until)
+}
+
+/// Saves what step `step` made (a provider request id before waiting on it, a storage key
+/// after storing), so a restarted job picks up there instead of paying for it again. Only
+/// while the lease is held: a worker that lost its job cannot write over the new owner's.
+pub async fn save_checkpoints(
+    db: &Db,
+    job: &mut ClaimedJob,
+    step: &str,
+    checkpoints: Checkpoints,
+) -> Result<(), QueueError> {
+    let text = checkpoints.to_json();
+    fenced!(db, job, "UPDATE jobs SET checkpoints = $4, step = $5, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", &text, step)?;
+    job.checkpoints = checkpoints;
+    Ok(())
+}
+
+pub async fn complete(db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
+    fenced!(db, job, "UPDATE jobs SET state = 'done', finished_ms = $3, updated_ms = $3, lease_until_ms = NULL WHERE id = $1 AND lease_token = $2 AND state = 'running'")?;
+    record_event(db, job.id, "done", None).await
+}
+
+/// Waits for a provider without using up an attempt: back in `delay`.
+pub async fn snooze(db: &Db, job: &ClaimedJob, delay: Duration) -> Result<(), QueueError> {
+    let at = now_ms() + delay.as_millis() as i64;
+    fenced!(db, job, "UPDATE jobs SET state = 'snoozed', run_at_ms = $4, attempts = attempts - 1, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", at)?;
+    record_event(
+        db,
+        job.id,
+        "snoozed",
+        Some(format!("{} ms", delay.as_millis())),
+    )
+    .await
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    RetryAt(i64),
+    /// Failed for good; its tokens were given back.
+    Refunded,
+}
+
+/// Records a failure: retried with backoff when the class allows and attempts remain,
+/// otherwise failed for good and refunded (once, by key `job:{id}:refund`).
+pub async fn fail(
+    db: &Db,
+    job: &ClaimedJob,
+    class: ErrorClass,
+    message: &str,
+    jitter: f64,
+) -> Result<FailOutcome, QueueError> {
+    let text = format!("{}: {message}", class.name());
+    if let Some(delay) =
+        retry_delay(class, job.attempts as u32, jitter).filter(|_| job.attempts < job.max_attempts)
+    {
+        let at = now_ms() + delay.as_millis() as i64;
+        fenced!(db, job, "UPDATE jobs SET state = 'queued', run_at_ms = $4, error_class = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", at, class.name())?;
+        record_event(db, job.id, "retrying", Some(text)).await?;
+        return Ok(FailOutcome::RetryAt(at));
+    }
+    fenced!(db, job, "UPDATE jobs SET state = 'failed', finished_ms = $3, error_class = $4, error_message = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", class.name(), message)?;
+    refund(db, job.id).await?;
+    record_event(db, job.id, "failed", Some(text)).await?;
+    Ok(FailOutcome::Refunded)
+}
+
+/// Gives a job's tokens back; a second call (or a concurrent one) changes nothing.
+pub async fn refund(db: &Db, id: i64) -> Result<(), QueueError> {
+    let row: Option<(i64, i64)> = on_db!(db, p => sqlx::query_as("SELECT user_id, cost_tokens FROM jobs WHERE id = $1").bind(id).fetch_optional(p).await?);
+    if let Some((user, cost)) = row.filter(|(_, c)| *c > 0) {
+        ledger::credit(
+            db,
+            user,
+            cost,
+            Reason::JobRefund,
+            &ledger::refund_key(id),
+            Some(id),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Cancels a job: one that has not started is cancelled and refunded at once; a running one
+/// is flagged, and its worker stops at the next check and refunds.
+pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
+    let now = now_ms();
+    let n = on_db!(db, p => sqlx::query("UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')")
+        .bind(id)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+    if n == 1 {
+        refund(db, id).await?;
+        record_event(db, id, "cancelled", None).await?;
+        return Ok(true);
+    }
+    on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'").bind(id).execute(p).await?.rows_affected());
+    Ok(false)
+}
+
+/// Ends a running job the user cancelled, and refunds it.
+pub async fn cancel_running(db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
+    fenced!(db, job, "UPDATE jobs SET state = 'cancelled', finished_ms = $3, updated_ms = $3, lease_until_ms = NULL WHERE id = $1 AND lease_token = $2 AND state = 'running'")?;
+    refund(db, job.id).await?;
+    record_event(db, job.id, "cancelled", None).await
+}
+
+pub async fn cancel_requested(db: &Db, id: i64) -> Result<bool, QueueError> {
+    let flag: Option<bool> = on_db!(db, p => sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1").bind(id).fetch_optional(p).await?);
+    Ok(flag.unwrap_or(false))
+}
+
+/// A running job given up by a worker that is shutting down: back to the queue at once,
+/// without using up the attempt.
+pub async fn release(db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
+    fenced!(db, job, "UPDATE jobs SET state = 'queued', run_at_ms = $3, attempts = attempts - 1, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'")?;
+    record_event(db, job.id, "released", None).await
+}
+
+pub async fn job(db: &Db, id: i64) -> Result<Option<JobRow>, QueueError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    let row = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+    Ok(row.map(JobRow::from))
+}
+
+/// The newest jobs of a user, newest first.
+pub async fn jobs_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<JobRow>, QueueError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?);
+    Ok(rows.into_iter().map(JobRow::from).collect())
+}
+
+/// Every job, oldest first (admin tools and tests check invariants over them).
+pub async fn all_jobs(db: &Db) -> Result<Vec<JobRow>, QueueError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id");
+    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?);
+    Ok(rows.into_iter().map(JobRow::from).collect())
+}
+
+/// 1-based place of a waiting job among the jobs not yet finished (0 when it is finished).
+pub async fn position(db: &Db, id: i64) -> Result<i64, QueueError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE id <= $1 AND state IN ('queued', 'snoozed', 'running')
+         AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND j.state IN ('queued', 'snoozed', 'running'))",
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await?);
+    Ok(n)
+}
+
+/// Jobs by state, for the metrics endpoint and `/queue`.
+pub async fn counts_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, (String, i64)>("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(p).await?),
+    )
+}
+
+/// Jobs this worker still holds after its tasks were stopped go back to the queue now rather
+/// than waiting for their leases to expire.
+pub async fn release_all_held(db: &Db, worker: &str) -> Result<u64, QueueError> {
+    let now = now_ms();
+    Ok(on_db!(db, p => sqlx::query(
+        "UPDATE jobs SET state = 'queued', run_at_ms = $2, attempts = attempts - 1, lease_until_ms = NULL, updated_ms = $2
+         WHERE worker = $1 AND state = 'running'",
+    )
+    .bind(worker)
+    .bind(now)
+    .execute(p)
+    .await?
+    .rows_affected()))
+}
+
+/// Jobs waiting to run now, and how long the oldest of them has waited (ms).
+pub async fn queue_depth(db: &Db) -> Result<(i64, i64), QueueError> {
+    let now = now_ms();
+    let (n, oldest): (i64, Option<i64>) = on_db!(db, p => sqlx::query_as(
+        "SELECT COUNT(*), MIN(run_at_ms) FROM jobs WHERE state IN ('queued', 'snoozed') AND run_at_ms <= $1",
+    )
+    .bind(now)
+    .fetch_one(p)
+    .await?);
+    Ok((n, oldest.map(|t| (now - t).max(0)).unwrap_or(0)))
+}
+
+/// A user's jobs that are still waiting or running.
+pub async fn unfinished_jobs_of_user(db: &Db, user: i64) -> Result<Vec<JobRow>, QueueError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 AND state IN ('queued', 'snoozed', 'running') ORDER BY id");
+    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(user).fetch_all(p).await?);
+    Ok(rows.into_iter().map(JobRow::from).collect())
+}
+
+/// One user's jobs by state.
+pub async fn counts_by_state_of_user(db: &Db, user: i64) -> Result<Vec<(String, i64)>, QueueError> {
+    Ok(on_db!(db, p => sqlx::query_as("SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id = $1 GROUP BY state ORDER BY state")
+        .bind(user)
+        .fetch_all(p)
+        .await?))
+}
+
+/// What every finished job was asked to make (unreadable rows are skipped).
+pub async fn done_specs(db: &Db) -> Result<Vec<JobSpec>, QueueError> {
+    let rows: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done'").fetch_all(p).await?);
+    Ok(rows
+        .iter()
+        .filter_map(|(kind, params)| JobSpec::from_row(kind, params).ok())
+        .collect())
+}
+
+/// A user's paid jobs (not rejected) since `since_ms`, and when their newest paid job was made.
+pub async fn paid_jobs_since(
+    db: &Db,
+    user: i64,
+    since_ms: i64,
+) -> Result<(i64, Option<i64>), QueueError> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT CAST(COUNT(CASE WHEN created_ms >= $2 THEN 1 END) AS BIGINT), MAX(created_ms) FROM jobs WHERE user_id = $1 AND state <> 'rejected' AND cost_tokens > 0",
+    )
+    .bind(user)
+    .bind(since_ms)
+    .fetch_one(p)
+    .await?))
+}
+
+/// Makes a waiting job due now (an operator's "run it now"; tests use it to skip a snooze).
+pub async fn bring_forward(db: &Db, id: i64) -> Result<(), QueueError> {
+    on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await?.rows_affected());
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Orders (pending → paid) and the Stripe webhook events already seen.
+
+use crate::db::{now_ms, Db, DbError};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub method: String,
+    pub external_id: Option<String>,
+    pub tokens: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+}
+
+/// Records a pending order for a pack.
+pub async fn create_order(
+    db: &Db,
+    user: i64,
+    method: &str,
+    tokens: i64,
+    amount_minor: i64,
+    currency: &str,
+) -> Result<i64, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO orders (user_id, method, tokens, amount_minor, currency, status, created_ms) VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
+    )
+    .bind(user)
+    .bind(method)
+    .bind(tokens)
+    .bind(amount_minor)
+    .bind(currency)
+    .bind(now_ms())
+    .fetch_one(p)
+    .await?))
+}
+
+pub async fn set_external_id(db: &Db, order: i64, external: &str) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE orders SET external_id = $2 WHERE id = $1").bind(order).bind(external).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+pub async fn order(db: &Db, id: i64) -> Result<Option<Order>, DbError> {
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(p)
+        .await?),
+    )
+}
+
+/// Marks a pending order paid; false when it was not pending (already paid or cancelled).
+pub async fn mark_paid(db: &Db, id: i64) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query("UPDATE orders SET status = 'paid', paid_ms = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// Records a Stripe event id; false when it was recorded before.
+pub async fn record_webhook_event(db: &Db, event_id: &str) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query("INSERT INTO webhook_events (event_id, received_ms) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING")
+        .bind(event_id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// Paid orders' total in minor units (tiyn), of one user or of everyone.
+pub async fn paid_total_minor(db: &Db, user: Option<i64>) -> Result<i64, DbError> {
+    let total: Option<i64> = on_db!(db, p => sqlx::query_scalar("SELECT CAST(SUM(amount_minor) AS BIGINT) FROM orders WHERE status = 'paid' AND ($1 IS NULL OR user_id = $1)")
+        .bind(user)
+        .fetch_one(p)
+        .await?);
+    Ok(total.unwrap_or(0))
+}
+
+/// Every order, oldest first (the operator console and tests).
+pub async fn all_orders(db: &Db) -> Result<Vec<Order>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders ORDER BY id").fetch_all(p).await?))
+}

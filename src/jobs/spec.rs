@@ -1,0 +1,240 @@
+//! What a job is asked to make: one variant per product, each with typed parameters. The bot,
+//! the admin commands and the HTTP API build a [`JobSpec`]; the pipelines `match` on it.
+//! Stored as the `kind` column plus the parameters as JSON; rows written before the typed
+//! contract existed load unchanged (the JSON shapes are the same: a tolerant reader, no
+//! migration).
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    TextToVideo(GenerateParams),
+    ImageToVideo(GenerateParams),
+    ProductVideo(ProductParams),
+    CharacterEdit(EditParams),
+    UgcVideo(UgcParams),
+    /// `/overlay`: the composite of a finished UGC video made again from its paid speech and
+    /// talking head (carried over as checkpoints).
+    Recompose(UgcParams),
+}
+
+/// The job kinds, for counting, typical durations and log fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    TextToVideo,
+    ImageToVideo,
+    ProductVideo,
+    CharacterEdit,
+    UgcVideo,
+    Recompose,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 6] = [
+        JobKind::TextToVideo,
+        JobKind::ImageToVideo,
+        JobKind::ProductVideo,
+        JobKind::CharacterEdit,
+        JobKind::UgcVideo,
+        JobKind::Recompose,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::TextToVideo => "text_to_video",
+            JobKind::ImageToVideo => "image_to_video",
+            JobKind::ProductVideo => "product_video",
+            JobKind::CharacterEdit => "character_edit",
+            JobKind::UgcVideo => "ugc_video",
+            JobKind::Recompose => "recompose",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the result is a video (a character edit comes back as a photo).
+    pub fn makes_video(self) -> bool {
+        self != JobKind::CharacterEdit
+    }
+
+    /// Whether the job composes a talking head over a background.
+    pub fn composes(self) -> bool {
+        matches!(self, JobKind::UgcVideo | JobKind::Recompose)
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("job parameters of kind '{kind}': {message}")]
+pub struct SpecError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl JobSpec {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobSpec::TextToVideo(_) => JobKind::TextToVideo,
+            JobSpec::ImageToVideo(_) => JobKind::ImageToVideo,
+            JobSpec::ProductVideo(_) => JobKind::ProductVideo,
+            JobSpec::CharacterEdit(_) => JobKind::CharacterEdit,
+            JobSpec::UgcVideo(_) => JobKind::UgcVideo,
+            JobSpec::Recompose(_) => JobKind::Recompose,
+        }
+    }
+
+    /// Text-to-video, or image-to-video when the parameters carry a first frame.
+    pub fn generate(p: GenerateParams) -> Self {
+        if p.image.is_some() {
+            JobSpec::ImageToVideo(p)
+        } else {
+            JobSpec::TextToVideo(p)
+        }
+    }
+
+    /// The parameters as stored in the `params` column (without the kind).
+    pub fn params_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("kind");
+        }
+        v.to_string()
+    }
+
+    /// Reads a stored row: the `kind` column and the `params` JSON.
+    pub fn from_row(kind: &str, params: &str) -> Result<Self, SpecError> {
+        let err = |message: String| SpecError {
+            kind: kind.to_string(),
+            message,
+        };
+        let mut v: serde_json::Value =
+            serde_json::from_str(params).map_err(|e| err(e.to_string()))?;
+        let o = v
+            .as_object_mut()
+            .ok_or_else(|| err("not a JSON object".into()))?;
+        o.insert("kind".into(), serde_json::Value::String(kind.to_string()));
+        serde_json::from_value(v).map_err(|e| err(e.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GenerateParams {
+    pub prompt: String,
+    /// "fast" or "quality".
+    pub tier: String,
+    /// 4, 8 or 12.
+    pub seconds: u32,
+    /// "720x1280", "1280x720", …
+    pub size: String,
+    /// Storage key of the photo for image-to-video.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProductParams {
+    pub image: String,
+    pub description: String,
+    pub template: String,
+    #[serde(default)]
+    pub wishes: Option<String>,
+    pub tier: String,
+    pub seconds: u32,
+    pub size: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EditParams {
+    /// Storage key of the image to edit.
+    pub image: String,
+    pub prompt: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UgcParams {
+    /// Storage key of the character portrait.
+    pub portrait: String,
+    /// Storage key of the user's background clip; none for the "talking head" format (the
+    /// head fills the frame, with captions and the voice).
+    #[serde(default)]
+    pub background: Option<String>,
+    pub script: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default = "yes")]
+    pub captions: bool,
+    #[serde(default = "default_size")]
+    pub size: String,
+    #[serde(default = "default_position")]
+    pub position: String,
+    /// ElevenLabs voice id (remote speech only).
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// `/overlay`: make the composite again even if a cached one exists.
+    #[serde(default)]
+    pub force_recompose: bool,
+}
+
+fn default_language() -> String {
+    "ru".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_size() -> String {
+    "720x1280".into()
+}
+fn default_position() -> String {
+    "bottom-left".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_written_before_the_typed_contract_still_load() {
+        // The shapes the bot wrote with json! before JobSpec existed.
+        let t2v = JobSpec::from_row(
+            "text_to_video",
+            r#"{"prompt":"a cat","tier":"fast","seconds":4,"size":"720x1280","image":null}"#,
+        )
+        .unwrap();
+        assert_eq!(t2v.kind(), JobKind::TextToVideo);
+        let ugc = JobSpec::from_row(
+            "ugc_video",
+            r#"{"portrait":"p.jpg","background":null,"script":"Hi","language":"ru+f3","voice":null}"#,
+        )
+        .unwrap();
+        let JobSpec::UgcVideo(p) = ugc else {
+            panic!("wrong variant")
+        };
+        assert_eq!((p.size.as_str(), p.captions), ("720x1280", true));
+    }
+
+    #[test]
+    fn a_spec_round_trips_through_its_row() {
+        let spec = JobSpec::CharacterEdit(EditParams {
+            image: "a.jpg".into(),
+            prompt: "red hat".into(),
+        });
+        let back = JobSpec::from_row(spec.kind().name(), &spec.params_json()).unwrap();
+        assert_eq!(back, spec);
+        assert!(!spec.params_json().contains("\"kind\""));
+    }
+
+    #[test]
+    fn unknown_kinds_and_broken_params_are_named() {
+        let e = JobSpec::from_row("hologram", "{}").unwrap_err();
+        assert!(e.to_string().contains("hologram"), "{e}");
+        assert!(JobSpec::from_row("ugc_video", "[1]").is_err());
+        assert!(JobKind::from_name("recompose").is_some());
+    }
+}

@@ -1,0 +1,28 @@
+//! One integration-test binary (the crate links once): end-to-end tests across real
+//! components, grouped by what they exercise. Shared helpers: `common` (media fixtures and
+//! the CLI), `dbs` (SQLite and PostgreSQL), `fake_tg` (a fake Bot API), `harness` (workers).
+mod common;
+mod dbs;
+mod fake_tg;
+mod harness;
+
+mod admin;
+mod bad_input;
+mod bot;
+mod bot_flows;
+mod compose;
+mod demo;
+mod dialogue;
+mod edits;
+mod fit_image;
+mod generate;
+mod http_payments;
+mod ledger;
+mod phone_inputs;
+mod pipelines;
+mod product;
+mod providers;
+mod queue;
+mod storage;
+mod ugc_remote;
+mod worker_cli;
