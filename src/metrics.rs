@@ -77,8 +77,13 @@ pub fn bot_update(kind: &str) {
 pub async fn render(db: &Db) -> String {
     let handle = install();
     if let Ok(counts) = crate::queue::counts_by_state(db).await {
-        for (state, n) in counts {
-            metrics::gauge!("reelforge_jobs", "state" => state).set(n as f64);
+        for state in crate::jobs::JobState::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == state.name())
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            metrics::gauge!("reelforge_jobs", "state" => state.name()).set(n as f64);
         }
     }
     if let Ok((depth, oldest_wait_ms)) = crate::queue::queue_depth(db).await {

@@ -163,7 +163,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         let workers = match deliver {
             None => None,
             Some(deliver) => {
-                Some(super::worker::start(&cfg, db, storage, 1, 2, 60, deliver).await?)
+                Some(super::worker::start(&cfg, db, storage, Default::default(), deliver).await?)
             }
         };
         super::worker::shutdown_signal().await;

@@ -35,6 +35,10 @@ pub struct WorkerArgs {
     /// Seconds running jobs get to finish on shutdown before they are given back.
     #[arg(long, default_value_t = 60)]
     grace: u64,
+    /// Seconds a claimed job stays with this worker between heartbeats; after a crash another
+    /// worker takes the job over once it runs out.
+    #[arg(long, default_value_t = 120)]
+    lease_s: u64,
 }
 
 /// The deliverer every worker needs: workers send finished videos to Telegram themselves
@@ -72,16 +76,13 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
         let deliver = telegram_deliverer(&cfg, &db)?;
         let storage = Arc::new(build_storage(&cfg).await?);
-        let workers = start(
-            &cfg,
-            db,
-            storage,
-            a.concurrency,
-            a.per_user,
-            a.grace,
-            deliver,
-        )
-        .await?;
+        let options = WorkerOptions {
+            concurrency: a.concurrency,
+            per_user: a.per_user,
+            grace_s: a.grace,
+            lease_s: a.lease_s,
+        };
+        let workers = start(&cfg, db, storage, options, deliver).await?;
         shutdown_signal().await;
         tracing::info!(
             worker = %workers.name,
@@ -145,15 +146,40 @@ pub async fn build_storage(cfg: &Config) -> Result<Storage, CliError> {
 
 /// Builds the services the configuration asks for (providers by key, video tiers, prompt
 /// writer) around `storage` and starts the workers and the hourly cache cleanup.
+/// How many jobs a process runs and how it holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    pub concurrency: usize,
+    /// Most running jobs of one user across all workers.
+    pub per_user: i64,
+    pub grace_s: u64,
+    pub lease_s: u64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            per_user: 2,
+            grace_s: 60,
+            lease_s: 120,
+        }
+    }
+}
+
 pub async fn start(
     cfg: &Config,
     db: Db,
     storage: Arc<Storage>,
-    concurrency: usize,
-    per_user: i64,
-    grace: u64,
+    options: WorkerOptions,
     deliver: Arc<dyn Deliver>,
 ) -> Result<RunningWorkers, CliError> {
+    let WorkerOptions {
+        concurrency,
+        per_user,
+        grace_s: grace,
+        lease_s,
+    } = options;
     let name = format!("worker-{}-{}", hostname(), std::process::id());
     let http =
         reelforge::providers::http_client(Duration::from_secs(120), cfg.provider_proxy.as_deref())
@@ -203,7 +229,7 @@ pub async fn start(
     let wcfg = WorkerConfig {
         name: name.clone(),
         concurrency: concurrency.max(1),
-        lease: Duration::from_secs(120),
+        lease: Duration::from_secs(lease_s.max(1)),
         poll: Duration::from_millis(500),
         per_user_running: per_user,
         grace: Duration::from_secs(grace),

@@ -114,6 +114,8 @@ pub struct JobRow {
     pub cost_tokens: i64,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
+    /// The worker that claimed it last.
+    pub worker: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -132,9 +134,10 @@ struct RawJob {
     cost_tokens: i64,
     created_ms: i64,
     finished_ms: Option<i64>,
+    worker: Option<String>,
 }
 
-const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_message, checkpoints, cost_tokens, created_ms, finished_ms";
+const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_message, checkpoints, cost_tokens, created_ms, finished_ms, worker";
 
 impl From<RawJob> for JobRow {
     fn from(r: RawJob) -> Self {
@@ -153,6 +156,7 @@ impl From<RawJob> for JobRow {
             cost_tokens: r.cost_tokens,
             created_ms: r.created_ms,
             finished_ms: r.finished_ms,
+            worker: r.worker,
         }
     }
 }

@@ -24,5 +24,6 @@ mod product;
 mod providers;
 mod queue;
 mod storage;
+mod topology;
 mod ugc_remote;
 mod worker_cli;

@@ -30,11 +30,14 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     .await
     .unwrap();
 
+    let (fake, api) = crate::fake_tg::FakeTelegram::start().await;
     let child = Command::new(env!("CARGO_BIN_EXE_reelforge"))
         .args(["worker", "--database-url", &db_url])
         .env("DATABASE_URL", "sqlite:///nonexistent-dir/never-used.db")
         .env("STORAGE_URL", &files)
         .env("PROVIDERS", "local")
+        .env("TELEGRAM_BOT_TOKEN", "123:TEST")
+        .env("TELEGRAM_API_URL", &api)
         .env("TMPDIR", dir.path())
         .current_dir(dir.path())
         .stderr(Stdio::piped())
@@ -60,6 +63,53 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("stopping"), "{err}");
     assert_eq!(ledger::balance_of(&db, 5).await.unwrap(), 40);
+    // The standalone worker sent the video itself and recorded it before marking it done.
+    assert_eq!(fake.videos_to(5), 1);
+    let delivered = queue::job(&db, job).await.unwrap().unwrap().checkpoints.delivered;
+    assert_eq!(delivered.unwrap().file_id, "BAACAgIAAx-video");
+}
+
+#[test]
+fn a_worker_without_a_bot_token_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .arg("worker")
+        .env("DATABASE_URL", format!("sqlite://{}/rf.db", dir.path().display()))
+        .env("STORAGE_URL", dir.path().join("files"))
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TELEGRAM_BOT_TOKEN is not set"), "{err}");
+}
+
+#[test]
+fn processes_started_together_on_a_new_sqlite_file_all_migrate_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/fresh.db", dir.path().display());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_reelforge"))
+                .args(["admin", "users"])
+                .env("DATABASE_URL", &url)
+                .env("STORAGE_URL", dir.path().join("files"))
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -78,9 +128,26 @@ fn worker_refuses_a_bad_database_url_in_one_sentence() {
     assert_eq!(err.trim().lines().count(), 1);
 }
 
-#[tokio::test]
-async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/rf.db", dir.path().display());
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(files.join("uploads")).unwrap();
+    std::fs::copy(common::ASTRONAUT, files.join("uploads/portrait.jpg")).unwrap();
+    let db = Db::connect(&db_url).await.unwrap();
+    touch_user(&db, 6, None, "en").await.unwrap();
+    ledger::credit(&db, 6, 100, Reason::AdminTopup, "seed", None)
+        .await
+        .unwrap();
+    let params = serde_json::json!({"portrait": "uploads/portrait.jpg", "script": "Hi.", "language": "en", "size": "360x640"});
+    let job = queue::submit(
+        &db,
+        NewJob::from_json(6, "ugc_video", params, 60, 2).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (_fake, api) = crate::fake_tg::FakeTelegram::start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -88,12 +155,13 @@ async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
         .port();
     let child = Command::new(env!("CARGO_BIN_EXE_reelforge"))
         .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/rf.db", dir.path().display()),
-        )
-        .env("STORAGE_URL", dir.path().join("files"))
+        .env("DATABASE_URL", &db_url)
+        .env("STORAGE_URL", &files)
         .env("STRIPE_WEBHOOK_SECRET", "whsec_x")
+        .env("PROVIDERS", "local")
+        .env("TELEGRAM_BOT_TOKEN", "123:TEST")
+        .env("TELEGRAM_API_URL", &api)
+        .env("TMPDIR", dir.path())
         .current_dir(dir.path())
         .stderr(Stdio::piped())
         .spawn()
@@ -117,15 +185,32 @@ async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(forged.status().as_u16(), 400);
-    assert!(http
+    for _ in 0..600 {
+        if queue::job(&db, job).await.unwrap().unwrap().state.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(queue::job(&db, job).await.unwrap().unwrap().state, "done");
+    // One registry: what the workers recorded is on the server's /metrics.
+    let metrics = http
         .get(format!("{url}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap()
-        .contains("reelforge_jobs"));
+        .unwrap();
+    for series in [
+        "reelforge_jobs{state=\"done\"} 1",
+        "reelforge_job_run_seconds_count{kind=\"ugc_video\"}",
+        "reelforge_step_seconds_count{step=\"composite\"}",
+        "reelforge_deliveries_total{outcome=\"sent\"} 1",
+        "reelforge_videos_delivered_total 1",
+        "reelforge_queue_depth",
+    ] {
+        assert!(metrics.contains(series), "{series}: {metrics}");
+    }
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

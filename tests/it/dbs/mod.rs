@@ -6,6 +6,8 @@ use sqlx::Executor;
 
 pub struct TestDb {
     pub db: Db,
+    /// What another process would put in DATABASE_URL.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -14,6 +16,7 @@ pub async fn sqlite() -> TestDb {
     let url = format!("sqlite://{}/test.db", dir.path().display());
     TestDb {
         db: Db::connect(&url).await.unwrap(),
+        url,
         _dir: Some(dir),
     }
 }
@@ -37,6 +40,7 @@ pub async fn postgres() -> Option<TestDb> {
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     Some(TestDb {
         db: Db::connect(&url).await.unwrap(),
+        url,
         _dir: None,
     })
 }

@@ -24,6 +24,8 @@ pub struct FakeTelegram {
     /// How many of the next edits get a 429 with retry_after = 1.
     pub edits_to_refuse: AtomicUsize,
     pub refuse_videos: AtomicBool,
+    /// Milliseconds `sendVideo` takes to answer after receiving the upload (a slow Telegram).
+    pub video_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 fn ok(result: Value) -> (StatusCode, Json<Value>) {
@@ -117,6 +119,10 @@ async fn api(
             ok(m)
         }
         "sendvideo" => {
+            let delay = f.video_delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             if f.refuse_videos.load(Ordering::SeqCst) {
                 return (
                     StatusCode::BAD_REQUEST,
@@ -270,6 +276,28 @@ impl FakeTelegram {
             .filter(|(m, ..)| m == method)
             .map(|(_, b, _)| b.clone())
             .collect()
+    }
+
+    /// How many `sendVideo` uploads reached `chat`.
+    pub fn videos_to(&self, chat: i64) -> usize {
+        self.calls_of("sendvideo")
+            .iter()
+            .filter(|b| {
+                b.as_str()
+                    .and_then(|form| form_field(form, "chat_id"))
+                    .and_then(|c| c.parse::<i64>().ok())
+                    == Some(chat)
+            })
+            .count()
+    }
+
+    /// The last text an `editMessageText` put into message `message_id`.
+    pub fn last_edit_of(&self, message_id: i64) -> Option<String> {
+        self.calls_of("editmessagetext")
+            .iter()
+            .rev()
+            .find(|b| b["message_id"].as_i64() == Some(message_id))
+            .map(|b| b["text"].as_str().unwrap_or("").to_string())
     }
 
     /// Texts sent or edited into `chat`, in order.

@@ -1,0 +1,183 @@
+//! The documented production layout as real processes: one `serve --no-workers` (bot and
+//! HTTP), two `reelforge worker` processes, PostgreSQL, the S3 test server and the fake Bot
+//! API. Users order videos in the chat; the workers deliver them themselves. Then a worker is
+//! killed with SIGKILL in the middle of a job, and the job still ends delivered exactly once.
+use crate::dbs;
+use crate::fake_tg::FakeTelegram;
+use reelforge::db::users::touch_user;
+use reelforge::jobs::JobState;
+use reelforge::ledger::{self, Reason};
+use reelforge::queue;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Child processes this test started, killed (by their own PIDs) when it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn reelforge(args: &[&str], env: &[(String, String)], dir: &std::path::Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reelforge"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("TMPDIR", dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Orders one fast 8 s video in the chat, as a user would.
+async fn order_video(f: &FakeTelegram, user: i64, prompt: &str) {
+    let before = f.texts_to(user).len();
+    f.text(user, &format!("/generate {prompt}"));
+    for _ in 0..400 {
+        if f.texts_to(user)[before..].iter().any(|t| t.contains("Цена")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    f.press(user, "v:go", 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed() {
+    let Some(pg) = dbs::postgres().await else {
+        return;
+    };
+    let Ok(s3) = std::env::var("TEST_S3_ENDPOINT") else {
+        return;
+    };
+    let db = pg.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (f, api) = FakeTelegram::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", pg.url.as_str()),
+        ("STORAGE_URL", &format!("s3://topology-{port}/media")),
+        ("S3_ENDPOINT", &s3),
+        ("S3_ACCESS_KEY_ID", "test"),
+        ("S3_SECRET_ACCESS_KEY", "test"),
+        ("TELEGRAM_BOT_TOKEN", "123:TEST"),
+        ("TELEGRAM_API_URL", &api),
+        ("PROVIDERS", "local"),
+        ("JOB_COOLDOWN_S", "0"),
+        ("HTTP_ADDR", &format!("127.0.0.1:{port}")),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let users: Vec<i64> = (101..=110).collect();
+    for u in &users {
+        touch_user(&db, *u, None, "ru").await.unwrap();
+        ledger::credit(&db, *u, 5000, Reason::Payment, &format!("seed:{u}"), None)
+            .await
+            .unwrap();
+    }
+    let worker_args = ["worker", "--lease-s", "3", "--grace", "1"];
+    let mut procs = Processes(vec![
+        reelforge(&["serve", "--no-workers"], &env, dir.path()),
+        reelforge(&worker_args, &env, dir.path()),
+        reelforge(&worker_args, &env, dir.path()),
+    ]);
+    let http = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/health");
+    wait_until("serve to answer", Duration::from_secs(30), || {
+        let r = http.get(&health).send();
+        async move { r.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+
+    for u in &users {
+        order_video(&f, *u, &format!("маяк {u}")).await;
+    }
+    let all_terminal = |n: usize| {
+        let db = db.clone();
+        async move {
+            let jobs = queue::all_jobs(&db).await.unwrap();
+            jobs.len() == n && jobs.iter().all(|j| j.state.is_terminal())
+        }
+    };
+    wait_until("ten videos", Duration::from_secs(240), || all_terminal(10)).await;
+    for job in queue::all_jobs(&db).await.unwrap() {
+        assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
+        assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
+        let (_, message) = reelforge::db::progress::message_of(&db, job.id)
+            .await
+            .unwrap()
+            .expect("a progress message");
+        let f2 = f.clone();
+        wait_until("the progress message to say done", Duration::from_secs(15), || {
+            let last = f2.last_edit_of(message);
+            async move { last.is_some_and(|t| t.contains("Готово")) }
+        })
+        .await;
+    }
+    for u in &users {
+        assert_eq!(f.videos_to(*u), 1, "user {u} gets exactly one video");
+    }
+
+    // A second round: a worker dies (SIGKILL) while it holds a job.
+    let again = &users[..4];
+    for u in again {
+        order_video(&f, *u, &format!("ещё {u}")).await;
+    }
+    let mut victim = None;
+    let until = Instant::now() + Duration::from_secs(60);
+    while victim.is_none() && Instant::now() < until {
+        let running = queue::all_jobs(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.state == JobState::Running);
+        victim = running.and_then(|j| j.worker?.rsplit('-').next()?.parse::<u32>().ok());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = victim.expect("a job running on a worker");
+    let killed = procs.0.iter_mut().find(|c| c.id() == pid).expect("our worker");
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+
+    wait_until("the second round", Duration::from_secs(240), || all_terminal(14)).await;
+    for job in queue::all_jobs(&db).await.unwrap() {
+        assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
+        assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
+    }
+    for u in &users {
+        let expected = if again.contains(u) { 2 } else { 1 };
+        assert_eq!(f.videos_to(*u), expected, "user {u}: one video per order, never two");
+        assert_eq!(
+            ledger::balance_of(&db, *u).await.unwrap(),
+            ledger::entries_sum(&db, *u).await.unwrap()
+        );
+    }
+}
