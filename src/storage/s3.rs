@@ -15,6 +15,7 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
+    region: String,
 }
 
 impl S3Store {
@@ -46,6 +47,7 @@ impl S3Store {
             client: Client::from_conf(b.build()),
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
+            region: region.to_string(),
         }
     }
 
@@ -61,13 +63,34 @@ impl S3Store {
         {
             return Ok(());
         }
-        self.client
-            .create_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map_err(|e| remote(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(())
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        // Outside us-east-1 the region goes in the request (R2 and moto want "auto" there).
+        if self.region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+                    .build(),
+            );
+        }
+        match create.send().await {
+            Ok(_) => Ok(()),
+            // Another process (serve and a worker started together) created it first.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(remote(format!(
+                "cannot create the bucket: {} ({})",
+                e.message().unwrap_or("no message"),
+                e.code().unwrap_or("no error code")
+            ))),
+        }
     }
 
     fn full_key(&self, key: &str) -> Result<String, StorageError> {

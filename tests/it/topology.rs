@@ -23,21 +23,34 @@ impl Drop for Processes {
     }
 }
 
-fn reelforge(args: &[&str], env: &[(String, String)], dir: &std::path::Path) -> Child {
+/// Starts `reelforge <args>` with its log in `<dir>/<name>.log`.
+fn reelforge(name: &str, args: &[&str], env: &[(String, String)], dir: &std::path::Path) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_reelforge"));
     cmd.args(args)
         .current_dir(dir)
         .env("TMPDIR", dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().unwrap()
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+/// The logs of the processes, for a failure message.
+fn logs(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for name in ["serve", "worker-a", "worker-b"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        out.push_str(&format!("--- {name}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+    }
+    out
+}
+
+async fn wait_until<F, Fut>(what: &str, logs_dir: &std::path::Path, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -49,7 +62,7 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out waiting for {what}");
+    panic!("timed out waiting for {what}\n{}", logs(logs_dir));
 }
 
 /// Orders one fast 8 s video in the chat, as a user would.
@@ -105,13 +118,13 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     }
     let worker_args = ["worker", "--lease-s", "3", "--grace", "1"];
     let mut procs = Processes(vec![
-        reelforge(&["serve", "--no-workers"], &env, dir.path()),
-        reelforge(&worker_args, &env, dir.path()),
-        reelforge(&worker_args, &env, dir.path()),
+        reelforge("serve", &["serve", "--no-workers"], &env, dir.path()),
+        reelforge("worker-a", &worker_args, &env, dir.path()),
+        reelforge("worker-b", &worker_args, &env, dir.path()),
     ]);
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/health");
-    wait_until("serve to answer", Duration::from_secs(30), || {
+    wait_until("serve to answer", dir.path(), Duration::from_secs(30), || {
         let r = http.get(&health).send();
         async move { r.await.is_ok_and(|r| r.status().is_success()) }
     })
@@ -127,7 +140,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
             jobs.len() == n && jobs.iter().all(|j| j.state.is_terminal())
         }
     };
-    wait_until("ten videos", Duration::from_secs(240), || all_terminal(10)).await;
+    wait_until("ten videos", dir.path(), Duration::from_secs(240), || all_terminal(10)).await;
     for job in queue::all_jobs(&db).await.unwrap() {
         assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
         assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
@@ -136,7 +149,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
             .unwrap()
             .expect("a progress message");
         let f2 = f.clone();
-        wait_until("the progress message to say done", Duration::from_secs(15), || {
+        wait_until("the progress message to say done", dir.path(), Duration::from_secs(15), || {
             let last = f2.last_edit_of(message);
             async move { last.is_some_and(|t| t.contains("Готово")) }
         })
@@ -167,7 +180,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     killed.kill().unwrap();
     killed.wait().unwrap();
 
-    wait_until("the second round", Duration::from_secs(240), || all_terminal(14)).await;
+    wait_until("the second round", dir.path(), Duration::from_secs(240), || all_terminal(14)).await;
     for job in queue::all_jobs(&db).await.unwrap() {
         assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
         assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
