@@ -1,33 +1,46 @@
 //! reelforge's media engine. Everything — demuxing, decoding, scaling, compositing,
 //! encoding, muxing — runs in-process through ffmpeg-next; nothing here knows about
 //! Telegram, databases or object storage.
-pub mod audio;
-pub mod captions;
-pub mod compose;
-pub mod encode;
-pub mod error;
-pub mod faces;
-pub mod facetrack;
-pub mod fit;
-pub mod image_header;
-pub mod input;
-pub mod jpeg_lowres;
-pub mod layout;
-pub mod overlay;
-pub mod probe;
+//!
+//! The public surface is small: [`probe`], [`fit_image_to_frame`] (and the image helpers next
+//! to it), face detection ([`FaceDetector`], [`track_faces_in_video`]), [`compose`] with its
+//! request and report, caption timings, and [`synth`] (synthetic clips for the demo and the
+//! offline providers). Everything else is internal to the crate.
+mod audio;
+mod captions;
+mod compose;
+mod encode;
+mod error;
+mod faces;
+mod facetrack;
+mod fit;
+mod image_header;
+mod input;
+mod jpeg_lowres;
+mod layout;
+mod overlay;
+mod probe;
 pub mod synth;
-pub mod text;
-pub mod thumb;
-pub mod tonemap;
-pub mod track;
-pub mod video_in;
-pub mod yuv;
+mod text;
+mod thumb;
+mod tonemap;
+mod track;
+mod video_in;
+mod yuv;
 
-pub use compose::{compose, Captions, ComposeReport, ComposeRequest};
+pub use audio::decode_audio;
+pub use captions::{parse_word_timings, TimedWord};
+pub use compose::{compose, Captions, ComposeReport, ComposeRequest, StageTime, TrackSummary};
+pub use encode::nvenc_available;
 pub use error::{InputProblem, MediaError, Result};
-pub use fit::{fit_image_to_frame, FitMode};
-pub use layout::Position;
-pub use probe::{probe, MediaInfo};
+pub use faces::FaceDetector;
+pub use facetrack::{track_faces_in_video, VideoFaces};
+pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode};
+pub use layout::{parse_size, Position, PRESET_SIZES};
+pub use overlay::{parse_hex_color, Ring};
+pub use probe::{probe, AudioInfo, MediaInfo, VideoInfo};
+pub use track::{CropSquare, FaceSample, FaceTrack, TrackParams};
+pub use thumb::video_thumbnail;
 
 /// Worker threads for the decoder and the encoder: one per core.
 pub(crate) fn cores() -> usize {

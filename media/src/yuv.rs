@@ -24,10 +24,6 @@ impl Yuv420 {
         }
     }
 
-    pub fn chroma_width(&self) -> usize {
-        self.width / 2
-    }
-
     /// Copies the planes into an ffmpeg YUV420P frame of the same size.
     pub fn write_to_frame(&self, frame: &mut ff::frame::Video) {
         copy_plane_into(&self.y, self.width, self.height, frame, 0);

@@ -105,7 +105,7 @@ fn the_gpu_encoder_is_used_when_the_device_has_one_and_libx264_otherwise() {
     let report = compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap();
     // Whether NVENC can be opened here decides; on a CPU host (CI) the fallback must be taken
     // and the result must still be a valid H.264 file.
-    let expected = if media::encode::nvenc_available() {
+    let expected = if media::nvenc_available() {
         "h264_nvenc"
     } else {
         "libx264"

@@ -175,7 +175,7 @@ pub async fn store_photo(
         return Ok(None);
     };
     let check = path.clone();
-    let decoded = tokio::task::spawn_blocking(move || media::fit::load_image(&check)).await?;
+    let decoded = tokio::task::spawn_blocking(move || media::load_image(&check)).await?;
     if let Err(e) = decoded {
         let _ = std::fs::remove_file(&path);
         let reason = if e.is_bad_input() {

@@ -46,9 +46,9 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     speak(&a.script, &a.voice, &voice_wav)?;
     lap("voice (espeak-ng)", &mut timings);
 
-    let voice = media::audio::decode_audio(&voice_wav)?
+    let voice = media::decode_audio(&voice_wav)?
         .ok_or_else(|| CliError::Internal("espeak-ng wrote no audio".into()))?;
-    let portrait = media::fit::load_image(&character)?;
+    let portrait = media::load_image(&character)?;
     let head = dir.join("demo-talking-head.mp4");
     media::synth::animate_portrait(&portrait, &voice, 720, &head)?;
     lap("animate talking head", &mut timings);
@@ -60,7 +60,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let output = dir.join("demo.mp4");
     let mut req = ComposeRequest::new(&background, &head, &output);
     req.captions = Some(Captions::Script(a.script.clone()));
-    req.ring = Some(media::overlay::Ring {
+    req.ring = Some(media::Ring {
         rgb: (255, 255, 255),
         width: 6,
     });

@@ -1,9 +1,9 @@
 //! `probe`, `fit-image`, `faces` and `compose`: thin wrappers over the media crate.
 use super::{print_json, progress::frame_bar, CliError};
 use clap::Args;
-use media::captions::parse_word_timings;
-use media::layout::parse_size;
-use media::overlay::{parse_hex_color, Ring};
+use media::parse_word_timings;
+use media::parse_size;
+use media::{parse_hex_color, Ring};
 use media::{Captions, ComposeRequest, FitMode, MediaError, Position};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -58,13 +58,13 @@ pub struct FacesArgs {
 }
 
 pub fn faces(a: FacesArgs) -> Result<(), CliError> {
-    if media::fit::looks_like_image(&a.file) {
-        let (width, height, faces) = media::fit::faces_in_image(&a.file)?;
+    if media::looks_like_image(&a.file) {
+        let (width, height, faces) = media::faces_in_image(&a.file)?;
         return print_json(
             &serde_json::json!({ "kind": "image", "width": width, "height": height, "faces": faces }),
         );
     }
-    let v = media::facetrack::track_faces_in_video(&a.file, None)?;
+    let v = media::track_faces_in_video(&a.file, None)?;
     print_json(&serde_json::json!({ "kind": "video", "result": v }))
 }
 

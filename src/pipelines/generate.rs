@@ -22,7 +22,7 @@ pub async fn run_with(
     p: GenerateParams,
     kind: crate::jobs::JobKind,
 ) -> Result<(), StepError> {
-    let (want_w, want_h) = media::layout::parse_size(&p.size)?;
+    let (want_w, want_h) = media::parse_size(&p.size)?;
     // Video models make 9:16 and 16:9 only: a square is made vertical, then cropped.
     let (w, h) = provider_size(want_w, want_h);
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
@@ -103,7 +103,7 @@ pub async fn run_with(
             let key = store_file(&s.storage, "outputs", &out, "mp4", "video/mp4").await?;
             let thumb = scratch.file("thumb.jpg");
             let (o, t) = (out.clone(), thumb.clone());
-            tokio::task::spawn_blocking(move || media::thumb::video_thumbnail(&o, &t))
+            tokio::task::spawn_blocking(move || media::video_thumbnail(&o, &t))
                 .await
                 .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
             s.storage

@@ -219,7 +219,7 @@ async fn composite(
     let words = match alignment {
         Some(key) => {
             let bytes = s.storage.get_bytes(key).await?;
-            media::captions::parse_word_timings(&String::from_utf8_lossy(&bytes)).ok()
+            media::parse_word_timings(&String::from_utf8_lossy(&bytes)).ok()
         }
         None => None,
     };
@@ -239,7 +239,7 @@ async fn composite(
             .map_err(|e| e.to_string())?;
         let mut req = media::ComposeRequest::new(&background, &head, &out);
         req.circle = p.background.is_some();
-        let (w, h) = media::layout::parse_size(&p.size).map_err(|e| e.to_string())?;
+        let (w, h) = media::parse_size(&p.size).map_err(|e| e.to_string())?;
         req.width = w;
         req.height = h;
         req.position = p

@@ -24,7 +24,7 @@ pub struct Voice {
     pub preview_url: Option<String>,
 }
 
-/// Audio plus the alignment JSON (the shape `media::captions::parse_word_timings` reads).
+/// Audio plus the alignment JSON (the shape `media::parse_word_timings` reads).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedSpeech {
     pub audio: Vec<u8>,

@@ -52,8 +52,8 @@ pub async fn talking_head(portrait: &Path, voice: &Path, out: &Path) -> Result<(
         out.to_path_buf(),
     );
     tokio::task::spawn_blocking(move || -> Result<(), ProviderError> {
-        let image = media::fit::load_image(&portrait).map_err(media_error)?;
-        let speech = media::audio::decode_audio(&voice)
+        let image = media::load_image(&portrait).map_err(media_error)?;
+        let speech = media::decode_audio(&voice)
             .map_err(media_error)?
             .ok_or_else(|| {
                 ProviderError::new(NAME, ErrorClass::BadUserInput, "the voice has no audio")
@@ -74,7 +74,7 @@ pub async fn clip_from_image(
 ) -> Result<(), ProviderError> {
     let (image, out) = (image.to_path_buf(), out.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<(), ProviderError> {
-        let img = media::fit::load_image(&image).map_err(media_error)?;
+        let img = media::load_image(&image).map_err(media_error)?;
         media::synth::still_clip(&img, width, height, seconds, &out).map_err(media_error)
     })
     .await

@@ -1,7 +1,7 @@
 //! End-to-end compose: real decoding, compositing and encoding through the CLI.
 use crate::common;
 use common::*;
-use media::faces::FaceDetector;
+use media::FaceDetector;
 
 fn report(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -72,7 +72,7 @@ fn cover_crop_is_centred_on_the_face() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert!(report["face"].is_object(), "{report}");
-    let (w, h, faces) = media::fit::faces_in_image(&out).unwrap();
+    let (w, h, faces) = media::faces_in_image(&out).unwrap();
     assert_eq!((w, h), (400, 600));
     let (fx, _) = faces[0].center();
     assert!(

@@ -412,7 +412,7 @@ async fn elevenlabs_gives_audio_with_word_timings_and_classifies_its_errors() {
         .await
         .unwrap();
     assert_eq!(speech.audio, b"ID3 fake mp3");
-    let words = media::captions::parse_word_timings(&speech.alignment.to_string()).unwrap();
+    let words = media::parse_word_timings(&speech.alignment.to_string()).unwrap();
     assert_eq!(
         words.iter().map(|w| w.word.as_str()).collect::<Vec<_>>(),
         ["Hi", "you"]

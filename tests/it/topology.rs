@@ -65,16 +65,25 @@ where
     panic!("timed out waiting for {what}\n{}", logs(logs_dir));
 }
 
-/// Orders one fast 8 s video in the chat, as a user would.
-async fn order_video(f: &FakeTelegram, user: i64, prompt: &str) {
-    let before = f.texts_to(user).len();
-    f.text(user, &format!("/generate {prompt}"));
-    for _ in 0..400 {
-        if f.texts_to(user)[before..].iter().any(|t| t.contains("Цена")) {
-            break;
+/// Waits for a text containing `needle` to `user` after the first `before` texts.
+async fn wait_new_text(f: &FakeTelegram, user: i64, before: usize, needle: &str) {
+    for _ in 0..2400 {
+        if f.texts_to(user)[before..].iter().any(|t| t.contains(needle)) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    panic!("no '{needle}' for {user}: {:?}", f.texts_to(user));
+}
+
+/// Orders one fast 4 s video in the chat, as a user would.
+async fn order_video(f: &FakeTelegram, user: i64, prompt: &str) {
+    let before = f.texts_to(user).len();
+    f.text(user, &format!("/generate {prompt}"));
+    wait_new_text(f, user, before, "Цена").await;
+    let before = f.texts_to(user).len();
+    f.press(user, "v:s:4", 1000);
+    wait_new_text(f, user, before, "4 с").await;
     f.press(user, "v:go", 1000);
 }
 

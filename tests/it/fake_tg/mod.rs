@@ -314,7 +314,8 @@ impl FakeTelegram {
 
     /// Waits until a text containing `needle` reached `chat`; returns all texts so far.
     pub async fn wait_text(&self, chat: i64, needle: &str) -> Vec<String> {
-        for _ in 0..400 {
+        // Generous: the whole suite shares two cores, and this returns as soon as it is there.
+        for _ in 0..2400 {
             let texts = self.texts_to(chat);
             if texts.iter().any(|t| t.contains(needle)) {
                 return texts;
@@ -329,7 +330,7 @@ impl FakeTelegram {
 
     /// Waits for a call of `method` matching `pred`.
     pub async fn wait_call(&self, method: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..1200 {
+        for _ in 0..2400 {
             if let Some(v) = self.calls_of(method).into_iter().find(|b| pred(b)) {
                 return v;
             }
