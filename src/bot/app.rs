@@ -15,8 +15,7 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup};
 
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-pub type HandlerResult = Result<(), HandlerError>;
+pub use super::error::{HandlerError, HandlerResult};
 
 pub struct BotApp {
     pub db: Db,
@@ -169,7 +168,7 @@ pub async fn submit_paid(
         }
     }
     for id in &ids {
-        let text = super::progress::queued_text(app, *id, lang).await?;
+        let text = super::progress::queued_text(&app.db, &app.texts, *id, lang).await?;
         let msg = bot
             .send_message(chat, text.clone())
             .reply_markup(super::progress::cancel_keyboard(&app.texts, lang, *id))

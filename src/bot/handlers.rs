@@ -2,17 +2,17 @@
 //! buttons, files too large) and goes to the flow the conversation is in. Anything the bot
 //! does not expect gets a short helpful answer, never silence.
 use super::callback::Callback;
+use super::commands::Command;
 use super::app::{keyboard, menu, row, BotApp, Ctx, HandlerError, HandlerResult};
 use super::dialogue::{self, Dialogue};
+use super::uploads::store_photo;
 use super::texts::Lang;
 use super::{admin_cmds, pay, product_flow, ugc_flow, video_flow};
 use crate::db::users::touch_user;
 use crate::jobs::JobSpec;
 use crate::ledger;
 use crate::storage::ObjectStore;
-use std::path::PathBuf;
 use std::sync::Arc;
-use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, FileId, InputFile};
 
@@ -61,12 +61,11 @@ pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResu
 
 async fn route_message(ctx: &Ctx<'_>, msg: &Message, new: bool, name: &str) -> HandlerResult {
     let text = msg.text().unwrap_or("").trim();
-    if let Some(command) = text.strip_prefix('/') {
-        let (command, rest) = command
-            .split_once(char::is_whitespace)
-            .unwrap_or((command, ""));
-        let command = command.split('@').next().unwrap_or("").to_ascii_lowercase();
-        return on_command(ctx, &command, rest.trim(), msg, new, name).await;
+    if text.starts_with('/') {
+        return match Command::read(text) {
+            Some(command) => on_command(ctx, command, msg, new, name).await,
+            None => ctx.say(ctx.t("input.unknown_command", &[])).await,
+        };
     }
     let state = dialogue::load(&ctx.app.db, ctx.user).await?;
     if let Some(photo) = photo_of(msg) {
@@ -114,92 +113,6 @@ fn video_of(msg: &Message) -> Option<(FileId, u32, &'static str)> {
     msg.document()
         .filter(|d| d.mime_type.as_ref().is_some_and(|m| m.type_() == "video"))
         .map(|d| (d.file.id.clone(), d.file.size, "input.video_outside_ugc"))
-}
-
-/// Downloads a file the user sent, refusing it up front when it is over the limit.
-/// `Ok(None)`: refused, the user has been told.
-pub async fn download(
-    ctx: &Ctx<'_>,
-    file: &FileId,
-    size: u32,
-    ext: &str,
-) -> Result<Option<PathBuf>, HandlerError> {
-    // The message's size first (nothing fetched for a 30 MB video), then getFile's, which is
-    // what will be downloaded (the message may not say).
-    if refuse_size(ctx, size).await? {
-        return Ok(None);
-    }
-    let f = ctx.bot.get_file(file.clone()).await?;
-    if refuse_size(ctx, f.size).await? {
-        return Ok(None);
-    }
-    std::fs::create_dir_all(&ctx.app.work_dir)?;
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = ctx
-        .app
-        .work_dir
-        .join(format!("{}-{}-{n}.{ext}", ctx.user, std::process::id()));
-    let mut dst = tokio::fs::File::create(&path).await?;
-    ctx.bot.download_file(&f.path, &mut dst).await?;
-    // tokio writes in the background: the bytes must be on disk before anyone reads them.
-    tokio::io::AsyncWriteExt::flush(&mut dst).await?;
-    Ok(Some(path))
-}
-
-/// Says "too large" and returns true when `size` is over the download limit.
-async fn refuse_size(ctx: &Ctx<'_>, size: u32) -> Result<bool, HandlerError> {
-    let limit = ctx.app.max_download_bytes;
-    if u64::from(size) <= limit {
-        return Ok(false);
-    }
-    ctx.say(ctx.t(
-        "input.too_large",
-        &[
-            ("size", &(u64::from(size).div_ceil(1 << 20))),
-            ("limit", &(limit >> 20)),
-        ],
-    ))
-    .await?;
-    Ok(true)
-}
-
-/// Stores an uploaded photo after checking it decodes (and is no decompression bomb).
-/// `Ok(None)`: refused, the user has been told why.
-pub async fn store_photo(
-    ctx: &Ctx<'_>,
-    file: FileId,
-    size: u32,
-) -> Result<Option<String>, HandlerError> {
-    let Some(path) = download(ctx, &file, size, "jpg").await? else {
-        return Ok(None);
-    };
-    let check = path.clone();
-    let decoded = tokio::task::spawn_blocking(move || media::load_image(&check)).await?;
-    if let Err(e) = decoded {
-        let _ = std::fs::remove_file(&path);
-        let reason = if e.is_bad_input() {
-            problem_of(&e)
-        } else {
-            e.to_string()
-        };
-        ctx.say(ctx.t("input.bad_photo", &[("reason", &reason)]))
-            .await?;
-        return Ok(None);
-    }
-    let key = crate::pipelines::store_file(&ctx.app.storage, "uploads", &path, "jpg", "image/jpeg")
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    let _ = std::fs::remove_file(&path);
-    Ok(Some(key))
-}
-
-/// What is wrong with the file, without the server's path.
-pub fn problem_of(e: &media::MediaError) -> String {
-    match e {
-        media::MediaError::BadInput { problem, .. } => format!("the file {problem}"),
-        other => other.to_string(),
-    }
 }
 
 async fn on_photo(
@@ -274,15 +187,20 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
 
 async fn on_command(
     ctx: &Ctx<'_>,
-    command: &str,
-    rest: &str,
+    command: Command,
     msg: &Message,
     new: bool,
     name: &str,
 ) -> HandlerResult {
     let app = ctx.app;
+    if let Some((admin_command, args)) = command.admin() {
+        if !app.is_admin(ctx.user) {
+            return ctx.say(ctx.t("input.unknown_command", &[])).await;
+        }
+        return admin_cmds::run(ctx, admin_command, args.trim(), msg.id.0).await;
+    }
     match command {
-        "start" => {
+        Command::Start(_) => {
             dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
             let mut parts = vec![ctx.t("start.welcome", &[("name", &name)])];
             if new && app.prices.welcome_bonus > 0 {
@@ -294,19 +212,21 @@ async fn on_command(
             ctx.say_with(parts.join("\n\n"), super::app::menu_keyboard(app, ctx.lang))
                 .await
         }
-        "menu" => menu(ctx.bot, app, ctx.chat, ctx.user, ctx.lang).await,
-        "help" => ctx.say(ctx.t("help.text", &[])).await,
-        "cancel" => {
+        Command::Menu => menu(ctx.bot, app, ctx.chat, ctx.user, ctx.lang).await,
+        Command::Help => ctx.say(ctx.t("help.text", &[])).await,
+        Command::Cancel => {
             dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
             ctx.say(ctx.t("flow.cancelled", &[])).await
         }
-        "generate" if rest.is_empty() => ctx.say(ctx.t("generate.ask", &[])).await,
-        "generate" => video_flow::open(ctx, rest, None).await,
-        "product" => product_flow::start(ctx).await,
-        "create" => ugc_flow::start(ctx).await,
-        "resume" => super::remake::resume(ctx).await,
-        "overlay" => super::remake::overlay(ctx).await,
-        "balance" => {
+        Command::Generate(prompt) if prompt.trim().is_empty() => {
+            ctx.say(ctx.t("generate.ask", &[])).await
+        }
+        Command::Generate(prompt) => video_flow::open(ctx, prompt.trim(), None).await,
+        Command::Product => product_flow::start(ctx).await,
+        Command::Create => ugc_flow::start(ctx).await,
+        Command::Resume => super::remake::resume(ctx).await,
+        Command::Overlay => super::remake::overlay(ctx).await,
+        Command::Balance => {
             let balance = ledger::balance_of(&app.db, ctx.user).await?;
             let mut lines = vec![ctx.t("balance.text", &[("balance", &balance)])];
             for e in ledger::history(&app.db, ctx.user, 5).await? {
@@ -318,25 +238,26 @@ async fn on_command(
             }
             ctx.say(lines.join("\n")).await
         }
-        "buy" => pay::packs(ctx).await,
-        "queue" => ctx.say(queue_text(ctx).await?).await,
-        "history" => {
+        Command::Buy => pay::packs(ctx).await,
+        Command::Queue => ctx.say(queue_text(ctx).await?).await,
+        Command::History => {
             if resend_history(ctx).await? == 0 {
                 ctx.say(ctx.t("history.empty", &[])).await?;
             }
             Ok(())
         }
-        "feedback" if rest.is_empty() => {
+        Command::Feedback(text) if text.trim().is_empty() => {
             dialogue::save(&app.db, ctx.user, &Dialogue::Feedback).await?;
             ctx.say(ctx.t("feedback.ask", &[])).await
         }
-        "feedback" => admin_cmds::forward_feedback(ctx, rest).await,
-        "topup" | "users" | "stats" | "user" | "ban" | "unban" | "refund"
-            if app.is_admin(ctx.user) =>
-        {
-            admin_cmds::run(ctx, command, rest, msg.id.0).await
-        }
-        _ => ctx.say(ctx.t("input.unknown_command", &[])).await,
+        Command::Feedback(text) => admin_cmds::forward_feedback(ctx, text.trim()).await,
+        Command::Topup(_)
+        | Command::Users(_)
+        | Command::Stats
+        | Command::User(_)
+        | Command::Ban(_)
+        | Command::Unban(_)
+        | Command::Refund(_) => ctx.say(ctx.t("input.unknown_command", &[])).await,
     }
 }
 
@@ -352,7 +273,7 @@ async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
         let id = job.id;
         let kind = job.kind.map(|k| k.name()).unwrap_or("ugc_video");
         let status = if job.state == crate::jobs::JobState::Queued {
-            super::progress::queued_text(ctx.app, id, ctx.lang).await?
+            super::progress::queued_text(&ctx.app.db, &ctx.app.texts, id, ctx.lang).await?
         } else {
             ctx.t("queue.working", &[])
         };

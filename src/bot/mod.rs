@@ -4,8 +4,10 @@
 pub mod admin_cmds;
 pub mod app;
 pub mod callback;
+pub mod commands;
 pub mod deliver;
 pub mod dialogue;
+pub mod error;
 pub mod handlers;
 pub mod pay;
 pub mod product_flow;
@@ -15,4 +17,5 @@ pub mod run;
 pub mod texts;
 pub mod ugc_catalogue;
 pub mod ugc_flow;
+pub mod uploads;
 pub mod video_flow;

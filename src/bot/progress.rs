@@ -3,7 +3,7 @@
 //! answers "message is not modified"), and a 429's `retry_after` honoured before the next.
 //! [`run_progress`] reads the jobs from the database (workers may run in another process),
 //! so a restart of either side picks the messages up where they were.
-use super::app::{BotApp, HandlerError};
+use super::error::HandlerError;
 use super::callback::Callback;
 use super::texts::{Lang, Texts};
 use crate::db::progress::{self, OpenMessage};
@@ -79,14 +79,19 @@ pub async fn track(
 }
 
 /// "Queued: position N, about M min" for a job.
-pub async fn queued_text(app: &BotApp, job: i64, lang: Lang) -> Result<String, HandlerError> {
-    let kind = crate::queue::job(&app.db, job)
+pub async fn queued_text(
+    db: &Db,
+    texts: &Texts,
+    job: i64,
+    lang: Lang,
+) -> Result<String, HandlerError> {
+    let kind = crate::queue::job(db, job)
         .await?
         .and_then(|j| j.kind)
         .map(|k| k.name())
         .unwrap_or("ugc_video");
-    let each = progress::typical_seconds(&app.db, kind).await?;
-    Ok(queued_text_with(&app.db, &app.texts, job, each, lang).await?)
+    let each = progress::typical_seconds(db, kind).await?;
+    Ok(queued_text_with(db, texts, job, each, lang).await?)
 }
 
 /// The queued text when the kind's typical duration is known.
@@ -176,12 +181,13 @@ pub async fn describe(
 /// Edits every open progress message as its job moves, until `shutdown`.
 pub async fn run_progress(
     bot: Bot,
-    app: Arc<BotApp>,
+    db: Db,
+    texts: Arc<Texts>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut throttles: HashMap<i64, ProgressThrottle> = HashMap::new();
     loop {
-        if let Err(e) = progress_pass(&bot, &app, &mut throttles).await {
+        if let Err(e) = progress_pass(&bot, &db, &texts, &mut throttles).await {
             tracing::warn!(error = %e, "progress update failed");
         }
         tokio::select! {
@@ -193,13 +199,14 @@ pub async fn run_progress(
 
 async fn progress_pass(
     bot: &Bot,
-    app: &BotApp,
+    db: &Db,
+    texts: &Texts,
     throttles: &mut HashMap<i64, ProgressThrottle>,
 ) -> Result<(), HandlerError> {
-    let open = progress::open_messages(&app.db).await?;
+    let open = progress::open_messages(db).await?;
     let mut typical = Typical::new();
     for m in open {
-        let (text, final_state) = describe(&app.db, &app.texts, &m, &mut typical).await?;
+        let (text, final_state) = describe(db, texts, &m, &mut typical).await?;
         let now = Instant::now();
         let throttle = throttles.entry(m.job.id).or_insert_with(|| {
             // After a restart: the text already shown counts as the last edit.
@@ -212,7 +219,7 @@ async fn progress_pass(
         if !throttle.should_edit(&text, now, final_state) {
             continue;
         }
-        match edit_progress(bot, &app.db, &m, &text, final_state).await {
+        match edit_progress(bot, db, &m, &text, final_state).await {
             Edit::RateLimited(wait) => throttle.rate_limited(wait, now),
             Edit::Failed => {}
             Edit::Done { finished } => {

@@ -5,7 +5,7 @@ pub use super::app::BotApp;
 use super::handlers::{on_callback, on_message};
 use std::sync::Arc;
 use teloxide::prelude::*;
-use teloxide::types::BotCommand;
+use teloxide::utils::command::BotCommands;
 use teloxide::update_listeners::webhooks;
 
 /// A bot pointed at `api_url` (the cloud Bot API or a local Bot API server), through `proxy`
@@ -39,20 +39,6 @@ pub fn make_bot_with_timeout(
     Ok(Bot::with_client(token, client).set_api_url(url))
 }
 
-const COMMANDS: [(&str, &str); 11] = [
-    ("start", "Главное меню / main menu"),
-    ("help", "Как пользоваться / how to use"),
-    ("generate", "Видео из текста / video from text"),
-    ("product", "Карточка товара / product card"),
-    ("create", "UGC-ролик / UGC video"),
-    ("balance", "Баланс / balance"),
-    ("buy", "Купить токены / buy tokens"),
-    ("queue", "Мои задачи / my jobs"),
-    ("history", "Мои видео / my videos"),
-    ("resume", "Продолжить ролик / resume"),
-    ("feedback", "Написать нам / feedback"),
-];
-
 /// The running bot: its task, and the webhook route to serve when in webhook mode.
 pub struct RunningBot {
     pub task: tokio::task::JoinHandle<()>,
@@ -67,14 +53,15 @@ pub async fn start_bot(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunningBot, String> {
     if let Err(e) = bot
-        .set_my_commands(COMMANDS.map(|(c, d)| BotCommand::new(c, d)))
+        .set_my_commands(super::commands::Command::bot_commands())
         .await
     {
         tracing::warn!(error = %e, "setMyCommands failed");
     }
     tokio::spawn(super::progress::run_progress(
         bot.clone(),
-        app.clone(),
+        app.db.clone(),
+        std::sync::Arc::new(super::texts::Texts::bundled()),
         shutdown.clone(),
     ));
     let handler = dptree::entry()

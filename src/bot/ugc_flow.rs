@@ -5,7 +5,7 @@
 //! `/overlay` re-make the composite from the paid speech and talking head.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::dialogue::Dialogue;
-use super::handlers::{download, problem_of, store_photo};
+use super::uploads::{download, problem_of, store_photo};
 use super::ugc_catalogue::{
     gallery, sample, send_speech, show_character, show_voices, speak_offline,
 };

@@ -66,6 +66,9 @@ pub struct ClaimedJob {
     pub lease_token: i64,
     pub checkpoints: Checkpoints,
     pub cost_tokens: i64,
+    /// The user asked to cancel before this claim (a job waiting on a provider is handed to a
+    /// worker so the provider's request is cancelled too).
+    pub cancel_requested: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -79,6 +82,7 @@ struct ClaimedRow {
     lease_token: i64,
     checkpoints: String,
     cost_tokens: i64,
+    cancel_requested: bool,
 }
 
 impl From<ClaimedRow> for ClaimedJob {
@@ -93,6 +97,7 @@ impl From<ClaimedRow> for ClaimedJob {
             max_attempts: r.max_attempts,
             lease_token: r.lease_token,
             cost_tokens: r.cost_tokens,
+            cancel_requested: r.cancel_requested,
         }
     }
 }
@@ -260,7 +265,7 @@ pub async fn claim_next(
 ) -> Result<Option<ClaimedJob>, QueueError> {
     let now = now_ms();
     let until = now + lease.as_millis() as i64;
-    let returning = "RETURNING id, user_id, kind, params, attempts, max_attempts, lease_token, checkpoints, cost_tokens";
+    let returning = "RETURNING id, user_id, kind, params, attempts, max_attempts, lease_token, checkpoints, cost_tokens, cancel_requested";
     let set =
         "SET state = 'running', lease_token = lease_token + 1, lease_until_ms = $2, worker = $3,
                attempts = attempts + 1, updated_ms = $1";
@@ -416,10 +421,20 @@ pub async fn refund(db: &Db, id: i64) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Cancels a job: one that has not started is cancelled and refunded at once; a running one
-/// is flagged, and its worker stops at the next check and refunds.
+/// Cancels a job: one that has not started is cancelled and refunded at once; one waiting on a
+/// provider is flagged and made due, so a worker cancels the provider's request too and then
+/// refunds; a running one is flagged, and its worker stops at the next check and refunds.
 pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
     let now = now_ms();
+    let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%')")
+        .bind(id)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+    if handed_over == 1 {
+        return Ok(false);
+    }
     let n = on_db!(db, p => sqlx::query("UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')")
         .bind(id)
         .bind(now)

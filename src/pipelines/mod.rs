@@ -57,6 +57,10 @@ impl Handler for Pipelines {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         let s = self.0.clone();
         let started = std::time::Instant::now();
+        if ctx.cancelled() {
+            cancel_at_providers(&s, ctx).await;
+            return StepOutcome::Fail(ErrorClass::Permanent, "cancelled by the user".into());
+        }
         let spec = ctx.job.spec.clone();
         let result = match spec {
             Ok(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)) => ugc::run(&s, ctx, p).await,
@@ -218,6 +222,28 @@ pub async fn deliver_output(
         ctx.checkpoint("generation", |c| c.generation = Some(g)).await?;
     }
     delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await
+}
+
+/// A cancelled job's requests still queued at a provider are cancelled there (fal has a
+/// cancel URL; the others bill what they started and have none), best effort.
+async fn cancel_at_providers(s: &Services, ctx: &JobCtx) {
+    let c = ctx.checkpoints();
+    let saved = [
+        (c.talking_head_request.as_deref(), &s.remote.talking_head),
+        (c.request.as_deref(), &s.remote.image_editor),
+    ];
+    for (request, client) in saved {
+        let (Some(request), Some(client)) = (request, client) else {
+            continue;
+        };
+        let Ok(request) = serde_json::from_str::<crate::providers::fal::FalRequest>(request) else {
+            continue;
+        };
+        match client.cancel(&request).await {
+            Ok(()) => tracing::info!(provider = "fal", "request cancelled at the provider"),
+            Err(e) => tracing::warn!(provider = "fal", error = %e, "cancelling at the provider failed"),
+        }
+    }
 }
 
 /// The provider named at the start of a failure message ("fal: …"), or "internal".

@@ -159,7 +159,7 @@ async fn release_held(db: &Db, worker: &str) {
 }
 
 async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Duration) {
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(AtomicBool::new(job.cancel_requested));
     let lease_lost = Arc::new(AtomicBool::new(false));
     // Aborted on drop too, so a handler that panics or a task that is killed stops renewing
     // the lease, and another worker can take the job over when it runs out.
@@ -176,17 +176,33 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
         cancel: cancel.clone(),
         lease_lost,
     };
+    let started = std::time::Instant::now();
     let outcome = handler.run(&mut ctx).await;
     drop(beat);
     let job = ctx.job;
+    let took_ms = started.elapsed().as_millis() as u64;
     let result = if cancel.load(Ordering::Relaxed) {
+        tracing::info!(took_ms, "cancelled by the user");
+        crate::metrics::job_finished(&job.kind, "cancelled");
         cancel_running(&db, &job).await
     } else {
         match outcome {
-            StepOutcome::Done => complete(&db, &job).await,
-            StepOutcome::Snooze(d) => snooze(&db, &job, d).await,
+            StepOutcome::Done => {
+                tracing::info!(took_ms, "job done");
+                crate::metrics::job_finished(&job.kind, "done");
+                complete(&db, &job).await
+            }
+            StepOutcome::Snooze(d) => {
+                tracing::debug!(took_ms, wait_ms = d.as_millis() as u64, "waiting on a provider");
+                snooze(&db, &job, d).await
+            }
             StepOutcome::Fail(class, msg) => {
-                fail(&db, &job, class, &msg, jitter()).await.map(|_| ())
+                let outcome = fail(&db, &job, class, &msg, jitter()).await;
+                if let Ok(super::FailOutcome::Refunded) = outcome {
+                    tracing::info!(took_ms, class = class.name(), "job failed; refunded");
+                    crate::metrics::job_finished(&job.kind, "failed");
+                }
+                outcome.map(|_| ())
             }
         }
     };

@@ -26,6 +26,9 @@ struct Fakes {
     omnihuman_input: Mutex<Value>,
     status_calls: Mutex<u32>,
     head: Mutex<Vec<u8>>,
+    /// The talking head never leaves fal's queue.
+    stuck: std::sync::atomic::AtomicBool,
+    cancels: Mutex<u32>,
 }
 
 type S = State<Arc<Fakes>>;
@@ -53,6 +56,9 @@ async fn submit(State(f): S, Json(body): Json<Value>) -> Json<Value> {
 async fn status(State(f): S) -> Json<Value> {
     let mut n = f.status_calls.lock().unwrap();
     *n += 1;
+    if f.stuck.load(std::sync::atomic::Ordering::SeqCst) {
+        return Json(json!({"status": "IN_QUEUE", "queue_position": 40, "request_id": "oh-1"}));
+    }
     Json(json!({"status": if *n == 1 { "IN_PROGRESS" } else { "COMPLETED" }, "request_id": "oh-1"}))
 }
 
@@ -63,17 +69,24 @@ async fn result(State(f): S) -> Json<Value> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
-    let dir = tempfile::tempdir().unwrap();
-    let head = common::moving_head(dir.path(), "omnihuman.mp4", 3.0);
+/// The fake ElevenLabs and fal servers; returns them and their base URL.
+async fn start_fakes(dir: &Path, stuck: bool) -> (Arc<Fakes>, String) {
+    let head = common::moving_head(dir, "omnihuman.mp4", 3.0);
     let fakes = Arc::new(Fakes::default());
     *fakes.head.lock().unwrap() = std::fs::read(&head).unwrap();
+    fakes.stuck.store(stuck, std::sync::atomic::Ordering::SeqCst);
     let app = Router::new()
         .route("/el/v1/text-to-speech/{voice}/with-timestamps", post(tts))
         .route("/fal/fal-ai/bytedance/omnihuman/v1.5", post(submit))
         .route("/fal/fal-ai/bytedance/requests/oh-1/status", get(status))
         .route("/fal/fal-ai/bytedance/requests/oh-1", get(result))
+        .route(
+            "/fal/fal-ai/bytedance/requests/oh-1/cancel",
+            axum::routing::put(|State(f): S| async move {
+                *f.cancels.lock().unwrap() += 1;
+                Json(json!({"status": "CANCELLATION_REQUESTED"}))
+            }),
+        )
         .route(
             "/fal/files/head.mp4",
             get(|State(f): S| async move { f.head.lock().unwrap().clone() }),
@@ -83,11 +96,18 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     *fakes.base.lock().unwrap() = format!("{base}/fal");
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fakes, base)
+}
 
-    let t = dbs::sqlite().await;
-    let db = t.db.clone();
-    let bot = Arc::new(Bot::default());
-    let mut services = harness::services(&db, dir.path(), bot.clone());
+/// Services with the remote speech and talking head pointed at the fakes, and the inputs
+/// stored.
+async fn remote_services(
+    db: &reelforge::db::Db,
+    dir: &Path,
+    base: &str,
+    bot: Arc<Bot>,
+) -> reelforge::pipelines::Services {
+    let mut services = harness::services(db, dir, bot);
     services
         .storage
         .put_file(
@@ -97,7 +117,7 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
         )
         .await
         .unwrap();
-    let bg = common::background(dir.path(), "bg.mp4", 320, 240, 1.0, 30);
+    let bg = common::background(dir, "bg.mp4", 320, 240, 1.0, 30);
     services
         .storage
         .put_file("uploads/bg.mp4", &bg, "video/mp4")
@@ -117,6 +137,17 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
             Some(&format!("{base}/fal")),
         ))),
     };
+    services
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fakes, base) = start_fakes(dir.path(), false).await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let bot = Arc::new(Bot::default());
+    let services = remote_services(&db, dir.path(), &base, bot.clone()).await;
     touch_user(&db, 4, None, "en").await.unwrap();
     ledger::credit(&db, 4, 900, Reason::Payment, "pay", None)
         .await
@@ -159,4 +190,49 @@ async fn remote_speech_and_talking_head_feed_a_word_captioned_composite() {
     }
     assert_eq!(bot.delivered()[0].height, 640);
     assert_eq!(ledger::balance_of(&db, 4).await.unwrap(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fakes, base) = start_fakes(dir.path(), true).await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let bot = Arc::new(Bot::default());
+    let services = remote_services(&db, dir.path(), &base, bot.clone()).await;
+    touch_user(&db, 5, None, "en").await.unwrap();
+    ledger::credit(&db, 5, 900, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Buy now.", "language": "en", "size": "360x640"});
+    let job = queue::submit(&db, NewJob::from_json(5, "ugc_video", params, 600, 3).unwrap())
+        .await
+        .unwrap();
+    let (stop, worker) = harness::spawn_worker(&db, services, 1);
+    // Wait until the talking head is queued at fal and the job snoozes on it.
+    let mut row = queue::job(&db, job).await.unwrap().unwrap();
+    for _ in 0..600 {
+        row = queue::job(&db, job).await.unwrap().unwrap();
+        if row.state == "snoozed" && row.checkpoints.talking_head_request.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(row.state, "snoozed", "{row:?}");
+    assert!(!queue::cancel(&db, job).await.unwrap(), "handed to a worker");
+    for _ in 0..600 {
+        row = queue::job(&db, job).await.unwrap().unwrap();
+        if row.state.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(row.state, "cancelled", "{row:?}");
+    assert_eq!(*fakes.cancels.lock().unwrap(), 1, "cancelled at fal");
+    // A second press changes nothing: refunded exactly once.
+    queue::cancel(&db, job).await.unwrap();
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(ledger::balance_of(&db, 5).await.unwrap(), 900);
+    assert!(bot.delivered().is_empty());
 }

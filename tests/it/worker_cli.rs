@@ -38,6 +38,9 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
         .env("PROVIDERS", "local")
         .env("TELEGRAM_BOT_TOKEN", "123:TEST")
         .env("TELEGRAM_API_URL", &api)
+        .env("FAL_API_KEYS", "fal-key-never-logged")
+        .env("RUST_LOG", "debug")
+        .env("LOG_FORMAT", "json")
         .env("TMPDIR", dir.path())
         .current_dir(dir.path())
         .stderr(Stdio::piped())
@@ -62,6 +65,13 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("stopping"), "{err}");
+    // Logs are JSON lines with the job's span fields, and no secret is in them even at debug
+    // level (the Bot API puts the token in every URL).
+    assert!(
+        err.lines().any(|l| l.starts_with('{') && l.contains("\"job_id\":")),
+        "{err}"
+    );
+    assert!(!err.contains("123:TEST") && !err.contains("fal-key-never-logged"), "{err}");
     assert_eq!(ledger::balance_of(&db, 5).await.unwrap(), 40);
     // The standalone worker sent the video itself and recorded it before marking it done.
     assert_eq!(fake.videos_to(5), 1);
