@@ -11,6 +11,7 @@ mod bad_input;
 mod bot;
 mod bot_flows;
 mod compose;
+mod delivery;
 mod demo;
 mod dialogue;
 mod edits;

@@ -23,6 +23,10 @@ pub struct Bot {
     pub videos: Mutex<Vec<(Delivery, serde_json::Value)>>,
     pub photos: Mutex<Vec<serde_json::Value>>,
     pub refuse: bool,
+    /// The process "dies" right after Telegram received the upload (before it answered).
+    pub crash_after_upload: std::sync::atomic::AtomicBool,
+    /// Jobs whose user was offered "didn't get it? send again".
+    pub resend_offers: Mutex<Vec<i64>>,
 }
 
 impl Bot {
@@ -54,6 +58,12 @@ impl Deliver for Bot {
             }
             let probe = crate::common::ffprobe(&d.video);
             self.videos.lock().unwrap().push((d.clone(), probe));
+            if self
+                .crash_after_upload
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("the worker died while Telegram was answering");
+            }
             Ok(Sent {
                 message_id: 1,
                 file_id: "BAACAgIAAxkBAAI-file-id".to_string(),
@@ -77,7 +87,8 @@ impl Deliver for Bot {
             })
         })
     }
-    fn offer_resend(&self, _user: i64, _job: i64) -> DeliverFuture<'_, Result<(), ProviderError>> {
+    fn offer_resend(&self, _user: i64, job: i64) -> DeliverFuture<'_, Result<(), ProviderError>> {
+        self.resend_offers.lock().unwrap().push(job);
         Box::pin(async { Ok(()) })
     }
 }
@@ -107,11 +118,24 @@ pub fn spawn_worker(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 ) {
+    spawn_worker_with_lease(db, services, concurrency, Duration::from_secs(30))
+}
+
+/// Like [`spawn_worker`], holding jobs for `lease` (a crashed attempt is taken over after it).
+pub fn spawn_worker_with_lease(
+    db: &Db,
+    services: impl Into<Arc<Services>>,
+    concurrency: usize,
+    lease: Duration,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let cfg = WorkerConfig {
         name: "w".into(),
         concurrency,
-        lease: Duration::from_secs(30),
+        lease,
         poll: Duration::from_millis(20),
         per_user_running: 3,
         grace: Duration::from_secs(5),
