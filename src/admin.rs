@@ -3,8 +3,8 @@
 //! `/stats` (users, jobs by state, revenue, provider spend, videos per hour).
 use crate::db::users::{get_user, User};
 use crate::db::{now_ms, Db, DbError};
-use crate::ledger::{self, LedgerError, Reason};
 use crate::jobs::JobSpec;
+use crate::ledger::{self, LedgerError, Reason};
 use crate::pricing::PriceTable;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +33,7 @@ impl From<sqlx::Error> for AdminError {
 pub async fn find_user(db: &Db, who: &str) -> Result<User, AdminError> {
     let who = who.trim();
     let id = match who.strip_prefix('@') {
-        Some(name) => {
-            crate::db::users::id_by_username(db, name).await?
-        }
+        Some(name) => crate::db::users::id_by_username(db, name).await?,
         None => who.parse::<i64>().ok(),
     };
     match id {

@@ -84,7 +84,11 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
         Ok(first) => first,
         Err(e) => {
             tracing::warn!(event_id, error = %e, "stripe event credited but not recorded; Stripe will retry");
-            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable; retry",
+            )
+                .into_response();
         }
     };
     if !first {

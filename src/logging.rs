@@ -15,7 +15,11 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = if json {
-        builder.json().with_current_span(true).with_span_list(true).try_init()
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init()
     } else {
         builder.with_ansi(false).try_init()
     };

@@ -39,8 +39,8 @@ pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, 
 pub use layout::{parse_size, Position, PRESET_SIZES};
 pub use overlay::{parse_hex_color, Ring};
 pub use probe::{probe, AudioInfo, MediaInfo, VideoInfo};
-pub use track::{CropSquare, FaceSample, FaceTrack, TrackParams};
 pub use thumb::video_thumbnail;
+pub use track::{CropSquare, FaceSample, FaceTrack, TrackParams};
 
 /// Worker threads for the decoder and the encoder: one per core.
 pub(crate) fn cores() -> usize {

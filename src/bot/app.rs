@@ -1,6 +1,7 @@
 //! What every handler shares: the database, texts, prices, settings, storage for uploads, and
 //! the small helpers that send a text with buttons, submit a paid job with its progress
 //! message, and check the per-user limits.
+use super::callback::{Callback, MenuItem};
 use super::texts::{Lang, Texts};
 use crate::config::BotSettings;
 use crate::db::{now_ms, Db};
@@ -221,11 +222,21 @@ pub async fn menu(bot: &Bot, app: &BotApp, chat: ChatId, user: i64, lang: Lang) 
 }
 
 pub fn menu_keyboard(app: &BotApp, lang: Lang) -> InlineKeyboardMarkup {
-    let b = |key: &str, data: &str| (app.t(lang, key, &[]), data.to_string());
+    let b = |key: &str, data: Callback| (app.t(lang, key, &[]), data.data());
+    let item = Callback::MenuItem;
     keyboard(vec![
-        row(&[b("menu.generate", "m:gen"), b("menu.product", "m:prod")]),
-        row(&[b("menu.ugc", "m:ugc"), b("menu.buy", "buy")]),
-        row(&[b("menu.history", "m:hist"), b("menu.help", "m:help")]),
+        row(&[
+            b("menu.generate", item(MenuItem::Generate)),
+            b("menu.product", item(MenuItem::Product)),
+        ]),
+        row(&[
+            b("menu.ugc", item(MenuItem::Ugc)),
+            b("menu.buy", Callback::Buy),
+        ]),
+        row(&[
+            b("menu.history", item(MenuItem::History)),
+            b("menu.help", item(MenuItem::Help)),
+        ]),
     ])
 }
 

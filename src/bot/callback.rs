@@ -1,9 +1,10 @@
-//! Button data for the buttons that act on a job, as one type: both ends (the button and its
-//! handler) go through `Display` and `FromStr`, so they cannot drift apart.
+//! Every inline button's data as one type: both ends (the button and its handler) go through
+//! `Display` and `FromStr`, so they cannot drift apart. The wire format stays short (Telegram
+//! allows 64 bytes) and stable, so buttons in old messages still parse.
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
     /// Cancel a queued or running job (under its progress message); refunded once.
     Cancel(i64),
@@ -11,6 +12,80 @@ pub enum Callback {
     Resend(i64),
     /// The same settings again for a finished job.
     Again(i64),
+    /// The main menu.
+    Menu,
+    MenuItem(MenuItem),
+    /// Leave the current step.
+    CancelFlow,
+    /// The token packs.
+    Buy,
+    Pay(PayButton),
+    /// What to do with a photo sent without a caption.
+    Photo(PhotoAction),
+    Video(VideoButton),
+    Product(ProductButton),
+    Ugc(UgcButton),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuItem {
+    Generate,
+    Product,
+    Ugc,
+    History,
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayButton {
+    /// A pack (index in the price table): choose how to pay.
+    Pack(usize),
+    Stripe(usize),
+    Kaspi(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoAction {
+    Animate,
+    ProductCard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoButton {
+    Preset(String),
+    Model(String),
+    Seconds(u32),
+    Orientation(String),
+    Go,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductButton {
+    Template(String),
+    Quantity(u32),
+    SkipWishes,
+    Go,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UgcButton {
+    /// The talking head fills the frame (`false`) or sits on the user's background (`true`).
+    Format {
+        background: bool,
+    },
+    Gender(String),
+    /// Show gallery character `n`.
+    Character(usize),
+    Pick(usize),
+    /// Edit the character first?
+    Edit(bool),
+    /// Use the edited picture of this `character_edit` job.
+    UseEdit(i64),
+    BackToOriginal,
+    VoicePage(usize),
+    VoiceSample(String),
+    Voice(String),
+    Go,
 }
 
 impl fmt::Display for Callback {
@@ -19,6 +94,49 @@ impl fmt::Display for Callback {
             Callback::Cancel(job) => write!(f, "job:cancel:{job}"),
             Callback::Resend(job) => write!(f, "job:resend:{job}"),
             Callback::Again(job) => write!(f, "again:{job}"),
+            Callback::Menu => f.write_str("menu"),
+            Callback::MenuItem(m) => f.write_str(match m {
+                MenuItem::Generate => "m:gen",
+                MenuItem::Product => "m:prod",
+                MenuItem::Ugc => "m:ugc",
+                MenuItem::History => "m:hist",
+                MenuItem::Help => "m:help",
+            }),
+            Callback::CancelFlow => f.write_str("x"),
+            Callback::Buy => f.write_str("buy"),
+            Callback::Pay(PayButton::Pack(i)) => write!(f, "pay:p:{i}"),
+            Callback::Pay(PayButton::Stripe(i)) => write!(f, "pay:s:{i}"),
+            Callback::Pay(PayButton::Kaspi(i)) => write!(f, "pay:k:{i}"),
+            Callback::Photo(PhotoAction::Animate) => f.write_str("pa:anim"),
+            Callback::Photo(PhotoAction::ProductCard) => f.write_str("pa:prod"),
+            Callback::Video(v) => match v {
+                VideoButton::Preset(t) => write!(f, "v:preset:{t}"),
+                VideoButton::Model(m) => write!(f, "v:m:{m}"),
+                VideoButton::Seconds(s) => write!(f, "v:s:{s}"),
+                VideoButton::Orientation(o) => write!(f, "v:o:{o}"),
+                VideoButton::Go => f.write_str("v:go"),
+            },
+            Callback::Product(p) => match p {
+                ProductButton::Template(t) => write!(f, "p:t:{t}"),
+                ProductButton::Quantity(q) => write!(f, "p:q:{q}"),
+                ProductButton::SkipWishes => f.write_str("p:skip"),
+                ProductButton::Go => f.write_str("p:go"),
+            },
+            Callback::Ugc(u) => match u {
+                UgcButton::Format { background } => {
+                    f.write_str(if *background { "u:f:bg" } else { "u:f:head" })
+                }
+                UgcButton::Gender(g) => write!(f, "u:g:{g}"),
+                UgcButton::Character(n) => write!(f, "u:c:{n}"),
+                UgcButton::Pick(n) => write!(f, "u:pick:{n}"),
+                UgcButton::Edit(yes) => f.write_str(if *yes { "u:e:yes" } else { "u:e:no" }),
+                UgcButton::UseEdit(job) => write!(f, "u:use:{job}"),
+                UgcButton::BackToOriginal => f.write_str("u:orig"),
+                UgcButton::VoicePage(p) => write!(f, "u:vp:{p}"),
+                UgcButton::VoiceSample(v) => write!(f, "u:vs:{v}"),
+                UgcButton::Voice(v) => write!(f, "u:v:{v}"),
+                UgcButton::Go => f.write_str("u:go"),
+            },
         }
     }
 }
@@ -27,29 +145,143 @@ impl FromStr for Callback {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let parts: Vec<&str> = s.split(':').collect();
-        let job = |t: &str| t.parse::<i64>().map_err(|_| ());
-        match parts.as_slice() {
-            ["job", "cancel", id] => Ok(Callback::Cancel(job(id)?)),
-            ["job", "resend", id] => Ok(Callback::Resend(job(id)?)),
-            ["again", id] => Ok(Callback::Again(job(id)?)),
-            _ => Err(()),
-        }
+        let (head, rest) = s.split_once(':').unwrap_or((s, ""));
+        let (what, value) = rest.split_once(':').unwrap_or((rest, ""));
+        let num = |t: &str| t.parse::<i64>().map_err(|_| ());
+        let index = |t: &str| t.parse::<usize>().map_err(|_| ());
+        let text = |t: &str| {
+            if t.is_empty() {
+                Err(())
+            } else {
+                Ok(t.to_string())
+            }
+        };
+        Ok(match (head, what) {
+            ("job", "cancel") => Callback::Cancel(num(value)?),
+            ("job", "resend") => Callback::Resend(num(value)?),
+            ("again", id) => Callback::Again(num(id)?),
+            ("menu", "") => Callback::Menu,
+            ("m", item) => Callback::MenuItem(match item {
+                "gen" => MenuItem::Generate,
+                "prod" => MenuItem::Product,
+                "ugc" => MenuItem::Ugc,
+                "hist" => MenuItem::History,
+                _ => MenuItem::Help,
+            }),
+            ("x", "") => Callback::CancelFlow,
+            ("buy", "") => Callback::Buy,
+            ("pay", "p") => Callback::Pay(PayButton::Pack(index(value)?)),
+            ("pay", "s") => Callback::Pay(PayButton::Stripe(index(value)?)),
+            ("pay", "k") => Callback::Pay(PayButton::Kaspi(index(value)?)),
+            ("pa", "anim") => Callback::Photo(PhotoAction::Animate),
+            ("pa", "prod") => Callback::Photo(PhotoAction::ProductCard),
+            ("v", "preset") => Callback::Video(VideoButton::Preset(text(value)?)),
+            ("v", "m") => Callback::Video(VideoButton::Model(text(value)?)),
+            ("v", "s") => Callback::Video(VideoButton::Seconds(value.parse().map_err(|_| ())?)),
+            ("v", "o") => Callback::Video(VideoButton::Orientation(text(value)?)),
+            ("v", "go") => Callback::Video(VideoButton::Go),
+            ("p", "t") => Callback::Product(ProductButton::Template(text(value)?)),
+            ("p", "q") => {
+                Callback::Product(ProductButton::Quantity(value.parse().map_err(|_| ())?))
+            }
+            ("p", "skip") => Callback::Product(ProductButton::SkipWishes),
+            ("p", "go") => Callback::Product(ProductButton::Go),
+            ("u", "f") => Callback::Ugc(UgcButton::Format {
+                background: match value {
+                    "bg" => true,
+                    "head" => false,
+                    _ => return Err(()),
+                },
+            }),
+            ("u", "g") if value == "female" || value == "male" => {
+                Callback::Ugc(UgcButton::Gender(value.to_string()))
+            }
+            ("u", "c") => Callback::Ugc(UgcButton::Character(index(value)?)),
+            ("u", "pick") => Callback::Ugc(UgcButton::Pick(index(value)?)),
+            ("u", "e") => Callback::Ugc(UgcButton::Edit(match value {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(()),
+            })),
+            ("u", "use") => Callback::Ugc(UgcButton::UseEdit(num(value)?)),
+            ("u", "orig") => Callback::Ugc(UgcButton::BackToOriginal),
+            ("u", "vp") => Callback::Ugc(UgcButton::VoicePage(index(value)?)),
+            ("u", "vs") => Callback::Ugc(UgcButton::VoiceSample(text(value)?)),
+            ("u", "v") => Callback::Ugc(UgcButton::Voice(text(value)?)),
+            ("u", "go") => Callback::Ugc(UgcButton::Go),
+            _ => return Err(()),
+        })
+    }
+}
+
+impl Callback {
+    /// The button's data, as Telegram carries it.
+    pub fn data(&self) -> String {
+        self.to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Callback;
+    use super::*;
 
     #[test]
     fn every_callback_reads_back_as_itself() {
-        for c in [Callback::Cancel(7), Callback::Resend(12), Callback::Again(3)] {
+        let all = [
+            Callback::Cancel(7),
+            Callback::Resend(12),
+            Callback::Again(3),
+            Callback::Menu,
+            Callback::MenuItem(MenuItem::Generate),
+            Callback::MenuItem(MenuItem::Help),
+            Callback::CancelFlow,
+            Callback::Buy,
+            Callback::Pay(PayButton::Pack(1)),
+            Callback::Pay(PayButton::Stripe(2)),
+            Callback::Pay(PayButton::Kaspi(0)),
+            Callback::Photo(PhotoAction::Animate),
+            Callback::Photo(PhotoAction::ProductCard),
+            Callback::Video(VideoButton::Preset("quality".into())),
+            Callback::Video(VideoButton::Model("q1080".into())),
+            Callback::Video(VideoButton::Seconds(12)),
+            Callback::Video(VideoButton::Orientation("square".into())),
+            Callback::Video(VideoButton::Go),
+            Callback::Product(ProductButton::Template("studio".into())),
+            Callback::Product(ProductButton::Quantity(5)),
+            Callback::Product(ProductButton::SkipWishes),
+            Callback::Product(ProductButton::Go),
+            Callback::Ugc(UgcButton::Format { background: true }),
+            Callback::Ugc(UgcButton::Format { background: false }),
+            Callback::Ugc(UgcButton::Gender("female".into())),
+            Callback::Ugc(UgcButton::Character(4)),
+            Callback::Ugc(UgcButton::Pick(4)),
+            Callback::Ugc(UgcButton::Edit(true)),
+            Callback::Ugc(UgcButton::Edit(false)),
+            Callback::Ugc(UgcButton::UseEdit(99)),
+            Callback::Ugc(UgcButton::BackToOriginal),
+            Callback::Ugc(UgcButton::VoicePage(2)),
+            Callback::Ugc(UgcButton::VoiceSample("21m00Tcm4TlvDq8ikWAM".into())),
+            Callback::Ugc(UgcButton::Voice("ru+f3".into())),
+            Callback::Ugc(UgcButton::Go),
+        ];
+        for c in all {
             let data = c.to_string();
             assert!(data.len() <= 64, "Telegram allows 64 bytes: {data}");
-            assert_eq!(data.parse::<Callback>(), Ok(c));
+            assert_eq!(data.parse::<Callback>(), Ok(c), "{data}");
         }
-        assert!("job:cancel:x".parse::<Callback>().is_err());
-        assert!("menu".parse::<Callback>().is_err());
+    }
+
+    #[test]
+    fn foreign_or_broken_data_is_refused() {
+        for bad in [
+            "job:cancel:x",
+            "v:s:four",
+            "u:g:robot",
+            "u:e:maybe",
+            "nonsense",
+            "pay:p:",
+        ] {
+            assert!(bad.parse::<Callback>().is_err(), "{bad}");
+        }
     }
 }

@@ -61,7 +61,9 @@ impl Command {
         let line = format!("/{name} {}", rest.trim());
         match Command::parse(line.trim_end(), "") {
             Ok(c) => Some(c),
-            Err(ParseError::TooManyArguments { .. }) => Command::parse(&format!("/{name}"), "").ok(),
+            Err(ParseError::TooManyArguments { .. }) => {
+                Command::parse(&format!("/{name}"), "").ok()
+            }
             Err(_) => None,
         }
     }
@@ -92,17 +94,32 @@ mod tests {
             Command::read("/generate маяк на закате"),
             Some(Command::Generate("маяк на закате".into()))
         );
-        assert_eq!(Command::read("/generate"), Some(Command::Generate(String::new())));
-        assert_eq!(Command::read("/Help@reelforge_bot please"), Some(Command::Help));
-        assert_eq!(Command::read("/topup @anna 500"), Some(Command::Topup("@anna 500".into())));
+        assert_eq!(
+            Command::read("/generate"),
+            Some(Command::Generate(String::new()))
+        );
+        assert_eq!(
+            Command::read("/Help@reelforge_bot please"),
+            Some(Command::Help)
+        );
+        assert_eq!(
+            Command::read("/topup @anna 500"),
+            Some(Command::Topup("@anna 500".into()))
+        );
         assert_eq!(Command::read("/nope"), None);
         assert_eq!(Command::read("hello"), None);
     }
 
     #[test]
     fn the_menu_lists_the_user_commands_only() {
-        let menu: Vec<String> = Command::bot_commands().into_iter().map(|c| c.command).collect();
-        assert!(menu.iter().any(|c| c == "/overlay" || c == "overlay"), "{menu:?}");
+        let menu: Vec<String> = Command::bot_commands()
+            .into_iter()
+            .map(|c| c.command)
+            .collect();
+        assert!(
+            menu.iter().any(|c| c == "/overlay" || c == "overlay"),
+            "{menu:?}"
+        );
         assert!(menu.iter().any(|c| c.ends_with("cancel")), "{menu:?}");
         assert!(!menu.iter().any(|c| c.ends_with("topup")), "{menu:?}");
     }

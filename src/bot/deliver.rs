@@ -4,7 +4,7 @@
 //! `file_id` is kept for re-sends. The upload's timeout grows with the file, and an upload
 //! whose outcome is unknown is reported as such, never retried blindly (see
 //! `pipelines::delivery`). After a delivery the job's progress message is edited here too.
-use super::callback::Callback;
+use super::callback::{Callback, UgcButton};
 use super::progress::{describe, edit_progress, Typical};
 use super::texts::{Lang, Texts};
 use crate::db::Db;
@@ -40,7 +40,12 @@ impl std::fmt::Debug for TelegramEndpoint {
 
 impl TelegramEndpoint {
     pub fn bot(&self, timeout: Duration) -> Result<Bot, String> {
-        super::run::make_bot_with_timeout(&self.token, &self.api_url, self.proxy.as_deref(), timeout)
+        super::run::make_bot_with_timeout(
+            &self.token,
+            &self.api_url,
+            self.proxy.as_deref(),
+            timeout,
+        )
     }
 }
 
@@ -84,16 +89,25 @@ impl TelegramDeliver {
         };
         if photo {
             InlineKeyboardMarkup::new(vec![
-                vec![b("ugc.edit_use", format!("u:use:{job}"))],
+                vec![b(
+                    "ugc.edit_use",
+                    Callback::Ugc(UgcButton::UseEdit(job)).data(),
+                )],
                 vec![
-                    b("ugc.edit_again", "u:e:yes".into()),
-                    b("ugc.edit_original", "u:orig".into()),
+                    b(
+                        "ugc.edit_again",
+                        Callback::Ugc(UgcButton::Edit(true)).data(),
+                    ),
+                    b(
+                        "ugc.edit_original",
+                        Callback::Ugc(UgcButton::BackToOriginal).data(),
+                    ),
                 ],
             ])
         } else {
             InlineKeyboardMarkup::new(vec![vec![
                 b("result.again", Callback::Again(job).to_string()),
-                b("result.menu", "menu".into()),
+                b("result.menu", Callback::Menu.data()),
             ]])
         }
     }
@@ -203,7 +217,10 @@ impl Deliver for TelegramDeliver {
                 Callback::Resend(job_id).to_string(),
             )]]);
             self.bot
-                .send_message(ChatId(user_id), self.texts.get(lang, "delivery.resend_offer", &[]))
+                .send_message(
+                    ChatId(user_id),
+                    self.texts.get(lang, "delivery.resend_offer", &[]),
+                )
                 .reply_markup(kb)
                 .await
                 .map_err(|e| classify(&e))?;

@@ -1,12 +1,12 @@
 //! Routing: every message and button press lands here, is checked (banned users, stale
 //! buttons, files too large) and goes to the flow the conversation is in. Anything the bot
 //! does not expect gets a short helpful answer, never silence.
-use super::callback::Callback;
-use super::commands::Command;
 use super::app::{keyboard, menu, row, BotApp, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, MenuItem, PhotoAction};
+use super::commands::Command;
 use super::dialogue::{self, Dialogue};
-use super::uploads::store_photo;
 use super::texts::Lang;
+use super::uploads::store_photo;
 use super::{admin_cmds, pay, product_flow, ugc_flow, video_flow};
 use crate::db::users::touch_user;
 use crate::jobs::JobSpec;
@@ -143,8 +143,14 @@ async fn on_photo(
                     ctx.say_with(
                         ctx.t("photo.what", &[]),
                         keyboard(vec![row(&[
-                            ctx.button("photo.animate", "pa:anim"),
-                            ctx.button("photo.product", "pa:prod"),
+                            ctx.button(
+                                "photo.animate",
+                                Callback::Photo(PhotoAction::Animate).data(),
+                            ),
+                            ctx.button(
+                                "photo.product",
+                                Callback::Photo(PhotoAction::ProductCard).data(),
+                            ),
                         ])]),
                     )
                     .await
@@ -364,52 +370,53 @@ async fn route_callback(
     data: &str,
     message: Option<teloxide::types::MessageId>,
 ) -> Result<bool, HandlerError> {
-    if let Ok(job_button) = data.parse::<Callback>() {
-        return on_job_button(ctx, job_button).await;
-    }
+    let Ok(button) = data.parse::<Callback>() else {
+        return Ok(false);
+    };
     let state = dialogue::load(&ctx.app.db, ctx.user).await?;
-    let (head, arg) = data.split_once(':').unwrap_or((data, ""));
-    match head {
-        "menu" => menu(ctx.bot, ctx.app, ctx.chat, ctx.user, ctx.lang)
+    // One match over (button, conversation state): a button that does not fit the state is
+    // from an old message.
+    match (button, state) {
+        (b @ (Callback::Cancel(_) | Callback::Resend(_) | Callback::Again(_)), _) => {
+            on_job_button(ctx, b).await
+        }
+        (Callback::Menu, _) => menu(ctx.bot, ctx.app, ctx.chat, ctx.user, ctx.lang)
             .await
             .map(|_| true),
-        "m" => {
-            match arg {
-                "gen" => ctx.say(ctx.t("generate.ask", &[])).await?,
-                "prod" => product_flow::start(ctx).await?,
-                "ugc" => ugc_flow::start(ctx).await?,
-                "hist" => {
+        (Callback::MenuItem(item), _) => {
+            match item {
+                MenuItem::Generate => ctx.say(ctx.t("generate.ask", &[])).await?,
+                MenuItem::Product => product_flow::start(ctx).await?,
+                MenuItem::Ugc => ugc_flow::start(ctx).await?,
+                MenuItem::History => {
                     if resend_history(ctx).await? == 0 {
                         ctx.say(ctx.t("history.empty", &[])).await?;
                     }
                 }
-                _ => ctx.say(ctx.t("help.text", &[])).await?,
+                MenuItem::Help => ctx.say(ctx.t("help.text", &[])).await?,
             }
             Ok(true)
         }
-        "x" => {
+        (Callback::CancelFlow, _) => {
             dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
             ctx.say(ctx.t("flow.cancelled", &[])).await?;
             Ok(true)
         }
-        "buy" => pay::packs(ctx).await.map(|_| true),
-        "pay" => pay::on_button(ctx, arg).await,
-        "pa" => match (state, arg) {
-            (Dialogue::PhotoAction { photo }, "anim") => {
-                ctx.save(&Dialogue::ImagePrompt { photo }).await?;
-                ctx.say(ctx.t("photo.ask_prompt", &[])).await?;
-                Ok(true)
-            }
-            (Dialogue::PhotoAction { photo }, "prod") => {
-                product_flow::ask_description(ctx, photo).await?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        },
-        "v" => video_flow::on_button(ctx, state, arg, message).await,
-        "p" => product_flow::on_button(ctx, state, arg).await,
-        "u" => ugc_flow::on_button(ctx, state, arg, message).await,
-        _ => Ok(false),
+        (Callback::Buy, _) => pay::packs(ctx).await.map(|_| true),
+        (Callback::Pay(b), _) => pay::on_button(ctx, b).await,
+        (Callback::Photo(PhotoAction::Animate), Dialogue::PhotoAction { photo }) => {
+            ctx.save(&Dialogue::ImagePrompt { photo }).await?;
+            ctx.say(ctx.t("photo.ask_prompt", &[])).await?;
+            Ok(true)
+        }
+        (Callback::Photo(PhotoAction::ProductCard), Dialogue::PhotoAction { photo }) => {
+            product_flow::ask_description(ctx, photo).await?;
+            Ok(true)
+        }
+        (Callback::Photo(_), _) => Ok(false),
+        (Callback::Video(b), state) => video_flow::on_button(ctx, state, b, message).await,
+        (Callback::Product(b), state) => product_flow::on_button(ctx, state, b).await,
+        (Callback::Ugc(b), state) => ugc_flow::on_button(ctx, state, b, message).await,
     }
 }
 
@@ -443,6 +450,7 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
             }
             Ok(true)
         }
+        _ => Ok(false),
     }
 }
 

@@ -2,6 +2,7 @@
 //! webhook credits it) or Kaspi instructions (an admin credits it by hand; the admin chat is
 //! told about the order).
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, PayButton};
 use crate::payments::create_order;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton};
@@ -20,7 +21,7 @@ pub async fn packs(ctx: &Ctx<'_>) -> HandlerResult {
             } else {
                 format!("{} — {} ₸", p.tokens, p.price_kzt)
             };
-            row(&[(label, format!("pay:p:{i}"))])
+            row(&[(label, Callback::Pay(PayButton::Pack(i)).data())])
         })
         .collect();
     let balance = crate::ledger::balance_of(&ctx.app.db, ctx.user).await?;
@@ -32,24 +33,21 @@ pub async fn packs(ctx: &Ctx<'_>) -> HandlerResult {
 }
 
 /// `pay:p:<pack>` (choose the method), `pay:s:<pack>` (Stripe), `pay:k:<pack>` (Kaspi).
-pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
-    let (what, index) = arg.split_once(':').unwrap_or((arg, ""));
-    let Some(pack) = index
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| ctx.app.prices.packs.get(i))
-        .cloned()
-    else {
+pub async fn on_button(ctx: &Ctx<'_>, button: PayButton) -> Result<bool, HandlerError> {
+    let (PayButton::Pack(index) | PayButton::Stripe(index) | PayButton::Kaspi(index)) = button;
+    let Some(pack) = ctx.app.prices.packs.get(index).cloned() else {
         return Ok(false);
     };
-    match what {
-        "p" => {
+    match button {
+        PayButton::Pack(_) => {
             let mut buttons = Vec::new();
             if ctx.app.stripe.is_some() {
-                buttons.push(ctx.button("buy.card", format!("pay:s:{index}")));
+                buttons
+                    .push(ctx.button("buy.card", Callback::Pay(PayButton::Stripe(index)).data()));
             }
             if ctx.app.settings.kaspi_phone.is_some() {
-                buttons.push(ctx.button("buy.kaspi", format!("pay:k:{index}")));
+                buttons
+                    .push(ctx.button("buy.kaspi", Callback::Pay(PayButton::Kaspi(index)).data()));
             }
             if buttons.is_empty() {
                 ctx.say(ctx.t("buy.unavailable", &[])).await?;
@@ -64,7 +62,7 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                 .await?;
             }
         }
-        "s" => {
+        PayButton::Stripe(_) => {
             let Some(stripe) = &ctx.app.stripe else {
                 return Ok(false);
             };
@@ -107,7 +105,7 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                 }
             }
         }
-        "k" => {
+        PayButton::Kaspi(_) => {
             let Some(phone) = ctx.app.settings.kaspi_phone.clone() else {
                 return Ok(false);
             };
@@ -142,7 +140,6 @@ pub async fn on_button(ctx: &Ctx<'_>, arg: &str) -> Result<bool, HandlerError> {
                     .await;
             }
         }
-        _ => return Ok(false),
     }
     Ok(true)
 }

@@ -2,6 +2,7 @@
 //! a confirmation card (product, template, quantity, cost) → N paid jobs. "Make another with
 //! this product" comes back to the template choice with the same photo and description.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, ProductButton};
 use super::dialogue::Dialogue;
 use super::texts::Lang;
 use crate::pipelines::product::{self, ProductParams, Template};
@@ -56,7 +57,12 @@ pub async fn templates(ctx: &Ctx<'_>, photo: String, description: String) -> Han
         .await?;
     let rows = templates_list()
         .iter()
-        .map(|t| row(&[(name_of(t, ctx.lang).to_string(), format!("p:t:{}", t.id))]))
+        .map(|t| {
+            row(&[(
+                name_of(t, ctx.lang).to_string(),
+                Callback::Product(ProductButton::Template(t.id.clone())).data(),
+            )])
+        })
         .collect();
     ctx.say_with(ctx.t("product.choose_template", &[]), keyboard(rows))
         .await
@@ -97,7 +103,7 @@ pub async fn wishes(
                     "product.quantity_button",
                     &[("n", q), ("price", &(unit * i64::from(*q)))],
                 ),
-                format!("p:q:{q}"),
+                Callback::Product(ProductButton::Quantity(*q)).data(),
             )
         })
         .collect();
@@ -108,22 +114,28 @@ pub async fn wishes(
     .await
 }
 
-pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool, HandlerError> {
-    let (what, value) = arg.split_once(':').unwrap_or((arg, ""));
-    match (state, what) {
-        (Dialogue::ProductTemplate { photo, description }, "t") => {
+pub async fn on_button(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    button: ProductButton,
+) -> Result<bool, HandlerError> {
+    match (state, button) {
+        (Dialogue::ProductTemplate { photo, description }, ProductButton::Template(value)) => {
             if !templates_list().iter().any(|t| t.id == value) {
                 return Ok(false);
             }
             ctx.save(&Dialogue::ProductWishes {
                 photo,
                 description,
-                template: value.to_string(),
+                template: value,
             })
             .await?;
             ctx.say_with(
                 ctx.t("product.ask_wishes", &[]),
-                keyboard(vec![row(&[ctx.button("product.skip", "p:skip")])]),
+                keyboard(vec![row(&[ctx.button(
+                    "product.skip",
+                    Callback::Product(ProductButton::SkipWishes).data(),
+                )])]),
             )
             .await?;
         }
@@ -133,7 +145,7 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
                 description,
                 template,
             },
-            "skip",
+            ProductButton::SkipWishes,
         ) => wishes(ctx, photo, description, template, None).await?,
         (
             Dialogue::ProductQuantity {
@@ -142,10 +154,9 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
                 template,
                 wishes,
             },
-            "q",
+            ProductButton::Quantity(quantity),
         ) => {
-            let Some(quantity) = value.parse::<u32>().ok().filter(|q| QUANTITIES.contains(q))
-            else {
+            let Some(quantity) = Some(quantity).filter(|q| QUANTITIES.contains(q)) else {
                 return Ok(false);
             };
             let tpl = templates_list()
@@ -174,8 +185,8 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
             ctx.say_with(
                 card,
                 keyboard(vec![row(&[
-                    ctx.button("product.go", "p:go"),
-                    ctx.button("flow.cancel", "x"),
+                    ctx.button("product.go", Callback::Product(ProductButton::Go).data()),
+                    ctx.button("flow.cancel", Callback::CancelFlow.data()),
                 ])]),
             )
             .await?;
@@ -188,7 +199,7 @@ pub async fn on_button(ctx: &Ctx<'_>, state: Dialogue, arg: &str) -> Result<bool
                 wishes,
                 quantity,
             },
-            "go",
+            ProductButton::Go,
         ) => {
             let params = ProductParams {
                 image: photo,

@@ -3,8 +3,8 @@
 //! answers "message is not modified"), and a 429's `retry_after` honoured before the next.
 //! [`run_progress`] reads the jobs from the database (workers may run in another process),
 //! so a restart of either side picks the messages up where they were.
-use super::error::HandlerError;
 use super::callback::Callback;
+use super::error::HandlerError;
 use super::texts::{Lang, Texts};
 use crate::db::progress::{self, OpenMessage};
 use crate::db::{now_ms, Db, DbError};
@@ -134,7 +134,8 @@ pub async fn describe(
     let j = &m.job;
     let kind = j.kind.unwrap_or(JobKind::UgcVideo);
     let p = phase(j.state, kind, &j.checkpoints, j.error_class.as_deref());
-    let t = |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| texts.get(lang, key, args);
+    let t =
+        |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| texts.get(lang, key, args);
     let text = match p {
         Phase::Done => {
             let balance = crate::ledger::balance_of(db, j.user_id).await?;
@@ -242,14 +243,24 @@ pub enum Edit {
 
 /// Edits one progress message to `text` (the cancel button stays while the job can still be
 /// cancelled) and records it.
-pub async fn edit_progress(bot: &Bot, db: &Db, m: &OpenMessage, text: &str, final_state: bool) -> Edit {
+pub async fn edit_progress(
+    bot: &Bot,
+    db: &Db,
+    m: &OpenMessage,
+    text: &str,
+    final_state: bool,
+) -> Edit {
     let mut request = bot.edit_message_text(
         ChatId(m.chat_id),
         MessageId(m.message_id as i32),
         text.to_string(),
     );
     if !final_state {
-        request = request.reply_markup(cancel_keyboard(&Texts::bundled(), Lang::from_code(&m.lang), m.job.id));
+        request = request.reply_markup(cancel_keyboard(
+            &Texts::bundled(),
+            Lang::from_code(&m.lang),
+            m.job.id,
+        ));
     }
     let gone = match request.await {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => false,

@@ -20,8 +20,14 @@ async fn latest_ugc(
 /// `/resume`: a UGC video whose composite failed is made again from its paid speech and
 /// talking head (its tokens were returned, so it costs what it cost before).
 pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
-    if let Some((id, ..)) = latest_ugc(ctx, &[JobState::Queued, JobState::Snoozed, JobState::Running]).await? {
-        let status = super::progress::queued_text(&ctx.app.db, &ctx.app.texts, id, ctx.lang).await?;
+    if let Some((id, ..)) = latest_ugc(
+        ctx,
+        &[JobState::Queued, JobState::Snoozed, JobState::Running],
+    )
+    .await?
+    {
+        let status =
+            super::progress::queued_text(&ctx.app.db, &ctx.app.texts, id, ctx.lang).await?;
         return ctx
             .say(ctx.t("ugc.still_running", &[("id", &id), ("status", &status)]))
             .await;

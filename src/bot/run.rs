@@ -5,8 +5,8 @@ pub use super::app::BotApp;
 use super::handlers::{on_callback, on_message};
 use std::sync::Arc;
 use teloxide::prelude::*;
-use teloxide::utils::command::BotCommands;
 use teloxide::update_listeners::webhooks;
+use teloxide::utils::command::BotCommands;
 
 /// A bot pointed at `api_url` (the cloud Bot API or a local Bot API server), through `proxy`
 /// when one is given.

@@ -2,6 +2,7 @@
 //! portrait otherwise), shown one per page with ◀ ▶; voices (ElevenLabs, or espeak-ng voices
 //! offline) in pages with samples; and sending speech so Telegram can play it.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, UgcButton};
 use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 
@@ -81,7 +82,9 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
                     .collect()
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(provider = "elevenlabs", error = %e, "voices failed; offering the offline ones"),
+            Err(e) => {
+                tracing::warn!(provider = "elevenlabs", error = %e, "voices failed; offering the offline ones")
+            }
         }
     }
     LOCAL_VOICES
@@ -101,11 +104,17 @@ fn gallery_keyboard(
 ) -> teloxide::types::InlineKeyboardMarkup {
     let mut nav = Vec::new();
     if index > 0 {
-        nav.push(("◀".to_string(), format!("u:c:{}", index - 1)));
+        nav.push((
+            "◀".to_string(),
+            Callback::Ugc(UgcButton::Character(index - 1)).data(),
+        ));
     }
-    nav.push(ctx.button("ugc.choose", format!("u:pick:{index}")));
+    nav.push(ctx.button("ugc.choose", Callback::Ugc(UgcButton::Pick(index)).data()));
     if index + 1 < count {
-        nav.push(("▶".to_string(), format!("u:c:{}", index + 1)));
+        nav.push((
+            "▶".to_string(),
+            Callback::Ugc(UgcButton::Character(index + 1)).data(),
+        ));
     }
     keyboard(vec![row(&nav)])
 }
@@ -161,17 +170,29 @@ pub async fn show_voices(ctx: &Ctx<'_>, page: usize, edit: Option<MessageId>) ->
         .take(VOICES_PER_PAGE)
         .map(|v| {
             row(&[
-                (format!("▶ {}", v.name), format!("u:vs:{}", v.id)),
-                (format!("✅ {}", v.name), format!("u:v:{}", v.id)),
+                (
+                    format!("▶ {}", v.name),
+                    Callback::Ugc(UgcButton::VoiceSample(v.id.clone())).data(),
+                ),
+                (
+                    format!("✅ {}", v.name),
+                    Callback::Ugc(UgcButton::Voice(v.id.clone())).data(),
+                ),
             ])
         })
         .collect();
     let mut nav = Vec::new();
     if page > 0 {
-        nav.push(("◀".to_string(), format!("u:vp:{}", page - 1)));
+        nav.push((
+            "◀".to_string(),
+            Callback::Ugc(UgcButton::VoicePage(page - 1)).data(),
+        ));
     }
     if page + 1 < pages {
-        nav.push(("▶".to_string(), format!("u:vp:{}", page + 1)));
+        nav.push((
+            "▶".to_string(),
+            Callback::Ugc(UgcButton::VoicePage(page + 1)).data(),
+        ));
     }
     if !nav.is_empty() {
         rows.push(row(&nav));

@@ -4,11 +4,12 @@
 //! with samples → script → speech preview → confirm with the price → job. `/resume` and
 //! `/overlay` re-make the composite from the paid speech and talking head.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, UgcButton};
 use super::dialogue::Dialogue;
-use super::uploads::{download, problem_of, store_photo};
 use super::ugc_catalogue::{
     gallery, sample, send_speech, show_character, show_voices, speak_offline,
 };
+use super::uploads::{download, problem_of, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
 use crate::queue::NewJob;
 use crate::storage::ObjectStore;
@@ -23,8 +24,14 @@ pub async fn start(ctx: &Ctx<'_>) -> HandlerResult {
     ctx.say_with(
         ctx.t("ugc.format", &[]),
         keyboard(vec![row(&[
-            ctx.button("ugc.format_head", "u:f:head"),
-            ctx.button("ugc.format_bg", "u:f:bg"),
+            ctx.button(
+                "ugc.format_head",
+                Callback::Ugc(UgcButton::Format { background: false }).data(),
+            ),
+            ctx.button(
+                "ugc.format_bg",
+                Callback::Ugc(UgcButton::Format { background: true }).data(),
+            ),
         ])]),
     )
     .await
@@ -65,8 +72,14 @@ async fn ask_gender(ctx: &Ctx<'_>, background: Option<String>) -> HandlerResult 
     ctx.say_with(
         ctx.t("ugc.gender", &[]),
         keyboard(vec![row(&[
-            ctx.button("ugc.female", "u:g:female"),
-            ctx.button("ugc.male", "u:g:male"),
+            ctx.button(
+                "ugc.female",
+                Callback::Ugc(UgcButton::Gender("female".into())).data(),
+            ),
+            ctx.button(
+                "ugc.male",
+                Callback::Ugc(UgcButton::Gender("male".into())).data(),
+            ),
         ])]),
     )
     .await
@@ -104,9 +117,9 @@ async fn ask_edit(
         keyboard(vec![row(&[
             (
                 ctx.t("ugc.edit_yes", &[("price", &price)]),
-                "u:e:yes".into(),
+                Callback::Ugc(UgcButton::Edit(true)).data(),
             ),
-            ctx.button("ugc.edit_no", "u:e:no"),
+            ctx.button("ugc.edit_no", Callback::Ugc(UgcButton::Edit(false)).data()),
         ])]),
     )
     .await
@@ -232,10 +245,16 @@ pub async fn script(
             &[("seconds", &format!("{seconds:.0}")), ("price", &price)],
         ),
         keyboard(vec![
-            row(&[(ctx.t("ugc.go", &[("price", &price)]), "u:go".into())]),
+            row(&[(
+                ctx.t("ugc.go", &[("price", &price)]),
+                Callback::Ugc(UgcButton::Go).data(),
+            )]),
             row(&[
-                ctx.button("ugc.change_script", format!("u:v:{voice}")),
-                ctx.button("flow.cancel", "x"),
+                ctx.button(
+                    "ugc.change_script",
+                    Callback::Ugc(UgcButton::Voice(voice.clone())).data(),
+                ),
+                ctx.button("flow.cancel", Callback::CancelFlow.data()),
             ]),
         ]),
     )
@@ -283,20 +302,18 @@ pub fn is_offline_voice(voice: &str) -> bool {
 pub async fn on_button(
     ctx: &Ctx<'_>,
     state: Dialogue,
-    arg: &str,
+    button: UgcButton,
     message: Option<MessageId>,
 ) -> Result<bool, HandlerError> {
-    let (what, value) = arg.split_once(':').unwrap_or((arg, ""));
-    match (state, what) {
-        (Dialogue::UgcFormat, "f") => match value {
-            "head" => ask_gender(ctx, None).await?,
-            "bg" => {
+    match (state, button) {
+        (Dialogue::UgcFormat, UgcButton::Format { background }) => match background {
+            false => ask_gender(ctx, None).await?,
+            true => {
                 ctx.save(&Dialogue::UgcBackground).await?;
                 ctx.say(ctx.t("ugc.send_background", &[])).await?;
             }
-            _ => return Ok(false),
         },
-        (Dialogue::UgcGender { background }, "g") if value == "female" || value == "male" => {
+        (Dialogue::UgcGender { background }, UgcButton::Gender(value)) => {
             ctx.save(&Dialogue::UgcCharacter {
                 background,
                 gender: value.to_string(),
@@ -304,17 +321,14 @@ pub async fn on_button(
             })
             .await?;
             ctx.say(ctx.t("ugc.own_photo_hint", &[])).await?;
-            return show_character(ctx, value, 0, None).await;
+            return show_character(ctx, &value, 0, None).await;
         }
         (
             Dialogue::UgcCharacter {
                 background, gender, ..
             },
-            "c",
+            UgcButton::Character(index),
         ) => {
-            let Ok(index) = value.parse::<usize>() else {
-                return Ok(false);
-            };
             ctx.save(&Dialogue::UgcCharacter {
                 background,
                 gender: gender.clone(),
@@ -327,10 +341,10 @@ pub async fn on_button(
             Dialogue::UgcCharacter {
                 background, gender, ..
             },
-            "pick",
+            UgcButton::Pick(index),
         ) => {
             let list = gallery(&gender);
-            let Some(c) = value.parse::<usize>().ok().and_then(|i| list.get(i)) else {
+            let Some(c) = list.get(index) else {
                 return Ok(false);
             };
             let key = crate::storage::content_key(
@@ -351,9 +365,9 @@ pub async fn on_button(
                 original,
                 ..
             },
-            "e",
-        ) => match value {
-            "yes" => {
+            UgcButton::Edit(yes),
+        ) => match yes {
+            true => {
                 ctx.save(&Dialogue::UgcEdit {
                     background,
                     character,
@@ -363,7 +377,7 @@ pub async fn on_button(
                 .await?;
                 ctx.say(ctx.t("ugc.edit_prompt", &[])).await?;
             }
-            "no" => {
+            false => {
                 ctx.save(&Dialogue::UgcVoice {
                     background,
                     character,
@@ -372,9 +386,8 @@ pub async fn on_button(
                 .await?;
                 show_voices(ctx, 0, None).await?;
             }
-            _ => return Ok(false),
         },
-        (Dialogue::UgcEdit { background, .. }, "use") => {
+        (Dialogue::UgcEdit { background, .. }, UgcButton::UseEdit(value)) => {
             let Some(edited) = edit_result(ctx, value).await? else {
                 return Ok(false);
             };
@@ -392,7 +405,7 @@ pub async fn on_button(
                 original,
                 ..
             },
-            "orig",
+            UgcButton::BackToOriginal,
         ) => {
             ask_edit(ctx, background, original.clone(), original).await?;
         }
@@ -402,9 +415,8 @@ pub async fn on_button(
                 character,
                 ..
             },
-            "vp",
+            UgcButton::VoicePage(page),
         ) => {
-            let page = value.parse::<usize>().unwrap_or(0);
             ctx.save(&Dialogue::UgcVoice {
                 background,
                 character,
@@ -413,8 +425,8 @@ pub async fn on_button(
             .await?;
             show_voices(ctx, page, message).await?;
         }
-        (Dialogue::UgcVoice { .. } | Dialogue::UgcScript { .. }, "vs") => {
-            sample(ctx, value).await?
+        (Dialogue::UgcVoice { .. } | Dialogue::UgcScript { .. }, UgcButton::VoiceSample(value)) => {
+            sample(ctx, &value).await?
         }
         (
             Dialogue::UgcVoice {
@@ -432,8 +444,8 @@ pub async fn on_button(
                 character,
                 ..
             },
-            "v",
-        ) => ask_script(ctx, background, character, value.to_string()).await?,
+            UgcButton::Voice(value),
+        ) => ask_script(ctx, background, character, value).await?,
         (
             Dialogue::UgcConfirm {
                 background,
@@ -443,7 +455,7 @@ pub async fn on_button(
                 speech,
                 price,
             },
-            "go",
+            UgcButton::Go,
         ) => {
             let local_voice = is_offline_voice(&voice);
             let spec = JobSpec::UgcVideo(UgcParams {
@@ -481,10 +493,7 @@ pub async fn on_button(
 }
 
 /// The edited picture of a finished `character_edit` job of this user.
-async fn edit_result(ctx: &Ctx<'_>, job: &str) -> Result<Option<String>, HandlerError> {
-    let Ok(job) = job.parse::<i64>() else {
-        return Ok(None);
-    };
+async fn edit_result(ctx: &Ctx<'_>, job: i64) -> Result<Option<String>, HandlerError> {
     let row = crate::queue::job(&ctx.app.db, job).await?;
     Ok(row
         .filter(|j| {
@@ -505,7 +514,9 @@ mod tests {
             JobSpec::UgcVideo(p) => p,
             other => panic!("{other:?}"),
         };
-        let remote = read(r#"{"portrait":"p","script":"s","voice": "21m00Tcm4TlvDq8ikWAM", "language": "ru"}"#);
+        let remote = read(
+            r#"{"portrait":"p","script":"s","voice": "21m00Tcm4TlvDq8ikWAM", "language": "ru"}"#,
+        );
         let offline = read(r#"{"portrait":"p","script":"s","voice": null, "language": "ru+f3"}"#);
         assert_eq!(voice_of(&remote), "21m00Tcm4TlvDq8ikWAM");
         assert_eq!(voice_of(&offline), "ru+f3");

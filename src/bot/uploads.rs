@@ -91,4 +91,3 @@ pub fn problem_of(e: &media::MediaError) -> String {
         other => other.to_string(),
     }
 }
-

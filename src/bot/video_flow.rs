@@ -1,9 +1,10 @@
 //! Text- and image-to-video: quick presets or settings for model, duration and orientation,
 //! every button with its price, then a confirmation that queues the paid job.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, VideoButton};
 use super::dialogue::Dialogue;
-use crate::pricing::resolution_of;
 use crate::jobs::{GenerateParams, JobSpec};
+use crate::pricing::resolution_of;
 use crate::queue::NewJob;
 use teloxide::prelude::*;
 use teloxide::types::MessageId;
@@ -117,7 +118,7 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
         let p = price(ctx, tier, "720x1280", 8).unwrap_or(0);
         (
             ctx.t(&format!("video.preset_{tier}"), &[("price", &p)]),
-            format!("v:preset:{tier}"),
+            Callback::Video(VideoButton::Preset(tier.to_string())).data(),
         )
     };
     rows.push(row(&[preset("fast"), preset("quality")]));
@@ -131,7 +132,7 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
                         model == *id,
                         ctx.t(&format!("video.model_{id}"), &[("price", &p)]),
                     ),
-                    format!("v:m:{id}"),
+                    Callback::Video(VideoButton::Model(id.to_string())).data(),
                 )
             })
         })
@@ -145,7 +146,7 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
                         *seconds == *d,
                         ctx.t("video.seconds", &[("seconds", d), ("price", &p)]),
                     ),
-                    format!("v:s:{d}"),
+                    Callback::Video(VideoButton::Seconds(*d)).data(),
                 )
             })
         })
@@ -158,14 +159,17 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
                     orientation == *o,
                     ctx.t(&format!("video.orientation_{o}"), &[]),
                 ),
-                format!("v:o:{o}"),
+                Callback::Video(VideoButton::Orientation(o.to_string())).data(),
             )
         })
         .collect::<Vec<_>>()));
     let total = price(ctx, tier, size, *seconds).unwrap_or(0);
     rows.push(row(&[
-        (ctx.t("video.go", &[("price", &total)]), "v:go".to_string()),
-        ctx.button("flow.cancel", "x"),
+        (
+            ctx.t("video.go", &[("price", &total)]),
+            Callback::Video(VideoButton::Go).data(),
+        ),
+        ctx.button("flow.cancel", Callback::CancelFlow.data()),
     ]));
     let text = ctx.t(
         if image.is_some() {
@@ -188,7 +192,7 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
 pub async fn on_button(
     ctx: &Ctx<'_>,
     state: Dialogue,
-    arg: &str,
+    button: VideoButton,
     message: Option<MessageId>,
 ) -> Result<bool, HandlerError> {
     let Dialogue::ChoosingVideoSettings {
@@ -201,9 +205,8 @@ pub async fn on_button(
     else {
         return Ok(false);
     };
-    let (what, value) = arg.split_once(':').unwrap_or((arg, ""));
-    match what {
-        "preset" => {
+    match button {
+        VideoButton::Preset(value) => {
             tier = if value == "quality" {
                 "quality"
             } else {
@@ -213,24 +216,22 @@ pub async fn on_button(
             seconds = 8;
             size = size_for(orientation_of(&size), false);
         }
-        "m" => {
+        VideoButton::Model(value) => {
             let Some((_, t, hd)) = MODELS.iter().find(|(id, ..)| *id == value) else {
                 return Ok(false);
             };
             tier = t.to_string();
             size = size_for(orientation_of(&size), *hd);
         }
-        "s" => match value.parse::<u32>() {
-            Ok(s) if DURATIONS.contains(&s) => seconds = s,
-            _ => return Ok(false),
-        },
-        "o" => {
+        VideoButton::Seconds(s) if DURATIONS.contains(&s) => seconds = s,
+        VideoButton::Seconds(_) => return Ok(false),
+        VideoButton::Orientation(value) => {
             if !ORIENTATIONS.iter().any(|(o, ..)| *o == value) {
                 return Ok(false);
             }
-            size = size_for(value, resolution_of(&size) == "1080p");
+            size = size_for(&value, resolution_of(&size) == "1080p");
         }
-        "go" => {
+        VideoButton::Go => {
             let Some(cost) = price(ctx, &tier, &size, seconds) else {
                 return Ok(false);
             };
@@ -256,7 +257,6 @@ pub async fn on_button(
             }
             return Ok(true);
         }
-        _ => return Ok(false),
     }
     let state = Dialogue::ChoosingVideoSettings {
         prompt,

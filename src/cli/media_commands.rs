@@ -1,8 +1,8 @@
 //! `probe`, `fit-image`, `faces` and `compose`: thin wrappers over the media crate.
 use super::{print_json, progress::frame_bar, CliError};
 use clap::Args;
-use media::parse_word_timings;
 use media::parse_size;
+use media::parse_word_timings;
 use media::{parse_hex_color, Ring};
 use media::{Captions, ComposeRequest, FitMode, MediaError, Position};
 use std::path::PathBuf;

@@ -3,9 +3,9 @@
 //! rest back to the queue.
 use super::CliError;
 use clap::Args;
+use reelforge::bot::deliver::{TelegramDeliver, TelegramEndpoint};
 use reelforge::config::{Config, Layer, Storage as StorageSetting};
 use reelforge::db::Db;
-use reelforge::bot::deliver::{TelegramDeliver, TelegramEndpoint};
 use reelforge::pipelines::{Deliver, Pipelines, Services};
 use reelforge::queue::worker::{run_worker, WorkerConfig};
 use reelforge::storage::folder::FolderStore;

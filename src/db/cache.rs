@@ -25,10 +25,12 @@ pub async fn insert_building(
 
 /// (state, object key, expires) of a key.
 pub async fn entry(db: &Db, key: &str) -> Result<Option<(String, Option<String>, i64)>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_as("SELECT state, object_key, expires_ms FROM cache_index WHERE cache_key = $1")
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT state, object_key, expires_ms FROM cache_index WHERE cache_key = $1")
         .bind(key)
         .fetch_optional(p)
-        .await?))
+        .await?),
+    )
 }
 
 /// Takes over an expired key (one caller wins).
@@ -86,10 +88,12 @@ pub async fn expire(db: &Db, key: &str) -> Result<(), DbError> {
 
 /// Ready results whose time ran out: (cache key, object key).
 pub async fn expired(db: &Db, now: i64) -> Result<Vec<(String, Option<String>)>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_as("SELECT cache_key, object_key FROM cache_index WHERE state = 'ready' AND expires_ms <= $1")
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT cache_key, object_key FROM cache_index WHERE state = 'ready' AND expires_ms <= $1")
         .bind(now)
         .fetch_all(p)
-        .await?))
+        .await?),
+    )
 }
 
 pub async fn delete_expired(db: &Db, key: &str, now: i64) -> Result<(), DbError> {

@@ -2,7 +2,9 @@
 use crate::db::{now_ms, Db, DbError};
 
 pub async fn load(db: &Db, user: i64) -> Result<Option<String>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT state FROM conversations WHERE user_id = $1").bind(user).fetch_optional(p).await?))
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT state FROM conversations WHERE user_id = $1").bind(user).fetch_optional(p).await?),
+    )
 }
 
 pub async fn save(db: &Db, user: i64, state_json: &str) -> Result<(), DbError> {

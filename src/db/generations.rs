@@ -59,19 +59,27 @@ const COLUMNS: &str = "id, job_id, user_id, kind, output_key, thumbnail_key, wid
 
 /// The generation a job made.
 pub async fn of_job(db: &Db, job: i64) -> Result<Option<Generation>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM generations WHERE job_id = $1 ORDER BY id DESC LIMIT 1");
-    Ok(on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(job).fetch_optional(p).await?))
+    let sql =
+        format!("SELECT {COLUMNS} FROM generations WHERE job_id = $1 ORDER BY id DESC LIMIT 1");
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(job).fetch_optional(p).await?),
+    )
 }
 
 /// A user's newest generations, newest first.
 pub async fn recent_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<Generation>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM generations WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
-    Ok(on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?))
+    let sql =
+        format!("SELECT {COLUMNS} FROM generations WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?),
+    )
 }
 
 /// Generations made since `since_ms`.
 pub async fn count_since(db: &Db, since_ms: i64) -> Result<i64, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM generations WHERE created_ms >= $1").bind(since_ms).fetch_one(p).await?))
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM generations WHERE created_ms >= $1").bind(since_ms).fetch_one(p).await?),
+    )
 }
 
 /// Whether a delivered video still points at this stored object (cache cleanup keeps it).

@@ -477,7 +477,8 @@ pub async fn job(db: &Db, id: i64) -> Result<Option<JobRow>, QueueError> {
 
 /// The newest jobs of a user, newest first.
 pub async fn jobs_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<JobRow>, QueueError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+    let sql =
+        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
     let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?);
     Ok(rows.into_iter().map(JobRow::from).collect())
 }
@@ -485,7 +486,8 @@ pub async fn jobs_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<JobRow>,
 /// Every job, oldest first (admin tools and tests check invariants over them).
 pub async fn all_jobs(db: &Db) -> Result<Vec<JobRow>, QueueError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id");
-    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?);
+    let rows =
+        on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?);
     Ok(rows.into_iter().map(JobRow::from).collect())
 }
 
@@ -544,10 +546,12 @@ pub async fn unfinished_jobs_of_user(db: &Db, user: i64) -> Result<Vec<JobRow>, 
 
 /// One user's jobs by state.
 pub async fn counts_by_state_of_user(db: &Db, user: i64) -> Result<Vec<(String, i64)>, QueueError> {
-    Ok(on_db!(db, p => sqlx::query_as("SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id = $1 GROUP BY state ORDER BY state")
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id = $1 GROUP BY state ORDER BY state")
         .bind(user)
         .fetch_all(p)
-        .await?))
+        .await?),
+    )
 }
 
 /// What every finished job was asked to make (unreadable rows are skipped).

@@ -11,7 +11,6 @@ macro_rules! on_db {
     };
 }
 
-
 pub mod cache;
 pub mod conversations;
 pub mod generations;

@@ -83,5 +83,7 @@ pub async fn paid_total_minor(db: &Db, user: Option<i64>) -> Result<i64, DbError
 
 /// Every order, oldest first (the operator console and tests).
 pub async fn all_orders(db: &Db) -> Result<Vec<Order>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders ORDER BY id").fetch_all(p).await?))
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders ORDER BY id").fetch_all(p).await?),
+    )
 }

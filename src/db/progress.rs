@@ -60,10 +60,12 @@ async fn open_rows(db: &Db, job: Option<i64>) -> Result<Vec<OpenMessage>, DbErro
     .await?);
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let Some(job) = crate::db::jobs::job(db, r.job_id).await.map_err(|e| match e {
-            crate::db::jobs::QueueError::Db(d) => d,
-            other => DbError::Sql(sqlx::Error::Protocol(other.to_string())),
-        })?
+        let Some(job) = crate::db::jobs::job(db, r.job_id)
+            .await
+            .map_err(|e| match e {
+                crate::db::jobs::QueueError::Db(d) => d,
+                other => DbError::Sql(sqlx::Error::Protocol(other.to_string())),
+            })?
         else {
             continue;
         };
@@ -118,5 +120,7 @@ pub async fn typical_seconds(db: &Db, kind: &str) -> Result<i64, DbError> {
 
 /// The chat and message that show a job's progress (finished or not).
 pub async fn message_of(db: &Db, job: i64) -> Result<Option<(i64, i64)>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_as("SELECT chat_id, message_id FROM progress_messages WHERE job_id = $1").bind(job).fetch_optional(p).await?))
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT chat_id, message_id FROM progress_messages WHERE job_id = $1").bind(job).fetch_optional(p).await?),
+    )
 }

@@ -71,10 +71,12 @@ pub async fn mark_ban_notified(db: &Db, user: i64) -> Result<bool, DbError> {
 
 /// The id of the user with this @username (any case).
 pub async fn id_by_username(db: &Db, name: &str) -> Result<Option<i64>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
         .bind(name)
         .fetch_optional(p)
-        .await?))
+        .await?),
+    )
 }
 
 /// Bans or unbans; false when there is no such user.
@@ -90,7 +92,9 @@ pub async fn set_banned(db: &Db, user: i64, banned: bool) -> Result<bool, DbErro
 
 /// Users first seen since `since_ms` (all users with 0).
 pub async fn count_since(db: &Db, since_ms: i64) -> Result<i64, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE first_seen_ms >= $1").bind(since_ms).fetch_one(p).await?))
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE first_seen_ms >= $1").bind(since_ms).fetch_one(p).await?),
+    )
 }
 
 /// The most recently seen users.

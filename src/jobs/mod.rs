@@ -5,9 +5,7 @@ mod checkpoints;
 mod spec;
 
 pub use checkpoints::{Checkpoints, Delivered};
-pub use spec::{
-    EditParams, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams,
-};
+pub use spec::{EditParams, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams};
 
 use crate::failure::ErrorClass;
 
@@ -127,9 +125,7 @@ pub fn phase(
                 || (c.output.is_some() && kind.makes_video())
             {
                 Phase::Uploading
-            } else if kind == JobKind::Recompose
-                || (kind.composes() && c.talking_head.is_some())
-            {
+            } else if kind == JobKind::Recompose || (kind.composes() && c.talking_head.is_some()) {
                 Phase::Composing
             } else {
                 Phase::Generating

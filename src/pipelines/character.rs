@@ -30,7 +30,8 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: EditParams) -> Result<(), St
             }
             let key = store_file(&s.storage, "characters", &edited, "png", "image/png").await?;
             let stored = key.clone();
-            ctx.checkpoint("output", |c| c.output = Some(stored)).await?;
+            ctx.checkpoint("output", |c| c.output = Some(stored))
+                .await?;
             key
         }
     };

@@ -89,7 +89,9 @@ pub async fn deliver_once(
         return Ok(());
     }
     if ctx.checkpoints().delivery_started_ms.is_some() {
-        tracing::warn!("an earlier upload's outcome is unknown: offering a re-send instead of a second copy");
+        tracing::warn!(
+            "an earlier upload's outcome is unknown: offering a re-send instead of a second copy"
+        );
         return settle_uncertain(s, ctx).await;
     }
     ctx.ensure_lease()?;

@@ -94,8 +94,11 @@ pub async fn run_with(
             }
             let out = if (w, h) != (want_w, want_h) {
                 let framed = scratch.file("framed.mp4");
-                s.timed("reframe", reframe(&out, &framed, want_w, want_h, &ctx.cancel))
-                    .await?;
+                s.timed(
+                    "reframe",
+                    reframe(&out, &framed, want_w, want_h, &ctx.cancel),
+                )
+                .await?;
                 framed
             } else {
                 out
@@ -110,7 +113,8 @@ pub async fn run_with(
                 .put_file(&format!("{key}.jpg"), &thumb, "image/jpeg")
                 .await?;
             let stored = key.clone();
-            ctx.checkpoint("output", |c| c.output = Some(stored)).await?;
+            ctx.checkpoint("output", |c| c.output = Some(stored))
+                .await?;
             key
         }
     };
@@ -149,8 +153,8 @@ async fn reframe(
     req.bg_volume = 0.0;
     let cancel = cancel.clone();
     tokio::task::spawn_blocking(move || media::compose(&req, &|_, _| {}, &cancel))
-    .await
-    .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
+        .await
+        .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
     Ok(())
 }
 

@@ -219,7 +219,8 @@ pub async fn deliver_output(
             },
         )
         .await?;
-        ctx.checkpoint("generation", |c| c.generation = Some(g)).await?;
+        ctx.checkpoint("generation", |c| c.generation = Some(g))
+            .await?;
     }
     delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await
 }
@@ -241,14 +242,24 @@ async fn cancel_at_providers(s: &Services, ctx: &JobCtx) {
         };
         match client.cancel(&request).await {
             Ok(()) => tracing::info!(provider = "fal", "request cancelled at the provider"),
-            Err(e) => tracing::warn!(provider = "fal", error = %e, "cancelling at the provider failed"),
+            Err(e) => {
+                tracing::warn!(provider = "fal", error = %e, "cancelling at the provider failed")
+            }
         }
     }
 }
 
 /// The provider named at the start of a failure message ("fal: …"), or "internal".
 fn provider_of(message: &str) -> &'static str {
-    const KNOWN: [&str; 7] = ["openai", "fal", "kie", "elevenlabs", "telegram", "llm", "local"];
+    const KNOWN: [&str; 7] = [
+        "openai",
+        "fal",
+        "kie",
+        "elevenlabs",
+        "telegram",
+        "llm",
+        "local",
+    ];
     let head = message.split(':').next().unwrap_or("").trim();
     KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
 }

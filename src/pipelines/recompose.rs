@@ -25,7 +25,10 @@ pub async fn recompose_job(
     original: i64,
     price: i64,
 ) -> Result<Option<(NewJob, Checkpoints)>, QueueError> {
-    let Some(row) = queue::job(db, original).await?.filter(|j| j.user_id == user) else {
+    let Some(row) = queue::job(db, original)
+        .await?
+        .filter(|j| j.user_id == user)
+    else {
         return Ok(None);
     };
     let (Some(JobSpec::UgcVideo(mut params) | JobSpec::Recompose(mut params)), Some(carried)) =

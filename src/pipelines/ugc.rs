@@ -17,7 +17,6 @@ use std::time::Duration;
 
 pub use crate::jobs::UgcParams;
 
-
 pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), StepError> {
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
@@ -57,7 +56,14 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), Ste
             let key = s
                 .timed(
                     "composite",
-                    composite(s, &p, &head_key, alignment.as_deref(), &scratch, &ctx.cancel),
+                    composite(
+                        s,
+                        &p,
+                        &head_key,
+                        alignment.as_deref(),
+                        &scratch,
+                        &ctx.cancel,
+                    ),
                 )
                 .await?;
             let stored = key.clone();
@@ -254,9 +260,9 @@ async fn composite(
         // The job's own cancel flag: a cancelled job stops encoding at the next frame.
         let cancel = cancel.clone();
         let report = tokio::task::spawn_blocking(move || media::compose(&req, &|_, _| {}, &cancel))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let out_key = store_file(&s.storage, "outputs", &report.output, "mp4", "video/mp4")
             .await
             .map_err(|e| format!("{e:?}"))?;

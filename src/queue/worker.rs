@@ -5,8 +5,8 @@ use super::{
     cancel_running, claim_next, complete, fail, heartbeat, snooze, ClaimedJob, QueueError,
 };
 use crate::db::Db;
-use crate::jobs::Checkpoints;
 use crate::failure::ErrorClass;
+use crate::jobs::Checkpoints;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -115,10 +115,13 @@ pub async fn run_worker<H: Handler>(
             Ok(Some(job)) => {
                 let (db, handler, lease) = (db.clone(), handler.clone(), cfg.lease);
                 let span = tracing::info_span!("job", job_id = job.id, user_id = job.user_id, kind = %job.kind, attempt = job.attempts);
-                running.spawn(tracing::Instrument::instrument(async move {
-                    let _permit = permit;
-                    run_one(db, handler, job, lease).await
-                }, span));
+                running.spawn(tracing::Instrument::instrument(
+                    async move {
+                        let _permit = permit;
+                        run_one(db, handler, job, lease).await
+                    },
+                    span,
+                ));
             }
             Ok(None) => {
                 drop(permit);
@@ -193,7 +196,11 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
                 complete(&db, &job).await
             }
             StepOutcome::Snooze(d) => {
-                tracing::debug!(took_ms, wait_ms = d.as_millis() as u64, "waiting on a provider");
+                tracing::debug!(
+                    took_ms,
+                    wait_ms = d.as_millis() as u64,
+                    "waiting on a provider"
+                );
                 snooze(&db, &job, d).await
             }
             StepOutcome::Fail(class, msg) => {

@@ -117,7 +117,14 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
         .unwrap();
     let job = reelforge::queue::submit(
         &db,
-        reelforge::queue::NewJob::from_json(12, "text_to_video", serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}), 742, 1).unwrap(),
+        reelforge::queue::NewJob::from_json(
+            12,
+            "text_to_video",
+            serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}),
+            742,
+            1,
+        )
+        .unwrap(),
     )
     .await
     .unwrap();

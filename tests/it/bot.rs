@@ -312,7 +312,10 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     f.wait_text(42, "Осталось 358 токенов").await;
     let job = jobs(&r.db).await;
     assert_eq!(job[0].1, "image_to_video");
-    let params = format!("{:?}", reelforge::queue::all_jobs(&r.db).await.unwrap()[0].spec);
+    let params = format!(
+        "{:?}",
+        reelforge::queue::all_jobs(&r.db).await.unwrap()[0].spec
+    );
     assert!(
         params.contains("uploads/"),
         "the stored photo is the first frame: {params}"

@@ -89,7 +89,9 @@ async fn jobs(db: &reelforge::db::Db) -> Vec<(String, i64, String)> {
         .unwrap()
         .into_iter()
         .map(|j| {
-            let spec = serde_json::to_value(j.spec.as_ref().unwrap()).unwrap().to_string();
+            let spec = serde_json::to_value(j.spec.as_ref().unwrap())
+                .unwrap()
+                .to_string();
             (j.kind.unwrap().name().to_string(), j.cost_tokens, spec)
         })
         .collect()

@@ -33,9 +33,12 @@ async fn queued_ugc_job(db: &Db, services: &Services, user: i64) -> i64 {
         .await
         .unwrap();
     let params = serde_json::json!({"portrait": "uploads/portrait.jpg", "script": "Привет.", "size": "360x640"});
-    queue::submit(db, NewJob::from_json(user, "ugc_video", params, 300, 3).unwrap())
-        .await
-        .unwrap()
+    queue::submit(
+        db,
+        NewJob::from_json(user, "ugc_video", params, 300, 3).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn wait_terminal(db: &Db, job: i64, secs: u64) -> queue::JobRow {

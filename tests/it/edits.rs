@@ -67,7 +67,14 @@ async fn run_until_done(w: &World, jobs: &[i64]) {
 }
 
 fn edit_job(prompt: &str) -> NewJob {
-    NewJob::from_json(9, "character_edit", json!({"image": "gallery/anna.jpg", "prompt": prompt}), 60, 3).unwrap()
+    NewJob::from_json(
+        9,
+        "character_edit",
+        json!({"image": "gallery/anna.jpg", "prompt": prompt}),
+        60,
+        3,
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,7 +158,8 @@ async fn a_nano_banana_edit_sends_the_image_and_stores_the_result() {
         .await
         .unwrap()
         .unwrap()
-        .checkpoints.to_json()
+        .checkpoints
+        .to_json()
         .contains("characters/"));
 }
 
@@ -182,7 +190,8 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
             .await
             .unwrap()
             .unwrap()
-            .checkpoints.to_json(),
+            .checkpoints
+            .to_json(),
     )
     .unwrap();
     let original: Value = serde_json::from_str(
@@ -190,7 +199,8 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
             .await
             .unwrap()
             .unwrap()
-            .checkpoints.to_json(),
+            .checkpoints
+            .to_json(),
     )
     .unwrap();
     assert_eq!(

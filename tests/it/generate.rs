@@ -132,12 +132,9 @@ async fn run_job(
     } else {
         "text_to_video"
     };
-    let job = queue::submit(
-        &db,
-        NewJob::from_json(1, kind, params, 742, 3).unwrap(),
-    )
-    .await
-    .unwrap();
+    let job = queue::submit(&db, NewJob::from_json(1, kind, params, 742, 3).unwrap())
+        .await
+        .unwrap();
     harness::run_jobs(&db, services, &[job]).await;
     Run {
         db,
@@ -195,7 +192,9 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
         let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
         assert_eq!(row.state, "done", "{}: {row:?}", r.db.kind());
         assert!(
-            row.checkpoints.to_json().contains("\"request\":\"0:video_ok\""),
+            row.checkpoints
+                .to_json()
+                .contains("\"request\":\"0:video_ok\""),
             "{}",
             row.checkpoints.to_json()
         );

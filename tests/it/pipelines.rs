@@ -123,7 +123,8 @@ async fn a_ugc_job_with_local_providers_delivers_a_real_captioned_mp4() {
             .await
             .unwrap()
             .unwrap()
-            .checkpoints.to_json();
+            .checkpoints
+            .to_json();
         for step in ["voice", "talking_head", "output", "generation"] {
             assert!(ids.contains(step), "{step} persisted: {ids}");
         }

@@ -29,12 +29,26 @@ async fn user_with(db: &Db, id: i64, tokens: i64) {
 }
 
 fn job(user: i64, cost: i64) -> NewJob {
-    NewJob::from_json(user, "character_edit", serde_json::json!({"image": "a.jpg", "prompt": "n"}), cost, 3).unwrap()
+    NewJob::from_json(
+        user,
+        "character_edit",
+        serde_json::json!({"image": "a.jpg", "prompt": "n"}),
+        cost,
+        3,
+    )
+    .unwrap()
 }
 
 /// A job whose handler "submits to a provider" once (see `Recorder`).
 fn generate_job(user: i64, cost: i64) -> NewJob {
-    NewJob::from_json(user, "text_to_video", serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}), cost, 3).unwrap()
+    NewJob::from_json(
+        user,
+        "text_to_video",
+        serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}),
+        cost,
+        3,
+    )
+    .unwrap()
 }
 
 async fn balance(db: &Db, user: i64) -> i64 {
@@ -318,7 +332,8 @@ async fn after_a_crash_the_job_resumes_polling_and_never_submits_again() {
                     .await
                     .unwrap()
                     .unwrap()
-                    .checkpoints.to_json()
+                    .checkpoints
+                    .to_json()
                     .contains("req-123")
             }
         })

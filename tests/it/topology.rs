@@ -45,7 +45,10 @@ fn logs(dir: &std::path::Path) -> String {
     for name in ["serve", "worker-a", "worker-b"] {
         let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        out.push_str(&format!("--- {name}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        out.push_str(&format!(
+            "--- {name}\n{}\n",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
     out
 }
@@ -68,7 +71,10 @@ where
 /// Waits for a text containing `needle` to `user` after the first `before` texts.
 async fn wait_new_text(f: &FakeTelegram, user: i64, before: usize, needle: &str) {
     for _ in 0..2400 {
-        if f.texts_to(user)[before..].iter().any(|t| t.contains(needle)) {
+        if f.texts_to(user)[before..]
+            .iter()
+            .any(|t| t.contains(needle))
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -133,10 +139,15 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     ]);
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/health");
-    wait_until("serve to answer", dir.path(), Duration::from_secs(30), || {
-        let r = http.get(&health).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
+    wait_until(
+        "serve to answer",
+        dir.path(),
+        Duration::from_secs(30),
+        || {
+            let r = http.get(&health).send();
+            async move { r.await.is_ok_and(|r| r.status().is_success()) }
+        },
+    )
     .await;
 
     for u in &users {
@@ -149,19 +160,37 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
             jobs.len() == n && jobs.iter().all(|j| j.state.is_terminal())
         }
     };
-    wait_until("ten videos", dir.path(), Duration::from_secs(240), || all_terminal(10)).await;
+    wait_until("ten videos", dir.path(), Duration::from_secs(240), || {
+        all_terminal(10)
+    })
+    .await;
     for job in queue::all_jobs(&db).await.unwrap() {
-        assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
-        assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
+        assert_eq!(
+            job.state,
+            JobState::Done,
+            "job {}: {:?}",
+            job.id,
+            job.error_message
+        );
+        assert!(
+            job.checkpoints.delivered.is_some(),
+            "job {} delivered",
+            job.id
+        );
         let (_, message) = reelforge::db::progress::message_of(&db, job.id)
             .await
             .unwrap()
             .expect("a progress message");
         let f2 = f.clone();
-        wait_until("the progress message to say done", dir.path(), Duration::from_secs(15), || {
-            let last = f2.last_edit_of(message);
-            async move { last.is_some_and(|t| t.contains("Готово")) }
-        })
+        wait_until(
+            "the progress message to say done",
+            dir.path(),
+            Duration::from_secs(15),
+            || {
+                let last = f2.last_edit_of(message);
+                async move { last.is_some_and(|t| t.contains("Готово")) }
+            },
+        )
         .await;
     }
     for u in &users {
@@ -185,18 +214,42 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pid = victim.expect("a job running on a worker");
-    let killed = procs.0.iter_mut().find(|c| c.id() == pid).expect("our worker");
+    let killed = procs
+        .0
+        .iter_mut()
+        .find(|c| c.id() == pid)
+        .expect("our worker");
     killed.kill().unwrap();
     killed.wait().unwrap();
 
-    wait_until("the second round", dir.path(), Duration::from_secs(240), || all_terminal(14)).await;
+    wait_until(
+        "the second round",
+        dir.path(),
+        Duration::from_secs(240),
+        || all_terminal(14),
+    )
+    .await;
     for job in queue::all_jobs(&db).await.unwrap() {
-        assert_eq!(job.state, JobState::Done, "job {}: {:?}", job.id, job.error_message);
-        assert!(job.checkpoints.delivered.is_some(), "job {} delivered", job.id);
+        assert_eq!(
+            job.state,
+            JobState::Done,
+            "job {}: {:?}",
+            job.id,
+            job.error_message
+        );
+        assert!(
+            job.checkpoints.delivered.is_some(),
+            "job {} delivered",
+            job.id
+        );
     }
     for u in &users {
         let expected = if again.contains(u) { 2 } else { 1 };
-        assert_eq!(f.videos_to(*u), expected, "user {u}: one video per order, never two");
+        assert_eq!(
+            f.videos_to(*u),
+            expected,
+            "user {u}: one video per order, never two"
+        );
         assert_eq!(
             ledger::balance_of(&db, *u).await.unwrap(),
             ledger::entries_sum(&db, *u).await.unwrap()

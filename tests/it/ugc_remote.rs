@@ -74,7 +74,9 @@ async fn start_fakes(dir: &Path, stuck: bool) -> (Arc<Fakes>, String) {
     let head = common::moving_head(dir, "omnihuman.mp4", 3.0);
     let fakes = Arc::new(Fakes::default());
     *fakes.head.lock().unwrap() = std::fs::read(&head).unwrap();
-    fakes.stuck.store(stuck, std::sync::atomic::Ordering::SeqCst);
+    fakes
+        .stuck
+        .store(stuck, std::sync::atomic::Ordering::SeqCst);
     let app = Router::new()
         .route("/el/v1/text-to-speech/{voice}/with-timestamps", post(tts))
         .route("/fal/fal-ai/bytedance/omnihuman/v1.5", post(submit))
@@ -205,9 +207,12 @@ async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_o
         .await
         .unwrap();
     let params = json!({"portrait": "gallery/anna.jpg", "background": "uploads/bg.mp4", "script": "Buy now.", "language": "en", "size": "360x640"});
-    let job = queue::submit(&db, NewJob::from_json(5, "ugc_video", params, 600, 3).unwrap())
-        .await
-        .unwrap();
+    let job = queue::submit(
+        &db,
+        NewJob::from_json(5, "ugc_video", params, 600, 3).unwrap(),
+    )
+    .await
+    .unwrap();
     let (stop, worker) = harness::spawn_worker(&db, services, 1);
     // Wait until the talking head is queued at fal and the job snoozes on it.
     let mut row = queue::job(&db, job).await.unwrap().unwrap();
@@ -219,7 +224,10 @@ async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_o
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(row.state, "snoozed", "{row:?}");
-    assert!(!queue::cancel(&db, job).await.unwrap(), "handed to a worker");
+    assert!(
+        !queue::cancel(&db, job).await.unwrap(),
+        "handed to a worker"
+    );
     for _ in 0..600 {
         row = queue::job(&db, job).await.unwrap().unwrap();
         if row.state.is_terminal() {

@@ -68,14 +68,23 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     // Logs are JSON lines with the job's span fields, and no secret is in them even at debug
     // level (the Bot API puts the token in every URL).
     assert!(
-        err.lines().any(|l| l.starts_with('{') && l.contains("\"job_id\":")),
+        err.lines()
+            .any(|l| l.starts_with('{') && l.contains("\"job_id\":")),
         "{err}"
     );
-    assert!(!err.contains("123:TEST") && !err.contains("fal-key-never-logged"), "{err}");
+    assert!(
+        !err.contains("123:TEST") && !err.contains("fal-key-never-logged"),
+        "{err}"
+    );
     assert_eq!(ledger::balance_of(&db, 5).await.unwrap(), 40);
     // The standalone worker sent the video itself and recorded it before marking it done.
     assert_eq!(fake.videos_to(5), 1);
-    let delivered = queue::job(&db, job).await.unwrap().unwrap().checkpoints.delivered;
+    let delivered = queue::job(&db, job)
+        .await
+        .unwrap()
+        .unwrap()
+        .checkpoints
+        .delivered;
     assert_eq!(delivered.unwrap().file_id, "BAACAgIAAx-video");
 }
 
@@ -84,7 +93,10 @@ fn a_worker_without_a_bot_token_is_refused_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
         .arg("worker")
-        .env("DATABASE_URL", format!("sqlite://{}/rf.db", dir.path().display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/rf.db", dir.path().display()),
+        )
         .env("STORAGE_URL", dir.path().join("files"))
         .env_remove("TELEGRAM_BOT_TOKEN")
         .current_dir(dir.path())
@@ -196,7 +208,13 @@ async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_s
         .unwrap();
     assert_eq!(forged.status().as_u16(), 400);
     for _ in 0..600 {
-        if queue::job(&db, job).await.unwrap().unwrap().state.is_terminal() {
+        if queue::job(&db, job)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .is_terminal()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
-use reelforge::pipelines::video_backend::VideoRouter;
+use reelforge::jobs::JobState;
 use reelforge::pipelines::delivery::DeliverFuture;
-use reelforge::pipelines::{Deliver, DeliverError, Delivery, Pipelines, RemoteProviders, Sent};
+use reelforge::pipelines::video_backend::VideoRouter;
 use reelforge::pipelines::Services;
+use reelforge::pipelines::{Deliver, DeliverError, Delivery, Pipelines, RemoteProviders, Sent};
 use reelforge::providers::ProviderError;
 use reelforge::queue::worker::{run_worker, WorkerConfig};
-use reelforge::jobs::JobState;
 use reelforge::queue::{self, JobRow};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::Storage;
