@@ -153,8 +153,10 @@ mod tests {
         c.output = Some("o".into());
         assert_eq!(phase(JobState::Snoozed, ugc, &c, None), Phase::Uploading);
         // A character edit's output is a photo still being shown, not an upload phase.
-        let mut edit = Checkpoints::default();
-        edit.output = Some("e.jpg".into());
+        let edit = Checkpoints {
+            output: Some("e.jpg".into()),
+            ..Checkpoints::default()
+        };
         assert_eq!(
             phase(JobState::Running, JobKind::CharacterEdit, &edit, None),
             Phase::Generating
