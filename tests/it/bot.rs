@@ -123,10 +123,14 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     f.text(42, "/buy");
     f.wait_text(42, "Выберите пакет").await;
     let packs = f.last_buttons(42);
-    assert!(
-        packs.contains(&"7420 — 5936 ₸ (−20%)|pay:p:3".to_string()),
-        "{packs:?}"
+    let biggest = &common::prices().packs[3];
+    let label = format!(
+        "{} — {} ₸ (−{}%)|pay:p:3",
+        biggest.tokens,
+        biggest.price_kzt,
+        biggest.discount_percent()
     );
+    assert!(packs.contains(&label), "{label} in {packs:?}");
     f.press(42, "pay:p:1", 5);
     f.wait_text(42, "Как оплатить").await;
     assert_eq!(
@@ -136,7 +140,11 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
     );
     f.press(42, "pay:k:1", 6);
     let texts = f.wait_text(42, "Kaspi на номер +7 700 000 00 00").await;
-    assert!(texts.last().unwrap().contains("1336 ₸"), "{texts:?}");
+    let (pack_tokens, pack_kzt) = common::pack(1);
+    assert!(
+        texts.last().unwrap().contains(&format!("{pack_kzt} ₸")),
+        "{texts:?}"
+    );
     f.wait_text(1, "Kaspi order").await;
     let orders: Vec<(String, i64, String)> = reelforge::db::orders::all_orders(&r.db)
         .await
@@ -144,7 +152,10 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
         .into_iter()
         .map(|o| (o.method, o.tokens, o.status))
         .collect();
-    assert_eq!(orders, vec![("kaspi".into(), 1484, "pending".into())]);
+    assert_eq!(
+        orders,
+        vec![("kaspi".into(), pack_tokens, "pending".into())]
+    );
 
     // Unexpected things: a dice, a PDF, a sticker, a button from an old message, a bad command.
     f.send(42, "ru", json!({"dice": {"emoji": "🎲", "value": 4}}));
@@ -190,27 +201,29 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
     f.text(42, "/generate маяк на закате");
     f.wait_text(42, "«маяк на закате»").await;
     let buttons = f.last_buttons(42);
+    let fast = |s| common::video_price("fast", s);
+    let quality = |s| common::video_price("quality", s);
+    let hd8 = common::prices()
+        .video_tokens("quality", "1080p", 8)
+        .unwrap();
     for expected in [
-        "⚡ Быстро — 742|v:preset:fast",
-        "💎 Качество — 1928|v:preset:quality",
-        "✓ Fast · 742|v:m:fast",
-        "Quality 1080p · 3115|v:m:hd",
-        "4 с · 371|v:s:4",
-        "✓ 8 с · 742|v:s:8",
-        "12 с · 1113|v:s:12",
-        "✓ ▯ Вертикально|v:o:v",
-        "✅ Создать — 742|v:go",
+        format!("⚡ Быстро — {}|v:preset:fast", fast(8)),
+        format!("💎 Качество — {}|v:preset:quality", quality(8)),
+        format!("✓ Fast · {}|v:m:fast", fast(8)),
+        format!("Quality 1080p · {hd8}|v:m:hd"),
+        format!("4 с · {}|v:s:4", fast(4)),
+        format!("✓ 8 с · {}|v:s:8", fast(8)),
+        format!("12 с · {}|v:s:12", fast(12)),
+        "✓ ▯ Вертикально|v:o:v".to_string(),
+        format!("✅ Создать — {}|v:go", fast(8)),
     ] {
-        assert!(
-            buttons.contains(&expected.to_string()),
-            "{expected} in {buttons:?}"
-        );
+        assert!(buttons.contains(&expected), "{expected} in {buttons:?}");
     }
     // Choices edit the same message; the price follows.
     f.press(42, "v:m:quality", 50);
-    f.wait_text(42, "Цена: 1928").await;
+    f.wait_text(42, &format!("Цена: {}", quality(8))).await;
     f.press(42, "v:s:4", 50);
-    f.wait_text(42, "Цена: 964").await;
+    f.wait_text(42, &format!("Цена: {}", quality(4))).await;
     f.press(42, "v:o:h", 50);
     let texts = f.wait_text(42, "1280x720").await;
     assert!(
@@ -321,7 +334,8 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
         "the stored photo is the first frame: {params}"
     );
     // Telegram refuses the video: the job fails, the tokens come back once, the user is told.
-    let texts = f.wait_text(42, "Токены возвращены (742)").await;
+    let refunded = format!("Токены возвращены ({})", common::video_price("fast", 8));
+    let texts = f.wait_text(42, &refunded).await;
     assert!(
         texts.last().unwrap().contains("файл или текст не подходит"),
         "{texts:?}"
@@ -377,14 +391,19 @@ async fn card_payment_sends_a_stripe_checkout_link_for_the_pack() {
         "no Kaspi number: card only"
     );
     f.press(42, "pay:s:1", 6);
-    f.wait_text(42, "Оплата 1336 ₸ за 1484 токенов").await;
+    let (pack_tokens, pack_kzt) = common::pack(1);
+    f.wait_text(42, &format!("Оплата {pack_kzt} ₸ за {pack_tokens} токенов"))
+        .await;
     assert_eq!(
         f.last_buttons(42),
-        vec!["Оплатить 1336 ₸|https://checkout.stripe.com/c/pay/cs_test_123"]
+        vec![format!(
+            "Оплатить {pack_kzt} ₸|https://checkout.stripe.com/c/pay/cs_test_123"
+        )]
     );
     let form = forms.lock().unwrap()[0].clone();
     assert!(
-        form.contains("unit_amount%5D=133600") && form.contains("metadata%5Btokens%5D=1484"),
+        form.contains(&format!("unit_amount%5D={}", pack_kzt * 100))
+            && form.contains(&format!("metadata%5Btokens%5D={pack_tokens}")),
         "{form}"
     );
     let orders: Vec<(String, Option<String>, String)> = reelforge::db::orders::all_orders(&r.db)

@@ -123,25 +123,23 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     assert_eq!(f.last_buttons(42), vec!["Пропустить|p:skip"]);
     f.press(42, "p:skip", 4);
     f.wait_text(42, "Сколько роликов").await;
+    let unit = common::video_price("fast", 8);
     assert_eq!(
         f.last_buttons(42),
-        vec![
-            "1 · 742|p:q:1",
-            "2 · 1484|p:q:2",
-            "3 · 2226|p:q:3",
-            "5 · 3710|p:q:5"
-        ]
+        [1, 2, 3, 5]
+            .map(|q| format!("{q} · {}|p:q:{q}", unit * q))
+            .to_vec()
     );
     f.press(42, "p:q:2", 5);
     let card = f.wait_text(42, "Проверьте заказ").await;
     let card = card.last().unwrap();
     for part in [
-        "Кружка 300 мл",
-        "Студия, мягкий свет",
-        "Количество: 2",
-        "1484 токенов",
+        "Кружка 300 мл".to_string(),
+        "Студия, мягкий свет".to_string(),
+        "Количество: 2".to_string(),
+        format!("{} токенов", unit * 2),
     ] {
-        assert!(card.contains(part), "{part} in {card}");
+        assert!(card.contains(&part), "{part} in {card}");
     }
     f.press(42, "p:go", 6);
     f.wait_text(42, "В очереди: место 2").await;
@@ -149,10 +147,10 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     assert_eq!(queued.len(), 2);
     assert!(queued
         .iter()
-        .all(|(k, c, p)| k == "product_video" && *c == 742 && p.contains("studio")));
+        .all(|(k, c, p)| k == "product_video" && *c == unit && p.contains("studio")));
     assert_eq!(
         reelforge::ledger::balance_of(&e.db, 42).await.unwrap(),
-        5100 - 1484
+        5100 - unit * 2
     );
     // A stale confirmation button does nothing twice.
     f.press(42, "p:go", 6);
@@ -300,7 +298,8 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.wait_text(1, "no user '@nobody'").await;
     // Daily limit: the second paid job today is refused with a clear message.
     f.text(42, "/generate кот");
-    f.wait_text(42, "Цена: 742").await;
+    f.wait_text(42, &format!("Цена: {}", common::video_price("fast", 8)))
+        .await;
     f.press(42, "v:go", 3);
     f.wait_text(42, "В очереди").await;
     f.text(42, "/generate собака");
@@ -316,9 +315,11 @@ async fn admin_commands_bans_feedback_and_limits() {
     assert!(stats.last().unwrap().contains("users: 2"), "{stats:?}");
     let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
     f.text(1, &format!("/refund {job}"));
-    f.wait_text(1, &format!("job #{job}: 742 tokens back to 42"))
+    let price = common::video_price("fast", 8);
+    f.wait_text(1, &format!("job #{job}: {price} tokens back to 42"))
         .await;
-    f.wait_text(42, "Возвращено 742 токенов").await;
+    f.wait_text(42, &format!("Возвращено {price} токенов"))
+        .await;
     f.text(1, &format!("/refund {job}"));
     f.wait_text(1, "already refunded").await;
     // Feedback reaches the admin chat.
@@ -423,7 +424,8 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
     let first = e.run(e.app());
     e.member(42, 1000).await;
     f.text(42, "/generate маяк");
-    f.wait_text(42, "Цена: 742").await;
+    f.wait_text(42, &format!("Цена: {}", common::video_price("fast", 8)))
+        .await;
     f.press(42, "v:go", 1000);
     f.wait_text(42, "В очереди").await;
     stop(first).await;

@@ -42,15 +42,16 @@ async fn queued_ugc_job(db: &Db, services: &Services, user: i64) -> i64 {
 }
 
 async fn wait_terminal(db: &Db, job: i64, secs: u64) -> queue::JobRow {
-    let mut row = queue::job(db, job).await.unwrap().unwrap();
-    for _ in 0..secs * 20 {
-        row = queue::job(db, job).await.unwrap().unwrap();
-        if row.state.is_terminal() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    row
+    common::wait_until("the job to end", Duration::from_secs(secs), || async {
+        queue::job(db, job)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .is_terminal()
+    })
+    .await;
+    queue::job(db, job).await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

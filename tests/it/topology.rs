@@ -53,19 +53,15 @@ fn logs(dir: &std::path::Path) -> String {
     out
 }
 
-async fn wait_until<F, Fut>(what: &str, logs_dir: &std::path::Path, timeout: Duration, mut check: F)
+/// The shared wait, failing with the processes' logs.
+async fn wait_until<F, Fut>(what: &str, logs_dir: &std::path::Path, timeout: Duration, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let until = Instant::now() + timeout;
-    while Instant::now() < until {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !crate::common::eventually(timeout, check).await {
+        panic!("timed out waiting for {what}\n{}", logs(logs_dir));
     }
-    panic!("timed out waiting for {what}\n{}", logs(logs_dir));
 }
 
 /// Waits for a text containing `needle` to `user` after the first `before` texts.

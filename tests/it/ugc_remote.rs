@@ -19,6 +19,7 @@ use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Default)]
 struct Fakes {
@@ -215,26 +216,25 @@ async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_o
     .unwrap();
     let (stop, worker) = harness::spawn_worker(&db, services, 1);
     // Wait until the talking head is queued at fal and the job snoozes on it.
-    let mut row = queue::job(&db, job).await.unwrap().unwrap();
-    for _ in 0..600 {
-        row = queue::job(&db, job).await.unwrap().unwrap();
-        if row.state == "snoozed" && row.checkpoints.talking_head_request.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(row.state, "snoozed", "{row:?}");
+    let row = || async { queue::job(&db, job).await.unwrap().unwrap() };
+    common::wait_until(
+        "the job to wait at fal",
+        Duration::from_secs(30),
+        || async {
+            let r = row().await;
+            r.state == "snoozed" && r.checkpoints.talking_head_request.is_some()
+        },
+    )
+    .await;
     assert!(
         !queue::cancel(&db, job).await.unwrap(),
         "handed to a worker"
     );
-    for _ in 0..600 {
-        row = queue::job(&db, job).await.unwrap().unwrap();
-        if row.state.is_terminal() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    common::wait_until("the cancel", Duration::from_secs(30), || async {
+        row().await.state.is_terminal()
+    })
+    .await;
+    let row = row().await;
     assert_eq!(row.state, "cancelled", "{row:?}");
     assert_eq!(*fakes.cancels.lock().unwrap(), 1, "cancelled at fal");
     // A second press changes nothing: refunded exactly once.

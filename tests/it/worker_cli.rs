@@ -46,15 +46,16 @@ async fn worker_process_runs_queued_jobs_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut state = reelforge::jobs::JobState::New;
-    for _ in 0..600 {
-        state = queue::job(&db, job).await.unwrap().unwrap().state;
-        if state == "done" || state == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "done");
+    common::wait_until("the job to end", Duration::from_secs(60), || async {
+        queue::job(&db, job)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .is_terminal()
+    })
+    .await;
+    assert_eq!(queue::job(&db, job).await.unwrap().unwrap().state, "done");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -207,18 +208,15 @@ async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_s
         .await
         .unwrap();
     assert_eq!(forged.status().as_u16(), 400);
-    for _ in 0..600 {
-        if queue::job(&db, job)
+    common::wait_until("the job to end", Duration::from_secs(60), || async {
+        queue::job(&db, job)
             .await
             .unwrap()
             .unwrap()
             .state
             .is_terminal()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert_eq!(queue::job(&db, job).await.unwrap().unwrap().state, "done");
     // One registry: what the workers recorded is on the server's /metrics.
     let metrics = http

@@ -199,3 +199,49 @@ pub fn pixel(path: &std::path::Path, t: Option<f64>, x: u32, y: u32) -> (u8, u8,
         .unwrap();
     (o.stdout[0], o.stdout[1], o.stdout[2])
 }
+
+/// The bundled price table: tests of what users see read prices from it, never type them in.
+pub fn prices() -> reelforge::pricing::PriceTable {
+    reelforge::pricing::PriceTable::default_table()
+}
+
+/// Tokens for a video of `tier` at 720p and `seconds`.
+pub fn video_price(tier: &str, seconds: u32) -> i64 {
+    prices().video_tokens(tier, "720p", seconds).unwrap()
+}
+
+/// (tokens, price in tenge) of pack `i`.
+pub fn pack(i: usize) -> (i64, i64) {
+    let p = &prices().packs[i];
+    (p.tokens, p.price_kzt)
+}
+
+/// Waits until `check` holds (polling every 50 ms); false when `timeout` passed first.
+pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Like [`eventually`], failing the test with `what` on timeout.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(
+        eventually(timeout, check).await,
+        "timed out waiting for {what}"
+    );
+}

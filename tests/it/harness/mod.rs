@@ -155,18 +155,15 @@ pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64])
     let (stop, worker) = spawn_worker(db, services, 2);
     let mut rows = Vec::new();
     for id in jobs {
-        let mut row = queue::job(db, *id).await.unwrap().unwrap();
-        for _ in 0..600 {
-            row = queue::job(db, *id).await.unwrap().unwrap();
-            if row.state.is_terminal() {
-                break;
-            }
+        crate::common::eventually(Duration::from_secs(30), || async {
+            let row = queue::job(db, *id).await.unwrap().unwrap();
             if row.state == JobState::Snoozed {
                 queue::bring_forward(db, *id).await.unwrap();
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        rows.push(row);
+            row.state.is_terminal()
+        })
+        .await;
+        rows.push(queue::job(db, *id).await.unwrap().unwrap());
     }
     stop.send(true).unwrap();
     worker.await.unwrap();
