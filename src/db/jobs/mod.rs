@@ -6,8 +6,11 @@
 use crate::db::ledger::{self, LedgerError, Reason};
 use crate::db::{now_ms, Db, DbError};
 use crate::failure::{retry_delay, ErrorClass};
-use crate::jobs::{Checkpoints, JobKind, JobSpec, JobState, SpecError};
+use crate::jobs::{Checkpoints, JobSpec, SpecError};
 use std::time::Duration;
+
+mod read;
+pub use read::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -98,70 +101,6 @@ impl From<ClaimedRow> for ClaimedJob {
             lease_token: r.lease_token,
             cost_tokens: r.cost_tokens,
             cancel_requested: r.cancel_requested,
-        }
-    }
-}
-
-/// A job as anyone may read it: its state, spec and checkpoints.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobRow {
-    pub id: i64,
-    pub user_id: i64,
-    pub state: JobState,
-    pub kind: Option<JobKind>,
-    pub spec: Option<JobSpec>,
-    pub attempts: i64,
-    pub run_at_ms: i64,
-    pub lease_token: i64,
-    pub error_class: Option<String>,
-    pub error_message: Option<String>,
-    pub checkpoints: Checkpoints,
-    pub cost_tokens: i64,
-    pub created_ms: i64,
-    pub finished_ms: Option<i64>,
-    /// The worker that claimed it last.
-    pub worker: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct RawJob {
-    id: i64,
-    user_id: i64,
-    state: String,
-    kind: String,
-    params: String,
-    attempts: i64,
-    run_at_ms: i64,
-    lease_token: i64,
-    error_class: Option<String>,
-    error_message: Option<String>,
-    checkpoints: String,
-    cost_tokens: i64,
-    created_ms: i64,
-    finished_ms: Option<i64>,
-    worker: Option<String>,
-}
-
-const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_message, checkpoints, cost_tokens, created_ms, finished_ms, worker";
-
-impl From<RawJob> for JobRow {
-    fn from(r: RawJob) -> Self {
-        Self {
-            id: r.id,
-            user_id: r.user_id,
-            state: JobState::from_name(&r.state),
-            kind: JobKind::from_name(&r.kind),
-            spec: JobSpec::from_row(&r.kind, &r.params).ok(),
-            attempts: r.attempts,
-            run_at_ms: r.run_at_ms,
-            lease_token: r.lease_token,
-            error_class: r.error_class,
-            error_message: r.error_message,
-            checkpoints: Checkpoints::from_json(&r.checkpoints),
-            cost_tokens: r.cost_tokens,
-            created_ms: r.created_ms,
-            finished_ms: r.finished_ms,
-            worker: r.worker,
         }
     }
 }
@@ -469,47 +408,6 @@ pub async fn release(db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
     record_event(db, job.id, "released", None).await
 }
 
-pub async fn job(db: &Db, id: i64) -> Result<Option<JobRow>, QueueError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-    let row = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
-    Ok(row.map(JobRow::from))
-}
-
-/// The newest jobs of a user, newest first.
-pub async fn jobs_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<JobRow>, QueueError> {
-    let sql =
-        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
-    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?);
-    Ok(rows.into_iter().map(JobRow::from).collect())
-}
-
-/// Every job, oldest first (admin tools and tests check invariants over them).
-pub async fn all_jobs(db: &Db) -> Result<Vec<JobRow>, QueueError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id");
-    let rows =
-        on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?);
-    Ok(rows.into_iter().map(JobRow::from).collect())
-}
-
-/// 1-based place of a waiting job among the jobs not yet finished (0 when it is finished).
-pub async fn position(db: &Db, id: i64) -> Result<i64, QueueError> {
-    let n: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM jobs WHERE id <= $1 AND state IN ('queued', 'snoozed', 'running')
-         AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND j.state IN ('queued', 'snoozed', 'running'))",
-    )
-    .bind(id)
-    .fetch_one(p)
-    .await?);
-    Ok(n)
-}
-
-/// Jobs by state, for the metrics endpoint and `/queue`.
-pub async fn counts_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, (String, i64)>("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(p).await?),
-    )
-}
-
 /// Jobs this worker still holds after its tasks were stopped go back to the queue now rather
 /// than waiting for their leases to expire.
 pub async fn release_all_held(db: &Db, worker: &str) -> Result<u64, QueueError> {
@@ -523,59 +421,6 @@ pub async fn release_all_held(db: &Db, worker: &str) -> Result<u64, QueueError> 
     .execute(p)
     .await?
     .rows_affected()))
-}
-
-/// Jobs waiting to run now, and how long the oldest of them has waited (ms).
-pub async fn queue_depth(db: &Db) -> Result<(i64, i64), QueueError> {
-    let now = now_ms();
-    let (n, oldest): (i64, Option<i64>) = on_db!(db, p => sqlx::query_as(
-        "SELECT COUNT(*), MIN(run_at_ms) FROM jobs WHERE state IN ('queued', 'snoozed') AND run_at_ms <= $1",
-    )
-    .bind(now)
-    .fetch_one(p)
-    .await?);
-    Ok((n, oldest.map(|t| (now - t).max(0)).unwrap_or(0)))
-}
-
-/// A user's jobs that are still waiting or running.
-pub async fn unfinished_jobs_of_user(db: &Db, user: i64) -> Result<Vec<JobRow>, QueueError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 AND state IN ('queued', 'snoozed', 'running') ORDER BY id");
-    let rows = on_db!(db, p => sqlx::query_as::<_, RawJob>(sqlx::AssertSqlSafe(sql)).bind(user).fetch_all(p).await?);
-    Ok(rows.into_iter().map(JobRow::from).collect())
-}
-
-/// One user's jobs by state.
-pub async fn counts_by_state_of_user(db: &Db, user: i64) -> Result<Vec<(String, i64)>, QueueError> {
-    Ok(
-        on_db!(db, p => sqlx::query_as("SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id = $1 GROUP BY state ORDER BY state")
-        .bind(user)
-        .fetch_all(p)
-        .await?),
-    )
-}
-
-/// What every finished job was asked to make (unreadable rows are skipped).
-pub async fn done_specs(db: &Db) -> Result<Vec<JobSpec>, QueueError> {
-    let rows: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done'").fetch_all(p).await?);
-    Ok(rows
-        .iter()
-        .filter_map(|(kind, params)| JobSpec::from_row(kind, params).ok())
-        .collect())
-}
-
-/// A user's paid jobs (not rejected) since `since_ms`, and when their newest paid job was made.
-pub async fn paid_jobs_since(
-    db: &Db,
-    user: i64,
-    since_ms: i64,
-) -> Result<(i64, Option<i64>), QueueError> {
-    Ok(on_db!(db, p => sqlx::query_as(
-        "SELECT CAST(COUNT(CASE WHEN created_ms >= $2 THEN 1 END) AS BIGINT), MAX(created_ms) FROM jobs WHERE user_id = $1 AND state <> 'rejected' AND cost_tokens > 0",
-    )
-    .bind(user)
-    .bind(since_ms)
-    .fetch_one(p)
-    .await?))
 }
 
 /// Makes a waiting job due now (an operator's "run it now"; tests use it to skip a snooze).
