@@ -21,8 +21,22 @@ fn media_error(e: media::MediaError) -> ProviderError {
     ProviderError::new(NAME, class, e.to_string())
 }
 
-/// Speaks `text` into a WAV file with espeak-ng (`language` such as "ru" or "en").
+/// An espeak-ng voice name: letters, digits, `+`, `-`, `_`, never starting with `-` (so it
+/// can never be read as an option).
+pub fn is_voice_name(voice: &str) -> bool {
+    !voice.is_empty()
+        && voice.len() <= 40
+        && !voice.starts_with('-')
+        && voice
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
+}
+
+/// Speaks `text` into a WAV file with espeak-ng (`language` such as "ru" or "en"). The text
+/// goes in on standard input, never as an argument: a script like `-f/etc/passwd` is spoken
+/// as those characters, not obeyed.
 pub async fn speak(text: &str, language: &str, out: &Path) -> Result<(), ProviderError> {
+    use tokio::io::AsyncWriteExt;
     if text.trim().is_empty() {
         return Err(ProviderError::new(
             NAME,
@@ -30,14 +44,34 @@ pub async fn speak(text: &str, language: &str, out: &Path) -> Result<(), Provide
             "the script is empty",
         ));
     }
-    let status = tokio::process::Command::new("espeak-ng")
-        .args(["-v", language, "-s", "150", "-w"])
+    if !is_voice_name(language) {
+        return Err(ProviderError::new(
+            NAME,
+            ErrorClass::BadUserInput,
+            format!("'{language}' is not a voice name"),
+        ));
+    }
+    let mut child = tokio::process::Command::new("espeak-ng")
+        .args(["-v", language, "-s", "150", "--stdin", "-w"])
         .arg(out)
-        .arg(text)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
-        .status()
-        .await
+        .spawn()
         .map_err(|e| internal(format!("cannot run espeak-ng: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| internal(format!("espeak-ng input: {e}")))?;
+        // Closing stdin ends the text.
+        drop(stdin);
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| internal(format!("espeak-ng: {e}")))?;
     if !status.success() {
         return Err(internal(format!("espeak-ng failed: {status}")));
     }

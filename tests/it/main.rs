@@ -6,6 +6,7 @@ mod dbs;
 mod fake_tg;
 mod harness;
 
+
 mod admin;
 mod bad_input;
 mod bot;
@@ -17,6 +18,7 @@ mod dialogue;
 mod edits;
 mod fit_image;
 mod generate;
+mod hostile_input;
 mod http_payments;
 mod ledger;
 mod phone_inputs;

@@ -95,6 +95,8 @@ impl Deliver for Bot {
 
 /// A folder store under `dir` with the offline defaults; adjust the fields before use.
 pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
+    // As `serve` and `worker` do at start: what the workers record lands in the registry.
+    reelforge::metrics::install();
     Services {
         db: db.clone(),
         storage: Arc::new(Storage::Folder(
