@@ -50,11 +50,25 @@ pub fn check_file(path: &Path, max_bytes: u64) -> Result<u64> {
     Ok(meta.len())
 }
 
-/// Opens a media container, mapping every failure to what is wrong with the file.
+/// The only protocol a user's file is read through: the local file itself. A playlist inside
+/// it can then name no URL.
+const PROTOCOL_WHITELIST: &str = "file";
+/// The containers users' media comes in. Playlists and lists (HLS, DASH, concat, ffconcat,
+/// image sequences with patterns) are not among them: they name other files or URLs, and a
+/// hostile upload could make the server read another user's clip or fetch from its network.
+const DEMUXER_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,\
+    mp3,wav,ogg,flac,aac,w64,caf,\
+    jpeg_pipe,png_pipe,webp_pipe,bmp_pipe,tiff_pipe,gif,gif_pipe,image2";
+
+/// Opens a media container, mapping every failure to what is wrong with the file. Only the
+/// file protocol and the demuxers in [`DEMUXER_WHITELIST`] are allowed.
 pub fn open_media(path: &Path) -> Result<ff::format::context::Input> {
     init_ffmpeg();
     check_file(path, MAX_INPUT_BYTES)?;
-    let input = ff::format::input(&path).map_err(|_| {
+    let mut options = ff::Dictionary::new();
+    options.set("protocol_whitelist", PROTOCOL_WHITELIST);
+    options.set("format_whitelist", &DEMUXER_WHITELIST.replace([' ', '\n'], ""));
+    let input = ff::format::input_with_dictionary(&path, options).map_err(|_| {
         let problem = if has_known_container_signature(path) {
             InputProblem::Truncated
         } else {

@@ -45,3 +45,58 @@ async fn a_voice_name_that_is_an_option_is_refused() {
     }
     assert!(!out.exists());
 }
+
+/// A TCP listener on 127.0.0.1 that counts the connections it gets.
+fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (port, hits)
+}
+
+#[test]
+fn an_hls_playlist_named_mp4_fetches_nothing_and_reads_no_server_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, hits) = counting_listener();
+    // Another user's clip on the server, by a path a playlist can name.
+    let other = crate::common::background(dir.path(), "other-user.mp4", 160, 120, 1.0, 30);
+    for segment in [
+        format!("http://127.0.0.1:{port}/segment.ts"),
+        other.display().to_string(),
+    ] {
+        let fake = dir.path().join("clip.mp4");
+        std::fs::write(
+            &fake,
+            format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{segment}\n#EXT-X-ENDLIST\n"),
+        )
+        .unwrap();
+        let err = media::probe(&fake).expect_err(&segment);
+        assert!(err.is_bad_input(), "{segment}: {err}");
+        // The command line says it in one sentence with exit status 2.
+        let out = crate::common::reelforge(&["probe", fake.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{segment}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection");
+}
+
+#[test]
+fn a_concat_list_naming_server_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = crate::common::background(dir.path(), "other-user.mp4", 160, 120, 1.0, 30);
+    for entry in ["/etc/passwd", "other-user.mp4"] {
+        let list = dir.path().join("list.mp4");
+        std::fs::write(&list, format!("ffconcat version 1.0\nfile '{entry}'\n")).unwrap();
+        let err = media::probe(&list).expect_err(entry);
+        assert!(err.is_bad_input(), "{entry}: {err}");
+    }
+    // A real clip still opens.
+    assert!(media::probe(&other).unwrap().video.is_some());
+}
