@@ -81,6 +81,10 @@ pub fn load_image_at_least(
     if let Some((w, h)) = crate::image_header::header_dimensions(&bytes) {
         check_pixel_count(path, w, h)?;
     }
+    // The decoder would fill a cut JPEG with grey; a user should hear the file is damaged.
+    if crate::image_header::jpeg_is_truncated(&bytes) {
+        return Err(MediaError::bad_input(path, InputProblem::Truncated));
+    }
     let reader = image::ImageReader::new(Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;

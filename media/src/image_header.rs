@@ -100,3 +100,47 @@ mod tests {
         assert_eq!(header_dimensions(b"hello world"), None);
     }
 }
+
+/// Whether a JPEG's main image is cut short: the segments are walked from SOI to the first
+/// start-of-scan (so an EXIF thumbnail's own end marker inside APP1 does not count), and the
+/// scan data must be followed by an end-of-image marker. Not a JPEG: `false`.
+pub fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return true;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if marker == 0xDA {
+            let scan = i + 2 + len;
+            // Entropy-coded data never holds FF D9 (0xFF is stuffed), so the first one ends it.
+            return scan > bytes.len() || !bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        i += 2 + len;
+    }
+    true
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    #[test]
+    fn a_jpeg_without_its_end_marker_is_truncated() {
+        // SOI, APP0 (len 4), SOS (len 4), data, EOI.
+        let whole = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xDA, 0x00, 0x04, 0x00, 0x00,
+            0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9,
+        ];
+        assert!(!super::jpeg_is_truncated(&whole));
+        assert!(super::jpeg_is_truncated(&whole[..whole.len() - 3]));
+        assert!(super::jpeg_is_truncated(&whole[..9]));
+        assert!(!super::jpeg_is_truncated(b"\x89PNG\r\n\x1a\n"));
+    }
+}

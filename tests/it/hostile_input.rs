@@ -100,3 +100,29 @@ fn a_concat_list_naming_server_files_is_refused() {
     // A real clip still opens.
     assert!(media::probe(&other).unwrap().video.is_some());
 }
+
+#[test]
+fn a_truncated_jpeg_is_refused_instead_of_fitted_with_a_grey_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(crate::common::ASTRONAUT).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &whole[..whole.len() * 6 / 10]).unwrap();
+    let out = dir.path().join("out.jpg");
+    let run = crate::common::reelforge(&[
+        "fit-image",
+        cut.to_str().unwrap(),
+        "--size",
+        "360x640",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!out.exists());
+    // The whole photo still fits.
+    let fine = dir.path().join("whole.jpg");
+    std::fs::write(&fine, &whole).unwrap();
+    assert!(media::load_image(&fine).is_ok());
+}
