@@ -180,9 +180,25 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
         lease_lost,
     };
     let started = std::time::Instant::now();
-    let outcome = handler.run(&mut ctx).await;
+    let claimed = ctx.job.clone();
+    // The handler runs in its own task so a panic (a bug, or an input that crashes the code)
+    // is caught here: it counts as a failed attempt, retried until the attempts run out and
+    // then refunded, instead of leaving the job to be re-claimed forever.
+    let run = tokio::spawn(tracing::Instrument::in_current_span(async move {
+        let outcome = handler.run(&mut ctx).await;
+        (outcome, ctx.job)
+    }));
+    let (outcome, job) = match run.await {
+        Ok(done) => done,
+        Err(e) => {
+            let what = panic_message(e);
+            tracing::error!(panic = %what, "the job's handler panicked");
+            crate::metrics::job_failure(&claimed.kind, "internal", "internal");
+            let message = format!("internal error: {what}");
+            (StepOutcome::Fail(ErrorClass::Transient, message), claimed)
+        }
+    };
     drop(beat);
-    let job = ctx.job;
     let took_ms = started.elapsed().as_millis() as u64;
     let result = if cancel.load(Ordering::Relaxed) {
         tracing::info!(took_ms, "cancelled by the user");
@@ -271,4 +287,16 @@ fn jitter() -> f64 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// What a panicked task said, for the log and the job's error message.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into()),
+        Err(e) => e.to_string(),
+    }
 }

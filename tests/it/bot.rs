@@ -269,19 +269,17 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
             .any(|b| b.ends_with(&format!("again:{}", job[0].0))),
         "{again:?}"
     );
-    f.wait_text(42, "✅ Готово! Баланс: 4136").await;
+    // The welcome bonus plus the payment, less the video.
+    f.wait_text(42, &format!("✅ Готово! Баланс: {}", 100 + 5000 - quality(4)))
+        .await;
     // "Make another" under the video opens the same settings again.
     f.press(42, &format!("again:{}", job[0].0), 900);
-    let same = "Quality 720p · 4 с · 1280x720\nЦена: 964";
-    for _ in 0..200 {
-        if f.texts_to(42).iter().filter(|t| t.contains(same)).count() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let same = format!("Quality 720p · 4 с · 1280x720\nЦена: {}", quality(4));
+    let shown_twice = || f.texts_to(42).iter().filter(|t| t.contains(&same)).count() == 2;
+    common::eventually(Duration::from_secs(5), || async { shown_twice() }).await;
     let texts = f.texts_to(42);
     assert_eq!(
-        texts.iter().filter(|t| t.contains(same)).count(),
+        texts.iter().filter(|t| t.contains(&same)).count(),
         2,
         "{texts:?}"
     );

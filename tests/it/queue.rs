@@ -414,16 +414,80 @@ async fn all_in_state(db: &Db, ids: &[i64], state: &str) -> bool {
     true
 }
 
-async fn wait_until<F, Fut>(mut check: F)
+/// The shared wait, with the 10 s these queue tests allow.
+async fn wait_until<F, Fut>(check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    crate::common::wait_until("the queue condition", Duration::from_secs(10), check).await;
+}
+
+/// A handler that panics every time (a bug, or an input that crashes the code).
+struct Panics;
+
+impl Handler for Panics {
+    async fn run(&self, _ctx: &mut JobCtx) -> StepOutcome {
+        panic!("boom");
     }
-    panic!("condition not reached in 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handler_that_panics_is_retried_then_failed_and_refunded_once() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        user_with(&db, 21, 100).await;
+        let id = queue::submit(&db, job(21, 40)).await.unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(run_worker(
+            db.clone(),
+            Arc::new(Panics),
+            fast_worker("p", Duration::from_millis(500)),
+            rx,
+        ));
+        wait_until(|| {
+            let db = db.clone();
+            async move {
+                let row = queue::job(&db, id).await.unwrap().unwrap();
+                if row.state == "queued" {
+                    make_due(&db, id).await; // skip the backoff
+                }
+                row.state.is_terminal()
+            }
+        })
+        .await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+        let row = queue::job(&db, id).await.unwrap().unwrap();
+        assert_eq!(row.state, "failed", "{}: {row:?}", db.kind());
+        assert_eq!(row.attempts, 3, "{}", db.kind());
+        assert_eq!(balance(&db, 21).await, 100, "{}: refunded once", db.kind());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_that_kills_its_worker_every_time_is_failed_and_refunded_after_max_attempts() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        user_with(&db, 22, 100).await;
+        let id = queue::submit(&db, job(22, 40)).await.unwrap();
+        // Each claim's process "dies" (no heartbeat, no outcome); the lease runs out.
+        let lease = Duration::from_millis(100);
+        for _ in 0..3 {
+            let claimed = queue::claim_next(&db, "doomed", lease, 10).await.unwrap();
+            assert_eq!(claimed.map(|j| j.id), Some(id), "{}", db.kind());
+            tokio::time::sleep(lease * 2).await;
+        }
+        // The next claim finds it out of attempts: failed, refunded, not handed out again.
+        assert!(queue::claim_next(&db, "next", lease, 10).await.unwrap().is_none());
+        let row = queue::job(&db, id).await.unwrap().unwrap();
+        assert_eq!(row.state, "failed", "{}: {row:?}", db.kind());
+        assert_eq!(balance(&db, 22).await, 100, "{}", db.kind());
+        assert_eq!(
+            ledger::entries_sum(&db, 22).await.unwrap(),
+            100,
+            "{}",
+            db.kind()
+        );
+    }
 }

@@ -191,15 +191,13 @@ async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_s
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut health = None;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{url}/health")).send().await {
-            health = Some(r.json::<serde_json::Value>().await.unwrap());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(health.expect("server came up")["status"], "ok");
+    let health_url = format!("{url}/health");
+    common::wait_until("serve to answer", Duration::from_secs(10), || async {
+        http.get(&health_url).send().await.is_ok()
+    })
+    .await;
+    let health: serde_json::Value = http.get(&health_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
     let forged = http
         .post(format!("{url}/webhooks/stripe"))
         .header("stripe-signature", "t=1,v1=00")

@@ -202,6 +202,33 @@ pub async fn claim_next(
     lease: Duration,
     per_user_running: i64,
 ) -> Result<Option<ClaimedJob>, QueueError> {
+    // Attempts count at claim: a job whose earlier attempts all died with their worker (a
+    // crash, an out-of-memory kill) has used them up and is failed and refunded here instead
+    // of being handed out again every lease period.
+    loop {
+        let Some(job) = claim_one(db, worker, lease, per_user_running).await? else {
+            return Ok(None);
+        };
+        if job.attempts <= job.max_attempts {
+            return Ok(Some(job));
+        }
+        let why = format!(
+            "{} attempts ended without an outcome (the worker stopped or crashed each time)",
+            job.max_attempts
+        );
+        match fail(db, &job, ErrorClass::Permanent, &why, 0.0).await {
+            Ok(_) | Err(QueueError::LeaseLost(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn claim_one(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    per_user_running: i64,
+) -> Result<Option<ClaimedJob>, QueueError> {
     let now = now_ms();
     let until = now + lease.as_millis() as i64;
     let returning = "RETURNING id, user_id, kind, params, attempts, max_attempts, lease_token, checkpoints, cost_tokens, cancel_requested";
