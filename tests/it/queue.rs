@@ -491,3 +491,59 @@ async fn a_job_that_kills_its_worker_every_time_is_failed_and_refunded_after_max
         );
     }
 }
+
+/// Two side effects (say, a provider submit and an upload) with a wait between them.
+struct TwoSideEffects {
+    done: Arc<Mutex<u32>>,
+    between: Duration,
+}
+
+impl Handler for TwoSideEffects {
+    async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
+        for _ in 0..2 {
+            if ctx.ensure_lease().is_err() {
+                return StepOutcome::Fail(ErrorClass::Transient, "lease lost".into());
+            }
+            *self.done.lock().unwrap() += 1;
+            tokio::time::sleep(self.between).await;
+        }
+        StepOutcome::Done
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_whose_heartbeats_fail_stops_before_its_next_side_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hb.db", dir.path().display());
+    let db = Db::connect(&url).await.unwrap();
+    user_with(&db, 23, 100).await;
+    queue::submit(&db, job(23, 40)).await.unwrap();
+    // The worker's own connection to the database, which then goes away for good.
+    let worker_db = Db::connect(&url).await.unwrap();
+    let done = Arc::new(Mutex::new(0));
+    let lease = Duration::from_millis(300);
+    let handler = Arc::new(TwoSideEffects {
+        done: done.clone(),
+        between: lease * 4,
+    });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(run_worker(
+        worker_db.clone(),
+        handler,
+        fast_worker("hb", lease),
+        rx,
+    ));
+    wait_until(|| {
+        let done = done.clone();
+        async move { *done.lock().unwrap() == 1 }
+    })
+    .await;
+    if let Db::Sqlite(p) = &worker_db {
+        p.close().await;
+    }
+    // By now the lease has run out: another worker may own the job.
+    tokio::time::sleep(lease * 6).await;
+    assert_eq!(*done.lock().unwrap(), 1, "no side effect after the lease was lost");
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+}
