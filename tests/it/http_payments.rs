@@ -197,3 +197,55 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
         assert!(metrics.contains("# TYPE reelforge_jobs gauge"), "{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_during_a_paid_webhook_is_credited_on_stripes_retry() {
+    use sqlx::Executor;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    touch_user(&db, 31, None, "ru").await.unwrap();
+    let order = reelforge::payments::create_order(&db, 31, "stripe", 1484, 133600, "kzt")
+        .await
+        .unwrap();
+    // The database fails once the event has been seen: crediting fails, and so does any
+    // attempt to forget the event (as when the database goes away mid-request).
+    let raw = sqlx::SqlitePool::connect(&t.url).await.unwrap();
+    raw.execute(
+        "CREATE TRIGGER no_credit BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+         CREATE TRIGGER no_forget BEFORE DELETE ON webhook_events BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .await
+    .unwrap();
+    let state = AppState {
+        db: db.clone(),
+        stripe_webhook_secret: Some(SECRET.into()),
+        credited: None,
+    };
+    let base = serve(router(state)).await;
+    let paid = event("evt_9", "cs_test_9", 31, order, 1484, true);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let deliver = || async {
+        reqwest::Client::new()
+            .post(format!("{base}/webhooks/stripe"))
+            .header("stripe-signature", sign(paid.as_bytes(), SECRET, now))
+            .body(paid.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert!(deliver().await >= 500, "Stripe is asked to retry");
+    assert_eq!(ledger::balance_of(&db, 31).await.unwrap(), 0);
+    raw.execute("DROP TRIGGER no_credit; DROP TRIGGER no_forget;")
+        .await
+        .unwrap();
+    // Stripe's retry is credited — once, however often it comes.
+    assert_eq!(deliver().await, 200);
+    assert_eq!(deliver().await, 200);
+    assert_eq!(ledger::balance_of(&db, 31).await.unwrap(), 1484);
+    assert_eq!(ledger::entries_sum(&db, 31).await.unwrap(), 1484);
+}
