@@ -185,3 +185,26 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
     assert_eq!(code, Some(2));
     assert!(err.contains("no user '@nobody'"), "{err}");
 }
+
+#[tokio::test]
+async fn refunding_a_job_that_never_took_tokens_gives_nothing() {
+    let t = crate::dbs::sqlite().await;
+    let db = t.db.clone();
+    reelforge::db::users::touch_user(&db, 13, None, "ru").await.unwrap();
+    // 10 tokens on the balance: a 742-token job is rejected and never debited.
+    reelforge::ledger::credit(&db, 13, 10, reelforge::ledger::Reason::Payment, "p13", None)
+        .await
+        .unwrap();
+    let spec = serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"});
+    let refused = reelforge::queue::submit(
+        &db,
+        reelforge::queue::NewJob::from_json(13, "text_to_video", spec, 742, 1).unwrap(),
+    )
+    .await;
+    assert!(refused.is_err());
+    let job = reelforge::queue::all_jobs(&db).await.unwrap()[0].clone();
+    assert_eq!(job.state, "rejected");
+    let err = reelforge::admin::refund_job(&db, job.id).await.unwrap_err();
+    assert!(err.to_string().contains("no tokens to refund"), "{err}");
+    assert_eq!(reelforge::ledger::balance_of(&db, 13).await.unwrap(), 10);
+}
