@@ -67,7 +67,10 @@ pub fn open_media(path: &Path) -> Result<ff::format::context::Input> {
     check_file(path, MAX_INPUT_BYTES)?;
     let mut options = ff::Dictionary::new();
     options.set("protocol_whitelist", PROTOCOL_WHITELIST);
-    options.set("format_whitelist", &DEMUXER_WHITELIST.replace([' ', '\n'], ""));
+    options.set(
+        "format_whitelist",
+        &DEMUXER_WHITELIST.replace([' ', '\n'], ""),
+    );
     let input = ff::format::input_with_dictionary(&path, options).map_err(|_| {
         let problem = if has_known_container_signature(path) {
             InputProblem::Truncated

@@ -190,7 +190,9 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
 async fn refunding_a_job_that_never_took_tokens_gives_nothing() {
     let t = crate::dbs::sqlite().await;
     let db = t.db.clone();
-    reelforge::db::users::touch_user(&db, 13, None, "ru").await.unwrap();
+    reelforge::db::users::touch_user(&db, 13, None, "ru")
+        .await
+        .unwrap();
     // 10 tokens on the balance: a 742-token job is rejected and never debited.
     reelforge::ledger::credit(&db, 13, 10, reelforge::ledger::Reason::Payment, "p13", None)
         .await

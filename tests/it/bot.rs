@@ -270,8 +270,11 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
         "{again:?}"
     );
     // The welcome bonus plus the payment, less the video.
-    f.wait_text(42, &format!("✅ Готово! Баланс: {}", 100 + 5000 - quality(4)))
-        .await;
+    f.wait_text(
+        42,
+        &format!("✅ Готово! Баланс: {}", 100 + 5000 - quality(4)),
+    )
+    .await;
     // "Make another" under the video opens the same settings again.
     f.press(42, &format!("again:{}", job[0].0), 900);
     let same = format!("Quality 720p · 4 с · 1280x720\nЦена: {}", quality(4));

@@ -74,7 +74,9 @@ fn an_hls_playlist_named_mp4_fetches_nothing_and_reads_no_server_file() {
         let fake = dir.path().join("clip.mp4");
         std::fs::write(
             &fake,
-            format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{segment}\n#EXT-X-ENDLIST\n"),
+            format!(
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{segment}\n#EXT-X-ENDLIST\n"
+            ),
         )
         .unwrap();
         let err = media::probe(&fake).expect_err(&segment);
@@ -84,7 +86,11 @@ fn an_hls_playlist_named_mp4_fetches_nothing_and_reads_no_server_file() {
         assert_eq!(out.status.code(), Some(2), "{segment}");
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no connection"
+    );
 }
 
 #[test]

@@ -6,7 +6,6 @@ mod dbs;
 mod fake_tg;
 mod harness;
 
-
 mod admin;
 mod bad_input;
 mod bot;

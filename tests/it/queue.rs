@@ -479,7 +479,10 @@ async fn a_job_that_kills_its_worker_every_time_is_failed_and_refunded_after_max
             tokio::time::sleep(lease * 2).await;
         }
         // The next claim finds it out of attempts: failed, refunded, not handed out again.
-        assert!(queue::claim_next(&db, "next", lease, 10).await.unwrap().is_none());
+        assert!(queue::claim_next(&db, "next", lease, 10)
+            .await
+            .unwrap()
+            .is_none());
         let row = queue::job(&db, id).await.unwrap().unwrap();
         assert_eq!(row.state, "failed", "{}: {row:?}", db.kind());
         assert_eq!(balance(&db, 22).await, 100, "{}", db.kind());
@@ -543,7 +546,11 @@ async fn a_worker_whose_heartbeats_fail_stops_before_its_next_side_effect() {
     }
     // By now the lease has run out: another worker may own the job.
     tokio::time::sleep(lease * 6).await;
-    assert_eq!(*done.lock().unwrap(), 1, "no side effect after the lease was lost");
+    assert_eq!(
+        *done.lock().unwrap(),
+        1,
+        "no side effect after the lease was lost"
+    );
     stop.send(true).unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
 }

@@ -219,3 +219,79 @@ async fn a_failed_build_lets_the_next_caller_try_and_expired_results_are_cleaned
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_cleanup_keeps_delivered_videos_and_removes_thumbnails_with_the_rest() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::Folder(FolderStore::new(dir.path()).unwrap());
+        reelforge::db::users::touch_user(&db, 5, None, "ru")
+            .await
+            .unwrap();
+        let short = Duration::from_millis(50);
+        for name in ["kept", "gone"] {
+            let object = format!("outputs/{name}.mp4");
+            store
+                .put_bytes(&object, vec![1], "video/mp4")
+                .await
+                .unwrap();
+            store
+                .put_bytes(&format!("{object}.jpg"), vec![2], "image/jpeg")
+                .await
+                .unwrap();
+            let key = cache_key(&[name], &serde_json::json!({}));
+            let o = object.clone();
+            cache::get_or_build(
+                &db,
+                &key,
+                "w",
+                short,
+                Duration::from_secs(5),
+                false,
+                || async { Ok::<_, String>(o) },
+            )
+            .await
+            .unwrap();
+        }
+        // "kept" was delivered: the user's /history points at it.
+        let spec =
+            serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"});
+        let job = reelforge::queue::submit(
+            &db,
+            reelforge::queue::NewJob::from_json(5, "text_to_video", spec, 0, 1).unwrap(),
+        )
+        .await
+        .unwrap();
+        reelforge::db::generations::record(
+            &db,
+            reelforge::db::generations::NewGeneration {
+                job_id: job,
+                user_id: 5,
+                kind: "ugc_video",
+                output_key: "outputs/kept.mp4",
+                thumbnail_key: "outputs/kept.mp4.jpg",
+                width: 720,
+                height: 1280,
+                duration_s: 8.0,
+            },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(cache::cleanup_expired(&db, &store).await.unwrap(), 2);
+        for (object, there) in [
+            ("outputs/kept.mp4", true),
+            ("outputs/kept.mp4.jpg", true),
+            ("outputs/gone.mp4", false),
+            ("outputs/gone.mp4.jpg", false),
+        ] {
+            assert_eq!(
+                store.exists(object).await.unwrap(),
+                there,
+                "{object} {}",
+                db.kind()
+            );
+        }
+    }
+}

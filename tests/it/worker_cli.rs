@@ -196,7 +196,14 @@ async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_s
         http.get(&health_url).send().await.is_ok()
     })
     .await;
-    let health: serde_json::Value = http.get(&health_url).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = http
+        .get(&health_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let forged = http
         .post(format!("{url}/webhooks/stripe"))
