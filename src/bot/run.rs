@@ -26,10 +26,10 @@ pub fn make_bot_with_timeout(
         .map_err(|e| format!("TELEGRAM_API_URL '{api_url}' is not a URL: {e}"))?;
     let mut builder = teloxide::net::default_reqwest_settings().timeout(timeout);
     if let Some(p) = proxy {
-        builder = builder.proxy(reqwest_tg::Proxy::all(p).map_err(|e| {
+        let shown = crate::config::redact_url(p);
+        builder = builder.proxy(reqwest_tg::Proxy::all(p).map_err(|_| {
             format!(
-                "TELEGRAM_PROXY '{}' is invalid: {e}",
-                crate::config::redact_url(p)
+                "TELEGRAM_PROXY '{shown}' is not a valid http://, https:// or socks5:// proxy URL"
             )
         })?);
     }

@@ -4,7 +4,7 @@
 use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
 use crate::providers::fal::{self, FalRequest, FalStatus};
-use crate::providers::{download_capped, ProviderError};
+use crate::providers::ProviderError;
 use crate::queue::worker::JobCtx;
 use crate::storage::ObjectStore;
 use base64::Engine;
@@ -105,13 +105,9 @@ async fn edit_remote(
     let result = client.result(&request).await?;
     let url = fal::first_image_url(&result)
         .ok_or_else(|| ProviderError::malformed("fal", "no images[0].url"))?;
-    let bytes = download_capped(
-        reqwest::Client::new().get(url),
-        "fal",
-        30 * 1024 * 1024,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let bytes = client
+        .download(url, 30 * 1024 * 1024, Duration::from_secs(120))
+        .await?;
     tokio::fs::write(out, bytes)
         .await
         .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))

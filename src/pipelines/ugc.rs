@@ -169,13 +169,9 @@ async fn make_talking_head(
         let result = fal_client.result(&request).await?;
         let url = fal::video_url(&result)
             .ok_or_else(|| crate::providers::ProviderError::malformed("fal", "no video.url"))?;
-        let bytes = crate::providers::download_capped(
-            reqwest::Client::new().get(url),
-            "fal",
-            300 * 1024 * 1024,
-            Duration::from_secs(300),
-        )
-        .await?;
+        let bytes = fal_client
+            .download(url, 300 * 1024 * 1024, Duration::from_secs(300))
+            .await?;
         tokio::fs::write(&head, bytes)
             .await
             .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;

@@ -47,6 +47,17 @@ impl FalClient {
         }
     }
 
+    /// Fetches a result file (fal's CDN URL) through the same client — and so the same
+    /// `PROVIDER_PROXY` — as the API calls, capped in size and time.
+    pub async fn download(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, ProviderError> {
+        super::download_capped(self.http.get(url), "fal", max_bytes, timeout).await
+    }
+
     fn key(&self) -> Result<String, ProviderError> {
         self.keys.take(NAME)
     }

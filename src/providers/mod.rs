@@ -116,7 +116,14 @@ pub fn http_client(timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Cl
         .timeout(timeout)
         .user_agent("reelforge/0.1");
     if let Some(p) = proxy {
-        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("proxy '{p}' is invalid: {e}"))?);
+        // Named without its password (and without reqwest's message, which may repeat it).
+        let shown = crate::config::redact_url(p);
+        let proxy = reqwest::Proxy::all(p).map_err(|_| {
+            format!(
+                "PROVIDER_PROXY '{shown}' is not a valid http://, https:// or socks5:// proxy URL"
+            )
+        })?;
+        b = b.proxy(proxy);
     }
     b.build().map_err(|e| e.to_string())
 }
@@ -272,6 +279,29 @@ pub async fn download_capped(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_bad_proxy_is_named_without_its_password() {
+        for bad in [
+            "http://user:s3cret@[::1",
+            "http://user:s3cret@exa mple.com:80",
+        ] {
+            let err = super::http_client(std::time::Duration::from_secs(1), Some(bad)).unwrap_err();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("PROVIDER_PROXY"), "{err}");
+        }
+        let err = crate::bot::run::make_bot(
+            "1:T",
+            "https://api.telegram.org",
+            Some("http://u:s3cret@[::1"),
+        )
+        .unwrap_err();
+        assert!(
+            !err.contains("s3cret") && err.contains("TELEGRAM_PROXY"),
+            "{err}"
+        );
+    }
+
     use super::*;
 
     #[test]

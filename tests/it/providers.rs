@@ -508,3 +508,38 @@ async fn downloads_are_capped_timed_out_and_truncation_is_caught() {
     .unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient, "{err}");
 }
+
+#[tokio::test]
+async fn fal_result_files_are_fetched_through_the_provider_proxy() {
+    // An HTTP proxy on 127.0.0.1: it gets the absolute-form request for fal's CDN host
+    // (which does not resolve) and answers it.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s2 = seen.clone();
+    let proxy = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let seen = s2.clone();
+        async move {
+            seen.lock().unwrap().push(uri.to_string());
+            b"video bytes".to_vec()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, proxy).await.unwrap() });
+
+    let http =
+        reelforge::providers::http_client(Duration::from_secs(10), Some(&proxy_url)).unwrap();
+    let fal = reelforge::providers::fal::FalClient::new(http, vec!["k".into()], None);
+    let bytes = fal
+        .download(
+            "http://v3.fal-cdn.invalid/files/head.mp4",
+            1 << 20,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"video bytes");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["http://v3.fal-cdn.invalid/files/head.mp4"]
+    );
+}
