@@ -29,7 +29,11 @@ impl FolderStore {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let tmp = path.with_extension(format!("part-{}", std::process::id()));
+        // Unique per write, not per process: two jobs storing the same content at once must
+        // not write into one temporary file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("part-{}-{n}", std::process::id()));
         write(&tmp).await?;
         tokio::fs::rename(&tmp, &path).await?;
         Ok(())

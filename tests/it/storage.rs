@@ -295,3 +295,24 @@ async fn cache_cleanup_keeps_delivered_videos_and_removes_thumbnails_with_the_re
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_of_one_key_in_one_process_all_succeed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FolderStore::new(dir.path()).unwrap());
+    let mut writes = Vec::new();
+    for i in 0..16u8 {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            store
+                .put_bytes("outputs/same.mp4", vec![i; 256 * 1024], "video/mp4")
+                .await
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    let bytes = store.get_bytes("outputs/same.mp4").await.unwrap();
+    assert_eq!(bytes.len(), 256 * 1024);
+    assert!(bytes.iter().all(|b| *b == bytes[0]), "one whole write, not a mix");
+}
