@@ -14,6 +14,9 @@ pub struct AppState {
     pub db: Db,
     /// `whsec_…`; without it the Stripe route answers 404.
     pub stripe_webhook_secret: Option<String>,
+    /// `METRICS_TOKEN`: `/metrics` wants `Authorization: Bearer <token>`; without one only
+    /// clients on this machine (loopback) may scrape.
+    pub metrics_token: Option<String>,
     /// Credits are announced here so the bot can tell the user.
     pub credited: Option<tokio::sync::mpsc::UnboundedSender<WebhookOutcome>>,
 }
@@ -40,7 +43,27 @@ async fn health(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    let allowed = match s.metrics_token.as_deref() {
+        Some(token) => headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
+        // Served without connection info only inside tests; `serve` always has it.
+        None => peer.is_none_or(|axum::Extension(c)| c.0.ip().is_loopback()),
+    };
+    if !allowed {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "metrics need METRICS_TOKEN (Authorization: Bearer …) or a loopback client",
+        )
+            .into_response();
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         crate::metrics::render(&s.db).await,
@@ -106,4 +129,9 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
         }
     }
     (StatusCode::OK, Json(serde_json::json!({"received": true}))).into_response()
+}
+
+/// Compares secrets without an early exit (no timing hint about the token).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -44,6 +44,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         let state = AppState {
             db: db.clone(),
             stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
+            metrics_token: cfg.metrics_token.clone(),
             credited: Some(credited_tx),
         };
         tracing::info!(
@@ -118,11 +119,14 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             routes = routes.merge(webhook);
         }
         let server = tokio::spawn(async move {
-            axum::serve(listener, routes)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.changed().await;
-                })
-                .await
+            axum::serve(
+                listener,
+                routes.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.changed().await;
+            })
+            .await
         });
         // Paid Stripe sessions are announced to the user by the bot.
         if let Some((b, _)) = &bot {

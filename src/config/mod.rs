@@ -39,10 +39,11 @@ pub struct Layer {
     pub job_cooldown_s: Option<String>,
     pub telegram_proxy: Option<String>,
     pub provider_proxy: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 30] = [
+pub const SETTING_NAMES: [&str; 31] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -73,10 +74,11 @@ pub const SETTING_NAMES: [&str; 30] = [
     "JOB_COOLDOWN_S",
     "TELEGRAM_PROXY",
     "PROVIDER_PROXY",
+    "METRICS_TOKEN",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 30] {
+    fn slots(&mut self) -> [&mut Option<String>; 31] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -108,6 +110,7 @@ impl Layer {
             &mut self.job_cooldown_s,
             &mut self.telegram_proxy,
             &mut self.provider_proxy,
+            &mut self.metrics_token,
         ]
     }
 
@@ -160,6 +163,8 @@ pub struct Config {
     /// Proxy for Telegram and for the providers (`http://`, `https://` or `socks5://`).
     pub telegram_proxy: Option<String>,
     pub provider_proxy: Option<String>,
+    /// Bearer token `/metrics` asks for; without one only loopback clients may scrape.
+    pub metrics_token: Option<String>,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -260,6 +265,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "webhook_secret",
                 &self.bot.webhook_secret.as_ref().map(|_| "(set)"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "(set)"),
             )
             .field(
                 "telegram_proxy",
@@ -429,6 +438,7 @@ impl Config {
             bot,
             telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
+            metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
             database_url,
             storage,
             providers,

@@ -86,6 +86,7 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
         let state = AppState {
             db: db.clone(),
             stripe_webhook_secret: Some(SECRET.into()),
+            metrics_token: Some("scrape-me".into()),
             credited: Some(tx),
         };
         let base = serve(router(state)).await;
@@ -186,9 +187,17 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
             .await
             .unwrap();
         assert_eq!(health["status"], "ok");
-        let metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
+        // METRICS_TOKEN set: a scrape without it (or with a wrong one) is refused.
+        let scrape = |token: Option<&'static str>| {
+            let mut req = http.get(format!("{base}/metrics"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        assert_eq!(scrape(None).await.unwrap().status().as_u16(), 401);
+        assert_eq!(scrape(Some("guess")).await.unwrap().status().as_u16(), 401);
+        let metrics = scrape(Some("scrape-me"))
             .await
             .unwrap()
             .text()
@@ -219,6 +228,7 @@ async fn a_database_failure_during_a_paid_webhook_is_credited_on_stripes_retry()
     let state = AppState {
         db: db.clone(),
         stripe_webhook_secret: Some(SECRET.into()),
+        metrics_token: None,
         credited: None,
     };
     let base = serve(router(state)).await;

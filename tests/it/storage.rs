@@ -314,5 +314,8 @@ async fn concurrent_writes_of_one_key_in_one_process_all_succeed_whole() {
     }
     let bytes = store.get_bytes("outputs/same.mp4").await.unwrap();
     assert_eq!(bytes.len(), 256 * 1024);
-    assert!(bytes.iter().all(|b| *b == bytes[0]), "one whole write, not a mix");
+    assert!(
+        bytes.iter().all(|b| *b == bytes[0]),
+        "one whole write, not a mix"
+    );
 }
