@@ -240,11 +240,7 @@ pub async fn start(
         concurrency = wcfg.concurrency,
         "worker started; Ctrl-C to stop"
     );
-    let cleanup = tokio::spawn(clean_expired_every_hour(
-        db.clone(),
-        services.storage.clone(),
-        rx.clone(),
-    ));
+    let cleanup = tokio::spawn(upkeep(db.clone(), services.storage.clone(), rx.clone()));
     let worker = tokio::spawn(run_worker(db, Arc::new(Pipelines(services)), wcfg, rx));
     Ok(RunningWorkers {
         name,
@@ -254,21 +250,28 @@ pub async fn start(
     })
 }
 
-/// Deletes cached composites whose 24 h have passed (and their files), once an hour.
-async fn clean_expired_every_hour(
-    db: Db,
-    storage: Arc<Storage>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+/// Upkeep while the workers run: once a minute, settle jobs a crash left half-way (refund a
+/// failed job that kept its tokens, queue or reject a job left `new`); once an hour, delete
+/// cached composites whose 24 h have passed (and their files).
+async fn upkeep(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
-                    Ok(n) if n > 0 => tracing::info!(removed = n, "expired cached composites removed"),
+                match reelforge::queue::sweep_unsettled(&db).await {
+                    Ok(n) if n > 0 => tracing::warn!(settled = n, "jobs left half-way were settled"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cache cleanup failed"),
+                    Err(e) => tracing::warn!(error = %e, "settling half-way jobs failed"),
                 }
+                if minutes % 60 == 0 {
+                    match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
+                        Ok(n) if n > 0 => tracing::info!(removed = n, "expired cached composites removed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cache cleanup failed"),
+                    }
+                }
+                minutes = minutes.wrapping_add(1);
             }
             _ = stop.changed() => return,
         }

@@ -99,6 +99,16 @@ pub async fn debit(
     apply(db, user, -amount, reason, key, job).await
 }
 
+/// What one ledger change did inside a transaction (see `ledger_step!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Applied(i64),
+    AlreadyApplied,
+    UnknownUser,
+    /// The balance would go negative; the transaction must be rolled back.
+    Insufficient,
+}
+
 /// One transaction: claim the key first (a write, so SQLite takes its write lock at once and
 /// Postgres serialises equal keys), then move the balance with the non-negative check in the
 /// WHERE clause, then record the resulting balance on the entry.
@@ -111,53 +121,24 @@ async fn apply(
     job: Option<i64>,
 ) -> Result<Outcome, LedgerError> {
     let now = now_ms();
-    on_db!(db, p => {
+    let step = on_db!(db, p => {
         let mut tx = p.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO ledger_entries (user_id, delta, balance_after, reason, idempotency_key, job_id, created_ms)
-             SELECT $1, $2, 0, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(user)
-        .bind(delta)
-        .bind(reason.as_str())
-        .bind(key)
-        .bind(job)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            return match exists {
-                Some(_) => Ok(Outcome::AlreadyApplied),
-                None => Err(LedgerError::UnknownUser(user)),
-            };
+        let step = ledger_step!(tx, user, delta, reason, key, job, now)?;
+        match step {
+            Step::Applied(_) => tx.commit().await?,
+            _ => tx.rollback().await?,
         }
-        let balance: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0 RETURNING balance",
-        )
-        .bind(user)
-        .bind(delta)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(balance) = balance else {
-            tx.rollback().await?;
-            let current = balance_of(db, user).await?;
-            return Err(LedgerError::InsufficientFunds { needed: -delta, balance: current });
-        };
-        sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE idempotency_key = $1")
-            .bind(key)
-            .bind(balance)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Outcome::Applied { balance })
-    })
+        step
+    });
+    match step {
+        Step::Applied(balance) => Ok(Outcome::Applied { balance }),
+        Step::AlreadyApplied => Ok(Outcome::AlreadyApplied),
+        Step::UnknownUser => Err(LedgerError::UnknownUser(user)),
+        Step::Insufficient => Err(LedgerError::InsufficientFunds {
+            needed: -delta,
+            balance: balance_of(db, user).await?,
+        }),
+    }
 }
 
 pub async fn balance_of(db: &Db, user: i64) -> Result<i64, LedgerError> {

@@ -11,6 +11,59 @@ macro_rules! on_db {
     };
 }
 
+/// One ledger change inside the caller's open transaction `$tx` (claim the idempotency key
+/// first, then move the balance with the non-negative rule in the UPDATE, then record the
+/// balance on the entry). Evaluates to `Result<ledger::Step, sqlx::Error>`; on
+/// `Step::Insufficient` the caller must roll back (the key was claimed in this transaction).
+macro_rules! ledger_step {
+    ($tx:expr, $user:expr, $delta:expr, $reason:expr, $key:expr, $job:expr, $now:expr) => {
+        async {
+            let claimed = sqlx::query(
+                "INSERT INTO ledger_entries (user_id, delta, balance_after, reason, idempotency_key, job_id, created_ms)
+                 SELECT $1, $2, 0, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind($user)
+            .bind($delta)
+            .bind($reason.as_str())
+            .bind($key)
+            .bind($job)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                        .bind($key)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                return Ok::<_, sqlx::Error>(match exists {
+                    Some(_) => crate::db::ledger::Step::AlreadyApplied,
+                    None => crate::db::ledger::Step::UnknownUser,
+                });
+            }
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE users SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0 RETURNING balance",
+            )
+            .bind($user)
+            .bind($delta)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some(balance) = balance else {
+                return Ok(crate::db::ledger::Step::Insufficient);
+            };
+            sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE idempotency_key = $1")
+                .bind($key)
+                .bind(balance)
+                .execute(&mut *$tx)
+                .await?;
+            Ok(crate::db::ledger::Step::Applied(balance))
+        }
+        .await
+    };
+}
+
 pub mod cache;
 pub mod conversations;
 pub mod generations;

@@ -15,6 +15,7 @@ mod delivery;
 mod demo;
 mod dialogue;
 mod edits;
+mod faults;
 mod fit_image;
 mod generate;
 mod hostile_input;

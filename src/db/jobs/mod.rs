@@ -3,7 +3,7 @@
 //! the token it holds, so a worker whose lease expired (and whose job another worker took over)
 //! can no longer complete, fail or refund it. Tokens are taken when a job is accepted and given
 //! back exactly once when it ends in failure or is cancelled.
-use crate::db::ledger::{self, LedgerError, Reason};
+use crate::db::ledger::{self, LedgerError, Reason, Step};
 use crate::db::{now_ms, Db, DbError};
 use crate::failure::{retry_delay, ErrorClass};
 use crate::jobs::{Checkpoints, JobSpec, SpecError};
@@ -122,53 +122,120 @@ pub async fn submit_carrying(
     let params = job.spec.params_json();
     let kind = job.spec.kind().name();
     let carried = carried.to_json();
-    let id: i64 = on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, checkpoints)
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $5, $5, $7) RETURNING id",
-    )
-    .bind(job.user_id)
-    .bind(kind)
-    .bind(&params)
-    .bind(job.max_attempts)
-    .bind(now)
-    .bind(job.cost_tokens)
-    .bind(&carried)
-    .fetch_one(p)
-    .await?);
-    if job.cost_tokens > 0 {
-        if let Err(e) = ledger::debit(
-            db,
-            job.user_id,
-            job.cost_tokens,
-            Reason::JobDebit,
-            &ledger::debit_key(id),
-            Some(id),
+    // Record, debit and enqueue in one transaction: a crash can leave no half-made job.
+    let outcome: Result<i64, Step> = on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, checkpoints)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $5, $5, $7) RETURNING id",
         )
-        .await
-        {
-            set_state(db, id, "rejected", Some(e.to_string())).await?;
-            return Err(e.into());
+        .bind(job.user_id)
+        .bind(kind)
+        .bind(&params)
+        .bind(job.max_attempts)
+        .bind(now)
+        .bind(job.cost_tokens)
+        .bind(&carried)
+        .fetch_one(&mut *tx)
+        .await?;
+        let step = if job.cost_tokens > 0 {
+            let key = ledger::debit_key(id);
+            ledger_step!(tx, job.user_id, -job.cost_tokens, Reason::JobDebit, &key, Some(id), now)?
+        } else {
+            Step::Applied(0)
+        };
+        match step {
+            Step::Applied(_) | Step::AlreadyApplied => {
+                sqlx::query("INSERT INTO job_events (job_id, state, message, created_ms) VALUES ($1, 'queued', NULL, $2)")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+            refused => {
+                tx.rollback().await?;
+                Err(refused)
+            }
+        }
+    });
+    match outcome {
+        Ok(id) => Ok(id),
+        Err(refused) => {
+            let error = match refused {
+                Step::UnknownUser => LedgerError::UnknownUser(job.user_id),
+                _ => LedgerError::InsufficientFunds {
+                    needed: job.cost_tokens,
+                    balance: ledger::balance_of(db, job.user_id).await?,
+                },
+            };
+            // Kept for the record ("why was my order refused?"); nothing was taken.
+            let id: i64 = on_db!(db, p => sqlx::query_scalar(
+                "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, finished_ms, checkpoints)
+                 VALUES ($1, $2, $3, 'rejected', $4, $5, $6, $5, $5, $5, '{}') RETURNING id",
+            )
+            .bind(job.user_id)
+            .bind(kind)
+            .bind(&params)
+            .bind(job.max_attempts)
+            .bind(now)
+            .bind(job.cost_tokens)
+            .fetch_one(p)
+            .await?);
+            record_event(db, id, "rejected", Some(error.to_string())).await?;
+            Err(error.into())
         }
     }
-    set_state(db, id, "queued", None).await?;
-    Ok(id)
 }
 
-async fn set_state(
-    db: &Db,
-    id: i64,
-    state: &str,
-    message: Option<String>,
-) -> Result<(), QueueError> {
-    let now = now_ms();
-    on_db!(db, p => sqlx::query("UPDATE jobs SET state = $2, updated_ms = $3 WHERE id = $1")
-        .bind(id)
-        .bind(state)
-        .bind(now)
-        .execute(p)
-        .await?
-        .rows_affected());
-    record_event(db, id, state, message).await
+/// Sets a terminal state (the UPDATE, `$1` = job id, must touch exactly one row) and gives
+/// the job's tokens back in one transaction: both happen or neither. Only tokens that were
+/// taken come back (the debit entry must exist). Evaluates to `Ok(false)` when the UPDATE
+/// touched nothing (the job moved on, or another worker holds it).
+macro_rules! end_with_refund {
+    ($db:expr, $id:expr, $event:expr, $message:expr, $sql:expr $(, $arg:expr)*) => {{
+        let now = now_ms();
+        let id: i64 = $id;
+        let message: Option<String> = $message;
+        on_db!($db, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query($sql)
+                .bind(id)
+                $(.bind($arg))*
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n != 1 {
+                tx.rollback().await?;
+                Ok::<bool, QueueError>(false)
+            } else {
+                let (user, cost): (i64, i64) =
+                    sqlx::query_as("SELECT user_id, cost_tokens FROM jobs WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let debited: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                        .bind(ledger::debit_key(id))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if cost > 0 && debited.is_some() {
+                    let key = ledger::refund_key(id);
+                    ledger_step!(tx, user, cost, Reason::JobRefund, &key, Some(id), now)?;
+                }
+                sqlx::query("INSERT INTO job_events (job_id, state, message, created_ms) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind($event)
+                    .bind(message)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        })
+    }};
 }
 
 async fn record_event(
@@ -364,16 +431,21 @@ pub async fn fail(
         record_event(db, job.id, "retrying", Some(text)).await?;
         return Ok(FailOutcome::RetryAt(at));
     }
-    fenced!(db, job, "UPDATE jobs SET state = 'failed', finished_ms = $3, error_class = $4, error_message = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", class.name(), message)?;
-    refund(db, job.id).await?;
-    record_event(db, job.id, "failed", Some(text)).await?;
+    let now = now_ms();
+    let ended = end_with_refund!(db, job.id, "failed", Some(text),
+        "UPDATE jobs SET state = 'failed', finished_ms = $3, error_class = $4, error_message = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        job.lease_token, now, class.name(), message)?;
+    if !ended {
+        return Err(QueueError::LeaseLost(job.id));
+    }
     Ok(FailOutcome::Refunded)
 }
 
 /// Gives a job's tokens back; a second call (or a concurrent one) changes nothing.
 pub async fn refund(db: &Db, id: i64) -> Result<(), QueueError> {
     let row: Option<(i64, i64)> = on_db!(db, p => sqlx::query_as("SELECT user_id, cost_tokens FROM jobs WHERE id = $1").bind(id).fetch_optional(p).await?);
-    if let Some((user, cost)) = row.filter(|(_, c)| *c > 0) {
+    let debited = ledger::has_entry(db, &ledger::debit_key(id)).await?;
+    if let Some((user, cost)) = row.filter(|(_, c)| *c > 0 && debited) {
         ledger::credit(
             db,
             user,
@@ -401,15 +473,10 @@ pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
     if handed_over == 1 {
         return Ok(false);
     }
-    let n = on_db!(db, p => sqlx::query("UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')")
-        .bind(id)
-        .bind(now)
-        .execute(p)
-        .await?
-        .rows_affected());
-    if n == 1 {
-        refund(db, id).await?;
-        record_event(db, id, "cancelled", None).await?;
+    let ended = end_with_refund!(db, id, "cancelled", None,
+        "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')",
+        now)?;
+    if ended {
         return Ok(true);
     }
     on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'").bind(id).execute(p).await?.rows_affected());
@@ -418,9 +485,15 @@ pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
 
 /// Ends a running job the user cancelled, and refunds it.
 pub async fn cancel_running(db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
-    fenced!(db, job, "UPDATE jobs SET state = 'cancelled', finished_ms = $3, updated_ms = $3, lease_until_ms = NULL WHERE id = $1 AND lease_token = $2 AND state = 'running'")?;
-    refund(db, job.id).await?;
-    record_event(db, job.id, "cancelled", None).await
+    let now = now_ms();
+    let ended = end_with_refund!(db, job.id, "cancelled", None,
+        "UPDATE jobs SET state = 'cancelled', finished_ms = $3, updated_ms = $3, lease_until_ms = NULL WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        job.lease_token, now)?;
+    if ended {
+        Ok(())
+    } else {
+        Err(QueueError::LeaseLost(job.id))
+    }
 }
 
 pub async fn cancel_requested(db: &Db, id: i64) -> Result<bool, QueueError> {
@@ -454,4 +527,39 @@ pub async fn release_all_held(db: &Db, worker: &str) -> Result<u64, QueueError> 
 pub async fn bring_forward(db: &Db, id: i64) -> Result<(), QueueError> {
     on_db!(db, p => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1").bind(id).execute(p).await?.rows_affected());
     Ok(())
+}
+
+/// Settles what was left half-way by a crash between statements (possible before money steps
+/// were single transactions, kept as a safety net): a failed or cancelled job whose tokens
+/// were taken but never returned is refunded; a job still `new` is queued when it was
+/// debited and rejected when not. Returns how many jobs it settled.
+pub async fn sweep_unsettled(db: &Db) -> Result<u64, QueueError> {
+    let stale = now_ms() - 60_000;
+    let unrefunded: Vec<i64> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT j.id FROM jobs j WHERE j.state IN ('failed', 'cancelled') AND j.cost_tokens > 0
+           AND EXISTS (SELECT 1 FROM ledger_entries d WHERE d.idempotency_key = 'job:' || j.id || ':debit')
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.idempotency_key = 'job:' || j.id || ':refund')",
+    )
+    .fetch_all(p)
+    .await?);
+    for id in &unrefunded {
+        refund(db, *id).await?;
+    }
+    let half_made: Vec<i64> = on_db!(db, p => sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'new' AND created_ms < $1")
+        .bind(stale)
+        .fetch_all(p)
+        .await?);
+    for id in &half_made {
+        let debited = ledger::has_entry(db, &ledger::debit_key(*id)).await?;
+        let state = if debited { "queued" } else { "rejected" };
+        on_db!(db, p => sqlx::query("UPDATE jobs SET state = $2, updated_ms = $3 WHERE id = $1 AND state = 'new'")
+            .bind(id)
+            .bind(state)
+            .bind(now_ms())
+            .execute(p)
+            .await?
+            .rows_affected());
+        record_event(db, *id, state, Some("settled by the sweeper".into())).await?;
+    }
+    Ok((unrefunded.len() + half_made.len()) as u64)
 }
