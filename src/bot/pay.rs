@@ -133,8 +133,8 @@ pub async fn on_button(ctx: &Ctx<'_>, button: PayButton) -> Result<bool, Handler
                     .send_message(
                         ChatId(admin),
                         format!(
-                            "Kaspi order #{order}: user {} wants {} tokens for {} ₸. After the transfer: /topup {} {}",
-                            ctx.user, pack.tokens, pack.price_kzt, ctx.user, pack.tokens
+                            "Kaspi order #{order}: user {} wants {} tokens for {} ₸. After the transfer: /topup #{order}",
+                            ctx.user, pack.tokens, pack.price_kzt
                         ),
                     )
                     .await;

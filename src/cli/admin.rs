@@ -28,14 +28,18 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Add tokens to a user's balance (e.g. after a Kaspi transfer).
+    /// Add tokens to a user's balance: a Kaspi order (`--order`, credited once and closed) or
+    /// an amount (`--user`, `--amount`).
     Topup {
+        /// The Kaspi order the transfer paid (its id is the top-up's key).
+        #[arg(long, conflicts_with_all = ["user", "amount", "key"])]
+        order: Option<i64>,
         /// Telegram user id.
-        #[arg(long)]
-        user: i64,
+        #[arg(long, required_unless_present = "order")]
+        user: Option<i64>,
         /// Tokens to add.
-        #[arg(long)]
-        amount: i64,
+        #[arg(long, required_unless_present = "order")]
+        amount: Option<i64>,
         /// Idempotency key: the same key never credits twice (default: a new one).
         #[arg(long)]
         key: Option<String>,
@@ -97,11 +101,41 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             config,
         } => profit(pricing, kzt_per_usd, config),
         AdminCommand::Topup {
+            order: Some(order),
+            config,
+            ..
+        } => with_db(config, async move |_cfg, db| {
+            use reelforge::db::orders::{credit_order, OrderCredit};
+            match credit_order(&db, order)
+                .await
+                .map_err(|e| CliError::Internal(e.to_string()))?
+            {
+                OrderCredit::Credited {
+                    user,
+                    tokens,
+                    balance,
+                } => println!("order #{order}: user {user} +{tokens} tokens, balance {balance}; order closed"),
+                OrderCredit::AlreadyCredited { user } => {
+                    println!("order #{order} (user {user}) was already credited; nothing changed")
+                }
+                OrderCredit::NoSuchOrder => {
+                    return Err(CliError::BadInput(format!("there is no order #{order}.")))
+                }
+            }
+            Ok(())
+        }),
+        AdminCommand::Topup {
             user,
             amount,
             key,
             config,
+            ..
         } => with_db(config, async move |_cfg, db| {
+            let (Some(user), Some(amount)) = (user, amount) else {
+                return Err(CliError::BadInput(
+                    "admin topup needs --order, or --user and --amount.".into(),
+                ));
+            };
             let key =
                 key.unwrap_or_else(|| format!("admin:topup:{user}:{}", reelforge::db::now_ms()));
             match ledger::credit(&db, user, amount, Reason::AdminTopup, &key, None).await {

@@ -87,3 +87,57 @@ pub async fn all_orders(db: &Db) -> Result<Vec<Order>, DbError> {
         on_db!(db, p => sqlx::query_as::<_, Order>("SELECT id, user_id, method, external_id, tokens, amount_minor, currency, status FROM orders ORDER BY id").fetch_all(p).await?),
     )
 }
+
+/// What crediting an order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderCredit {
+    /// Credited now: (user, tokens, balance after).
+    Credited { user: i64, tokens: i64, balance: i64 },
+    /// This order was credited before; nothing changed.
+    AlreadyCredited { user: i64 },
+    NoSuchOrder,
+}
+
+/// Credits a pending order (a confirmed Kaspi transfer) and closes it, in one transaction.
+/// The ledger key is the order's (`order:<id>`), so two admins, a repeated command or a
+/// re-run credit one transfer once, and the order counts in revenue.
+pub async fn credit_order(db: &Db, order: i64) -> Result<OrderCredit, DbError> {
+    let now = now_ms();
+    let key = format!("order:{order}");
+    let reason = crate::db::ledger::Reason::AdminTopup;
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        // A write first, so SQLite takes its write lock now rather than failing to upgrade a
+        // read lock when two admins confirm at once.
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE orders SET status = status WHERE id = $1 RETURNING user_id, tokens",
+        )
+        .bind(order)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match row {
+            None => {
+                tx.rollback().await?;
+                OrderCredit::NoSuchOrder
+            }
+            Some((user, tokens)) => {
+                let step = ledger_step!(tx, user, tokens, reason, &key, None::<i64>, now)?;
+                sqlx::query("UPDATE orders SET status = 'paid', paid_ms = $2 WHERE id = $1 AND status = 'pending'")
+                    .bind(order)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                match step {
+                    crate::db::ledger::Step::Applied(balance) => {
+                        tx.commit().await?;
+                        OrderCredit::Credited { user, tokens, balance }
+                    }
+                    _ => {
+                        tx.rollback().await?;
+                        OrderCredit::AlreadyCredited { user }
+                    }
+                }
+            }
+        }
+    }))
+}

@@ -210,3 +210,37 @@ async fn refunding_a_job_that_never_took_tokens_gives_nothing() {
     assert!(err.to_string().contains("no tokens to refund"), "{err}");
     assert_eq!(reelforge::ledger::balance_of(&db, 13).await.unwrap(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kaspi_order_is_credited_once_by_however_many_admins_and_closed() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rf.db", d.path().display());
+    let db = reelforge::db::Db::connect(&url).await.unwrap();
+    reelforge::db::users::touch_user(&db, 14, None, "ru").await.unwrap();
+    let (tokens, kzt) = crate::common::pack(1);
+    let order = reelforge::payments::create_order(&db, 14, "kaspi", tokens, kzt * 100, "kzt")
+        .await
+        .unwrap();
+    // Two admins confirm the same transfer at once, and one re-runs the command later.
+    let (a, b) = tokio::join!(
+        reelforge::db::orders::credit_order(&db, order),
+        reelforge::db::orders::credit_order(&db, order)
+    );
+    let credited = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|c| matches!(c, reelforge::db::orders::OrderCredit::Credited { .. }))
+        .count();
+    assert_eq!(credited, 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(["admin", "topup", "--order", &order.to_string()])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("already credited"), "{text}");
+    assert_eq!(reelforge::ledger::balance_of(&db, 14).await.unwrap(), tokens);
+    let closed = reelforge::payments::order(&db, order).await.unwrap().unwrap();
+    assert_eq!(closed.status, "paid");
+    let stats = reelforge::admin::stats(&db, &crate::common::prices()).await.unwrap();
+    assert_eq!(stats.revenue_kzt, kzt, "the order counts in revenue");
+}
