@@ -13,29 +13,27 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
     let usage = |u: &str| format!("Usage: {u}");
     let reply = match (command, args.as_slice()) {
         // A Kaspi order: credited once (the order is the key) and closed.
-        ("topup", [order]) if order.starts_with('#') => {
-            match order[1..].parse::<i64>() {
-                Ok(order) => match crate::db::orders::credit_order(db, order).await? {
-                    crate::db::orders::OrderCredit::Credited {
-                        user,
-                        tokens,
-                        balance,
-                    } => {
-                        let lang = crate::db::users::get_user(db, user)
-                            .await?
-                            .map(|u| u.language)
-                            .unwrap_or_else(|| "ru".into());
-                        notify(ctx, user, &lang, "admin.topped_up", tokens, balance).await;
-                        format!("order #{order}: user {user} +{tokens}, balance {balance}")
-                    }
-                    crate::db::orders::OrderCredit::AlreadyCredited { user } => {
-                        format!("order #{order} (user {user}) was already credited")
-                    }
-                    crate::db::orders::OrderCredit::NoSuchOrder => format!("no order #{order}"),
-                },
-                Err(_) => usage("/topup #order or /topup @username|id amount"),
-            }
-        }
+        ("topup", [order]) if order.starts_with('#') => match order[1..].parse::<i64>() {
+            Ok(order) => match crate::db::orders::credit_order(db, order).await? {
+                crate::db::orders::OrderCredit::Credited {
+                    user,
+                    tokens,
+                    balance,
+                } => {
+                    let lang = crate::db::users::get_user(db, user)
+                        .await?
+                        .map(|u| u.language)
+                        .unwrap_or_else(|| "ru".into());
+                    notify(ctx, user, &lang, "admin.topped_up", tokens, balance).await;
+                    format!("order #{order}: user {user} +{tokens}, balance {balance}")
+                }
+                crate::db::orders::OrderCredit::AlreadyCredited { user } => {
+                    format!("order #{order} (user {user}) was already credited")
+                }
+                crate::db::orders::OrderCredit::NoSuchOrder => format!("no order #{order}"),
+            },
+            Err(_) => usage("/topup #order or /topup @username|id amount"),
+        },
         ("topup", [who, amount]) => match amount.parse::<i64>() {
             Ok(amount) if amount > 0 => match admin::find_user(db, who).await {
                 Ok(u) => {

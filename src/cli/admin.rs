@@ -104,9 +104,10 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             order: Some(order),
             config,
             ..
-        } => with_db(config, async move |_cfg, db| {
-            use reelforge::db::orders::{credit_order, OrderCredit};
-            match credit_order(&db, order)
+        } => {
+            with_db(config, async move |_cfg, db| {
+                use reelforge::db::orders::{credit_order, OrderCredit};
+                match credit_order(&db, order)
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?
             {
@@ -122,8 +123,9 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                     return Err(CliError::BadInput(format!("there is no order #{order}.")))
                 }
             }
-            Ok(())
-        }),
+                Ok(())
+            })
+        }
         AdminCommand::Topup {
             user,
             amount,

@@ -224,6 +224,7 @@ pub async fn start(
         video: router,
         prompt_writer,
         remote,
+        provider_deadline: Duration::from_secs(cfg.provider_deadline_s),
     });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let wcfg = WorkerConfig {

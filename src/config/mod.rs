@@ -40,10 +40,11 @@ pub struct Layer {
     pub telegram_proxy: Option<String>,
     pub provider_proxy: Option<String>,
     pub metrics_token: Option<String>,
+    pub provider_deadline_s: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 31] = [
+pub const SETTING_NAMES: [&str; 32] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -75,10 +76,11 @@ pub const SETTING_NAMES: [&str; 31] = [
     "TELEGRAM_PROXY",
     "PROVIDER_PROXY",
     "METRICS_TOKEN",
+    "PROVIDER_DEADLINE_S",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 31] {
+    fn slots(&mut self) -> [&mut Option<String>; 32] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -111,6 +113,7 @@ impl Layer {
             &mut self.telegram_proxy,
             &mut self.provider_proxy,
             &mut self.metrics_token,
+            &mut self.provider_deadline_s,
         ]
     }
 
@@ -165,6 +168,8 @@ pub struct Config {
     pub provider_proxy: Option<String>,
     /// Bearer token `/metrics` asks for; without one only loopback clients may scrape.
     pub metrics_token: Option<String>,
+    /// Seconds a provider may keep a request waiting before it is cancelled and refunded.
+    pub provider_deadline_s: u64,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -439,6 +444,8 @@ impl Config {
             telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
+            provider_deadline_s: number(l.provider_deadline_s, "PROVIDER_DEADLINE_S", 1800)?.max(1)
+                as u64,
             database_url,
             storage,
             providers,

@@ -92,9 +92,15 @@ pub async fn all_orders(db: &Db) -> Result<Vec<Order>, DbError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderCredit {
     /// Credited now: (user, tokens, balance after).
-    Credited { user: i64, tokens: i64, balance: i64 },
+    Credited {
+        user: i64,
+        tokens: i64,
+        balance: i64,
+    },
     /// This order was credited before; nothing changed.
-    AlreadyCredited { user: i64 },
+    AlreadyCredited {
+        user: i64,
+    },
     NoSuchOrder,
 }
 

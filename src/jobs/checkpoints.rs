@@ -14,6 +14,10 @@ pub struct Checkpoints {
     /// The video or image provider's request (its id, or its saved URLs for fal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// When the first provider request of this job was submitted: a request still waiting
+    /// past the deadline is cancelled and the job refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_ms: Option<i64>,
     /// Which API key submitted `request`: polls, downloads and cancels use the same one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_key: Option<String>,

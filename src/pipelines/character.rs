@@ -91,8 +91,12 @@ async fn edit_remote(
             ctx.ensure_lease()?;
             let r = client.submit(fal::NANO_BANANA_EDIT, &input).await?;
             let saved = serde_json::to_string(&r).unwrap_or_default();
-            ctx.checkpoint("edit_submit", |c| c.request = Some(saved))
-                .await?;
+            let now = crate::db::now_ms();
+            ctx.checkpoint("edit_submit", |c| {
+                c.request = Some(saved);
+                c.submitted_ms.get_or_insert(now);
+            })
+            .await?;
             r
         }
     };

@@ -80,8 +80,12 @@ pub async fn run_with(
                         .timed("video_submit", s.video.submit(&p.tier, &request, &out))
                         .await?;
                     let request_id = id.clone();
-                    ctx.checkpoint("video_submit", |c| c.request = Some(request_id))
-                        .await?;
+                    let now = crate::db::now_ms();
+                    ctx.checkpoint("video_submit", |c| {
+                        c.request = Some(request_id);
+                        c.submitted_ms.get_or_insert(now);
+                    })
+                    .await?;
                     id
                 }
             };

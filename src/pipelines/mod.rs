@@ -37,6 +37,9 @@ pub struct Services {
     pub prompt_writer: Option<crate::providers::llm::PromptWriter>,
     /// Remote providers for the steps that have them; `None` makes that step offline.
     pub remote: RemoteProviders,
+    /// How long a provider may keep a request waiting before it is cancelled there and the
+    /// job refunded (`PROVIDER_DEADLINE_S`).
+    pub provider_deadline: std::time::Duration,
 }
 
 /// The remote clients the pipelines use when configured with keys.
@@ -60,6 +63,22 @@ impl Handler for Pipelines {
         if ctx.cancelled() {
             cancel_at_providers(&s, ctx).await;
             return StepOutcome::Fail(ErrorClass::Permanent, "cancelled by the user".into());
+        }
+        let c = ctx.checkpoints();
+        let at_provider = (c.talking_head_request.is_some() && c.talking_head.is_none())
+            || (c.request.is_some() && c.output.is_none());
+        let waiting = at_provider
+            && c.submitted_ms
+                .is_some_and(|t| now_ms() - t > s.provider_deadline.as_millis() as i64);
+        if waiting {
+            // Stuck in a provider's queue: the tokens are not held forever.
+            cancel_at_providers(&s, ctx).await;
+            let minutes = s.provider_deadline.as_secs().div_ceil(60);
+            crate::metrics::job_failure(&ctx.job.kind, "provider_deadline", "provider");
+            return StepOutcome::Fail(
+                ErrorClass::Permanent,
+                format!("the provider did not finish within {minutes} min"),
+            );
         }
         let spec = ctx.job.spec.clone();
         let result = match spec {

@@ -153,8 +153,10 @@ async fn make_talking_head(
                 ctx.ensure_lease()?;
                 let r = fal_client.submit(fal::OMNIHUMAN_V15, &input).await?;
                 let saved = serde_json::to_string(&r).unwrap_or_default();
+                let now = crate::db::now_ms();
                 ctx.checkpoint("talking_head_submit", |c| {
-                    c.talking_head_request = Some(saved)
+                    c.talking_head_request = Some(saved);
+                    c.submitted_ms.get_or_insert(now);
                 })
                 .await?;
                 r

@@ -216,7 +216,9 @@ async fn a_kaspi_order_is_credited_once_by_however_many_admins_and_closed() {
     let d = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/rf.db", d.path().display());
     let db = reelforge::db::Db::connect(&url).await.unwrap();
-    reelforge::db::users::touch_user(&db, 14, None, "ru").await.unwrap();
+    reelforge::db::users::touch_user(&db, 14, None, "ru")
+        .await
+        .unwrap();
     let (tokens, kzt) = crate::common::pack(1);
     let order = reelforge::payments::create_order(&db, 14, "kaspi", tokens, kzt * 100, "kzt")
         .await
@@ -237,10 +239,21 @@ async fn a_kaspi_order_is_credited_once_by_however_many_admins_and_closed() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("already credited"), "{text}");
-    assert_eq!(reelforge::ledger::balance_of(&db, 14).await.unwrap(), tokens);
-    let closed = reelforge::payments::order(&db, order).await.unwrap().unwrap();
+    assert!(
+        out.status.success() && text.contains("already credited"),
+        "{text}"
+    );
+    assert_eq!(
+        reelforge::ledger::balance_of(&db, 14).await.unwrap(),
+        tokens
+    );
+    let closed = reelforge::payments::order(&db, order)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(closed.status, "paid");
-    let stats = reelforge::admin::stats(&db, &crate::common::prices()).await.unwrap();
+    let stats = reelforge::admin::stats(&db, &crate::common::prices())
+        .await
+        .unwrap();
     assert_eq!(stats.revenue_kzt, kzt, "the order counts in revenue");
 }

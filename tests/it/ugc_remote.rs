@@ -244,3 +244,37 @@ async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_o
     assert_eq!(ledger::balance_of(&db, 5).await.unwrap(), 900);
     assert!(bot.delivered().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_stuck_in_the_providers_queue_is_cancelled_and_refunded_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fakes, base) = start_fakes(dir.path(), true).await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let bot = Arc::new(Bot::default());
+    let mut services = remote_services(&db, dir.path(), &base, bot.clone()).await;
+    services.provider_deadline = Duration::from_secs(1);
+    touch_user(&db, 6, None, "en").await.unwrap();
+    ledger::credit(&db, 6, 900, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    let params = json!({"portrait": "gallery/anna.jpg", "script": "Buy now.", "language": "en", "size": "360x640"});
+    let job = queue::submit(
+        &db,
+        NewJob::from_json(6, "ugc_video", params, 600, 3).unwrap(),
+    )
+    .await
+    .unwrap();
+    // The harness brings the snoozed polls forward; fal keeps answering IN_QUEUE.
+    let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
+    assert_eq!(row.state, "failed", "{row:?}");
+    assert!(
+        row.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("did not finish within"),
+        "{row:?}"
+    );
+    assert_eq!(*fakes.cancels.lock().unwrap(), 1, "cancelled at fal");
+    assert_eq!(ledger::balance_of(&db, 6).await.unwrap(), 900, "refunded");
+}

@@ -108,6 +108,7 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
         video: VideoRouter::local(),
         prompt_writer: None,
         remote: RemoteProviders::default(),
+        provider_deadline: Duration::from_secs(1800),
     }
 }
 
