@@ -113,7 +113,7 @@ impl VideoBackend {
                         input_reference: image,
                     })
                     .await?;
-                Ok(job.id)
+                Ok(keyed_id(&job.1, &job.0.id))
             }
             Self::Kie { client, model, .. } => {
                 let aspect = if r.width > r.height {
@@ -131,7 +131,8 @@ impl VideoBackend {
                     ));
                 }
                 let urls: Vec<String> = r.image_url.iter().cloned().collect();
-                client.generate(r.prompt, model, aspect, &urls).await
+                let (task, key_id) = client.generate(r.prompt, model, aspect, &urls).await?;
+                Ok(keyed_id(&key_id, &task))
             }
             Self::Fal {
                 client,
@@ -172,13 +173,14 @@ impl VideoBackend {
     }
 
     async fn poll(&self, id: &str, out: &Path) -> Result<Poll, ProviderError> {
+        let (key_id, id) = split_keyed_id(id);
         match self {
             Self::Local => Ok(Poll::Ready),
             Self::OpenAi { client, .. } => {
-                let p = client.retrieve(id).await?;
+                let p = client.retrieve(id, key_id).await?;
                 match p.job.status.as_str() {
                     "completed" => {
-                        let bytes = client.download(id, MAX_DOWNLOAD_BYTES).await?;
+                        let bytes = client.download(id, key_id, MAX_DOWNLOAD_BYTES).await?;
                         write(out, bytes).await?;
                         Ok(Poll::Ready)
                     }
@@ -221,7 +223,7 @@ impl VideoBackend {
                     }
                 }
             }
-            Self::Kie { client, http, .. } => match client.record_info(id).await? {
+            Self::Kie { client, http, .. } => match client.record_info(id, key_id).await? {
                 VeoState::Generating => Ok(Poll::Pending(Duration::from_secs(15))),
                 VeoState::Failed(msg) => Err(ProviderError::new("kie", ErrorClass::Permanent, msg)),
                 VeoState::Succeeded(urls) => {
@@ -380,6 +382,20 @@ impl VideoRouter {
             .iter()
             .map(|(t, b)| (t.clone(), b.iter().map(VideoBackend::name).collect()))
             .collect()
+    }
+}
+
+/// A provider's request id with the id of the key that made it (`<key id>@<request id>`), so
+/// polls and downloads go to the same account.
+fn keyed_id(key_id: &str, id: &str) -> String {
+    format!("{key_id}@{id}")
+}
+
+/// The key id (when saved) and the provider's request id.
+fn split_keyed_id(saved: &str) -> (Option<&str>, &str) {
+    match saved.split_once('@') {
+        Some((key, id)) => (Some(key), id),
+        None => (None, saved),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct FalRequest {
     pub status_url: String,
     pub response_url: String,
     pub cancel_url: String,
+    /// Which API key made the request (`KeyRing::id_of`): its polls use the same account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +91,19 @@ impl FalClient {
                 &key,
             )
             .await?;
-        serde_json::from_value(v).map_err(|e| ProviderError::malformed(NAME, e))
+        let mut request: FalRequest =
+            serde_json::from_value(v).map_err(|e| ProviderError::malformed(NAME, e))?;
+        request.key_id = Some(KeyRing::id_of(&key));
+        Ok(request)
+    }
+
+    /// The key that submitted `req` (older saved requests: the next key).
+    fn key_of(&self, req: &FalRequest) -> Result<String, ProviderError> {
+        self.keys.take_pinned(NAME, req.key_id.as_deref())
     }
 
     pub async fn status(&self, req: &FalRequest) -> Result<FalStatus, ProviderError> {
-        let key = self.key()?;
+        let key = self.key_of(req)?;
         let v = self.call(self.http.get(&req.status_url), &key).await?;
         match v.get("status").and_then(Value::as_str) {
             Some("IN_QUEUE") => Ok(FalStatus::InQueue {
@@ -109,12 +120,12 @@ impl FalClient {
 
     /// The model's output once completed (a failed request answers here with its error).
     pub async fn result(&self, req: &FalRequest) -> Result<Value, ProviderError> {
-        let key = self.key()?;
+        let key = self.key_of(req)?;
         self.call(self.http.get(&req.response_url), &key).await
     }
 
     pub async fn cancel(&self, req: &FalRequest) -> Result<(), ProviderError> {
-        let key = self.key()?;
+        let key = self.key_of(req)?;
         match self.call(self.http.put(&req.cancel_url), &key).await {
             Ok(_) => Ok(()),
             // Already finished or gone: nothing left to cancel.

@@ -33,8 +33,7 @@ impl KieClient {
         }
     }
 
-    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-        let key = self.keys.take(NAME)?;
+    async fn call(&self, req: reqwest::RequestBuilder, key: &str) -> Result<Value, ProviderError> {
         let resp = req
             .bearer_auth(&key)
             .send()
@@ -95,7 +94,7 @@ impl KieClient {
         model: &str,
         aspect_ratio: &str,
         image_urls: &[String],
-    ) -> Result<String, ProviderError> {
+    ) -> Result<(String, String), ProviderError> {
         if !["16:9", "9:16", "Auto"].contains(&aspect_ratio) {
             return Err(ProviderError::new(
                 NAME,
@@ -107,25 +106,36 @@ impl KieClient {
         if !image_urls.is_empty() {
             body["imageUrls"] = json!(image_urls);
         }
+        let key = self.keys.take(NAME)?;
         let data = self
             .call(
                 self.http
                     .post(format!("{}/api/v1/veo/generate", self.base))
                     .json(&body),
+                &key,
             )
             .await?;
-        data.get("taskId")
+        let task = data
+            .get("taskId")
             .and_then(Value::as_str)
             .map(String::from)
-            .ok_or_else(|| ProviderError::malformed(NAME, "no data.taskId"))
+            .ok_or_else(|| ProviderError::malformed(NAME, "no data.taskId"))?;
+        Ok((task, KeyRing::id_of(&key)))
     }
 
-    pub async fn record_info(&self, task_id: &str) -> Result<VeoState, ProviderError> {
+    /// The task's state, asked with the key that generated it (`key_id`).
+    pub async fn record_info(
+        &self,
+        task_id: &str,
+        key_id: Option<&str>,
+    ) -> Result<VeoState, ProviderError> {
+        let key = self.keys.take_pinned(NAME, key_id)?;
         let data = self
             .call(
                 self.http
                     .get(format!("{}/api/v1/veo/record-info", self.base))
                     .query(&[("taskId", task_id)]),
+                &key,
             )
             .await?;
         match data.get("successFlag").and_then(Value::as_i64) {

@@ -188,6 +188,25 @@ impl KeyRing {
         ))
     }
 
+    /// A stable, non-secret name for `key` (saved with a provider request, so polls, downloads
+    /// and cancels use the key — the account — that made it).
+    pub fn id_of(key: &str) -> String {
+        crate::storage::sha256_hex(key.as_bytes())[..12].to_string()
+    }
+
+    /// The key named `id` when given and still configured (even if resting: a request belongs
+    /// to its account), the next key otherwise.
+    pub fn take_pinned(
+        &self,
+        provider: &'static str,
+        id: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        if let Some(key) = id.and_then(|id| self.keys.iter().find(|k| Self::id_of(k) == id)) {
+            return Ok(key.clone());
+        }
+        self.take(provider)
+    }
+
     /// Rests `key` for `cooldown`.
     pub fn rest(&self, key: &str, cooldown: Duration) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -73,7 +73,9 @@ impl OpenAiVideo {
         send_checked(&self.keys, key, NAME, req.bearer_auth(key), classify_error).await
     }
 
-    pub async fn create(&self, c: CreateVideo<'_>) -> Result<VideoJob, ProviderError> {
+    /// Starts a video; returns the job and the id of the key that made it (polls and the
+    /// download must use the same account, see [`KeyRing::id_of`]).
+    pub async fn create(&self, c: CreateVideo<'_>) -> Result<(VideoJob, String), ProviderError> {
         if ![4, 8, 12].contains(&c.seconds) {
             return Err(ProviderError::new(
                 NAME,
@@ -103,13 +105,15 @@ impl OpenAiVideo {
                 &key,
             )
             .await?;
-        resp.json()
+        let job = resp
+            .json()
             .await
-            .map_err(|e| ProviderError::malformed(NAME, e))
+            .map_err(|e| ProviderError::malformed(NAME, e))?;
+        Ok((job, KeyRing::id_of(&key)))
     }
 
-    pub async fn retrieve(&self, id: &str) -> Result<Poll, ProviderError> {
-        let key = self.key()?;
+    pub async fn retrieve(&self, id: &str, key_id: Option<&str>) -> Result<Poll, ProviderError> {
+        let key = self.keys.take_pinned(NAME, key_id)?;
         let resp = self
             .send(self.http.get(format!("{}/videos/{id}", self.base)), &key)
             .await?;
@@ -128,8 +132,13 @@ impl OpenAiVideo {
     }
 
     /// The finished MP4 (assets expire about an hour after completion: store it at once).
-    pub async fn download(&self, id: &str, max_bytes: u64) -> Result<Vec<u8>, ProviderError> {
-        let key = self.key()?;
+    pub async fn download(
+        &self,
+        id: &str,
+        key_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let key = self.keys.take_pinned(NAME, key_id)?;
         let request = self
             .http
             .get(format!("{}/videos/{id}/content?variant=video", self.base))

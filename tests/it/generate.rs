@@ -192,9 +192,10 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
         let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
         assert_eq!(row.state, "done", "{}: {row:?}", r.db.kind());
         assert!(
-            row.checkpoints
-                .to_json()
-                .contains("\"request\":\"0:video_ok\""),
+            row.checkpoints.to_json().contains(&format!(
+                "\"request\":\"0:{}@video_ok\"",
+                reelforge::providers::KeyRing::id_of("sk-good")
+            )),
             "{}",
             row.checkpoints.to_json()
         );

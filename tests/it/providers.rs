@@ -314,8 +314,9 @@ async fn openai_video_sends_multipart_polls_as_told_and_rotates_keys_on_quota() 
     };
     let err = openai.create(req()).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::BillingOrQuota, "{err}");
-    let job = openai.create(req()).await.unwrap();
+    let (job, key_id) = openai.create(req()).await.unwrap();
     assert_eq!(job.id, "video_123");
+    let key_id = Some(key_id.as_str());
     assert_eq!(
         fake.auth_seen.lock().unwrap().as_slice(),
         ["Bearer sk-empty", "Bearer sk-good"]
@@ -336,20 +337,29 @@ async fn openai_video_sends_multipart_polls_as_told_and_rotates_keys_on_quota() 
         "Bearer sk-good"
     );
 
-    let first = openai.retrieve("video_123").await.unwrap();
+    let first = openai.retrieve("video_123", key_id).await.unwrap();
     assert_eq!(
         (first.job.status.as_str(), first.poll_after),
         ("in_progress", Duration::from_millis(1234))
     );
     assert_eq!(
-        openai.retrieve("video_123").await.unwrap().job.status,
+        openai
+            .retrieve("video_123", key_id)
+            .await
+            .unwrap()
+            .job
+            .status,
         "completed"
     );
     assert_eq!(
-        openai.download("video_123", 1 << 20).await.unwrap().len(),
+        openai
+            .download("video_123", key_id, 1 << 20)
+            .await
+            .unwrap()
+            .len(),
         4096
     );
-    let failed = openai.retrieve("video_bad").await.unwrap().job;
+    let failed = openai.retrieve("video_bad", key_id).await.unwrap().job;
     assert_eq!(
         class_of_failed_job(failed.error.as_ref()),
         ErrorClass::ContentRejected
@@ -375,14 +385,18 @@ async fn kie_veo_generates_polls_and_reads_the_envelope_code() {
         vec!["kie-key".into()],
         Some(&format!("{base}/kie")),
     );
-    let task = kie
+    let (task, key_id) = kie
         .generate("a product on a table", "veo3_fast", "9:16", &[])
         .await
         .unwrap();
     assert_eq!(task, "veo-task-9");
-    assert_eq!(kie.record_info(&task).await.unwrap(), VeoState::Generating);
+    let key_id = Some(key_id.as_str());
     assert_eq!(
-        kie.record_info(&task).await.unwrap(),
+        kie.record_info(&task, key_id).await.unwrap(),
+        VeoState::Generating
+    );
+    assert_eq!(
+        kie.record_info(&task, key_id).await.unwrap(),
         VeoState::Succeeded(vec!["https://tempfile.example/veo.mp4".into()])
     );
     let err = kie
@@ -542,4 +556,52 @@ async fn fal_result_files_are_fetched_through_the_provider_proxy() {
         seen.lock().unwrap().as_slice(),
         ["http://v3.fal-cdn.invalid/files/head.mp4"]
     );
+}
+
+#[tokio::test]
+async fn a_fal_request_is_polled_with_the_key_that_submitted_it() {
+    // Two keys from two accounts: a request exists only for the account that made it.
+    let submitted_with = Arc::new(Mutex::new(String::new()));
+    let (s1, s2) = (submitted_with.clone(), submitted_with.clone());
+    let app = Router::new()
+        .route(
+            "/fal/fal-ai/model",
+            post(move |headers: HeaderMap, State(base): State<String>| {
+                let s = s1.clone();
+                async move {
+                    *s.lock().unwrap() = headers["authorization"].to_str().unwrap().to_string();
+                    Json(json!({"request_id": "r1", "status_url": format!("{base}/fal/requests/r1/status"),
+                                "response_url": format!("{base}/fal/requests/r1"), "cancel_url": format!("{base}/fal/requests/r1/cancel")}))
+                }
+            }),
+        )
+        .route(
+            "/fal/requests/r1/status",
+            get(move |headers: HeaderMap| {
+                let s = s2.clone();
+                async move {
+                    if headers["authorization"].to_str().unwrap() == *s.lock().unwrap() {
+                        Json(json!({"status": "IN_PROGRESS"})).into_response()
+                    } else {
+                        (StatusCode::NOT_FOUND, Json(json!({"detail": "Request not found"}))).into_response()
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = app.with_state(base.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fal = FalClient::new(
+        client(),
+        vec!["account-a".into(), "account-b".into()],
+        Some(&format!("{base}/fal")),
+    );
+    let request = fal.submit("fal-ai/model", &json!({})).await.unwrap();
+    // The saved request (as a restarted worker reads it) still names its key.
+    let saved: fal::FalRequest =
+        serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(fal.status(&saved).await.unwrap(), FalStatus::InProgress);
+    }
 }
