@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Do not run workers in this process (run `reelforge worker` elsewhere).
     #[arg(long)]
     no_workers: bool,
+    /// Seconds a claimed job stays with this process's workers between heartbeats; after a
+    /// crash another process takes the job over once it runs out.
+    #[arg(long, default_value_t = 120)]
+    lease_s: u64,
 }
 
 pub fn run(a: ServeArgs) -> Result<(), CliError> {
@@ -166,9 +170,19 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         }
         let workers = match deliver {
             None => None,
-            Some(deliver) => {
-                Some(super::worker::start(&cfg, db, storage, Default::default(), deliver).await?)
-            }
+            Some(deliver) => Some(
+                super::worker::start(
+                    &cfg,
+                    db,
+                    storage,
+                    super::worker::WorkerOptions {
+                        lease_s: a.lease_s,
+                        ..Default::default()
+                    },
+                    deliver,
+                )
+                .await?,
+            ),
         };
         super::worker::shutdown_signal().await;
         tracing::info!("stopping");

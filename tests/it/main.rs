@@ -10,6 +10,7 @@ mod admin;
 mod bad_input;
 mod bot;
 mod bot_flows;
+mod chaos;
 mod compose;
 mod delivery;
 mod demo;
