@@ -13,16 +13,16 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Env {
-    fake: Arc<FakeTelegram>,
-    url: String,
-    db: reelforge::db::Db,
-    storage: Arc<Storage>,
-    dir: tempfile::TempDir,
-    _t: dbs::TestDb,
+pub(crate) struct Env {
+    pub(crate) fake: Arc<FakeTelegram>,
+    pub(crate) url: String,
+    pub(crate) db: reelforge::db::Db,
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) _t: dbs::TestDb,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let (fake, url) = FakeTelegram::start().await;
     let t = dbs::sqlite().await;
     let dir = tempfile::tempdir().unwrap();
@@ -40,7 +40,7 @@ async fn env() -> Env {
 }
 
 impl Env {
-    fn app(&self) -> BotApp {
+    pub(crate) fn app(&self) -> BotApp {
         let mut app = BotApp::new(self.db.clone(), self.storage.clone());
         app.work_dir = self.dir.path().join("bot");
         app.settings.job_cooldown_s = 0;
@@ -50,14 +50,14 @@ impl Env {
     }
 
     /// A user who pressed /start and then paid `tokens`.
-    async fn member(&self, user: i64, tokens: i64) {
+    pub(crate) async fn member(&self, user: i64, tokens: i64) {
         self.fake.text(user, "/start");
         self.fake.wait_text(user, "Баланс").await;
         harness::pay(&self.db, user, tokens).await;
     }
 
     /// Runs a bot until the returned sender fires.
-    fn run(
+    pub(crate) fn run(
         &self,
         app: BotApp,
     ) -> (
@@ -70,7 +70,7 @@ impl Env {
     }
 }
 
-async fn stop(
+pub(crate) async fn stop(
     s: (
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
@@ -178,7 +178,7 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     stop(running).await;
 }
 
-fn small_clip(dir: &std::path::Path) -> Vec<u8> {
+pub(crate) fn small_clip(dir: &std::path::Path) -> Vec<u8> {
     let path = common::background(dir, "bg.mp4", 360, 640, 3.0, 30);
     std::fs::read(path).unwrap()
 }

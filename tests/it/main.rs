@@ -19,6 +19,7 @@ mod edits;
 mod faults;
 mod fit_image;
 mod generate;
+mod hostile_bot;
 mod hostile_input;
 mod http_payments;
 mod ledger;

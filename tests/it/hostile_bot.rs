@@ -1,0 +1,86 @@
+//! The hostile-input corpus through the fake Bot API, as a user would send it: an empty and a
+//! truncated photo, a 200 MB "video", a zip and an HLS playlist named .mp4, and a script that
+//! looks like an espeak-ng option. Every one gets a plain answer; the bot keeps serving, and the
+//! script is priced (and spoken) as its literal text.
+use crate::bot_flows::{env, small_clip, stop};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_files_and_scripts_get_a_plain_answer_and_nothing_breaks() {
+    let e = env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    e.member(42, 5000).await;
+
+    // Photos: empty, and cut short.
+    f.photo(42, "empty", Vec::new(), None);
+    f.wait_text(42, "Не получается открыть фото").await;
+    let whole = std::fs::read(crate::common::ASTRONAUT).unwrap();
+    f.photo(42, "cut", whole[..whole.len() / 2].to_vec(), Some("оживи"));
+    crate::common::wait_until("both photos refused", Duration::from_secs(30), || async {
+        f.texts_to(42)
+            .iter()
+            .filter(|t| t.contains("Не получается открыть фото"))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(
+        f.texts_to(42).iter().any(|t| t.contains("truncated")),
+        "the cut photo is called truncated: {:?}",
+        f.texts_to(42)
+    );
+
+    // Backgrounds: 200 MB, a zip, an HLS playlist pointing at a server file.
+    f.text(42, "/create");
+    f.wait_text(42, "Какой ролик").await;
+    f.press(42, "u:f:bg", 3);
+    f.wait_text(42, "не длиннее 15 секунд").await;
+    f.video(42, "huge", vec![0; 16], 200 * 1024 * 1024);
+    f.wait_text(42, "200 МБ").await;
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00secret.txt".repeat(8);
+    f.video(42, "zip", zip, 200);
+    let playlist =
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n/etc/passwd\n#EXT-X-ENDLIST\n";
+    f.video(42, "hls", playlist.as_bytes().to_vec(), 80);
+    crate::common::wait_until("both refusals", Duration::from_secs(30), || async {
+        f.texts_to(42)
+            .iter()
+            .filter(|t| t.contains("Не получается открыть видео"))
+            .count()
+            == 2
+    })
+    .await;
+
+    // The conversation goes on: a real clip, a gallery character, an offline voice, and a
+    // script that is an espeak-ng option.
+    f.video(42, "bg", small_clip(e.dir.path()), 1000);
+    f.wait_text(42, "Выберите персонажа").await;
+    f.press(42, "u:g:female", 4);
+    f.wait_call("sendphoto", |_| true).await;
+    f.press(42, "u:pick:0", 5);
+    f.wait_text(42, "Изменить персонажа").await;
+    f.press(42, "u:e:no", 6);
+    f.wait_text(42, "Выберите голос").await;
+    f.press(42, "u:v:ru+f3", 7);
+    f.wait_text(42, "до 300 символов").await;
+    f.text(42, "-f/etc/passwd");
+    let texts = f.wait_text(42, "Стоимость ролика").await;
+    let confirm = texts.last().unwrap();
+    // A few seconds of speech, not the minutes /etc/passwd would take to read.
+    let most = crate::common::prices().talking_head_tokens(6);
+    let price: i64 = confirm
+        .split_whitespace()
+        .filter_map(|w| w.parse::<i64>().ok())
+        .next_back()
+        .unwrap_or(i64::MAX);
+    assert!(price <= most, "{confirm} (at most {most})");
+    // A forged voice in button data is refused, not passed to espeak-ng.
+    f.press(42, "u:v:-f/etc/passwd", 8);
+    f.text(42, "Привет");
+    f.wait_call("answercallbackquery", |_| true).await;
+    // And the bot still answers.
+    f.text(42, "/balance");
+    f.wait_text(42, "Баланс").await;
+    stop(running).await;
+}
