@@ -36,6 +36,7 @@ pub use error::{InputProblem, MediaError, Result};
 pub use faces::FaceDetector;
 pub use facetrack::{track_faces_in_video, VideoFaces};
 pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode};
+pub use image_header::header_dimensions as image_header_size;
 pub use layout::{parse_size, Position, PRESET_SIZES};
 pub use overlay::{parse_hex_color, Ring};
 pub use probe::{probe, AudioInfo, MediaInfo, VideoInfo};
