@@ -133,6 +133,12 @@ async fn notify(ctx: &Ctx<'_>, user: i64, lang: &str, key: &str, amount: i64, ba
 
 /// Sends the user's words to the admin chat with who wrote them.
 pub async fn forward_feedback(ctx: &Ctx<'_>, text: &str) -> HandlerResult {
+    if !ctx
+        .within_limit(super::rate_limit::Action::Feedback)
+        .await?
+    {
+        return Ok(());
+    }
     let Some(admin_chat) = ctx.app.settings.admin_chat_id else {
         return ctx.say(ctx.t("feedback.thanks", &[])).await;
     };

@@ -32,6 +32,8 @@ pub struct BotApp {
     pub work_dir: PathBuf,
     /// Largest file users may send (20 MB through the cloud Bot API).
     pub max_download_bytes: u64,
+    /// Per-user limits on free but costly actions (previews, samples, checkouts, feedback).
+    pub limits: super::rate_limit::RateLimits,
 }
 
 impl BotApp {
@@ -48,6 +50,7 @@ impl BotApp {
             tts: None,
             work_dir: std::env::temp_dir().join("reelforge-bot"),
             max_download_bytes: 20 * 1024 * 1024,
+            limits: super::rate_limit::RateLimits::new(20),
         }
     }
 
@@ -269,6 +272,23 @@ impl Ctx<'_> {
     pub async fn save(&self, state: &super::dialogue::Dialogue) -> HandlerResult {
         super::dialogue::save(&self.app.db, self.user, state).await?;
         Ok(())
+    }
+
+    /// Counts one `action` of this user; `false` (and the user told when they may try again)
+    /// when the hour's limit is reached.
+    pub async fn within_limit(
+        &self,
+        action: super::rate_limit::Action,
+    ) -> Result<bool, HandlerError> {
+        match self.app.limits.check(self.user, action) {
+            Ok(()) => Ok(true),
+            Err(wait) => {
+                let minutes = wait.as_secs().div_ceil(60).max(1);
+                self.say(self.t("limit.actions", &[("minutes", &minutes)]))
+                    .await?;
+                Ok(false)
+            }
+        }
     }
 
     /// A button with a text from the locale.

@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod pay;
 pub mod product_flow;
 pub mod progress;
+pub mod rate_limit;
 pub mod remake;
 pub mod run;
 pub mod texts;

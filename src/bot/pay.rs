@@ -62,6 +62,13 @@ pub async fn on_button(ctx: &Ctx<'_>, button: PayButton) -> Result<bool, Handler
                 .await?;
             }
         }
+        PayButton::Stripe(_) | PayButton::Kaspi(_)
+            if !ctx
+                .within_limit(super::rate_limit::Action::Checkout)
+                .await? =>
+        {
+            return Ok(true);
+        }
         PayButton::Stripe(_) => {
             let Some(stripe) = &ctx.app.stripe else {
                 return Ok(false);

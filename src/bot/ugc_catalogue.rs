@@ -214,6 +214,12 @@ pub async fn show_voices(ctx: &Ctx<'_>, page: usize, edit: Option<MessageId>) ->
 
 /// A voice sample: the provider's preview, or a sentence spoken offline.
 pub async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
+    if !ctx
+        .within_limit(super::rate_limit::Action::VoiceSample)
+        .await?
+    {
+        return Ok(());
+    }
     let list = voices(ctx).await;
     let Some(v) = list.iter().find(|v| v.id == voice) else {
         return ctx.say(ctx.t("input.stale_button", &[])).await;

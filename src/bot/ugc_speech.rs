@@ -35,6 +35,12 @@ pub async fn script(
             ))
             .await;
     }
+    if !ctx
+        .within_limit(super::rate_limit::Action::SpeechPreview)
+        .await?
+    {
+        return Ok(());
+    }
     ctx.say(ctx.t("ugc.preview_wait", &[])).await?;
     let (path, alignment) = match speak_preview(ctx, &voice, text).await {
         Ok(spoken) => spoken,

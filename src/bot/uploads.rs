@@ -134,7 +134,11 @@ mod tests {
         // 100 MP: 400 MB of the 1 GB budget, so at most two run at once.
         assert_eq!(decode_units(Some((10_000, 10_000))), 48);
         assert!(decode_units(Some((10_000, 10_000))) * 3 > 128);
-        assert_eq!(decode_units(Some((100_000, 100_000))), 128, "never more than the budget");
+        assert_eq!(
+            decode_units(Some((100_000, 100_000))),
+            128,
+            "never more than the budget"
+        );
         assert_eq!(decode_units(None), 6);
     }
 }

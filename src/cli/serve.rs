@@ -85,6 +85,8 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage.clone());
                 app.prices = prices;
                 app.settings = cfg.bot.clone();
+                app.limits =
+                    reelforge::bot::rate_limit::RateLimits::new(cfg.bot.actions_per_hour as usize);
                 app.admins = cfg.admin_ids.clone();
                 app.stripe = cfg
                     .stripe_secret_key

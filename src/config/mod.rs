@@ -41,10 +41,11 @@ pub struct Layer {
     pub provider_proxy: Option<String>,
     pub metrics_token: Option<String>,
     pub provider_deadline_s: Option<String>,
+    pub user_actions_per_hour: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 32] = [
+pub const SETTING_NAMES: [&str; 33] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -77,10 +78,11 @@ pub const SETTING_NAMES: [&str; 32] = [
     "PROVIDER_PROXY",
     "METRICS_TOKEN",
     "PROVIDER_DEADLINE_S",
+    "USER_ACTIONS_PER_HOUR",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 32] {
+    fn slots(&mut self) -> [&mut Option<String>; 33] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -114,6 +116,7 @@ impl Layer {
             &mut self.provider_proxy,
             &mut self.metrics_token,
             &mut self.provider_deadline_s,
+            &mut self.user_actions_per_hour,
         ]
     }
 
@@ -189,6 +192,8 @@ pub struct BotSettings {
     pub daily_job_limit: i64,
     /// Seconds between two paid jobs of one user.
     pub job_cooldown_s: i64,
+    /// Speech previews, voice samples, checkouts and feedback messages per user and hour.
+    pub actions_per_hour: i64,
 }
 
 impl Default for BotSettings {
@@ -201,6 +206,7 @@ impl Default for BotSettings {
             kaspi_phone: None,
             daily_job_limit: 30,
             job_cooldown_s: 5,
+            actions_per_hour: 20,
         }
     }
 }
@@ -438,6 +444,11 @@ impl Config {
                 defaults.daily_job_limit,
             )?,
             job_cooldown_s: number(l.job_cooldown_s, "JOB_COOLDOWN_S", defaults.job_cooldown_s)?,
+            actions_per_hour: number(
+                l.user_actions_per_hour,
+                "USER_ACTIONS_PER_HOUR",
+                defaults.actions_per_hour,
+            )?,
         };
         Ok(Self {
             bot,

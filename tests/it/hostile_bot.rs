@@ -84,3 +84,27 @@ async fn hostile_files_and_scripts_get_a_plain_answer_and_nothing_breaks() {
     f.wait_text(42, "Баланс").await;
     stop(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_actions_that_cost_the_operator_are_limited_per_user() {
+    let e = env().await;
+    let f = &e.fake;
+    let mut app = e.app();
+    app.limits = reelforge::bot::rate_limit::RateLimits::new(1);
+    let running = e.run(app);
+    e.member(42, 100).await;
+    f.text(42, "/feedback Отличный бот");
+    f.wait_call("sendmessage", |b| b["chat_id"] == 1).await;
+    f.text(42, "/feedback И ещё одно");
+    f.wait_text(42, "Слишком часто").await;
+    let to_admin = f
+        .calls_of("sendmessage")
+        .iter()
+        .filter(|b| b["chat_id"] == 1)
+        .count();
+    assert_eq!(
+        to_admin, 1,
+        "the second message did not reach the admin chat"
+    );
+    stop(running).await;
+}
