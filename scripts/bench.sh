@@ -72,3 +72,12 @@ read -r fit_t fit_m vips_t vips_m < <(duel '"$BIN" fit-image photo12mp.jpg --siz
 printf "  reelforge     %6.2f s  %5s MB peak\n" "$fit_t" "$fit_m"
 printf "  vipsthumbnail %6.2f s  %5s MB peak\n" "$vips_t" "$vips_m"
 printf "  ratio         %6.2f x (reelforge / vipsthumbnail)\n" "$(awk "BEGIN{print $fit_t/$vips_t}")"
+
+# The job queue's own overhead: no-op jobs claimed and completed by 4 workers. Targets: ≥ 500
+# jobs/s on SQLite, ≥ 2000 on PostgreSQL (set BENCH_POSTGRES_URL, e.g. to the server
+# scripts/with-services.sh starts: `scripts/with-services.sh env BENCH_POSTGRES_URL=... make bench`).
+echo "queue: 2000 no-op jobs, 4 workers"
+"$BIN" bench-queue --jobs 2000 --workers 4 | sed 's/^/  /'
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  "$BIN" bench-queue --jobs 2000 --workers 4 --database-url "$BENCH_POSTGRES_URL" | sed 's/^/  /'
+fi

@@ -1,6 +1,7 @@
 //! Command-line parsing and the exit-status contract: 0 success, 2 bad input (one plain
 //! sentence naming the file and the problem), 1 internal error.
 mod admin;
+mod bench_queue;
 mod demo;
 mod media_commands;
 mod progress;
@@ -40,6 +41,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Run the HTTP server (health, metrics, Stripe webhook) and the workers until SIGTERM.
     Serve(serve::ServeArgs),
+    /// Measure the job queue's own overhead (no-op jobs): jobs per second.
+    BenchQueue(bench_queue::BenchQueueArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -94,6 +97,7 @@ pub fn run() -> Result<(), CliError> {
             reelforge::metrics::install();
             worker::run(a)
         }
+        Command::BenchQueue(a) => bench_queue::run(a),
         Command::Serve(a) => {
             reelforge::logging::init();
             reelforge::metrics::install();

@@ -22,31 +22,20 @@ pub async fn touch_user(
     language: &str,
 ) -> Result<(User, bool), DbError> {
     let now = now_ms();
-    let created = on_db!(db, p => sqlx::query(
+    // One statement per update (the bot does this for every message it gets): create or
+    // refresh, and read the row back. New when its first sighting is this one.
+    let user = on_db!(db, p => sqlx::query_as::<_, User>(
         "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO UPDATE SET username = excluded.username, language = excluded.language, last_seen_ms = excluded.last_seen_ms
+         RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance",
     )
     .bind(id)
     .bind(username)
     .bind(language)
     .bind(now)
-    .execute(p)
-    .await?
-    .rows_affected())
-        == 1;
-    if !created {
-        on_db!(db, p => sqlx::query("UPDATE users SET username = $2, language = $3, last_seen_ms = $4 WHERE id = $1")
-            .bind(id)
-            .bind(username)
-            .bind(language)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected());
-    }
-    let user = get_user(db, id)
-        .await?
-        .ok_or(DbError::Sql(sqlx::Error::RowNotFound))?;
+    .fetch_one(p)
+    .await?);
+    let created = user.first_seen_ms == now;
     Ok((user, created))
 }
 
