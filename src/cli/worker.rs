@@ -265,7 +265,7 @@ async fn upkeep(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Rec
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "settling half-way jobs failed"),
                 }
-                if minutes % 60 == 0 {
+                if minutes.is_multiple_of(60) {
                     match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
                         Ok(n) if n > 0 => tracing::info!(removed = n, "expired cached composites removed"),
                         Ok(_) => {}

@@ -35,7 +35,7 @@ impl KieClient {
 
     async fn call(&self, req: reqwest::RequestBuilder, key: &str) -> Result<Value, ProviderError> {
         let resp = req
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .send()
             .await
             .map_err(|e| ProviderError::from_reqwest(NAME, &e))?;
@@ -53,7 +53,7 @@ impl KieClient {
                     class_of_status(status, retry),
                     format!("HTTP {status}"),
                 );
-                self.keys.note(&key, err.class);
+                self.keys.note(key, err.class);
                 return Err(err);
             }
             Err(e) => return Err(ProviderError::malformed(NAME, e)),
@@ -83,7 +83,7 @@ impl KieClient {
             class_of_status(code, retry)
         };
         let err = ProviderError::new(NAME, class, format!("{code}: {msg}"));
-        self.keys.note(&key, err.class);
+        self.keys.note(key, err.class);
         Err(err)
     }
 

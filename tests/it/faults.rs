@@ -136,7 +136,7 @@ async fn money_steps_hold_their_invariants_when_any_write_fails() {
         ledger::credit(&db, USER, 1000, Reason::Payment, "seed", None)
             .await
             .unwrap();
-        let order = reelforge::payments::create_order(&db, USER, "stripe", 300, 1_000_00, "kzt")
+        let order = reelforge::payments::create_order(&db, USER, "stripe", 300, 100_000, "kzt")
             .await
             .unwrap();
         let raw = sqlx::SqlitePool::connect(&t.url).await.unwrap();
