@@ -88,7 +88,7 @@ pub fn run(a: BenchQueueArgs) -> Result<(), CliError> {
             if left == 0 && running == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let took = start.elapsed();
         let _ = stop.send(true);

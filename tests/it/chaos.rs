@@ -11,7 +11,7 @@ use reelforge::db::Db;
 use reelforge::jobs::JobState;
 use reelforge::ledger::{self, Reason};
 use reelforge::queue::{self, NewJob};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const JOBS: i64 = 20;
@@ -33,18 +33,8 @@ impl Rng {
 }
 
 fn start_serve(env: &[(String, String)], dir: &std::path::Path, run: usize) -> Child {
-    let log = std::fs::File::create(dir.join(format!("serve-{run}.log"))).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reelforge"));
-    cmd.args(["serve", "--http-addr", "127.0.0.1:0", "--lease-s", "3"])
-        .current_dir(dir)
-        .env("TMPDIR", dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
+    let args = ["serve", "--http-addr", "127.0.0.1:0", "--lease-s", "3"];
+    crate::common::spawn_reelforge(&format!("serve-{run}"), &args, env, dir)
 }
 
 async fn chaos_run(db: &Db, url: &str, seed: u64) {

@@ -8,7 +8,7 @@ use reelforge::db::users::touch_user;
 use reelforge::jobs::JobState;
 use reelforge::ledger::{self, Reason};
 use reelforge::queue;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Child processes this test started, killed (by their own PIDs) when it ends.
@@ -23,21 +23,7 @@ impl Drop for Processes {
     }
 }
 
-/// Starts `reelforge <args>` with its log in `<dir>/<name>.log`.
-fn reelforge(name: &str, args: &[&str], env: &[(String, String)], dir: &std::path::Path) -> Child {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reelforge"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("TMPDIR", dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
-}
+use crate::common::spawn_reelforge as reelforge;
 
 /// The logs of the processes, for a failure message.
 fn logs(dir: &std::path::Path) -> String {
@@ -62,6 +48,21 @@ where
     if !crate::common::eventually(timeout, check).await {
         panic!("timed out waiting for {what}\n{}", logs(logs_dir));
     }
+}
+
+fn assert_done_and_delivered(job: &queue::JobRow) {
+    assert_eq!(
+        job.state,
+        JobState::Done,
+        "job {}: {:?}",
+        job.id,
+        job.error_message
+    );
+    assert!(
+        job.checkpoints.delivered.is_some(),
+        "job {} delivered",
+        job.id
+    );
 }
 
 /// Waits for a text containing `needle` to `user` after the first `before` texts.
@@ -161,18 +162,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     })
     .await;
     for job in queue::all_jobs(&db).await.unwrap() {
-        assert_eq!(
-            job.state,
-            JobState::Done,
-            "job {}: {:?}",
-            job.id,
-            job.error_message
-        );
-        assert!(
-            job.checkpoints.delivered.is_some(),
-            "job {} delivered",
-            job.id
-        );
+        assert_done_and_delivered(&job);
         let (_, message) = reelforge::db::progress::message_of(&db, job.id)
             .await
             .unwrap()
@@ -226,18 +216,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     )
     .await;
     for job in queue::all_jobs(&db).await.unwrap() {
-        assert_eq!(
-            job.state,
-            JobState::Done,
-            "job {}: {:?}",
-            job.id,
-            job.error_message
-        );
-        assert!(
-            job.checkpoints.delivered.is_some(),
-            "job {} delivered",
-            job.id
-        );
+        assert_done_and_delivered(&job);
     }
     for u in &users {
         let expected = if again.contains(u) { 2 } else { 1 };

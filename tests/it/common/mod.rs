@@ -245,3 +245,24 @@ where
         "timed out waiting for {what}"
     );
 }
+
+/// Starts `reelforge <args>` with its log in `<dir>/<name>.log`.
+pub fn spawn_reelforge(
+    name: &str,
+    args: &[&str],
+    env: &[(String, String)],
+    dir: &std::path::Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("TMPDIR", dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
