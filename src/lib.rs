@@ -1,5 +1,7 @@
-//! The reelforge service: configuration, database, token ledger and pricing. The media work
-//! lives in the `media` crate; the command line in `main.rs`.
+//! The reelforge service: configuration, the typed job contract (`jobs`), the database (`db`,
+//! the only place with SQL: users, ledger, jobs, orders, …), pricing, providers, pipelines,
+//! storage, the Telegram bot, payments, the HTTP side, logs and metrics. The media work lives
+//! in the `media` crate; the command line in `main.rs` and `cli/`.
 pub mod admin;
 pub mod bot;
 pub mod config;

@@ -1,9 +1,10 @@
-//! Pipelines: each product is a sequence of persisted steps run by the queue's workers. A
-//! step records what it made (a storage key or a provider request id) in the job's
-//! `provider_ids` before the next one starts, so a retried or resumed job skips finished steps
-//! and never pays for a generation twice. Every pipeline ends with an MP4, a thumbnail and its
-//! metadata in storage, handed to the deliverer (the bot); a failed delivery fails the job and
-//! the queue refunds it once.
+//! Pipelines: each product (a `JobSpec` variant) is a sequence of persisted steps run by the
+//! queue's workers. A step records what it made (a storage key, or a provider request id with
+//! the key that made it) in the job's typed `Checkpoints` before the next one starts, so a
+//! retried or resumed job skips finished steps and never pays for a generation twice. Every
+//! pipeline ends with an MP4, a thumbnail and its metadata in storage and the delivery step
+//! (`delivery`), run by whichever process runs the job; a delivery refused for good fails the
+//! job and it is refunded once.
 pub mod character;
 pub mod delivery;
 pub mod generate;
