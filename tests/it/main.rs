@@ -27,6 +27,7 @@ mod phone_inputs;
 mod pipelines;
 mod product;
 mod providers;
+mod providers_fal;
 mod queue;
 mod storage;
 mod topology;

@@ -319,36 +319,23 @@ async fn claim_one(
     let set =
         "SET state = 'running', lease_token = lease_token + 1, lease_until_ms = $2, worker = $3,
                attempts = attempts + 1, updated_ms = $1";
-    let job = match db {
-        // Several workers: skip rows another worker is claiming right now.
-        Db::Postgres(p) => {
-            let sql = format!(
-                "UPDATE jobs {set} WHERE id = ({}) {returning}",
-                claim_candidate("FOR UPDATE SKIP LOCKED")
-            );
-            sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(until)
-                .bind(worker)
-                .bind(per_user_running)
-                .fetch_optional(p)
-                .await?
-        }
-        // One writer at a time: the statement is atomic as it is.
-        Db::Sqlite(p) => {
-            let sql = format!(
-                "UPDATE jobs {set} WHERE id = ({}) {returning}",
-                claim_candidate("")
-            );
-            sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(until)
-                .bind(worker)
-                .bind(per_user_running)
-                .fetch_optional(p)
-                .await?
-        }
+    // Several PostgreSQL workers skip rows another worker is claiming right now; on SQLite
+    // (one writer at a time) the statement is atomic as it is.
+    let lock = match db {
+        Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
     };
+    let sql = format!(
+        "UPDATE jobs {set} WHERE id = ({}) {returning}",
+        claim_candidate(lock)
+    );
+    let job = on_db!(db, p => sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(until)
+        .bind(worker)
+        .bind(per_user_running)
+        .fetch_optional(p)
+        .await?);
     let job = job.map(ClaimedJob::from);
     if let Some(j) = &job {
         record_event(
