@@ -77,7 +77,7 @@ printf "  ratio         %6.2f x (reelforge / vipsthumbnail)\n" "$(awk "BEGIN{pri
 # jobs/s on SQLite, ≥ 2000 on PostgreSQL (set BENCH_POSTGRES_URL, e.g. to the server
 # scripts/with-services.sh starts: `scripts/with-services.sh env BENCH_POSTGRES_URL=... make bench`).
 echo "queue: 2000 no-op jobs, 4 workers"
-"$BIN" bench-queue --jobs 2000 --workers 4 | sed 's/^/  /'
+"$BIN" bench-queue --jobs 2000 --workers 4 --concurrency 16 | sed 's/^/  /'
 if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
-  "$BIN" bench-queue --jobs 2000 --workers 4 --database-url "$BENCH_POSTGRES_URL" | sed 's/^/  /'
+  "$BIN" bench-queue --jobs 2000 --workers 4 --concurrency 16 --database-url "$BENCH_POSTGRES_URL" | sed 's/^/  /'
 fi

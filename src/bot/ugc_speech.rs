@@ -59,6 +59,7 @@ pub async fn script(
             .storage
             .put_bytes(&key, alignment.into_bytes(), "application/json")
             .await?;
+        keep_preview(ctx, &key).await?;
         carried.alignment = Some(key);
     }
     let p = path.clone();
@@ -72,6 +73,7 @@ pub async fn script(
     let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, ext, mime)
         .await
         .map_err(|e| format!("{e:?}"))?;
+    keep_preview(ctx, &key).await?;
     carried.voice = Some(key);
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
@@ -105,6 +107,15 @@ pub async fn script(
         ]),
     )
     .await
+}
+
+/// A preview lives as long as cached composites unless the user orders with it (the job
+/// carries it then).
+async fn keep_preview(ctx: &Ctx<'_>, key: &str) -> HandlerResult {
+    crate::storage::cache::keep_for(&ctx.app.db, key, crate::storage::cache::DEFAULT_TTL)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The script spoken with the chosen voice: ElevenLabs (MP3 + word timings) for its voices,

@@ -17,9 +17,13 @@ pub struct BenchQueueArgs {
     /// Jobs to run.
     #[arg(long, default_value_t = 2000)]
     jobs: usize,
-    /// Workers, each claiming one job at a time.
+    /// Workers (claim loops, as `reelforge worker` runs one).
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Jobs each worker runs at once (`reelforge worker --concurrency`); a worker with free slots
+    /// claims up to that many jobs per claim.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
 }
 
 struct Nothing;
@@ -61,7 +65,7 @@ pub fn run(a: BenchQueueArgs) -> Result<(), CliError> {
         for w in 0..a.workers.max(1) {
             let cfg = WorkerConfig {
                 name: format!("bench-{w}"),
-                concurrency: 1,
+                concurrency: a.concurrency.max(1),
                 lease: Duration::from_secs(60),
                 poll: Duration::from_millis(1),
                 per_user_running: 1_000_000,
@@ -96,10 +100,11 @@ pub fn run(a: BenchQueueArgs) -> Result<(), CliError> {
             let _ = h.await;
         }
         println!(
-            "{} database: {} jobs, {} workers: submitted at {:.0} jobs/s, ran at {:.0} jobs/s",
+            "{} database: {} jobs, {} workers × {} slots: submitted at {:.0} jobs/s, ran at {:.0} jobs/s",
             db.kind(),
             a.jobs,
             a.workers,
+            a.concurrency,
             a.jobs as f64 / submitted.as_secs_f64(),
             a.jobs as f64 / took.as_secs_f64()
         );

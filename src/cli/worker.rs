@@ -224,7 +224,7 @@ pub async fn start(
         video: router,
         prompt_writer,
         remote,
-        provider_deadline: Duration::from_secs(cfg.provider_deadline_s),
+        provider_deadlines: cfg.provider_deadlines.clone(),
     });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let wcfg = WorkerConfig {

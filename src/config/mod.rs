@@ -172,7 +172,8 @@ pub struct Config {
     /// Bearer token `/metrics` asks for; without one only loopback clients may scrape.
     pub metrics_token: Option<String>,
     /// Seconds a provider may keep a request waiting before it is cancelled and refunded.
-    pub provider_deadline_s: u64,
+    /// `PROVIDER_DEADLINE_S`: per tier, with a default.
+    pub provider_deadlines: ProviderDeadlines,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -455,8 +456,7 @@ impl Config {
             telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
-            provider_deadline_s: number(l.provider_deadline_s, "PROVIDER_DEADLINE_S", 1800)?.max(1)
-                as u64,
+            provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
             database_url,
             storage,
             providers,
@@ -479,7 +479,7 @@ impl Config {
 
 mod parse;
 use parse::parse_storage;
-pub use parse::{parse_tiers, DEFAULT_TIERS};
+pub use parse::{parse_deadlines, parse_tiers, ProviderDeadlines, DEFAULT_TIERS};
 
 #[cfg(test)]
 mod tests;

@@ -62,3 +62,70 @@ pub(super) fn parse_storage(
         secret_access_key: need(secret, "S3_SECRET_ACCESS_KEY")?,
     })
 }
+
+/// How long a provider may keep a request waiting, per tier: `PROVIDER_DEADLINE_S` is either
+/// one number of seconds for every tier (`1800`) or a list with an optional default
+/// (`fast=600,quality=2400,ugc=1800,edit=300,*=1800`). The tiers are the video tiers
+/// (`fast`, `quality`, …) of text/image-to-video and product videos, `ugc` for talking heads
+/// and `edit` for image edits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderDeadlines {
+    pub default: std::time::Duration,
+    pub per_tier: BTreeMap<String, std::time::Duration>,
+}
+
+impl ProviderDeadlines {
+    pub fn uniform(d: std::time::Duration) -> Self {
+        Self {
+            default: d,
+            per_tier: BTreeMap::new(),
+        }
+    }
+    pub fn for_tier(&self, tier: &str) -> std::time::Duration {
+        self.per_tier.get(tier).copied().unwrap_or(self.default)
+    }
+}
+
+pub fn parse_deadlines(text: Option<&str>) -> Result<ProviderDeadlines, ConfigError> {
+    const DEFAULT_S: u64 = 1800;
+    let bad = |why: String| {
+        ConfigError(format!(
+            "PROVIDER_DEADLINE_S must be seconds ('1800') or 'tier=seconds,…' like 'fast=600,quality=2400,*=1800' ({why})"
+        ))
+    };
+    let seconds = |s: &str| -> Result<std::time::Duration, ConfigError> {
+        s.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| {
+                bad(format!(
+                    "'{}' is not a whole number of seconds ≥ 1",
+                    s.trim()
+                ))
+            })
+    };
+    let mut out = ProviderDeadlines::uniform(std::time::Duration::from_secs(DEFAULT_S));
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(out);
+    };
+    if !text.contains('=') {
+        out.default = seconds(text)?;
+        return Ok(out);
+    }
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (tier, value) = part
+            .split_once('=')
+            .ok_or_else(|| bad(format!("'{part}' has no '='")))?;
+        let d = seconds(value)?;
+        match tier.trim() {
+            "*" | "default" => out.default = d,
+            "" => return Err(bad(format!("'{part}' names no tier"))),
+            t => {
+                out.per_tier.insert(t.to_string(), d);
+            }
+        }
+    }
+    Ok(out)
+}

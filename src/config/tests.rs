@@ -83,6 +83,45 @@ fn video_tiers_list_providers_in_order() {
 }
 
 #[test]
+fn provider_deadlines_are_one_number_or_one_per_tier() {
+    use std::time::Duration;
+    let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+    assert_eq!(
+        c.provider_deadlines.for_tier("quality"),
+        Duration::from_secs(1800)
+    );
+    let c = Config::load(
+        None,
+        vars(&[("PROVIDER_DEADLINE_S", "600")]),
+        Layer::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.provider_deadlines.for_tier("ugc"),
+        Duration::from_secs(600)
+    );
+    let c = Config::load(
+        None,
+        vars(&[("PROVIDER_DEADLINE_S", "fast=300, quality=2400, *=900")]),
+        Layer::default(),
+    )
+    .unwrap();
+    let d = &c.provider_deadlines;
+    assert_eq!(d.for_tier("fast"), Duration::from_secs(300));
+    assert_eq!(d.for_tier("quality"), Duration::from_secs(2400));
+    assert_eq!(d.for_tier("ugc"), Duration::from_secs(900));
+    for bad in ["fast=soon", "0", "=60", "fast=0"] {
+        let err = Config::load(
+            None,
+            vars(&[("PROVIDER_DEADLINE_S", bad)]),
+            Layer::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("PROVIDER_DEADLINE_S"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn secrets_never_show_in_debug_output() {
     let env = vars(&[
         ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),

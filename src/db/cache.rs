@@ -100,3 +100,36 @@ pub async fn delete_expired(db: &Db, key: &str, now: i64) -> Result<(), DbError>
     on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE cache_key = $1 AND expires_ms <= $2").bind(key).bind(now).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// Records an object that lives only until `expires_ms` unless something keeps it (a speech
+/// preview: kept when a job carries it). Registering it again extends its time.
+pub async fn insert_expiring(
+    db: &Db,
+    key: &str,
+    object_key: &str,
+    expires_ms: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO cache_index (cache_key, state, owner, object_key, expires_ms, created_ms) VALUES ($1, 'ready', 'expiring', $2, $3, $4)
+         ON CONFLICT (cache_key) DO UPDATE SET expires_ms = excluded.expires_ms",
+    )
+    .bind(key)
+    .bind(object_key)
+    .bind(expires_ms)
+    .bind(now)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// The keys of objects registered with [`insert_expiring`] under `prefix`.
+pub async fn expiring_keys(db: &Db, prefix: &str) -> Result<Vec<String>, DbError> {
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT cache_key FROM cache_index WHERE owner = 'expiring' AND cache_key LIKE $1")
+        .bind(format!("{prefix}%"))
+        .fetch_all(p)
+        .await?),
+    )
+}

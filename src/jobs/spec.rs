@@ -90,6 +90,17 @@ impl JobSpec {
         }
     }
 
+    /// The tier whose provider deadline applies: the video tier of generated and product
+    /// videos, `ugc` for talking heads, `edit` for image edits.
+    pub fn deadline_tier(&self) -> &str {
+        match self {
+            JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => &p.tier,
+            JobSpec::ProductVideo(p) => &p.tier,
+            JobSpec::CharacterEdit(_) => "edit",
+            JobSpec::UgcVideo(_) | JobSpec::Recompose(_) => "ugc",
+        }
+    }
+
     /// Text-to-video, or image-to-video when the parameters carry a first frame.
     pub fn generate(p: GenerateParams) -> Self {
         if p.image.is_some() {

@@ -39,8 +39,8 @@ pub struct Services {
     /// Remote providers for the steps that have them; `None` makes that step offline.
     pub remote: RemoteProviders,
     /// How long a provider may keep a request waiting before it is cancelled there and the
-    /// job refunded (`PROVIDER_DEADLINE_S`).
-    pub provider_deadline: std::time::Duration,
+    /// job refunded, per tier (`PROVIDER_DEADLINE_S`).
+    pub provider_deadlines: crate::config::ProviderDeadlines,
 }
 
 /// The remote clients the pipelines use when configured with keys.
@@ -66,15 +66,19 @@ impl Handler for Pipelines {
             return StepOutcome::Fail(ErrorClass::Permanent, "cancelled by the user".into());
         }
         let c = ctx.checkpoints();
+        let deadline = match &ctx.job.spec {
+            Ok(spec) => s.provider_deadlines.for_tier(spec.deadline_tier()),
+            Err(_) => s.provider_deadlines.default,
+        };
         let at_provider = (c.talking_head_request.is_some() && c.talking_head.is_none())
             || (c.request.is_some() && c.output.is_none());
         let waiting = at_provider
             && c.submitted_ms
-                .is_some_and(|t| now_ms() - t > s.provider_deadline.as_millis() as i64);
+                .is_some_and(|t| now_ms() - t > deadline.as_millis() as i64);
         if waiting {
             // Stuck in a provider's queue: the tokens are not held forever.
             cancel_at_providers(&s, ctx).await;
-            let minutes = s.provider_deadline.as_secs().div_ceil(60);
+            let minutes = deadline.as_secs().div_ceil(60);
             crate::metrics::job_failure(&ctx.job.kind, "provider_deadline", "provider");
             return StepOutcome::Fail(
                 ErrorClass::Permanent,

@@ -2,7 +2,8 @@
 //! concurrency is a semaphore; shutdown stops claiming, waits a grace period for running jobs
 //! and releases the rest back to the queue.
 use super::{
-    cancel_running, claim_next, complete, fail, heartbeat, snooze, ClaimedJob, QueueError,
+    cancel_running, claim_batch, complete, complete_batch, fail, heartbeat, snooze, ClaimedJob,
+    QueueError,
 };
 use crate::db::Db;
 use crate::failure::ErrorClass;
@@ -11,7 +12,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 /// How one run of a job ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +104,7 @@ pub async fn run_worker<H: Handler>(
 ) {
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let mut running = tokio::task::JoinSet::new();
+    let (completer, completing) = Completer::start(db.clone());
     loop {
         if *shutdown.borrow() {
             break;
@@ -111,27 +113,39 @@ pub async fn run_worker<H: Handler>(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.changed() => break,
         };
-        match claim_next(&db, &cfg.name, cfg.lease, cfg.per_user_running).await {
-            Ok(Some(job)) => {
-                let (db, handler, lease) = (db.clone(), handler.clone(), cfg.lease);
-                let span = tracing::info_span!("job", job_id = job.id, user_id = job.user_id, kind = %job.kind, attempt = job.attempts);
-                running.spawn(tracing::Instrument::instrument(
-                    async move {
-                        let _permit = permit;
-                        run_one(db, handler, job, lease).await
-                    },
-                    span,
-                ));
+        // Every free slot is filled by one claim (one transaction for all of them).
+        let mut slots = vec![permit];
+        while slots.len() < MAX_BATCH {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => slots.push(p),
+                Err(_) => break,
             }
-            Ok(None) => {
-                drop(permit);
+        }
+        match claim_batch(&db, &cfg.name, cfg.lease, cfg.per_user_running, slots.len()).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    let Some(permit) = slots.pop() else { break };
+                    let (db, handler, lease) = (db.clone(), handler.clone(), cfg.lease);
+                    let completer = completer.clone();
+                    let span = tracing::info_span!("job", job_id = job.id, user_id = job.user_id, kind = %job.kind, attempt = job.attempts);
+                    running.spawn(tracing::Instrument::instrument(
+                        async move {
+                            let _permit = permit;
+                            run_one(db, handler, job, lease, completer).await
+                        },
+                        span,
+                    ));
+                }
+            }
+            Ok(_) => {
+                drop(slots);
                 tokio::select! {
                     _ = tokio::time::sleep(cfg.poll) => {}
                     _ = shutdown.changed() => break,
                 }
             }
             Err(e) => {
-                drop(permit);
+                drop(slots);
                 tracing::warn!(worker = %cfg.name, error = %e, "claim failed");
                 tokio::time::sleep(cfg.poll).await;
             }
@@ -150,7 +164,73 @@ pub async fn run_worker<H: Handler>(
     }
     running.abort_all();
     while running.join_next().await.is_some() {}
+    drop(completer);
+    let _ = completing.await;
     release_held(&db, &cfg.name).await;
+}
+
+/// The most jobs one claim takes (and one completion records).
+const MAX_BATCH: usize = 32;
+
+/// Records finished jobs as done, together when several finish at once: one transaction
+/// for the batch instead of two statements per job. A handler's task waits for its own
+/// answer, so a job is only reported done once it is recorded.
+#[derive(Clone)]
+struct Completer(
+    tokio::sync::mpsc::UnboundedSender<(ClaimedJob, oneshot::Sender<Result<(), QueueError>>)>,
+);
+
+impl Completer {
+    fn start(db: Db) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
+            ClaimedJob,
+            oneshot::Sender<Result<(), QueueError>>,
+        )>();
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                let pairs: Vec<(i64, i64)> =
+                    batch.iter().map(|(j, _)| (j.id, j.lease_token)).collect();
+                match complete_batch(&db, &pairs).await {
+                    Ok(held) => {
+                        for ((job, reply), held) in batch.into_iter().zip(held) {
+                            let _ = reply.send(if held {
+                                Ok(())
+                            } else {
+                                Err(QueueError::LeaseLost(job.id))
+                            });
+                        }
+                    }
+                    // The batch failed as a whole: each job is recorded on its own, so each
+                    // gets its own answer (and one bad row cannot hold the others back).
+                    Err(e) => {
+                        tracing::warn!(error = %e, jobs = batch.len(), "recording a batch of finished jobs failed; one by one");
+                        for (job, reply) in batch {
+                            let _ = reply.send(complete(&db, &job).await);
+                        }
+                    }
+                }
+            }
+        }));
+        (Self(tx), task)
+    }
+
+    async fn complete(&self, db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
+        let (reply, answer) = oneshot::channel();
+        if self.0.send((job.clone(), reply)).is_err() {
+            return complete(db, job).await;
+        }
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => complete(db, job).await,
+        }
+    }
 }
 
 /// Jobs this worker still holds after its tasks were stopped go back to the queue now rather
@@ -161,7 +241,13 @@ async fn release_held(db: &Db, worker: &str) {
     }
 }
 
-async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Duration) {
+async fn run_one<H: Handler>(
+    db: Db,
+    handler: Arc<H>,
+    job: ClaimedJob,
+    lease: Duration,
+    completer: Completer,
+) {
     let cancel = Arc::new(AtomicBool::new(job.cancel_requested));
     let lease_lost = Arc::new(AtomicBool::new(false));
     // Aborted on drop too, so a handler that panics or a task that is killed stops renewing
@@ -209,7 +295,7 @@ async fn run_one<H: Handler>(db: Db, handler: Arc<H>, job: ClaimedJob, lease: Du
             StepOutcome::Done => {
                 tracing::info!(took_ms, "job done");
                 crate::metrics::job_finished(&job.kind, "done");
-                complete(&db, &job).await
+                completer.complete(&db, &job).await
             }
             StepOutcome::Snooze(d) => {
                 tracing::debug!(

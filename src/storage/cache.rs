@@ -136,15 +136,35 @@ where
     }
 }
 
-/// Deletes expired results and their objects (the video and its thumbnail); returns how
-/// many were removed. An object a delivered video still points to stays (it is the user's
-/// video in `/history`); only its cache entry goes.
+/// Prefix of the cache entries of objects kept only for a while (speech previews).
+const EXPIRING: &str = "expiring:";
+
+/// Keeps `object_key` (a speech preview the user may still confirm) for `ttl`; after that
+/// [`cleanup_expired`] deletes it unless a job carries it.
+pub async fn keep_for(db: &Db, object_key: &str, ttl: Duration) -> Result<(), CacheError> {
+    let now = now_ms();
+    let key = format!("{EXPIRING}{object_key}");
+    index::insert_expiring(db, &key, object_key, now + ttl.as_millis() as i64, now).await?;
+    Ok(())
+}
+
+/// Deletes expired results and their objects (the video and its thumbnail, or a speech
+/// preview and its word timings); returns how many entries were removed. An object a
+/// delivered video or a job still points to stays (the user's video in `/history`, a
+/// preview a job carried); only its cache entry goes.
 pub async fn cleanup_expired(db: &Db, store: &impl ObjectStore) -> Result<usize, CacheError> {
     let now = now_ms();
     let rows = index::expired(db, now).await?;
     for (key, object) in &rows {
         if let Some(object) = object {
-            if !crate::db::generations::references(db, object).await? {
+            if key.starts_with(EXPIRING) {
+                if !crate::db::jobs::checkpoints_mention(db, object)
+                    .await
+                    .map_err(|e| CacheError::Build(e.to_string()))?
+                {
+                    store.delete(object).await?;
+                }
+            } else if !crate::db::generations::references(db, object).await? {
                 store.delete(object).await?;
                 store.delete(&format!("{object}.jpg")).await?;
             }

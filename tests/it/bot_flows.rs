@@ -236,11 +236,26 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     f.wait_text(42, "до 300 символов").await;
     f.text(42, &"слово ".repeat(80));
     f.wait_text(42, "Текст слишком длинный").await;
+    // A first script, previewed and then changed: that preview is never ordered.
+    f.text(42, "Первый вариант текста, который передумали.");
+    f.wait_text(42, "Стоимость ролика").await;
+    let abandoned = reelforge::db::cache::expiring_keys(&e.db, "expiring:voices/")
+        .await
+        .unwrap();
+    assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+    f.press(42, "u:v:ru+f3", 8);
+    f.wait_text(42, "до 300 символов").await;
     f.text(42, "Привет! Это наш новый магазин, заходите.");
+    common::wait_until(
+        "the second preview",
+        std::time::Duration::from_secs(30),
+        || async {
+            f.calls_of("senddocument").len() == 3 // a sample and two speech previews
+        },
+    )
+    .await;
     let texts = f.wait_text(42, "Стоимость ролика").await;
     let confirm = texts.last().unwrap().clone();
-    let previews = f.calls_of("senddocument");
-    assert_eq!(previews.len(), 2, "a sample and the speech preview");
     f.press(42, "u:go", 9);
     f.wait_text(42, "В очереди").await;
     let queued = jobs(&e.db).await;
@@ -267,6 +282,47 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     assert!(
         carried.contains("voices/"),
         "the previewed speech is reused: {carried}"
+    );
+    // Previews expire with the cache: once their time is up the abandoned one is deleted,
+    // the one the job carries stays.
+    let kept = reelforge::db::cache::expiring_keys(&e.db, "expiring:voices/")
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for key in &kept {
+        reelforge::db::cache::expire(&e.db, key).await.unwrap();
+    }
+    let object = |k: &str| k.trim_start_matches("expiring:").to_string();
+    let abandoned = object(&abandoned[0]);
+    let ordered = kept
+        .iter()
+        .map(|k| object(k))
+        .find(|k| *k != abandoned)
+        .unwrap();
+    assert!(carried.contains(&ordered), "{carried} vs {ordered}");
+    assert!(
+        reelforge::storage::ObjectStore::exists(e.storage.as_ref(), &abandoned)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        reelforge::storage::cache::cleanup_expired(&e.db, e.storage.as_ref())
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        !reelforge::storage::ObjectStore::exists(e.storage.as_ref(), &abandoned)
+            .await
+            .unwrap(),
+        "expired preview deleted"
+    );
+    assert!(
+        reelforge::storage::ObjectStore::exists(e.storage.as_ref(), &ordered)
+            .await
+            .unwrap(),
+        "the job's preview kept"
     );
     // /resume while it waits says where it is; /overlay needs a finished video.
     f.text(42, "/resume");

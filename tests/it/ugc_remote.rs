@@ -253,7 +253,9 @@ async fn a_request_stuck_in_the_providers_queue_is_cancelled_and_refunded_at_the
     let db = t.db.clone();
     let bot = Arc::new(Bot::default());
     let mut services = remote_services(&db, dir.path(), &base, bot.clone()).await;
-    services.provider_deadline = Duration::from_secs(1);
+    // Per tier: the talking head's tier (`ugc`) has 1 s, every other tier the default.
+    services.provider_deadlines =
+        reelforge::config::parse_deadlines(Some("ugc=1,fast=3600,*=3600")).unwrap();
     touch_user(&db, 6, None, "en").await.unwrap();
     ledger::credit(&db, 6, 900, Reason::Payment, "pay", None)
         .await

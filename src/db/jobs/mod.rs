@@ -9,7 +9,9 @@ use crate::failure::{retry_delay, ErrorClass};
 use crate::jobs::{Checkpoints, JobSpec, SpecError};
 use std::time::Duration;
 
+mod claim;
 mod read;
+pub use claim::*;
 pub use read::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,7 @@ pub struct ClaimedJob {
 }
 
 #[derive(sqlx::FromRow)]
-struct ClaimedRow {
+pub(super) struct ClaimedRow {
     id: i64,
     user_id: i64,
     kind: String,
@@ -238,7 +240,7 @@ macro_rules! end_with_refund {
     }};
 }
 
-async fn record_event(
+pub(super) async fn record_event(
     db: &Db,
     id: i64,
     state: &str,
@@ -254,99 +256,6 @@ async fn record_event(
         .await?
         .rows_affected());
     Ok(())
-}
-
-/// The candidates a claim may take, one index-ordered probe per kind of due job (queued,
-/// snoozed, running with an expired lease): each probe walks `jobs(state, run_at_ms)` and
-/// stops at its first row, so a claim costs the same with ten or ten thousand jobs waiting.
-/// The users at their running limit are found once per claim. `{lock}` is PostgreSQL's
-/// `FOR UPDATE SKIP LOCKED` (empty on SQLite, where the statement is atomic as it is).
-fn claim_candidate(lock: &str) -> String {
-    let user_ok = "j.user_id NOT IN (SELECT r.user_id FROM jobs r WHERE r.state = 'running'
-           AND r.lease_until_ms >= $1 GROUP BY r.user_id HAVING COUNT(*) >= $4)";
-    let probe = |due: &str| {
-        format!(
-            "SELECT id, run_at_ms FROM (SELECT j.id, j.run_at_ms FROM jobs j WHERE {due} AND {user_ok}
-             ORDER BY j.run_at_ms, j.id LIMIT 1 {lock}) p"
-        )
-    };
-    format!(
-        "SELECT id FROM ({} UNION ALL {} UNION ALL {}) c ORDER BY run_at_ms, id LIMIT 1",
-        probe("j.state = 'queued' AND j.run_at_ms <= $1"),
-        probe("j.state = 'snoozed' AND j.run_at_ms <= $1"),
-        probe("j.state = 'running' AND j.lease_until_ms < $1"),
-    )
-}
-
-/// Takes the next due job (or one whose worker's lease expired) for `worker`, holding it for
-/// `lease`. At most `per_user_running` jobs of one user run at a time.
-pub async fn claim_next(
-    db: &Db,
-    worker: &str,
-    lease: Duration,
-    per_user_running: i64,
-) -> Result<Option<ClaimedJob>, QueueError> {
-    // Attempts count at claim: a job whose earlier attempts all died with their worker (a
-    // crash, an out-of-memory kill) has used them up and is failed and refunded here instead
-    // of being handed out again every lease period.
-    loop {
-        let Some(job) = claim_one(db, worker, lease, per_user_running).await? else {
-            return Ok(None);
-        };
-        if job.attempts <= job.max_attempts {
-            return Ok(Some(job));
-        }
-        let why = format!(
-            "{} attempts ended without an outcome (the worker stopped or crashed each time)",
-            job.max_attempts
-        );
-        match fail(db, &job, ErrorClass::Permanent, &why, 0.0).await {
-            Ok(_) | Err(QueueError::LeaseLost(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn claim_one(
-    db: &Db,
-    worker: &str,
-    lease: Duration,
-    per_user_running: i64,
-) -> Result<Option<ClaimedJob>, QueueError> {
-    let now = now_ms();
-    let until = now + lease.as_millis() as i64;
-    let returning = "RETURNING id, user_id, kind, params, attempts, max_attempts, lease_token, checkpoints, cost_tokens, cancel_requested";
-    let set =
-        "SET state = 'running', lease_token = lease_token + 1, lease_until_ms = $2, worker = $3,
-               attempts = attempts + 1, updated_ms = $1";
-    // Several PostgreSQL workers skip rows another worker is claiming right now; on SQLite
-    // (one writer at a time) the statement is atomic as it is.
-    let lock = match db {
-        Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-        Db::Sqlite(_) => "",
-    };
-    let sql = format!(
-        "UPDATE jobs {set} WHERE id = ({}) {returning}",
-        claim_candidate(lock)
-    );
-    let job = on_db!(db, p => sqlx::query_as::<_, ClaimedRow>(sqlx::AssertSqlSafe(sql))
-        .bind(now)
-        .bind(until)
-        .bind(worker)
-        .bind(per_user_running)
-        .fetch_optional(p)
-        .await?);
-    let job = job.map(ClaimedJob::from);
-    if let Some(j) = &job {
-        record_event(
-            db,
-            j.id,
-            "running",
-            Some(format!("attempt {} by {worker}", j.attempts)),
-        )
-        .await?;
-    }
-    Ok(job)
 }
 
 /// Runs an update only while `job` still holds its lease: `$1` is the job id, `$2` its lease

@@ -161,3 +161,20 @@ pub async fn paid_jobs_since(
     .fetch_one(p)
     .await?))
 }
+
+/// Whether any job's checkpoints name `object_key` (a carried speech preview, a talking
+/// head): such objects are the job's record and stay.
+pub async fn checkpoints_mention(db: &Db, object_key: &str) -> Result<bool, QueueError> {
+    let pattern = format!(
+        "%{}%",
+        object_key
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let n: i64 = on_db!(db, p => sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE checkpoints LIKE $1 ESCAPE '\\'")
+        .bind(pattern)
+        .fetch_one(p)
+        .await?);
+    Ok(n > 0)
+}

@@ -108,7 +108,9 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
         video: VideoRouter::local(),
         prompt_writer: None,
         remote: RemoteProviders::default(),
-        provider_deadline: Duration::from_secs(1800),
+        provider_deadlines: reelforge::config::ProviderDeadlines::uniform(Duration::from_secs(
+            1800,
+        )),
     }
 }
 
