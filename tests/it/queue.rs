@@ -229,6 +229,46 @@ async fn one_user_cannot_fill_every_worker() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_claim_keeps_the_per_user_limit_and_a_batch_completion_its_fencing() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 7, 100).await;
+        user_with(db, 8, 100).await;
+        let mut mine = Vec::new();
+        for _ in 0..5 {
+            mine.push(queue::submit(db, job(7, 1)).await.unwrap());
+        }
+        let theirs = queue::submit(db, job(8, 1)).await.unwrap();
+        // Ten free slots, two jobs per user: user 7's first two and user 8's one.
+        let batch = queue::claim_batch(db, "w", LONG, 2, 10).await.unwrap();
+        let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
+        assert_eq!(ids, vec![mine[0], mine[1], theirs], "{}", db.kind());
+        assert!(queue::claim_batch(db, "w", LONG, 2, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // One of the three was taken over meanwhile (its token moved on): the batch records
+        // the other two and reports that one as lost.
+        let stale = batch[1].clone();
+        queue::release(db, &stale).await.unwrap();
+        let pairs: Vec<(i64, i64)> = batch.iter().map(|j| (j.id, j.lease_token)).collect();
+        assert_eq!(
+            queue::complete_batch(db, &pairs).await.unwrap(),
+            vec![true, false, true]
+        );
+        let state = |id| async move { queue::job(db, id).await.unwrap().unwrap().state };
+        assert_eq!(state(mine[0]).await, "done");
+        assert_eq!(state(mine[1]).await, "queued");
+        assert_eq!(state(theirs).await, "done");
+        // Freed slots: the next claim takes two more of user 7's, oldest due first (the
+        // released one is due from its release on, after the ones never claimed).
+        let next = queue::claim_batch(db, "w", LONG, 2, 10).await.unwrap();
+        let ids: Vec<i64> = next.iter().map(|j| j.id).collect();
+        assert_eq!(ids, vec![mine[2], mine[3]], "{}", db.kind());
+    }
+}
+
 /// Counts how often each job ran and how often the "provider" was asked to generate.
 #[derive(Default)]
 struct Recorder {
