@@ -76,8 +76,16 @@ printf "  ratio         %6.2f x (reelforge / vipsthumbnail)\n" "$(awk "BEGIN{pri
 # The job queue's own overhead: no-op jobs claimed and completed by 4 workers. Targets: ≥ 500
 # jobs/s on SQLite, ≥ 2000 on PostgreSQL (set BENCH_POSTGRES_URL, e.g. to the server
 # scripts/with-services.sh starts: `scripts/with-services.sh env BENCH_POSTGRES_URL=... make bench`).
-echo "queue: 2000 no-op jobs, 4 workers"
+echo "queue: 2000 no-op jobs, 4 workers × 16 slots"
 "$BIN" bench-queue --jobs 2000 --workers 4 --concurrency 16 | sed 's/^/  /'
 if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
   "$BIN" bench-queue --jobs 2000 --workers 4 --concurrency 16 --database-url "$BENCH_POSTGRES_URL" | sed 's/^/  /'
+fi
+
+# The bot under a burst of new users: 2000 /start messages at 200/s through a local Bot API
+# stand-in, time to each user's first reply. Target: p99 < 100 ms.
+echo "bot: 2000 /start from new users at 200/s"
+"$BIN" bench-bot --updates 2000 --rate 200 | sed 's/^/  /'
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  "$BIN" bench-bot --updates 2000 --rate 200 --database-url "$BENCH_POSTGRES_URL" | sed 's/^/  /'
 fi

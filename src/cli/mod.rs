@@ -1,6 +1,7 @@
 //! Command-line parsing and the exit-status contract: 0 success, 2 bad input (one plain
 //! sentence naming the file and the problem), 1 internal error.
 mod admin;
+mod bench_bot;
 mod bench_queue;
 mod demo;
 mod media_commands;
@@ -43,6 +44,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure the job queue's own overhead (no-op jobs): jobs per second.
     BenchQueue(bench_queue::BenchQueueArgs),
+    /// Measure how fast the bot answers /start from many new users (local Bot API stand-in).
+    BenchBot(bench_bot::BenchBotArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -98,6 +101,7 @@ pub fn run() -> Result<(), CliError> {
             worker::run(a)
         }
         Command::BenchQueue(a) => bench_queue::run(a),
+        Command::BenchBot(a) => bench_bot::run(a),
         Command::Serve(a) => {
             reelforge::logging::init();
             reelforge::metrics::install();

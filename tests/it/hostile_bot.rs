@@ -108,3 +108,98 @@ async fn free_actions_that_cost_the_operator_are_limited_per_user() {
     );
     stop(running).await;
 }
+
+/// Sixteen 10000×10000 PNGs (100 MP each, 400 MB to decode) sent as files by sixteen users at
+/// the same moment: the decodes share a memory budget and wait their turn, every sender gets
+/// an answer, and a seventeenth user is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_huge_photos_leaves_the_bot_answering() {
+    let e = env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    let png = e.dir.path().join("huge.png");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:s=10000x10000",
+        ])
+        .args(["-frames:v", "1", "-pix_fmt", "gray"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.len() < 1 << 20, "a small file: {} bytes", bytes.len());
+    let senders: Vec<i64> = (500..516).collect();
+    f.text(600, "/start");
+    f.wait_text(600, "Баланс").await;
+    let started = std::time::Instant::now();
+    for user in &senders {
+        f.document(
+            *user,
+            &format!("huge{user}"),
+            bytes.clone(),
+            "image/png",
+            "huge.png",
+        );
+    }
+    // While the sixteen decode, someone else is answered.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    f.text(600, "/balance");
+    crate::common::wait_until(
+        "the bystander's answer",
+        Duration::from_secs(60),
+        || async {
+            f.texts_to(600)
+                .iter()
+                .filter(|t| t.contains("Баланс"))
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    let bystander = asked.elapsed();
+    // 100 MP is within the limit: each photo is accepted and the bot asks what to do with it.
+    let answered = |u: i64| {
+        f.texts_to(u)
+            .iter()
+            .any(|t| t.contains("Что сделать с этим фото"))
+    };
+    crate::common::wait_until(
+        "every sender answered",
+        Duration::from_secs(240),
+        || async { senders.iter().all(|u| answered(*u)) },
+    )
+    .await;
+    let storm = started.elapsed();
+    // The test process's peak memory, for RELIABILITY.md (other tests share the process, so
+    // it is printed, not asserted).
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    println!("16 × 100 MP PNG: all answered in {storm:?}; a bystander's /balance in {bystander:?}; {peak}");
+    assert!(
+        bystander < storm || bystander < Duration::from_secs(2),
+        "the bystander waited {bystander:?} (storm {storm:?})"
+    );
+    assert!(
+        bystander < Duration::from_secs(5),
+        "the bystander waited {bystander:?}"
+    );
+    stop(running).await;
+}

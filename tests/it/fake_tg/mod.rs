@@ -247,6 +247,17 @@ impl FakeTelegram {
         self.send(user, "ru", content);
     }
 
+    /// A file sent as a document (an image sent "as a file" keeps its full size).
+    pub fn document(&self, user: i64, file_id: &str, bytes: Vec<u8>, mime: &str, name: &str) {
+        let size = bytes.len();
+        self.files.lock().unwrap().insert(file_id.into(), bytes);
+        self.send(
+            user,
+            "ru",
+            json!({"document": {"file_id": file_id, "file_unique_id": format!("u{file_id}"), "file_name": name, "mime_type": mime, "file_size": size}}),
+        );
+    }
+
     /// A video message; `claimed_size` is what Telegram reports (the bytes may be smaller).
     pub fn video(&self, user: i64, file_id: &str, bytes: Vec<u8>, claimed_size: usize) {
         self.files.lock().unwrap().insert(file_id.into(), bytes);
