@@ -4,7 +4,8 @@
 //! steps are retried (and the sweeper has run), the money invariants hold:
 //! balance = sum of entries, never negative, no job left `new`, every failed or cancelled job
 //! that was debited is refunded exactly once, and nothing is refunded that was never taken.
-//! (SQLite triggers inject the faults; the same code runs on PostgreSQL in the other tests.)
+//! Triggers inject the faults, on SQLite and on PostgreSQL (where a sequence counts the writes,
+//! since a failed transaction would roll a counter table back).
 use crate::dbs;
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
@@ -25,32 +26,79 @@ const TABLES: [&str; 6] = [
     "webhook_events",
 ];
 
-async fn install_fault(raw: &sqlx::SqlitePool, n: i64) {
-    let mut sql = format!(
-        "CREATE TABLE fault (n INTEGER NOT NULL, hits INTEGER NOT NULL); INSERT INTO fault VALUES ({n}, 0);"
-    );
-    for t in TABLES {
-        for op in ["INSERT", "UPDATE"] {
+/// Makes the Nth write (INSERT or UPDATE of a row in the money tables) and every later one fail.
+async fn install_fault(t: &dbs::TestDb, n: i64) {
+    let mut sql = String::new();
+    match &t.db {
+        Db::Sqlite(_) => {
             sql.push_str(&format!(
-                "CREATE TRIGGER fault_{t}_{op} BEFORE {op} ON {t} BEGIN
-                   UPDATE fault SET hits = hits + 1;
-                   SELECT RAISE(ABORT, 'injected fault') WHERE (SELECT hits FROM fault) >= (SELECT n FROM fault);
-                 END;"
+                "CREATE TABLE fault (n INTEGER NOT NULL, hits INTEGER NOT NULL); INSERT INTO fault VALUES ({n}, 0);"
             ));
+            for t in TABLES {
+                for op in ["INSERT", "UPDATE"] {
+                    sql.push_str(&format!(
+                        "CREATE TRIGGER fault_{t}_{op} BEFORE {op} ON {t} BEGIN
+                           UPDATE fault SET hits = hits + 1;
+                           SELECT RAISE(ABORT, 'injected fault') WHERE (SELECT hits FROM fault) >= (SELECT n FROM fault);
+                         END;"
+                    ));
+                }
+            }
+        }
+        Db::Postgres(_) => {
+            sql.push_str(&format!(
+                "CREATE SEQUENCE fault_hits;
+                 CREATE FUNCTION fault_hit() RETURNS trigger LANGUAGE plpgsql AS $f$
+                 BEGIN
+                   IF nextval('fault_hits') >= {n} THEN RAISE EXCEPTION 'injected fault'; END IF;
+                   RETURN NEW;
+                 END $f$;"
+            ));
+            for t in TABLES {
+                sql.push_str(&format!(
+                    "CREATE TRIGGER fault_{t} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION fault_hit();"
+                ));
+            }
         }
     }
-    raw.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    raw_execute(t, sql).await;
 }
 
-async fn remove_fault(raw: &sqlx::SqlitePool) {
+async fn remove_fault(t: &dbs::TestDb) {
     let mut sql = String::new();
-    for t in TABLES {
-        for op in ["INSERT", "UPDATE"] {
-            sql.push_str(&format!("DROP TRIGGER fault_{t}_{op};"));
+    match &t.db {
+        Db::Sqlite(_) => {
+            for t in TABLES {
+                for op in ["INSERT", "UPDATE"] {
+                    sql.push_str(&format!("DROP TRIGGER fault_{t}_{op};"));
+                }
+            }
+            sql.push_str("DROP TABLE fault;");
+        }
+        Db::Postgres(_) => {
+            for t in TABLES {
+                sql.push_str(&format!("DROP TRIGGER fault_{t} ON {t};"));
+            }
+            sql.push_str("DROP FUNCTION fault_hit(); DROP SEQUENCE fault_hits;");
         }
     }
-    sql.push_str("DROP TABLE fault;");
-    raw.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    raw_execute(t, sql).await;
+}
+
+/// Runs administration SQL on its own connection (not through the code under test).
+async fn raw_execute(t: &dbs::TestDb, sql: String) {
+    match &t.db {
+        Db::Sqlite(_) => {
+            let raw = sqlx::SqlitePool::connect(&t.url).await.unwrap();
+            raw.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+            raw.close().await;
+        }
+        Db::Postgres(_) => {
+            let raw = sqlx::PgPool::connect(&t.url).await.unwrap();
+            raw.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+            raw.close().await;
+        }
+    }
 }
 
 fn spec(cost: i64) -> NewJob {
@@ -130,22 +178,31 @@ async fn check_invariants(db: &Db, n: i64) {
 async fn money_steps_hold_their_invariants_when_any_write_fails() {
     // More than the writes the steps make, so the last runs see no fault at all.
     for n in 1..=24 {
-        let t = dbs::sqlite().await;
-        let db = t.db.clone();
-        touch_user(&db, USER, None, "ru").await.unwrap();
-        ledger::credit(&db, USER, 1000, Reason::Payment, "seed", None)
-            .await
-            .unwrap();
-        let order = reelforge::payments::create_order(&db, USER, "stripe", 300, 100_000, "kzt")
-            .await
-            .unwrap();
-        let raw = sqlx::SqlitePool::connect(&t.url).await.unwrap();
-        install_fault(&raw, n).await;
-        money_steps(&db, order).await;
-        remove_fault(&raw).await;
-        // The database is back: the steps are tried again and the sweeper runs.
-        money_steps(&db, order).await;
-        queue::sweep_unsettled(&db).await.unwrap();
-        check_invariants(&db, n).await;
+        let mut dbs = vec![dbs::sqlite().await];
+        dbs.extend(dbs::postgres().await);
+        for t in dbs {
+            let db = t.db.clone();
+            touch_user(&db, USER, None, "ru").await.unwrap();
+            ledger::credit(&db, USER, 1000, Reason::Payment, "seed", None)
+                .await
+                .unwrap();
+            let order = reelforge::payments::create_order(&db, USER, "stripe", 300, 100_000, "kzt")
+                .await
+                .unwrap();
+            install_fault(&t, n).await;
+            if n == 1 {
+                assert!(
+                    touch_user(&db, USER + 1, None, "ru").await.is_err(),
+                    "{}: the fault is armed",
+                    db.kind()
+                );
+            }
+            money_steps(&db, order).await;
+            remove_fault(&t).await;
+            // The database is back: the steps are tried again and the sweeper runs.
+            money_steps(&db, order).await;
+            queue::sweep_unsettled(&db).await.unwrap();
+            check_invariants(&db, n).await;
+        }
     }
 }
