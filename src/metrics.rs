@@ -67,6 +67,23 @@ pub fn payment(provider: &str, outcome: &str) {
         .increment(1);
 }
 
+/// One call to a chain entry (`provider:model`): `outcome` is `ok` or the error class.
+pub fn provider_call(entry: &str, outcome: &str, took: Duration) {
+    metrics::counter!("reelforge_provider_calls_total", "entry" => entry.to_string(), "outcome" => outcome.to_string())
+        .increment(1);
+    metrics::histogram!("reelforge_provider_call_seconds", "entry" => entry.to_string())
+        .record(took.as_secs_f64());
+}
+
+/// A chain entry's circuit breaker: 1 open, 0 closed.
+pub fn breaker_state(entry: &str, open: bool) {
+    metrics::gauge!("reelforge_provider_breaker_open", "entry" => entry.to_string()).set(if open {
+        1.0
+    } else {
+        0.0
+    });
+}
+
 /// A Telegram update handled by the bot.
 pub fn bot_update(kind: &str) {
     metrics::counter!("reelforge_bot_updates_total", "kind" => kind.to_string()).increment(1);

@@ -200,9 +200,27 @@ pub async fn start(
             None,
         ))
     });
+    // The talking-head chain: fal entries only with fal keys; `local` always works.
+    let talking_heads: Vec<reelforge::pipelines::TalkingHeadEntry> = cfg
+        .talking_head_chain
+        .iter()
+        .filter_map(|(provider, model)| match (provider.as_str(), &fal) {
+            ("fal", Some(client)) => Some(reelforge::pipelines::TalkingHeadEntry::fal(
+                client.clone(),
+                model,
+            )),
+            ("local", _) => Some(reelforge::pipelines::TalkingHeadEntry::local()),
+            _ => None,
+        })
+        .collect();
+    tracing::info!(chain = ?talking_heads.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), "talking-head chain");
     let remote = reelforge::pipelines::RemoteProviders {
         image_editor: fal.clone(),
-        talking_head: fal,
+        talking_heads,
+        breakers: reelforge::providers::health::BreakerSettings {
+            failures: cfg.breaker_failures,
+            cooldown: Duration::from_secs(cfg.breaker_cooldown_s.max(0) as u64),
+        },
         tts: keys("elevenlabs").map(|k| {
             Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
                 http.clone(),

@@ -42,10 +42,13 @@ pub struct Layer {
     pub metrics_token: Option<String>,
     pub provider_deadline_s: Option<String>,
     pub user_actions_per_hour: Option<String>,
+    pub talking_head_chain: Option<String>,
+    pub breaker_failures: Option<String>,
+    pub breaker_cooldown_s: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 33] = [
+pub const SETTING_NAMES: [&str; 36] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -79,10 +82,13 @@ pub const SETTING_NAMES: [&str; 33] = [
     "METRICS_TOKEN",
     "PROVIDER_DEADLINE_S",
     "USER_ACTIONS_PER_HOUR",
+    "TALKING_HEAD_CHAIN",
+    "BREAKER_FAILURES",
+    "BREAKER_COOLDOWN_S",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 33] {
+    fn slots(&mut self) -> [&mut Option<String>; 36] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -117,6 +123,9 @@ impl Layer {
             &mut self.metrics_token,
             &mut self.provider_deadline_s,
             &mut self.user_actions_per_hour,
+            &mut self.talking_head_chain,
+            &mut self.breaker_failures,
+            &mut self.breaker_cooldown_s,
         ]
     }
 
@@ -174,6 +183,11 @@ pub struct Config {
     /// Seconds a provider may keep a request waiting before it is cancelled and refunded.
     /// `PROVIDER_DEADLINE_S`: per tier, with a default.
     pub provider_deadlines: ProviderDeadlines,
+    /// `TALKING_HEAD_CHAIN`: (provider, model) in the order they are tried; `local` has no model.
+    pub talking_head_chain: Vec<(String, String)>,
+    /// `BREAKER_FAILURES` in a row open a provider's breaker for `BREAKER_COOLDOWN_S`.
+    pub breaker_failures: i64,
+    pub breaker_cooldown_s: i64,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -457,6 +471,15 @@ impl Config {
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
+            talking_head_chain: parse_chain(
+                "TALKING_HEAD_CHAIN",
+                l.talking_head_chain
+                    .as_deref()
+                    .unwrap_or(DEFAULT_TALKING_HEAD_CHAIN),
+                &["fal", "local"],
+            )?,
+            breaker_failures: number(l.breaker_failures, "BREAKER_FAILURES", 5)?.max(1),
+            breaker_cooldown_s: number(l.breaker_cooldown_s, "BREAKER_COOLDOWN_S", 120)?,
             database_url,
             storage,
             providers,
@@ -479,7 +502,10 @@ impl Config {
 
 mod parse;
 use parse::parse_storage;
-pub use parse::{parse_deadlines, parse_tiers, ProviderDeadlines, DEFAULT_TIERS};
+pub use parse::{
+    parse_chain, parse_deadlines, parse_tiers, ProviderDeadlines, DEFAULT_TALKING_HEAD_CHAIN,
+    DEFAULT_TIERS,
+};
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,33 @@ use std::collections::BTreeMap;
 pub const DEFAULT_TIERS: &str =
     "fast=openai:sora-2,kie:veo3_fast;quality=openai:sora-2-pro,kie:veo3";
 
+/// The talking-head providers in the order they are tried (`fal:<model>`, `local`).
+pub const DEFAULT_TALKING_HEAD_CHAIN: &str =
+    "fal:fal-ai/bytedance/omnihuman/v1.5,fal:veed/fabric-1.0,fal:fal-ai/flashtalk,local";
+
+/// A fallback chain: `provider:model,provider:model,local` (`local` takes no model).
+pub fn parse_chain(
+    name: &str,
+    text: &str,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut chain = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (provider, model) = item.split_once(':').unwrap_or((item, ""));
+        if !known.contains(&provider) || (provider != "local" && model.is_empty()) {
+            return Err(ConfigError(format!(
+                "{name}: '{item}' is not one of {} followed by ':model' (or 'local')",
+                known.join(", ")
+            )));
+        }
+        chain.push((provider.to_string(), model.to_string()));
+    }
+    if chain.is_empty() {
+        return Err(ConfigError(format!("{name} names no provider")));
+    }
+    Ok(chain)
+}
+
 /// `tier=provider:model,provider:model;tier=…`.
 pub fn parse_tiers(text: &str) -> Result<BTreeMap<String, Vec<(String, String)>>, ConfigError> {
     let bad = |why: &str| {

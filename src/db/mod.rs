@@ -71,6 +71,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod orders;
 pub mod progress;
+pub mod providers;
 pub mod users;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -33,6 +33,10 @@ pub struct Checkpoints {
     /// Storage key of the talking-head clip (UGC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub talking_head: Option<String>,
+    /// The talking-head chain entry (`provider:model`) that made `talking_head`, or that
+    /// `talking_head_request` waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talking_head_by: Option<String>,
     /// Storage key of the finished video (or edited photo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,

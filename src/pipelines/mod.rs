@@ -50,8 +50,34 @@ pub struct RemoteProviders {
     pub image_editor: Option<Arc<crate::providers::fal::FalClient>>,
     /// ElevenLabs speech with word timings, for UGC scripts.
     pub tts: Option<Arc<crate::providers::elevenlabs::ElevenLabs>>,
-    /// OmniHuman on fal, for UGC talking heads.
-    pub talking_head: Option<Arc<crate::providers::fal::FalClient>>,
+    /// The talking-head chain (`TALKING_HEAD_CHAIN`), tried in order; empty = offline only.
+    pub talking_heads: Vec<TalkingHeadEntry>,
+    /// When a chain entry is skipped for a while (shared by all workers).
+    pub breakers: crate::providers::health::BreakerSettings,
+}
+
+/// One entry of the talking-head chain: a fal model, or the offline animation.
+#[derive(Clone)]
+pub struct TalkingHeadEntry {
+    /// `fal:<model>` or `local`: the breaker's, the metrics' and the checkpoint's name.
+    pub name: String,
+    /// The fal client and model; `None` for the offline animation.
+    pub fal: Option<(Arc<crate::providers::fal::FalClient>, String)>,
+}
+
+impl TalkingHeadEntry {
+    pub fn fal(client: Arc<crate::providers::fal::FalClient>, model: &str) -> Self {
+        Self {
+            name: format!("fal:{model}"),
+            fal: Some((client, model.to_string())),
+        }
+    }
+    pub fn local() -> Self {
+        Self {
+            name: "local".into(),
+            fal: None,
+        }
+    }
 }
 
 /// The queue handler that runs every job kind.
@@ -253,8 +279,13 @@ pub async fn deliver_output(
 /// cancel URL; the others bill what they started and have none), best effort.
 async fn cancel_at_providers(s: &Services, ctx: &JobCtx) {
     let c = ctx.checkpoints();
+    let head_client = s
+        .remote
+        .talking_heads
+        .iter()
+        .find_map(|e| e.fal.as_ref().map(|(client, _)| client.clone()));
     let saved = [
-        (c.talking_head_request.as_deref(), &s.remote.talking_head),
+        (c.talking_head_request.as_deref(), &head_client),
         (c.request.as_deref(), &s.remote.image_editor),
     ];
     for (request, client) in saved {

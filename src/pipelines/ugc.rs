@@ -4,8 +4,8 @@
 //! single-flight overlay cache), `generation` (row id), then delivery.
 use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
-use crate::providers::fal;
 use crate::providers::local;
+use crate::providers::{fal, health};
 use crate::queue::worker::JobCtx;
 use crate::storage::cache;
 use crate::storage::ObjectStore;
@@ -13,7 +13,7 @@ use base64::Engine;
 
 /// A multilingual ElevenLabs voice used when the user picked none.
 const DEFAULT_VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::jobs::UgcParams;
 
@@ -123,8 +123,11 @@ async fn make_voice(
     store_file(&s.storage, "voices", &wav, "wav", "audio/wav").await
 }
 
-/// Talking head: OmniHuman v1.5 on fal when configured (request saved, polled by snoozing),
-/// the portrait animated offline otherwise. Returns the stored video's key.
+/// Talking head: the `TALKING_HEAD_CHAIN` entries in order (OmniHuman v1.5, Fabric, FlashTalk
+/// on fal; the offline animation last). An entry whose breaker is open is skipped; a failure
+/// of the provider (at submit, or a failed result) moves the job to the next entry, a refusal
+/// of the content or input is final. The entry waited on is checkpointed with its request, so
+/// a restarted job polls the same one. Returns the stored video's key.
 async fn make_talking_head(
     s: &Services,
     ctx: &mut JobCtx,
@@ -133,57 +136,152 @@ async fn make_talking_head(
     scratch: &Scratch,
 ) -> Result<String, StepError> {
     let head = scratch.file("head.mp4");
-    if let Some(fal_client) = &s.remote.talking_head {
-        let request: fal::FalRequest = match ctx
+    let chain = if s.remote.talking_heads.is_empty() {
+        vec![super::TalkingHeadEntry::local()]
+    } else {
+        s.remote.talking_heads.clone()
+    };
+    let start = ctx
+        .checkpoints()
+        .talking_head_by
+        .as_deref()
+        .and_then(|by| chain.iter().position(|e| e.name == by))
+        .unwrap_or(0);
+    let mut last_error = None;
+    for entry in &chain[start..] {
+        let Some((client, model)) = &entry.fal else {
+            let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
+            s.storage.get_to_file(&p.portrait, &portrait).await?;
+            s.storage.get_to_file(voice_key, &voice).await?;
+            local::talking_head(&portrait, &voice, &head).await?;
+            let by = entry.name.clone();
+            ctx.checkpoint("talking_head_by", |c| c.talking_head_by = Some(by))
+                .await?;
+            return store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await;
+        };
+        let saved = ctx
             .checkpoints()
             .talking_head_request
             .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-        {
+            .filter(|_| ctx.checkpoints().talking_head_by.as_deref() == Some(entry.name.as_str()))
+            .and_then(|r| serde_json::from_str::<fal::FalRequest>(r).ok());
+        let request = match saved {
             Some(r) => r,
             None => {
-                let image_url = fetchable_url(s, &p.portrait, "image/jpeg").await?;
-                let audio_mime = if voice_key.ends_with(".mp3") {
-                    "audio/mpeg"
-                } else {
-                    "audio/wav"
-                };
-                let audio_url = fetchable_url(s, voice_key, audio_mime).await?;
-                let input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url, "resolution": "720p" });
+                if health::gate(&s.db, &entry.name).await? == health::Gate::Open {
+                    tracing::info!(entry = %entry.name, "skipped: its circuit breaker is open");
+                    continue;
+                }
+                let input = talking_head_input(s, model, p, voice_key).await?;
                 ctx.ensure_lease()?;
-                let r = fal_client.submit(fal::OMNIHUMAN_V15, &input).await?;
-                let saved = serde_json::to_string(&r).unwrap_or_default();
-                let now = crate::db::now_ms();
-                ctx.checkpoint("talking_head_submit", |c| {
-                    c.talking_head_request = Some(saved);
-                    c.submitted_ms.get_or_insert(now);
-                })
-                .await?;
-                r
+                let asked = Instant::now();
+                match client.submit(model, &input).await {
+                    Ok(r) => {
+                        let saved = serde_json::to_string(&r).unwrap_or_default();
+                        let (now, by) = (crate::db::now_ms(), entry.name.clone());
+                        ctx.checkpoint("talking_head_submit", |c| {
+                            c.talking_head_request = Some(saved);
+                            c.talking_head_by = Some(by);
+                            c.submitted_ms.get_or_insert(now);
+                        })
+                        .await?;
+                        r
+                    }
+                    Err(e) => {
+                        health::record(
+                            &s.db,
+                            &entry.name,
+                            Err(e.class),
+                            asked.elapsed(),
+                            s.remote.breakers,
+                        )
+                        .await?;
+                        if !health::moves_on(e.class) {
+                            return Err(e.into());
+                        }
+                        tracing::warn!(entry = %entry.name, error = %e, "talking head: trying the next provider");
+                        last_error = Some(StepError::from(e));
+                        continue;
+                    }
+                }
             }
         };
-        match fal_client.status(&request).await? {
+        match client.status(&request).await? {
             fal::FalStatus::InQueue { .. } | fal::FalStatus::InProgress => {
                 return Err(StepError::Wait(Duration::from_secs(10)))
             }
             fal::FalStatus::Completed => {}
         }
-        let result = fal_client.result(&request).await?;
-        let url = fal::video_url(&result)
-            .ok_or_else(|| crate::providers::ProviderError::malformed("fal", "no video.url"))?;
-        let bytes = fal_client
-            .download(url, 300 * 1024 * 1024, Duration::from_secs(300))
-            .await?;
-        tokio::fs::write(&head, bytes)
-            .await
-            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
-    } else {
-        let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
-        s.storage.get_to_file(&p.portrait, &portrait).await?;
-        s.storage.get_to_file(voice_key, &voice).await?;
-        local::talking_head(&portrait, &voice, &head).await?;
+        let waited = ctx
+            .checkpoints()
+            .submitted_ms
+            .map(|t| Duration::from_millis((crate::db::now_ms() - t).max(0) as u64))
+            .unwrap_or_default();
+        let made = match client.result(&request).await {
+            Ok(result) => match fal::video_url(&result) {
+                Some(url) => {
+                    client
+                        .download(url, 300 * 1024 * 1024, Duration::from_secs(300))
+                        .await
+                }
+                None => Err(crate::providers::ProviderError::malformed(
+                    "fal",
+                    "no video.url",
+                )),
+            },
+            Err(e) => Err(e),
+        };
+        match made {
+            Ok(bytes) => {
+                health::record(&s.db, &entry.name, Ok(()), waited, s.remote.breakers).await?;
+                tokio::fs::write(&head, bytes)
+                    .await
+                    .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
+                return store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await;
+            }
+            Err(e) => {
+                health::record(&s.db, &entry.name, Err(e.class), waited, s.remote.breakers).await?;
+                if !health::moves_on(e.class) {
+                    return Err(e.into());
+                }
+                tracing::warn!(entry = %entry.name, error = %e, "talking head failed: trying the next provider");
+                ctx.checkpoint("talking_head_failed", |c| {
+                    c.talking_head_request = None;
+                    c.talking_head_by = None;
+                })
+                .await?;
+                last_error = Some(StepError::from(e));
+            }
+        }
     }
-    store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await
+    Err(last_error.unwrap_or_else(|| {
+        StepError::Fail(
+            ErrorClass::Transient,
+            "every talking-head provider is skipped for now (circuit breakers open)".into(),
+        )
+    }))
+}
+
+/// The documented input of each talking-head model on fal: one portrait and the speech;
+/// OmniHuman and Fabric also take the resolution.
+async fn talking_head_input(
+    s: &Services,
+    model: &str,
+    p: &UgcParams,
+    voice_key: &str,
+) -> Result<serde_json::Value, StepError> {
+    let image_url = fetchable_url(s, &p.portrait, "image/jpeg").await?;
+    let audio_mime = if voice_key.ends_with(".mp3") {
+        "audio/mpeg"
+    } else {
+        "audio/wav"
+    };
+    let audio_url = fetchable_url(s, voice_key, audio_mime).await?;
+    let mut input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url });
+    if model.contains("omnihuman") || model.starts_with("veed/fabric") {
+        input["resolution"] = "720p".into();
+    }
+    Ok(input)
 }
 
 /// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.

@@ -4,6 +4,7 @@
 //! and a key that hit a rate limit or quota rests for a while.
 pub mod elevenlabs;
 pub mod fal;
+pub mod health;
 pub mod kie;
 pub mod llm;
 pub mod local;

@@ -31,5 +31,6 @@ mod providers_fal;
 mod queue;
 mod storage;
 mod topology;
+mod ugc_chain;
 mod ugc_remote;
 mod worker_cli;

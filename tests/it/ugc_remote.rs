@@ -11,7 +11,7 @@ use base64::Engine;
 use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
-use reelforge::pipelines::RemoteProviders;
+use reelforge::pipelines::{RemoteProviders, TalkingHeadEntry};
 use reelforge::providers::elevenlabs::ElevenLabs;
 use reelforge::providers::fal::FalClient;
 use reelforge::queue::{self, NewJob};
@@ -134,11 +134,15 @@ async fn remote_services(
             vec!["el".into()],
             Some(&format!("{base}/el")),
         ))),
-        talking_head: Some(Arc::new(FalClient::new(
-            http,
-            vec!["fal".into()],
-            Some(&format!("{base}/fal")),
-        ))),
+        talking_heads: vec![TalkingHeadEntry::fal(
+            Arc::new(FalClient::new(
+                http,
+                vec!["fal".into()],
+                Some(&format!("{base}/fal")),
+            )),
+            reelforge::providers::fal::OMNIHUMAN_V15,
+        )],
+        breakers: Default::default(),
     };
     services
 }

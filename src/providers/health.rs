@@ -1,0 +1,138 @@
+//! Circuit breakers per chain entry (`provider:model`), shared by every worker through the
+//! database: after `failures` provider failures in a row the entry is skipped for `cooldown`,
+//! then one worker sends one probe request (half-open) — a success closes the breaker, a
+//! failure opens it again. A refusal of the user's content or input says nothing about the
+//! provider and neither counts nor moves the job to another entry.
+use crate::db::{now_ms, providers as rows, Db, DbError};
+use crate::failure::ErrorClass;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerSettings {
+    pub failures: i64,
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            cooldown: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Whether an entry may be used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Closed,
+    /// Open, cool-down over: this caller sends the one probe.
+    Probe,
+    Open,
+}
+
+/// How long a probe is held before another worker may probe instead.
+const PROBE_HOLD_MS: i64 = 60_000;
+
+pub async fn gate(db: &Db, entry: &str) -> Result<Gate, DbError> {
+    let now = now_ms();
+    let Some(row) = rows::breaker(db, entry).await? else {
+        return Ok(Gate::Closed);
+    };
+    match row.opened_until_ms {
+        None => Ok(Gate::Closed),
+        Some(t) if t > now => Ok(Gate::Open),
+        Some(_) if rows::take_probe(db, entry, now, PROBE_HOLD_MS).await? => Ok(Gate::Probe),
+        Some(_) => Ok(Gate::Open),
+    }
+}
+
+/// Whether a failure of this class is the provider's (the next chain entry may do better)
+/// rather than the user's (content refused, input unusable: final everywhere).
+pub fn moves_on(class: ErrorClass) -> bool {
+    !matches!(
+        class,
+        ErrorClass::ContentRejected | ErrorClass::BadUserInput
+    )
+}
+
+/// Records a call's outcome for the breaker, the success rate and the metrics. Returns true
+/// when this failure opened the breaker (tell the operator once per incident).
+pub async fn record(
+    db: &Db,
+    entry: &str,
+    outcome: Result<(), ErrorClass>,
+    took: Duration,
+    settings: BreakerSettings,
+) -> Result<bool, DbError> {
+    let now = now_ms();
+    let ms = took.as_millis() as i64;
+    crate::metrics::provider_call(entry, outcome.err().map_or("ok", |c| c.name()), took);
+    match outcome {
+        Ok(()) => {
+            rows::record_success(db, entry, ms, now).await?;
+            crate::metrics::breaker_state(entry, false);
+            Ok(false)
+        }
+        Err(class) if !moves_on(class) => {
+            // The user's problem: logged as a call, not held against the provider.
+            Ok(false)
+        }
+        Err(class) => {
+            let opened = rows::record_failure(
+                db,
+                entry,
+                class.name(),
+                ms,
+                now,
+                settings.failures,
+                settings.cooldown.as_millis() as i64,
+            )
+            .await?;
+            if opened {
+                crate::metrics::breaker_state(entry, true);
+                tracing::warn!(
+                    entry,
+                    class = class.name(),
+                    "circuit breaker opened: the entry is skipped for the cool-down"
+                );
+            }
+            Ok(opened)
+        }
+    }
+}
+
+/// One line per entry for the operator: calls and success rate in the last hour, breaker.
+pub async fn report(db: &Db) -> Result<Vec<String>, DbError> {
+    let now = now_ms();
+    let counts = rows::success_counts(db, now - 3_600_000).await?;
+    let breakers = rows::breakers(db).await?;
+    let mut entries: Vec<String> = counts.iter().map(|(e, _, _)| e.clone()).collect();
+    entries.extend(breakers.iter().map(|b| b.entry.clone()));
+    entries.sort();
+    entries.dedup();
+    Ok(entries
+        .iter()
+        .map(|entry| {
+            let (calls, ok) = counts
+                .iter()
+                .find(|(e, _, _)| e == entry)
+                .map_or((0, 0), |(_, c, o)| (*c, *o));
+            let state = match breakers.iter().find(|b| &b.entry == entry) {
+                Some(b) => match b.opened_until_ms {
+                    Some(t) if t > now => format!("OPEN for {} s more", (t - now + 999) / 1000),
+                    Some(_) => "half-open (next call probes)".to_string(),
+                    None if b.failures > 0 => format!("closed ({} failures in a row)", b.failures),
+                    None => "closed".to_string(),
+                },
+                None => "closed".to_string(),
+            };
+            let rate = if calls > 0 {
+                format!("{:.0} %", ok as f64 * 100.0 / calls as f64)
+            } else {
+                "—".to_string()
+            };
+            format!("{entry}: last hour {calls} calls, {rate} ok; breaker {state}")
+        })
+        .collect())
+}

@@ -1,0 +1,320 @@
+//! The talking-head fallback chain against a fake fal speaking the documented queue shapes:
+//! the primary model down (503) → the next model serves the job with one charge; breakers
+//! open after N failures in a row, shared by workers through the database, and close after
+//! a good probe; a content refusal is final (no other model is asked).
+use crate::common;
+use crate::dbs;
+use crate::harness::{self, Bot};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use reelforge::db::users::touch_user;
+use reelforge::ledger::{self, Reason};
+use reelforge::pipelines::{RemoteProviders, TalkingHeadEntry};
+use reelforge::providers::fal::FalClient;
+use reelforge::providers::health::{self, BreakerSettings};
+use reelforge::queue::{self, NewJob};
+use reelforge::storage::ObjectStore;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const OMNI: &str = "fal-ai/bytedance/omnihuman/v1.5";
+const FABRIC: &str = "veed/fabric-1.0";
+
+/// How a model answers.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Up,
+    /// 503 with fal's infrastructure error body.
+    Down,
+    /// 422 with a content-policy model error.
+    Refuses,
+}
+
+#[derive(Default)]
+struct FakeFal {
+    base: Mutex<String>,
+    modes: Mutex<HashMap<String, Mode>>,
+    submits: Mutex<HashMap<String, u32>>,
+    inputs: Mutex<HashMap<String, Value>>,
+    head: Mutex<Vec<u8>>,
+}
+
+type S = State<Arc<FakeFal>>;
+
+impl FakeFal {
+    fn set(&self, model: &str, mode: Mode) {
+        self.modes.lock().unwrap().insert(model.into(), mode);
+    }
+    fn submits(&self, model: &str) -> u32 {
+        *self.submits.lock().unwrap().get(model).unwrap_or(&0)
+    }
+}
+
+async fn submit(
+    State(f): S,
+    Path(model): Path<String>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    *f.submits.lock().unwrap().entry(model.clone()).or_default() += 1;
+    f.inputs.lock().unwrap().insert(model.clone(), body);
+    let mode = *f.modes.lock().unwrap().get(&model).unwrap_or(&Mode::Up);
+    match mode {
+        Mode::Down => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"detail": "Runner is not available", "error_type": "runner_connection_refused"}),
+            ),
+        ),
+        Mode::Refuses => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({"detail": [{"loc": ["body", "image_url"], "msg": "The image was flagged by the content checker", "type": "content_policy_violation"}]}),
+            ),
+        ),
+        Mode::Up => {
+            let b = f.base.lock().unwrap().clone();
+            let id = format!("{}-{}", model.replace('/', "_"), f.submits(&model));
+            (
+                StatusCode::OK,
+                Json(
+                    json!({"request_id": id, "status_url": format!("{b}/requests/{id}/status"),
+                            "response_url": format!("{b}/requests/{id}"), "cancel_url": format!("{b}/requests/{id}/cancel")}),
+                ),
+            )
+        }
+    }
+}
+
+fn start_routes(f: Arc<FakeFal>) -> Router {
+    Router::new()
+        .route("/fal/{*model}", post(submit))
+        .route(
+            "/fal-q/requests/{id}/status",
+            get(|Path(id): Path<String>| async move { Json(json!({"status": "COMPLETED", "request_id": id})) }),
+        )
+        .route(
+            "/fal-q/requests/{id}",
+            get(|State(f): S| async move {
+                let b = f.base.lock().unwrap().clone();
+                Json(json!({"video": {"url": format!("{b}/files/head.mp4"), "content_type": "video/mp4"}}))
+            }),
+        )
+        .route(
+            "/fal-q/files/head.mp4",
+            get(|State(f): S| async move { f.head.lock().unwrap().clone() }),
+        )
+        .with_state(f)
+}
+
+struct Setup {
+    fal: Arc<FakeFal>,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let fal = Arc::new(FakeFal::default());
+    let head = common::moving_head(dir.path(), "head.mp4", 2.0);
+    *fal.head.lock().unwrap() = std::fs::read(&head).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    *fal.base.lock().unwrap() = format!("{base}/fal-q");
+    let app = start_routes(fal.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Setup { fal, base, dir }
+}
+
+impl Setup {
+    /// Services whose talking heads go OmniHuman → Fabric → offline, with these breakers.
+    async fn services(
+        &self,
+        db: &reelforge::db::Db,
+        breakers: BreakerSettings,
+    ) -> reelforge::pipelines::Services {
+        let mut services = harness::services(db, self.dir.path(), Arc::new(Bot::default()));
+        services
+            .storage
+            .put_file(
+                "gallery/anna.jpg",
+                std::path::Path::new(common::ASTRONAUT),
+                "image/jpeg",
+            )
+            .await
+            .unwrap();
+        let client = Arc::new(FalClient::new(
+            reqwest::Client::new(),
+            vec!["fal".into()],
+            Some(&format!("{}/fal", self.base)),
+        ));
+        services.remote = RemoteProviders {
+            image_editor: None,
+            tts: None,
+            talking_heads: vec![
+                TalkingHeadEntry::fal(client.clone(), OMNI),
+                TalkingHeadEntry::fal(client, FABRIC),
+                TalkingHeadEntry::local(),
+            ],
+            breakers,
+        };
+        services
+    }
+}
+
+async fn order(db: &reelforge::db::Db, user: i64) -> i64 {
+    let params = json!({"portrait": "gallery/anna.jpg", "script": "Buy now.", "language": "en", "size": "360x640", "captions": false});
+    queue::submit(
+        db,
+        NewJob::from_json(user, "ugc_video", params, 600, 3).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn user(db: &reelforge::db::Db, id: i64) {
+    touch_user(db, id, None, "en").await.unwrap();
+    ledger::credit(db, id, 1000, Reason::Payment, &format!("pay{id}"), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_primary_down_the_next_model_serves_with_one_charge() {
+    let s = setup().await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    user(&db, 1).await;
+    s.fal.set(OMNI, Mode::Down);
+    let job = order(&db, 1).await;
+    let row = harness::run_jobs(
+        &db,
+        s.services(&db, BreakerSettings::default()).await,
+        &[job],
+    )
+    .await
+    .remove(0);
+    assert_eq!(row.state, "done", "{row:?}");
+    assert_eq!(
+        row.checkpoints.talking_head_by.as_deref(),
+        Some("fal:veed/fabric-1.0")
+    );
+    assert_eq!(s.fal.submits(OMNI), 1, "the primary was tried once");
+    assert_eq!(s.fal.submits(FABRIC), 1);
+    // Fabric's documented input: the portrait, the speech and a resolution.
+    let input = s.fal.inputs.lock().unwrap()[FABRIC].clone();
+    assert!(input["image_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/jpeg"));
+    assert!(input["audio_url"].as_str().is_some());
+    assert_eq!(input["resolution"], "720p");
+    assert_eq!(
+        ledger::balance_of(&db, 1).await.unwrap(),
+        400,
+        "charged once, not refunded"
+    );
+    let report = health::report(&db).await.unwrap().join("\n");
+    assert!(
+        report.contains("fal:fal-ai/bytedance/omnihuman/v1.5: last hour 1 calls, 0 % ok"),
+        "{report}"
+    );
+    assert!(
+        report.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_good_probe() {
+    let s = setup().await;
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        let breakers = BreakerSettings {
+            failures: 2,
+            cooldown: Duration::from_secs(2),
+        };
+        s.fal.submits.lock().unwrap().clear();
+        s.fal.set(OMNI, Mode::Down);
+        for u in 1..=4 {
+            user(&db, u).await;
+        }
+        // Two failures in a row open OmniHuman's breaker.
+        for u in 1..=2 {
+            let job = order(&db, u).await;
+            let row = harness::run_jobs(&db, s.services(&db, breakers).await, &[job])
+                .await
+                .remove(0);
+            assert_eq!(row.state, "done", "{}: {row:?}", db.kind());
+        }
+        assert_eq!(s.fal.submits(OMNI), 2);
+        // A second worker process (its own connection pool) skips the open entry.
+        let other = reelforge::db::Db::connect(&t.url).await.unwrap();
+        let job = order(&db, 3).await;
+        let row = harness::run_jobs(&other, s.services(&other, breakers).await, &[job])
+            .await
+            .remove(0);
+        assert_eq!(row.state, "done");
+        assert_eq!(s.fal.submits(OMNI), 2, "{}: skipped while open", db.kind());
+        assert_eq!(
+            row.checkpoints.talking_head_by.as_deref(),
+            Some("fal:veed/fabric-1.0")
+        );
+        let report = health::report(&db).await.unwrap().join("\n");
+        assert!(report.contains("OPEN for"), "{report}");
+        // OmniHuman recovers; after the cool-down one probe goes to it, succeeds, and closes it.
+        s.fal.set(OMNI, Mode::Up);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let job = order(&db, 4).await;
+        let row = harness::run_jobs(&db, s.services(&db, breakers).await, &[job])
+            .await
+            .remove(0);
+        assert_eq!(row.state, "done");
+        assert_eq!(s.fal.submits(OMNI), 3, "{}: the probe", db.kind());
+        assert_eq!(
+            row.checkpoints.talking_head_by.as_deref(),
+            Some("fal:fal-ai/bytedance/omnihuman/v1.5")
+        );
+        let report = health::report(&db).await.unwrap().join("\n");
+        assert!(
+            report.contains("omnihuman/v1.5: last hour 3 calls, 33 % ok; breaker closed"),
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_content_refusal_is_final_and_refunded_without_asking_another_model() {
+    let s = setup().await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    user(&db, 1).await;
+    s.fal.set(OMNI, Mode::Refuses);
+    let job = order(&db, 1).await;
+    let row = harness::run_jobs(
+        &db,
+        s.services(&db, BreakerSettings::default()).await,
+        &[job],
+    )
+    .await
+    .remove(0);
+    assert_eq!(row.state, "failed", "{row:?}");
+    assert_eq!(
+        row.error_class.as_deref(),
+        Some("content_rejected"),
+        "{row:?}"
+    );
+    assert_eq!(s.fal.submits(OMNI), 1);
+    assert_eq!(s.fal.submits(FABRIC), 0, "no fallback for a refusal");
+    assert_eq!(ledger::balance_of(&db, 1).await.unwrap(), 1000, "refunded");
+    // The refusal is not held against the provider.
+    assert!(
+        reelforge::db::providers::breaker(&db, "fal:fal-ai/bytedance/omnihuman/v1.5")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
