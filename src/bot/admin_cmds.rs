@@ -1,5 +1,5 @@
 //! Admin commands in the chat (ids in `ADMIN_IDS`): `/topup @user|id amount` (the user is
-//! told), `/users`, `/stats`, `/user <id>`, `/ban`, `/unban`, `/refund <job>`; and feedback
+//! told), `/users`, `/stats`, `/user <id>`, `/ban`, `/unban`, `/refund <job>`, `/providers`; and feedback
 //! from users forwarded to the admin chat.
 use super::app::{Ctx, HandlerResult};
 use super::texts::Lang;
@@ -67,6 +67,14 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
             lines.join("\n")
         }
         ("stats", _) => admin::stats(db, &ctx.app.prices).await?.render(),
+        ("providers", _) => {
+            let lines = crate::providers::health::report(db).await?;
+            if lines.is_empty() {
+                "no provider calls recorded yet".to_string()
+            } else {
+                lines.join("\n")
+            }
+        }
         ("user", [who]) => admin::user_card(db, who)
             .await
             .unwrap_or_else(|e| e.to_string()),

@@ -49,6 +49,8 @@ pub enum Command {
     Unban(String),
     #[command(hide)]
     Refund(String),
+    #[command(hide)]
+    Providers,
 }
 
 impl Command {
@@ -78,6 +80,7 @@ impl Command {
             Command::Ban(a) => ("ban", a),
             Command::Unban(a) => ("unban", a),
             Command::Refund(a) => ("refund", a),
+            Command::Providers => ("providers", ""),
             _ => return None,
         })
     }

@@ -60,6 +60,8 @@ pub struct TelegramDeliver {
     endpoint: TelegramEndpoint,
     db: Db,
     texts: Texts,
+    /// Where operator alerts go (`ADMIN_CHAT_ID`, else the first admin).
+    pub admin_chat: Option<i64>,
 }
 
 impl TelegramDeliver {
@@ -69,6 +71,7 @@ impl TelegramDeliver {
             endpoint,
             db,
             texts: Texts::bundled(),
+            admin_chat: None,
         })
     }
 
@@ -143,6 +146,17 @@ fn upload_error(e: RequestError) -> DeliverError {
 }
 
 impl Deliver for TelegramDeliver {
+    fn alert_operator(&self, text: String) -> DeliverFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(chat) = self.admin_chat else {
+                return;
+            };
+            if let Err(e) = self.bot.send_message(ChatId(chat), text).await {
+                tracing::warn!(error = %e, "the operator alert could not be sent");
+            }
+        })
+    }
+
     fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
             let size = std::fs::metadata(&d.video).map(|m| m.len()).unwrap_or(0);

@@ -263,7 +263,8 @@ async fn on_command(
         | Command::User(_)
         | Command::Ban(_)
         | Command::Unban(_)
-        | Command::Refund(_) => ctx.say(ctx.t("input.unknown_command", &[])).await,
+        | Command::Refund(_)
+        | Command::Providers => ctx.say(ctx.t("input.unknown_command", &[])).await,
     }
 }
 

@@ -58,6 +58,11 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Provider health: calls and success rate per chain entry in the last hour, breakers.
+    Providers {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// One user's card (id or @username).
     User {
         who: String,
@@ -178,6 +183,13 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                 "{}",
                 admin::stats(&db, &prices).await.map_err(internal)?.render()
             );
+            Ok(())
+        }),
+        AdminCommand::Providers { config } => with_db(config, async move |_cfg, db| {
+            let text = providers_text(&db)
+                .await
+                .map_err(|e| CliError::Internal(e.to_string()))?;
+            println!("{text}");
             Ok(())
         }),
         AdminCommand::User { who, config } => with_db(config, async move |_cfg, db| {
@@ -303,4 +315,14 @@ fn profit(
         );
     }
     Ok(())
+}
+
+/// The provider health report, or a line saying no provider was called yet.
+async fn providers_text(db: &reelforge::db::Db) -> Result<String, reelforge::db::DbError> {
+    let lines = reelforge::providers::health::report(db).await?;
+    Ok(if lines.is_empty() {
+        "no provider calls recorded yet".to_string()
+    } else {
+        lines.join("\n")
+    })
 }

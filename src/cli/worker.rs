@@ -55,8 +55,9 @@ pub fn telegram_deliverer(cfg: &Config, db: &Db) -> Result<Arc<dyn Deliver>, Cli
         api_url: cfg.telegram_api_url.clone(),
         proxy: cfg.telegram_proxy.clone(),
     };
-    let deliver = TelegramDeliver::new(endpoint, db.clone())
+    let mut deliver = TelegramDeliver::new(endpoint, db.clone())
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    deliver.admin_chat = cfg.bot.admin_chat_id.or(cfg.admin_ids.first().copied());
     Ok(Arc::new(deliver))
 }
 
@@ -284,6 +285,10 @@ async fn upkeep(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Rec
                     Err(e) => tracing::warn!(error = %e, "settling half-way jobs failed"),
                 }
                 if minutes.is_multiple_of(60) {
+                    let day_ago = reelforge::db::now_ms() - 24 * 3_600_000;
+                    if let Err(e) = reelforge::db::providers::prune_calls(&db, day_ago).await {
+                        tracing::warn!(error = %e, "pruning provider call records failed");
+                    }
                     match reelforge::storage::cache::cleanup_expired(&db, storage.as_ref()).await {
                         Ok(n) if n > 0 => tracing::info!(removed = n, "expired cached composites removed"),
                         Ok(_) => {}

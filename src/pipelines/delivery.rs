@@ -70,6 +70,12 @@ pub trait Deliver: Send + Sync {
     fn delivered(&self, _job_id: i64) -> DeliverFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Tells the operator (the admin chat) about an incident, such as a provider's circuit
+    /// breaker opening (best effort; no-op where there is no admin chat).
+    fn alert_operator(&self, _text: String) -> DeliverFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What is being delivered.

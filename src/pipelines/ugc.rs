@@ -188,14 +188,7 @@ async fn make_talking_head(
                         r
                     }
                     Err(e) => {
-                        health::record(
-                            &s.db,
-                            &entry.name,
-                            Err(e.class),
-                            asked.elapsed(),
-                            s.remote.breakers,
-                        )
-                        .await?;
+                        provider_failed(s, &entry.name, &e, asked.elapsed()).await?;
                         if !health::moves_on(e.class) {
                             return Err(e.into());
                         }
@@ -240,7 +233,7 @@ async fn make_talking_head(
                 return store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await;
             }
             Err(e) => {
-                health::record(&s.db, &entry.name, Err(e.class), waited, s.remote.breakers).await?;
+                provider_failed(s, &entry.name, &e, waited).await?;
                 if !health::moves_on(e.class) {
                     return Err(e.into());
                 }
@@ -260,6 +253,30 @@ async fn make_talking_head(
             "every talking-head provider is skipped for now (circuit breakers open)".into(),
         )
     }))
+}
+
+/// Records a provider's failure for its breaker; when this one opened the breaker the operator
+/// is told (once per incident, not per job).
+async fn provider_failed(
+    s: &Services,
+    entry: &str,
+    e: &crate::providers::ProviderError,
+    took: Duration,
+) -> Result<(), StepError> {
+    let opened = health::record(&s.db, entry, Err(e.class), took, s.remote.breakers)
+        .await
+        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
+    if opened {
+        let minutes = s.remote.breakers.cooldown.as_secs().div_ceil(60);
+        s.deliver
+            .alert_operator(format!(
+                "⚠️ {entry} is failing ({}): skipped for {minutes} min, the next provider in the chain takes its jobs. Last error: {}",
+                e.class.name(),
+                e.message
+            ))
+            .await;
+    }
+    Ok(())
 }
 
 /// The documented input of each talking-head model on fal: one portrait and the speech;

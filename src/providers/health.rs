@@ -79,13 +79,19 @@ pub async fn record(
             Ok(false)
         }
         Err(class) => {
+            // An account out of credit or quota will not recover by itself: open at once.
+            let threshold = if class == ErrorClass::BillingOrQuota {
+                1
+            } else {
+                settings.failures
+            };
             let opened = rows::record_failure(
                 db,
                 entry,
                 class.name(),
                 ms,
                 now,
-                settings.failures,
+                threshold,
                 settings.cooldown.as_millis() as i64,
             )
             .await?;

@@ -112,6 +112,7 @@ fn start_routes(f: Arc<FakeFal>) -> Router {
 
 struct Setup {
     fal: Arc<FakeFal>,
+    bot: Arc<Bot>,
     base: String,
     dir: tempfile::TempDir,
 }
@@ -126,7 +127,12 @@ async fn setup() -> Setup {
     *fal.base.lock().unwrap() = format!("{base}/fal-q");
     let app = start_routes(fal.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Setup { fal, base, dir }
+    Setup {
+        fal,
+        base,
+        dir,
+        bot: Arc::new(Bot::default()),
+    }
 }
 
 impl Setup {
@@ -136,7 +142,7 @@ impl Setup {
         db: &reelforge::db::Db,
         breakers: BreakerSettings,
     ) -> reelforge::pipelines::Services {
-        let mut services = harness::services(db, self.dir.path(), Arc::new(Bot::default()));
+        let mut services = harness::services(db, self.dir.path(), self.bot.clone());
         services
             .storage
             .put_file(
@@ -226,6 +232,22 @@ async fn the_primary_down_the_next_model_serves_with_one_charge() {
         report.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok"),
         "{report}"
     );
+    // The operator's view: `reelforge admin providers` (and `/providers` in the bot).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(["admin", "providers"])
+        .env("DATABASE_URL", &t.url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok; breaker closed"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -265,6 +287,14 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
         );
         let report = health::report(&db).await.unwrap().join("\n");
         assert!(report.contains("OPEN for"), "{report}");
+        // The operator heard about it once (the incident, not each job).
+        let alerts = s.bot.alerts.lock().unwrap().clone();
+        assert_eq!(alerts.len(), 1, "{}: {alerts:?}", db.kind());
+        assert!(
+            alerts[0].contains("omnihuman") && alerts[0].contains("transient"),
+            "{alerts:?}"
+        );
+        s.bot.alerts.lock().unwrap().clear();
         // OmniHuman recovers; after the cool-down one probe goes to it, succeeds, and closes it.
         s.fal.set(OMNI, Mode::Up);
         tokio::time::sleep(Duration::from_millis(2100)).await;

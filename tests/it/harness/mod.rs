@@ -27,6 +27,8 @@ pub struct Bot {
     pub crash_after_upload: std::sync::atomic::AtomicBool,
     /// Jobs whose user was offered "didn't get it? send again".
     pub resend_offers: Mutex<Vec<i64>>,
+    /// What the operator was alerted about.
+    pub alerts: Mutex<Vec<String>>,
 }
 
 impl Bot {
@@ -47,6 +49,11 @@ impl Bot {
 }
 
 impl Deliver for Bot {
+    fn alert_operator(&self, text: String) -> DeliverFuture<'_, ()> {
+        self.alerts.lock().unwrap().push(text);
+        Box::pin(async {})
+    }
+
     fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
             if self.refuse {
