@@ -188,6 +188,18 @@ async fn user(db: &reelforge::db::Db, id: i64) {
         .unwrap();
 }
 
+/// Runs one job through a worker with these breakers and returns its row.
+async fn run_one(
+    s: &Setup,
+    db: &reelforge::db::Db,
+    breakers: BreakerSettings,
+    job: i64,
+) -> queue::JobRow {
+    harness::run_jobs(db, s.services(db, breakers).await, &[job])
+        .await
+        .remove(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_primary_down_the_next_model_serves_with_one_charge() {
     let s = setup().await;
@@ -196,13 +208,7 @@ async fn the_primary_down_the_next_model_serves_with_one_charge() {
     user(&db, 1).await;
     s.fal.set(OMNI, Mode::Down);
     let job = order(&db, 1).await;
-    let row = harness::run_jobs(
-        &db,
-        s.services(&db, BreakerSettings::default()).await,
-        &[job],
-    )
-    .await
-    .remove(0);
+    let row = run_one(&s, &db, BreakerSettings::default(), job).await;
     assert_eq!(row.state, "done", "{row:?}");
     assert_eq!(
         row.checkpoints.talking_head_by.as_deref(),
@@ -233,17 +239,7 @@ async fn the_primary_down_the_next_model_serves_with_one_charge() {
         "{report}"
     );
     // The operator's view: `reelforge admin providers` (and `/providers` in the bot).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
-        .args(["admin", "providers"])
-        .env("DATABASE_URL", &t.url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::reelforge_ok(&["admin", "providers"], &[("DATABASE_URL", &t.url)]);
     assert!(
         text.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok; breaker closed"),
         "{text}"
@@ -267,18 +263,14 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
         // Two failures in a row open OmniHuman's breaker.
         for u in 1..=2 {
             let job = order(&db, u).await;
-            let row = harness::run_jobs(&db, s.services(&db, breakers).await, &[job])
-                .await
-                .remove(0);
+            let row = run_one(&s, &db, breakers, job).await;
             assert_eq!(row.state, "done", "{}: {row:?}", db.kind());
         }
         assert_eq!(s.fal.submits(OMNI), 2);
         // A second worker process (its own connection pool) skips the open entry.
         let other = reelforge::db::Db::connect(&t.url).await.unwrap();
         let job = order(&db, 3).await;
-        let row = harness::run_jobs(&other, s.services(&other, breakers).await, &[job])
-            .await
-            .remove(0);
+        let row = run_one(&s, &other, breakers, job).await;
         assert_eq!(row.state, "done");
         assert_eq!(s.fal.submits(OMNI), 2, "{}: skipped while open", db.kind());
         assert_eq!(
@@ -299,9 +291,7 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
         s.fal.set(OMNI, Mode::Up);
         tokio::time::sleep(Duration::from_millis(2100)).await;
         let job = order(&db, 4).await;
-        let row = harness::run_jobs(&db, s.services(&db, breakers).await, &[job])
-            .await
-            .remove(0);
+        let row = run_one(&s, &db, breakers, job).await;
         assert_eq!(row.state, "done");
         assert_eq!(s.fal.submits(OMNI), 3, "{}: the probe", db.kind());
         assert_eq!(
@@ -324,13 +314,7 @@ async fn a_content_refusal_is_final_and_refunded_without_asking_another_model() 
     user(&db, 1).await;
     s.fal.set(OMNI, Mode::Refuses);
     let job = order(&db, 1).await;
-    let row = harness::run_jobs(
-        &db,
-        s.services(&db, BreakerSettings::default()).await,
-        &[job],
-    )
-    .await
-    .remove(0);
+    let row = run_one(&s, &db, BreakerSettings::default(), job).await;
     assert_eq!(row.state, "failed", "{row:?}");
     assert_eq!(
         row.error_class.as_deref(),

@@ -260,8 +260,8 @@ async fn serve_answers_health_and_metrics_with_the_workers_series_and_stops_on_s
 /// job is run, every /start is answered (the numbers themselves are for BENCHMARKS.md).
 #[test]
 fn the_queue_and_bot_benches_run_to_the_end() {
-    let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
-        .args([
+    let text = common::reelforge_ok(
+        &[
             "bench-queue",
             "--jobs",
             "60",
@@ -269,29 +269,14 @@ fn the_queue_and_bot_benches_run_to_the_end() {
             "2",
             "--concurrency",
             "4",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &[],
     );
     assert!(
         text.contains("60 jobs, 2 workers × 4 slots") && text.contains("ran at"),
         "{text}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
-        .args(["bench-bot", "--updates", "40", "--rate", "100"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::reelforge_ok(&["bench-bot", "--updates", "40", "--rate", "100"], &[]);
     assert!(
         text.contains("40 new users at 100/s")
             && text.contains("p99")

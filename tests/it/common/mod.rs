@@ -15,6 +15,22 @@ pub fn reelforge(args: &[&str]) -> Output {
         .expect("run reelforge")
 }
 
+/// Runs reelforge with extra environment, asserts it succeeded and returns its standard output.
+pub fn reelforge_ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run reelforge");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "reelforge {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 pub fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
