@@ -246,16 +246,25 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     f.press(42, "u:v:ru+f3", 8);
     f.wait_text(42, "до 300 символов").await;
     f.text(42, "Привет! Это наш новый магазин, заходите.");
+    // The second confirmation (after the second preview) carries the price to compare.
+    let confirms = || {
+        f.texts_to(42)
+            .into_iter()
+            .filter(|t| t.contains("Стоимость ролика"))
+            .collect::<Vec<_>>()
+    };
     common::wait_until(
-        "the second preview",
+        "the second confirmation",
         std::time::Duration::from_secs(30),
-        || async {
-            f.calls_of("senddocument").len() == 3 // a sample and two speech previews
-        },
+        || async { confirms().len() == 2 },
     )
     .await;
-    let texts = f.wait_text(42, "Стоимость ролика").await;
-    let confirm = texts.last().unwrap().clone();
+    let confirm = confirms().pop().unwrap();
+    assert_eq!(
+        f.calls_of("senddocument").len(),
+        3,
+        "a sample and two speech previews"
+    );
     f.press(42, "u:go", 9);
     f.wait_text(42, "В очереди").await;
     let queued = jobs(&e.db).await;
