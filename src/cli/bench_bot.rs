@@ -109,6 +109,11 @@ impl FakeApi {
 }
 
 pub fn run(a: BenchBotArgs) -> Result<(), CliError> {
+    if a.updates == 0 || a.rate == 0 {
+        return Err(CliError::BadInput(
+            "--updates and --rate must be at least 1.".into(),
+        ));
+    }
     let dir = std::env::temp_dir().join(format!("reelforge-bench-bot-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let url = a
@@ -168,7 +173,7 @@ async fn bench(a: BenchBotArgs, url: String, dir: std::path::PathBuf) -> Result<
         ));
     }
     let started = Instant::now();
-    let gap = Duration::from_secs_f64(1.0 / f64::from(a.rate.max(1)));
+    let gap = Duration::from_secs_f64(1.0 / f64::from(a.rate));
     let users: Vec<i64> = (1..=a.updates as i64).map(|i| base + i).collect();
     for (i, user) in users.iter().enumerate() {
         tokio::time::sleep_until((started + gap * i as u32).into()).await;

@@ -122,6 +122,41 @@ fn provider_deadlines_are_one_number_or_one_per_tier() {
 }
 
 #[test]
+fn the_talking_head_chain_and_breakers_are_read_and_bad_entries_named() {
+    let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+    assert_eq!(c.talking_head_chain.len(), 4);
+    assert_eq!(
+        c.talking_head_chain[1],
+        ("fal".to_string(), "veed/fabric-1.0".to_string())
+    );
+    assert_eq!(
+        c.talking_head_chain[3],
+        ("local".to_string(), String::new())
+    );
+    assert_eq!((c.breaker_failures, c.breaker_cooldown_s), (5, 120));
+    let c = Config::load(
+        None,
+        vars(&[
+            ("TALKING_HEAD_CHAIN", "fal:veed/fabric-1.0, local"),
+            ("BREAKER_FAILURES", "3"),
+        ]),
+        Layer::default(),
+    )
+    .unwrap();
+    assert_eq!(c.talking_head_chain.len(), 2);
+    assert_eq!(c.breaker_failures, 3);
+    for (name, bad) in [
+        ("TALKING_HEAD_CHAIN", "heygen:avatar"),
+        ("TALKING_HEAD_CHAIN", "fal"),
+        ("TALKING_HEAD_CHAIN", " , "),
+        ("BREAKER_COOLDOWN_S", "soon"),
+    ] {
+        let err = Config::load(None, vars(&[(name, bad)]), Layer::default()).unwrap_err();
+        assert!(err.0.contains(name), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn secrets_never_show_in_debug_output() {
     let env = vars(&[
         ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),

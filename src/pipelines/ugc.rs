@@ -148,6 +148,8 @@ async fn make_talking_head(
         .and_then(|by| chain.iter().position(|e| e.name == by))
         .unwrap_or(0);
     let mut last_error = None;
+    // The portrait and speech as URLs, made once however many entries are tried.
+    let mut media_urls: Option<(String, String)> = None;
     for entry in &chain[start..] {
         let Some((client, model)) = &entry.fal else {
             let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
@@ -172,7 +174,11 @@ async fn make_talking_head(
                     tracing::info!(entry = %entry.name, "skipped: its circuit breaker is open");
                     continue;
                 }
-                let input = talking_head_input(s, model, p, voice_key).await?;
+                if media_urls.is_none() {
+                    media_urls = Some(talking_head_urls(s, p, voice_key).await?);
+                }
+                let (image_url, audio_url) = media_urls.clone().unwrap_or_default();
+                let input = talking_head_input(model, image_url, audio_url);
                 ctx.ensure_lease()?;
                 let asked = Instant::now();
                 match client.submit(model, &input).await {
@@ -279,26 +285,29 @@ async fn provider_failed(
     Ok(())
 }
 
-/// The documented input of each talking-head model on fal: one portrait and the speech;
-/// OmniHuman and Fabric also take the resolution.
-async fn talking_head_input(
+/// The portrait and the speech as URLs a provider can fetch.
+async fn talking_head_urls(
     s: &Services,
-    model: &str,
     p: &UgcParams,
     voice_key: &str,
-) -> Result<serde_json::Value, StepError> {
+) -> Result<(String, String), StepError> {
     let image_url = fetchable_url(s, &p.portrait, "image/jpeg").await?;
     let audio_mime = if voice_key.ends_with(".mp3") {
         "audio/mpeg"
     } else {
         "audio/wav"
     };
-    let audio_url = fetchable_url(s, voice_key, audio_mime).await?;
+    Ok((image_url, fetchable_url(s, voice_key, audio_mime).await?))
+}
+
+/// The documented input of each talking-head model on fal: one portrait and the speech;
+/// OmniHuman and Fabric also take the resolution.
+fn talking_head_input(model: &str, image_url: String, audio_url: String) -> serde_json::Value {
     let mut input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url });
     if model.contains("omnihuman") || model.starts_with("veed/fabric") {
         input["resolution"] = "720p".into();
     }
-    Ok(input)
+    input
 }
 
 /// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.

@@ -176,16 +176,21 @@ const MAX_BATCH: usize = 32;
 /// for the batch instead of two statements per job. A handler's task waits for its own
 /// answer, so a job is only reported done once it is recorded.
 #[derive(Clone)]
-struct Completer(
-    tokio::sync::mpsc::UnboundedSender<(ClaimedJob, oneshot::Sender<Result<(), QueueError>>)>,
-);
+struct Completer {
+    jobs: tokio::sync::mpsc::UnboundedSender<Finished>,
+    db: Db,
+}
+
+/// A finished job and where its "recorded" answer goes.
+type Finished = (ClaimedJob, oneshot::Sender<Result<(), QueueError>>);
 
 impl Completer {
     fn start(db: Db) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
-            ClaimedJob,
-            oneshot::Sender<Result<(), QueueError>>,
-        )>();
+        let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
+        let completer = Self {
+            jobs,
+            db: db.clone(),
+        };
         let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -218,17 +223,19 @@ impl Completer {
                 }
             }
         }));
-        (Self(tx), task)
+        (completer, task)
     }
 
-    async fn complete(&self, db: &Db, job: &ClaimedJob) -> Result<(), QueueError> {
+    /// Records `job` done (with the others finishing now); on its own if the batching task
+    /// is gone.
+    async fn complete(&self, job: &ClaimedJob) -> Result<(), QueueError> {
         let (reply, answer) = oneshot::channel();
-        if self.0.send((job.clone(), reply)).is_err() {
-            return complete(db, job).await;
+        if self.jobs.send((job.clone(), reply)).is_err() {
+            return complete(&self.db, job).await;
         }
         match answer.await {
             Ok(result) => result,
-            Err(_) => complete(db, job).await,
+            Err(_) => complete(&self.db, job).await,
         }
     }
 }
@@ -295,7 +302,7 @@ async fn run_one<H: Handler>(
             StepOutcome::Done => {
                 tracing::info!(took_ms, "job done");
                 crate::metrics::job_finished(&job.kind, "done");
-                completer.complete(&db, &job).await
+                completer.complete(&job).await
             }
             StepOutcome::Snooze(d) => {
                 tracing::debug!(

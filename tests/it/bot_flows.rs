@@ -378,6 +378,18 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.text(1, "/stats");
     let stats = f.wait_text(1, "revenue").await;
     assert!(stats.last().unwrap().contains("users: 2"), "{stats:?}");
+    // Provider health, before any provider was called; not an admin: no such command.
+    f.text(1, "/providers");
+    f.wait_text(1, "no provider calls recorded yet").await;
+    f.text(42, "/providers");
+    common::wait_until("the refusal", Duration::from_secs(10), || async {
+        f.texts_to(42)
+            .iter()
+            .filter(|t| t.contains("Такой команды нет"))
+            .count()
+            == 2
+    })
+    .await;
     let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
     f.text(1, &format!("/refund {job}"));
     let price = common::video_price("fast", 8);

@@ -32,6 +32,8 @@ enum Mode {
     Down,
     /// 422 with a content-policy model error.
     Refuses,
+    /// 403: the account's balance is exhausted.
+    NoBalance,
 }
 
 #[derive(Default)]
@@ -73,6 +75,12 @@ async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(
                 json!({"detail": [{"loc": ["body", "image_url"], "msg": "The image was flagged by the content checker", "type": "content_policy_violation"}]}),
+            ),
+        ),
+        Mode::NoBalance => (
+            StatusCode::FORBIDDEN,
+            Json(
+                json!({"detail": "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.", "error_type": "exhausted_balance"}),
             ),
         ),
         Mode::Up => {
@@ -330,5 +338,45 @@ async fn a_content_refusal_is_final_and_refunded_without_asking_another_model() 
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exhausted_account_opens_its_breaker_at_once_and_old_call_records_are_pruned() {
+    let s = setup().await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    user(&db, 1).await;
+    s.fal.set(OMNI, Mode::NoBalance);
+    let job = order(&db, 1).await;
+    let row = run_one(&s, &db, BreakerSettings::default(), job).await;
+    // Fabric is on the same fal account, whose key now rests: it is not asked, and the
+    // offline animation makes the head.
+    assert_eq!(row.state, "done", "{row:?}");
+    assert_eq!(row.checkpoints.talking_head_by.as_deref(), Some("local"));
+    assert_eq!((s.fal.submits(OMNI), s.fal.submits(FABRIC)), (1, 0));
+    // One quota error is enough (no point asking an empty account four more times).
+    let report = health::report(&db).await.unwrap().join("\n");
+    assert!(
+        report.contains("omnihuman/v1.5: last hour 1 calls, 0 % ok; breaker OPEN"),
+        "{report}"
+    );
+    let alerts = s.bot.alerts.lock().unwrap().clone();
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("billing_or_quota"),
+        "{alerts:?}"
+    );
+    // Call records older than a day go (the breakers stay).
+    let tomorrow = reelforge::db::now_ms() + 24 * 3_600_000;
+    assert_eq!(
+        reelforge::db::providers::prune_calls(&db, tomorrow)
+            .await
+            .unwrap(),
+        2
+    );
+    let report = health::report(&db).await.unwrap().join("\n");
+    assert!(
+        report.contains("omnihuman/v1.5: last hour 0 calls"),
+        "{report}"
     );
 }

@@ -276,6 +276,11 @@ fn the_queue_and_bot_benches_run_to_the_end() {
         text.contains("60 jobs, 2 workers × 4 slots") && text.contains("ran at"),
         "{text}"
     );
+    let out = common::reelforge(&["bench-bot", "--updates", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--updates and --rate must be at least 1")
+    );
     let text = common::reelforge_ok(&["bench-bot", "--updates", "40", "--rate", "100"], &[]);
     assert!(
         text.contains("40 new users at 100/s")
