@@ -117,6 +117,52 @@ pub async fn user_card(db: &Db, who: &str) -> Result<String, AdminError> {
     ))
 }
 
+/// One job for the operator: state, price, which provider made each step (and a stand-in
+/// voice), what the providers cost, the error, the spec.
+pub async fn job_card(db: &Db, id: i64) -> Result<String, AdminError> {
+    let j = crate::queue::job(db, id)
+        .await?
+        .ok_or(AdminError::NoSuchJob(id))?;
+    let c = &j.checkpoints;
+    let kind = j.kind.map_or("unknown", |k| k.name());
+    let mut lines = vec![format!(
+        "job #{} {kind} — {} (attempts {}), {} tokens, user {}",
+        j.id,
+        j.state.name(),
+        j.attempts,
+        j.cost_tokens,
+        j.user_id
+    )];
+    for (step, by) in [
+        ("speech", &c.speech_by),
+        ("talking head", &c.talking_head_by),
+        ("image edit", &c.edit_by),
+    ] {
+        if let Some(by) = by {
+            lines.push(format!("{step} by {by}"));
+        }
+    }
+    if let Some(voice) = &c.voice_note {
+        lines.push(format!("voice stood in for the chosen one: {voice}"));
+    }
+    if let Some(spent) = c.spent_kzt {
+        lines.push(format!("provider cost: {spent:.1} ₸"));
+    }
+    if let (Some(class), message) = (&j.error_class, &j.error_message) {
+        lines.push(format!(
+            "error: {class}: {}",
+            message.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(spec) = &j.spec {
+        lines.push(format!(
+            "spec: {}",
+            serde_json::to_string(spec).unwrap_or_default()
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     pub users: i64,
@@ -128,6 +174,9 @@ pub struct Stats {
     pub provider_spend_kzt: f64,
     pub videos_last_hour: i64,
     pub videos_per_hour_24h: f64,
+    /// The orders each chain entry served in the last 24 h: entry → (orders, ₸ in, ₸ spent
+    /// on the whole order).
+    pub by_entry: std::collections::BTreeMap<String, (i64, i64, f64)>,
 }
 
 pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
@@ -144,7 +193,20 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
         .sum();
     let videos_last_hour = crate::db::generations::count_since(db, now - 3600 * 1000).await?;
     let videos_day = crate::db::generations::count_since(db, day_ago).await?;
+    let mut by_entry = std::collections::BTreeMap::new();
+    for (price, c) in crate::queue::done_since(db, day_ago).await? {
+        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
+            .into_iter()
+            .flatten()
+        {
+            let e: &mut (i64, i64, f64) = by_entry.entry(entry.clone()).or_default();
+            e.0 += 1;
+            e.1 += price;
+            e.2 += c.spent_kzt.unwrap_or(0.0);
+        }
+    }
     Ok(Stats {
+        by_entry,
         users,
         users_today,
         jobs_by_state,
@@ -197,6 +259,25 @@ impl Stats {
             self.provider_spend_kzt,
             self.videos_last_hour,
             self.videos_per_hour_24h
-        )
+        ) + &self.entries_text()
+    }
+
+    /// Per chain entry: the orders it served in 24 h, what they brought and cost, the margin.
+    fn entries_text(&self) -> String {
+        let mut out = String::new();
+        if !self.by_entry.is_empty() {
+            out.push_str("\nby provider (24 h):");
+        }
+        for (entry, (orders, income, spent)) in &self.by_entry {
+            let margin = if *income > 0 {
+                format!("{:.0} %", (*income as f64 - spent) * 100.0 / *income as f64)
+            } else {
+                "—".into()
+            };
+            out.push_str(&format!(
+                "\n  {entry}: {orders} orders, {income} ₸ in, {spent:.0} ₸ spent, margin {margin}"
+            ));
+        }
+        out
     }
 }

@@ -14,6 +14,26 @@ pub struct PriceTable {
     pub image_edit: PerItem,
     pub compose: PerItem,
     pub packs: Vec<Pack>,
+    /// What each fallback-chain entry costs (`local` and unlisted entries: nothing known).
+    #[serde(default)]
+    pub providers: Vec<EntryCost>,
+}
+
+/// One chain entry's cost: per second of speech or video made, or per image.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct EntryCost {
+    pub entry: String,
+    #[serde(default)]
+    pub usd_per_second: f64,
+    #[serde(default)]
+    pub usd_per_image: f64,
+}
+
+/// What a chain entry is asked to make: seconds of speech/video, or images.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantity {
+    Seconds(f64),
+    Images(u32),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -81,6 +101,14 @@ impl PriceTable {
                 "every price and pack must be positive".into(),
             ));
         }
+        if t.providers
+            .iter()
+            .any(|c| !(c.usd_per_second >= 0.0 && c.usd_per_image >= 0.0))
+        {
+            return Err(PricingError::Invalid(
+                "a provider's cost must be zero or more".into(),
+            ));
+        }
         if t.kzt_per_usd.is_nan() || t.kzt_per_usd <= 0.0 {
             return Err(PricingError::Invalid("kzt_per_usd must be positive".into()));
         }
@@ -114,6 +142,61 @@ impl PriceTable {
             .map(|v| (v.tokens_per_8s as f64 * f64::from(seconds) / 8.0).round() as i64)
     }
 
+    /// What `entry` costs in ₸ for `q`; `None` when the table does not list it (`local` is free).
+    pub fn entry_cost_kzt(&self, entry: &str, q: Quantity) -> Option<f64> {
+        if entry == "local" {
+            return Some(0.0);
+        }
+        let c = self.providers.iter().find(|c| c.entry == entry)?;
+        let usd = match q {
+            Quantity::Seconds(s) => c.usd_per_second * s,
+            Quantity::Images(n) => c.usd_per_image * f64::from(n),
+        };
+        Some(usd * self.kzt_per_usd)
+    }
+
+    /// The margin of a product made by each entry of the speech, talking-head and edit chains
+    /// (the other steps by their chain's first entry), for `admin profit` and `/stats`.
+    pub fn entry_rows(&self, chains: &EntryChains) -> Vec<ProfitRow> {
+        let secs = 10.0;
+        let ugc_price = self.talking_head_tokens(secs as u32) + self.compose.tokens;
+        let first = |chain: &[String]| {
+            chain
+                .first()
+                .and_then(|e| self.entry_cost_kzt(e, Quantity::Seconds(secs)))
+                .unwrap_or(0.0)
+        };
+        let mut rows = Vec::new();
+        for e in &chains.tts {
+            if let Some(cost) = self.entry_cost_kzt(e, Quantity::Seconds(secs)) {
+                rows.push(ProfitRow::new(
+                    format!("UGC 10 s, speech by {e}"),
+                    ugc_price,
+                    cost + first(&chains.talking_head),
+                ));
+            }
+        }
+        for e in &chains.talking_head {
+            if let Some(cost) = self.entry_cost_kzt(e, Quantity::Seconds(secs)) {
+                rows.push(ProfitRow::new(
+                    format!("UGC 10 s, head by {e}"),
+                    ugc_price,
+                    cost + first(&chains.tts),
+                ));
+            }
+        }
+        for e in &chains.image_edit {
+            if let Some(cost) = self.entry_cost_kzt(e, Quantity::Images(1)) {
+                rows.push(ProfitRow::new(
+                    format!("character edit by {e}"),
+                    self.image_edit.tokens,
+                    cost,
+                ));
+            }
+        }
+        rows
+    }
+
     pub fn talking_head_tokens(&self, seconds: u32) -> i64 {
         self.talking_head.tokens_per_second * i64::from(seconds)
     }
@@ -133,8 +216,8 @@ impl PriceTable {
             }
         }
         rows.push(ProfitRow::new(
-            "talking head 10 s".into(),
-            self.talking_head_tokens(10),
+            "UGC 10 s (planned cost)".into(),
+            self.talking_head_tokens(10) + self.compose.tokens,
             self.talking_head.cost_usd_per_second * 10.0 * kzt,
         ));
         rows.push(ProfitRow::new(
@@ -148,6 +231,30 @@ impl PriceTable {
             self.compose.cost_usd * kzt,
         ));
         rows
+    }
+}
+
+/// The entry names of the three UGC chains in the order they are tried.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryChains {
+    pub tts: Vec<String>,
+    pub talking_head: Vec<String>,
+    pub image_edit: Vec<String>,
+}
+
+impl EntryChains {
+    pub fn from_config(c: &crate::config::Chains) -> Self {
+        let names = |chain: &[(String, String)]| {
+            chain
+                .iter()
+                .map(|(p, m)| crate::config::Chains::entry_name(p, m))
+                .collect()
+        };
+        Self {
+            tts: names(&c.tts),
+            talking_head: names(&c.talking_head),
+            image_edit: names(&c.image_edit),
+        }
     }
 }
 
@@ -214,6 +321,31 @@ mod tests {
         assert_eq!(fast8.price_tokens, 742);
         assert!((fast8.cost_kzt - 0.8 * 480.0).abs() < 1e-9);
         assert!((fast8.margin_percent - (742.0 - 384.0) * 100.0 / 742.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_chain_entry_has_its_cost_and_margin() {
+        let t = PriceTable::default_table();
+        let chains =
+            EntryChains::from_config(&crate::config::Chains::parse(Default::default()).unwrap());
+        let rows = t.entry_rows(&chains);
+        let row = |name: &str| rows.iter().find(|r| r.product == name).unwrap().clone();
+        // 10 s of UGC: 150 × 10 + 30 = 1 530 tokens; OmniHuman 0.16 $/s and ElevenLabs 0.005 $/s.
+        let omni = row("UGC 10 s, head by fal:fal-ai/bytedance/omnihuman/v1.5");
+        assert_eq!(omni.price_tokens, 1530);
+        assert!((omni.cost_kzt - (1.6 + 0.05) * 480.0).abs() < 1e-6);
+        let flash = row("UGC 10 s, head by fal:fal-ai/flashtalk");
+        assert!((flash.cost_kzt - (0.2 + 0.05) * 480.0).abs() < 1e-6);
+        assert!(flash.margin_percent > omni.margin_percent);
+        let local = row("UGC 10 s, head by local");
+        assert!((local.cost_kzt - 0.05 * 480.0).abs() < 1e-6);
+        let openai = row("UGC 10 s, speech by openai:gpt-4o-mini-tts");
+        assert!((openai.cost_kzt - (0.0025 + 1.6) * 480.0).abs() < 1e-6);
+        let kontext = row("character edit by fal:fal-ai/flux-pro/kontext");
+        assert!((kontext.cost_kzt - 0.04 * 480.0).abs() < 1e-6);
+        assert_eq!(kontext.price_tokens, 60);
+        assert_eq!(t.entry_cost_kzt("fal:unknown", Quantity::Images(1)), None);
+        assert!(rows.iter().all(|r| r.margin_percent > 0.0), "{rows:?}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Admin commands in the chat (ids in `ADMIN_IDS`): `/topup @user|id amount` (the user is
-//! told), `/users`, `/stats`, `/user <id>`, `/ban`, `/unban`, `/refund <job>`, `/providers`; and feedback
+//! told), `/users`, `/stats`, `/user <id>`, `/job <id>`, `/ban`, `/unban`, `/refund <job>`, `/providers`; and feedback
 //! from users forwarded to the admin chat.
 use super::app::{Ctx, HandlerResult};
 use super::texts::Lang;
@@ -79,6 +79,13 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
             .await
             .unwrap_or_else(|e| e.to_string()),
         ("user", _) => usage("/user @username|id"),
+        ("job", [id]) => match id.trim_start_matches('#').parse::<i64>() {
+            Ok(id) => admin::job_card(db, id)
+                .await
+                .unwrap_or_else(|e| e.to_string()),
+            Err(_) => usage("/job <id>"),
+        },
+        ("job", _) => usage("/job <id>"),
         ("ban" | "unban", [who]) => match admin::find_user(db, who).await {
             Ok(u) => {
                 admin::set_banned(db, u.id, command == "ban").await?;

@@ -27,8 +27,15 @@ pub struct BotApp {
     /// Where uploaded photos and clips are kept for the jobs.
     pub storage: Arc<Storage>,
     pub stripe: Option<StripeClient>,
-    /// Text-to-speech for voice samples and the speech preview (espeak-ng when `None`).
+    /// ElevenLabs for the voice gallery and its samples (espeak-ng voices when `None`).
     pub tts: Option<Arc<crate::providers::elevenlabs::ElevenLabs>>,
+    /// The speech chain (`TTS_CHAIN`) the speech preview speaks through.
+    pub speech: Arc<crate::providers::speech::SpeechChain>,
+    /// How the gallery's voices sound (ElevenLabs' labels), for a fallback's closest voice.
+    pub voice_genders:
+        std::sync::Mutex<std::collections::HashMap<String, crate::providers::speech::Gender>>,
+    /// Where operator alerts go (a breaker opened by a preview); none in tests without one.
+    pub alerts: Option<Arc<dyn crate::pipelines::Deliver>>,
     pub work_dir: PathBuf,
     /// Largest file users may send (20 MB through the cloud Bot API).
     pub max_download_bytes: u64,
@@ -48,6 +55,9 @@ impl BotApp {
             storage,
             stripe: None,
             tts: None,
+            speech: Arc::default(),
+            voice_genders: Default::default(),
+            alerts: None,
             work_dir: std::env::temp_dir().join("reelforge-bot"),
             max_download_bytes: 20 * 1024 * 1024,
             limits: super::rate_limit::RateLimits::new(20),

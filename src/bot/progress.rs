@@ -176,6 +176,14 @@ pub async fn describe(
             t("progress.generating", &[("percent", &percent)])
         }
     };
+    // A fallback voice is said while the video is made, not only in the preview.
+    let text = match (&j.checkpoints.voice_note, p.is_final()) {
+        (Some(voice), false) => format!(
+            "{text}\n{}",
+            t("progress.voice_substitute", &[("voice", voice)])
+        ),
+        _ => text,
+    };
     Ok((text, p.is_final()))
 }
 

@@ -72,6 +72,14 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
     if let Some(tts) = &ctx.app.tts {
         match tts.voices(100, None).await {
             Ok((list, _)) if !list.is_empty() => {
+                if let Ok(mut genders) = ctx.app.voice_genders.lock() {
+                    for v in &list {
+                        let label = v.labels.get("gender").map(String::as_str).unwrap_or("");
+                        if let Some(g) = crate::providers::speech::Gender::from_label(label) {
+                            genders.insert(v.voice_id.clone(), g);
+                        }
+                    }
+                }
                 return list
                     .into_iter()
                     .map(|v| VoiceOption {
@@ -79,7 +87,7 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
                         name: v.name,
                         preview: v.preview_url,
                     })
-                    .collect()
+                    .collect();
             }
             Ok(_) => {}
             Err(e) => {

@@ -342,6 +342,7 @@ pub async fn on_button(
                 size: "720x1280".into(),
                 position: "bottom-left".into(),
                 voice: (!local_voice).then(|| voice.clone()),
+                voice_gender: super::ugc_speech::gender_of(ctx, &voice),
                 force_recompose: false,
             });
             let job = NewJob {

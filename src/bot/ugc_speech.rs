@@ -4,7 +4,7 @@
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, UgcButton};
 use super::dialogue::Dialogue;
-use super::ugc_catalogue::{send_speech, speak_offline};
+use super::ugc_catalogue::send_speech;
 use crate::jobs::UgcParams;
 use crate::storage::ObjectStore;
 
@@ -42,7 +42,7 @@ pub async fn script(
         return Ok(());
     }
     ctx.say(ctx.t("ugc.preview_wait", &[])).await?;
-    let (path, alignment) = match speak_preview(ctx, &voice, text).await {
+    let spoken = match speak_preview(ctx, &voice, text).await {
         Ok(spoken) => spoken,
         Err(e) => {
             tracing::warn!(user_id = ctx.user, error = %e, "speech preview failed");
@@ -50,7 +50,8 @@ pub async fn script(
         }
     };
     let mut carried = crate::jobs::Checkpoints::default();
-    if let Some(alignment) = alignment {
+    if let Some(alignment) = &spoken.alignment {
+        let alignment = alignment.to_string();
         let key = format!(
             "alignments/{}.json",
             crate::storage::sha256_hex(alignment.as_bytes())
@@ -62,19 +63,26 @@ pub async fn script(
         keep_preview(ctx, &key).await?;
         carried.alignment = Some(key);
     }
+    std::fs::create_dir_all(&ctx.app.work_dir)?;
+    let path = ctx.app.work_dir.join(format!(
+        "{}-{}-speech.{}",
+        ctx.user,
+        crate::db::now_ms(),
+        spoken.ext
+    ));
+    tokio::fs::write(&path, &spoken.audio).await?;
     let p = path.clone();
     let seconds =
         tokio::task::spawn_blocking(move || media::probe(&p).map(|i| i.duration_s)).await??;
-    let (ext, mime) = if path.extension().is_some_and(|e| e == "mp3") {
-        ("mp3", "audio/mpeg")
-    } else {
-        ("wav", "audio/wav")
-    };
-    let key = crate::pipelines::store_file(&ctx.app.storage, "voices", &path, ext, mime)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let key =
+        crate::pipelines::store_file(&ctx.app.storage, "voices", &path, spoken.ext, spoken.mime())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
     keep_preview(ctx, &key).await?;
     carried.voice = Some(key);
+    carried.speech_by = Some(spoken.by.clone());
+    carried.voice_note = spoken.substitute.clone();
+    carried.spent_kzt = (spoken.cost_kzt > 0.0).then_some(spoken.cost_kzt);
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
     let price = ugc_price(ctx, seconds);
@@ -118,28 +126,54 @@ async fn keep_preview(ctx: &Ctx<'_>, key: &str) -> HandlerResult {
     Ok(())
 }
 
-/// The script spoken with the chosen voice: ElevenLabs (MP3 + word timings) for its voices,
-/// espeak-ng (WAV) for the offline ones. Returns the audio file and the alignment JSON.
+/// The script spoken through the speech chain with the chosen voice (ElevenLabs with word
+/// timings, OpenAI, espeak-ng offline). A stand-in voice is said in the chat.
 async fn speak_preview(
     ctx: &Ctx<'_>,
     voice: &str,
     text: &str,
-) -> Result<(std::path::PathBuf, Option<String>), HandlerError> {
-    match &ctx.app.tts {
-        Some(tts) if !is_offline_voice(voice) => {
-            let speech = tts
-                .speak_with_timestamps(voice, text, crate::providers::elevenlabs::DEFAULT_MODEL)
-                .await?;
-            std::fs::create_dir_all(&ctx.app.work_dir)?;
-            let path =
-                ctx.app
-                    .work_dir
-                    .join(format!("{}-{}-speech.mp3", ctx.user, crate::db::now_ms()));
-            tokio::fs::write(&path, &speech.audio).await?;
-            Ok((path, Some(speech.alignment.to_string())))
+) -> Result<crate::providers::speech::Spoken, HandlerError> {
+    let wish = crate::providers::speech::Wish {
+        voice: Some(voice),
+        gender: gender_of(ctx, voice),
+        language: if is_offline_voice(voice) {
+            voice
+        } else {
+            ctx.lang.code()
+        },
+    };
+    let mut alerts = Vec::new();
+    let spoken = crate::providers::speech::speak(
+        &ctx.app.speech,
+        &ctx.app.db,
+        text,
+        wish,
+        None,
+        &ctx.app.work_dir,
+        &mut alerts,
+    )
+    .await;
+    if let Some(deliver) = &ctx.app.alerts {
+        for alert in alerts {
+            deliver.alert_operator(alert).await;
         }
-        _ => Ok((speak_offline(ctx, text, voice).await?, None)),
     }
+    let spoken = spoken?;
+    if let Some(stand_in) = &spoken.substitute {
+        ctx.say(ctx.t("ugc.voice_substitute", &[("voice", stand_in)]))
+            .await?;
+    }
+    Ok(spoken)
+}
+
+/// How the chosen voice sounds: from the gallery's labels, or the espeak-ng variant.
+pub fn gender_of(ctx: &Ctx<'_>, voice: &str) -> Option<crate::providers::speech::Gender> {
+    ctx.app
+        .voice_genders
+        .lock()
+        .ok()
+        .and_then(|g| g.get(voice).copied())
+        .or_else(|| crate::providers::speech::Gender::of_espeak_voice(voice))
 }
 
 /// The voice a `ugc_video` job was made with: its ElevenLabs id, or the espeak-ng voice kept

@@ -69,6 +69,12 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// One job: state, price, the provider of each step, provider cost, error, spec.
+    Job {
+        id: i64,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Bar a user from the bot (id or @username).
     Ban {
         who: String,
@@ -192,6 +198,10 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             println!("{text}");
             Ok(())
         }),
+        AdminCommand::Job { id, config } => with_db(config, async move |_cfg, db| {
+            println!("{}", admin::job_card(&db, id).await.map_err(bad)?);
+            Ok(())
+        }),
         AdminCommand::User { who, config } => with_db(config, async move |_cfg, db| {
             println!("{}", admin::user_card(&db, &who).await.map_err(bad)?);
             Ok(())
@@ -303,6 +313,28 @@ fn profit(
         println!(
             "{:<28} {:>10} {:>10.0} {:>7.1}%",
             r.product, r.price_tokens, r.cost_kzt, r.margin_percent
+        );
+    }
+    // Each fallback-chain entry (the other steps by their chain's first entry).
+    let chains = reelforge::pricing::EntryChains::from_config(&cfg.chains);
+    println!("by chain entry (TTS_CHAIN, TALKING_HEAD_CHAIN, IMAGE_EDIT_CHAIN):");
+    for r in table.entry_rows(&chains) {
+        println!(
+            "  {:<58} {:>8} {:>8.0} {:>7.1}%",
+            r.product, r.price_tokens, r.cost_kzt, r.margin_percent
+        );
+    }
+    let unpriced: Vec<&String> = chains
+        .tts
+        .iter()
+        .chain(&chains.talking_head)
+        .chain(&chains.image_edit)
+        .filter(|e| e.as_str() != "local" && !table.providers.iter().any(|c| &c.entry == *e))
+        .collect();
+    if !unpriced.is_empty() {
+        println!(
+            "no cost in the pricing table (counted as free; ALLOW_LOSS_FALLBACK cannot judge them): {}",
+            unpriced.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
     println!("packs:");

@@ -93,6 +93,14 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     .as_deref()
                     .map(|k| reelforge::payments::stripe::StripeClient::new(http.clone(), k, None));
                 let remote = cfg.providers == reelforge::config::Providers::Remote;
+                // The speech preview speaks through the same chain as the jobs.
+                app.speech = reelforge::pipelines::RemoteProviders::from_config(
+                    &cfg,
+                    &http,
+                    Some(Arc::new(app.prices.clone())),
+                )
+                .speech;
+                app.alerts = deliver.clone();
                 app.tts = cfg
                     .api_keys
                     .get("elevenlabs")

@@ -187,49 +187,12 @@ pub async fn start(
             .map_err(CliError::Internal)?;
     let router = reelforge::pipelines::video_backend::VideoRouter::from_config(cfg, &http);
     tracing::info!(worker = %name, tiers = ?router.describe(), "video tiers");
-    let remote_on = cfg.providers == reelforge::config::Providers::Remote;
-    let keys = |p: &str| {
-        cfg.api_keys
-            .get(p)
-            .cloned()
-            .filter(|k| !k.is_empty() && remote_on)
-    };
-    let fal = keys("fal").map(|k| {
-        Arc::new(reelforge::providers::fal::FalClient::new(
-            http.clone(),
-            k,
-            None,
-        ))
-    });
-    // The talking-head chain: fal entries only with fal keys; `local` always works.
-    let talking_heads: Vec<reelforge::pipelines::TalkingHeadEntry> = cfg
-        .talking_head_chain
-        .iter()
-        .filter_map(|(provider, model)| match (provider.as_str(), &fal) {
-            ("fal", Some(client)) => Some(reelforge::pipelines::TalkingHeadEntry::fal(
-                client.clone(),
-                model,
-            )),
-            ("local", _) => Some(reelforge::pipelines::TalkingHeadEntry::local()),
-            _ => None,
-        })
-        .collect();
-    tracing::info!(chain = ?talking_heads.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), "talking-head chain");
-    let remote = reelforge::pipelines::RemoteProviders {
-        image_editor: fal.clone(),
-        talking_heads,
-        breakers: reelforge::providers::health::BreakerSettings {
-            failures: cfg.breaker_failures,
-            cooldown: Duration::from_secs(cfg.breaker_cooldown_s.max(0) as u64),
-        },
-        tts: keys("elevenlabs").map(|k| {
-            Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
-                http.clone(),
-                k,
-                None,
-            ))
-        }),
-    };
+    let prices =
+        reelforge::pricing::PriceTable::load(cfg.pricing_file.as_deref().map(std::path::Path::new))
+            .map_err(CliError::BadInput)?;
+    let remote =
+        reelforge::pipelines::RemoteProviders::from_config(cfg, &http, Some(Arc::new(prices)));
+    tracing::info!(chains = %remote.describe(), "fallback chains");
     let prompt_writer = cfg.llm_url.as_deref().map(|url| {
         let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
         reelforge::providers::llm::PromptWriter::new(http.clone(), url, &cfg.llm_model, key)

@@ -45,10 +45,14 @@ pub struct Layer {
     pub talking_head_chain: Option<String>,
     pub breaker_failures: Option<String>,
     pub breaker_cooldown_s: Option<String>,
+    pub tts_chain: Option<String>,
+    pub image_edit_chain: Option<String>,
+    pub allow_loss_fallback: Option<String>,
+    pub breaker_failure_rate: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 36] = [
+pub const SETTING_NAMES: [&str; 40] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -85,10 +89,14 @@ pub const SETTING_NAMES: [&str; 36] = [
     "TALKING_HEAD_CHAIN",
     "BREAKER_FAILURES",
     "BREAKER_COOLDOWN_S",
+    "TTS_CHAIN",
+    "IMAGE_EDIT_CHAIN",
+    "ALLOW_LOSS_FALLBACK",
+    "BREAKER_FAILURE_RATE",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 36] {
+    fn slots(&mut self) -> [&mut Option<String>; 40] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -126,6 +134,10 @@ impl Layer {
             &mut self.talking_head_chain,
             &mut self.breaker_failures,
             &mut self.breaker_cooldown_s,
+            &mut self.tts_chain,
+            &mut self.image_edit_chain,
+            &mut self.allow_loss_fallback,
+            &mut self.breaker_failure_rate,
         ]
     }
 
@@ -183,11 +195,8 @@ pub struct Config {
     /// Seconds a provider may keep a request waiting before it is cancelled and refunded.
     /// `PROVIDER_DEADLINE_S`: per tier, with a default.
     pub provider_deadlines: ProviderDeadlines,
-    /// `TALKING_HEAD_CHAIN`: (provider, model) in the order they are tried; `local` has no model.
-    pub talking_head_chain: Vec<(String, String)>,
-    /// `BREAKER_FAILURES` in a row open a provider's breaker for `BREAKER_COOLDOWN_S`.
-    pub breaker_failures: i64,
-    pub breaker_cooldown_s: i64,
+    /// The fallback chains of the UGC steps and how their breakers behave.
+    pub chains: Chains,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -471,15 +480,15 @@ impl Config {
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
-            talking_head_chain: parse_chain(
-                "TALKING_HEAD_CHAIN",
-                l.talking_head_chain
-                    .as_deref()
-                    .unwrap_or(DEFAULT_TALKING_HEAD_CHAIN),
-                &["fal", "local"],
-            )?,
-            breaker_failures: number(l.breaker_failures, "BREAKER_FAILURES", 5)?.max(1),
-            breaker_cooldown_s: number(l.breaker_cooldown_s, "BREAKER_COOLDOWN_S", 120)?,
+            chains: Chains::parse(ChainSettings {
+                talking_head: l.talking_head_chain,
+                tts: l.tts_chain,
+                image_edit: l.image_edit_chain,
+                allow_loss: l.allow_loss_fallback,
+                failures: l.breaker_failures,
+                failure_rate: l.breaker_failure_rate,
+                cooldown_s: l.breaker_cooldown_s,
+            })?,
             database_url,
             storage,
             providers,
@@ -503,8 +512,8 @@ impl Config {
 mod parse;
 use parse::parse_storage;
 pub use parse::{
-    parse_chain, parse_deadlines, parse_tiers, ProviderDeadlines, DEFAULT_TALKING_HEAD_CHAIN,
-    DEFAULT_TIERS,
+    parse_chain, parse_deadlines, parse_tiers, ChainSettings, Chains, ProviderDeadlines,
+    DEFAULT_IMAGE_EDIT_CHAIN, DEFAULT_TALKING_HEAD_CHAIN, DEFAULT_TIERS, DEFAULT_TTS_CHAIN,
 };
 
 #[cfg(test)]

@@ -10,6 +10,114 @@ pub const DEFAULT_TIERS: &str =
 pub const DEFAULT_TALKING_HEAD_CHAIN: &str =
     "fal:fal-ai/bytedance/omnihuman/v1.5,fal:veed/fabric-1.0,fal:fal-ai/flashtalk,local";
 
+/// Speech: ElevenLabs (word timings), OpenAI's speech endpoint, espeak-ng offline.
+pub const DEFAULT_TTS_CHAIN: &str = "elevenlabs,openai:gpt-4o-mini-tts,local";
+
+/// Character edits: nano-banana, FLUX Kontext, the offline re-framing.
+pub const DEFAULT_IMAGE_EDIT_CHAIN: &str =
+    "fal:fal-ai/nano-banana/edit,fal:fal-ai/flux-pro/kontext,local";
+
+/// The raw chain settings as given.
+#[derive(Debug, Default)]
+pub struct ChainSettings {
+    pub talking_head: Option<String>,
+    pub tts: Option<String>,
+    pub image_edit: Option<String>,
+    pub allow_loss: Option<String>,
+    pub failures: Option<String>,
+    pub failure_rate: Option<String>,
+    pub cooldown_s: Option<String>,
+}
+
+/// The fallback chain of each UGC step, tried in order, and the breakers' settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chains {
+    /// `TALKING_HEAD_CHAIN`: (provider, model); `local` has no model.
+    pub talking_head: Vec<(String, String)>,
+    /// `TTS_CHAIN`: `elevenlabs` (its model is the default one), `openai:<model>`, `local`.
+    pub tts: Vec<(String, String)>,
+    /// `IMAGE_EDIT_CHAIN`.
+    pub image_edit: Vec<(String, String)>,
+    /// `ALLOW_LOSS_FALLBACK=1`: use a fallback even when it costs more than the order's price.
+    pub allow_loss: bool,
+    /// `BREAKER_FAILURES` in a row open an entry's breaker for `BREAKER_COOLDOWN_S`.
+    pub failures: i64,
+    /// `BREAKER_FAILURE_RATE` (percent, 0 = off): so many failed calls of an entry in the last
+    /// five minutes (at least ten calls) open its breaker too.
+    pub failure_rate: i64,
+    pub cooldown_s: i64,
+}
+
+impl Chains {
+    pub fn parse(s: ChainSettings) -> Result<Self, ConfigError> {
+        let number = |v: Option<String>, name: &str, default: i64, max: i64| match v
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => Ok(default),
+            Some(t) => t
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=max).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name} must be a whole number from 0 to {max} (got '{t}')"
+                    ))
+                }),
+        };
+        let allow_loss = match s.allow_loss.as_deref().map(str::trim) {
+            None | Some("" | "0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "ALLOW_LOSS_FALLBACK must be 1 or 0 (got '{other}')"
+                )))
+            }
+        };
+        // `elevenlabs` alone names its default model.
+        let tts_text: Vec<&str> = s
+            .tts
+            .as_deref()
+            .unwrap_or(DEFAULT_TTS_CHAIN)
+            .split(',')
+            .map(|item| match item.trim() {
+                "elevenlabs" => "elevenlabs:eleven_multilingual_v2",
+                other => other,
+            })
+            .collect();
+        let tts_text = tts_text.join(",");
+        Ok(Self {
+            talking_head: parse_chain(
+                "TALKING_HEAD_CHAIN",
+                s.talking_head
+                    .as_deref()
+                    .unwrap_or(DEFAULT_TALKING_HEAD_CHAIN),
+                &["fal", "local"],
+            )?,
+            tts: parse_chain("TTS_CHAIN", &tts_text, &["elevenlabs", "openai", "local"])?,
+            image_edit: parse_chain(
+                "IMAGE_EDIT_CHAIN",
+                s.image_edit.as_deref().unwrap_or(DEFAULT_IMAGE_EDIT_CHAIN),
+                &["fal", "local"],
+            )?,
+            allow_loss,
+            failures: number(s.failures, "BREAKER_FAILURES", 5, 1_000_000)?.max(1),
+            failure_rate: number(s.failure_rate, "BREAKER_FAILURE_RATE", 50, 100)?,
+            cooldown_s: number(s.cooldown_s, "BREAKER_COOLDOWN_S", 120, 86_400 * 7)?,
+        })
+    }
+
+    /// The name of a chain entry as breakers, metrics and checkpoints know it.
+    pub fn entry_name(provider: &str, model: &str) -> String {
+        if model.is_empty() {
+            provider.to_string()
+        } else {
+            format!("{provider}:{model}")
+        }
+    }
+}
+
 /// A fallback chain: `provider:model,provider:model,local` (`local` takes no model).
 pub fn parse_chain(
     name: &str,

@@ -124,16 +124,16 @@ fn provider_deadlines_are_one_number_or_one_per_tier() {
 #[test]
 fn the_talking_head_chain_and_breakers_are_read_and_bad_entries_named() {
     let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
-    assert_eq!(c.talking_head_chain.len(), 4);
+    assert_eq!(c.chains.talking_head.len(), 4);
     assert_eq!(
-        c.talking_head_chain[1],
+        c.chains.talking_head[1],
         ("fal".to_string(), "veed/fabric-1.0".to_string())
     );
     assert_eq!(
-        c.talking_head_chain[3],
+        c.chains.talking_head[3],
         ("local".to_string(), String::new())
     );
-    assert_eq!((c.breaker_failures, c.breaker_cooldown_s), (5, 120));
+    assert_eq!((c.chains.failures, c.chains.cooldown_s), (5, 120));
     let c = Config::load(
         None,
         vars(&[
@@ -143,8 +143,8 @@ fn the_talking_head_chain_and_breakers_are_read_and_bad_entries_named() {
         Layer::default(),
     )
     .unwrap();
-    assert_eq!(c.talking_head_chain.len(), 2);
-    assert_eq!(c.breaker_failures, 3);
+    assert_eq!(c.chains.talking_head.len(), 2);
+    assert_eq!(c.chains.failures, 3);
     for (name, bad) in [
         ("TALKING_HEAD_CHAIN", "heygen:avatar"),
         ("TALKING_HEAD_CHAIN", "fal"),
@@ -241,5 +241,60 @@ fn bot_settings_are_read_and_bad_ones_named() {
     ] {
         let err = Config::load(None, vars(&[(name, value)]), Layer::default()).unwrap_err();
         assert!(err.0.contains(says), "{name}: {err}");
+    }
+}
+
+#[test]
+fn speech_and_edit_chains_loss_fallback_and_failure_rate_are_read() {
+    let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
+    let names = |chain: &[(String, String)]| -> Vec<String> {
+        chain
+            .iter()
+            .map(|(p, m)| crate::config::Chains::entry_name(p, m))
+            .collect()
+    };
+    assert_eq!(
+        names(&c.chains.tts),
+        [
+            "elevenlabs:eleven_multilingual_v2",
+            "openai:gpt-4o-mini-tts",
+            "local"
+        ]
+    );
+    assert_eq!(
+        names(&c.chains.image_edit),
+        [
+            "fal:fal-ai/nano-banana/edit",
+            "fal:fal-ai/flux-pro/kontext",
+            "local"
+        ]
+    );
+    assert!(!c.chains.allow_loss);
+    assert_eq!(c.chains.failure_rate, 50);
+    let c = Config::load(
+        None,
+        vars(&[
+            ("TTS_CHAIN", "openai:tts-1, elevenlabs"),
+            ("ALLOW_LOSS_FALLBACK", "1"),
+            ("BREAKER_FAILURE_RATE", "0"),
+        ]),
+        Layer::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        names(&c.chains.tts),
+        ["openai:tts-1", "elevenlabs:eleven_multilingual_v2"]
+    );
+    assert!(c.chains.allow_loss);
+    assert_eq!(c.chains.failure_rate, 0);
+    for (name, bad) in [
+        ("TTS_CHAIN", "google:wavenet"),
+        ("TTS_CHAIN", "openai"),
+        ("IMAGE_EDIT_CHAIN", "elevenlabs:x"),
+        ("ALLOW_LOSS_FALLBACK", "maybe"),
+        ("BREAKER_FAILURE_RATE", "150"),
+    ] {
+        let err = Config::load(None, vars(&[(name, bad)]), Layer::default()).unwrap_err();
+        assert!(err.0.contains(name), "{bad}: {err}");
     }
 }

@@ -37,6 +37,20 @@ pub struct Checkpoints {
     /// `talking_head_request` waits on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub talking_head_by: Option<String>,
+    /// The speech chain entry that spoke `voice` (`elevenlabs:<model>`, `openai:<model>`, `local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_by: Option<String>,
+    /// The voice that stood in for the chosen one when a fallback spoke ("OpenAI «nova»
+    /// (female)"), shown in the progress message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_note: Option<String>,
+    /// The image-edit chain entry that made `output`, or that `request` waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_by: Option<String>,
+    /// What the providers cost so far for this job (₸, pricing table): a fallback that would
+    /// take it over the price is skipped (`ALLOW_LOSS_FALLBACK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_kzt: Option<f64>,
     /// Storage key of the finished video (or edited photo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
@@ -99,6 +113,8 @@ impl Checkpoints {
             voice: Some(self.voice.clone()?),
             talking_head: Some(self.talking_head.clone()?),
             alignment: self.alignment.clone(),
+            speech_by: self.speech_by.clone(),
+            talking_head_by: self.talking_head_by.clone(),
             ..Checkpoints::default()
         })
     }

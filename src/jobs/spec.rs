@@ -185,9 +185,13 @@ pub struct UgcParams {
     pub size: String,
     #[serde(default = "default_position")]
     pub position: String,
-    /// ElevenLabs voice id (remote speech only).
+    /// The chosen voice: an ElevenLabs id, or `openai:<voice>` (an offline voice travels in
+    /// `language`).
     #[serde(default)]
     pub voice: Option<String>,
+    /// How the chosen voice sounds: a fallback provider speaks with its closest voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_gender: Option<crate::providers::speech::Gender>,
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,

@@ -1,13 +1,14 @@
-//! `character_edit`: the gallery character changed by a prompt (nano-banana edit on fal), the
-//! result stored and shown to the user, who uses it, edits again or goes back to the original.
-//! Offline (no fal key) the character is only re-framed, so the loop can still be tried.
+//! `character_edit`: the gallery character changed by a prompt through the `IMAGE_EDIT_CHAIN`
+//! (nano-banana edit, then FLUX Kontext on fal), the result stored and shown to the user, who
+//! uses it, edits again or goes back to the original. Offline (no fal key, or the chain's
+//! `local` turn) the character is only re-framed, so the loop can still be tried.
+use super::fal_chain;
 use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
-use crate::providers::fal::{self, FalRequest, FalStatus};
-use crate::providers::ProviderError;
+use crate::pricing::Quantity;
+use crate::providers::fal;
 use crate::queue::worker::JobCtx;
 use crate::storage::ObjectStore;
-use base64::Engine;
 use std::time::Duration;
 
 pub use crate::jobs::EditParams;
@@ -24,10 +25,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: EditParams) -> Result<(), St
     let output = match ctx.checkpoints().output.clone() {
         Some(k) => k,
         None => {
-            match &s.remote.image_editor {
-                Some(fal_client) => edit_remote(s, ctx, fal_client, &p, &edited).await?,
-                None => edit_local(s, &p, &scratch, &edited).await?,
-            }
+            edit(s, ctx, &p, &scratch, &edited).await?;
             let key = store_file(&s.storage, "characters", &edited, "png", "image/png").await?;
             let stored = key.clone();
             ctx.checkpoint("output", |c| c.output = Some(stored))
@@ -57,62 +55,49 @@ async fn edit_local(
     Ok(())
 }
 
-async fn edit_remote(
+/// The edit through the chain; the offline re-framing when its turn comes.
+async fn edit(
     s: &Services,
     ctx: &mut JobCtx,
-    client: &fal::FalClient,
     p: &EditParams,
+    scratch: &Scratch,
     out: &std::path::Path,
 ) -> Result<(), StepError> {
-    let request: FalRequest = match ctx
-        .checkpoints()
-        .request
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-    {
-        Some(r) => r,
-        None => {
-            // A presigned URL when the store has one; otherwise the image travels as a data URI.
-            let url = match s
-                .storage
-                .presigned_get(&p.image, Duration::from_secs(3600))
-                .await?
-            {
-                Some(u) => u,
-                None => {
-                    let bytes = s.storage.get_bytes(&p.image).await?;
-                    format!(
-                        "data:image/jpeg;base64,{}",
-                        base64::engine::general_purpose::STANDARD.encode(bytes)
-                    )
-                }
-            };
-            let input = serde_json::json!({ "prompt": p.prompt, "image_urls": [url], "num_images": 1, "output_format": "png" });
-            ctx.ensure_lease()?;
-            let r = client.submit(fal::NANO_BANANA_EDIT, &input).await?;
-            let saved = serde_json::to_string(&r).unwrap_or_default();
-            let now = crate::db::now_ms();
-            ctx.checkpoint("edit_submit", |c| {
-                c.request = Some(saved);
-                c.submitted_ms.get_or_insert(now);
-            })
-            .await?;
-            r
-        }
+    let step = fal_chain::FalStep {
+        slot: fal_chain::Slot::Edit,
+        chain: &s.remote.image_edits,
+        quantity: Quantity::Images(1),
+        input: edit_input,
+        output_url: |r| fal::first_image_url(r),
+        max_bytes: 30 * 1024 * 1024,
+        download_timeout: Duration::from_secs(120),
+        poll: Duration::from_secs(3),
     };
-    match client.status(&request).await? {
-        FalStatus::InQueue { .. } | FalStatus::InProgress => {
-            return Err(StepError::Wait(Duration::from_secs(3)))
-        }
-        FalStatus::Completed => {}
+    let made = fal_chain::run(s, ctx, step, async || {
+        // A presigned URL when the store has one; otherwise the image travels as a data URI.
+        let url = super::ugc::fetchable_url(s, &p.image, "image/jpeg").await?;
+        Ok(serde_json::json!({ "prompt": p.prompt, "image_url": url }))
+    })
+    .await?;
+    match made.bytes {
+        Some(bytes) => tokio::fs::write(out, bytes)
+            .await
+            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string())),
+        None => edit_local(s, p, scratch, out).await,
     }
-    let result = client.result(&request).await?;
-    let url = fal::first_image_url(&result)
-        .ok_or_else(|| ProviderError::malformed("fal", "no images[0].url"))?;
-    let bytes = client
-        .download(url, 30 * 1024 * 1024, Duration::from_secs(120))
-        .await?;
-    tokio::fs::write(out, bytes)
-        .await
-        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))
+}
+
+/// Each edit model's documented input: nano-banana takes a list of images, FLUX Kontext one.
+fn edit_input(model: &str, common: &serde_json::Value) -> serde_json::Value {
+    let mut input = serde_json::json!({
+        "prompt": common["prompt"],
+        "num_images": 1,
+        "output_format": "png",
+    });
+    if model.contains("nano-banana") {
+        input["image_urls"] = serde_json::json!([common["image_url"]]);
+    } else {
+        input["image_url"] = common["image_url"].clone();
+    }
+    input
 }

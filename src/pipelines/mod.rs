@@ -7,6 +7,7 @@
 //! job and it is refunded once.
 pub mod character;
 pub mod delivery;
+pub mod fal_chain;
 pub mod generate;
 pub mod product;
 pub mod recompose;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use delivery::{Deliver, DeliverError, Delivery, Sent};
+pub use fal_chain::ChainEntry;
 
 pub struct Services {
     pub db: Db,
@@ -43,41 +45,18 @@ pub struct Services {
     pub provider_deadlines: crate::config::ProviderDeadlines,
 }
 
-/// The remote clients the pipelines use when configured with keys.
+/// The remote providers of the steps that have fallback chains; empty chains make those
+/// steps offline.
 #[derive(Default, Clone)]
 pub struct RemoteProviders {
-    /// nano-banana edit on fal, for character edits.
-    pub image_editor: Option<Arc<crate::providers::fal::FalClient>>,
-    /// ElevenLabs speech with word timings, for UGC scripts.
-    pub tts: Option<Arc<crate::providers::elevenlabs::ElevenLabs>>,
-    /// The talking-head chain (`TALKING_HEAD_CHAIN`), tried in order; empty = offline only.
-    pub talking_heads: Vec<TalkingHeadEntry>,
-    /// When a chain entry is skipped for a while (shared by all workers).
-    pub breakers: crate::providers::health::BreakerSettings,
-}
-
-/// One entry of the talking-head chain: a fal model, or the offline animation.
-#[derive(Clone)]
-pub struct TalkingHeadEntry {
-    /// `fal:<model>` or `local`: the breaker's, the metrics' and the checkpoint's name.
-    pub name: String,
-    /// The fal client and model; `None` for the offline animation.
-    pub fal: Option<(Arc<crate::providers::fal::FalClient>, String)>,
-}
-
-impl TalkingHeadEntry {
-    pub fn fal(client: Arc<crate::providers::fal::FalClient>, model: &str) -> Self {
-        Self {
-            name: format!("fal:{model}"),
-            fal: Some((client, model.to_string())),
-        }
-    }
-    pub fn local() -> Self {
-        Self {
-            name: "local".into(),
-            fal: None,
-        }
-    }
+    /// The character-edit chain (`IMAGE_EDIT_CHAIN`), tried in order.
+    pub image_edits: Vec<ChainEntry>,
+    /// The speech chain (`TTS_CHAIN`), shared with the bot's speech preview.
+    pub speech: Arc<crate::providers::speech::SpeechChain>,
+    /// The talking-head chain (`TALKING_HEAD_CHAIN`), tried in order.
+    pub talking_heads: Vec<ChainEntry>,
+    /// Breakers (shared by all workers) and the loss check of fallbacks.
+    pub policy: crate::providers::chain::ChainPolicy,
 }
 
 /// The queue handler that runs every job kind.
@@ -279,14 +258,17 @@ pub async fn deliver_output(
 /// cancel URL; the others bill what they started and have none), best effort.
 async fn cancel_at_providers(s: &Services, ctx: &JobCtx) {
     let c = ctx.checkpoints();
-    let head_client = s
-        .remote
-        .talking_heads
-        .iter()
-        .find_map(|e| e.fal.as_ref().map(|(client, _)| client.clone()));
+    let client_of = |chain: &[ChainEntry]| {
+        chain
+            .iter()
+            .find_map(|e| e.fal.as_ref().map(|(client, _)| client.clone()))
+    };
     let saved = [
-        (c.talking_head_request.as_deref(), &head_client),
-        (c.request.as_deref(), &s.remote.image_editor),
+        (
+            c.talking_head_request.as_deref(),
+            client_of(&s.remote.talking_heads),
+        ),
+        (c.request.as_deref(), client_of(&s.remote.image_edits)),
     ];
     for (request, client) in saved {
         let (Some(request), Some(client)) = (request, client) else {
@@ -317,4 +299,96 @@ fn provider_of(message: &str) -> &'static str {
     ];
     let head = message.split(':').next().unwrap_or("").trim();
     KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
+}
+
+impl RemoteProviders {
+    /// The chains of the configuration, each entry kept only when its provider has keys (and
+    /// `PROVIDERS=remote`); `local` always works.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        http: &reqwest::Client,
+        prices: Option<Arc<crate::pricing::PriceTable>>,
+    ) -> Self {
+        use crate::providers::{elevenlabs, fal, openai_speech, speech};
+        let remote_on = cfg.providers == crate::config::Providers::Remote;
+        let keys = |p: &str| {
+            cfg.api_keys
+                .get(p)
+                .cloned()
+                .filter(|k| !k.is_empty() && remote_on)
+        };
+        let fal = keys("fal").map(|k| Arc::new(fal::FalClient::new(http.clone(), k, None)));
+        let fal_chain = |chain: &[(String, String)]| -> Vec<ChainEntry> {
+            chain
+                .iter()
+                .filter_map(|(provider, model)| match (provider.as_str(), &fal) {
+                    ("fal", Some(client)) => Some(ChainEntry::fal(client.clone(), model)),
+                    ("local", _) => Some(ChainEntry::local()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let eleven = keys("elevenlabs")
+            .map(|k| Arc::new(elevenlabs::ElevenLabs::new(http.clone(), k, None)));
+        let openai = keys("openai")
+            .map(|k| Arc::new(openai_speech::OpenAiSpeech::new(http.clone(), k, None)));
+        let speech_entries = cfg
+            .chains
+            .tts
+            .iter()
+            .filter_map(|(provider, model)| {
+                let name = crate::config::Chains::entry_name(provider, model);
+                let engine = match (provider.as_str(), &eleven, &openai) {
+                    ("elevenlabs", Some(c), _) => {
+                        speech::Engine::ElevenLabs(c.clone(), model.clone())
+                    }
+                    ("openai", _, Some(c)) => speech::Engine::OpenAi(c.clone(), model.clone()),
+                    ("local", _, _) => speech::Engine::Local,
+                    _ => return None,
+                };
+                Some(speech::Entry { name, engine })
+            })
+            .collect();
+        let policy = crate::providers::chain::ChainPolicy {
+            breakers: crate::providers::health::BreakerSettings {
+                failures: cfg.chains.failures,
+                failure_rate: cfg.chains.failure_rate,
+                cooldown: std::time::Duration::from_secs(cfg.chains.cooldown_s.max(0) as u64),
+            },
+            prices,
+            allow_loss: cfg.chains.allow_loss,
+        };
+        Self {
+            image_edits: fal_chain(&cfg.chains.image_edit),
+            speech: Arc::new(speech::SpeechChain {
+                entries: speech_entries,
+                policy: policy.clone(),
+            }),
+            talking_heads: fal_chain(&cfg.chains.talking_head),
+            policy,
+        }
+    }
+
+    /// The chains' entry names, for the start-up log.
+    pub fn describe(&self) -> String {
+        let names = |chain: &[ChainEntry]| {
+            chain
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        };
+        let speech: Vec<&str> = self
+            .speech
+            .entries
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        format!(
+            "speech: {}; talking head: {}; image edit: {}",
+            speech.join(" → "),
+            names(&self.talking_heads),
+            names(&self.image_edits)
+        )
+    }
 }

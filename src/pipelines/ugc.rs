@@ -2,18 +2,18 @@
 //! centred circle, captions, mixed audio) → delivered. Steps and what they save:
 //! `voice` (storage key), `talking_head` (storage key), `output` (storage key, via the 24 h
 //! single-flight overlay cache), `generation` (row id), then delivery.
+use super::fal_chain;
 use super::{store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
-use crate::providers::local;
-use crate::providers::{fal, health};
+use crate::pricing::Quantity;
+use crate::providers::chain::Order;
+use crate::providers::{fal, local, speech};
 use crate::queue::worker::JobCtx;
 use crate::storage::cache;
 use crate::storage::ObjectStore;
 use base64::Engine;
 
-/// A multilingual ElevenLabs voice used when the user picked none.
-const DEFAULT_VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use crate::jobs::UgcParams;
 
@@ -85,49 +85,75 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), Ste
     .await
 }
 
-/// Speech: ElevenLabs with word timings when configured (the alignment is stored for the
-/// captions), espeak-ng otherwise. Returns the stored audio's key.
+/// Speech through the `TTS_CHAIN` (ElevenLabs with word timings, OpenAI, espeak-ng): the
+/// alignment, when there is one, is stored for the captions; a stand-in voice is noted for
+/// the progress message. Returns the stored audio's key.
 async fn make_voice(
     s: &Services,
     ctx: &mut JobCtx,
     p: &UgcParams,
     scratch: &Scratch,
 ) -> Result<String, StepError> {
-    if let Some(tts) = &s.remote.tts {
-        let voice = p.voice.as_deref().unwrap_or(DEFAULT_VOICE);
-        let speech = tts
-            .speak_with_timestamps(
-                voice,
-                &p.script,
-                crate::providers::elevenlabs::DEFAULT_MODEL,
-            )
-            .await?;
-        let mp3 = scratch.file("voice.mp3");
-        tokio::fs::write(&mp3, &speech.audio)
-            .await
-            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
-        let text = speech.alignment.to_string();
-        let alignment_key = format!(
-            "alignments/{}.json",
-            crate::storage::sha256_hex(text.as_bytes())
-        );
-        s.storage
-            .put_bytes(&alignment_key, text.into_bytes(), "application/json")
-            .await?;
-        ctx.checkpoint("alignment", |c| c.alignment = Some(alignment_key))
-            .await?;
-        return store_file(&s.storage, "voices", &mp3, "mp3", "audio/mpeg").await;
+    let wish = speech::Wish {
+        voice: p.voice.as_deref().or_else(|| {
+            // An offline voice travels in `language` (`ru+f3`).
+            p.language.contains('+').then_some(p.language.as_str())
+        }),
+        gender: p.voice_gender,
+        language: &p.language,
+    };
+    let order = Order {
+        price_tokens: ctx.job.cost_tokens,
+        spent_kzt: ctx.checkpoints().spent_kzt.unwrap_or(0.0),
+    };
+    let mut alerts = Vec::new();
+    ctx.ensure_lease()?;
+    let spoken = speech::speak(
+        &s.remote.speech,
+        &s.db,
+        &p.script,
+        wish,
+        Some(order),
+        &scratch.0,
+        &mut alerts,
+    )
+    .await;
+    for alert in alerts {
+        s.deliver.alert_operator(alert).await;
     }
-    let wav = scratch.file("voice.wav");
-    local::speak(&p.script, &p.language, &wav).await?;
-    store_file(&s.storage, "voices", &wav, "wav", "audio/wav").await
+    let spoken = spoken?;
+    let file = scratch.file(&format!("voice.{}", spoken.ext));
+    tokio::fs::write(&file, &spoken.audio)
+        .await
+        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
+    let alignment_key = match &spoken.alignment {
+        Some(alignment) => {
+            let text = alignment.to_string();
+            let key = format!(
+                "alignments/{}.json",
+                crate::storage::sha256_hex(text.as_bytes())
+            );
+            s.storage
+                .put_bytes(&key, text.into_bytes(), "application/json")
+                .await?;
+            Some(key)
+        }
+        None => None,
+    };
+    let key = store_file(&s.storage, "voices", &file, spoken.ext, spoken.mime()).await?;
+    let (by, note, cost) = (spoken.by, spoken.substitute, spoken.cost_kzt);
+    ctx.checkpoint("speech_by", |c| {
+        c.alignment = alignment_key;
+        c.speech_by = Some(by);
+        c.voice_note = note;
+        c.spent_kzt = Some(c.spent_kzt.unwrap_or(0.0) + cost);
+    })
+    .await?;
+    Ok(key)
 }
 
-/// Talking head: the `TALKING_HEAD_CHAIN` entries in order (OmniHuman v1.5, Fabric, FlashTalk
-/// on fal; the offline animation last). An entry whose breaker is open is skipped; a failure
-/// of the provider (at submit, or a failed result) moves the job to the next entry, a refusal
-/// of the content or input is final. The entry waited on is checkpointed with its request, so
-/// a restarted job polls the same one. Returns the stored video's key.
+/// Talking head through the `TALKING_HEAD_CHAIN` (OmniHuman v1.5, Fabric, FlashTalk on fal;
+/// the offline animation last), see [`fal_chain`]. Returns the stored video's key.
 async fn make_talking_head(
     s: &Services,
     ctx: &mut JobCtx,
@@ -136,153 +162,41 @@ async fn make_talking_head(
     scratch: &Scratch,
 ) -> Result<String, StepError> {
     let head = scratch.file("head.mp4");
-    let chain = if s.remote.talking_heads.is_empty() {
-        vec![super::TalkingHeadEntry::local()]
-    } else {
-        s.remote.talking_heads.clone()
-    };
-    let start = ctx
-        .checkpoints()
-        .talking_head_by
-        .as_deref()
-        .and_then(|by| chain.iter().position(|e| e.name == by))
-        .unwrap_or(0);
-    let mut last_error = None;
-    // The portrait and speech as URLs, made once however many entries are tried.
-    let mut media_urls: Option<(String, String)> = None;
-    for entry in &chain[start..] {
-        let Some((client, model)) = &entry.fal else {
-            let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
-            s.storage.get_to_file(&p.portrait, &portrait).await?;
-            s.storage.get_to_file(voice_key, &voice).await?;
-            local::talking_head(&portrait, &voice, &head).await?;
-            let by = entry.name.clone();
-            ctx.checkpoint("talking_head_by", |c| c.talking_head_by = Some(by))
-                .await?;
-            return store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await;
-        };
-        let saved = ctx
-            .checkpoints()
-            .talking_head_request
-            .as_deref()
-            .filter(|_| ctx.checkpoints().talking_head_by.as_deref() == Some(entry.name.as_str()))
-            .and_then(|r| serde_json::from_str::<fal::FalRequest>(r).ok());
-        let request = match saved {
-            Some(r) => r,
-            None => {
-                if health::gate(&s.db, &entry.name).await? == health::Gate::Open {
-                    tracing::info!(entry = %entry.name, "skipped: its circuit breaker is open");
-                    continue;
-                }
-                if media_urls.is_none() {
-                    media_urls = Some(talking_head_urls(s, p, voice_key).await?);
-                }
-                let (image_url, audio_url) = media_urls.clone().unwrap_or_default();
-                let input = talking_head_input(model, image_url, audio_url);
-                ctx.ensure_lease()?;
-                let asked = Instant::now();
-                match client.submit(model, &input).await {
-                    Ok(r) => {
-                        let saved = serde_json::to_string(&r).unwrap_or_default();
-                        let (now, by) = (crate::db::now_ms(), entry.name.clone());
-                        ctx.checkpoint("talking_head_submit", |c| {
-                            c.talking_head_request = Some(saved);
-                            c.talking_head_by = Some(by);
-                            c.submitted_ms.get_or_insert(now);
-                        })
-                        .await?;
-                        r
-                    }
-                    Err(e) => {
-                        provider_failed(s, &entry.name, &e, asked.elapsed()).await?;
-                        if !health::moves_on(e.class) {
-                            return Err(e.into());
-                        }
-                        tracing::warn!(entry = %entry.name, error = %e, "talking head: trying the next provider");
-                        last_error = Some(StepError::from(e));
-                        continue;
-                    }
-                }
-            }
-        };
-        match client.status(&request).await? {
-            fal::FalStatus::InQueue { .. } | fal::FalStatus::InProgress => {
-                return Err(StepError::Wait(Duration::from_secs(10)))
-            }
-            fal::FalStatus::Completed => {}
-        }
-        let waited = ctx
-            .checkpoints()
-            .submitted_ms
-            .map(|t| Duration::from_millis((crate::db::now_ms() - t).max(0) as u64))
-            .unwrap_or_default();
-        let made = match client.result(&request).await {
-            Ok(result) => match fal::video_url(&result) {
-                Some(url) => {
-                    client
-                        .download(url, 300 * 1024 * 1024, Duration::from_secs(300))
-                        .await
-                }
-                None => Err(crate::providers::ProviderError::malformed(
-                    "fal",
-                    "no video.url",
-                )),
-            },
-            Err(e) => Err(e),
-        };
-        match made {
-            Ok(bytes) => {
-                health::record(&s.db, &entry.name, Ok(()), waited, s.remote.breakers).await?;
-                tokio::fs::write(&head, bytes)
-                    .await
-                    .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
-                return store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await;
-            }
-            Err(e) => {
-                provider_failed(s, &entry.name, &e, waited).await?;
-                if !health::moves_on(e.class) {
-                    return Err(e.into());
-                }
-                tracing::warn!(entry = %entry.name, error = %e, "talking head failed: trying the next provider");
-                ctx.checkpoint("talking_head_failed", |c| {
-                    c.talking_head_request = None;
-                    c.talking_head_by = None;
-                })
-                .await?;
-                last_error = Some(StepError::from(e));
-            }
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        StepError::Fail(
-            ErrorClass::Transient,
-            "every talking-head provider is skipped for now (circuit breakers open)".into(),
-        )
-    }))
-}
-
-/// Records a provider's failure for its breaker; when this one opened the breaker the operator
-/// is told (once per incident, not per job).
-async fn provider_failed(
-    s: &Services,
-    entry: &str,
-    e: &crate::providers::ProviderError,
-    took: Duration,
-) -> Result<(), StepError> {
-    let opened = health::record(&s.db, entry, Err(e.class), took, s.remote.breakers)
+    let (portrait, voice) = (scratch.file("portrait"), scratch.file("voice"));
+    s.storage.get_to_file(voice_key, &voice).await?;
+    // The speech's length prices each entry; estimated from the script when it cannot be read.
+    let v = voice.clone();
+    let seconds = tokio::task::spawn_blocking(move || media::probe(&v).map(|i| i.duration_s))
         .await
-        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?;
-    if opened {
-        let minutes = s.remote.breakers.cooldown.as_secs().div_ceil(60);
-        s.deliver
-            .alert_operator(format!(
-                "⚠️ {entry} is failing ({}): skipped for {minutes} min, the next provider in the chain takes its jobs. Last error: {}",
-                e.class.name(),
-                e.message
-            ))
-            .await;
+        .ok()
+        .and_then(Result::ok)
+        .filter(|s| *s > 0.0)
+        .unwrap_or(p.script.chars().count() as f64 / 15.0);
+    let step = fal_chain::FalStep {
+        slot: fal_chain::Slot::TalkingHead,
+        chain: &s.remote.talking_heads,
+        quantity: Quantity::Seconds(seconds),
+        input: talking_head_input,
+        output_url: |r| fal::video_url(r),
+        max_bytes: 300 * 1024 * 1024,
+        download_timeout: Duration::from_secs(300),
+        poll: Duration::from_secs(10),
+    };
+    let made = fal_chain::run(s, ctx, step, async || {
+        let (image_url, audio_url) = talking_head_urls(s, p, voice_key).await?;
+        Ok(serde_json::json!({ "image_url": image_url, "audio_url": audio_url }))
+    })
+    .await?;
+    match made.bytes {
+        Some(bytes) => tokio::fs::write(&head, bytes)
+            .await
+            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?,
+        None => {
+            s.storage.get_to_file(&p.portrait, &portrait).await?;
+            local::talking_head(&portrait, &voice, &head).await?;
+        }
     }
-    Ok(())
+    store_file(&s.storage, "heads", &head, "mp4", "video/mp4").await
 }
 
 /// The portrait and the speech as URLs a provider can fetch.
@@ -302,8 +216,8 @@ async fn talking_head_urls(
 
 /// The documented input of each talking-head model on fal: one portrait and the speech;
 /// OmniHuman and Fabric also take the resolution.
-fn talking_head_input(model: &str, image_url: String, audio_url: String) -> serde_json::Value {
-    let mut input = serde_json::json!({ "image_url": image_url, "audio_url": audio_url });
+fn talking_head_input(model: &str, common: &serde_json::Value) -> serde_json::Value {
+    let mut input = common.clone();
     if model.contains("omnihuman") || model.starts_with("veed/fabric") {
         input["resolution"] = "720p".into();
     }
@@ -311,7 +225,11 @@ fn talking_head_input(model: &str, image_url: String, audio_url: String) -> serd
 }
 
 /// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.
-async fn fetchable_url(s: &Services, key: &str, mime: &str) -> Result<String, StepError> {
+pub(crate) async fn fetchable_url(
+    s: &Services,
+    key: &str,
+    mime: &str,
+) -> Result<String, StepError> {
     if let Some(url) = s
         .storage
         .presigned_get(key, Duration::from_secs(3600))

@@ -22,6 +22,9 @@ pub struct Voice {
     pub name: String,
     #[serde(default)]
     pub preview_url: Option<String>,
+    /// `gender`, `accent`, `age`, … as ElevenLabs describes the voice.
+    #[serde(default)]
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 /// Audio plus the alignment JSON (the shape `media::parse_word_timings` reads).

@@ -1,7 +1,8 @@
 //! Circuit breakers per chain entry (`provider:model`), shared by every worker through the
-//! database: after `failures` provider failures in a row the entry is skipped for `cooldown`,
-//! then one worker sends one probe request (half-open) — a success closes the breaker, a
-//! failure opens it again. A refusal of the user's content or input says nothing about the
+//! database: after `failures` provider failures in a row, or `failure_rate` % of the calls of
+//! the last five minutes (ten calls at least), the entry is skipped for `cooldown`, then one
+//! worker sends one probe request (half-open) — a success closes the breaker, a failure
+//! opens it again. A refusal of the user's content or input says nothing about the
 //! provider and neither counts nor moves the job to another entry.
 use crate::db::{now_ms, providers as rows, Db, DbError};
 use crate::failure::ErrorClass;
@@ -10,6 +11,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerSettings {
     pub failures: i64,
+    /// Percent of failed calls over [`RATE_WINDOW_MS`] that opens the breaker (0 = off).
+    pub failure_rate: i64,
     pub cooldown: Duration,
 }
 
@@ -17,10 +20,15 @@ impl Default for BreakerSettings {
     fn default() -> Self {
         Self {
             failures: 5,
+            failure_rate: 50,
             cooldown: Duration::from_secs(120),
         }
     }
 }
+
+/// The window of the failure rate, and how many calls it needs before the rate counts.
+pub const RATE_WINDOW_MS: i64 = 5 * 60_000;
+pub const RATE_MIN_CALLS: i64 = 10;
 
 /// Whether an entry may be used now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +64,13 @@ pub fn moves_on(class: ErrorClass) -> bool {
     )
 }
 
-/// Records a call's outcome for the breaker, the success rate and the metrics. Returns true
-/// when this failure opened the breaker (tell the operator once per incident).
+/// Records a call's outcome (a success with what it cost, ₸) for the breaker, the success
+/// rate, the spend and the metrics. Returns true when this failure opened the breaker (tell
+/// the operator once per incident).
 pub async fn record(
     db: &Db,
     entry: &str,
-    outcome: Result<(), ErrorClass>,
+    outcome: Result<f64, ErrorClass>,
     took: Duration,
     settings: BreakerSettings,
 ) -> Result<bool, DbError> {
@@ -69,8 +78,8 @@ pub async fn record(
     let ms = took.as_millis() as i64;
     crate::metrics::provider_call(entry, outcome.err().map_or("ok", |c| c.name()), took);
     match outcome {
-        Ok(()) => {
-            rows::record_success(db, entry, ms, now).await?;
+        Ok(cost_kzt) => {
+            rows::record_success(db, entry, ms, now, cost_kzt).await?;
             crate::metrics::breaker_state(entry, false);
             Ok(false)
         }
@@ -85,16 +94,14 @@ pub async fn record(
             } else {
                 settings.failures
             };
-            let opened = rows::record_failure(
-                db,
-                entry,
-                class.name(),
-                ms,
-                now,
+            let trip = rows::Trip {
                 threshold,
-                settings.cooldown.as_millis() as i64,
-            )
-            .await?;
+                rate_percent: settings.failure_rate,
+                window_ms: RATE_WINDOW_MS,
+                min_calls: RATE_MIN_CALLS,
+                cooldown_ms: settings.cooldown.as_millis() as i64,
+            };
+            let opened = rows::record_failure(db, entry, class.name(), ms, now, trip).await?;
             if opened {
                 crate::metrics::breaker_state(entry, true);
                 tracing::warn!(

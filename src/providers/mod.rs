@@ -2,13 +2,16 @@
 //! documented request and response shapes. Every failure becomes a [`ProviderError`] with one
 //! [`ErrorClass`], which decides retry or refund. Several API keys per provider are rotated,
 //! and a key that hit a rate limit or quota rests for a while.
+pub mod chain;
 pub mod elevenlabs;
 pub mod fal;
 pub mod health;
 pub mod kie;
 pub mod llm;
 pub mod local;
+pub mod openai_speech;
 pub mod openai_video;
+pub mod speech;
 
 use crate::failure::ErrorClass;
 use std::sync::Mutex;

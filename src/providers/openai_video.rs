@@ -168,7 +168,11 @@ pub fn class_of_failed_job(err: Option<&VideoError>) -> ErrorClass {
 }
 
 /// `{"error":{"message","type","param","code"}}`.
-fn classify_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+pub(crate) fn classify_error(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> ProviderError {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error");
     let code = e

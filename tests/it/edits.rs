@@ -10,7 +10,7 @@ use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::recompose::submit_recompose;
-use reelforge::pipelines::Services;
+use reelforge::pipelines::{ChainEntry, Services};
 use reelforge::providers::fal::FalClient;
 use reelforge::queue::{self, NewJob};
 use reelforge::storage::ObjectStore;
@@ -31,7 +31,14 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let bot = Arc::new(Bot::default());
     let mut services = harness::services(&db, dir.path(), bot.clone());
-    services.remote.image_editor = image_editor;
+    services.remote.image_edits = image_editor
+        .map(|c| {
+            vec![
+                ChainEntry::fal(c, "fal-ai/nano-banana/edit"),
+                ChainEntry::local(),
+            ]
+        })
+        .unwrap_or_default();
     services
         .storage
         .put_file(

@@ -26,6 +26,7 @@ mod ledger;
 mod phone_inputs;
 mod pipelines;
 mod product;
+mod provider_chains;
 mod providers;
 mod providers_fal;
 mod queue;

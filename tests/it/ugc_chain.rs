@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
-use reelforge::pipelines::{RemoteProviders, TalkingHeadEntry};
+use reelforge::pipelines::{ChainEntry, RemoteProviders};
+use reelforge::providers::chain::ChainPolicy;
 use reelforge::providers::fal::FalClient;
 use reelforge::providers::health::{self, BreakerSettings};
 use reelforge::queue::{self, NewJob};
@@ -166,14 +167,16 @@ impl Setup {
             Some(&format!("{}/fal", self.base)),
         ));
         services.remote = RemoteProviders {
-            image_editor: None,
-            tts: None,
             talking_heads: vec![
-                TalkingHeadEntry::fal(client.clone(), OMNI),
-                TalkingHeadEntry::fal(client, FABRIC),
-                TalkingHeadEntry::local(),
+                ChainEntry::fal(client.clone(), OMNI),
+                ChainEntry::fal(client, FABRIC),
+                ChainEntry::local(),
             ],
-            breakers,
+            policy: ChainPolicy {
+                breakers,
+                ..Default::default()
+            },
+            ..Default::default()
         };
         services
     }
@@ -261,6 +264,7 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
         let db = t.db.clone();
         let breakers = BreakerSettings {
             failures: 2,
+            failure_rate: 0,
             cooldown: Duration::from_secs(2),
         };
         s.fal.submits.lock().unwrap().clear();

@@ -11,9 +11,10 @@ use base64::Engine;
 use harness::Bot;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
-use reelforge::pipelines::{RemoteProviders, TalkingHeadEntry};
+use reelforge::pipelines::{ChainEntry, RemoteProviders};
 use reelforge::providers::elevenlabs::ElevenLabs;
 use reelforge::providers::fal::FalClient;
+use reelforge::providers::speech::{self, Entry, SpeechChain};
 use reelforge::queue::{self, NewJob};
 use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
@@ -128,13 +129,21 @@ async fn remote_services(
         .unwrap();
     let http = reqwest::Client::new();
     services.remote = RemoteProviders {
-        image_editor: None,
-        tts: Some(Arc::new(ElevenLabs::new(
-            http.clone(),
-            vec!["el".into()],
-            Some(&format!("{base}/el")),
-        ))),
-        talking_heads: vec![TalkingHeadEntry::fal(
+        speech: Arc::new(SpeechChain {
+            entries: vec![Entry {
+                name: "elevenlabs:eleven_multilingual_v2".into(),
+                engine: speech::Engine::ElevenLabs(
+                    Arc::new(ElevenLabs::new(
+                        http.clone(),
+                        vec!["el".into()],
+                        Some(&format!("{base}/el")),
+                    )),
+                    "eleven_multilingual_v2".into(),
+                ),
+            }],
+            policy: Default::default(),
+        }),
+        talking_heads: vec![ChainEntry::fal(
             Arc::new(FalClient::new(
                 http,
                 vec!["fal".into()],
@@ -142,7 +151,7 @@ async fn remote_services(
             )),
             reelforge::providers::fal::OMNIHUMAN_V15,
         )],
-        breakers: Default::default(),
+        ..Default::default()
     };
     services
 }

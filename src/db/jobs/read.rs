@@ -147,6 +147,23 @@ pub async fn done_specs(db: &Db) -> Result<Vec<JobSpec>, QueueError> {
         .collect())
 }
 
+/// The price and checkpoints of the jobs finished since `since_ms` (margins per provider).
+pub async fn done_since(
+    db: &Db,
+    since_ms: i64,
+) -> Result<Vec<(i64, crate::jobs::Checkpoints)>, QueueError> {
+    let rows: Vec<(i64, String)> = on_db!(db, p => sqlx::query_as(
+        "SELECT cost_tokens, checkpoints FROM jobs WHERE state = 'done' AND finished_ms >= $1",
+    )
+    .bind(since_ms)
+    .fetch_all(p)
+    .await?);
+    Ok(rows
+        .into_iter()
+        .map(|(price, c)| (price, crate::jobs::Checkpoints::from_json(&c)))
+        .collect())
+}
+
 /// A user's paid jobs (not rejected) since `since_ms`, and when their newest paid job was made.
 pub async fn paid_jobs_since(
     db: &Db,
