@@ -37,6 +37,9 @@ async fn create(
     body: Bytes,
 ) -> Response {
     f.creates.lock().unwrap().push(body.to_vec());
+    if headers.get("authorization").unwrap() == "Bearer sk-down" {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"message": "The server is overloaded or not ready yet.", "type": "server_error", "param": null, "code": null}}))).into_response();
+    }
     if headers.get("authorization").unwrap() == "Bearer sk-empty" {
         return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"message": "quota", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}))).into_response();
     }
@@ -216,6 +219,11 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
         let body = String::from_utf8_lossy(&fake.creates.lock().unwrap()[0]).to_string();
         assert!(body.contains("name=\"input_reference\""));
         assert_eq!(r.bot.delivered().len(), 1);
+        assert_eq!(
+            ledger::balance_of(&r.db, 1).await.unwrap(),
+            1000 - 742,
+            "one charge"
+        );
         assert_eq!(ledger::balance_of(&r.db, 1).await.unwrap(), 258);
     }
 }
@@ -242,6 +250,27 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
         "made by the fallback: {}",
         row.checkpoints.to_json()
     );
+    // The provider unplugged (503 with OpenAI's error body): the next one serves, one charge.
+    let mut router = VideoRouter::default();
+    router.tiers.insert(
+        "fast".into(),
+        vec![openai(&base, "sk-down"), VideoBackend::Local],
+    );
+    let r = run_job(
+        dbs::sqlite().await,
+        router,
+        json!({"prompt": "a dog", "tier": "fast", "seconds": 4, "size": "1280x720"}),
+        None,
+    )
+    .await;
+    let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
+    assert_eq!(row.state, "done", "{row:?}");
+    assert!(
+        row.checkpoints.to_json().contains("\"request\":\"1:done\""),
+        "made by the fallback: {}",
+        row.checkpoints.to_json()
+    );
+    assert_eq!(r.bot.delivered().len(), 1);
 
     let mut router = VideoRouter::default();
     router.tiers.insert(

@@ -249,10 +249,20 @@ async fn the_primary_down_the_next_model_serves_with_one_charge() {
         report.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok"),
         "{report}"
     );
+    // The whole fal account unplugged: the offline animation serves, still one charge.
+    s.fal.set(FABRIC, Mode::Down);
+    user(&db, 2).await;
+    let job = order(&db, 2).await;
+    let row = run_one(&s, &db, BreakerSettings::default(), job).await;
+    assert_eq!(row.state, "done", "{row:?}");
+    assert_eq!(row.checkpoints.talking_head_by.as_deref(), Some("local"));
+    assert_eq!(ledger::balance_of(&db, 2).await.unwrap(), 400);
     // The operator's view: `reelforge admin providers` (and `/providers` in the bot).
     let text = common::reelforge_ok(&["admin", "providers"], &[("DATABASE_URL", &t.url)]);
     assert!(
-        text.contains("fal:veed/fabric-1.0: last hour 1 calls, 100 % ok; breaker closed"),
+        text.contains(
+            "fal:veed/fabric-1.0: last hour 2 calls, 50 % ok; breaker closed (1 failures in a row)"
+        ),
         "{text}"
     );
 }
