@@ -75,7 +75,7 @@ async fn edit(
     };
     let made = fal_chain::run(s, ctx, step, async || {
         // A presigned URL when the store has one; otherwise the image travels as a data URI.
-        let url = super::ugc::fetchable_url(s, &p.image, "image/jpeg").await?;
+        let url = super::fetchable_url(s, &p.image, "image/jpeg").await?;
         Ok(serde_json::json!({ "prompt": p.prompt, "image_url": url }))
     })
     .await?;

@@ -188,6 +188,22 @@ impl Drop for Scratch {
     }
 }
 
+/// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.
+pub async fn fetchable_url(s: &Services, key: &str, mime: &str) -> Result<String, StepError> {
+    if let Some(url) = s
+        .storage
+        .presigned_get(key, std::time::Duration::from_secs(3600))
+        .await?
+    {
+        return Ok(url);
+    }
+    let bytes = s.storage.get_bytes(key).await?;
+    Ok(format!(
+        "data:{mime};base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+    ))
+}
+
 /// Stores a produced file under its content key and returns the key.
 pub async fn store_file(
     storage: &Storage,

@@ -3,7 +3,7 @@
 //! `voice` (storage key), `talking_head` (storage key), `output` (storage key, via the 24 h
 //! single-flight overlay cache), `generation` (row id), then delivery.
 use super::fal_chain;
-use super::{store_file, Scratch, Services, StepError};
+use super::{fetchable_url, store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
 use crate::pricing::Quantity;
 use crate::providers::chain::Order;
@@ -11,7 +11,6 @@ use crate::providers::{fal, local, speech};
 use crate::queue::worker::JobCtx;
 use crate::storage::cache;
 use crate::storage::ObjectStore;
-use base64::Engine;
 
 use std::time::Duration;
 
@@ -222,26 +221,6 @@ fn talking_head_input(model: &str, common: &serde_json::Value) -> serde_json::Va
         input["resolution"] = "720p".into();
     }
     input
-}
-
-/// A URL a provider can fetch: presigned from S3, or the bytes inline as a data URI.
-pub(crate) async fn fetchable_url(
-    s: &Services,
-    key: &str,
-    mime: &str,
-) -> Result<String, StepError> {
-    if let Some(url) = s
-        .storage
-        .presigned_get(key, Duration::from_secs(3600))
-        .await?
-    {
-        return Ok(url);
-    }
-    let bytes = s.storage.get_bytes(key).await?;
-    Ok(format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
 }
 
 fn thumbnail_key(output_key: &str) -> String {

@@ -70,6 +70,19 @@ impl Env {
     }
 }
 
+/// In a UGC conversation waiting for the character: the first female gallery character, not
+/// edited, then `voice` from the voice gallery, up to the script prompt.
+pub(crate) async fn pick_character_and_voice(f: &FakeTelegram, chat: i64, voice: &str) {
+    f.press(chat, "u:g:female", 4);
+    f.wait_call("sendphoto", |_| true).await;
+    f.press(chat, "u:pick:0", 5);
+    f.wait_text(chat, "Изменить персонажа").await;
+    f.press(chat, "u:e:no", 6);
+    f.wait_text(chat, "Выберите голос").await;
+    f.press(chat, &format!("u:v:{voice}"), 7);
+    f.wait_text(chat, "до 300 символов").await;
+}
+
 pub(crate) async fn stop(
     s: (
         tokio::sync::watch::Sender<bool>,

@@ -15,7 +15,6 @@ use reelforge::providers::fal::FalClient;
 use reelforge::queue::{self, NewJob};
 use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 struct World {
@@ -30,7 +29,7 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
     let db = t.db.clone();
     let dir = tempfile::tempdir().unwrap();
     let bot = Arc::new(Bot::default());
-    let mut services = harness::services(&db, dir.path(), bot.clone());
+    let mut services = harness::services_with_portrait(&db, dir.path(), bot.clone()).await;
     services.remote.image_edits = image_editor
         .map(|c| {
             vec![
@@ -39,15 +38,6 @@ async fn world(image_editor: Option<Arc<FalClient>>) -> World {
             ]
         })
         .unwrap_or_default();
-    services
-        .storage
-        .put_file(
-            "gallery/anna.jpg",
-            Path::new(common::ASTRONAUT),
-            "image/jpeg",
-        )
-        .await
-        .unwrap();
     let bg = common::background(dir.path(), "bg.mp4", 320, 240, 1.0, 30);
     services
         .storage

@@ -2,7 +2,7 @@
 //! truncated photo, a 200 MB "video", a zip and an HLS playlist named .mp4, and a script that
 //! looks like an espeak-ng option. Every one gets a plain answer; the bot keeps serving, and the
 //! script is priced (and spoken) as its literal text.
-use crate::bot_flows::{env, small_clip, stop};
+use crate::bot_flows::{self, env, small_clip, stop};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,14 +56,7 @@ async fn hostile_files_and_scripts_get_a_plain_answer_and_nothing_breaks() {
     // script that is an espeak-ng option.
     f.video(42, "bg", small_clip(e.dir.path()), 1000);
     f.wait_text(42, "Выберите персонажа").await;
-    f.press(42, "u:g:female", 4);
-    f.wait_call("sendphoto", |_| true).await;
-    f.press(42, "u:pick:0", 5);
-    f.wait_text(42, "Изменить персонажа").await;
-    f.press(42, "u:e:no", 6);
-    f.wait_text(42, "Выберите голос").await;
-    f.press(42, "u:v:ru+f3", 7);
-    f.wait_text(42, "до 300 символов").await;
+    bot_flows::pick_character_and_voice(f, 42, "ru+f3").await;
     f.text(42, "-f/etc/passwd");
     let texts = f.wait_text(42, "Стоимость ролика").await;
     let confirm = texts.last().unwrap();

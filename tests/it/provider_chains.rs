@@ -189,17 +189,12 @@ impl World {
         db: &reelforge::db::Db,
         policy: ChainPolicy,
     ) -> reelforge::pipelines::Services {
-        let mut services =
-            harness::services(db, self.dir.path(), Arc::new(Bot::default()) as Arc<_>);
-        services
-            .storage
-            .put_file(
-                "gallery/anna.jpg",
-                std::path::Path::new(common::ASTRONAUT),
-                "image/jpeg",
-            )
-            .await
-            .unwrap();
+        let mut services = harness::services_with_portrait(
+            db,
+            self.dir.path(),
+            Arc::new(Bot::default()) as Arc<_>,
+        )
+        .await;
         let fal = Arc::new(FalClient::new(
             reqwest::Client::new(),
             vec!["fal-key".into()],
@@ -489,14 +484,7 @@ async fn the_speech_preview_announces_a_stand_in_voice_and_the_progress_message_
     f.wait_text(42, "Какой ролик").await;
     f.press(42, "u:f:head", 3);
     f.wait_text(42, "Выберите персонажа").await;
-    f.press(42, "u:g:female", 4);
-    f.wait_call("sendphoto", |_| true).await;
-    f.press(42, "u:pick:0", 5);
-    f.wait_text(42, "Изменить персонажа").await;
-    f.press(42, "u:e:no", 6);
-    f.wait_text(42, "Выберите голос").await;
-    f.press(42, &format!("u:v:{SARAH}"), 7);
-    f.wait_text(42, "до 300 символов").await;
+    bot_flows::pick_character_and_voice(f, 42, SARAH).await;
     f.text(42, "Привет! Заходите в наш магазин.");
     f.wait_text(42, "озвучивает OpenAI «nova» (female)").await;
     f.wait_text(42, "Стоимость ролика").await;

@@ -16,7 +16,6 @@ use reelforge::providers::chain::ChainPolicy;
 use reelforge::providers::fal::FalClient;
 use reelforge::providers::health::{self, BreakerSettings};
 use reelforge::queue::{self, NewJob};
-use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -151,16 +150,8 @@ impl Setup {
         db: &reelforge::db::Db,
         breakers: BreakerSettings,
     ) -> reelforge::pipelines::Services {
-        let mut services = harness::services(db, self.dir.path(), self.bot.clone());
-        services
-            .storage
-            .put_file(
-                "gallery/anna.jpg",
-                std::path::Path::new(common::ASTRONAUT),
-                "image/jpeg",
-            )
-            .await
-            .unwrap();
+        let mut services =
+            harness::services_with_portrait(db, self.dir.path(), self.bot.clone()).await;
         let client = Arc::new(FalClient::new(
             reqwest::Client::new(),
             vec!["fal".into()],

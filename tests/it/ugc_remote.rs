@@ -111,16 +111,7 @@ async fn remote_services(
     base: &str,
     bot: Arc<Bot>,
 ) -> reelforge::pipelines::Services {
-    let mut services = harness::services(db, dir, bot);
-    services
-        .storage
-        .put_file(
-            "gallery/anna.jpg",
-            Path::new(common::ASTRONAUT),
-            "image/jpeg",
-        )
-        .await
-        .unwrap();
+    let mut services = harness::services_with_portrait(db, dir, bot).await;
     let bg = common::background(dir, "bg.mp4", 320, 240, 1.0, 30);
     services
         .storage

@@ -121,6 +121,20 @@ pub fn services(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
     }
 }
 
+/// Services as [`services`] with the gallery portrait `gallery/anna.jpg` stored.
+pub async fn services_with_portrait(db: &Db, dir: &Path, bot: Arc<dyn Deliver>) -> Services {
+    let services = services(db, dir, bot);
+    reelforge::storage::ObjectStore::put_file(
+        services.storage.as_ref(),
+        "gallery/anna.jpg",
+        Path::new(crate::common::ASTRONAUT),
+        "image/jpeg",
+    )
+    .await
+    .unwrap();
+    services
+}
+
 /// A worker (`concurrency` jobs at a time) running until the returned sender fires.
 pub fn spawn_worker(
     db: &Db,
