@@ -132,6 +132,6 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 /// Compares secrets without an early exit (no timing hint about the token).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -3,6 +3,7 @@
 //! storage, the Telegram bot, payments, the HTTP side, logs and metrics. The media work lives
 //! in the `media` crate; the command line in `main.rs` and `cli/`.
 pub mod admin;
+pub mod api;
 pub mod bot;
 pub mod config;
 pub mod db;

@@ -32,6 +32,8 @@ pub enum Command {
     Cancel,
     #[command(description = "Написать нам / feedback")]
     Feedback(String),
+    #[command(description = "Ключи HTTP API / API keys")]
+    Api(String),
     #[command(hide)]
     Menu,
     // Admins only (`ADMIN_IDS`); hidden from the menu.
@@ -51,6 +53,8 @@ pub enum Command {
     Refund(String),
     #[command(hide)]
     Providers,
+    #[command(hide)]
+    Job(String),
 }
 
 impl Command {
@@ -81,6 +85,7 @@ impl Command {
             Command::Unban(a) => ("unban", a),
             Command::Refund(a) => ("refund", a),
             Command::Providers => ("providers", ""),
+            Command::Job(a) => ("job", a),
             _ => return None,
         })
     }

@@ -257,6 +257,7 @@ async fn on_command(
             ctx.say(ctx.t("feedback.ask", &[])).await
         }
         Command::Feedback(text) => admin_cmds::forward_feedback(ctx, text.trim()).await,
+        Command::Api(args) => super::api_keys::command(ctx, args.trim()).await,
         Command::Topup(_)
         | Command::Users(_)
         | Command::Stats
@@ -264,6 +265,7 @@ async fn on_command(
         | Command::Ban(_)
         | Command::Unban(_)
         | Command::Refund(_)
+        | Command::Job(_)
         | Command::Providers => ctx.say(ctx.t("input.unknown_command", &[])).await,
     }
 }

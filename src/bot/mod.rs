@@ -2,6 +2,7 @@
 //! UGC), payments, admin commands, the progress message per job, delivery with `sendVideo`,
 //! texts in the user's language and the conversation state kept in the database.
 pub mod admin_cmds;
+pub mod api_keys;
 pub mod app;
 pub mod callback;
 pub mod commands;

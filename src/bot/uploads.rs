@@ -64,15 +64,7 @@ pub async fn store_photo(
     let Some(path) = download(ctx, &file, size, "jpg").await? else {
         return Ok(None);
     };
-    // Decoding is bounded: at most `DECODE_BUDGET_MB` of pixels at once (a 100 MP photo needs
-    // about 400 MB), so many large photos at the same moment wait their turn instead of
-    // exhausting memory, and the bot keeps answering everyone else.
-    let head = read_head(&path).await;
-    let units = decode_units(media::image_header_size(&head));
-    let _permit = DECODE_BUDGET.acquire_many(units).await?;
-    let check = path.clone();
-    let decoded = tokio::task::spawn_blocking(move || media::load_image(&check)).await?;
-    if let Err(e) = decoded {
+    if let Err(e) = check_photo(&path).await? {
         let _ = std::fs::remove_file(&path);
         let reason = if e.is_bad_input() {
             problem_of(&e)
@@ -88,6 +80,20 @@ pub async fn store_photo(
         .map_err(|e| format!("{e:?}"))?;
     let _ = std::fs::remove_file(&path);
     Ok(Some(key))
+}
+
+/// Decodes a photo to check it (the bot's uploads and the API's). Decoding is bounded: at
+/// most `DECODE_BUDGET_MB` of pixels at once (a 100 MP photo needs about 400 MB), so many
+/// large photos at the same moment wait their turn instead of exhausting memory.
+pub async fn check_photo(
+    path: &std::path::Path,
+) -> Result<Result<(), media::MediaError>, HandlerError> {
+    let head = read_head(path).await;
+    let units = decode_units(media::image_header_size(&head));
+    let _permit = DECODE_BUDGET.acquire_many(units).await?;
+    let check = path.to_path_buf();
+    let decoded = tokio::task::spawn_blocking(move || media::load_image(&check)).await?;
+    Ok(decoded.map(|_| ()))
 }
 
 /// What is wrong with the file, without the server's path.

@@ -128,7 +128,29 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 None
             }
         };
-        let mut routes = router(state);
+        let prices = Arc::new(
+            reelforge::pricing::PriceTable::load(
+                cfg.pricing_file.as_deref().map(std::path::Path::new),
+            )
+            .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?,
+        );
+        // The public API v1 and its webhook outbox.
+        let api = Arc::new(reelforge::api::ApiState {
+            db: db.clone(),
+            storage: storage.clone(),
+            prices: prices.clone(),
+            limiter: reelforge::api::RateLimiter::new(cfg.api_rate_per_min as u32),
+            work_dir: std::env::temp_dir().join("reelforge-api"),
+        });
+        let hooks_http =
+            reelforge::providers::http_client(std::time::Duration::from_secs(15), None)
+                .map_err(CliError::Internal)?;
+        tokio::spawn(reelforge::api::webhooks::run(
+            db.clone(),
+            hooks_http,
+            stop_tx.subscribe(),
+        ));
+        let mut routes = router(state).merge(reelforge::api::router(api));
         if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
             routes = routes.merge(webhook);
         }

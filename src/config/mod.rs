@@ -49,10 +49,12 @@ pub struct Layer {
     pub image_edit_chain: Option<String>,
     pub allow_loss_fallback: Option<String>,
     pub breaker_failure_rate: Option<String>,
+    pub console_token: Option<String>,
+    pub api_rate_per_min: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 40] = [
+pub const SETTING_NAMES: [&str; 42] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -93,10 +95,12 @@ pub const SETTING_NAMES: [&str; 40] = [
     "IMAGE_EDIT_CHAIN",
     "ALLOW_LOSS_FALLBACK",
     "BREAKER_FAILURE_RATE",
+    "CONSOLE_TOKEN",
+    "API_RATE_PER_MIN",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 40] {
+    fn slots(&mut self) -> [&mut Option<String>; 42] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -138,6 +142,8 @@ impl Layer {
             &mut self.image_edit_chain,
             &mut self.allow_loss_fallback,
             &mut self.breaker_failure_rate,
+            &mut self.console_token,
+            &mut self.api_rate_per_min,
         ]
     }
 
@@ -197,6 +203,11 @@ pub struct Config {
     pub provider_deadlines: ProviderDeadlines,
     /// The fallback chains of the UGC steps and how their breakers behave.
     pub chains: Chains,
+    /// `CONSOLE_TOKEN`: signs operators in to `/console` (at least 24 characters); the
+    /// console is off without it.
+    pub console_token: Option<String>,
+    /// `API_RATE_PER_MIN`: requests per API key per minute.
+    pub api_rate_per_min: i64,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -304,6 +315,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "(set)"),
+            )
+            .field(
+                "console_token",
+                &self.console_token.as_ref().map(|_| "(set)"),
             )
             .field(
                 "telegram_proxy",
@@ -480,6 +495,16 @@ impl Config {
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
+            console_token: match l.console_token.filter(|t| !t.trim().is_empty()) {
+                Some(t) if t.trim().len() < 24 => {
+                    return Err(ConfigError(
+                        "CONSOLE_TOKEN must be a long random secret (at least 24 characters)"
+                            .into(),
+                    ))
+                }
+                other => other.map(|t| t.trim().to_string()),
+            },
+            api_rate_per_min: number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
             chains: Chains::parse(ChainSettings {
                 talking_head: l.talking_head_chain,
                 tts: l.tts_chain,

@@ -64,6 +64,7 @@ macro_rules! ledger_step {
     };
 }
 
+pub mod api;
 pub mod cache;
 pub mod conversations;
 pub mod generations;

@@ -50,6 +50,14 @@ impl JobState {
         }
     }
 
+    /// Done, failed, cancelled or rejected: nothing more happens to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled | JobState::Rejected
+        )
+    }
+
     /// Unknown names read as `Failed`, so a job is never shown as still running by mistake.
     pub fn from_name(name: &str) -> Self {
         Self::ALL

@@ -5,7 +5,7 @@
 //! migration).
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobSpec {
     TextToVideo(GenerateParams),
@@ -135,7 +135,7 @@ impl JobSpec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct GenerateParams {
     pub prompt: String,
     /// "fast" or "quality".
@@ -149,7 +149,7 @@ pub struct GenerateParams {
     pub image: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ProductParams {
     pub image: String,
     pub description: String,
@@ -161,14 +161,14 @@ pub struct ProductParams {
     pub size: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct EditParams {
     /// Storage key of the image to edit.
     pub image: String,
     pub prompt: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct UgcParams {
     /// Storage key of the character portrait.
     pub portrait: String,

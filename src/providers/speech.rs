@@ -25,7 +25,7 @@ const ELEVENLABS_MALE: &str = "pNInz6obpgDQGcFmaJgB";
 /// before it has spoken).
 const CHARS_PER_SECOND: f64 = 15.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
     Female,

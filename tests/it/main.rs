@@ -7,6 +7,7 @@ mod fake_tg;
 mod harness;
 
 mod admin;
+mod api;
 mod bad_input;
 mod bot;
 mod bot_flows;

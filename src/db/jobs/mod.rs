@@ -120,16 +120,51 @@ pub async fn submit_carrying(
     job: NewJob,
     carried: &Checkpoints,
 ) -> Result<i64, QueueError> {
+    Ok(submit_inner(db, job, carried, None).await?.0)
+}
+
+/// A job ordered through the HTTP API: marked as such (its webhook events), and with an
+/// `Idempotency-Key` the first job made under that key is returned instead of a second one
+/// (never a second charge). Returns the job and whether this call made it.
+pub async fn submit_api(
+    db: &Db,
+    job: NewJob,
+    idempotency_key: Option<&str>,
+) -> Result<(i64, bool), QueueError> {
+    submit_inner(db, job, &Checkpoints::default(), Some(idempotency_key)).await
+}
+
+/// `api`: `None` for the bot and admin tools; `Some(key)` for the API.
+async fn submit_inner(
+    db: &Db,
+    job: NewJob,
+    carried: &Checkpoints,
+    api: Option<Option<&str>>,
+) -> Result<(i64, bool), QueueError> {
     let now = now_ms();
+    let via_api = api.is_some();
+    let idem = api.flatten();
     let params = job.spec.params_json();
     let kind = job.spec.kind().name();
     let carried = carried.to_json();
     // Record, debit and enqueue in one transaction: a crash can leave no half-made job.
-    let outcome: Result<i64, Step> = on_db!(db, p => {
+    let outcome: Result<(i64, bool), Step> = on_db!(db, p => {
         let mut tx = p.begin().await?;
+        let claimed = match idem {
+            // The key is claimed first: a concurrent repeat waits on it, then finds the job.
+            Some(key) => sqlx::query("INSERT INTO api_requests (user_id, idem_key, job_id, created_ms) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING")
+                .bind(job.user_id).bind(key).bind(now).execute(&mut *tx).await?.rows_affected() == 1,
+            None => true,
+        };
+        if !claimed {
+            tx.rollback().await?;
+            let first: i64 = sqlx::query_scalar("SELECT job_id FROM api_requests WHERE user_id = $1 AND idem_key = $2")
+                .bind(job.user_id).bind(idem.unwrap_or_default()).fetch_one(p).await?;
+            return Ok((first, false));
+        }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, checkpoints)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $5, $5, $7) RETURNING id",
+            "INSERT INTO jobs (user_id, kind, params, state, max_attempts, run_at_ms, cost_tokens, created_ms, updated_ms, checkpoints, via_api)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $5, $5, $7, $8) RETURNING id",
         )
         .bind(job.user_id)
         .bind(kind)
@@ -138,8 +173,13 @@ pub async fn submit_carrying(
         .bind(now)
         .bind(job.cost_tokens)
         .bind(&carried)
+        .bind(via_api)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(key) = idem {
+            sqlx::query("UPDATE api_requests SET job_id = $3 WHERE user_id = $1 AND idem_key = $2")
+                .bind(job.user_id).bind(key).bind(id).execute(&mut *tx).await?;
+        }
         let step = if job.cost_tokens > 0 {
             let key = ledger::debit_key(id);
             ledger_step!(tx, job.user_id, -job.cost_tokens, Reason::JobDebit, &key, Some(id), now)?
@@ -154,7 +194,7 @@ pub async fn submit_carrying(
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(id)
+                Ok((id, true))
             }
             refused => {
                 tx.rollback().await?;
@@ -163,7 +203,7 @@ pub async fn submit_carrying(
         }
     });
     match outcome {
-        Ok(id) => Ok(id),
+        Ok(made) => Ok(made),
         Err(refused) => {
             let error = match refused {
                 Step::UnknownUser => LedgerError::UnknownUser(job.user_id),

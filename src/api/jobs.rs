@@ -1,0 +1,544 @@
+//! `/v1/uploads`, `/v1/jobs…`, `/v1/balance`, `/v1/prices`: the API's handlers.
+use super::{Api, Caller, Problem};
+use crate::jobs::{JobSpec, JobState};
+use crate::pricing::PriceTable;
+use crate::queue::{self, NewJob};
+use crate::storage::ObjectStore;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Attempts a job gets (as the bot's).
+const MAX_ATTEMPTS: i64 = 5;
+/// Longest UGC script, as in the bot.
+const MAX_SCRIPT_CHARS: usize = crate::bot::ugc_speech::MAX_SCRIPT_CHARS;
+/// Roughly how many characters a voice speaks per second: the price of an API UGC video.
+const CHARS_PER_SECOND: f64 = 15.0;
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    /// `queued`, `running`, `snoozed` (waiting at a provider), `done`, `failed`, `cancelled`,
+    /// `rejected` (not enough tokens).
+    pub state: String,
+    /// Tokens taken for it (given back when it fails or is cancelled).
+    pub price: i64,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// Why it failed: the error class and a message.
+    pub error: Option<JobErrorView>,
+    /// `/v1/jobs/{id}/result` once it is done.
+    pub result_url: Option<String>,
+    pub spec: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobErrorView {
+    pub class: String,
+    pub message: String,
+}
+
+impl JobView {
+    pub fn of(j: &queue::JobRow) -> Self {
+        let done = j.state == JobState::Done && j.checkpoints.output.is_some();
+        Self {
+            id: j.id,
+            kind: j.kind.map_or("unknown", |k| k.name()).to_string(),
+            state: j.state.name().to_string(),
+            price: j.cost_tokens,
+            created_ms: j.created_ms,
+            finished_ms: j.finished_ms,
+            error: j
+                .error_class
+                .as_ref()
+                .filter(|_| j.state != JobState::Done)
+                .map(|c| JobErrorView {
+                    class: c.clone(),
+                    message: j.error_message.clone().unwrap_or_default(),
+                }),
+            result_url: done.then(|| format!("/v1/jobs/{}/result", j.id)),
+            spec: j.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UploadView {
+    /// Name this in a job's `image`, `portrait` or `background`.
+    pub id: String,
+    pub content_type: String,
+    pub bytes: i64,
+}
+
+/// `POST /v1/uploads` (multipart, one `file` part): a photo that decodes or a clip with a
+/// video stream of at most 15 s, at most 20 MB — the bot's checks.
+pub async fn upload(
+    State(s): State<Api>,
+    caller: Caller,
+    mut form: Multipart,
+) -> Result<Response, Problem> {
+    let mut file = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| Problem::bad_request(format!("the multipart body is not valid: {e}")))?
+    {
+        if field.name() == Some("file") {
+            let bytes = field.bytes().await.map_err(|e| {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "The file is too large",
+                    format!("at most 20 MB ({e})"),
+                )
+            })?;
+            file = Some(bytes);
+        }
+    }
+    let bytes = file.ok_or_else(|| Problem::bad_request("send the file as the 'file' part"))?;
+    if bytes.len() > super::MAX_UPLOAD_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The file is too large",
+            format!("{} MB, at most 20 MB", bytes.len() >> 20),
+        ));
+    }
+    std::fs::create_dir_all(&s.work_dir).map_err(Problem::internal)?;
+    let path = s.work_dir.join(format!(
+        "api-{}-{}",
+        caller.user_id,
+        super::keys::random_hex(8)
+    ));
+    tokio::fs::write(&path, &bytes)
+        .await
+        .map_err(Problem::internal)?;
+    let checked = check_upload(&path).await;
+    let stored = match checked {
+        Ok((ext, mime)) => crate::pipelines::store_file(&s.storage, "uploads", &path, ext, mime)
+            .await
+            .map(|key| (key, mime))
+            .map_err(|e| Problem::internal(format!("{e:?}"))),
+        Err(p) => Err(p),
+    };
+    let _ = std::fs::remove_file(&path);
+    let (key, mime) = stored?;
+    crate::db::api::record_upload(&s.db, caller.user_id, &key, mime, bytes.len() as i64).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadView {
+            id: key,
+            content_type: mime.to_string(),
+            bytes: bytes.len() as i64,
+        }),
+    )
+        .into_response())
+}
+
+/// A photo that decodes, or a clip with a video stream of at most 15 s.
+async fn check_upload(path: &std::path::Path) -> Result<(&'static str, &'static str), Problem> {
+    let unsupported = |why: String| {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media",
+            "The file is not a usable photo or clip",
+            why,
+        )
+    };
+    let p = path.to_path_buf();
+    let probed = tokio::task::spawn_blocking(move || media::probe(&p))
+        .await
+        .map_err(Problem::internal)?;
+    if let Ok(info) = &probed {
+        if info.video.is_some() && info.duration_s > 0.5 {
+            if info.duration_s > 15.5 {
+                return Err(unsupported(format!(
+                    "the clip is {:.0} s; backgrounds are at most 15 s",
+                    info.duration_s
+                )));
+            }
+            return Ok(("mp4", "video/mp4"));
+        }
+    }
+    match crate::bot::uploads::check_photo(path)
+        .await
+        .map_err(Problem::internal)?
+    {
+        Ok(()) => Ok(("jpg", "image/jpeg")),
+        Err(e) => Err(unsupported(crate::bot::uploads::problem_of(&e))),
+    }
+}
+
+/// The price of a spec in tokens, or why it cannot be ordered here.
+pub fn price_of(prices: &PriceTable, spec: &JobSpec) -> Result<i64, String> {
+    let video = |tier: &str, size: &str, seconds: u32| {
+        if ![4, 8, 12].contains(&seconds) {
+            return Err(format!("seconds must be 4, 8 or 12 (got {seconds})"));
+        }
+        media::parse_size(size).map_err(|e| e.to_string())?;
+        prices
+            .video_tokens(tier, crate::pricing::resolution_of(size), seconds)
+            .ok_or_else(|| format!("tier '{tier}' at {size} is not offered (see /v1/prices)"))
+    };
+    match spec {
+        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
+            if p.prompt.trim().is_empty() {
+                return Err("the prompt is empty".into());
+            }
+            video(&p.tier, &p.size, p.seconds)
+        }
+        JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds),
+        JobSpec::CharacterEdit(p) => {
+            if p.prompt.trim().is_empty() {
+                return Err("the edit prompt is empty".into());
+            }
+            Ok(prices.image_edit.tokens)
+        }
+        JobSpec::UgcVideo(p) => {
+            let chars = p.script.chars().count();
+            if p.script.trim().is_empty() || chars > MAX_SCRIPT_CHARS {
+                return Err(format!(
+                    "the script must be 1 to {MAX_SCRIPT_CHARS} characters"
+                ));
+            }
+            media::parse_size(&p.size).map_err(|e| e.to_string())?;
+            let seconds = (chars as f64 / CHARS_PER_SECOND).ceil().max(1.0) as u32;
+            Ok(prices.talking_head_tokens(seconds) + prices.compose.tokens)
+        }
+        JobSpec::Recompose(_) => {
+            Err("recompose is made from the bot (/overlay), not through the API".into())
+        }
+    }
+}
+
+/// The files a spec names: each must be the caller's upload (or the built-in gallery).
+fn file_keys(spec: &JobSpec) -> Vec<&str> {
+    match spec {
+        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
+            p.image.iter().map(String::as_str).collect()
+        }
+        JobSpec::ProductVideo(p) => vec![p.image.as_str()],
+        JobSpec::CharacterEdit(p) => vec![p.image.as_str()],
+        JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
+            let mut keys = vec![p.portrait.as_str()];
+            keys.extend(p.background.as_deref());
+            keys
+        }
+    }
+}
+
+/// Reads a `JobSpec` strictly: malformed JSON and unknown fields are refused by name. The
+/// known fields of each kind come from the spec's JSON Schema (the same one the OpenAPI
+/// document shows), so the check follows the types.
+fn parse_spec(body: &[u8]) -> Result<JobSpec, Problem> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+    let spec: JobSpec = serde_json::from_value(value.clone())
+        .map_err(|e| Problem::bad_request(format!("the body is not a job spec: {e}")))?;
+    let known = known_fields(spec.kind().name());
+    let unknown: Vec<&str> = value
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .map(String::as_str)
+                .filter(|k| !known.iter().any(|f| f == k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        return Err(Problem::bad_request(format!(
+            "unknown field(s) for {}: {}",
+            spec.kind().name(),
+            unknown.join(", ")
+        )));
+    }
+    Ok(spec)
+}
+
+/// The fields a kind of spec has (`kind` included), read from its JSON Schema.
+fn known_fields(kind: &str) -> Vec<String> {
+    static FIELDS: std::sync::LazyLock<Vec<(String, Vec<String>)>> =
+        std::sync::LazyLock::new(|| {
+            let schema = schemars::schema_for!(JobSpec).to_value();
+            let defs = schema.get("$defs").cloned().unwrap_or_default();
+            let variants = schema
+                .get("oneOf")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            variants
+                .iter()
+                .filter_map(|v| {
+                    let mut props = Vec::new();
+                    gather_properties(v, &defs, &mut props, 0);
+                    let kind = v.pointer("/properties/kind/const")?.as_str()?.to_string();
+                    Some((kind, props))
+                })
+                .collect()
+        });
+    FIELDS
+        .iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, f)| f.clone())
+        .unwrap_or_default()
+}
+
+fn gather_properties(
+    v: &serde_json::Value,
+    defs: &serde_json::Value,
+    out: &mut Vec<String>,
+    depth: u8,
+) {
+    if depth > 8 {
+        return;
+    }
+    if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+        out.extend(props.keys().cloned());
+    }
+    if let Some(name) = v
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.rsplit('/').next())
+    {
+        if let Some(target) = defs.get(name) {
+            gather_properties(target, defs, out, depth + 1);
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for sub in v.get(key).and_then(|a| a.as_array()).into_iter().flatten() {
+            gather_properties(sub, defs, out, depth + 1);
+        }
+    }
+}
+
+/// `POST /v1/jobs`: a `JobSpec` body; with `Idempotency-Key` a repeat returns the first job.
+pub async fn create(
+    State(s): State<Api>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|e| Problem::bad_request(e.to_string()))?;
+    let spec = parse_spec(&body)?;
+    let idem = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim))
+        .transpose()
+        .map_err(|_| Problem::bad_request("Idempotency-Key must be plain text"))?
+        .filter(|k| !k.is_empty());
+    if idem.is_some_and(|k| k.len() > 200) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key is at most 200 characters",
+        ));
+    }
+    let price = price_of(&s.prices, &spec).map_err(Problem::bad_request)?;
+    for key in file_keys(&spec) {
+        let allowed = crate::db::api::owns_upload(&s.db, caller.user_id, key).await?
+            || (key.starts_with("gallery/")
+                && !key.contains("..")
+                && s.storage.exists(key).await?);
+        if !allowed {
+            return Err(Problem::bad_request(format!(
+                "'{key}' is not one of your uploads (POST /v1/uploads first)"
+            )));
+        }
+    }
+    let job = NewJob {
+        user_id: caller.user_id,
+        spec,
+        cost_tokens: price,
+        max_attempts: MAX_ATTEMPTS,
+    };
+    let (id, made) = match queue::submit_api(&s.db, job, idem).await {
+        Ok(made) => made,
+        Err(queue::QueueError::Ledger(crate::ledger::LedgerError::InsufficientFunds {
+            needed,
+            balance,
+        })) => {
+            return Err(Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient-funds",
+                "Not enough tokens",
+                format!("the job costs {needed} tokens, the balance is {balance}"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let row = queue::job(&s.db, id)
+        .await?
+        .ok_or_else(|| Problem::internal("the job vanished"))?;
+    if row.user_id != caller.user_id {
+        return Err(Problem::internal("idempotency key of another user"));
+    }
+    let status = if made {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    tracing::info!(job_id = id, user_id = caller.user_id, made, "API job");
+    Ok((status, Json(JobView::of(&row))).into_response())
+}
+
+/// The caller's job, or 404 (someone else's job is "not found" too).
+async fn own_job(s: &Api, caller: Caller, id: i64) -> Result<queue::JobRow, Problem> {
+    queue::job(&s.db, id)
+        .await?
+        .filter(|j| j.user_id == caller.user_id)
+        .ok_or_else(|| Problem::not_found(format!("no job {id}")))
+}
+
+pub async fn get_one(
+    State(s): State<Api>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<JobView>, Problem> {
+    Ok(Json(JobView::of(&own_job(&s, caller, id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    /// Jobs older than this id (the previous page's `next`).
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    /// Pass as `before` for the next page; absent on the last.
+    pub next: Option<i64>,
+}
+
+/// `GET /v1/jobs?before=&limit=`: newest first, 20 by default, at most 100.
+pub async fn list(
+    State(s): State<Api>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<JobPage>, Problem> {
+    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+    let ids = crate::db::api::job_ids_of(&s.db, caller.user_id, page.before, limit + 1).await?;
+    let mut jobs = Vec::new();
+    for id in ids.iter().take(limit as usize) {
+        if let Some(j) = queue::job(&s.db, *id).await? {
+            jobs.push(JobView::of(&j));
+        }
+    }
+    let next = (ids.len() as i64 > limit)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    Ok(Json(JobPage { jobs, next }))
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels a job not yet finished; its tokens come back once.
+pub async fn cancel(
+    State(s): State<Api>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, Problem> {
+    let j = own_job(&s, caller, id).await?;
+    if j.state.is_final() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "already-finished",
+            "The job has already finished",
+            format!("job {id} is {}", j.state.name()),
+        ));
+    }
+    queue::cancel(&s.db, id).await?;
+    let j = own_job(&s, caller, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobView::of(&j))).into_response())
+}
+
+/// `GET /v1/jobs/{id}/result`: a presigned URL (302) when the store has them, the file
+/// itself otherwise.
+pub async fn result(
+    State(s): State<Api>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, Problem> {
+    let j = own_job(&s, caller, id).await?;
+    let Some(key) = j
+        .checkpoints
+        .output
+        .clone()
+        .filter(|_| j.state == JobState::Done)
+    else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-ready",
+            "The result is not ready",
+            format!("job {id} is {}", j.state.name()),
+        ));
+    };
+    if let Some(url) = s
+        .storage
+        .presigned_get(&key, std::time::Duration::from_secs(3600))
+        .await?
+    {
+        return Ok(Redirect::to(&url).into_response());
+    }
+    let bytes = s.storage.get_bytes(&key).await?;
+    let mime = if key.ends_with(".png") {
+        "image/png"
+    } else if key.ends_with(".jpg") {
+        "image/jpeg"
+    } else {
+        "video/mp4"
+    };
+    Ok(([("content-type", mime)], bytes).into_response())
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceView {
+    pub tokens: i64,
+}
+
+pub async fn balance(State(s): State<Api>, caller: Caller) -> Result<Json<BalanceView>, Problem> {
+    Ok(Json(BalanceView {
+        tokens: crate::ledger::balance_of(&s.db, caller.user_id).await?,
+    }))
+}
+
+/// `GET /v1/prices`: the pricing table's prices (no costs).
+pub async fn prices(State(s): State<Api>, _caller: Caller) -> Json<serde_json::Value> {
+    let p = &s.prices;
+    Json(serde_json::json!({
+        "video": p.video.iter().map(|v| serde_json::json!({"tier": v.tier, "resolution": v.resolution, "tokens_per_8s": v.tokens_per_8s})).collect::<Vec<_>>(),
+        "ugc_video": {"tokens_per_second_of_speech": p.talking_head.tokens_per_second, "plus": p.compose.tokens,
+                      "seconds_estimated_as_characters_divided_by": CHARS_PER_SECOND},
+        "character_edit": {"tokens": p.image_edit.tokens},
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_knows_its_fields_from_the_schema() {
+        let ugc = known_fields("ugc_video");
+        for f in [
+            "kind",
+            "portrait",
+            "script",
+            "voice",
+            "voice_gender",
+            "background",
+        ] {
+            assert!(ugc.iter().any(|k| k == f), "{f} in {ugc:?}");
+        }
+        assert!(known_fields("text_to_video").iter().any(|k| k == "prompt"));
+        let spec = br#"{"kind": "text_to_video", "prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280", "colour": 1}"#;
+        let p = parse_spec(spec).unwrap_err();
+        assert!(p.detail.contains("colour"), "{}", p.detail);
+        let ok = br#"{"kind": "text_to_video", "prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}"#;
+        assert!(parse_spec(ok).is_ok());
+    }
+}

@@ -1,0 +1,259 @@
+//! The public HTTP API v1 (`/v1`, JSON) for agencies and power users: API keys per user
+//! (bearer auth, per-key rate limit), uploads, jobs from a typed `JobSpec` with an
+//! `Idempotency-Key`, results, balance, prices, webhooks signed like Stripe's, and the
+//! OpenAPI document generated from the types. Jobs made here are the bot's jobs: the same
+//! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
+//! `type` per error class.
+pub mod jobs;
+pub mod keys;
+pub mod openapi;
+pub mod webhooks;
+
+use crate::db::Db;
+use crate::pricing::PriceTable;
+use crate::storage::Storage;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Largest upload (the bot's limit through the cloud Bot API).
+pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+
+pub struct ApiState {
+    pub db: Db,
+    pub storage: Arc<Storage>,
+    pub prices: Arc<PriceTable>,
+    /// Requests per key per minute (`API_RATE_PER_MIN`).
+    pub limiter: RateLimiter,
+    /// Scratch space for checking uploads.
+    pub work_dir: std::path::PathBuf,
+}
+
+pub type Api = Arc<ApiState>;
+
+pub fn router(state: Api) -> Router {
+    Router::new()
+        .route(
+            "/v1/uploads",
+            post(jobs::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
+        )
+        .route("/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get_one).delete(jobs::cancel))
+        .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/balance", get(jobs::balance))
+        .route("/v1/prices", get(jobs::prices))
+        .route(
+            "/v1/webhook",
+            put(webhooks::register)
+                .get(webhooks::show)
+                .delete(webhooks::remove),
+        )
+        .route("/v1/openapi.json", get(openapi::document))
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .with_state(state)
+}
+
+/// An error as RFC 9457 `application/problem+json`; `type` is stable per error class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub retry_after_s: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            retry_after_s: None,
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request is not valid",
+            detail,
+        )
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid API key is needed",
+            detail,
+        )
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %e, "API request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side",
+            "try again later",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": format!("https://reelforge.dev/problems/{}", self.slug),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        let mut resp = (
+            self.status,
+            [("content-type", "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after_s {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                resp.headers_mut().insert("retry-after", v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<crate::db::DbError> for Problem {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::internal(e)
+    }
+}
+impl From<crate::queue::QueueError> for Problem {
+    fn from(e: crate::queue::QueueError) -> Self {
+        Self::internal(e)
+    }
+}
+impl From<crate::ledger::LedgerError> for Problem {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        Self::internal(e)
+    }
+}
+impl From<crate::storage::StorageError> for Problem {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// Requests per key in the current minute.
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<i64, (u64, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the key used up its minute.
+    pub fn check(&self, key: i64, now_s: u64) -> Result<(), u64> {
+        let minute = now_s / 60;
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() > 100_000 {
+            w.retain(|_, (m, _)| *m == minute);
+        }
+        let slot = w.entry(key).or_insert((minute, 0));
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        if slot.1 >= self.per_minute {
+            return Err(60 - now_s % 60);
+        }
+        slot.1 += 1;
+        Ok(())
+    }
+}
+
+/// The caller of an authenticated request.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user_id: i64,
+    pub key_id: i64,
+}
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Api) -> Result<Self, Problem> {
+        let header = parts
+            .headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Problem::unauthorized("send the key as 'Authorization: Bearer rf_…'"))?;
+        let key = keys::verify(&s.db, token.trim())
+            .await?
+            .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
+        let user = crate::db::users::get_user(&s.db, key.user_id).await?;
+        if user.as_ref().is_some_and(|u| u.banned) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This account may not use the API",
+                "the account is banned",
+            ));
+        }
+        let now_s = (crate::db::now_ms() / 1000) as u64;
+        if let Err(wait) = s.limiter.check(key.id, now_s) {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "this key may make {} requests a minute",
+                    s.limiter.per_minute
+                ),
+            );
+            p.retry_after_s = Some(wait);
+            return Err(p);
+        }
+        crate::db::api::touch_key(&s.db, key.id).await?;
+        Ok(Caller {
+            user_id: key.user_id,
+            key_id: key.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gets_its_requests_per_minute_then_waits_for_the_next_minute() {
+        let l = RateLimiter::new(3);
+        let t = 600; // the start of a minute
+        assert!((0..3).all(|_| l.check(1, t).is_ok()));
+        assert_eq!(l.check(1, t + 20), Err(40));
+        assert!(l.check(2, t + 20).is_ok(), "another key has its own budget");
+        assert!(l.check(1, t + 60).is_ok(), "a new minute");
+    }
+}

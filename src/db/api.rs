@@ -1,0 +1,260 @@
+//! What the public HTTP API keeps: API keys (a prefix to find them and the SHA-256 of the
+//! secret; the secret itself is shown once and never stored), uploads per user, one webhook
+//! per user and the webhook outbox (one row per event, retried until delivered or 24 h old).
+use crate::db::{now_ms, Db, DbError};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: i64,
+    pub user_id: i64,
+    pub prefix: String,
+    pub secret_sha256: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub last_used_ms: Option<i64>,
+}
+
+pub async fn create_key(
+    db: &Db,
+    user: i64,
+    prefix: &str,
+    secret_sha256: &str,
+) -> Result<i64, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO api_keys (user_id, prefix, secret_sha256, created_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(user)
+    .bind(prefix)
+    .bind(secret_sha256)
+    .bind(now_ms())
+    .fetch_one(p)
+    .await?))
+}
+
+pub async fn key_by_prefix(db: &Db, prefix: &str) -> Result<Option<ApiKey>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, ApiKey>(
+        "SELECT id, user_id, prefix, secret_sha256, created_ms, revoked_ms, last_used_ms FROM api_keys WHERE prefix = $1",
+    )
+    .bind(prefix)
+    .fetch_optional(p)
+    .await?))
+}
+
+pub async fn keys_of(db: &Db, user: i64) -> Result<Vec<ApiKey>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, ApiKey>(
+        "SELECT id, user_id, prefix, secret_sha256, created_ms, revoked_ms, last_used_ms FROM api_keys WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user)
+    .fetch_all(p)
+    .await?))
+}
+
+/// Revokes a key of `user` by its prefix; false when there is no such live key.
+pub async fn revoke_key(db: &Db, user: i64, prefix: &str) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query(
+        "UPDATE api_keys SET revoked_ms = $3 WHERE user_id = $1 AND prefix = $2 AND revoked_ms IS NULL",
+    )
+    .bind(user)
+    .bind(prefix)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
+}
+
+pub async fn touch_key(db: &Db, id: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE api_keys SET last_used_ms = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+pub async fn record_upload(
+    db: &Db,
+    user: i64,
+    key: &str,
+    content_type: &str,
+    bytes: i64,
+) -> Result<i64, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO api_uploads (user_id, object_key, content_type, bytes, created_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(content_type)
+    .bind(bytes)
+    .bind(now_ms())
+    .fetch_one(p)
+    .await?))
+}
+
+/// Whether `user` uploaded the object `key` (jobs may only name their own files).
+pub async fn owns_upload(db: &Db, user: i64, key: &str) -> Result<bool, DbError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_uploads WHERE user_id = $1 AND object_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_one(p)
+    .await?);
+    Ok(n > 0)
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Webhook {
+    pub user_id: i64,
+    pub url: String,
+    pub secret: String,
+}
+
+pub async fn set_webhook(db: &Db, user: i64, url: &str, secret: &str) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO api_webhooks (user_id, url, secret, created_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO UPDATE SET url = $2, secret = $3, created_ms = $4",
+    )
+    .bind(user)
+    .bind(url)
+    .bind(secret)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+pub async fn webhook_of(db: &Db, user: i64) -> Result<Option<Webhook>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, Webhook>(
+        "SELECT user_id, url, secret FROM api_webhooks WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_optional(p)
+    .await?))
+}
+
+pub async fn delete_webhook(db: &Db, user: i64) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query("DELETE FROM api_webhooks WHERE user_id = $1")
+        .bind(user)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// API jobs of users with a webhook that ended after the webhook was set and have no event
+/// yet: (job id, user, state).
+pub async fn finished_without_event(
+    db: &Db,
+    limit: i64,
+) -> Result<Vec<(i64, i64, String)>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT j.id, j.user_id, j.state FROM jobs j JOIN api_webhooks w ON w.user_id = j.user_id
+         WHERE j.via_api AND j.state IN ('done', 'failed', 'cancelled', 'rejected') AND j.finished_ms >= w.created_ms
+           AND NOT EXISTS (SELECT 1 FROM api_events e WHERE e.job_id = j.id)
+         ORDER BY j.id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(p)
+    .await?))
+}
+
+/// Adds an event to the outbox once (its id is unique).
+pub async fn enqueue_event(
+    db: &Db,
+    event_id: &str,
+    user: i64,
+    job: i64,
+    kind: &str,
+    body: &str,
+) -> Result<(), DbError> {
+    let now = now_ms();
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO api_events (event_id, user_id, job_id, type, body, next_at_ms, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(user)
+    .bind(job)
+    .bind(kind)
+    .bind(body)
+    .bind(now)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub event_id: String,
+    pub user_id: i64,
+    pub body: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+}
+
+/// Events due for a (re)try.
+pub async fn due_events(db: &Db, limit: i64) -> Result<Vec<Event>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, Event>(
+        "SELECT id, event_id, user_id, body, attempts, created_ms FROM api_events
+         WHERE delivered_ms IS NULL AND gave_up_ms IS NULL AND next_at_ms <= $1 ORDER BY next_at_ms LIMIT $2",
+    )
+    .bind(now_ms())
+    .bind(limit)
+    .fetch_all(p)
+    .await?))
+}
+
+pub async fn event_delivered(db: &Db, id: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE api_events SET delivered_ms = $2, attempts = attempts + 1 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// A failed try: retried at `next_at_ms`, or given up (`None`) after 24 h.
+pub async fn event_failed(
+    db: &Db,
+    id: i64,
+    error: &str,
+    next_at_ms: Option<i64>,
+) -> Result<(), DbError> {
+    let now = now_ms();
+    on_db!(db, p => sqlx::query(
+        "UPDATE api_events SET attempts = attempts + 1, last_error = $2,
+             next_at_ms = COALESCE($3, next_at_ms), gave_up_ms = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(next_at_ms)
+    .bind(now)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// A page of a user's jobs, newest first, below `before` (a job id; `None` = from the newest).
+pub async fn job_ids_of(
+    db: &Db,
+    user: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<i64>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(user)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(p)
+    .await?))
+}
