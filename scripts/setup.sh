@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what reelforge needs on Debian 12 (run as root, or with sudo available):
 # FFmpeg 5.1 development libraries, clang for the bindings, fonts, espeak-ng for the offline
-# voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them), and a
+# voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them),
+# headless Chromium and its WebDriver (the console is tested in a real browser), and a
 # Rust toolchain when none is installed. Quick when everything is already there.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ PACKAGES=(
   libavutil-dev libswscale-dev libswresample-dev
   ffmpeg espeak-ng fonts-dejavu-core libvips-tools time
   postgresql ca-certificates curl python3 python3-venv
+  chromium chromium-driver
 )
 
 as_root() {

@@ -82,6 +82,21 @@ pub fn retry_delay(class: ErrorClass, attempt: u32, jitter: f64) -> Option<Durat
     Some(Duration::from_millis(jittered.max(floor) as u64))
 }
 
+/// The provider named at the start of a failure message ("fal: …"), or "internal".
+pub fn provider_named_in(message: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "openai",
+        "fal",
+        "kie",
+        "elevenlabs",
+        "telegram",
+        "llm",
+        "local",
+    ];
+    let head = message.split(':').next().unwrap_or("").trim();
+    KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod bot;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod failure;
 pub mod http;

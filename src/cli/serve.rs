@@ -151,6 +151,26 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             stop_tx.subscribe(),
         ));
         let mut routes = router(state).merge(reelforge::api::router(api));
+        // The operator console, when CONSOLE_TOKEN is set.
+        match &cfg.console_token {
+            Some(token) => {
+                let console = Arc::new(reelforge::console::ConsoleState::new(
+                    db.clone(),
+                    storage.clone(),
+                    prices.clone(),
+                    token.clone(),
+                    cfg.telegram_bot_token.clone(),
+                    cfg.admin_ids.clone(),
+                    cfg.bot
+                        .public_url
+                        .as_deref()
+                        .is_some_and(|u| u.starts_with("https://")),
+                ));
+                routes = routes.merge(reelforge::console::router(console));
+                tracing::info!("operator console on /console");
+            }
+            None => tracing::info!("CONSOLE_TOKEN is not set: the operator console is off"),
+        }
         if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
             routes = routes.merge(webhook);
         }

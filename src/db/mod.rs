@@ -66,6 +66,7 @@ macro_rules! ledger_step {
 
 pub mod api;
 pub mod cache;
+pub mod console;
 pub mod conversations;
 pub mod generations;
 pub mod jobs;

@@ -103,7 +103,11 @@ impl Handler for Pipelines {
         let kind = ctx.job.kind.clone();
         crate::metrics::job_duration(&kind, started.elapsed());
         if let Err(StepError::Fail(class, message)) = &result {
-            crate::metrics::job_failure(&kind, class.name(), provider_of(message));
+            crate::metrics::job_failure(
+                &kind,
+                class.name(),
+                crate::failure::provider_named_in(message),
+            );
             tracing::warn!(class = class.name(), %message, "attempt failed");
         }
         match result {
@@ -300,21 +304,6 @@ async fn cancel_at_providers(s: &Services, ctx: &JobCtx) {
             }
         }
     }
-}
-
-/// The provider named at the start of a failure message ("fal: …"), or "internal".
-fn provider_of(message: &str) -> &'static str {
-    const KNOWN: [&str; 7] = [
-        "openai",
-        "fal",
-        "kie",
-        "elevenlabs",
-        "telegram",
-        "llm",
-        "local",
-    ];
-    let head = message.split(':').next().unwrap_or("").trim();
-    KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
 }
 
 impl RemoteProviders {

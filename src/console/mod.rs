@@ -1,0 +1,465 @@
+//! The operator console at `/console`: server-rendered pages (maud) with server-side SVG
+//! charts — no scripts, nothing fetched at run time. Sign-in with `CONSOLE_TOKEN` (or the
+//! Telegram Login Widget's signed data for ids in `ADMIN_IDS`); the session is a signed
+//! cookie (HttpOnly, SameSite=Strict, Secure over https), every POST carries a CSRF token
+//! derived from the session, failed sign-ins are limited per client address, and every
+//! route but the sign-in page checks the session.
+pub mod charts;
+pub mod pages;
+
+use crate::db::{now_ms, Db};
+use crate::pricing::PriceTable;
+use crate::storage::Storage;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use hmac::{Hmac, Mac};
+use maud::{html, Markup, DOCTYPE};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+const COOKIE: &str = "rf_console";
+const SESSION_MS: i64 = 12 * 3_600_000;
+/// Failed sign-ins per client address per 10 minutes.
+const MAX_FAILURES: u32 = 5;
+
+pub struct ConsoleState {
+    pub db: Db,
+    pub storage: Arc<Storage>,
+    pub prices: Arc<PriceTable>,
+    /// `CONSOLE_TOKEN`.
+    pub token: String,
+    /// The bot token, to check the Telegram Login Widget's hash; `None` = widget sign-in off.
+    pub bot_token: Option<String>,
+    pub admin_ids: Vec<i64>,
+    /// Cookies get `Secure` (the console is served over https, `PUBLIC_URL`).
+    pub https: bool,
+    failures: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl ConsoleState {
+    pub fn new(
+        db: Db,
+        storage: Arc<Storage>,
+        prices: Arc<PriceTable>,
+        token: String,
+        bot_token: Option<String>,
+        admin_ids: Vec<i64>,
+        https: bool,
+    ) -> Self {
+        Self {
+            db,
+            storage,
+            prices,
+            token,
+            bot_token,
+            admin_ids,
+            https,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn mac(&self, what: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.token.as_bytes())
+            .expect("HMAC accepts any key length");
+        mac.update(what.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A session cookie value for `who` (the operator's name in the audit log).
+    fn session(&self, who: &str) -> String {
+        let expires = now_ms() + SESSION_MS;
+        let who: String = who
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let body = format!("{expires}.{who}.{}", crate::api::keys::random_hex(8));
+        format!("{body}.{}", self.mac(&format!("session:{body}")))
+    }
+
+    /// The operator of a valid, unexpired session cookie.
+    fn check_session(&self, value: &str) -> Option<Operator> {
+        let (body, sig) = value.rsplit_once('.')?;
+        let expected = self.mac(&format!("session:{body}"));
+        if !crate::http::constant_time_eq(sig.as_bytes(), expected.as_bytes()) {
+            return None;
+        }
+        let mut parts = body.split('.');
+        let expires: i64 = parts.next()?.parse().ok()?;
+        let who = parts.next()?.to_string();
+        (expires > now_ms()).then(|| Operator {
+            name: who,
+            csrf: self.mac(&format!("csrf:{value}")),
+        })
+    }
+
+    /// Whether `client` may try to sign in; counts a failure when `failed`.
+    fn sign_in_allowed(&self, client: &str, failed: bool) -> bool {
+        let now = now_ms();
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.retain(|_, (since, _)| now - *since < 600_000);
+        let entry = f.entry(client.to_string()).or_insert((now, 0));
+        if failed {
+            entry.1 += 1;
+        }
+        entry.1 < MAX_FAILURES
+    }
+}
+
+pub type Console = Arc<ConsoleState>;
+
+/// A page's early answer (a redirect to sign in, a refusal, an error), boxed: responses are
+/// large.
+pub struct Reply(Box<Response>);
+
+impl From<Response> for Reply {
+    fn from(r: Response) -> Self {
+        Self(Box::new(r))
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// The signed-in operator and the CSRF token their forms carry.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+    pub csrf: String,
+}
+
+pub fn router(state: Console) -> Router {
+    Router::new()
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/telegram", get(telegram_login))
+        .route("/console/logout", post(logout))
+        .route("/console", get(pages::overview))
+        .route("/console/users", get(pages::users))
+        .route("/console/users/{id}", get(pages::user))
+        .route("/console/users/{id}/topup", post(pages::topup))
+        .route("/console/users/{id}/ban", post(pages::ban))
+        .route("/console/users/{id}/keys", post(pages::keys))
+        .route("/console/jobs", get(pages::jobs))
+        .route("/console/jobs/{id}", get(pages::job))
+        .route("/console/jobs/{id}/video", get(pages::job_video))
+        .route("/console/jobs/{id}/action", post(pages::job_action))
+        .route("/console/payments", get(pages::payments))
+        .route("/console/payments/{id}/confirm", post(pages::confirm_order))
+        .route("/console/providers", get(pages::providers))
+        .with_state(state)
+}
+
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The operator of this request, or a redirect to the sign-in page.
+pub fn operator(s: &ConsoleState, headers: &HeaderMap) -> Result<Operator, Reply> {
+    cookie_of(headers)
+        .and_then(|c| s.check_session(&c))
+        .ok_or_else(|| Redirect::to("/console/login").into_response().into())
+}
+
+/// A POST's operator: a session and the form's CSRF token, or 403.
+pub fn operator_posting(
+    s: &ConsoleState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Operator, Reply> {
+    let op = operator(s, headers)?;
+    if !crate::http::constant_time_eq(csrf.as_bytes(), op.csrf.as_bytes()) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form is stale or forged: reload the page",
+        )
+            .into_response()
+            .into());
+    }
+    Ok(op)
+}
+
+/// The page frame: navigation, the operator, the content.
+pub fn layout(title: &str, op: Option<&Operator>, content: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " — reelforge console" }
+                    style { (maud::PreEscaped(STYLE)) }
+                }
+                body {
+                    @if let Some(op) = op {
+                        nav {
+                            a href="/console" { "Overview" }
+                            a href="/console/users" { "Users" }
+                            a href="/console/jobs" { "Jobs" }
+                            a href="/console/payments" { "Payments" }
+                            a href="/console/providers" { "Providers" }
+                            form method="post" action="/console/logout" class="inline" {
+                                input type="hidden" name="csrf" value=(op.csrf);
+                                button { "Sign out (" (op.name) ")" }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (content) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+nav{display:flex;flex-wrap:wrap;gap:.2rem .9rem;padding:.6rem 1rem;background:#1d2330}nav a,nav button{color:#fff;text-decoration:none;background:none;border:0;font:inherit;cursor:pointer}
+main{padding:1rem;max-width:1100px;margin:auto}table{border-collapse:collapse;width:100%;background:#fff;margin:.5rem 0 1rem}
+td,th{border-bottom:1px solid #e3e6eb;padding:.35rem .5rem;text-align:left;vertical-align:top}th{background:#eef0f4}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:.6rem}.card{background:#fff;padding:.7rem;border-radius:6px}
+.card b{display:block;font-size:1.4rem}.chart{background:#fff;border-radius:6px;padding:.5rem;margin:.6rem 0}.chart svg{width:100%;height:auto}
+form.inline{display:inline}input,select,button{font:inherit;padding:.3rem .5rem}button{cursor:pointer}
+.ok{color:#137333}.bad{color:#b3261e}.muted{color:#6b7280}pre{white-space:pre-wrap;background:#fff;padding:.5rem;overflow-x:auto}
+video{max-width:100%;max-height:70vh;background:#000}.flash{background:#fff4ce;padding:.5rem;border-radius:6px}";
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+async fn login_page(State(s): State<Console>, headers: HeaderMap) -> Response {
+    if operator(&s, &headers).is_ok() {
+        return Redirect::to("/console").into_response();
+    }
+    sign_in_form(None).into_response()
+}
+
+fn sign_in_form(message: Option<&str>) -> Html<String> {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            @if let Some(m) = message { p class="flash bad" { (m) } }
+            form method="post" action="/console/login" {
+                label { "Console token " input type="password" name="token" autocomplete="current-password" required; }
+                " " button id="sign-in" { "Sign in" }
+            }
+            p class="muted" { "Admins in ADMIN_IDS can also sign in with the Telegram Login Widget pointed at /console/telegram." }
+        },
+    )
+}
+
+fn client_of(peer: Option<&axum::Extension<ConnectInfo<SocketAddr>>>) -> String {
+    peer.map_or_else(|| "unknown".into(), |c| c.0 .0.ip().to_string())
+}
+
+fn signed_in(s: &ConsoleState, who: &str) -> Response {
+    let secure = if s.https { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        s.session(who),
+        SESSION_MS / 1000
+    );
+    let mut r = Redirect::to("/console").into_response();
+    if let Ok(v) = cookie.parse() {
+        r.headers_mut().insert("set-cookie", v);
+    }
+    r
+}
+
+async fn login(
+    State(s): State<Console>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let client = client_of(peer.as_ref());
+    if !s.sign_in_allowed(&client, false) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            sign_in_form(Some("Too many failed sign-ins: wait ten minutes.")),
+        )
+            .into_response();
+    }
+    if crate::http::constant_time_eq(f.token.trim().as_bytes(), s.token.as_bytes()) {
+        tracing::info!(client = %client, "console sign-in");
+        return signed_in(&s, "token");
+    }
+    s.sign_in_allowed(&client, true);
+    tracing::warn!(client = %client, "console sign-in refused");
+    (
+        StatusCode::UNAUTHORIZED,
+        sign_in_form(Some("That token is not right.")),
+    )
+        .into_response()
+}
+
+/// The Telegram Login Widget's redirect: the fields signed with the bot token as documented
+/// (`hash` = HMAC-SHA256 with SHA-256(bot token) as the key, over the sorted `key=value`
+/// lines), at most a day old, and an id in `ADMIN_IDS`.
+async fn telegram_login(
+    State(s): State<Console>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Query(fields): Query<HashMap<String, String>>,
+) -> Response {
+    let client = client_of(peer.as_ref());
+    if !s.sign_in_allowed(&client, false) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            sign_in_form(Some("Too many failed sign-ins: wait ten minutes.")),
+        )
+            .into_response();
+    }
+    let admin = s.bot_token.as_deref().and_then(|token| {
+        let id: i64 = fields.get("id")?.parse().ok()?;
+        (telegram_login_valid(token, &fields, now_ms() / 1000) && s.admin_ids.contains(&id))
+            .then_some(id)
+    });
+    match admin {
+        Some(id) => signed_in(&s, &format!("tg{id}")),
+        None => {
+            s.sign_in_allowed(&client, true);
+            (
+                StatusCode::UNAUTHORIZED,
+                sign_in_form(Some("That Telegram sign-in is not valid for the console.")),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Checks the Telegram Login Widget data (`hash` and `auth_date` within a day of `now_s`).
+pub fn telegram_login_valid(bot_token: &str, fields: &HashMap<String, String>, now_s: i64) -> bool {
+    let Some(hash) = fields.get("hash") else {
+        return false;
+    };
+    let fresh = fields
+        .get("auth_date")
+        .and_then(|d| d.parse::<i64>().ok())
+        .is_some_and(|d| (now_s - d).abs() < 86_400);
+    let mut lines: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "hash")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    lines.sort();
+    let key = Sha256::digest(bot_token.as_bytes());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length");
+    mac.update(lines.join("\n").as_bytes());
+    let expected = hex::encode(mac.finalize().into_bytes());
+    fresh
+        && crate::http::constant_time_eq(expected.as_bytes(), hash.to_ascii_lowercase().as_bytes())
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(s): State<Console>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = operator_posting(&s, &headers, &f.csrf) {
+        return r.into_response();
+    }
+    let mut r = Redirect::to("/console/login").into_response();
+    if let Ok(v) = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0").parse()
+    {
+        r.headers_mut().insert("set-cookie", v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ConsoleState {
+        let db = crate::db::Db::Sqlite(
+            sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").unwrap(),
+        );
+        let storage = Arc::new(Storage::Folder(
+            crate::storage::folder::FolderStore::new(std::env::temp_dir().join("rf-console-unit"))
+                .unwrap(),
+        ));
+        ConsoleState::new(
+            db,
+            storage,
+            Arc::new(PriceTable::default_table()),
+            "t".repeat(32),
+            Some("123:ABC".into()),
+            vec![7],
+            false,
+        )
+    }
+
+    #[tokio::test]
+    async fn sessions_are_signed_and_expire_and_csrf_follows_the_session() {
+        let s = state();
+        let cookie = s.session("token");
+        let op = s.check_session(&cookie).unwrap();
+        assert_eq!(op.name, "token");
+        let forged = cookie.replacen("token", "admin", 1);
+        assert!(
+            s.check_session(&forged).is_none(),
+            "the signature covers the name"
+        );
+        let expired = {
+            let body = format!("{}.token.00", now_ms() - 1);
+            format!("{body}.{}", s.mac(&format!("session:{body}")))
+        };
+        assert!(s.check_session(&expired).is_none());
+        let other = s.check_session(&s.session("token")).unwrap();
+        assert_ne!(op.csrf, other.csrf, "each session has its own CSRF token");
+    }
+
+    #[tokio::test]
+    async fn failed_sign_ins_are_limited_per_client() {
+        let s = state();
+        for _ in 0..MAX_FAILURES {
+            assert!(s.sign_in_allowed("1.2.3.4", false));
+            s.sign_in_allowed("1.2.3.4", true);
+        }
+        assert!(!s.sign_in_allowed("1.2.3.4", false));
+        assert!(s.sign_in_allowed("5.6.7.8", false));
+    }
+
+    #[test]
+    fn the_telegram_widget_hash_is_checked_as_documented() {
+        let token = "123:ABC";
+        let mut f: HashMap<String, String> = [
+            ("id", "7"),
+            ("first_name", "Ann"),
+            ("auth_date", "1700000000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let key = Sha256::digest(token.as_bytes());
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(b"auth_date=1700000000\nfirst_name=Ann\nid=7");
+        f.insert("hash".into(), hex::encode(mac.finalize().into_bytes()));
+        assert!(telegram_login_valid(token, &f, 1_700_000_100));
+        assert!(!telegram_login_valid("123:OTHER", &f, 1_700_000_100));
+        assert!(
+            !telegram_login_valid(token, &f, 1_700_200_000),
+            "older than a day"
+        );
+        f.insert("id".into(), "8".into());
+        assert!(
+            !telegram_login_valid(token, &f, 1_700_000_100),
+            "a changed field"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The operator console in a real headless Chromium (Debian's `chromium` through
+//! `chromium-driver`) against a running `reelforge serve`: every page signed out redirects
+//! to the sign-in page (and every action refuses), a wrong token is refused, then the
+//! operator signs in, sees the overview's charts drawn from seeded jobs and payments, finds
+//! a user, tops up once however often the form is sent, opens a job and plays its video,
+//! and confirms a Kaspi transfer once. Each page's screenshot is saved and checked not blank.
+use crate::common;
+use crate::dbs;
+use crate::fake_tg::FakeTelegram;
+use crate::webdriver::Browser;
+use reelforge::db::users::touch_user;
+use reelforge::ledger::{self, Reason};
+use reelforge::queue::{self, NewJob};
+use serde_json::json;
+use std::process::Child;
+use std::time::Duration;
+
+const TOKEN: &str = "console-token-for-the-browser-test-0123456789";
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (_tg, tg_url) = FakeTelegram::start().await;
+    touch_user(&db, 301, Some("anna_shop"), "ru").await.unwrap();
+    touch_user(&db, 302, Some("boris"), "en").await.unwrap();
+    ledger::credit(&db, 301, 3000, Reason::Payment, "seed:301", None)
+        .await
+        .unwrap();
+    // Payments: a paid Stripe order and a Kaspi transfer waiting for the operator.
+    let stripe = reelforge::db::orders::create_order(&db, 301, "stripe", 1484, 133_600, "KZT")
+        .await
+        .unwrap();
+    reelforge::db::orders::mark_paid(&db, stripe).await.unwrap();
+    let kaspi = reelforge::db::orders::create_order(&db, 302, "kaspi", 742, 74_200, "KZT")
+        .await
+        .unwrap();
+    // Jobs: one that makes a video, one that fails (an empty edit prompt).
+    let video_job = queue::submit(
+        &db,
+        NewJob::from_json(
+            301,
+            "text_to_video",
+            json!({"prompt": "a red kite", "tier": "fast", "seconds": 4, "size": "720x1280"}),
+            371,
+            3,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let failing = queue::submit(
+        &db,
+        NewJob::from_json(
+            301,
+            "character_edit",
+            json!({"image": "gallery/none.jpg", "prompt": " "}),
+            60,
+            3,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", t.url.as_str()),
+        (
+            "STORAGE_URL",
+            &dir.path().join("files").display().to_string(),
+        ),
+        ("TELEGRAM_BOT_TOKEN", "123:TEST"),
+        ("TELEGRAM_API_URL", &tg_url),
+        ("PROVIDERS", "local"),
+        ("CONSOLE_TOKEN", TOKEN),
+        ("HTTP_ADDR", &format!("127.0.0.1:{port}")),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let _serve = Serve(common::spawn_reelforge(
+        "serve",
+        &["serve"],
+        &env,
+        dir.path(),
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    common::wait_until("serve to answer", Duration::from_secs(30), || {
+        let r = http.get(format!("{base}/health")).send();
+        async move { r.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    common::wait_until(
+        "the seeded jobs to end",
+        Duration::from_secs(60),
+        || async {
+            let a = queue::job(&db, video_job).await.unwrap().unwrap().state;
+            let b = queue::job(&db, failing).await.unwrap().unwrap().state;
+            a.is_final() && b.is_final()
+        },
+    )
+    .await;
+
+    // Signed out: every page redirects to the sign-in page, every action is refused.
+    for path in [
+        "/console".to_string(),
+        "/console/users?q=anna".into(),
+        "/console/users/301".into(),
+        format!("/console/jobs/{video_job}"),
+        format!("/console/jobs/{video_job}/video"),
+        "/console/jobs".into(),
+        "/console/payments".into(),
+        "/console/providers".into(),
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/console/login", "{path}");
+    }
+    for path in [
+        "/console/users/301/topup".to_string(),
+        "/console/users/301/ban".into(),
+        format!("/console/payments/{kaspi}/confirm"),
+        format!("/console/jobs/{failing}/action"),
+    ] {
+        let r = http
+            .post(format!("{base}{path}"))
+            .form(&[
+                ("csrf", "x"),
+                ("amount", "999"),
+                ("reason", "r"),
+                ("nonce", "n"),
+                ("banned", "1"),
+                ("action", "refund"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+    }
+    assert_eq!(
+        ledger::balance_of(&db, 301).await.unwrap(),
+        3000 - 371 - 60 + 60,
+        "nothing changed"
+    );
+
+    let shots = dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let b = Browser::start(dir.path()).await;
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+
+    b.go(&format!("{base}/console/payments")).await;
+    assert!(
+        b.url().await.ends_with("/console/login"),
+        "{}",
+        b.url().await
+    );
+    assert!(
+        b.screenshot(&shot("sign-in")).await > 5,
+        "the sign-in page is blank"
+    );
+    // A wrong token.
+    b.type_into("input[name=token]", "not-the-token").await;
+    b.click("#sign-in").await;
+    b.wait_text("That token is not right.").await;
+    assert!(b.url().await.ends_with("/console/login"));
+    // The right one.
+    b.type_into("input[name=token]", TOKEN).await;
+    b.click("#sign-in").await;
+    b.wait_url("/console").await;
+    // The overview's charts are drawn from the seeded data.
+    assert!(
+        b.count(".chart svg rect").await >= 4,
+        "{}",
+        b.source().await
+    );
+    assert_eq!(b.text("#revenue").await, "1336 ₸");
+    assert!(
+        b.source().await.contains("bad_user_input"),
+        "failures by class"
+    );
+    assert!(
+        b.screenshot(&shot("overview")).await > 20,
+        "the overview is blank"
+    );
+    b.go(&format!("{base}/console?period=30d")).await;
+    assert!(b.count(".chart svg rect").await >= 4);
+
+    // Find a user and top up once, however often the form is sent.
+    b.go(&format!("{base}/console/users")).await;
+    b.type_into("input[name=q]", "anna").await;
+    b.click("#search").await;
+    assert!(
+        b.text("#users").await.contains("301"),
+        "{}",
+        b.source().await
+    );
+    assert!(!b.text("#users").await.contains("302"));
+    b.click("#users a[href='/console/users/301']").await;
+    b.wait_url("/console/users/301").await;
+    let before = ledger::balance_of(&db, 301).await.unwrap();
+    b.type_into("#topup input[name=amount]", "50").await;
+    b.type_into("#topup input[name=reason]", "sorry for the wait")
+        .await;
+    // A double click sends the form twice.
+    b.script("const f = document.getElementById('topup'); f.requestSubmit(); f.requestSubmit();")
+        .await;
+    common::wait_until("the top-up", Duration::from_secs(10), || async {
+        ledger::balance_of(&db, 301).await.unwrap() != before
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        ledger::balance_of(&db, 301).await.unwrap(),
+        before + 50,
+        "one top-up"
+    );
+    b.go(&format!("{base}/console/users/301")).await;
+    assert_eq!(b.text("#balance").await, (before + 50).to_string());
+    assert!(
+        b.source().await.contains("sorry for the wait"),
+        "the reason is in the audit log"
+    );
+    assert!(b.screenshot(&shot("user")).await > 20);
+
+    // A job page plays its video.
+    b.go(&format!("{base}/console/jobs/{video_job}")).await;
+    assert_eq!(b.text("#state").await, "done");
+    let mut duration = 0.0;
+    for _ in 0..50 {
+        duration = b
+            .script("return document.getElementById('result').duration || 0")
+            .await
+            .as_f64()
+            .unwrap_or(0.0);
+        if duration > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        (duration - 4.0).abs() < 0.5,
+        "the video reports {duration} s"
+    );
+    assert!(b.count("#timeline tr").await >= 3, "the events timeline");
+    assert!(b.screenshot(&shot("job")).await > 20);
+    // The failed job is refunded already: no refund button; retry queues a free copy once.
+    b.go(&format!("{base}/console/jobs/{failing}")).await;
+    assert!(b.find("#job-refund").await.is_none());
+    b.click("#job-retry").await;
+    b.wait_text("A new job was queued").await;
+    b.go(&format!("{base}/console/jobs/{failing}")).await;
+    b.click("#job-retry").await;
+    b.wait_text("A new job was queued").await;
+    let retries: Vec<_> = queue::all_jobs(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind.is_some_and(|k| k.name() == "character_edit") && j.cost_tokens == 0)
+        .collect();
+    assert_eq!(retries.len(), 1, "retried once");
+    b.go(&format!("{base}/console/jobs?state=failed")).await;
+    assert!(b.source().await.contains(&format!("#{failing}")));
+    assert!(b.screenshot(&shot("jobs")).await > 20);
+
+    // Confirm the Kaspi transfer: credited once, the order closed.
+    b.go(&format!("{base}/console/payments")).await;
+    b.click("button.confirm").await;
+    b.wait_text("confirmed and credited").await;
+    assert_eq!(ledger::balance_of(&db, 302).await.unwrap(), 742);
+    assert_eq!(
+        reelforge::db::orders::order(&db, kaspi)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "paid"
+    );
+    assert!(
+        b.find("button.confirm").await.is_none(),
+        "nothing left to confirm"
+    );
+    assert!(b.screenshot(&shot("payments")).await > 20);
+    b.go(&format!("{base}/console/providers")).await;
+    assert!(b.screenshot(&shot("providers")).await > 5);
+    // CONSOLE_SHOTS=<dir> keeps the screenshots for a person to look at.
+    if let Ok(keep) = std::env::var("CONSOLE_SHOTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for e in std::fs::read_dir(&shots).unwrap().flatten() {
+            std::fs::copy(e.path(), std::path::Path::new(&keep).join(e.file_name())).unwrap();
+        }
+    }
+}
