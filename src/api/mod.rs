@@ -32,6 +32,8 @@ pub struct ApiState {
     pub limiter: RateLimiter,
     /// Scratch space for checking uploads.
     pub work_dir: std::path::PathBuf,
+    /// Webhooks may point at loopback / private addresses (`API_WEBHOOK_PRIVATE_OK`).
+    pub webhook_private_ok: bool,
 }
 
 pub type Api = Arc<ApiState>;

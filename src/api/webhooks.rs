@@ -41,6 +41,9 @@ pub async fn register(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| Problem::bad_request("url must be an http(s) URL"))?;
+    if !s.webhook_private_ok {
+        public_address(&url).await.map_err(Problem::bad_request)?;
+    }
     let secret = format!("whsec_{}", super::keys::random_hex(24));
     rows::set_webhook(&s.db, caller.user_id, url.as_str(), &secret).await?;
     Ok((
@@ -69,6 +72,41 @@ pub async fn remove(State(s): State<Api>, caller: Caller) -> Result<StatusCode, 
     } else {
         Err(Problem::not_found("no webhook is set"))
     }
+}
+
+/// Refuses URLs whose host resolves to loopback, private, link-local or unspecified
+/// addresses: a client must not make the server call into its own network.
+pub async fn public_address(url: &reqwest::Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| format!("'{host}' does not resolve"))?
+        .collect();
+    let private = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+    };
+    if addrs.is_empty() || addrs.iter().any(|a| private(a.ip())) {
+        return Err(format!(
+            "the webhook must be on a public address ('{host}' is local or private)"
+        ));
+    }
+    Ok(())
 }
 
 /// The signature header of `body` at `t` (unix seconds).
@@ -103,9 +141,14 @@ pub fn verify(secret: &str, header: &str, body: &str, now_s: i64, tolerance_s: i
 
 /// Puts the events of finished API jobs in the outbox, then sends what is due. Runs until
 /// `stop` in `serve`; each pass is safe to repeat (event ids are unique).
-pub async fn run(db: Db, http: reqwest::Client, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    db: Db,
+    http: reqwest::Client,
+    private_ok: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        if let Err(e) = pass(&db, &http).await {
+        if let Err(e) = pass(&db, &http, private_ok).await {
             tracing::warn!(error = %e, "webhook pass failed");
         }
         tokio::select! {
@@ -115,7 +158,13 @@ pub async fn run(db: Db, http: reqwest::Client, mut stop: tokio::sync::watch::Re
     }
 }
 
-pub async fn pass(db: &Db, http: &reqwest::Client) -> Result<(), crate::queue::QueueError> {
+/// `private_ok`: the address check is repeated before each send (a name may resolve
+/// elsewhere later).
+pub async fn pass(
+    db: &Db,
+    http: &reqwest::Client,
+    private_ok: bool,
+) -> Result<(), crate::queue::QueueError> {
     for (job_id, user, state) in rows::finished_without_event(db, 100).await? {
         let kind = match state.as_str() {
             "done" => "job.succeeded",
@@ -140,6 +189,16 @@ pub async fn pass(db: &Db, http: &reqwest::Client) -> Result<(), crate::queue::Q
             rows::event_failed(db, e.id, "no webhook is set any more", None).await?;
             continue;
         };
+        if !private_ok {
+            let checked = match reqwest::Url::parse(&hook.url) {
+                Ok(u) => public_address(&u).await,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(why) = checked {
+                rows::event_failed(db, e.id, &why, None).await?;
+                continue;
+            }
+        }
         let t = now_ms() / 1000;
         let sent = http
             .post(&hook.url)
@@ -203,5 +262,27 @@ mod tests {
             "too old"
         );
         assert!(!verify("whsec_a", "v1=00", "{}", 0, 300));
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn webhooks_into_the_servers_own_network_are_refused() {
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://localhost/hook",
+            "http://10.1.2.3/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/hook",
+            "http://0.0.0.0/",
+        ] {
+            let u = reqwest::Url::parse(url).unwrap();
+            assert!(public_address(&u).await.is_err(), "{url}");
+        }
+        let public = reqwest::Url::parse("https://93.184.215.14/hook").unwrap();
+        assert!(public_address(&public).await.is_ok());
     }
 }

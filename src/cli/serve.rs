@@ -141,6 +141,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             prices: prices.clone(),
             limiter: reelforge::api::RateLimiter::new(cfg.api_rate_per_min as u32),
             work_dir: std::env::temp_dir().join("reelforge-api"),
+            webhook_private_ok: cfg.api_webhook_private_ok,
         });
         let hooks_http =
             reelforge::providers::http_client(std::time::Duration::from_secs(15), None)
@@ -148,6 +149,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         tokio::spawn(reelforge::api::webhooks::run(
             db.clone(),
             hooks_http,
+            cfg.api_webhook_private_ok,
             stop_tx.subscribe(),
         ));
         let mut routes = router(state).merge(reelforge::api::router(api));

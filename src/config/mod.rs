@@ -51,10 +51,11 @@ pub struct Layer {
     pub breaker_failure_rate: Option<String>,
     pub console_token: Option<String>,
     pub api_rate_per_min: Option<String>,
+    pub api_webhook_private_ok: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 42] = [
+pub const SETTING_NAMES: [&str; 43] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -97,10 +98,11 @@ pub const SETTING_NAMES: [&str; 42] = [
     "BREAKER_FAILURE_RATE",
     "CONSOLE_TOKEN",
     "API_RATE_PER_MIN",
+    "API_WEBHOOK_PRIVATE_OK",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 42] {
+    fn slots(&mut self) -> [&mut Option<String>; 43] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -144,6 +146,7 @@ impl Layer {
             &mut self.breaker_failure_rate,
             &mut self.console_token,
             &mut self.api_rate_per_min,
+            &mut self.api_webhook_private_ok,
         ]
     }
 
@@ -208,6 +211,9 @@ pub struct Config {
     pub console_token: Option<String>,
     /// `API_RATE_PER_MIN`: requests per API key per minute.
     pub api_rate_per_min: i64,
+    /// `API_WEBHOOK_PRIVATE_OK=1`: API webhooks may point at loopback and private addresses
+    /// (otherwise refused: a client could make the server call its own network).
+    pub api_webhook_private_ok: bool,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -505,6 +511,8 @@ impl Config {
                 other => other.map(|t| t.trim().to_string()),
             },
             api_rate_per_min: number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            api_webhook_private_ok: number(l.api_webhook_private_ok, "API_WEBHOOK_PRIVATE_OK", 0)?
+                == 1,
             chains: Chains::parse(ChainSettings {
                 talking_head: l.talking_head_chain,
                 tts: l.tts_chain,

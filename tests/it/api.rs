@@ -170,6 +170,8 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         ("TELEGRAM_API_URL", &tg_url),
         ("PROVIDERS", "local"),
         ("API_RATE_PER_MIN", "100"),
+        // The receiver listens on 127.0.0.1 (refused otherwise, checked below by a unit test).
+        ("API_WEBHOOK_PRIVATE_OK", "1"),
         ("HTTP_ADDR", &format!("127.0.0.1:{port}")),
     ]
     .iter()
@@ -454,4 +456,202 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         doc.to_string().contains("ugc_video"),
         "the JobSpec variants are in it"
     );
+}
+
+/// Runs one SQL statement on either database (test set-up only).
+async fn exec(db: &reelforge::db::Db, sql: &str) {
+    match db {
+        reelforge::db::Db::Sqlite(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        reelforge::db::Db::Postgres(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_given_up_after_a_day()
+{
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    // The client's endpoint fails the first time.
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let c = c.clone();
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        calls.store(0, Ordering::SeqCst);
+        touch_user(&db, 5, None, "en").await.unwrap();
+        ledger::credit(&db, 5, 1000, Reason::Payment, "seed:5", None)
+            .await
+            .unwrap();
+        reelforge::db::api::set_webhook(&db, 5, &url, "whsec_test")
+            .await
+            .unwrap();
+        let spec = reelforge::jobs::JobSpec::from_row(
+            "text_to_video",
+            r#"{"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}"#,
+        )
+        .unwrap();
+        let job = |n: i64| reelforge::queue::NewJob {
+            user_id: 5,
+            spec: spec.clone(),
+            cost_tokens: n,
+            max_attempts: 3,
+        };
+        let (done, _) = reelforge::queue::submit_api(&db, job(10), None)
+            .await
+            .unwrap();
+        let (old, _) = reelforge::queue::submit_api(&db, job(20), None)
+            .await
+            .unwrap();
+        let later = reelforge::db::now_ms() + 1000;
+        exec(
+            &db,
+            &format!(
+                "UPDATE jobs SET state = 'done', finished_ms = {later} WHERE id IN ({done}, {old})"
+            ),
+        )
+        .await;
+        let http = reqwest::Client::new();
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        // The first try of each failed or succeeded; nothing is lost: retry what is due.
+        let sent_first = calls.load(Ordering::SeqCst);
+        assert_eq!(sent_first, 2, "{}", db.kind());
+        exec(
+            &db,
+            "UPDATE api_events SET next_at_ms = 0 WHERE delivered_ms IS NULL",
+        )
+        .await;
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the failed one again, once"
+        );
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        exec(&db, "UPDATE api_events SET next_at_ms = 0").await;
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "a delivered event is not sent again"
+        );
+        // An endpoint that never answers is given up after 24 h.
+        reelforge::db::api::set_webhook(&db, 5, "http://127.0.0.1:9/never", "whsec_test")
+            .await
+            .unwrap();
+        let (third, _) = reelforge::queue::submit_api(&db, job(30), None)
+            .await
+            .unwrap();
+        exec(
+            &db,
+            &format!(
+                "UPDATE jobs SET state = 'failed', finished_ms = {} WHERE id = {third}",
+                later + 1000
+            ),
+        )
+        .await;
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        exec(
+            &db,
+            &format!(
+                "UPDATE api_events SET next_at_ms = 0, created_ms = {} WHERE job_id = {third}",
+                reelforge::db::now_ms() - 25 * 3_600_000
+            ),
+        )
+        .await;
+        reelforge::api::webhooks::pass(&db, &http, true)
+            .await
+            .unwrap();
+        let due = reelforge::db::api::due_events(&db, 10).await.unwrap();
+        assert!(due.is_empty(), "given up: {due:?}");
+        // Refused without the opt-in: a webhook into the server's own network.
+        exec(
+            &db,
+            "UPDATE api_events SET gave_up_ms = NULL, next_at_ms = 0",
+        )
+        .await;
+        reelforge::api::webhooks::pass(&db, &http, false)
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_made_listed_and_revoked_from_the_chat() {
+    let e = crate::bot_flows::env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    e.member(42, 100).await;
+    f.text(42, "/api new");
+    let texts = f.wait_text(42, "rf_").await;
+    let shown = texts
+        .iter()
+        .rev()
+        .find(|t| t.contains("rf_"))
+        .unwrap()
+        .clone();
+    let key = shown
+        .split_whitespace()
+        .find(|w| w.starts_with("rf_"))
+        .unwrap()
+        .to_string();
+    let found = reelforge::api::keys::verify(&e.db, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user_id, 42);
+    assert!(
+        !format!(
+            "{:?}",
+            reelforge::db::api::keys_of(&e.db, 42).await.unwrap()
+        )
+        .contains(&key[16..]),
+        "only the hash is kept"
+    );
+    f.text(42, "/api");
+    f.wait_text(42, &format!("rf_{}_…", found.prefix)).await;
+    f.text(42, &format!("/api revoke {}", found.prefix));
+    f.wait_text(42, "отозван").await;
+    assert!(reelforge::api::keys::verify(&e.db, &key)
+        .await
+        .unwrap()
+        .is_none());
+    f.text(42, "/api revoke nope");
+    f.wait_text(42, "Нет действующего ключа").await;
+    crate::bot_flows::stop(running).await;
 }

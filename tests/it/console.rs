@@ -155,6 +155,20 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 303, "{path}");
     }
+    // A forged or stale session cookie is no session.
+    for cookie in [
+        "rf_console=9999999999999.token.00.deadbeef",
+        "rf_console=",
+        "other=1",
+    ] {
+        let r = http
+            .get(format!("{base}/console/users/301"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{cookie}");
+    }
     assert_eq!(
         ledger::balance_of(&db, 301).await.unwrap(),
         3000 - 371 - 60 + 60,
