@@ -218,7 +218,7 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
 }
 
 /// What a finished job cost at the providers, from its parameters and the pricing table.
-fn job_cost_kzt(prices: &PriceTable, spec: &JobSpec) -> f64 {
+pub fn job_cost_kzt(prices: &PriceTable, spec: &JobSpec) -> f64 {
     let video = |tier: &str, size: &str, seconds: u32| {
         let res = crate::pricing::resolution_of(size);
         prices

@@ -173,7 +173,23 @@ pub async fn overview(
         .await
         .map_err(internal)?;
     let income: i64 = done.iter().map(|(price, _)| price).sum();
-    let spent: f64 = done.iter().map(|(_, c)| c.spent_kzt.unwrap_or(0.0)).sum();
+    // The steps with fallback chains record what they cost; video generations are priced
+    // from their parameters (the tier's cost in the pricing table).
+    let specs = crate::queue::done_specs_since(&s.db, since)
+        .await
+        .map_err(internal)?;
+    let estimated: f64 = specs
+        .iter()
+        .filter(|spec| {
+            !spec.kind().composes() && spec.kind() != crate::jobs::JobKind::CharacterEdit
+        })
+        .map(|spec| crate::admin::job_cost_kzt(&s.prices, spec))
+        .sum();
+    let spent: f64 = done
+        .iter()
+        .map(|(_, c)| c.spent_kzt.unwrap_or(0.0))
+        .sum::<f64>()
+        + estimated;
     let mut by_entry: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
     for (price, c) in &done {
         for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
@@ -205,7 +221,7 @@ pub async fn overview(
         div class="cards" {
             div class="card" { "Revenue" b id="revenue" { (format!("{revenue_total:.0} ₸")) } }
             div class="card" { "Jobs" b { (jobs.iter().map(|(_, _, n)| n).sum::<i64>()) } span class="muted" { (count("done")) " done, " (count("failed")) " failed" } }
-            div class="card" { "Provider spend" b { (format!("{spent:.0} ₸")) } span class="muted" { "margin " (margin) } }
+            div class="card" { "Provider spend" b { (format!("{spent:.0} ₸")) } span class="muted" { "margin " (margin) ", video priced by tier" } }
             div class="card" { "Queue" b { (depth) } span class="muted" { "oldest waits " (oldest_wait_ms / 1000) " s" } }
             div class="card" { "Wait for a worker" b { (secs(percentile(&waits, 0.5))) } span class="muted" { "p95 " (secs(percentile(&waits, 0.95))) } }
             div class="card" { "Active users" b { (active) } }

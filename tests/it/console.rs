@@ -137,6 +137,8 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     for path in [
         "/console/users/301/topup".to_string(),
         "/console/users/301/ban".into(),
+        "/console/users/301/keys".into(),
+        "/console/logout".into(),
         format!("/console/payments/{kaspi}/confirm"),
         format!("/console/jobs/{failing}/action"),
     ] {
@@ -199,6 +201,7 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     b.type_into("input[name=token]", TOKEN).await;
     b.click("#sign-in").await;
     b.wait_url("/console").await;
+    b.wait_text("Jobs per hour by state").await;
     // The overview's charts are drawn from the seeded data.
     assert!(
         b.count(".chart svg rect").await >= 4,
@@ -221,14 +224,13 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     b.go(&format!("{base}/console/users")).await;
     b.type_into("input[name=q]", "anna").await;
     b.click("#search").await;
-    assert!(
-        b.text("#users").await.contains("301"),
-        "{}",
-        b.source().await
-    );
+    // The results page (the list before the search shows recent users, 302 among them).
+    b.wait_text("value=\"anna\"").await;
+    assert!(b.text("#users").await.contains("301"));
     assert!(!b.text("#users").await.contains("302"));
     b.click("#users a[href='/console/users/301']").await;
     b.wait_url("/console/users/301").await;
+    b.wait_text("Top up").await;
     let before = ledger::balance_of(&db, 301).await.unwrap();
     b.type_into("#topup input[name=amount]", "50").await;
     b.type_into("#topup input[name=reason]", "sorry for the wait")

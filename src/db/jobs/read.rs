@@ -147,6 +147,15 @@ pub async fn done_specs(db: &Db) -> Result<Vec<JobSpec>, QueueError> {
         .collect())
 }
 
+/// The specs of the jobs finished since `since_ms`.
+pub async fn done_specs_since(db: &Db, since_ms: i64) -> Result<Vec<JobSpec>, QueueError> {
+    let rows: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done' AND finished_ms >= $1").bind(since_ms).fetch_all(p).await?);
+    Ok(rows
+        .iter()
+        .filter_map(|(kind, params)| JobSpec::from_row(kind, params).ok())
+        .collect())
+}
+
 /// The price and checkpoints of the jobs finished since `since_ms` (margins per provider).
 pub async fn done_since(
     db: &Db,
