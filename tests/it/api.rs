@@ -11,18 +11,8 @@ use axum::Router;
 use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
 use serde_json::{json, Value};
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
@@ -155,44 +145,22 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     assert!(reelforge::db::api::revoke_key(&db, 201, &prefix)
         .await
         .unwrap());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", t.url.as_str()),
-        (
-            "STORAGE_URL",
-            &dir.path().join("files").display().to_string(),
-        ),
-        ("TELEGRAM_BOT_TOKEN", "123:TEST"),
-        ("TELEGRAM_API_URL", &tg_url),
-        ("PROVIDERS", "local"),
-        ("API_RATE_PER_MIN", "100"),
-        // The receiver listens on 127.0.0.1 (refused otherwise, checked below by a unit test).
-        ("API_WEBHOOK_PRIVATE_OK", "1"),
-        ("HTTP_ADDR", &format!("127.0.0.1:{port}")),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let _serve = Serve(common::spawn_reelforge(
-        "serve",
-        &["serve"],
-        &env,
+    let serve = common::LocalServe::start(
+        &t.url,
         dir.path(),
-    ));
+        &tg_url,
+        &[
+            ("API_RATE_PER_MIN", "100"),
+            // The receiver listens on 127.0.0.1 (refused otherwise, checked by a unit test).
+            ("API_WEBHOOK_PRIVATE_OK", "1"),
+        ],
+    )
+    .await;
     let c = Client {
         http: reqwest::Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
+        base: serve.base.clone(),
     };
     let log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-    common::wait_until("serve to answer", Duration::from_secs(30), || {
-        let r = c.http.get(format!("{}/health", c.base)).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
 
     // Keys: none, wrong, revoked → 401 problem+json.
     for bad in ["", "rf_000000000000_00", &revoked, "sk-something"] {

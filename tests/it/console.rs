@@ -12,19 +12,9 @@ use reelforge::db::users::touch_user;
 use reelforge::ledger::{self, Reason};
 use reelforge::queue::{self, NewJob};
 use serde_json::json;
-use std::process::Child;
 use std::time::Duration;
 
 const TOKEN: &str = "console-token-for-the-browser-test-0123456789";
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
@@ -72,42 +62,13 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     )
     .await
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", t.url.as_str()),
-        (
-            "STORAGE_URL",
-            &dir.path().join("files").display().to_string(),
-        ),
-        ("TELEGRAM_BOT_TOKEN", "123:TEST"),
-        ("TELEGRAM_API_URL", &tg_url),
-        ("PROVIDERS", "local"),
-        ("CONSOLE_TOKEN", TOKEN),
-        ("HTTP_ADDR", &format!("127.0.0.1:{port}")),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let _serve = Serve(common::spawn_reelforge(
-        "serve",
-        &["serve"],
-        &env,
-        dir.path(),
-    ));
-    let base = format!("http://127.0.0.1:{port}");
+    let serve =
+        common::LocalServe::start(&t.url, dir.path(), &tg_url, &[("CONSOLE_TOKEN", TOKEN)]).await;
+    let base = serve.base.clone();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    common::wait_until("serve to answer", Duration::from_secs(30), || {
-        let r = http.get(format!("{base}/health")).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
     common::wait_until(
         "the seeded jobs to end",
         Duration::from_secs(60),

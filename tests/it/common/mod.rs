@@ -282,3 +282,63 @@ pub fn spawn_reelforge(
     }
     cmd.spawn().unwrap()
 }
+
+/// A `reelforge serve` process (local providers, a fake Bot API, the folder store under
+/// `dir`) answering on its `base` URL; killed (by its own PID) when dropped.
+pub struct LocalServe {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for LocalServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LocalServe {
+    /// Starts `serve` on a free loopback port with `extra` settings and waits for `/health`.
+    pub async fn start(
+        database_url: &str,
+        dir: &std::path::Path,
+        telegram_api: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.join("files").display().to_string();
+        let addr = format!("127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = [
+            ("DATABASE_URL", database_url),
+            ("STORAGE_URL", storage.as_str()),
+            ("TELEGRAM_BOT_TOKEN", "123:TEST"),
+            ("TELEGRAM_API_URL", telegram_api),
+            ("PROVIDERS", "local"),
+            ("HTTP_ADDR", addr.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let serve = LocalServe {
+            child: spawn_reelforge("serve", &["serve"], &env, dir),
+            base: format!("http://{addr}"),
+        };
+        let http = reqwest::Client::new();
+        let health = format!("{}/health", serve.base);
+        wait_until(
+            "serve to answer",
+            std::time::Duration::from_secs(30),
+            || {
+                let r = http.get(&health).send();
+                async move { r.await.is_ok_and(|r| r.status().is_success()) }
+            },
+        )
+        .await;
+        serve
+    }
+}
