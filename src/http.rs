@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// Credits are announced here so the bot can tell the user.
     pub credited: Option<tokio::sync::mpsc::UnboundedSender<WebhookOutcome>>,
+    /// The referrer's share of a paid purchase, percent (pricing table).
+    pub referral_percent: i64,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -103,6 +105,33 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
                 .into_response();
         }
     };
+    // The referrer's share, once per payment (its key is the payment's): on a retried event
+    // too, so a crash between the credit and this line loses nothing.
+    if let Some((user, tokens, session)) = crate::payments::stripe::paid_session(&event) {
+        let key = format!("stripe:{session}");
+        match crate::db::account::reward_referrer(&s.db, user, tokens, &key, s.referral_percent)
+            .await
+        {
+            Ok(Some((referrer, tokens, balance))) => {
+                if let Some(tx) = &s.credited {
+                    let _ = tx.send(WebhookOutcome::ReferralReward {
+                        referrer,
+                        tokens,
+                        balance,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(event_id, error = %e, "referral share not credited; Stripe will retry");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database unavailable; retry",
+                )
+                    .into_response();
+            }
+        }
+    }
     let first = match crate::db::orders::record_webhook_event(&s.db, event_id).await {
         Ok(first) => first,
         Err(e) => {

@@ -5,9 +5,16 @@ use serde::{Deserialize, Serialize};
 
 pub static DEFAULT_PRICING: &str = include_str!("../assets/pricing.toml");
 
+fn default_referral_percent() -> i64 {
+    10
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PriceTable {
     pub welcome_bonus: i64,
+    /// The referrer's share of each of a friend's paid purchases, percent.
+    #[serde(default = "default_referral_percent")]
+    pub referral_percent: i64,
     pub kzt_per_usd: f64,
     pub video: Vec<VideoPrice>,
     pub talking_head: PerSecond,

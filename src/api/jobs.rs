@@ -218,22 +218,6 @@ pub fn price_of(prices: &PriceTable, spec: &JobSpec) -> Result<i64, String> {
     }
 }
 
-/// The files a spec names: each must be the caller's upload (or the built-in gallery).
-fn file_keys(spec: &JobSpec) -> Vec<&str> {
-    match spec {
-        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
-            p.image.iter().map(String::as_str).collect()
-        }
-        JobSpec::ProductVideo(p) => vec![p.image.as_str()],
-        JobSpec::CharacterEdit(p) => vec![p.image.as_str()],
-        JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
-            let mut keys = vec![p.portrait.as_str()];
-            keys.extend(p.background.as_deref());
-            keys
-        }
-    }
-}
-
 /// Reads a `JobSpec` strictly: malformed JSON and unknown fields are refused by name. The
 /// known fields of each kind come from the spec's JSON Schema (the same one the OpenAPI
 /// document shows), so the check follows the types.
@@ -339,7 +323,7 @@ pub async fn create(
         ));
     }
     let price = price_of(&s.prices, &spec).map_err(Problem::bad_request)?;
-    for key in file_keys(&spec) {
+    for key in spec.file_keys() {
         let allowed = crate::db::api::owns_upload(&s.db, caller.user_id, key).await?
             || (key.starts_with("gallery/")
                 && !key.contains("..")

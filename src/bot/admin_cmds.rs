@@ -25,9 +25,11 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
                         .map(|u| u.language)
                         .unwrap_or_else(|| "ru".into());
                     notify(ctx, user, &lang, "admin.topped_up", tokens, balance).await;
+                    reward_order(ctx, order).await;
                     format!("order #{order}: user {user} +{tokens}, balance {balance}")
                 }
                 crate::db::orders::OrderCredit::AlreadyCredited { user } => {
+                    reward_order(ctx, order).await;
                     format!("order #{order} (user {user}) was already credited")
                 }
                 crate::db::orders::OrderCredit::NoSuchOrder => format!("no order #{order}"),
@@ -133,6 +135,24 @@ async fn user_lang_balance(ctx: &Ctx<'_>, user: i64) -> (String, i64) {
             .unwrap_or_else(|| "ru".into()),
         u.map(|u| u.balance).unwrap_or(0),
     )
+}
+
+/// The referrer's share of a confirmed order (once per order), and a message to them.
+async fn reward_order(ctx: &Ctx<'_>, order: i64) {
+    let db = &ctx.app.db;
+    match crate::db::account::reward_for_order(db, order, ctx.app.prices.referral_percent).await {
+        Ok(Some((referrer, tokens, balance))) => {
+            let lang = crate::db::users::get_user(db, referrer)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.language)
+                .unwrap_or_else(|| "ru".into());
+            notify(ctx, referrer, &lang, "referral.reward", tokens, balance).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(order, error = %e, "the referral share was not credited"),
+    }
 }
 
 async fn notify(ctx: &Ctx<'_>, user: i64, lang: &str, key: &str, amount: i64, balance: i64) {

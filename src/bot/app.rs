@@ -37,6 +37,8 @@ pub struct BotApp {
     /// Where operator alerts go (a breaker opened by a preview); none in tests without one.
     pub alerts: Option<Arc<dyn crate::pipelines::Deliver>>,
     pub work_dir: PathBuf,
+    /// `POLICY_DIR`: the operator's terms/privacy/refunds files (`terms.ru.md`, …).
+    pub policy_dir: Option<PathBuf>,
     /// Largest file users may send (20 MB through the cloud Bot API).
     pub max_download_bytes: u64,
     /// Per-user limits on free but costly actions (previews, samples, checkouts, feedback).
@@ -59,6 +61,7 @@ impl BotApp {
             voice_genders: Default::default(),
             alerts: None,
             work_dir: std::env::temp_dir().join("reelforge-bot"),
+            policy_dir: None,
             max_download_bytes: 20 * 1024 * 1024,
             limits: super::rate_limit::RateLimits::new(20),
         }

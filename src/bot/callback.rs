@@ -25,6 +25,10 @@ pub enum Callback {
     Video(VideoButton),
     Product(ProductButton),
     Ugc(UgcButton),
+    /// `/language`: `ru` or `en`.
+    Language(String),
+    /// `/deletedata` confirmed (or not).
+    DeleteData(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +126,8 @@ impl fmt::Display for Callback {
                 ProductButton::SkipWishes => f.write_str("p:skip"),
                 ProductButton::Go => f.write_str("p:go"),
             },
+            Callback::Language(code) => write!(f, "lang:{code}"),
+            Callback::DeleteData(yes) => f.write_str(if *yes { "del:yes" } else { "del:no" }),
             Callback::Ugc(u) => match u {
                 UgcButton::Format { background } => {
                     f.write_str(if *background { "u:f:bg" } else { "u:f:head" })
@@ -209,6 +215,9 @@ impl FromStr for Callback {
             ("u", "vs") => Callback::Ugc(UgcButton::VoiceSample(text(value)?)),
             ("u", "v") => Callback::Ugc(UgcButton::Voice(text(value)?)),
             ("u", "go") => Callback::Ugc(UgcButton::Go),
+            ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
+            ("del", "yes") => Callback::DeleteData(true),
+            ("del", "no") => Callback::DeleteData(false),
             _ => return Err(()),
         })
     }
@@ -229,6 +238,9 @@ mod tests {
     fn every_callback_reads_back_as_itself() {
         let all = [
             Callback::Cancel(7),
+            Callback::Language("en".into()),
+            Callback::DeleteData(true),
+            Callback::DeleteData(false),
             Callback::Resend(12),
             Callback::Again(3),
             Callback::Menu,

@@ -34,6 +34,22 @@ pub enum Command {
     Feedback(String),
     #[command(description = "Ключи HTTP API / API keys")]
     Api(String),
+    #[command(description = "Язык / language")]
+    Language,
+    #[command(description = "Пригласить друга / invite a friend")]
+    Referral,
+    #[command(description = "Промокод / promo code")]
+    Promo(String),
+    #[command(description = "Платежи и чеки / payments and receipts")]
+    Orders,
+    #[command(description = "Условия / terms")]
+    Terms,
+    #[command(description = "Конфиденциальность / privacy")]
+    Privacy,
+    #[command(description = "Возвраты / refunds")]
+    Refunds,
+    #[command(description = "Удалить мои данные / delete my data")]
+    Deletedata,
     #[command(hide)]
     Menu,
     // Admins only (`ADMIN_IDS`); hidden from the menu.

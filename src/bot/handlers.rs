@@ -26,6 +26,8 @@ async fn enter<'a>(
     let user_id = from.id.0 as i64;
     let lang = Lang::from_telegram(from.language_code.as_deref());
     let (user, new) = touch_user(&app.db, user_id, from.username.as_deref(), lang.code()).await?;
+    // The stored language: Telegram's unless the user chose one with /language.
+    let lang = Lang::from_code(&user.language);
     let ctx = Ctx {
         bot,
         app,
@@ -206,7 +208,7 @@ async fn on_command(
         return admin_cmds::run(ctx, admin_command, args.trim(), msg.id.0).await;
     }
     match command {
-        Command::Start(_) => {
+        Command::Start(param) => {
             dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
             let mut parts = vec![ctx.t("start.welcome", &[("name", &name)])];
             if new && app.prices.welcome_bonus > 0 {
@@ -216,7 +218,8 @@ async fn on_command(
             let balance = ledger::balance_of(&app.db, ctx.user).await?;
             parts.push(ctx.t("menu.title", &[("balance", &balance)]));
             ctx.say_with(parts.join("\n\n"), super::app::menu_keyboard(app, ctx.lang))
-                .await
+                .await?;
+            super::account::start_param(ctx, &param, new).await
         }
         Command::Menu => menu(ctx.bot, app, ctx.chat, ctx.user, ctx.lang).await,
         Command::Help => ctx.say(ctx.t("help.text", &[])).await,
@@ -258,6 +261,14 @@ async fn on_command(
         }
         Command::Feedback(text) => admin_cmds::forward_feedback(ctx, text.trim()).await,
         Command::Api(args) => super::api_keys::command(ctx, args.trim()).await,
+        Command::Language => super::account::language(ctx).await,
+        Command::Referral => super::account::referral(ctx).await,
+        Command::Promo(args) => super::account::promo(ctx, &args).await,
+        Command::Orders => super::account::orders(ctx).await,
+        Command::Terms => super::account::policy(ctx, "terms").await,
+        Command::Privacy => super::account::policy(ctx, "privacy").await,
+        Command::Refunds => super::account::policy(ctx, "refunds").await,
+        Command::Deletedata => super::account::delete_data(ctx).await,
         Command::Topup(_)
         | Command::Users(_)
         | Command::Stats
@@ -420,6 +431,8 @@ async fn route_callback(
         (Callback::Video(b), state) => video_flow::on_button(ctx, state, b, message).await,
         (Callback::Product(b), state) => product_flow::on_button(ctx, state, b).await,
         (Callback::Ugc(b), state) => ugc_flow::on_button(ctx, state, b, message).await,
+        (Callback::Language(code), _) => super::account::set_language(ctx, &code).await,
+        (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,
     }
 }
 

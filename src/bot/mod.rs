@@ -1,6 +1,7 @@
 //! The Telegram bot: routing (`handlers`), the flows (text/image-to-video, product cards,
 //! UGC), payments, admin commands, the progress message per job, delivery with `sendVideo`,
 //! texts in the user's language and the conversation state kept in the database.
+pub mod account;
 pub mod admin_cmds;
 pub mod api_keys;
 pub mod app;

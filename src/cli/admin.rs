@@ -69,6 +69,17 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make (or replace) a promo code: `promo CODE TOKENS [--uses N] [--days D]`.
+    Promo {
+        code: String,
+        tokens: i64,
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        #[arg(long)]
+        days: Option<i64>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// One job: state, price, the provider of each step, provider cost, error, spec.
     Job {
         id: i64,
@@ -116,7 +127,7 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             config,
             ..
         } => {
-            with_db(config, async move |_cfg, db| {
+            with_db(config, async move |cfg, db| {
                 use reelforge::db::orders::{credit_order, OrderCredit};
                 match credit_order(&db, order)
                 .await
@@ -134,6 +145,19 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                     return Err(CliError::BadInput(format!("there is no order #{order}.")))
                 }
             }
+                // The referrer's share, once per order.
+                let percent = reelforge::pricing::PriceTable::load(
+                    cfg.pricing_file.as_deref().map(std::path::Path::new),
+                )
+                .map(|p| p.referral_percent)
+                .unwrap_or(10);
+                if let Some((referrer, tokens, _)) =
+                    reelforge::db::account::reward_for_order(&db, order, percent)
+                        .await
+                        .map_err(|e| CliError::Internal(e.to_string()))?
+                {
+                    println!("referrer {referrer}: +{tokens} tokens ({percent} %)");
+                }
                 Ok(())
             })
         }
@@ -196,6 +220,25 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?;
             println!("{text}");
+            Ok(())
+        }),
+        AdminCommand::Promo {
+            code,
+            tokens,
+            uses,
+            days,
+            config,
+        } => with_db(config, async move |_cfg, db| {
+            let mut words = vec![code.clone(), tokens.to_string(), uses.to_string()];
+            words.extend(days.map(|d| d.to_string()));
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            match reelforge::bot::account::new_promo(&db, &words)
+                .await
+                .map_err(|e| CliError::Internal(e.to_string()))?
+            {
+                Ok(done) => println!("{done}"),
+                Err(usage) => return Err(CliError::BadInput(format!("{usage}."))),
+            }
             Ok(())
         }),
         AdminCommand::Job { id, config } => with_db(config, async move |_cfg, db| {

@@ -50,6 +50,11 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
             metrics_token: cfg.metrics_token.clone(),
             credited: Some(credited_tx),
+            referral_percent: reelforge::pricing::PriceTable::load(
+                cfg.pricing_file.as_deref().map(std::path::Path::new),
+            )
+            .map(|p| p.referral_percent)
+            .unwrap_or(10),
         };
         tracing::info!(
             addr = %cfg.http_addr,
@@ -101,6 +106,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 )
                 .speech;
                 app.alerts = deliver.clone();
+                app.policy_dir = cfg.policy_dir.as_deref().map(std::path::PathBuf::from);
                 app.tts = cfg
                     .api_keys
                     .get("elevenlabs")
@@ -194,13 +200,22 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 reelforge::bot::texts::Texts::bundled(),
             );
             tokio::spawn(async move {
+                use reelforge::payments::stripe::WebhookOutcome;
                 use teloxide::prelude::Requester;
-                while let Some(reelforge::payments::stripe::WebhookOutcome::Credited {
-                    user,
-                    tokens,
-                    balance,
-                }) = credited_rx.recv().await
-                {
+                while let Some(outcome) = credited_rx.recv().await {
+                    let (user, key, tokens, balance) = match outcome {
+                        WebhookOutcome::Credited {
+                            user,
+                            tokens,
+                            balance,
+                        } => (user, "pay.credited", tokens, balance),
+                        WebhookOutcome::ReferralReward {
+                            referrer,
+                            tokens,
+                            balance,
+                        } => (referrer, "referral.reward", tokens, balance),
+                        WebhookOutcome::Ignored(_) => continue,
+                    };
                     let lang = reelforge::db::users::get_user(&db, user)
                         .await
                         .ok()
@@ -213,11 +228,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                             }
                         })
                         .unwrap_or(reelforge::bot::texts::Lang::Ru);
-                    let text = texts.get(
-                        lang,
-                        "pay.credited",
-                        &[("tokens", &tokens), ("balance", &balance)],
-                    );
+                    let text = texts.get(lang, key, &[("tokens", &tokens), ("balance", &balance)]);
                     let _ = b.send_message(teloxide::types::ChatId(user), text).await;
                 }
             });

@@ -52,10 +52,11 @@ pub struct Layer {
     pub console_token: Option<String>,
     pub api_rate_per_min: Option<String>,
     pub api_webhook_private_ok: Option<String>,
+    pub policy_dir: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 43] = [
+pub const SETTING_NAMES: [&str; 44] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -99,10 +100,11 @@ pub const SETTING_NAMES: [&str; 43] = [
     "CONSOLE_TOKEN",
     "API_RATE_PER_MIN",
     "API_WEBHOOK_PRIVATE_OK",
+    "POLICY_DIR",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 43] {
+    fn slots(&mut self) -> [&mut Option<String>; 44] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -147,6 +149,7 @@ impl Layer {
             &mut self.console_token,
             &mut self.api_rate_per_min,
             &mut self.api_webhook_private_ok,
+            &mut self.policy_dir,
         ]
     }
 
@@ -214,6 +217,9 @@ pub struct Config {
     /// `API_WEBHOOK_PRIVATE_OK=1`: API webhooks may point at loopback and private addresses
     /// (otherwise refused: a client could make the server call its own network).
     pub api_webhook_private_ok: bool,
+    /// `POLICY_DIR`: the operator's `terms|privacy|refunds.<ru|en>.md`; the bundled texts
+    /// for any file missing there.
+    pub policy_dir: Option<String>,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -511,6 +517,7 @@ impl Config {
                 other => other.map(|t| t.trim().to_string()),
             },
             api_rate_per_min: number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            policy_dir: l.policy_dir.filter(|d| !d.trim().is_empty()),
             api_webhook_private_ok: number(l.api_webhook_private_ok, "API_WEBHOOK_PRIVATE_OK", 0)?
                 == 1,
             chains: Chains::parse(ChainSettings {

@@ -27,7 +27,8 @@ fn internal(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-fn when(ms: i64) -> String {
+/// UTC date and time of a millisecond timestamp (`2026-12-02 14:05`).
+pub fn when(ms: i64) -> String {
     // UTC date and time, e.g. 2026-12-02 14:05.
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -844,6 +845,9 @@ pub async fn confirm_order(
         .map_err(internal)?
     {
         crate::db::orders::OrderCredit::Credited { .. } => {
+            crate::db::account::reward_for_order(&s.db, id, s.prices.referral_percent)
+                .await
+                .map_err(internal)?;
             q::audit(
                 &s.db,
                 &op.name,
@@ -855,7 +859,12 @@ pub async fn confirm_order(
             .map_err(internal)?;
             "confirmed"
         }
-        crate::db::orders::OrderCredit::AlreadyCredited { .. } => "confirmed-repeat",
+        crate::db::orders::OrderCredit::AlreadyCredited { .. } => {
+            crate::db::account::reward_for_order(&s.db, id, s.prices.referral_percent)
+                .await
+                .map_err(internal)?;
+            "confirmed-repeat"
+        }
         crate::db::orders::OrderCredit::NoSuchOrder => {
             return Err((StatusCode::NOT_FOUND, "no such order")
                 .into_response()

@@ -16,6 +16,7 @@ pub enum Reason {
     JobRefund,
     AdminRefund,
     Referral,
+    Promo,
 }
 
 impl Reason {
@@ -28,6 +29,7 @@ impl Reason {
             Self::JobRefund => "job_refund",
             Self::AdminRefund => "admin_refund",
             Self::Referral => "referral",
+            Self::Promo => "promo",
         }
     }
 }

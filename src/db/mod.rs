@@ -64,6 +64,7 @@ macro_rules! ledger_step {
     };
 }
 
+pub mod account;
 pub mod api;
 pub mod cache;
 pub mod console;

@@ -26,7 +26,8 @@ pub async fn touch_user(
     // refresh, and read the row back. New when its first sighting is this one.
     let user = on_db!(db, p => sqlx::query_as::<_, User>(
         "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
-         ON CONFLICT (id) DO UPDATE SET username = excluded.username, language = excluded.language, last_seen_ms = excluded.last_seen_ms
+         ON CONFLICT (id) DO UPDATE SET username = excluded.username, last_seen_ms = excluded.last_seen_ms,
+             language = CASE WHEN users.language_chosen THEN users.language ELSE excluded.language END
          RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance",
     )
     .bind(id)

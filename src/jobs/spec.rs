@@ -111,6 +111,22 @@ impl JobSpec {
     }
 
     /// The parameters as stored in the `params` column (without the kind).
+    /// The stored files the spec names (photos, portraits, backgrounds).
+    pub fn file_keys(&self) -> Vec<&str> {
+        match self {
+            JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
+                p.image.iter().map(String::as_str).collect()
+            }
+            JobSpec::ProductVideo(p) => vec![p.image.as_str()],
+            JobSpec::CharacterEdit(p) => vec![p.image.as_str()],
+            JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
+                let mut keys = vec![p.portrait.as_str()];
+                keys.extend(p.background.as_deref());
+                keys
+            }
+        }
+    }
+
     pub fn params_json(&self) -> String {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {

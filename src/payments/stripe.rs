@@ -211,8 +211,33 @@ pub enum WebhookOutcome {
         tokens: i64,
         balance: i64,
     },
+    /// The referrer of the paying user got their share (the bot tells them).
+    ReferralReward {
+        referrer: i64,
+        tokens: i64,
+        balance: i64,
+    },
     /// Seen before, unpaid, or not an event we act on.
     Ignored(&'static str),
+}
+
+/// A paid checkout session's (user, tokens, session id), or `None` for any other event.
+pub fn paid_session(event: &Value) -> Option<(i64, i64, String)> {
+    let kind = event["type"].as_str().unwrap_or("");
+    if kind != "checkout.session.completed" && kind != "checkout.session.async_payment_succeeded" {
+        return None;
+    }
+    let session = &event["data"]["object"];
+    if session["payment_status"].as_str() != Some("paid") {
+        return None;
+    }
+    let meta = &session["metadata"];
+    let num = |k: &str| meta[k].as_str().and_then(|v| v.parse::<i64>().ok());
+    Some((
+        num("user_id")?,
+        num("tokens")?,
+        session["id"].as_str()?.to_string(),
+    ))
 }
 
 /// Acts on a verified event: a paid `checkout.session.completed` (or

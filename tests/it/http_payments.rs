@@ -88,6 +88,7 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
             stripe_webhook_secret: Some(SECRET.into()),
             metrics_token: Some("scrape-me".into()),
             credited: Some(tx),
+            referral_percent: 10,
         };
         let base = serve(router(state)).await;
         let http = reqwest::Client::new();
@@ -230,6 +231,7 @@ async fn a_database_failure_during_a_paid_webhook_is_credited_on_stripes_retry()
         stripe_webhook_secret: Some(SECRET.into()),
         metrics_token: None,
         credited: None,
+        referral_percent: 10,
     };
     let base = serve(router(state)).await;
     let paid = event("evt_9", "cs_test_9", 31, order, 1484, true);

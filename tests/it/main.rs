@@ -6,6 +6,7 @@ mod dbs;
 mod fake_tg;
 mod harness;
 
+mod account;
 mod admin;
 mod api;
 mod bad_input;
