@@ -343,13 +343,13 @@ fn speech_bounds(voice: &Stereo) -> (f64, f64) {
     }
 }
 
-struct PlacedCaption {
-    image: CaptionImage,
-    x: usize,
-    y: usize,
+pub(crate) struct PlacedCaption {
+    pub(crate) image: CaptionImage,
+    pub(crate) x: usize,
+    pub(crate) y: usize,
 }
 
-fn layout_captions(
+pub(crate) fn layout_captions(
     phrases: &[Phrase],
     width: usize,
     height: usize,

@@ -90,6 +90,19 @@ pub enum UgcButton {
     VoiceSample(String),
     Voice(String),
     Go,
+    /// A layout preview button.
+    Layout(LayoutButton),
+}
+
+/// The layout preview's buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutButton {
+    /// `tl`, `tr`, `bl`, `br`, `c`.
+    Position(String),
+    /// `s`, `m`, `l`.
+    Size(String),
+    Ring,
+    Captions,
 }
 
 impl fmt::Display for Callback {
@@ -142,6 +155,10 @@ impl fmt::Display for Callback {
                 UgcButton::VoiceSample(v) => write!(f, "u:vs:{v}"),
                 UgcButton::Voice(v) => write!(f, "u:v:{v}"),
                 UgcButton::Go => f.write_str("u:go"),
+                UgcButton::Layout(LayoutButton::Position(p)) => write!(f, "u:lp:{p}"),
+                UgcButton::Layout(LayoutButton::Size(z)) => write!(f, "u:ls:{z}"),
+                UgcButton::Layout(LayoutButton::Ring) => f.write_str("u:lr"),
+                UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
             },
         }
     }
@@ -215,6 +232,14 @@ impl FromStr for Callback {
             ("u", "vs") => Callback::Ugc(UgcButton::VoiceSample(text(value)?)),
             ("u", "v") => Callback::Ugc(UgcButton::Voice(text(value)?)),
             ("u", "go") => Callback::Ugc(UgcButton::Go),
+            ("u", "lp") if ["tl", "tr", "bl", "br", "c"].contains(&value) => {
+                Callback::Ugc(UgcButton::Layout(LayoutButton::Position(value.to_string())))
+            }
+            ("u", "ls") if ["s", "m", "l"].contains(&value) => {
+                Callback::Ugc(UgcButton::Layout(LayoutButton::Size(value.to_string())))
+            }
+            ("u", "lr") => Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
+            ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
@@ -239,6 +264,10 @@ mod tests {
         let all = [
             Callback::Cancel(7),
             Callback::Language("en".into()),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Position("tr".into()))),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Size("l".into()))),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             Callback::DeleteData(true),
             Callback::DeleteData(false),
             Callback::Resend(12),

@@ -90,9 +90,38 @@ pub enum Dialogue {
         speech: Option<String>,
         /// The price shown on the confirm button, from the preview's length.
         price: i64,
+        /// Where the circle sits and how it looks (the layout preview's buttons).
+        #[serde(default)]
+        layout: Layout,
     },
     /// The next text goes to the admin chat.
     Feedback,
+}
+
+/// A UGC video's layout, chosen on the free preview still before paying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// `bottom-left`, `bottom-right`, `top-left`, `top-right`, `center`.
+    pub position: String,
+    /// `s`, `m`, `l`.
+    pub size: String,
+    pub ring: bool,
+    pub captions: bool,
+    /// When the still was last drawn (presses within a second are not re-drawn).
+    #[serde(default)]
+    pub drawn_ms: i64,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            position: "bottom-left".into(),
+            size: "m".into(),
+            ring: false,
+            captions: true,
+            drawn_ms: 0,
+        }
+    }
 }
 
 /// The user's state (Idle when there is none or it cannot be read after an upgrade).

@@ -20,6 +20,7 @@ pub mod run;
 pub mod texts;
 pub mod ugc_catalogue;
 pub mod ugc_flow;
+pub mod ugc_layout;
 pub mod ugc_speech;
 pub mod uploads;
 pub mod video_flow;

@@ -325,6 +325,7 @@ pub async fn on_button(
                 script,
                 speech,
                 price,
+                layout,
             },
             UgcButton::Go,
         ) => {
@@ -338,11 +339,13 @@ pub async fn on_button(
                 } else {
                     ctx.lang.code().to_string()
                 },
-                captions: true,
+                captions: layout.captions,
                 size: "720x1280".into(),
-                position: "bottom-left".into(),
+                position: layout.position.clone(),
                 voice: (!local_voice).then(|| voice.clone()),
                 voice_gender: super::ugc_speech::gender_of(ctx, &voice),
+                circle_size: Some(layout.size.clone()),
+                ring: layout.ring,
                 force_recompose: false,
             });
             let job = NewJob {
@@ -358,6 +361,9 @@ pub async fn on_button(
             if !ctx.submit(vec![job], carried).await?.is_empty() {
                 ctx.save(&Dialogue::Idle).await?;
             }
+        }
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Layout(change)) => {
+            super::ugc_layout::change(ctx, state, change, message).await?
         }
         _ => return Ok(false),
     }

@@ -86,15 +86,20 @@ pub async fn script(
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
     let price = ugc_price(ctx, seconds);
-    ctx.save(&Dialogue::UgcConfirm {
+    let state = Dialogue::UgcConfirm {
         background,
         character,
         voice: voice.clone(),
         script: text.to_string(),
         speech: Some(carried.to_json()),
         price,
-    })
-    .await?;
+        layout: super::dialogue::Layout::default(),
+    };
+    ctx.save(&state).await?;
+    // The free layout still: the final frame before anything is paid.
+    if let Err(e) = super::ugc_layout::show(ctx, &state, None).await {
+        tracing::warn!(user_id = ctx.user, error = %e, "layout preview failed");
+    }
     ctx.say_with(
         ctx.t(
             "ugc.confirm",

@@ -208,6 +208,12 @@ pub struct UgcParams {
     /// How the chosen voice sounds: a fallback provider speaks with its closest voice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_gender: Option<crate::providers::speech::Gender>,
+    /// The circle's size: `s`, `m` (default) or `l` (the layout preview's buttons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circle_size: Option<String>,
+    /// A white ring around the circle.
+    #[serde(default)]
+    pub ring: bool,
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,

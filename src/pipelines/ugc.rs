@@ -223,6 +223,28 @@ fn talking_head_input(model: &str, common: &serde_json::Value) -> serde_json::Va
     input
 }
 
+/// The circle's diameter and ring for a layout (`s`/`m`/`l`, ring on or off) at `w`×`h`: the
+/// same for the preview still and the composite.
+pub fn circle_layout(
+    size: Option<&str>,
+    ring: bool,
+    w: usize,
+    h: usize,
+) -> (usize, Option<media::Ring>) {
+    let factor = match size {
+        Some("s") => 0.75,
+        Some("l") => 1.3,
+        _ => 1.0,
+    };
+    let diameter =
+        ((media::default_diameter(w, h) as f64 * factor) as usize / 2 * 2).min(w.min(h) / 2 * 2);
+    let ring = ring.then(|| media::Ring {
+        rgb: (255, 255, 255),
+        width: (diameter / 40).max(2),
+    });
+    (diameter, ring)
+}
+
 fn thumbnail_key(output_key: &str) -> String {
     format!("{output_key}.jpg")
 }
@@ -237,7 +259,8 @@ async fn composite(
     scratch: &Scratch,
     cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<String, StepError> {
-    let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script) });
+    let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script),
+        "circle_size": p.circle_size, "ring": p.ring });
     let background_key = p.background.as_deref().unwrap_or(head_key);
     let key = cache::cache_key(&[head_key, background_key], &settings);
     // Word timings from the TTS make the captions follow the speech exactly.
@@ -271,6 +294,9 @@ async fn composite(
             .position
             .parse()
             .map_err(|e: media::MediaError| e.to_string())?;
+        let (diameter, ring) = circle_layout(p.circle_size.as_deref(), p.ring, w, h);
+        req.diameter = Some(diameter);
+        req.ring = ring;
         req.captions = match (p.captions, words) {
             (false, _) => None,
             (true, Some(w)) => Some(media::Captions::Words(w)),

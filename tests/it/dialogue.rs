@@ -35,6 +35,7 @@ async fn a_conversation_survives_a_restart() {
             script: "Hi".into(),
             speech: Some("voices/abc.mp3".into()),
             price: 180,
+            layout: Default::default(),
         };
         save(&t.db, 6, &s).await.unwrap();
         assert_eq!(load(&t.db, 6).await.unwrap(), s, "{}", t.db.kind());

@@ -25,6 +25,7 @@ mod generate;
 mod hostile_bot;
 mod hostile_input;
 mod http_payments;
+mod layout_preview;
 mod ledger;
 mod phone_inputs;
 mod pipelines;

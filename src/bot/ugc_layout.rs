@@ -1,0 +1,200 @@
+//! The free layout preview: before paying, a still of the final frame — the user's
+//! background, the character in the circle, the first caption — made locally (no provider, no
+//! charge) with the compositor's own layout code, and buttons that move the circle, change its
+//! size, toggle the ring and the captions; each press re-draws the still in place (at most once
+//! a second). The chosen layout goes into the job, so the video matches the still.
+use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use super::callback::{Callback, LayoutButton, UgcButton};
+use super::dialogue::{Dialogue, Layout};
+use crate::storage::ObjectStore;
+use teloxide::prelude::*;
+use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
+
+const POSITIONS: [(&str, &str); 5] = [
+    ("tl", "top-left"),
+    ("tr", "top-right"),
+    ("c", "center"),
+    ("bl", "bottom-left"),
+    ("br", "bottom-right"),
+];
+
+/// Draws the still for the conversation's layout and sends it (or replaces `edit`).
+pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> HandlerResult {
+    let Dialogue::UgcConfirm {
+        background,
+        character,
+        script,
+        layout,
+        ..
+    } = state
+    else {
+        return Ok(());
+    };
+    let still = render(ctx, background.as_deref(), character, script, layout).await?;
+    let caption = ctx.t("layout.caption", &[]);
+    let kb = buttons(ctx, layout, background.is_some());
+    let sent = match edit {
+        Some(id) => {
+            let media =
+                InputMedia::Photo(InputMediaPhoto::new(InputFile::file(&still)).caption(caption));
+            ctx.bot
+                .edit_message_media(ctx.chat, id, media)
+                .reply_markup(kb)
+                .await
+                .map(|_| ())
+        }
+        None => ctx
+            .bot
+            .send_photo(ctx.chat, InputFile::file(&still))
+            .caption(caption)
+            .reply_markup(kb)
+            .await
+            .map(|_| ()),
+    };
+    let _ = std::fs::remove_file(&still);
+    sent?;
+    Ok(())
+}
+
+/// The still as a JPEG under the work folder.
+pub async fn render(
+    ctx: &Ctx<'_>,
+    background: Option<&str>,
+    character: &str,
+    script: &str,
+    layout: &Layout,
+) -> Result<std::path::PathBuf, HandlerError> {
+    let dir = ctx
+        .app
+        .work_dir
+        .join(format!("layout-{}-{}", ctx.user, crate::db::now_ms()));
+    std::fs::create_dir_all(&dir)?;
+    let portrait = dir.join("portrait");
+    ctx.app.storage.get_to_file(character, &portrait).await?;
+    let bg = match background {
+        Some(key) => {
+            let path = dir.join("background");
+            ctx.app.storage.get_to_file(key, &path).await?;
+            Some(path)
+        }
+        None => None,
+    };
+    let out = ctx
+        .app
+        .work_dir
+        .join(format!("layout-{}-{}.jpg", ctx.user, crate::db::now_ms()));
+    let (w, h) = (720, 1280);
+    let (diameter, ring) =
+        crate::pipelines::ugc::circle_layout(Some(&layout.size), layout.ring, w, h);
+    let req = media::LayoutPreview {
+        background: bg,
+        portrait,
+        caption: layout.captions.then(|| script.to_string()),
+        width: w,
+        height: h,
+        position: layout.position.parse()?,
+        diameter: Some(diameter),
+        ring,
+        output: out.clone(),
+    };
+    let drawn = tokio::task::spawn_blocking(move || media::layout_preview(&req)).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    drawn?;
+    Ok(out)
+}
+
+fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::InlineKeyboardMarkup {
+    let mark = |on: bool, text: String| if on { format!("• {text}") } else { text };
+    let b =
+        |text: String, data: LayoutButton| (text, Callback::Ugc(UgcButton::Layout(data)).data());
+    let mut rows = Vec::new();
+    if circle {
+        rows.push(row(&POSITIONS
+            .iter()
+            .map(|(code, name)| {
+                b(
+                    mark(
+                        layout.position == *name,
+                        ctx.t(&format!("layout.pos.{code}"), &[]),
+                    ),
+                    LayoutButton::Position(code.to_string()),
+                )
+            })
+            .collect::<Vec<_>>()));
+        rows.push(row(&["s", "m", "l"]
+            .iter()
+            .map(|z| {
+                b(
+                    mark(layout.size == *z, z.to_uppercase()),
+                    LayoutButton::Size(z.to_string()),
+                )
+            })
+            .collect::<Vec<_>>()));
+        rows.push(row(&[
+            b(
+                mark(layout.ring, ctx.t("layout.ring", &[])),
+                LayoutButton::Ring,
+            ),
+            b(
+                mark(layout.captions, ctx.t("layout.captions", &[])),
+                LayoutButton::Captions,
+            ),
+        ]));
+    } else {
+        rows.push(row(&[b(
+            mark(layout.captions, ctx.t("layout.captions", &[])),
+            LayoutButton::Captions,
+        )]));
+    }
+    keyboard(rows)
+}
+
+/// A press: the layout changes, and the still is drawn again (not more than once a second).
+pub async fn change(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    change: LayoutButton,
+    message: Option<MessageId>,
+) -> HandlerResult {
+    let Dialogue::UgcConfirm {
+        background,
+        character,
+        voice,
+        script,
+        speech,
+        price,
+        mut layout,
+    } = state
+    else {
+        return Ok(());
+    };
+    match change {
+        LayoutButton::Position(code) => {
+            if let Some((_, name)) = POSITIONS.iter().find(|(c, _)| *c == code) {
+                layout.position = name.to_string();
+            }
+        }
+        LayoutButton::Size(z) => layout.size = z,
+        LayoutButton::Ring => layout.ring = !layout.ring,
+        LayoutButton::Captions => layout.captions = !layout.captions,
+    }
+    let now = crate::db::now_ms();
+    let redraw = now - layout.drawn_ms >= 1000;
+    if redraw {
+        layout.drawn_ms = now;
+    }
+    let state = Dialogue::UgcConfirm {
+        background,
+        character,
+        voice,
+        script,
+        speech,
+        price,
+        layout,
+    };
+    ctx.save(&state).await?;
+    if redraw {
+        show(ctx, &state, message).await?;
+    }
+    Ok(())
+}
