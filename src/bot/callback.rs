@@ -61,6 +61,8 @@ pub enum VideoButton {
     Seconds(u32),
     Orientation(String),
     Go,
+    /// "✨ improve the prompt" on or off.
+    Improve,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,10 @@ pub enum ProductButton {
     Quantity(u32),
     SkipWishes,
     Go,
+    /// The confirmation card's settings: tier, length, orientation (`v`, `h`, `s`).
+    Tier(String),
+    Seconds(u32),
+    Orientation(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,12 +138,16 @@ impl fmt::Display for Callback {
                 VideoButton::Seconds(s) => write!(f, "v:s:{s}"),
                 VideoButton::Orientation(o) => write!(f, "v:o:{o}"),
                 VideoButton::Go => f.write_str("v:go"),
+                VideoButton::Improve => f.write_str("v:imp"),
             },
             Callback::Product(p) => match p {
                 ProductButton::Template(t) => write!(f, "p:t:{t}"),
                 ProductButton::Quantity(q) => write!(f, "p:q:{q}"),
                 ProductButton::SkipWishes => f.write_str("p:skip"),
                 ProductButton::Go => f.write_str("p:go"),
+                ProductButton::Tier(t) => write!(f, "p:tier:{t}"),
+                ProductButton::Seconds(n) => write!(f, "p:sec:{n}"),
+                ProductButton::Orientation(o) => write!(f, "p:or:{o}"),
             },
             Callback::Language(code) => write!(f, "lang:{code}"),
             Callback::DeleteData(yes) => f.write_str(if *yes { "del:yes" } else { "del:no" }),
@@ -203,12 +213,18 @@ impl FromStr for Callback {
             ("v", "s") => Callback::Video(VideoButton::Seconds(value.parse().map_err(|_| ())?)),
             ("v", "o") => Callback::Video(VideoButton::Orientation(text(value)?)),
             ("v", "go") => Callback::Video(VideoButton::Go),
+            ("v", "imp") => Callback::Video(VideoButton::Improve),
             ("p", "t") => Callback::Product(ProductButton::Template(text(value)?)),
             ("p", "q") => {
                 Callback::Product(ProductButton::Quantity(value.parse().map_err(|_| ())?))
             }
             ("p", "skip") => Callback::Product(ProductButton::SkipWishes),
             ("p", "go") => Callback::Product(ProductButton::Go),
+            ("p", "tier") => Callback::Product(ProductButton::Tier(text(value)?)),
+            ("p", "sec") => {
+                Callback::Product(ProductButton::Seconds(value.parse().map_err(|_| ())?))
+            }
+            ("p", "or") => Callback::Product(ProductButton::Orientation(text(value)?)),
             ("u", "f") => Callback::Ugc(UgcButton::Format {
                 background: match value {
                     "bg" => true,
@@ -287,10 +303,14 @@ mod tests {
             Callback::Video(VideoButton::Seconds(12)),
             Callback::Video(VideoButton::Orientation("square".into())),
             Callback::Video(VideoButton::Go),
+            Callback::Video(VideoButton::Improve),
             Callback::Product(ProductButton::Template("studio".into())),
             Callback::Product(ProductButton::Quantity(5)),
             Callback::Product(ProductButton::SkipWishes),
             Callback::Product(ProductButton::Go),
+            Callback::Product(ProductButton::Tier("quality".into())),
+            Callback::Product(ProductButton::Seconds(12)),
+            Callback::Product(ProductButton::Orientation("h".into())),
             Callback::Ugc(UgcButton::Format { background: true }),
             Callback::Ugc(UgcButton::Format { background: false }),
             Callback::Ugc(UgcButton::Gender("female".into())),

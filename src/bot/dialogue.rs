@@ -23,6 +23,9 @@ pub enum Dialogue {
         tier: String,
         seconds: u32,
         size: String,
+        /// "✨ improve": the prompt model rewrites the prompt before the provider gets it.
+        #[serde(default)]
+        improve: bool,
     },
     /// Product card steps.
     ProductPhoto,
@@ -50,6 +53,13 @@ pub enum Dialogue {
         template: String,
         wishes: Option<String>,
         quantity: u32,
+        /// The clip settings (as text-to-video's): tier, length, frame size.
+        #[serde(default = "default_tier")]
+        tier: String,
+        #[serde(default = "default_seconds")]
+        seconds: u32,
+        #[serde(default = "default_size")]
+        size: String,
     },
     /// UGC steps.
     UgcFormat,
@@ -96,6 +106,16 @@ pub enum Dialogue {
     },
     /// The next text goes to the admin chat.
     Feedback,
+}
+
+fn default_tier() -> String {
+    "fast".into()
+}
+fn default_seconds() -> u32 {
+    8
+}
+fn default_size() -> String {
+    "720x1280".into()
 }
 
 /// A UGC video's layout, chosen on the free preview still before paying.

@@ -429,7 +429,7 @@ async fn route_callback(
         }
         (Callback::Photo(_), _) => Ok(false),
         (Callback::Video(b), state) => video_flow::on_button(ctx, state, b, message).await,
-        (Callback::Product(b), state) => product_flow::on_button(ctx, state, b).await,
+        (Callback::Product(b), state) => product_flow::on_button(ctx, state, b, message).await,
         (Callback::Ugc(b), state) => ugc_flow::on_button(ctx, state, b, message).await,
         (Callback::Language(code), _) => super::account::set_language(ctx, &code).await,
         (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,

@@ -7,6 +7,7 @@ use super::dialogue::Dialogue;
 use super::texts::Lang;
 use crate::pipelines::product::{self, ProductParams, Template};
 use crate::queue::NewJob;
+use teloxide::prelude::*;
 
 pub const QUANTITIES: [u32; 4] = [1, 2, 3, 5];
 const TIER: &str = "fast";
@@ -14,11 +15,16 @@ const SECONDS: u32 = 8;
 const SIZE: &str = "720x1280";
 pub const MAX_DESCRIPTION_CHARS: usize = 600;
 
-fn unit_price(ctx: &Ctx<'_>) -> i64 {
+/// One clip's price with these settings (0 when the tier does not offer the size).
+fn unit_price_of(ctx: &Ctx<'_>, tier: &str, seconds: u32, size: &str) -> i64 {
     ctx.app
         .prices
-        .video_tokens(TIER, "720p", SECONDS)
+        .video_tokens(tier, crate::pricing::resolution_of(size), seconds)
         .unwrap_or(0)
+}
+
+fn unit_price(ctx: &Ctx<'_>) -> i64 {
+    unit_price_of(ctx, TIER, SECONDS, SIZE)
 }
 
 fn name_of(t: &Template, lang: Lang) -> &str {
@@ -114,10 +120,94 @@ pub async fn wishes(
     .await
 }
 
+/// The confirmation card with its settings buttons (sent, or edited in place).
+async fn confirm_card(
+    ctx: &Ctx<'_>,
+    state: &Dialogue,
+    edit: Option<teloxide::types::MessageId>,
+) -> HandlerResult {
+    let Dialogue::ProductConfirm {
+        description,
+        template,
+        wishes,
+        quantity,
+        tier,
+        seconds,
+        size,
+        ..
+    } = state
+    else {
+        return Ok(());
+    };
+    let tpl = templates_list()
+        .into_iter()
+        .find(|t| &t.id == template)
+        .map(|t| name_of(&t, ctx.lang).to_string())
+        .unwrap_or_else(|| template.clone());
+    let unit = unit_price_of(ctx, tier, *seconds, size);
+    let card = ctx.t(
+        "product.confirm",
+        &[
+            ("description", description),
+            ("template", &tpl),
+            ("wishes", &wishes.clone().unwrap_or_else(|| "—".into())),
+            ("quantity", quantity),
+            ("price", &(unit * i64::from(*quantity))),
+        ],
+    ) + &ctx.t(
+        "product.settings",
+        &[("tier", tier), ("seconds", seconds), ("size", size)],
+    );
+    let mark = |on: bool, t: String| if on { format!("• {t}") } else { t };
+    let orientation = super::video_flow::orientation_of(size);
+    let b = |text: String, button: ProductButton| (text, Callback::Product(button).data());
+    let kb = keyboard(vec![
+        row(&[
+            b(
+                mark(tier == "fast", ctx.t("product.tier_fast", &[])),
+                ProductButton::Tier("fast".into()),
+            ),
+            b(
+                mark(tier == "quality", ctx.t("product.tier_quality", &[])),
+                ProductButton::Tier("quality".into()),
+            ),
+        ]),
+        row(&[4u32, 8, 12].map(|n| {
+            b(
+                mark(*seconds == n, format!("{n} s")),
+                ProductButton::Seconds(n),
+            )
+        })),
+        row(
+            &[("v", "↕ 9:16"), ("h", "↔ 16:9"), ("s", "◻ 1:1")].map(|(o, label)| {
+                b(
+                    mark(orientation == o, label.to_string()),
+                    ProductButton::Orientation(o.into()),
+                )
+            }),
+        ),
+        row(&[
+            ctx.button("product.go", Callback::Product(ProductButton::Go).data()),
+            ctx.button("flow.cancel", Callback::CancelFlow.data()),
+        ]),
+    ]);
+    match edit {
+        Some(id) => {
+            ctx.bot
+                .edit_message_text(ctx.chat, id, card)
+                .reply_markup(kb)
+                .await?;
+            Ok(())
+        }
+        None => ctx.say_with(card, kb).await,
+    }
+}
+
 pub async fn on_button(
     ctx: &Ctx<'_>,
     state: Dialogue,
     button: ProductButton,
+    message: Option<teloxide::types::MessageId>,
 ) -> Result<bool, HandlerError> {
     match (state, button) {
         (Dialogue::ProductTemplate { photo, description }, ProductButton::Template(value)) => {
@@ -159,37 +249,18 @@ pub async fn on_button(
             let Some(quantity) = Some(quantity).filter(|q| QUANTITIES.contains(q)) else {
                 return Ok(false);
             };
-            let tpl = templates_list()
-                .into_iter()
-                .find(|t| t.id == template)
-                .map(|t| name_of(&t, ctx.lang).to_string())
-                .unwrap_or_else(|| template.clone());
-            let card = ctx.t(
-                "product.confirm",
-                &[
-                    ("description", &description),
-                    ("template", &tpl),
-                    ("wishes", &wishes.clone().unwrap_or_else(|| "—".into())),
-                    ("quantity", &quantity),
-                    ("price", &(unit_price(ctx) * i64::from(quantity))),
-                ],
-            );
-            ctx.save(&Dialogue::ProductConfirm {
+            let state = Dialogue::ProductConfirm {
                 photo,
                 description,
                 template,
                 wishes,
                 quantity,
-            })
-            .await?;
-            ctx.say_with(
-                card,
-                keyboard(vec![row(&[
-                    ctx.button("product.go", Callback::Product(ProductButton::Go).data()),
-                    ctx.button("flow.cancel", Callback::CancelFlow.data()),
-                ])]),
-            )
-            .await?;
+                tier: TIER.into(),
+                seconds: SECONDS,
+                size: SIZE.into(),
+            };
+            ctx.save(&state).await?;
+            confirm_card(ctx, &state, None).await?;
         }
         (
             Dialogue::ProductConfirm {
@@ -198,19 +269,61 @@ pub async fn on_button(
                 template,
                 wishes,
                 quantity,
+                mut tier,
+                mut seconds,
+                mut size,
+            },
+            change @ (ProductButton::Tier(_)
+            | ProductButton::Seconds(_)
+            | ProductButton::Orientation(_)),
+        ) => {
+            match change {
+                ProductButton::Tier(t) if ["fast", "quality"].contains(&t.as_str()) => tier = t,
+                ProductButton::Seconds(n) if [4, 8, 12].contains(&n) => seconds = n,
+                ProductButton::Orientation(o) if ["v", "h", "s"].contains(&o.as_str()) => {
+                    size = super::video_flow::size_for(&o, false)
+                }
+                _ => return Ok(false),
+            }
+            let state = Dialogue::ProductConfirm {
+                photo,
+                description,
+                template,
+                wishes,
+                quantity,
+                tier,
+                seconds,
+                size,
+            };
+            ctx.save(&state).await?;
+            confirm_card(ctx, &state, message).await?;
+        }
+        (
+            Dialogue::ProductConfirm {
+                photo,
+                description,
+                template,
+                wishes,
+                quantity,
+                tier,
+                seconds,
+                size,
             },
             ProductButton::Go,
         ) => {
+            let unit = unit_price_of(ctx, &tier, seconds, &size);
+            if unit <= 0 {
+                return Ok(false);
+            }
             let params = ProductParams {
                 image: photo,
                 description,
                 template,
                 wishes,
-                tier: TIER.into(),
-                seconds: SECONDS,
-                size: SIZE.into(),
+                tier,
+                seconds,
+                size,
             };
-            let unit = unit_price(ctx);
             let jobs = (0..quantity)
                 .map(|_| NewJob {
                     user_id: ctx.user,

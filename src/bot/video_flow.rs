@@ -24,7 +24,7 @@ const ORIENTATIONS: [(&str, &str, &str); 3] = [
 ];
 pub const MAX_PROMPT_CHARS: usize = 1000;
 
-fn size_for(orientation: &str, hd: bool) -> String {
+pub fn size_for(orientation: &str, hd: bool) -> String {
     ORIENTATIONS
         .iter()
         .find(|(o, ..)| *o == orientation)
@@ -33,7 +33,7 @@ fn size_for(orientation: &str, hd: bool) -> String {
         .to_string()
 }
 
-fn orientation_of(size: &str) -> &'static str {
+pub fn orientation_of(size: &str) -> &'static str {
     let (w, h) = size.split_once('x').unwrap_or(("720", "1280"));
     let (w, h) = (w.parse::<u32>().unwrap_or(0), h.parse::<u32>().unwrap_or(0));
     if w == h {
@@ -65,6 +65,7 @@ pub async fn open(ctx: &Ctx<'_>, prompt: &str, image: Option<String>) -> Handler
             tier: "fast".into(),
             seconds: 8,
             size: "720x1280".into(),
+            improve: false,
         },
     )
     .await
@@ -81,6 +82,7 @@ pub async fn reopen(ctx: &Ctx<'_>, p: GenerateParams) -> HandlerResult {
             tier: p.tier,
             seconds: seconds.unwrap_or(8),
             size: p.size,
+            improve: p.improve_prompt,
         },
     )
     .await
@@ -105,6 +107,7 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
         tier,
         seconds,
         size,
+        improve,
     } = state
     else {
         return (String::new(), keyboard(vec![]));
@@ -163,6 +166,10 @@ fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKe
             )
         })
         .collect::<Vec<_>>()));
+    rows.push(row(&[(
+        mark(*improve, ctx.t("video.improve", &[])),
+        Callback::Video(VideoButton::Improve).data(),
+    )]));
     let total = price(ctx, tier, size, *seconds).unwrap_or(0);
     rows.push(row(&[
         (
@@ -201,6 +208,7 @@ pub async fn on_button(
         mut tier,
         mut seconds,
         mut size,
+        mut improve,
     } = state
     else {
         return Ok(false);
@@ -223,6 +231,7 @@ pub async fn on_button(
             tier = t.to_string();
             size = size_for(orientation_of(&size), *hd);
         }
+        VideoButton::Improve => improve = !improve,
         VideoButton::Seconds(s) if DURATIONS.contains(&s) => seconds = s,
         VideoButton::Seconds(_) => return Ok(false),
         VideoButton::Orientation(value) => {
@@ -241,6 +250,7 @@ pub async fn on_button(
                 seconds,
                 size,
                 image,
+                improve_prompt: improve,
             });
             let job = NewJob {
                 user_id: ctx.user,
@@ -264,6 +274,7 @@ pub async fn on_button(
         tier,
         seconds,
         size,
+        improve,
     };
     ctx.save(&state).await?;
     let (text, kb) = screen(ctx, &state);

@@ -163,6 +163,9 @@ pub struct GenerateParams {
     /// Storage key of the photo for image-to-video.
     #[serde(default)]
     pub image: Option<String>,
+    /// Let the prompt model improve the prompt first (the raw text when it is unset or fails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub improve_prompt: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

@@ -10,8 +10,23 @@ use std::time::Duration;
 
 pub use crate::jobs::GenerateParams;
 
-pub async fn run(s: &Services, ctx: &mut JobCtx, p: GenerateParams) -> Result<(), StepError> {
+pub async fn run(s: &Services, ctx: &mut JobCtx, mut p: GenerateParams) -> Result<(), StepError> {
     let kind = crate::jobs::JobSpec::generate(p.clone()).kind();
+    if p.improve_prompt {
+        // Improved once (saved), so a retry sends the provider the same prompt.
+        p.prompt = match ctx.checkpoints().prompt.clone() {
+            Some(saved) => saved,
+            None => {
+                let improved = match &s.prompt_writer {
+                    Some(w) => w.improve(&p.prompt).await,
+                    None => p.prompt.clone(),
+                };
+                let saved = improved.clone();
+                ctx.checkpoint("prompt", |c| c.prompt = Some(saved)).await?;
+                improved
+            }
+        };
+    }
     run_with(s, ctx, p, kind).await
 }
 

@@ -72,6 +72,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: ProductParams) -> Result<(),
         }
     };
     let gen = GenerateParams {
+        improve_prompt: false,
         prompt,
         tier: p.tier,
         seconds: p.seconds,

@@ -188,6 +188,26 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
     f.press(43, "p:go", 10);
     f.wait_text(43, "нужно 3710, на балансе 100").await;
     assert_eq!(jobs(&e.db).await.len(), 2);
+    // The card's settings, as text-to-video's: quality, 4 s, horizontal — the card is edited
+    // in place with the new price, and the jobs carry the settings.
+    f.press(43, "p:tier:quality", 10);
+    f.press(43, "p:sec:4", 10);
+    f.press(43, "p:or:h", 10);
+    let quality4 = common::video_price("quality", 4);
+    f.wait_text(43, "quality, 4 с, 1280x720").await;
+    f.wait_text(43, &format!("{} токенов", quality4 * 5)).await;
+    harness::pay(&e.db, 43, quality4 * 5).await;
+    f.press(43, "p:go", 10);
+    f.wait_text(43, "В очереди").await;
+    let queued = jobs(&e.db).await;
+    assert_eq!(queued.len(), 7);
+    assert!(
+        queued[2..].iter().all(|(_, c, p)| *c == quality4
+            && p.contains("\"tier\":\"quality\"")
+            && p.contains("\"seconds\":4")
+            && p.contains("1280x720")),
+        "{queued:?}"
+    );
     stop(running).await;
 }
 
@@ -378,8 +398,28 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.text(42, "/generate кот");
     f.wait_text(42, &format!("Цена: {}", common::video_price("fast", 8)))
         .await;
+    // "✨ improve" goes into the job.
+    assert!(f
+        .last_buttons(42)
+        .contains(&"✨ Улучшить промпт|v:imp".to_string()));
+    f.press(42, "v:imp", 3);
+    common::wait_until(
+        "the improve mark",
+        std::time::Duration::from_secs(10),
+        || async {
+            f.last_buttons(42)
+                .contains(&"✓ ✨ Улучшить промпт|v:imp".to_string())
+        },
+    )
+    .await;
     f.press(42, "v:go", 3);
     f.wait_text(42, "В очереди").await;
+    assert!(jobs(&e.db)
+        .await
+        .last()
+        .unwrap()
+        .2
+        .contains("\"improve_prompt\":true"));
     f.text(42, "/generate собака");
     f.wait_text(42, "«собака»").await;
     f.press(42, "v:go", 4);

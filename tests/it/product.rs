@@ -114,3 +114,49 @@ async fn a_failing_prompt_model_falls_back_to_the_sellers_words() {
         "{prompts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generate_improves_the_prompt_when_asked_and_keeps_the_raw_text_when_the_model_fails() {
+    for (llm_ok, expected) in [
+        (
+            true,
+            "A glossy hand cream tube on wet pink stone, slow macro orbit, soft morning light.",
+        ),
+        (false, "hand cream"),
+    ] {
+        let t = dbs::sqlite().await;
+        let db = t.db.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut services = harness::services(&db, dir.path(), Arc::new(Bot::default()));
+        services.prompt_writer = Some(PromptWriter::new(
+            reqwest::Client::new(),
+            &chat_fake(llm_ok).await,
+            "gpt-4o-mini",
+            Some("sk-test".into()),
+        ));
+        touch_user(&db, 4, None, "ru").await.unwrap();
+        ledger::credit(&db, 4, 1000, Reason::Payment, "pay", None)
+            .await
+            .unwrap();
+        let job = reelforge::queue::submit(
+            &db,
+            reelforge::queue::NewJob::from_json(
+                4,
+                "text_to_video",
+                serde_json::json!({"prompt": "hand cream", "tier": "fast", "seconds": 4, "size": "720x1280", "improve_prompt": true}),
+                371,
+                3,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
+        assert_eq!(row.state.name(), "done", "{row:?}");
+        assert_eq!(
+            row.checkpoints.prompt.as_deref(),
+            Some(expected),
+            "model ok: {llm_ok}"
+        );
+    }
+}
