@@ -29,6 +29,16 @@ pub enum Callback {
     Language(String),
     /// `/deletedata` confirmed (or not).
     DeleteData(bool),
+    /// An admin's gallery buttons.
+    Gallery(GalleryButton),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GalleryButton {
+    /// The new character's gender.
+    Gender(String),
+    /// Take a character out of the gallery.
+    Remove(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +161,8 @@ impl fmt::Display for Callback {
             },
             Callback::Language(code) => write!(f, "lang:{code}"),
             Callback::DeleteData(yes) => f.write_str(if *yes { "del:yes" } else { "del:no" }),
+            Callback::Gallery(GalleryButton::Gender(g)) => write!(f, "chr:g:{g}"),
+            Callback::Gallery(GalleryButton::Remove(id)) => write!(f, "chr:rm:{id}"),
             Callback::Ugc(u) => match u {
                 UgcButton::Format { background } => {
                     f.write_str(if *background { "u:f:bg" } else { "u:f:head" })
@@ -259,6 +271,8 @@ impl FromStr for Callback {
             ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
+            ("chr", "g") => Callback::Gallery(GalleryButton::Gender(text(value)?)),
+            ("chr", "rm") => Callback::Gallery(GalleryButton::Remove(num(value)?)),
             _ => return Err(()),
         })
     }
@@ -286,6 +300,8 @@ mod tests {
             Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             Callback::DeleteData(true),
             Callback::DeleteData(false),
+            Callback::Gallery(GalleryButton::Gender("male".into())),
+            Callback::Gallery(GalleryButton::Remove(4)),
             Callback::Resend(12),
             Callback::Again(3),
             Callback::Menu,

@@ -71,6 +71,10 @@ pub enum Command {
     Providers,
     #[command(hide)]
     Job(String),
+    #[command(hide)]
+    Addcharacter,
+    #[command(hide)]
+    Characters,
 }
 
 impl Command {

@@ -106,6 +106,15 @@ pub enum Dialogue {
     },
     /// The next text goes to the admin chat.
     Feedback,
+    /// An admin adds a gallery character: the photo, its gender, its name.
+    AddCharacterPhoto,
+    AddCharacterGender {
+        key: String,
+    },
+    AddCharacterName {
+        key: String,
+        gender: String,
+    },
 }
 
 fn default_tier() -> String {

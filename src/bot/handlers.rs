@@ -128,6 +128,9 @@ async fn on_photo(
         Dialogue::UgcCharacter { background, .. } => {
             ugc_flow::own_character(ctx, background, file, size).await
         }
+        Dialogue::AddCharacterPhoto if ctx.app.is_admin(ctx.user) => {
+            super::characters::photo(ctx, file, size).await
+        }
         Dialogue::ProductPhoto => {
             let Some(key) = store_photo(ctx, file, size).await? else {
                 return Ok(());
@@ -164,6 +167,9 @@ async fn on_photo(
 
 async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
     match state {
+        Dialogue::AddCharacterName { key, gender } if ctx.app.is_admin(ctx.user) => {
+            super::characters::name(ctx, key, gender, text).await
+        }
         Dialogue::ImagePrompt { photo } => video_flow::open(ctx, text, Some(photo)).await,
         Dialogue::ProductDescription { photo } => product_flow::description(ctx, photo, text).await,
         Dialogue::ProductWishes {
@@ -269,6 +275,11 @@ async fn on_command(
         Command::Privacy => super::account::policy(ctx, "privacy").await,
         Command::Refunds => super::account::policy(ctx, "refunds").await,
         Command::Deletedata => super::account::delete_data(ctx).await,
+        Command::Addcharacter if app.is_admin(ctx.user) => super::characters::start(ctx).await,
+        Command::Characters if app.is_admin(ctx.user) => super::characters::list(ctx).await,
+        Command::Addcharacter | Command::Characters => {
+            ctx.say(ctx.t("input.unknown_command", &[])).await
+        }
         Command::Topup(_)
         | Command::Users(_)
         | Command::Stats
@@ -433,6 +444,7 @@ async fn route_callback(
         (Callback::Ugc(b), state) => ugc_flow::on_button(ctx, state, b, message).await,
         (Callback::Language(code), _) => super::account::set_language(ctx, &code).await,
         (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,
+        (Callback::Gallery(b), state) => super::characters::on_button(ctx, state, b).await,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin_cmds;
 pub mod api_keys;
 pub mod app;
 pub mod callback;
+pub mod characters;
 pub mod commands;
 pub mod deliver;
 pub mod dialogue;

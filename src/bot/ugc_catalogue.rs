@@ -1,18 +1,52 @@
-//! The UGC galleries: characters by gender (`assets/characters/<gender>/*.jpg`, the bundled
-//! portrait otherwise), shown one per page with ◀ ▶; voices (ElevenLabs, or espeak-ng voices
-//! offline) in pages with samples; and sending speech so Telegram can play it.
+//! The UGC galleries: characters by gender — the ones the operator added from Telegram
+//! (`/addcharacter`, in the order added), then `assets/characters/<gender>/*.jpg`, the bundled
+//! portrait when there are none — three per page as an album with numbered buttons and ◀ ▶;
+//! voices (ElevenLabs, or espeak-ng voices offline) in pages with samples; and sending speech
+//! so Telegram can play it.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, UgcButton};
+use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 
 const VOICES_PER_PAGE: usize = 4;
+/// Characters per gallery page (one album).
+pub const CHARACTERS_PER_PAGE: usize = 3;
 static BUNDLED_PORTRAIT: &[u8] = include_bytes!("../../assets/samples/astronaut.jpg");
 
-/// A gallery character: its name and picture.
+/// A gallery character: its name and picture (`key`: already in storage, added by the
+/// operator).
 pub struct Character {
     pub name: String,
     pub image: Vec<u8>,
+    pub key: Option<String>,
+}
+
+/// The gallery of a gender: the operator's characters first, then the folder's (the bundled
+/// portrait only when there are no others).
+pub async fn gallery_of(ctx: &Ctx<'_>, gender: &str) -> Vec<Character> {
+    let mut out = Vec::new();
+    match crate::db::characters::list(&ctx.app.db, Some(gender)).await {
+        Ok(list) => {
+            for c in list {
+                match ctx.app.storage.get_bytes(&c.object_key).await {
+                    Ok(image) => out.push(Character {
+                        name: c.name,
+                        image,
+                        key: Some(c.object_key),
+                    }),
+                    Err(e) => tracing::warn!(error = %e, "a gallery portrait is missing"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the gallery could not be read"),
+    }
+    let folder = gallery(gender);
+    let only_bundled = folder.len() == 1 && folder[0].image == BUNDLED_PORTRAIT;
+    if out.is_empty() || !only_bundled {
+        out.extend(folder);
+    }
+    out
 }
 
 /// The gallery for a gender: `assets/characters/<gender>/*.jpg` under the working directory
@@ -40,6 +74,7 @@ pub fn gallery_in(root: &std::path::Path, gender: &str) -> Vec<Character> {
             Some(Character {
                 name: p.file_stem()?.to_string_lossy().replace('_', " "),
                 image: std::fs::read(&p).ok()?,
+                key: None,
             })
         })
         .collect();
@@ -47,6 +82,7 @@ pub fn gallery_in(root: &std::path::Path, gender: &str) -> Vec<Character> {
         out.push(Character {
             name: "Eileen".into(),
             image: BUNDLED_PORTRAIT.to_vec(),
+            key: None,
         });
     }
     out
@@ -105,66 +141,109 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
         .collect()
 }
 
-fn gallery_keyboard(
-    ctx: &Ctx<'_>,
-    index: usize,
-    count: usize,
-) -> teloxide::types::InlineKeyboardMarkup {
+/// ◀ and ▶ between gallery pages.
+fn page_nav(page: usize, pages: usize) -> Vec<(String, String)> {
     let mut nav = Vec::new();
-    if index > 0 {
+    if page > 0 {
         nav.push((
             "◀".to_string(),
-            Callback::Ugc(UgcButton::Character(index - 1)).data(),
+            Callback::Ugc(UgcButton::Character(page - 1)).data(),
         ));
     }
-    nav.push(ctx.button("ugc.choose", Callback::Ugc(UgcButton::Pick(index)).data()));
-    if index + 1 < count {
+    if page + 1 < pages {
         nav.push((
             "▶".to_string(),
-            Callback::Ugc(UgcButton::Character(index + 1)).data(),
+            Callback::Ugc(UgcButton::Character(page + 1)).data(),
         ));
     }
-    keyboard(vec![row(&nav)])
+    nav
 }
 
+/// Gallery page `page` of a gender: up to three portraits as an album, then numbered buttons
+/// to choose and ◀ ▶ (a page of one is a photo with its buttons, edited in place).
 pub async fn show_character(
     ctx: &Ctx<'_>,
     gender: &str,
-    index: usize,
+    page: usize,
     edit: Option<MessageId>,
 ) -> Result<bool, HandlerError> {
-    let list = gallery(gender);
-    let Some(c) = list.get(index) else {
+    let list = gallery_of(ctx, gender).await;
+    if list.is_empty() {
         ctx.say(ctx.t("ugc.gallery_empty", &[])).await?;
         return Ok(true);
-    };
-    let caption = ctx.t(
-        "ugc.character",
-        &[
-            ("name", &c.name),
-            ("n", &(index + 1)),
-            ("count", &list.len()),
-        ],
-    );
-    let kb = gallery_keyboard(ctx, index, list.len());
-    let photo = InputFile::memory(c.image.clone()).file_name("character.jpg");
-    if let Some(id) = edit {
-        let media = InputMedia::Photo(InputMediaPhoto::new(photo.clone()).caption(caption.clone()));
-        if ctx
-            .bot
-            .edit_message_media(ctx.chat, id, media)
-            .reply_markup(kb.clone())
-            .await
-            .is_ok()
-        {
-            return Ok(true);
-        }
     }
-    ctx.bot
-        .send_photo(ctx.chat, photo)
-        .caption(caption)
-        .reply_markup(kb)
-        .await?;
+    let pages = list.len().div_ceil(CHARACTERS_PER_PAGE);
+    let page = page.min(pages - 1);
+    let first = page * CHARACTERS_PER_PAGE;
+    let shown: Vec<&Character> = list.iter().skip(first).take(CHARACTERS_PER_PAGE).collect();
+    if let [c] = shown.as_slice() {
+        let caption = ctx.t(
+            "ugc.character",
+            &[
+                ("name", &c.name),
+                ("n", &(first + 1)),
+                ("count", &list.len()),
+            ],
+        );
+        let mut buttons =
+            vec![ctx.button("ugc.choose", Callback::Ugc(UgcButton::Pick(first)).data())];
+        buttons.extend(page_nav(page, pages));
+        let kb = keyboard(vec![row(&buttons)]);
+        let photo = InputFile::memory(c.image.clone()).file_name("character.jpg");
+        if let Some(id) = edit {
+            let media =
+                InputMedia::Photo(InputMediaPhoto::new(photo.clone()).caption(caption.clone()));
+            if ctx
+                .bot
+                .edit_message_media(ctx.chat, id, media)
+                .reply_markup(kb.clone())
+                .await
+                .is_ok()
+            {
+                return Ok(true);
+            }
+        }
+        ctx.bot
+            .send_photo(ctx.chat, photo)
+            .caption(caption)
+            .reply_markup(kb)
+            .await?;
+        return Ok(true);
+    }
+    let album: Vec<InputMedia> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let photo = InputFile::memory(c.image.clone()).file_name(format!("character-{i}.jpg"));
+            InputMedia::Photo(InputMediaPhoto::new(photo).caption(format!(
+                "{} · {}",
+                first + i + 1,
+                c.name
+            )))
+        })
+        .collect();
+    ctx.bot.send_media_group(ctx.chat, album).await?;
+    let numbers: Vec<(String, String)> = (0..shown.len())
+        .map(|i| {
+            (
+                (first + i + 1).to_string(),
+                Callback::Ugc(UgcButton::Pick(first + i)).data(),
+            )
+        })
+        .collect();
+    let mut rows = vec![row(&numbers)];
+    let nav = page_nav(page, pages);
+    if !nav.is_empty() {
+        rows.push(row(&nav));
+    }
+    ctx.say_with(
+        ctx.t(
+            "ugc.gallery_page",
+            &[("page", &(page + 1)), ("pages", &pages)],
+        ),
+        keyboard(rows),
+    )
+    .await?;
     Ok(true)
 }
 

@@ -6,7 +6,7 @@
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, UgcButton};
 use super::dialogue::Dialogue;
-use super::ugc_catalogue::{gallery, sample, show_character, show_voices};
+use super::ugc_catalogue::{sample, show_character, show_voices};
 use super::uploads::{download, problem_of, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
 use crate::queue::NewJob;
@@ -214,19 +214,25 @@ pub async fn on_button(
             },
             UgcButton::Pick(index),
         ) => {
-            let list = gallery(&gender);
+            let list = super::ugc_catalogue::gallery_of(ctx, &gender).await;
             let Some(c) = list.get(index) else {
                 return Ok(false);
             };
-            let key = crate::storage::content_key(
-                "characters",
-                &crate::storage::sha256_hex(&c.image),
-                "jpg",
-            );
-            ctx.app
-                .storage
-                .put_bytes(&key, c.image.clone(), "image/jpeg")
-                .await?;
+            let key = match &c.key {
+                Some(key) => key.clone(),
+                None => {
+                    let key = crate::storage::content_key(
+                        "characters",
+                        &crate::storage::sha256_hex(&c.image),
+                        "jpg",
+                    );
+                    ctx.app
+                        .storage
+                        .put_bytes(&key, c.image.clone(), "image/jpeg")
+                        .await?;
+                    key
+                }
+            };
             ask_edit(ctx, background, key.clone(), key).await?;
         }
         (

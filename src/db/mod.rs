@@ -67,6 +67,7 @@ macro_rules! ledger_step {
 pub mod account;
 pub mod api;
 pub mod cache;
+pub mod characters;
 pub mod console;
 pub mod conversations;
 pub mod generations;

@@ -21,6 +21,7 @@ mod dialogue;
 mod edits;
 mod faults;
 mod fit_image;
+mod gallery;
 mod generate;
 mod hostile_bot;
 mod hostile_input;

@@ -43,6 +43,16 @@ fn bot_message(f: &FakeTelegram, chat: &Value, extra: Value) -> Value {
     m
 }
 
+/// The `media` list of a sendMediaGroup call (a JSON body, or the field of a multipart form).
+pub fn media_of(body: &Value) -> Vec<Value> {
+    match body {
+        Value::String(form) => form_field(form, "media")
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_default(),
+        other => other["media"].as_array().cloned().unwrap_or_default(),
+    }
+}
+
 /// The value of a multipart form field.
 pub fn form_field(form: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\"");
@@ -145,6 +155,22 @@ async fn api(
                 &chat,
                 json!({"photo": [{"file_id": "AgAD-photo", "file_unique_id": "p1", "width": 320, "height": 320, "file_size": 20000}]}),
             ))
+        }
+        "sendmediagroup" => {
+            let chat = chat_of(&body);
+            // Multipart bodies carry the media list as a JSON string.
+            let media = media_of(&body);
+            let messages: Vec<Value> = media
+                .iter()
+                .map(|_| {
+                    bot_message(
+                        &f,
+                        &chat,
+                        json!({"photo": [{"file_id": "AgAD-photo", "file_unique_id": "p1", "width": 320, "height": 320, "file_size": 20000}]}),
+                    )
+                })
+                .collect();
+            ok(Value::Array(messages))
         }
         "senddocument" | "sendvoice" => {
             let chat = chat_of(&body);
