@@ -108,6 +108,8 @@ pub enum UgcButton {
     Go,
     /// A layout preview button.
     Layout(LayoutButton),
+    /// `/overlay`: compose again with the edited layout.
+    Recompose,
 }
 
 /// The layout preview's buttons.
@@ -181,6 +183,7 @@ impl fmt::Display for Callback {
                 UgcButton::Layout(LayoutButton::Size(z)) => write!(f, "u:ls:{z}"),
                 UgcButton::Layout(LayoutButton::Ring) => f.write_str("u:lr"),
                 UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
+                UgcButton::Recompose => f.write_str("u:rc"),
             },
         }
     }
@@ -268,6 +271,7 @@ impl FromStr for Callback {
             }
             ("u", "lr") => Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
             ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
+            ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
             ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
@@ -298,6 +302,7 @@ mod tests {
             Callback::Ugc(UgcButton::Layout(LayoutButton::Size("l".into()))),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
+            Callback::Ugc(UgcButton::Recompose),
             Callback::DeleteData(true),
             Callback::DeleteData(false),
             Callback::Gallery(GalleryButton::Gender("male".into())),

@@ -106,6 +106,16 @@ pub enum Dialogue {
     },
     /// The next text goes to the admin chat.
     Feedback,
+    /// `/overlay`: the layout of a finished UGC video edited on its still, then re-composed
+    /// from its paid speech and talking head.
+    OverlayEdit {
+        job: i64,
+        background: Option<String>,
+        character: String,
+        script: String,
+        #[serde(default)]
+        layout: Layout,
+    },
     /// An admin adds a gallery character: the photo, its gender, its name.
     AddCharacterPhoto,
     AddCharacterGender {

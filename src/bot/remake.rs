@@ -38,12 +38,16 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
     recompose(ctx, id, cost).await
 }
 
-/// `/overlay`: the last finished UGC video composed again, ignoring the cache.
+/// `/overlay`: the last finished UGC video's layout editor (its still with the buttons), then
+/// composed again with the new layout, ignoring the cache.
 pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
     let Some((id, ..)) = latest_ugc(ctx, &[JobState::Done]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_overlay", &[])).await;
     };
-    recompose(ctx, id, ctx.app.prices.compose.tokens).await
+    if !super::ugc_layout::open_overlay(ctx, id).await? {
+        return recompose(ctx, id, ctx.app.prices.compose.tokens).await;
+    }
+    Ok(())
 }
 
 async fn recompose(ctx: &Ctx<'_>, original: i64, price: i64) -> HandlerResult {

@@ -368,8 +368,12 @@ pub async fn on_button(
                 ctx.save(&Dialogue::Idle).await?;
             }
         }
-        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Layout(change)) => {
-            super::ugc_layout::change(ctx, state, change, message).await?
+        (
+            state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
+            UgcButton::Layout(change),
+        ) => super::ugc_layout::change(ctx, state, change, message).await?,
+        (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose) => {
+            return super::ugc_layout::recompose(ctx, state).await
         }
         _ => return Ok(false),
     }

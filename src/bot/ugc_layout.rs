@@ -18,21 +18,58 @@ const POSITIONS: [(&str, &str); 5] = [
     ("br", "bottom-right"),
 ];
 
+/// What a still shows: (background, character, script, layout, the `/overlay` job).
+type Subject<'a> = (Option<&'a str>, &'a str, &'a str, &'a Layout, Option<i64>);
+
+fn subject(state: &Dialogue) -> Option<Subject<'_>> {
+    match state {
+        Dialogue::UgcConfirm {
+            background,
+            character,
+            script,
+            layout,
+            ..
+        } => Some((background.as_deref(), character, script, layout, None)),
+        Dialogue::OverlayEdit {
+            job,
+            background,
+            character,
+            script,
+            layout,
+        } => Some((background.as_deref(), character, script, layout, Some(*job))),
+        _ => None,
+    }
+}
+
+fn layout_mut(state: &mut Dialogue) -> Option<&mut Layout> {
+    match state {
+        Dialogue::UgcConfirm { layout, .. } | Dialogue::OverlayEdit { layout, .. } => Some(layout),
+        _ => None,
+    }
+}
+
 /// Draws the still for the conversation's layout and sends it (or replaces `edit`).
 pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> HandlerResult {
-    let Dialogue::UgcConfirm {
-        background,
-        character,
-        script,
-        layout,
-        ..
-    } = state
-    else {
+    let Some((background, character, script, layout, overlay)) = subject(state) else {
         return Ok(());
     };
-    let still = render(ctx, background.as_deref(), character, script, layout).await?;
-    let caption = ctx.t("layout.caption", &[]);
-    let kb = buttons(ctx, layout, background.is_some());
+    let still = render(ctx, background, character, script, layout).await?;
+    let caption = ctx.t(
+        if overlay.is_some() {
+            "layout.overlay_caption"
+        } else {
+            "layout.caption"
+        },
+        &[],
+    );
+    let mut kb = buttons(ctx, layout, background.is_some());
+    if overlay.is_some() {
+        let price = ctx.app.prices.compose.tokens;
+        kb.inline_keyboard.push(row(&[(
+            ctx.t("layout.recompose", &[("price", &price)]),
+            Callback::Ugc(UgcButton::Recompose).data(),
+        )]));
+    }
     let sent = match edit {
         Some(id) => {
             let media =
@@ -152,20 +189,11 @@ fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::Inl
 /// A press: the layout changes, and the still is drawn again (not more than once a second).
 pub async fn change(
     ctx: &Ctx<'_>,
-    state: Dialogue,
+    mut state: Dialogue,
     change: LayoutButton,
     message: Option<MessageId>,
 ) -> HandlerResult {
-    let Dialogue::UgcConfirm {
-        background,
-        character,
-        voice,
-        script,
-        speech,
-        price,
-        mut layout,
-    } = state
-    else {
+    let Some(layout) = layout_mut(&mut state) else {
         return Ok(());
     };
     match change {
@@ -183,18 +211,60 @@ pub async fn change(
     if redraw {
         layout.drawn_ms = now;
     }
-    let state = Dialogue::UgcConfirm {
-        background,
-        character,
-        voice,
-        script,
-        speech,
-        price,
-        layout,
-    };
     ctx.save(&state).await?;
     if redraw {
         show(ctx, &state, message).await?;
     }
     Ok(())
+}
+
+/// `/overlay`: the last finished UGC video's layout on its still, to change and re-compose.
+pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
+    let Some(row) = crate::queue::job(&ctx.app.db, job).await? else {
+        return Ok(false);
+    };
+    let (Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)),) =
+        (row.spec,)
+    else {
+        return Ok(false);
+    };
+    let state = Dialogue::OverlayEdit {
+        job,
+        background: p.background,
+        character: p.portrait,
+        script: p.script,
+        layout: Layout {
+            position: p.position,
+            size: p.circle_size.unwrap_or_else(|| "m".into()),
+            ring: p.ring,
+            captions: p.captions,
+            drawn_ms: 0,
+        },
+    };
+    ctx.save(&state).await?;
+    show(ctx, &state, None).await?;
+    Ok(true)
+}
+
+/// The re-compose button: the original's speech and talking head, the new layout.
+pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerError> {
+    let Dialogue::OverlayEdit { job, layout, .. } = state else {
+        return Ok(false);
+    };
+    let price = ctx.app.prices.compose.tokens;
+    let Some((mut new, carried)) =
+        crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, job, price).await?
+    else {
+        return Ok(false);
+    };
+    if let crate::jobs::JobSpec::Recompose(p) = &mut new.spec {
+        p.position = layout.position;
+        p.circle_size = Some(layout.size);
+        p.ring = layout.ring;
+        p.captions = layout.captions;
+    }
+    if !ctx.submit(vec![new], Some(carried)).await?.is_empty() {
+        ctx.save(&Dialogue::Idle).await?;
+    }
+    Ok(true)
 }

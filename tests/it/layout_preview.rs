@@ -181,4 +181,40 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         elsewhere > matching * 2.0,
         "a control layout should differ: {elsewhere:.1} vs {matching:.1}"
     );
+
+    // /overlay: the finished video's layout on its still, changed and composed again for the
+    // compose price, reusing the paid speech and talking head.
+    let running = e.run(e.app());
+    let stills = f.calls_of("sendphoto").len();
+    f.text(80, "/overlay");
+    common::wait_until("the overlay still", Duration::from_secs(20), || async {
+        f.calls_of("sendphoto").len() == stills + 1
+    })
+    .await;
+    let buttons = crate::fake_tg::buttons_of(f.calls_of("sendphoto").last().unwrap());
+    assert!(buttons.iter().any(|b| b.starts_with("• ↗")), "{buttons:?}");
+    assert!(
+        buttons.contains(&"🔁 Пересобрать — 30 токенов|u:rc".to_string()),
+        "{buttons:?}"
+    );
+    f.press(80, "u:lp:bl", 30);
+    f.press(80, "u:rc", 30);
+    common::wait_until("the recompose job", Duration::from_secs(20), || async {
+        reelforge::queue::all_jobs(&e.db).await.unwrap().len() == 2
+    })
+    .await;
+    let remake = reelforge::queue::all_jobs(&e.db)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(remake.kind.unwrap().name(), "recompose");
+    assert_eq!(remake.cost_tokens, 30);
+    let spec = serde_json::to_value(remake.spec.unwrap()).unwrap();
+    assert_eq!(spec["position"], "bottom-left", "{spec}");
+    assert!(
+        remake.checkpoints.talking_head.is_some(),
+        "the paid head is carried"
+    );
+    stop(running).await;
 }
