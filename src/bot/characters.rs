@@ -23,7 +23,7 @@ pub async fn photo(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult {
     let p = path.clone();
     let checked = tokio::task::spawn_blocking(move || media::faces_in_image(&p)).await?;
     let problem = match &checked {
-        Err(e) => Some(super::uploads::problem_of(e)),
+        Err(e) => Some(super::uploads::reason_for(ctx, e)),
         Ok((w, h, _)) if (*w).min(*h) < MIN_SIDE => Some(format!(
             "{w}×{h} px; at least {MIN_SIDE} px on the short side"
         )),

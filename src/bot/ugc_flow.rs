@@ -7,7 +7,7 @@ use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, UgcButton};
 use super::dialogue::Dialogue;
 use super::ugc_catalogue::{sample, show_character, show_voices};
-use super::uploads::{download, problem_of, store_photo};
+use super::uploads::{download, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
 use crate::queue::NewJob;
 use crate::storage::ObjectStore;
@@ -44,7 +44,10 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
     let p = path.clone();
     let info = tokio::task::spawn_blocking(move || media::probe(&p)).await?;
     let refusal = match &info {
-        Err(e) => Some(ctx.t("input.bad_video", &[("reason", &problem_of(e))])),
+        Err(e) => Some(ctx.t(
+            "input.bad_video",
+            &[("reason", &super::uploads::reason_for(ctx, e))],
+        )),
         Ok(i) if i.video.is_none() => {
             Some(ctx.t("input.bad_video", &[("reason", &"has no picture")]))
         }

@@ -66,11 +66,7 @@ pub async fn store_photo(
     };
     if let Err(e) = check_photo(&path).await? {
         let _ = std::fs::remove_file(&path);
-        let reason = if e.is_bad_input() {
-            problem_of(&e)
-        } else {
-            e.to_string()
-        };
+        let reason = reason_for(ctx, &e);
         ctx.say(ctx.t("input.bad_photo", &[("reason", &reason)]))
             .await?;
         return Ok(None);
@@ -96,7 +92,37 @@ pub async fn check_photo(
     Ok(decoded.map(|_| ()))
 }
 
-/// What is wrong with the file, without the server's path.
+/// What is wrong with the file, in the user's language (locale keys `media.*`), without the
+/// server's path.
+pub fn reason_for(ctx: &Ctx<'_>, e: &media::MediaError) -> String {
+    use media::InputProblem as P;
+    let media::MediaError::BadInput { problem, .. } = e else {
+        return ctx.t("media.internal", &[]);
+    };
+    match problem {
+        P::Missing => ctx.t("media.missing", &[]),
+        P::Unreadable(why) => ctx.t("media.unreadable", &[("why", why)]),
+        P::Empty => ctx.t("media.empty", &[]),
+        P::Truncated => ctx.t("media.truncated", &[]),
+        P::NotMedia => ctx.t("media.not_media", &[]),
+        P::NoVideoStream => ctx.t("media.no_video", &[]),
+        P::NoAudioStream => ctx.t("media.no_audio", &[]),
+        P::UnsupportedCodec(c) => ctx.t("media.codec", &[("codec", c)]),
+        P::DecompressionBomb {
+            width,
+            height,
+            limit,
+        } => ctx.t(
+            "media.bomb",
+            &[("width", width), ("height", height), ("limit", limit)],
+        ),
+        P::TooLarge(why) => ctx.t("media.too_large", &[("why", why)]),
+        P::NotAnImage => ctx.t("media.not_image", &[]),
+        P::Invalid(why) => ctx.t("media.invalid", &[("why", why)]),
+    }
+}
+
+/// What is wrong with the file, without the server's path (English: the API and logs).
 pub fn problem_of(e: &media::MediaError) -> String {
     match e {
         media::MediaError::BadInput { problem, .. } => format!("the file {problem}"),

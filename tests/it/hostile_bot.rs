@@ -26,7 +26,7 @@ async fn hostile_files_and_scripts_get_a_plain_answer_and_nothing_breaks() {
     })
     .await;
     assert!(
-        f.texts_to(42).iter().any(|t| t.contains("truncated")),
+        f.texts_to(42).iter().any(|t| t.contains("обрезан")),
         "the cut photo is called truncated: {:?}",
         f.texts_to(42)
     );
