@@ -29,6 +29,29 @@ impl From<sqlx::Error> for AdminError {
     }
 }
 
+/// A translator: a locale key and its arguments → the text (the bot passes the admin's
+/// language; the command line reads English).
+pub type Tr<'a> = &'a (dyn Fn(&str, &[(&str, &(dyn std::fmt::Display + Sync))]) -> String + Sync);
+
+/// The English texts of the locale files (the command line's language).
+pub fn english(key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
+    static TEXTS: std::sync::LazyLock<crate::bot::texts::Texts> =
+        std::sync::LazyLock::new(crate::bot::texts::Texts::bundled);
+    TEXTS.get(crate::bot::texts::Lang::En, key, args)
+}
+
+impl AdminError {
+    /// The error in the reader's language (the database's own errors stay as they are).
+    pub fn message_in(&self, t: Tr<'_>) -> String {
+        match self {
+            AdminError::NoSuchUser(who) => t("adm.no_user", &[("who", who)]),
+            AdminError::NoSuchJob(id) => t("adm.no_job", &[("id", id)]),
+            AdminError::NothingToRefund(id) => t("adm.nothing_to_refund", &[("id", id)]),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// `@username` or a numeric Telegram id.
 pub async fn find_user(db: &Db, who: &str) -> Result<User, AdminError> {
     let who = who.trim();
@@ -95,70 +118,89 @@ pub async fn recent_users(db: &Db, limit: i64) -> Result<(i64, Vec<User>), Admin
 
 /// One user's card: the user, job counts by state and tokens paid in.
 pub async fn user_card(db: &Db, who: &str) -> Result<String, AdminError> {
+    user_card_in(db, who, &english).await
+}
+
+pub async fn user_card_in(db: &Db, who: &str, t: Tr<'_>) -> Result<String, AdminError> {
     let u = find_user(db, who).await?;
     let jobs = crate::queue::counts_by_state_of_user(db, u.id).await?;
     let paid = crate::db::orders::paid_total_minor(db, Some(u.id)).await?;
     let jobs = if jobs.is_empty() {
-        "none".to_string()
+        t("adm.none", &[])
     } else {
         jobs.iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    Ok(format!(
-        "user {} (@{}), language {}, balance {}{}\njobs: {jobs}\npaid: {} ₸",
-        u.id,
-        u.username.as_deref().unwrap_or("-"),
-        u.language,
-        u.balance,
-        if u.banned { ", BANNED" } else { "" },
-        paid / 100
+    let banned = if u.banned {
+        t("adm.banned_mark", &[])
+    } else {
+        String::new()
+    };
+    Ok(t(
+        "adm.user_card",
+        &[
+            ("id", &u.id),
+            ("name", &u.username.as_deref().unwrap_or("-")),
+            ("lang", &u.language),
+            ("balance", &u.balance),
+            ("banned", &banned),
+            ("jobs", &jobs),
+            ("paid", &(paid / 100)),
+        ],
     ))
 }
 
 /// One job for the operator: state, price, which provider made each step (and a stand-in
 /// voice), what the providers cost, the error, the spec.
 pub async fn job_card(db: &Db, id: i64) -> Result<String, AdminError> {
+    job_card_in(db, id, &english).await
+}
+
+pub async fn job_card_in(db: &Db, id: i64, t: Tr<'_>) -> Result<String, AdminError> {
     let j = crate::queue::job(db, id)
         .await?
         .ok_or(AdminError::NoSuchJob(id))?;
     let c = &j.checkpoints;
     let kind = j.kind.map_or("unknown", |k| k.name());
-    let mut lines = vec![format!(
-        "job #{} {kind} — {} (attempts {}), {} tokens, user {}",
-        j.id,
-        j.state.name(),
-        j.attempts,
-        j.cost_tokens,
-        j.user_id
+    let mut lines = vec![t(
+        "adm.job_head",
+        &[
+            ("id", &j.id),
+            ("kind", &kind),
+            ("state", &j.state.name()),
+            ("attempts", &j.attempts),
+            ("price", &j.cost_tokens),
+            ("user", &j.user_id),
+        ],
     )];
     for (step, by) in [
         ("speech", &c.speech_by),
-        ("talking head", &c.talking_head_by),
-        ("image edit", &c.edit_by),
+        ("talking_head", &c.talking_head_by),
+        ("image_edit", &c.edit_by),
     ] {
         if let Some(by) = by {
-            lines.push(format!("{step} by {by}"));
+            let step = t(&format!("adm.step.{step}"), &[]);
+            lines.push(t("adm.job_step", &[("step", &step), ("by", by)]));
         }
     }
     if let Some(voice) = &c.voice_note {
-        lines.push(format!("voice stood in for the chosen one: {voice}"));
+        lines.push(t("adm.job_voice", &[("voice", voice)]));
     }
     if let Some(spent) = c.spent_kzt {
-        lines.push(format!("provider cost: {spent:.1} ₸"));
+        lines.push(t("adm.job_cost", &[("cost", &format!("{spent:.1}"))]));
     }
-    if let (Some(class), message) = (&j.error_class, &j.error_message) {
-        lines.push(format!(
-            "error: {class}: {}",
-            message.as_deref().unwrap_or("")
+    if let Some(class) = &j.error_class {
+        let message = j.error_message.as_deref().unwrap_or("");
+        lines.push(t(
+            "adm.job_error",
+            &[("class", class), ("message", &message)],
         ));
     }
     if let Some(spec) = &j.spec {
-        lines.push(format!(
-            "spec: {}",
-            serde_json::to_string(spec).unwrap_or_default()
-        ));
+        let spec = serde_json::to_string(spec).unwrap_or_default();
+        lines.push(t("adm.job_spec", &[("spec", &spec)]));
     }
     Ok(lines.join("\n"))
 }
@@ -244,29 +286,37 @@ pub fn job_cost_kzt(prices: &PriceTable, spec: &JobSpec) -> f64 {
 
 impl Stats {
     pub fn render(&self) -> String {
+        self.render_in(&english)
+    }
+
+    pub fn render_in(&self, t: Tr<'_>) -> String {
         let jobs = self
             .jobs_by_state
             .iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        format!(
-            "users: {} (+{} in 24 h)\njobs: {}\nrevenue: {} ₸\nprovider spend: {:.0} ₸\nvideos: {} in the last hour, {:.1}/h over 24 h",
-            self.users,
-            self.users_today,
-            if jobs.is_empty() { "none".into() } else { jobs },
-            self.revenue_kzt,
-            self.provider_spend_kzt,
-            self.videos_last_hour,
-            self.videos_per_hour_24h
-        ) + &self.entries_text()
-    }
-
-    /// Per chain entry: the orders it served in 24 h, what they brought and cost, the margin.
-    fn entries_text(&self) -> String {
-        let mut out = String::new();
+        let jobs = if jobs.is_empty() {
+            t("adm.none", &[])
+        } else {
+            jobs
+        };
+        let mut out = t(
+            "adm.stats",
+            &[
+                ("users", &self.users),
+                ("today", &self.users_today),
+                ("jobs", &jobs),
+                ("revenue", &self.revenue_kzt),
+                ("spend", &format!("{:.0}", self.provider_spend_kzt)),
+                ("hour", &self.videos_last_hour),
+                ("rate", &format!("{:.1}", self.videos_per_hour_24h)),
+            ],
+        );
+        // Per chain entry: the orders it served in 24 h, what they brought and cost, the margin.
         if !self.by_entry.is_empty() {
-            out.push_str("\nby provider (24 h):");
+            out.push('\n');
+            out.push_str(&t("adm.by_provider", &[]));
         }
         for (entry, (orders, income, spent)) in &self.by_entry {
             let margin = if *income > 0 {
@@ -274,8 +324,16 @@ impl Stats {
             } else {
                 "—".into()
             };
-            out.push_str(&format!(
-                "\n  {entry}: {orders} orders, {income} ₸ in, {spent:.0} ₸ spent, margin {margin}"
+            out.push('\n');
+            out.push_str(&t(
+                "adm.entry_line",
+                &[
+                    ("entry", entry),
+                    ("orders", orders),
+                    ("income", income),
+                    ("spent", &format!("{spent:.0}")),
+                    ("margin", &margin),
+                ],
             ));
         }
         out

@@ -73,7 +73,8 @@ pub async fn promo(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     let words: Vec<&str> = args.split_whitespace().collect();
     match words.as_slice() {
         ["new", rest @ ..] if ctx.app.is_admin(ctx.user) => {
-            let reply = match new_promo(&ctx.app.db, rest).await? {
+            let tr = |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| ctx.t(key, args);
+            let reply = match new_promo(&ctx.app.db, rest, &tr).await? {
                 Ok(text) => text,
                 Err(usage) => usage,
             };
@@ -88,9 +89,9 @@ pub async fn promo(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
 pub async fn new_promo(
     db: &crate::db::Db,
     words: &[&str],
+    t: crate::admin::Tr<'_>,
 ) -> Result<Result<String, String>, crate::db::DbError> {
-    let usage = "Usage: /promo new CODE TOKENS [USES] [DAYS]  (CODE: 3–32 letters, digits, - or _)"
-        .to_string();
+    let usage = t("adm.promo_usage", &[]);
     let (Some(code), Some(tokens)) = (
         words.first().and_then(|c| account::promo_name(c)),
         words
@@ -115,9 +116,18 @@ pub async fn new_promo(
         },
     };
     account::create_promo(db, &code, tokens, uses, expires).await?;
-    Ok(Ok(format!(
-        "promo {code}: {tokens} tokens, {uses} use(s){}",
-        expires.map_or(String::new(), |_| format!(", {} day(s)", words[3]))
+    let days = match expires {
+        Some(_) => t("adm.promo_days", &[("days", &words[3])]),
+        None => String::new(),
+    };
+    Ok(Ok(t(
+        "adm.promo_made",
+        &[
+            ("code", &code),
+            ("tokens", &tokens),
+            ("uses", &uses),
+            ("days", &days),
+        ],
     )))
 }
 

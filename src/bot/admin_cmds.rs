@@ -10,7 +10,8 @@ use teloxide::types::ChatId;
 pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> HandlerResult {
     let db = &ctx.app.db;
     let args: Vec<&str> = rest.split_whitespace().collect();
-    let usage = |u: &str| format!("Usage: {u}");
+    let usage = |u: &str| ctx.t("adm.usage", &[("usage", &u)]);
+    let tr = |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| ctx.t(key, args);
     let reply = match (command, args.as_slice()) {
         // A Kaspi order: credited once (the order is the key) and closed.
         ("topup", [order]) if order.starts_with('#') => match order[1..].parse::<i64>() {
@@ -26,13 +27,23 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
                         .unwrap_or_else(|| "ru".into());
                     notify(ctx, user, &lang, "admin.topped_up", tokens, balance).await;
                     reward_order(ctx, order).await;
-                    format!("order #{order}: user {user} +{tokens}, balance {balance}")
+                    ctx.t(
+                        "adm.order_credited",
+                        &[
+                            ("order", &order),
+                            ("user", &user),
+                            ("tokens", &tokens),
+                            ("balance", &balance),
+                        ],
+                    )
                 }
                 crate::db::orders::OrderCredit::AlreadyCredited { user } => {
                     reward_order(ctx, order).await;
-                    format!("order #{order} (user {user}) was already credited")
+                    ctx.t("adm.order_repeat", &[("order", &order), ("user", &user)])
                 }
-                crate::db::orders::OrderCredit::NoSuchOrder => format!("no order #{order}"),
+                crate::db::orders::OrderCredit::NoSuchOrder => {
+                    ctx.t("adm.no_order", &[("order", &order)])
+                }
             },
             Err(_) => usage("/topup #order or /topup @username|id amount"),
         },
@@ -44,64 +55,71 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
                         Some(balance) => {
                             notify(ctx, u.id, &u.language, "admin.topped_up", amount, balance)
                                 .await;
-                            format!("user {}: +{amount}, balance {balance}", u.id)
+                            ctx.t(
+                                "adm.topped",
+                                &[("user", &u.id), ("amount", &amount), ("balance", &balance)],
+                            )
                         }
-                        None => "this top-up was already applied".into(),
+                        None => ctx.t("adm.topup_repeat", &[]),
                     }
                 }
-                Err(e) => e.to_string(),
+                Err(e) => e.message_in(&tr),
             },
             _ => usage("/topup @username|id amount (a positive number of tokens)"),
         },
         ("topup", _) => usage("/topup #order, or /topup @username|id amount"),
         ("users", _) => {
             let (total, users) = admin::recent_users(db, 15).await?;
-            let mut lines = vec![format!("{total} users; last seen:")];
+            let mut lines = vec![ctx.t("adm.users_head", &[("total", &total)])];
             for u in users {
-                lines.push(format!(
-                    "{} @{} — {} tokens{}",
-                    u.id,
-                    u.username.as_deref().unwrap_or("-"),
-                    u.balance,
-                    if u.banned { " (banned)" } else { "" }
+                let banned = if u.banned {
+                    ctx.t("adm.banned_short", &[])
+                } else {
+                    String::new()
+                };
+                lines.push(ctx.t(
+                    "adm.user_line",
+                    &[
+                        ("id", &u.id),
+                        ("name", &u.username.as_deref().unwrap_or("-")),
+                        ("balance", &u.balance),
+                        ("banned", &banned),
+                    ],
                 ));
             }
             lines.join("\n")
         }
-        ("stats", _) => admin::stats(db, &ctx.app.prices).await?.render(),
+        ("stats", _) => admin::stats(db, &ctx.app.prices).await?.render_in(&tr),
         ("providers", _) => {
-            let lines = crate::providers::health::report(db).await?;
+            let lines = crate::providers::health::report_in(db, &tr).await?;
             if lines.is_empty() {
-                "no provider calls recorded yet".to_string()
+                ctx.t("adm.no_calls", &[])
             } else {
                 lines.join("\n")
             }
         }
-        ("user", [who]) => admin::user_card(db, who)
+        ("user", [who]) => admin::user_card_in(db, who, &tr)
             .await
-            .unwrap_or_else(|e| e.to_string()),
+            .unwrap_or_else(|e| e.message_in(&tr)),
         ("user", _) => usage("/user @username|id"),
         ("job", [id]) => match id.trim_start_matches('#').parse::<i64>() {
-            Ok(id) => admin::job_card(db, id)
+            Ok(id) => admin::job_card_in(db, id, &tr)
                 .await
-                .unwrap_or_else(|e| e.to_string()),
+                .unwrap_or_else(|e| e.message_in(&tr)),
             Err(_) => usage("/job <id>"),
         },
         ("job", _) => usage("/job <id>"),
         ("ban" | "unban", [who]) => match admin::find_user(db, who).await {
             Ok(u) => {
                 admin::set_banned(db, u.id, command == "ban").await?;
-                format!(
-                    "user {}: {}",
-                    u.id,
-                    if command == "ban" {
-                        "banned"
-                    } else {
-                        "unbanned"
-                    }
-                )
+                let key = if command == "ban" {
+                    "adm.banned"
+                } else {
+                    "adm.unbanned"
+                };
+                ctx.t(key, &[("user", &u.id)])
             }
-            Err(e) => e.to_string(),
+            Err(e) => e.message_in(&tr),
         },
         ("ban" | "unban", _) => usage(&format!("/{command} @username|id")),
         ("refund", [job]) => match job.trim_start_matches('#').parse::<i64>() {
@@ -109,11 +127,14 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
                 Ok(Some((user, amount))) => {
                     let (lang, balance) = user_lang_balance(ctx, user).await;
                     notify(ctx, user, &lang, "admin.refunded", amount, balance).await;
-                    format!("job #{job}: {amount} tokens back to {user}")
+                    ctx.t(
+                        "adm.refunded",
+                        &[("job", &job), ("amount", &amount), ("user", &user)],
+                    )
                 }
-                Ok(None) => format!("job #{job} was already refunded"),
+                Ok(None) => ctx.t("adm.refund_repeat", &[("job", &job)]),
                 Err(e @ (AdminError::NoSuchJob(_) | AdminError::NothingToRefund(_))) => {
-                    e.to_string()
+                    e.message_in(&tr)
                 }
                 Err(e) => return Err(e.into()),
             },
@@ -185,7 +206,10 @@ pub async fn forward_feedback(ctx: &Ctx<'_>, text: &str) -> HandlerResult {
     ctx.bot
         .send_message(
             ChatId(admin_chat),
-            format!("Feedback from {} ({who}):\n{text}", ctx.user),
+            ctx.t(
+                "adm.feedback",
+                &[("user", &ctx.user), ("who", &who), ("text", &text)],
+            ),
         )
         .await?;
     ctx.say(ctx.t("feedback.thanks", &[])).await

@@ -24,13 +24,13 @@ pub async fn photo(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult {
     let checked = tokio::task::spawn_blocking(move || media::faces_in_image(&p)).await?;
     let problem = match &checked {
         Err(e) => Some(super::uploads::reason_for(ctx, e)),
-        Ok((w, h, _)) if (*w).min(*h) < MIN_SIDE => Some(format!(
-            "{w}×{h} px; at least {MIN_SIDE} px on the short side"
+        Ok((w, h, _)) if (*w).min(*h) < MIN_SIDE => Some(ctx.t(
+            "gallery.too_small",
+            &[("w", w), ("h", h), ("min", &MIN_SIDE)],
         )),
-        Ok((_, _, faces)) if faces.len() != 1 => Some(format!(
-            "{} faces found; exactly one is needed",
-            faces.len()
-        )),
+        Ok((_, _, faces)) if faces.len() != 1 => {
+            Some(ctx.t("gallery.faces", &[("n", &faces.len())]))
+        }
         Ok(_) => None,
     };
     if let Some(why) = problem {

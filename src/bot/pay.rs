@@ -139,9 +139,14 @@ pub async fn on_button(ctx: &Ctx<'_>, button: PayButton) -> Result<bool, Handler
                     .bot
                     .send_message(
                         ChatId(admin),
-                        format!(
-                            "Kaspi order #{order}: user {} wants {} tokens for {} ₸. After the transfer: /topup #{order}",
-                            ctx.user, pack.tokens, pack.price_kzt
+                        ctx.t(
+                            "adm.kaspi_order",
+                            &[
+                                ("order", &order),
+                                ("user", &ctx.user),
+                                ("tokens", &pack.tokens),
+                                ("price", &pack.price_kzt),
+                            ],
                         ),
                     )
                     .await;

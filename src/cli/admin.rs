@@ -232,7 +232,7 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             let mut words = vec![code.clone(), tokens.to_string(), uses.to_string()];
             words.extend(days.map(|d| d.to_string()));
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
-            match reelforge::bot::account::new_promo(&db, &words)
+            match reelforge::bot::account::new_promo(&db, &words, &reelforge::admin::english)
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?
             {

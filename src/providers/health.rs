@@ -117,6 +117,10 @@ pub async fn record(
 
 /// One line per entry for the operator: calls and success rate in the last hour, breaker.
 pub async fn report(db: &Db) -> Result<Vec<String>, DbError> {
+    report_in(db, &crate::admin::english).await
+}
+
+pub async fn report_in(db: &Db, t: crate::admin::Tr<'_>) -> Result<Vec<String>, DbError> {
     let now = now_ms();
     let counts = rows::success_counts(db, now - 3_600_000).await?;
     let breakers = rows::breakers(db).await?;
@@ -133,19 +137,29 @@ pub async fn report(db: &Db) -> Result<Vec<String>, DbError> {
                 .map_or((0, 0), |(_, c, o)| (*c, *o));
             let state = match breakers.iter().find(|b| &b.entry == entry) {
                 Some(b) => match b.opened_until_ms {
-                    Some(t) if t > now => format!("OPEN for {} s more", (t - now + 999) / 1000),
-                    Some(_) => "half-open (next call probes)".to_string(),
-                    None if b.failures > 0 => format!("closed ({} failures in a row)", b.failures),
-                    None => "closed".to_string(),
+                    Some(until) if until > now => {
+                        t("adm.breaker_open", &[("s", &((until - now + 999) / 1000))])
+                    }
+                    Some(_) => t("adm.breaker_half", &[]),
+                    None if b.failures > 0 => t("adm.breaker_failing", &[("n", &b.failures)]),
+                    None => t("adm.breaker_closed", &[]),
                 },
-                None => "closed".to_string(),
+                None => t("adm.breaker_closed", &[]),
             };
             let rate = if calls > 0 {
                 format!("{:.0} %", ok as f64 * 100.0 / calls as f64)
             } else {
                 "—".to_string()
             };
-            format!("{entry}: last hour {calls} calls, {rate} ok; breaker {state}")
+            t(
+                "adm.provider_line",
+                &[
+                    ("entry", entry),
+                    ("calls", &calls),
+                    ("rate", &rate),
+                    ("state", &state),
+                ],
+            )
         })
         .collect())
 }

@@ -97,7 +97,7 @@ async fn a_friend_by_link_earns_the_referrer_a_share_once_and_promo_links_work()
     f.wait_text(50, "Ваш друг сделал покупку: +148 токенов")
         .await;
     f.text(1, &format!("/topup #{order}"));
-    f.wait_text(1, "was already credited").await;
+    f.wait_text(1, "уже зачислен").await;
     assert_eq!(ledger::balance_of(&e.db, 50).await.unwrap(), 100 + 1 + 148);
     f.text(50, "/referral");
     let texts = f
@@ -126,7 +126,7 @@ async fn a_friend_by_link_earns_the_referrer_a_share_once_and_promo_links_work()
     );
     // Promo codes: made by an admin, redeemed by a deep link and by command, once.
     f.text(1, "/promo new WELCOME50 50 5 30");
-    f.wait_text(1, "promo WELCOME50: 50 tokens, 5 use(s), 30 day(s)")
+    f.wait_text(1, "промокод WELCOME50: 50 токенов, активаций 5, 30 дн.")
         .await;
     f.text(52, "/start promo_welcome50");
     f.wait_text(52, "Промокод принят: +50").await;

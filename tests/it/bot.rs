@@ -145,7 +145,7 @@ async fn start_balance_buy_and_unexpected_input_through_the_bot_api() {
         texts.last().unwrap().contains(&format!("{pack_kzt} ₸")),
         "{texts:?}"
     );
-    f.wait_text(1, "Kaspi order").await;
+    f.wait_text(1, "Заказ Kaspi").await;
     let orders: Vec<(String, i64, String)> = reelforge::db::orders::all_orders(&r.db)
         .await
         .unwrap()

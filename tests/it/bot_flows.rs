@@ -389,11 +389,11 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.text(1, "/start");
     f.wait_text(1, "Баланс").await;
     f.text(1, "/topup @user42 1000");
-    f.wait_text(1, "user 42: +1000, balance 1100").await;
+    f.wait_text(1, "пользователь 42: +1000, баланс 1100").await;
     f.wait_text(42, "Администратор зачислил 1000 токенов. Баланс: 1100")
         .await;
     f.text(1, "/topup @nobody 5");
-    f.wait_text(1, "no user '@nobody'").await;
+    f.wait_text(1, "нет пользователя «@nobody»").await;
     // Daily limit: the second paid job today is refused with a clear message.
     f.text(42, "/generate кот");
     f.wait_text(42, &format!("Цена: {}", common::video_price("fast", 8)))
@@ -425,15 +425,18 @@ async fn admin_commands_bans_feedback_and_limits() {
     f.press(42, "v:go", 4);
     f.wait_text(42, "лимит роликов исчерпан (1)").await;
     f.text(1, "/users");
-    f.wait_text(1, "2 users").await;
+    f.wait_text(1, "пользователей: 2").await;
     f.text(1, "/user 42");
-    f.wait_text(1, "jobs: queued 1").await;
+    f.wait_text(1, "задачи: queued 1").await;
     f.text(1, "/stats");
-    let stats = f.wait_text(1, "revenue").await;
-    assert!(stats.last().unwrap().contains("users: 2"), "{stats:?}");
+    let stats = f.wait_text(1, "выручка").await;
+    assert!(
+        stats.last().unwrap().contains("пользователи: 2"),
+        "{stats:?}"
+    );
     // Provider health, before any provider was called; not an admin: no such command.
     f.text(1, "/providers");
-    f.wait_text(1, "no provider calls recorded yet").await;
+    f.wait_text(1, "вызовов провайдеров пока не было").await;
     f.text(42, "/providers");
     common::wait_until("the refusal", Duration::from_secs(10), || async {
         f.texts_to(42)
@@ -446,22 +449,25 @@ async fn admin_commands_bans_feedback_and_limits() {
     let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
     f.text(1, &format!("/refund {job}"));
     let price = common::video_price("fast", 8);
-    f.wait_text(1, &format!("job #{job}: {price} tokens back to 42"))
-        .await;
+    f.wait_text(
+        1,
+        &format!("задача #{job}: {price} токенов возвращено пользователю 42"),
+    )
+    .await;
     f.wait_text(42, &format!("Возвращено {price} токенов"))
         .await;
     f.text(1, &format!("/refund {job}"));
-    f.wait_text(1, "already refunded").await;
+    f.wait_text(1, "возврат уже был").await;
     // Feedback reaches the admin chat.
     f.text(42, "/feedback");
     f.wait_text(42, "одним сообщением").await;
     f.text(42, "Видео супер, но хочу 16:9");
-    f.wait_text(1, "Feedback from 42 (@user42):\nВидео супер, но хочу 16:9")
+    f.wait_text(1, "Отзыв от 42 (@user42):\nВидео супер, но хочу 16:9")
         .await;
     f.wait_text(42, "Спасибо").await;
     // Banned: one polite refusal, then silence.
     f.text(1, "/ban 42");
-    f.wait_text(1, "user 42: banned").await;
+    f.wait_text(1, "пользователь 42: заблокирован").await;
     f.text(42, "/balance");
     f.wait_text(42, "Доступ к боту ограничен").await;
     let before = f.texts_to(42).len();
@@ -474,7 +480,7 @@ async fn admin_commands_bans_feedback_and_limits() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(f.texts_to(42).len(), before, "no second refusal");
     f.text(1, "/unban 42");
-    f.wait_text(1, "user 42: unbanned").await;
+    f.wait_text(1, "пользователь 42: разблокирован").await;
     f.text(42, "/balance");
     f.wait_text(42, "Баланс: 1100").await;
     stop(running).await;

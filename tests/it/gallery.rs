@@ -30,7 +30,7 @@ async fn admins_fill_the_gallery_and_users_page_through_albums_of_three() {
         common::s(&blank),
     ]);
     f.photo(1, "blank", std::fs::read(&blank).unwrap(), None);
-    f.wait_text(1, "0 faces found").await;
+    f.wait_text(1, "лиц найдено: 0").await;
     let tiny = dir.join("tiny.jpg");
     common::ffmpeg(&[
         "-i",
@@ -40,7 +40,7 @@ async fn admins_fill_the_gallery_and_users_page_through_albums_of_three() {
         common::s(&tiny),
     ]);
     f.photo(1, "tiny", std::fs::read(&tiny).unwrap(), None);
-    f.wait_text(1, "at least 256 px").await;
+    f.wait_text(1, "не меньше 256 px").await;
     // Ten portraits, in order.
     let portrait = std::fs::read(common::ASTRONAUT).unwrap();
     for n in 1..=10 {
