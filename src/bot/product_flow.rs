@@ -263,38 +263,28 @@ pub async fn on_button(
             confirm_card(ctx, &state, None).await?;
         }
         (
-            Dialogue::ProductConfirm {
-                photo,
-                description,
-                template,
-                wishes,
-                quantity,
-                mut tier,
-                mut seconds,
-                mut size,
-            },
+            mut state @ Dialogue::ProductConfirm { .. },
             change @ (ProductButton::Tier(_)
             | ProductButton::Seconds(_)
             | ProductButton::Orientation(_)),
         ) => {
-            match change {
-                ProductButton::Tier(t) if ["fast", "quality"].contains(&t.as_str()) => tier = t,
-                ProductButton::Seconds(n) if [4, 8, 12].contains(&n) => seconds = n,
-                ProductButton::Orientation(o) if ["v", "h", "s"].contains(&o.as_str()) => {
-                    size = super::video_flow::size_for(&o, false)
-                }
-                _ => return Ok(false),
-            }
-            let state = Dialogue::ProductConfirm {
-                photo,
-                description,
-                template,
-                wishes,
-                quantity,
+            let Dialogue::ProductConfirm {
                 tier,
                 seconds,
                 size,
+                ..
+            } = &mut state
+            else {
+                return Ok(false);
             };
+            match change {
+                ProductButton::Tier(t) if ["fast", "quality"].contains(&t.as_str()) => *tier = t,
+                ProductButton::Seconds(n) if [4, 8, 12].contains(&n) => *seconds = n,
+                ProductButton::Orientation(o) if ["v", "h", "s"].contains(&o.as_str()) => {
+                    *size = super::video_flow::size_for(&o, false)
+                }
+                _ => return Ok(false),
+            }
             ctx.save(&state).await?;
             confirm_card(ctx, &state, message).await?;
         }

@@ -263,6 +263,14 @@ fn sign_in_form(message: Option<&str>) -> Html<String> {
     )
 }
 
+fn too_many_sign_ins() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        sign_in_form(Some("Too many failed sign-ins: wait ten minutes.")),
+    )
+        .into_response()
+}
+
 fn client_of(peer: Option<&axum::Extension<ConnectInfo<SocketAddr>>>) -> String {
     peer.map_or_else(|| "unknown".into(), |c| c.0 .0.ip().to_string())
 }
@@ -288,11 +296,7 @@ async fn login(
 ) -> Response {
     let client = client_of(peer.as_ref());
     if !s.sign_in_allowed(&client, false) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            sign_in_form(Some("Too many failed sign-ins: wait ten minutes.")),
-        )
-            .into_response();
+        return too_many_sign_ins();
     }
     if crate::http::constant_time_eq(f.token.trim().as_bytes(), s.token.as_bytes()) {
         tracing::info!(client = %client, "console sign-in");
@@ -317,11 +321,7 @@ async fn telegram_login(
 ) -> Response {
     let client = client_of(peer.as_ref());
     if !s.sign_in_allowed(&client, false) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            sign_in_form(Some("Too many failed sign-ins: wait ten minutes.")),
-        )
-            .into_response();
+        return too_many_sign_ins();
     }
     let admin = s.bot_token.as_deref().and_then(|token| {
         let id: i64 = fields.get("id")?.parse().ok()?;
