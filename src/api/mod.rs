@@ -7,6 +7,7 @@
 pub mod jobs;
 pub mod keys;
 pub mod openapi;
+pub mod uploads;
 pub mod webhooks;
 
 use crate::db::Db;
@@ -42,7 +43,7 @@ pub fn router(state: Api) -> Router {
     Router::new()
         .route(
             "/v1/uploads",
-            post(jobs::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
+            post(uploads::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
         )
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get_one).delete(jobs::cancel))

@@ -2,7 +2,8 @@
 //! JSON Schemas generated from the Rust types by schemars (the `JobSpec` the queue runs, the
 //! views the handlers return), so the document cannot drift from the code; the paths are
 //! listed here.
-use super::jobs::{BalanceView, JobPage, JobView, UploadView};
+use super::jobs::{BalanceView, JobPage, JobView};
+use super::uploads::UploadView;
 use super::webhooks::{WebhookRequest, WebhookView};
 use crate::jobs::JobSpec;
 use axum::Json;

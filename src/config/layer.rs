@@ -1,0 +1,175 @@
+//! One layer of settings (a file, the environment, the flags) and the settings' names.
+use serde::Deserialize;
+
+/// One layer of settings; `None` means "not set here".
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub database_url: Option<String>,
+    pub storage_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    pub providers: Option<String>,
+    pub http_addr: Option<String>,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_api_url: Option<String>,
+    pub admin_ids: Option<String>,
+    pub pricing_file: Option<String>,
+    pub video_tiers: Option<String>,
+    pub llm_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub openai_api_keys: Option<String>,
+    pub fal_api_keys: Option<String>,
+    pub kie_api_keys: Option<String>,
+    pub elevenlabs_api_keys: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub public_url: Option<String>,
+    pub admin_chat_id: Option<String>,
+    pub kaspi_phone: Option<String>,
+    pub daily_job_limit: Option<String>,
+    pub job_cooldown_s: Option<String>,
+    pub telegram_proxy: Option<String>,
+    pub provider_proxy: Option<String>,
+    pub metrics_token: Option<String>,
+    pub provider_deadline_s: Option<String>,
+    pub user_actions_per_hour: Option<String>,
+    pub talking_head_chain: Option<String>,
+    pub breaker_failures: Option<String>,
+    pub breaker_cooldown_s: Option<String>,
+    pub tts_chain: Option<String>,
+    pub image_edit_chain: Option<String>,
+    pub allow_loss_fallback: Option<String>,
+    pub breaker_failure_rate: Option<String>,
+    pub console_token: Option<String>,
+    pub api_rate_per_min: Option<String>,
+    pub api_webhook_private_ok: Option<String>,
+    pub policy_dir: Option<String>,
+}
+
+/// The names, in the order of [`Layer`]'s fields: environment variables and README table.
+pub const SETTING_NAMES: [&str; 44] = [
+    "DATABASE_URL",
+    "STORAGE_URL",
+    "S3_ENDPOINT",
+    "S3_REGION",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "PROVIDERS",
+    "HTTP_ADDR",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_URL",
+    "ADMIN_IDS",
+    "PRICING_FILE",
+    "VIDEO_TIERS",
+    "LLM_URL",
+    "LLM_MODEL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "OPENAI_API_KEYS",
+    "FAL_API_KEYS",
+    "KIE_API_KEYS",
+    "ELEVENLABS_API_KEYS",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "PUBLIC_URL",
+    "ADMIN_CHAT_ID",
+    "KASPI_PHONE",
+    "DAILY_JOB_LIMIT",
+    "JOB_COOLDOWN_S",
+    "TELEGRAM_PROXY",
+    "PROVIDER_PROXY",
+    "METRICS_TOKEN",
+    "PROVIDER_DEADLINE_S",
+    "USER_ACTIONS_PER_HOUR",
+    "TALKING_HEAD_CHAIN",
+    "BREAKER_FAILURES",
+    "BREAKER_COOLDOWN_S",
+    "TTS_CHAIN",
+    "IMAGE_EDIT_CHAIN",
+    "ALLOW_LOSS_FALLBACK",
+    "BREAKER_FAILURE_RATE",
+    "CONSOLE_TOKEN",
+    "API_RATE_PER_MIN",
+    "API_WEBHOOK_PRIVATE_OK",
+    "POLICY_DIR",
+];
+
+impl Layer {
+    fn slots(&mut self) -> [&mut Option<String>; 44] {
+        [
+            &mut self.database_url,
+            &mut self.storage_url,
+            &mut self.s3_endpoint,
+            &mut self.s3_region,
+            &mut self.s3_access_key_id,
+            &mut self.s3_secret_access_key,
+            &mut self.providers,
+            &mut self.http_addr,
+            &mut self.telegram_bot_token,
+            &mut self.telegram_api_url,
+            &mut self.admin_ids,
+            &mut self.pricing_file,
+            &mut self.video_tiers,
+            &mut self.llm_url,
+            &mut self.llm_model,
+            &mut self.stripe_secret_key,
+            &mut self.stripe_webhook_secret,
+            &mut self.openai_api_keys,
+            &mut self.fal_api_keys,
+            &mut self.kie_api_keys,
+            &mut self.elevenlabs_api_keys,
+            &mut self.webhook_url,
+            &mut self.webhook_secret,
+            &mut self.public_url,
+            &mut self.admin_chat_id,
+            &mut self.kaspi_phone,
+            &mut self.daily_job_limit,
+            &mut self.job_cooldown_s,
+            &mut self.telegram_proxy,
+            &mut self.provider_proxy,
+            &mut self.metrics_token,
+            &mut self.provider_deadline_s,
+            &mut self.user_actions_per_hour,
+            &mut self.talking_head_chain,
+            &mut self.breaker_failures,
+            &mut self.breaker_cooldown_s,
+            &mut self.tts_chain,
+            &mut self.image_edit_chain,
+            &mut self.allow_loss_fallback,
+            &mut self.breaker_failure_rate,
+            &mut self.console_token,
+            &mut self.api_rate_per_min,
+            &mut self.api_webhook_private_ok,
+            &mut self.policy_dir,
+        ]
+    }
+
+    /// Values from environment-style variables (`DATABASE_URL`, …); also accepts the singular
+    /// `*_API_KEY` for one key.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut layer = Layer::default();
+        for (slot, name) in layer.slots().into_iter().zip(SETTING_NAMES) {
+            *slot = get(name).or_else(|| {
+                name.strip_suffix('S')
+                    .filter(|n| n.ends_with("_API_KEY"))
+                    .and_then(&get)
+            });
+        }
+        layer
+    }
+
+    /// `self` with every value set in `over` replaced by it.
+    pub fn overlaid(mut self, mut over: Layer) -> Self {
+        for (mine, theirs) in self.slots().into_iter().zip(over.slots()) {
+            if let Some(v) = theirs.take() {
+                *mine = Some(v);
+            }
+        }
+        self
+    }
+}

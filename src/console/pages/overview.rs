@@ -1,0 +1,201 @@
+//! The overview: revenue, jobs, failures, spend and margin, queue and waits, active users.
+use super::{internal, when, Page};
+use crate::console::charts::{stacked_bars, Bar};
+use crate::console::{layout, operator, Console};
+use crate::db::{console as q, now_ms};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use maud::html;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize, Default)]
+pub struct Period {
+    period: Option<String>,
+}
+
+/// The period's start, the bucket size and the bucket label format.
+fn period_of(p: &str) -> (&'static str, i64, i64) {
+    match p {
+        "7d" => ("7d", 7 * 86_400_000, 86_400_000),
+        "30d" => ("30d", 30 * 86_400_000, 86_400_000),
+        _ => ("24h", 86_400_000, 3_600_000),
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i])
+}
+
+pub async fn overview(
+    State(s): State<Console>,
+    headers: HeaderMap,
+    Query(p): Query<Period>,
+) -> Page {
+    let op = operator(&s, &headers)?;
+    let (name, span, bucket) = period_of(p.period.as_deref().unwrap_or("24h"));
+    let now = now_ms();
+    let since = now - span;
+    let first_bucket = since.div_euclid(bucket) * bucket;
+    let labels: Vec<i64> = (0..)
+        .map(|i| first_bucket + i * bucket)
+        .take_while(|b| *b <= now)
+        .collect();
+    let label = |b: i64| {
+        let t = when(b);
+        if bucket < 86_400_000 {
+            t[11..16].to_string()
+        } else {
+            t[5..10].to_string()
+        }
+    };
+    // Revenue per day by method (₸).
+    let revenue = q::revenue_by_day(&s.db, since).await.map_err(internal)?;
+    let methods = ["stripe".to_string(), "kaspi".to_string()];
+    let days: Vec<i64> = (0..)
+        .map(|i| since.div_euclid(86_400_000) * 86_400_000 + i * 86_400_000)
+        .take_while(|d| *d <= now)
+        .collect();
+    let revenue_bars: Vec<Bar> = days
+        .iter()
+        .map(|d| Bar {
+            label: when(*d)[5..10].to_string(),
+            values: methods
+                .iter()
+                .map(|m| {
+                    revenue
+                        .iter()
+                        .filter(|(day, method, _)| day == d && method == m)
+                        .map(|(_, _, minor)| *minor as f64 / 100.0)
+                        .sum()
+                })
+                .collect(),
+        })
+        .collect();
+    let revenue_total: f64 = revenue.iter().map(|(_, _, m)| *m as f64 / 100.0).sum();
+    // Jobs per bucket by state.
+    let jobs = q::jobs_by_bucket(&s.db, since, bucket)
+        .await
+        .map_err(internal)?;
+    let states: Vec<String> = [
+        "done",
+        "failed",
+        "cancelled",
+        "queued",
+        "running",
+        "snoozed",
+        "rejected",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let job_bars: Vec<Bar> = labels
+        .iter()
+        .map(|b| Bar {
+            label: label(*b),
+            values: states
+                .iter()
+                .map(|st| {
+                    jobs.iter()
+                        .filter(|(bb, state, _)| bb == b && state == st)
+                        .map(|(_, _, n)| *n as f64)
+                        .sum()
+                })
+                .collect(),
+        })
+        .collect();
+    let count = |st: &str| {
+        jobs.iter()
+            .filter(|(_, s, _)| s == st)
+            .map(|(_, _, n)| n)
+            .sum::<i64>()
+    };
+    // Failures by class × provider.
+    let mut failures: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+    for (class, message) in q::failures(&s.db, since).await.map_err(internal)? {
+        *failures
+            .entry((class, crate::failure::provider_named_in(&message)))
+            .or_default() += 1;
+    }
+    // Spend and margin from the finished jobs' checkpoints (the pricing table's costs).
+    let done = crate::queue::done_since(&s.db, since)
+        .await
+        .map_err(internal)?;
+    let income: i64 = done.iter().map(|(price, _)| price).sum();
+    // The steps with fallback chains record what they cost; video generations are priced
+    // from their parameters (the tier's cost in the pricing table).
+    let specs = crate::queue::done_specs_since(&s.db, since)
+        .await
+        .map_err(internal)?;
+    let estimated: f64 = specs
+        .iter()
+        .filter(|spec| {
+            !spec.kind().composes() && spec.kind() != crate::jobs::JobKind::CharacterEdit
+        })
+        .map(|spec| crate::admin::job_cost_kzt(&s.prices, spec))
+        .sum();
+    let spent: f64 = done
+        .iter()
+        .map(|(_, c)| c.spent_kzt.unwrap_or(0.0))
+        .sum::<f64>()
+        + estimated;
+    let mut by_entry: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
+    for (price, c) in &done {
+        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
+            .into_iter()
+            .flatten()
+        {
+            let e = by_entry.entry(entry.clone()).or_default();
+            e.0 += 1;
+            e.1 += price;
+            e.2 += c.spent_kzt.unwrap_or(0.0);
+        }
+    }
+    let (depth, oldest_wait_ms) = crate::queue::queue_depth(&s.db).await.map_err(internal)?;
+    let waits = q::waits(&s.db, since).await.map_err(internal)?;
+    let active = q::active_users(&s.db, since).await.map_err(internal)?;
+    let secs =
+        |ms: Option<i64>| ms.map_or("—".to_string(), |m| format!("{:.1} s", m as f64 / 1000.0));
+    let margin = if income > 0 {
+        format!("{:.0} %", (income as f64 - spent) * 100.0 / income as f64)
+    } else {
+        "—".into()
+    };
+    let content = html! {
+        p { "Period: "
+            @for p in ["24h", "7d", "30d"] {
+                @if p == name { strong { (p) } " " } @else { a href=(format!("/console?period={p}")) { (p) } " " }
+            }
+        }
+        div class="cards" {
+            div class="card" { "Revenue" b id="revenue" { (format!("{revenue_total:.0} ₸")) } }
+            div class="card" { "Jobs" b { (jobs.iter().map(|(_, _, n)| n).sum::<i64>()) } span class="muted" { (count("done")) " done, " (count("failed")) " failed" } }
+            div class="card" { "Provider spend" b { (format!("{spent:.0} ₸")) } span class="muted" { "margin " (margin) ", video priced by tier" } }
+            div class="card" { "Queue" b { (depth) } span class="muted" { "oldest waits " (oldest_wait_ms / 1000) " s" } }
+            div class="card" { "Wait for a worker" b { (secs(percentile(&waits, 0.5))) } span class="muted" { "p95 " (secs(percentile(&waits, 0.95))) } }
+            div class="card" { "Active users" b { (active) } }
+        }
+        (stacked_bars("Revenue per day (₸)", &methods, &revenue_bars, "₸"))
+        (stacked_bars(if bucket < 86_400_000 { "Jobs per hour by state" } else { "Jobs per day by state" }, &states, &job_bars, "jobs"))
+        h2 { "Failures by class and provider" }
+        @if failures.is_empty() { p class="muted" { "none" } } @else {
+            table { tr { th { "class" } th { "provider" } th { "jobs" } }
+                @for ((class, provider), n) in &failures { tr { td { (class) } td { (provider) } td { (n) } } } }
+        }
+        h2 { "Orders served by each provider" }
+        @if by_entry.is_empty() { p class="muted" { "no finished jobs in this period" } } @else {
+            table { tr { th { "chain entry" } th { "orders" } th { "₸ in" } th { "₸ spent" } th { "margin" } }
+                @for (entry, (n, inc, sp)) in &by_entry {
+                    tr { td { (entry) } td { (n) } td { (inc) } td { (format!("{sp:.0}")) }
+                         td { @if *inc > 0 { (format!("{:.0} %", (*inc as f64 - sp) * 100.0 / *inc as f64)) } @else { "—" } } }
+                }
+            }
+        }
+    };
+    Ok(layout("Overview", Some(&op), content).into_response())
+}
