@@ -152,8 +152,17 @@ pub fn voice_gain(voice: &Stereo) -> f32 {
     (0.126 / rms).min(0.95 / peak).clamp(0.25, 4.0)
 }
 
+/// How far the background dips under the voice (dB), and how fast.
+pub const DUCK_DB: f32 = -12.0;
+const DUCK_ATTACK_S: f32 = 0.05;
+const DUCK_RELEASE_S: f32 = 0.3;
+/// The voice level (after its normalisation) from which the background is fully ducked.
+const DUCK_FULL_AT: f32 = 0.05;
+
 /// The output soundtrack: `frames` stereo frames of the voice (normalised) plus the background
-/// looped to length at `bg_volume`, limited to [-1, 1]. Silence where neither has sound.
+/// looped to length at `bg_volume`, ducked by [`DUCK_DB`] under the voice (an envelope
+/// follower on the voice, ~50 ms attack, ~300 ms release) and back in the pauses, limited to
+/// [-1, 1]. Silence where neither has sound.
 pub fn mix_soundtrack(
     voice: Option<&Stereo>,
     background: Option<&Stereo>,
@@ -168,8 +177,22 @@ pub fn mix_soundtrack(
         }
     }
     if let Some(b) = background.filter(|b| !b.samples.is_empty() && bg_volume > 0.0) {
-        for (i, m) in mix.iter_mut().enumerate() {
-            *m += b.samples[i % b.samples.len()] * bg_volume;
+        let rate = SAMPLE_RATE as f32;
+        let attack = (-1.0 / (DUCK_ATTACK_S * rate)).exp();
+        let release = (-1.0 / (DUCK_RELEASE_S * rate)).exp();
+        let ducked = 10f32.powf(DUCK_DB / 20.0);
+        let mut env = 0.0f32;
+        for i in 0..frames {
+            // The voice's envelope (the mix holds only the voice so far).
+            let x = mix[2 * i].abs().max(mix[2 * i + 1].abs());
+            let k = if x > env { attack } else { release };
+            env = k * env + (1.0 - k) * x;
+            let depth = (env / DUCK_FULL_AT).min(1.0);
+            let gain = bg_volume * (1.0 + (ducked - 1.0) * depth);
+            for c in 0..2 {
+                let j = 2 * i + c;
+                mix[j] += b.samples[j % b.samples.len()] * gain;
+            }
         }
     }
     for m in &mut mix {
@@ -178,9 +201,177 @@ pub fn mix_soundtrack(
     Stereo { samples: mix }
 }
 
+/// What [`normalize_loudness`] measured and did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loudness {
+    /// Integrated loudness before and after (LUFS, EBU R128).
+    pub before_lufs: f64,
+    pub after_lufs: f64,
+    /// True peak after (dBTP).
+    pub true_peak_db: f64,
+}
+
+fn measure(track: &Stereo) -> Option<(f64, f64)> {
+    let mut m =
+        ebur128::EbuR128::new(2, SAMPLE_RATE, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok()?;
+    m.add_frames_f32(&track.samples).ok()?;
+    let lufs = m.loudness_global().ok()?;
+    let peak = (0..2)
+        .filter_map(|c| m.true_peak(c).ok())
+        .fold(0.0f64, f64::max);
+    lufs.is_finite()
+        .then_some((lufs, 20.0 * peak.max(1e-9).log10()))
+}
+
+/// Brings the mix to `target_lufs` integrated loudness (EBU R128, the platforms' −14 LUFS)
+/// with the true peak kept at or under `max_true_peak_db` by a look-ahead limiter. A silent
+/// track is left as it is (`None`).
+pub fn normalize_loudness(
+    track: &mut Stereo,
+    target_lufs: f64,
+    max_true_peak_db: f64,
+) -> Option<Loudness> {
+    let (before, _) = measure(track)?;
+    // Sample peaks under the ceiling with 0.7 dB of room for the peaks between samples.
+    let ceiling = 10f32.powf(((max_true_peak_db - 0.7) / 20.0) as f32);
+    let mut after = before;
+    // Gain, then the limiter (which takes a little loudness back): a few rounds converge.
+    for _ in 0..3 {
+        if (after - target_lufs).abs() < 0.2 {
+            break;
+        }
+        let gain = 10f32.powf(((target_lufs - after) / 20.0) as f32).min(16.0);
+        for s in &mut track.samples {
+            *s *= gain;
+        }
+        limit(track, ceiling);
+        after = measure(track)?.0;
+    }
+    let (mut after, mut tp) = measure(track)?;
+    if tp > max_true_peak_db {
+        let trim = 10f32.powf(((max_true_peak_db - tp - 0.05) / 20.0) as f32);
+        for s in &mut track.samples {
+            *s *= trim;
+        }
+        (after, tp) = measure(track)?;
+    }
+    Some(Loudness {
+        before_lufs: before,
+        after_lufs: after,
+        true_peak_db: tp,
+    })
+}
+
+/// A look-ahead peak limiter: 5 ms look-ahead (the gain is already down when a peak
+/// arrives), 80 ms release, stereo-linked.
+fn limit(track: &mut Stereo, ceiling: f32) {
+    let frames = track.frames();
+    if frames == 0 {
+        return;
+    }
+    let look = (SAMPLE_RATE as usize / 200).max(1);
+    let need: Vec<f32> = (0..frames)
+        .map(|i| {
+            let p = track.samples[2 * i]
+                .abs()
+                .max(track.samples[2 * i + 1].abs());
+            if p > ceiling {
+                ceiling / p
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    // The smallest gain needed within the look-ahead window (a monotonic queue).
+    let mut ahead = vec![1.0f32; frames];
+    let mut q: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    for j in (0..frames).rev() {
+        while q.back().is_some_and(|&k| need[k] >= need[j]) {
+            q.pop_back();
+        }
+        q.push_back(j);
+        while q.front().is_some_and(|&k| k > j + look) {
+            q.pop_front();
+        }
+        ahead[j] = need[*q.front().unwrap_or(&j)];
+    }
+    let release = (-1.0 / (0.08 * SAMPLE_RATE as f32)).exp();
+    let mut g = 1.0f32;
+    for (frame, &want) in track.samples.chunks_exact_mut(2).zip(&ahead) {
+        g = if want < g {
+            want
+        } else {
+            release * g + (1.0 - release) * want
+        };
+        frame[0] *= g;
+        frame[1] *= g;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tone(freq: f32, amp: f32, frames: usize) -> Stereo {
+        let rate = SAMPLE_RATE as f32;
+        Stereo {
+            samples: (0..frames)
+                .flat_map(|i| {
+                    let v = amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate).sin();
+                    [v, v]
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_background_dips_twelve_db_under_the_voice_and_comes_back_in_pauses() {
+        let frames = SAMPLE_RATE as usize * 4;
+        // Voice for the first two seconds, then a pause.
+        let mut voice = tone(220.0, 0.3, frames);
+        for s in &mut voice.samples[frames..] {
+            *s = 0.0;
+        }
+        let bg = tone(3000.0, 0.5, frames);
+        let mix = mix_soundtrack(Some(&voice), Some(&bg), 0.4, frames);
+        let g = voice_gain(&voice);
+        // The background's part of the mix: the mix minus the (known) voice.
+        let rms = |from: f32, to: f32| {
+            let (a, b) = (
+                (from * SAMPLE_RATE as f32) as usize,
+                (to * SAMPLE_RATE as f32) as usize,
+            );
+            let e: f32 = (a..b)
+                .map(|i| (mix.samples[2 * i] - voice.samples[2 * i] * g).powi(2))
+                .sum();
+            (e / (b - a) as f32).sqrt()
+        };
+        let under = rms(0.5, 1.9);
+        let pause = rms(3.0, 3.9);
+        let depth = 20.0 * (under / pause).log10();
+        assert!((depth - DUCK_DB).abs() < 1.0, "ducked by {depth:.1} dB");
+    }
+
+    #[test]
+    fn loudness_is_brought_to_the_target_with_the_true_peak_under_the_ceiling() {
+        let mut quiet = tone(440.0, 0.02, SAMPLE_RATE as usize * 3);
+        let l = normalize_loudness(&mut quiet, -14.0, -1.0).unwrap();
+        assert!((l.after_lufs + 14.0).abs() < 0.5, "{l:?}");
+        assert!(l.true_peak_db <= -1.0, "{l:?}");
+        // Loud and peaky (a click over a hot tone): peaks limited, loudness kept near.
+        let mut hot = tone(440.0, 0.9, SAMPLE_RATE as usize * 3);
+        hot.samples[1000] = 1.0;
+        let l = normalize_loudness(&mut hot, -14.0, -1.0).unwrap();
+        assert!(
+            l.true_peak_db <= -1.0 && (l.after_lufs + 14.0).abs() < 1.0,
+            "{l:?}"
+        );
+        let mut silent = Stereo {
+            samples: vec![0.0; 9600],
+        };
+        assert!(normalize_loudness(&mut silent, -14.0, -1.0).is_none());
+        assert!(silent.samples.iter().all(|s| *s == 0.0));
+    }
 
     #[test]
     fn background_loops_under_the_voice_at_its_volume() {

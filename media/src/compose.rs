@@ -4,7 +4,7 @@
 //!
 //! The background is decoded and scaled on its own thread while this thread composites and
 //! feeds the encoder, so both cores stay busy.
-use crate::audio::{decode_audio, mix_soundtrack, Stereo, SAMPLE_RATE};
+use crate::audio::{decode_audio, mix_soundtrack, normalize_loudness, Stereo, SAMPLE_RATE};
 use crate::captions::{phrases_from_script, phrases_from_words, Phrase, TimedWord};
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer};
 use crate::error::{InputProblem, MediaError, Result};
@@ -25,6 +25,10 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 pub const OUTPUT_FPS: u32 = 30;
+/// The final mix's integrated loudness and true-peak ceiling (what Reels, TikTok, Shorts and
+/// YouTube normalise to).
+pub const TARGET_LUFS: f64 = -14.0;
+pub const MAX_TRUE_PEAK_DB: f64 = -1.0;
 
 #[derive(Debug, Clone)]
 pub enum Captions {
@@ -259,12 +263,14 @@ fn prepare<'a>(
     let frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
     let seconds = frames as f64 / f64::from(OUTPUT_FPS);
     let audio_frames = frames as usize * SAMPLE_RATE as usize / OUTPUT_FPS as usize;
-    let soundtrack = mix_soundtrack(
+    let mut soundtrack = mix_soundtrack(
         voice.as_ref(),
         bg_audio.as_ref(),
         req.bg_volume,
         audio_frames,
     );
+    // Delivered at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
+    normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
     let settings = EncodeSettings {
         width: req.width,
         height: req.height,

@@ -372,3 +372,82 @@ fn silent_inputs_give_a_silent_track_as_long_as_the_head() {
     );
     assert!(pcm(&out).iter().all(|x| x.abs() < 1e-4), "silence");
 }
+
+/// ffmpeg's EBU R128 meter (the reference): (integrated LUFS, true peak dBTP).
+fn ebur128(path: &std::path::Path) -> (f64, f64) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(path)
+        .args(["-af", "ebur128=peak=true", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let summary = &text[text.rfind("Summary:").expect("ebur128 summary")..];
+    let value = |label: &str| -> f64 {
+        let at = summary.find(label).unwrap() + label.len();
+        summary[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (value("I:"), value("Peak:"))
+}
+
+#[test]
+fn speech_over_a_loud_phone_clip_comes_out_at_minus_14_lufs_under_minus_1_dbtp() {
+    let d = tmp();
+    // A phone clip with a loud soundtrack, and a head speaking with pauses.
+    let bg = p(d.path(), "loud.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=30:d=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=c=pink:a=0.5:d=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        s(&bg),
+    ]);
+    let th = moving_head(d.path(), "th.mp4", 2.0);
+    let voice = p(d.path(), "voice.wav");
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en", "-w"])
+        .arg(&voice)
+        .arg("Fresh coffee every morning. Come in and try it today.")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = p(d.path(), "out.mp4");
+    let r = reelforge(&[
+        "compose",
+        "--background",
+        s(&bg),
+        "--talking-head",
+        s(&th),
+        "--voice",
+        s(&voice),
+        "--size",
+        "360x640",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (lufs, peak) = ebur128(&out);
+    assert!(
+        (lufs + 14.0).abs() <= 1.0,
+        "integrated loudness {lufs} LUFS"
+    );
+    assert!(peak <= -1.0, "true peak {peak} dBTP");
+}
