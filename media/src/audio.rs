@@ -202,7 +202,7 @@ pub fn mix_soundtrack(
 }
 
 /// What [`normalize_loudness`] measured and did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Loudness {
     /// Integrated loudness before and after (LUFS, EBU R128).
     pub before_lufs: f64,

@@ -4,7 +4,9 @@
 //!
 //! The background is decoded and scaled on its own thread while this thread composites and
 //! feeds the encoder, so both cores stay busy.
-use crate::audio::{decode_audio, mix_soundtrack, normalize_loudness, Stereo, SAMPLE_RATE};
+use crate::audio::{
+    decode_audio, mix_soundtrack, normalize_loudness, Loudness, Stereo, SAMPLE_RATE,
+};
 use crate::captions::{phrases_from_script, phrases_from_words, Phrase, TimedWord};
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer};
 use crate::error::{InputProblem, MediaError, Result};
@@ -117,6 +119,8 @@ pub struct ComposeReport {
     pub captions: Vec<Phrase>,
     pub face_track: TrackSummary,
     pub background_looped: bool,
+    /// The mix's loudness before and after normalisation (`None`: a silent track).
+    pub loudness: Option<Loudness>,
     pub stages: Vec<StageTime>,
 }
 
@@ -213,6 +217,7 @@ fn compose_inner(
                 fallback_center: prepared.track.fallback_center,
             },
             background_looped: prepared.background_looped,
+            loudness: prepared.loudness,
             stages: std::mem::take(&mut stages.0),
         })
     })
@@ -228,6 +233,7 @@ struct Prepared<'a> {
     phrases: Vec<Phrase>,
     captions: Vec<Option<PlacedCaption>>,
     soundtrack: Stereo,
+    loudness: Option<Loudness>,
     settings: EncodeSettings,
     background_looped: bool,
 }
@@ -270,7 +276,7 @@ fn prepare<'a>(
         audio_frames,
     );
     // Delivered at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
-    normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
+    let loudness = normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
     let settings = EncodeSettings {
         width: req.width,
         height: req.height,
@@ -302,6 +308,7 @@ fn prepare<'a>(
         phrases,
         captions,
         soundtrack,
+        loudness,
         settings,
         background_looped: background_seconds + 0.5 / f64::from(OUTPUT_FPS) < seconds,
     })

@@ -29,7 +29,7 @@ mod track;
 mod video_in;
 mod yuv;
 
-pub use audio::decode_audio;
+pub use audio::{decode_audio, Loudness};
 pub use captions::{parse_word_timings, TimedWord};
 pub use compose::{compose, Captions, ComposeReport, ComposeRequest, StageTime, TrackSummary};
 pub use encode::nvenc_available;

@@ -89,6 +89,12 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             ""
         }
     );
+    if let Some(l) = report.loudness {
+        println!(
+            "audio: {:.1} LUFS mixed → {:.1} LUFS delivered, true peak {:.1} dBTP (background ducked 12 dB under the voice)",
+            l.before_lufs, l.after_lufs, l.true_peak_db
+        );
+    }
     for (stage, secs) in &timings {
         println!("  {stage:<22} {secs:>6.2} s");
     }
