@@ -211,16 +211,30 @@ pub struct Loudness {
     pub true_peak_db: f64,
 }
 
-fn measure(track: &Stereo) -> Option<(f64, f64)> {
-    let mut m =
-        ebur128::EbuR128::new(2, SAMPLE_RATE, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok()?;
+/// Integrated loudness (LUFS) and, with `peak`, the true peak (dBTP; its 4× oversampling is
+/// the costly part, so the gain rounds skip it).
+fn measure_with(track: &Stereo, peak: bool) -> Option<(f64, f64)> {
+    let mode = if peak {
+        ebur128::Mode::I | ebur128::Mode::TRUE_PEAK
+    } else {
+        ebur128::Mode::I
+    };
+    let mut m = ebur128::EbuR128::new(2, SAMPLE_RATE, mode).ok()?;
     m.add_frames_f32(&track.samples).ok()?;
     let lufs = m.loudness_global().ok()?;
-    let peak = (0..2)
-        .filter_map(|c| m.true_peak(c).ok())
-        .fold(0.0f64, f64::max);
-    lufs.is_finite()
-        .then_some((lufs, 20.0 * peak.max(1e-9).log10()))
+    let tp = if peak {
+        let p = (0..2)
+            .filter_map(|c| m.true_peak(c).ok())
+            .fold(0.0f64, f64::max);
+        20.0 * p.max(1e-9).log10()
+    } else {
+        f64::NEG_INFINITY
+    };
+    lufs.is_finite().then_some((lufs, tp))
+}
+
+fn measure(track: &Stereo) -> Option<(f64, f64)> {
+    measure_with(track, true)
 }
 
 /// Brings the mix to `target_lufs` integrated loudness (EBU R128, the platforms' −14 LUFS)
@@ -231,7 +245,7 @@ pub fn normalize_loudness(
     target_lufs: f64,
     max_true_peak_db: f64,
 ) -> Option<Loudness> {
-    let (before, _) = measure(track)?;
+    let (before, _) = measure_with(track, false)?;
     // Sample peaks under the ceiling with 0.7 dB of room for the peaks between samples.
     let ceiling = 10f32.powf(((max_true_peak_db - 0.7) / 20.0) as f32);
     let mut after = before;
@@ -245,7 +259,7 @@ pub fn normalize_loudness(
             *s *= gain;
         }
         limit(track, ceiling);
-        after = measure(track)?.0;
+        after = measure_with(track, false)?.0;
     }
     let (mut after, mut tp) = measure(track)?;
     if tp > max_true_peak_db {

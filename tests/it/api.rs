@@ -82,6 +82,15 @@ impl Client {
         }
         (status, h, r.text().await.unwrap())
     }
+    async fn post_job(
+        &self,
+        key: &str,
+        body: &str,
+        idem: Option<&str>,
+    ) -> (u16, HeaderMap, String) {
+        self.call(reqwest::Method::POST, "/v1/jobs", key, Some(body), idem)
+            .await
+    }
     async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let (s, _, body) = self.call(reqwest::Method::GET, path, key, None, None).await;
         (s, serde_json::from_str(&body).unwrap_or(Value::Null))
@@ -201,55 +210,23 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     let upload_id = photo["id"].as_str().unwrap().to_string();
 
     // Bodies that are not a job spec.
-    let (s, h, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &key,
-            Some("{\"kind\": "),
-            None,
-        )
-        .await;
+    let (s, h, body) = c.post_job(&key, "{\"kind\": ", None).await;
     assert_eq!(s, 400);
     problem(s, &h, &body, "bad-request");
     let unknown = json!({"kind": "image_to_video", "prompt": "slow zoom", "tier": "fast", "seconds": 4,
         "size": "720x1280", "image": upload_id, "colour": "red"});
-    let (s, h, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &key,
-            Some(&unknown.to_string()),
-            None,
-        )
-        .await;
+    let (s, h, body) = c.post_job(&key, &unknown.to_string(), None).await;
     assert_eq!(s, 400);
     problem(s, &h, &body, "bad-request");
     assert!(body.contains("colour"), "{body}");
     // Another user cannot use this upload.
     let mut spec = unknown.clone();
     spec.as_object_mut().unwrap().remove("colour");
-    let (s, _, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &other_key,
-            Some(&spec.to_string()),
-            None,
-        )
-        .await;
+    let (s, _, body) = c.post_job(&other_key, &spec.to_string(), None).await;
     assert_eq!(s, 400, "{body}");
 
     // The order, then its repeat under the same Idempotency-Key: one job, one charge.
-    let (s, _, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &key,
-            Some(&spec.to_string()),
-            Some("order-1"),
-        )
-        .await;
+    let (s, _, body) = c.post_job(&key, &spec.to_string(), Some("order-1")).await;
     assert_eq!(s, 201, "{body}");
     let job: Value = serde_json::from_str(&body).unwrap();
     let id = job["id"].as_i64().unwrap();
@@ -257,15 +234,7 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     // A second job, cancelled at once while the first runs: refunded once.
     let mut spec2 = spec.clone();
     spec2["prompt"] = "another one".into();
-    let (s, _, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &key,
-            Some(&spec2.to_string()),
-            None,
-        )
-        .await;
+    let (s, _, body) = c.post_job(&key, &spec2.to_string(), None).await;
     assert_eq!(s, 201, "{body}");
     let id2 = serde_json::from_str::<Value>(&body).unwrap()["id"]
         .as_i64()
@@ -280,15 +249,7 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         )
         .await;
     assert_eq!(s, 202, "{body}");
-    let (s, _, body) = c
-        .call(
-            reqwest::Method::POST,
-            "/v1/jobs",
-            &key,
-            Some(&spec.to_string()),
-            Some("order-1"),
-        )
-        .await;
+    let (s, _, body) = c.post_job(&key, &spec.to_string(), Some("order-1")).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], id);
 
