@@ -45,16 +45,19 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| {
                 CliError::BadInput(format!("HTTP_ADDR {} cannot be used: {e}.", cfg.http_addr))
             })?;
+        // The pricing table, read once: the bot, the API, the console and the Stripe webhook.
+        let prices = Arc::new(
+            reelforge::pricing::PriceTable::load(
+                cfg.pricing_file.as_deref().map(std::path::Path::new),
+            )
+            .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?,
+        );
         let state = AppState {
             db: db.clone(),
             stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
             metrics_token: cfg.metrics_token.clone(),
             credited: Some(credited_tx),
-            referral_percent: reelforge::pricing::PriceTable::load(
-                cfg.pricing_file.as_deref().map(std::path::Path::new),
-            )
-            .map(|p| p.referral_percent)
-            .unwrap_or(10),
+            referral_percent: prices.referral_percent,
         };
         tracing::info!(
             addr = %cfg.http_addr,
@@ -78,17 +81,13 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                     cfg.telegram_proxy.as_deref(),
                 )
                 .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-                let prices = reelforge::pricing::PriceTable::load(
-                    cfg.pricing_file.as_deref().map(std::path::Path::new),
-                )
-                .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?;
                 let http = reelforge::providers::http_client(
                     std::time::Duration::from_secs(60),
                     cfg.provider_proxy.as_deref(),
                 )
                 .map_err(CliError::Internal)?;
                 let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage.clone());
-                app.prices = prices;
+                app.prices = (*prices).clone();
                 app.settings = cfg.bot.clone();
                 app.limits =
                     reelforge::bot::rate_limit::RateLimits::new(cfg.bot.actions_per_hour as usize);
@@ -102,7 +101,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 app.speech = reelforge::pipelines::RemoteProviders::from_config(
                     &cfg,
                     &http,
-                    Some(Arc::new(app.prices.clone())),
+                    Some(prices.clone()),
                 )
                 .speech;
                 app.alerts = deliver.clone();
@@ -134,12 +133,6 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
                 None
             }
         };
-        let prices = Arc::new(
-            reelforge::pricing::PriceTable::load(
-                cfg.pricing_file.as_deref().map(std::path::Path::new),
-            )
-            .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?,
-        );
         // The public API v1 and its webhook outbox.
         let api = Arc::new(reelforge::api::ApiState {
             db: db.clone(),

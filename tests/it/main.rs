@@ -11,6 +11,7 @@ mod admin;
 mod api;
 mod bad_input;
 mod bot;
+mod bot_admin;
 mod bot_flows;
 mod chaos;
 mod compose;
