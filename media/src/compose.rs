@@ -4,18 +4,19 @@
 //!
 //! The background is decoded and scaled on its own thread while this thread composites and
 //! feeds the encoder, so both cores stay busy.
+use crate::audio::speech_segments;
 use crate::audio::{
     decode_audio, mix_soundtrack, normalize_loudness, Loudness, Stereo, SAMPLE_RATE,
 };
-use crate::captions::{phrases_from_script, phrases_from_words, Phrase, TimedWord};
+use crate::caption_track::{CaptionBox, CaptionTrack, TrackLayout, DEFAULT_ACCENT};
+use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle, Phrase, TimedWord};
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer};
 use crate::error::{InputProblem, MediaError, Result};
-use crate::facetrack::track_faces_in_video;
+use crate::facetrack::{track_faces_in_video, VideoFaces};
 use crate::layout::{
-    caption_center_y, check_output_size, default_diameter, place_circle, CircleRect, Position,
+    check_output_size, default_diameter, place_circle, Area, CircleRect, Position, SafeZone,
 };
 use crate::overlay::{CircleOverlay, Ring};
-use crate::text::{render_caption, CaptionImage};
 use crate::thumb::write_thumbnail;
 use crate::track::{CropSquare, FaceTrack};
 use crate::video_in::{FrameFit, VideoReader};
@@ -46,6 +47,11 @@ pub struct ComposeRequest {
     pub talking_head: PathBuf,
     pub voice: Option<PathBuf>,
     pub captions: Option<Captions>,
+    pub caption_style: CaptionStyle,
+    /// The karaoke highlight's colour (RGB).
+    pub caption_accent: (u8, u8, u8),
+    /// The platform interface captions and the circle keep clear of (portrait frames).
+    pub safe_zone: SafeZone,
     pub width: usize,
     pub height: usize,
     pub position: Position,
@@ -75,6 +81,9 @@ impl ComposeRequest {
             talking_head: talking_head.into(),
             voice: None,
             captions: None,
+            caption_style: CaptionStyle::Classic,
+            caption_accent: DEFAULT_ACCENT,
+            safe_zone: SafeZone::Reels,
             width: 720,
             height: 1280,
             position: Position::BottomLeft,
@@ -116,7 +125,13 @@ pub struct ComposeReport {
     pub size_bytes: u64,
     pub encoder: &'static str,
     pub circle: CircleRect,
+    pub caption_style: CaptionStyle,
+    pub safe_zone: SafeZone,
+    /// The free area captions and the circle were placed in.
+    pub safe_area: Area,
     pub captions: Vec<Phrase>,
+    /// Where each phrase's caption block rests on the frame.
+    pub caption_boxes: Vec<CaptionBox>,
     pub face_track: TrackSummary,
     pub background_looped: bool,
     /// The mix's loudness before and after normalisation (`None`: a silent track).
@@ -167,7 +182,8 @@ fn compose_inner(
     let diameter = req
         .diameter
         .unwrap_or_else(|| default_diameter(req.width, req.height));
-    let circle = place_circle(req.width, req.height, diameter, req.position)?;
+    let area = req.safe_zone.area(req.width, req.height);
+    let circle = place_circle(req.width, req.height, diameter, req.position, area)?;
     check_writable(&req.output)?;
     // Open both videos first: a bad file is reported before any heavy work.
     let mut background = VideoReader::open(&req.background, Some(req.width * req.height))?;
@@ -185,7 +201,14 @@ fn compose_inner(
         // The background starts decoding now, on its own core, while this thread prepares the
         // audio, the face track and the captions.
         let frames_rx = spawn_background_reader(scope, background, req.width, req.height);
-        let prepared = prepare(req, &head, circle, background_seconds, &mut stages, cancel)?;
+        let prepared = prepare(
+            req,
+            &head,
+            (circle, area),
+            background_seconds,
+            &mut stages,
+            cancel,
+        )?;
         let thumbnail = req
             .thumbnail
             .clone()
@@ -195,10 +218,10 @@ fn compose_inner(
 
         let size_bytes = std::fs::metadata(&req.output)?.len();
         if size_bytes > req.max_bytes {
-            return Err(MediaError::Internal(format!(
-                "output is {size_bytes} bytes, over the {} byte cap",
-                req.max_bytes
-            )));
+            return Err(MediaError::OverCap {
+                bytes: size_bytes,
+                cap: req.max_bytes,
+            });
         }
         Ok(ComposeReport {
             output: req.output.clone(),
@@ -210,7 +233,15 @@ fn compose_inner(
             size_bytes,
             encoder,
             circle,
+            caption_style: req.caption_style,
+            safe_zone: req.safe_zone,
+            safe_area: area,
             captions: prepared.phrases.clone(),
+            caption_boxes: prepared
+                .phrases
+                .iter()
+                .filter_map(|p| prepared.captions.box_at((p.start_s + p.end_s) / 2.0))
+                .collect(),
             face_track: TrackSummary {
                 samples: prepared.track.samples,
                 detections: prepared.track.detections,
@@ -231,7 +262,7 @@ struct Prepared<'a> {
     track: FaceTrack,
     track_source_w: u32,
     phrases: Vec<Phrase>,
-    captions: Vec<Option<PlacedCaption>>,
+    captions: CaptionTrack,
     soundtrack: Stereo,
     loudness: Option<Loudness>,
     settings: EncodeSettings,
@@ -241,7 +272,7 @@ struct Prepared<'a> {
 fn prepare<'a>(
     req: &'a ComposeRequest,
     head: &VideoReader,
-    circle: CircleRect,
+    (circle, area): (CircleRect, Area),
     background_seconds: f64,
     stages: &mut Stages,
     cancel: &AtomicBool,
@@ -288,16 +319,42 @@ fn prepare<'a>(
     };
     stages.done("audio");
 
-    let faces = track_faces_in_video(&req.talking_head, Some(cancel))?;
+    // Without a circle nobody looks at the face: no tracking.
+    let faces = if req.circle {
+        track_faces_in_video(&req.talking_head, Some(cancel))?
+    } else {
+        VideoFaces::centred(head.display_w, head.display_h, head.duration_s)
+    };
     stages.done("face_track");
 
-    let (speech_start, speech_end) = voice.as_ref().map(speech_bounds).unwrap_or((0.0, duration));
     let phrases = match &req.captions {
-        Some(Captions::Script(s)) => phrases_from_script(s, speech_start, speech_end.min(duration)),
-        Some(Captions::Words(w)) => phrases_from_words(w),
+        Some(Captions::Script(s)) => {
+            let words = estimate_word_timings(s, &speech_span(voice.as_ref(), duration));
+            phrases_from_words(&words, req.caption_style)
+        }
+        Some(Captions::Words(w)) => phrases_from_words(w, req.caption_style),
         None => Vec::new(),
     };
-    let captions = layout_captions(&phrases, req.width, req.height, circle);
+    let captions = CaptionTrack::build(
+        &phrases,
+        &TrackLayout {
+            style: req.caption_style,
+            accent: req.caption_accent,
+            width: req.width,
+            height: req.height,
+            area,
+            // Without a circle, captions only mind the safe area.
+            circle: if req.circle {
+                circle
+            } else {
+                CircleRect {
+                    x: 0,
+                    y: req.height,
+                    diameter: 0,
+                }
+            },
+        },
+    );
     stages.done("captions");
     Ok(Prepared {
         req,
@@ -330,56 +387,21 @@ fn check_writable(output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// First and last moment the voice is audible (with a little air), for script captions.
-fn speech_bounds(voice: &Stereo) -> (f64, f64) {
-    let peak = voice.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    let threshold = (peak * 0.08).max(1e-3);
-    let first = voice
-        .samples
-        .iter()
-        .position(|s| s.abs() > threshold)
-        .unwrap_or(0)
-        / 2;
-    let last = voice
-        .samples
-        .iter()
-        .rposition(|s| s.abs() > threshold)
-        .unwrap_or(voice.samples.len())
-        / 2;
-    let rate = f64::from(SAMPLE_RATE);
-    let start = (first as f64 / rate - 0.1).max(0.0);
-    let end = (last as f64 / rate + 0.2).min(voice.duration_s());
-    if end - start < 0.5 {
-        (0.0, voice.duration_s())
+/// Where the voice speaks, for captions timed from a script: the measured speech segments
+/// within the video (the whole video when there is no voice or it is silent).
+fn speech_span(voice: Option<&Stereo>, duration: f64) -> Vec<(f64, f64)> {
+    let segments: Vec<(f64, f64)> = voice
+        .map(speech_segments)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(a, _)| *a < duration)
+        .map(|(a, b)| (a, b.min(duration)))
+        .collect();
+    if segments.iter().map(|(a, b)| b - a).sum::<f64>() < 0.3 {
+        vec![(0.0, duration)]
     } else {
-        (start, end)
+        segments
     }
-}
-
-pub(crate) struct PlacedCaption {
-    pub(crate) image: CaptionImage,
-    pub(crate) x: usize,
-    pub(crate) y: usize,
-}
-
-pub(crate) fn layout_captions(
-    phrases: &[Phrase],
-    width: usize,
-    height: usize,
-    circle: CircleRect,
-) -> Vec<Option<PlacedCaption>> {
-    let px = (width.min(height) as f32 * 0.062).max(18.0);
-    let max_w = (width as f32 * 0.86) as usize;
-    phrases
-        .iter()
-        .map(|p| {
-            let image = render_caption(&p.text, max_w, px)?;
-            let cy = caption_center_y(width, height, image.height, circle);
-            let x = (width.saturating_sub(image.width) / 2) & !1;
-            let y = cy.saturating_sub(image.height / 2) & !1;
-            Some(PlacedCaption { image, x, y })
-        })
-        .collect()
 }
 
 /// Decodes, scales and crops background pictures for output frames 0, 1, 2, … (looping the
@@ -447,15 +469,7 @@ fn render(
             };
             overlay.draw(&mut picture, &head_picture, crop);
         }
-        if let Some(k) = job
-            .phrases
-            .iter()
-            .position(|p| t >= p.start_s && t < p.end_s)
-        {
-            if let Some(Some(cap)) = job.captions.get(k) {
-                cap.image.draw(&mut picture, cap.x, cap.y);
-            }
-        }
+        job.captions.draw(&mut picture, t);
         writer.write_video(&picture, i as i64)?;
         audio.feed_until(&mut writer, (i as usize + 1) * samples_per_frame)?;
         if i == thumb_index {

@@ -54,6 +54,9 @@ pub enum MediaError {
     BadParameter(String),
     #[error("cancelled")]
     Cancelled,
+    /// The encoded result came out larger than the size cap.
+    #[error("output is {bytes} bytes, over the {cap} byte cap")]
+    OverCap { bytes: u64, cap: u64 },
     #[error("internal media error: {0}")]
     Internal(String),
 }

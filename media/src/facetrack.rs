@@ -11,6 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Detections per second of video: enough to follow a head, cheap enough for 2 cores.
 pub const SAMPLES_PER_SECOND: f64 = 4.0;
+/// Where the head moves fast, the frames between samples are detected too: this many times
+/// the base rate (12 a second).
+pub const DENSE_FACTOR: usize = 3;
+/// "Fast": the face moved more than this share of its size between two samples.
+const FAST_MOVE_FACES: f32 = 0.25;
 /// Talking-head frames are scanned at this long side: the face fills a good part of the frame,
 /// so it is still 30+ px here, and a 256 px frame costs half of a 360 px one.
 pub const TRACK_DETECTION_LONG_SIDE: u32 = 256;
@@ -27,14 +32,47 @@ pub struct VideoFaces {
     pub track: FaceTrack,
 }
 
-/// Detects at [`TRACK_DETECTION_LONG_SIDE`]; when that finds no face at all (a small face in a
-/// wide shot), looks again at [`SMALL_FACE_LONG_SIDE`] before falling back to the centre.
+impl VideoFaces {
+    /// No detection: the frame's centre square throughout.
+    pub fn centred(width: u32, height: u32, duration_s: f64) -> Self {
+        let side = width.min(height) as f32;
+        VideoFaces {
+            width,
+            height,
+            duration_s,
+            samples: Vec::new(),
+            track: FaceTrack {
+                crops: vec![crate::track::CropSquare {
+                    cx: width as f32 / 2.0,
+                    cy: height as f32 / 2.0,
+                    side,
+                }],
+                step_s: 1.0,
+                samples: 0,
+                detections: 0,
+                fallback_center: true,
+            },
+        }
+    }
+}
+
+/// Detects at [`TRACK_DETECTION_LONG_SIDE`]; when that finds the face in fewer than half the
+/// samples (a small face in a wide shot), looks again at [`SMALL_FACE_LONG_SIDE`] before
+/// falling back to the centre.
 pub fn track_faces_in_video(path: &Path, cancel: Option<&AtomicBool>) -> Result<VideoFaces> {
     let quick = track_at(path, TRACK_DETECTION_LONG_SIDE, cancel)?;
-    if !quick.track.fallback_center {
+    // Found in most samples: good. Found rarely or never (a small face in a wide shot): look
+    // again at the finer size and keep whichever found more.
+    if quick.track.detections * 2 >= quick.track.samples.max(1) {
         return Ok(quick);
     }
-    track_at(path, SMALL_FACE_LONG_SIDE, cancel)
+    let fine = track_at(path, SMALL_FACE_LONG_SIDE, cancel)?;
+    let rate = |v: &VideoFaces| v.track.detections as f64 / v.track.samples.max(1) as f64;
+    Ok(if rate(&fine) > rate(&quick) {
+        fine
+    } else {
+        quick
+    })
 }
 
 /// The second, finer look for small faces.
@@ -50,18 +88,9 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
     let mut picture = Yuv420::new(fit.out_w, fit.out_h);
     let mut detector = FaceDetector::new();
     detector.set_min_face_size((fit.out_w.min(fit.out_h) / 10) as u32);
-    let mut samples = Vec::new();
-    let count = ((duration * SAMPLES_PER_SECOND).ceil() as usize).max(1);
-    for i in 0..count {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(MediaError::Cancelled);
-        }
-        let t = i as f64 / SAMPLES_PER_SECOND;
-        if !reader.frame_at(t, &mut picture)? {
-            break;
-        }
-        let face = detector
-            .detect_gray(&picture.y, fit.out_w as u32, fit.out_h as u32)
+    let detect = |detector: &mut FaceDetector, y: &[u8]| {
+        detector
+            .detect_gray(y, fit.out_w as u32, fit.out_h as u32)
             .into_iter()
             .next()
             .map(|f| crate::faces::FaceBox {
@@ -70,8 +99,58 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
                 width: f.width * back,
                 height: f.height * back,
                 score: f.score,
-            });
+            })
+    };
+    // Every sample step, the frames in between are kept (small grey copies); they are looked
+    // at only when the head moved fast or was lost since the last sample — dense detection
+    // where the motion needs it, at no cost where it does not.
+    let fine = DENSE_FACTOR;
+    let step = 1.0 / (SAMPLES_PER_SECOND * fine as f64);
+    let count = ((duration / step).ceil() as usize).max(1);
+    let mut samples: Vec<FaceSample> = Vec::new();
+    let mut between: Vec<(f64, Vec<u8>)> = Vec::new();
+    let mut last: Option<crate::faces::FaceBox> = None;
+    for i in 0..count {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(MediaError::Cancelled);
+        }
+        let t = i as f64 * step;
+        if !reader.frame_at(t, &mut picture)? {
+            break;
+        }
+        if i % fine != 0 {
+            between.push((t, picture.y.clone()));
+            continue;
+        }
+        let face = detect(&mut detector, &picture.y);
+        let fast = match (last, face) {
+            (Some(a), Some(b)) => {
+                let (ax, ay) = a.center();
+                let (bx, by) = b.center();
+                (ax - bx).hypot(ay - by) > FAST_MOVE_FACES * a.height.max(8.0)
+                    || (a.height - b.height).abs() > 0.1 * a.height
+            }
+            (None, None) => false,
+            _ => true,
+        };
+        if fast && i > 0 {
+            for (tb, y) in between.drain(..) {
+                samples.push(FaceSample {
+                    time_s: tb,
+                    face: detect(&mut detector, &y),
+                });
+            }
+        }
+        between.clear();
         samples.push(FaceSample { time_s: t, face });
+        last = face.or(last);
+    }
+    // The frames after the last sample: the clip's end is followed as closely as the rest.
+    for (tb, y) in between.drain(..) {
+        samples.push(FaceSample {
+            time_s: tb,
+            face: detect(&mut detector, &y),
+        });
     }
     let track = build_track(
         &samples,

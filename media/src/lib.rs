@@ -7,8 +7,11 @@
 //! request and report, caption timings, and [`synth`] (synthetic clips for the demo and the
 //! offline providers). Everything else is internal to the crate.
 mod audio;
+mod caption_image;
+mod caption_track;
 mod captions;
 mod compose;
+mod deliverable;
 mod encode;
 mod error;
 mod faces;
@@ -30,15 +33,19 @@ mod video_in;
 mod yuv;
 
 pub use audio::{decode_audio, Loudness};
-pub use captions::{parse_word_timings, TimedWord};
+pub use caption_track::{CaptionBox, DEFAULT_ACCENT as DEFAULT_CAPTION_ACCENT};
+pub use captions::{estimate_word_timings, parse_word_timings, CaptionStyle, TimedWord};
 pub use compose::{compose, Captions, ComposeReport, ComposeRequest, StageTime, TrackSummary};
+pub use deliverable::{index_in_front, make_deliverable, Action as DeliverableAction, Deliverable};
 pub use encode::nvenc_available;
 pub use error::{InputProblem, MediaError, Result};
 pub use faces::FaceDetector;
 pub use facetrack::{track_faces_in_video, VideoFaces};
 pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode};
 pub use image_header::header_dimensions as image_header_size;
-pub use layout::{default_diameter, parse_size, CircleRect, Position, PRESET_SIZES};
+pub use layout::{
+    default_diameter, parse_size, Area, CircleRect, Position, SafeZone, PRESET_SIZES,
+};
 pub use overlay::{parse_hex_color, Ring};
 pub use preview::{layout_preview, LayoutPreview};
 pub use probe::{probe, AudioInfo, MediaInfo, VideoInfo};

@@ -3,13 +3,15 @@
 //! talking head's track crops it), the first caption — drawn with the same layout, overlay
 //! and caption code as [`crate::compose`], so the video matches the still. Well under a
 //! second at 720×1280.
-use crate::captions::phrases_from_script;
-use crate::compose::layout_captions;
+use crate::caption_track::{CaptionTrack, TrackLayout, DEFAULT_ACCENT};
+use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle};
 use crate::error::MediaError;
 use crate::error::Result;
 use crate::faces::FaceDetector;
 use crate::fit::{fit_rgb, largest_face, load_image, looks_like_image, FitMode};
-use crate::layout::{check_output_size, default_diameter, place_circle, CircleRect, Position};
+use crate::layout::{
+    check_output_size, default_diameter, place_circle, CircleRect, Position, SafeZone,
+};
 use crate::overlay::{CircleOverlay, Ring};
 use crate::thumb::yuv_to_rgb;
 use crate::track::{clamp_inside, CropSquare, TrackParams};
@@ -24,6 +26,8 @@ pub struct LayoutPreview {
     pub portrait: PathBuf,
     /// The script: its first phrase is drawn as the first caption.
     pub caption: Option<String>,
+    pub caption_style: CaptionStyle,
+    pub safe_zone: SafeZone,
     pub width: usize,
     pub height: usize,
     pub position: Position,
@@ -58,7 +62,7 @@ pub fn layout_preview(req: &LayoutPreview) -> Result<Option<CircleRect>> {
     let mut circle = None;
     if req.background.is_some() {
         let diameter = req.diameter.unwrap_or_else(|| default_diameter(w, h));
-        let rect = place_circle(w, h, diameter, req.position)?;
+        let rect = place_circle(w, h, diameter, req.position, req.safe_zone.area(w, h))?;
         let (pw, ph) = (
             portrait.width() as usize / 2 * 2,
             portrait.height() as usize / 2 * 2,
@@ -104,16 +108,27 @@ pub fn layout_preview(req: &LayoutPreview) -> Result<Option<CircleRect>> {
         circle = Some(rect);
     }
     if let Some(script) = &req.caption {
-        let phrases = phrases_from_script(script, 0.0, 10.0);
-        let rect = circle.unwrap_or(CircleRect {
-            x: 0,
-            y: h,
-            diameter: 0,
-        });
-        if let Some(Some(cap)) =
-            layout_captions(&phrases[..phrases.len().min(1)], w, h, rect).first()
-        {
-            cap.image.draw(&mut picture, cap.x, cap.y);
+        let words = estimate_word_timings(script, &[(0.0, 10.0)]);
+        let phrases = phrases_from_words(&words, req.caption_style);
+        let track = CaptionTrack::build(
+            &phrases[..phrases.len().min(1)],
+            &TrackLayout {
+                style: req.caption_style,
+                accent: DEFAULT_ACCENT,
+                width: w,
+                height: h,
+                area: req.safe_zone.area(w, h),
+                circle: circle.unwrap_or(CircleRect {
+                    x: 0,
+                    y: h,
+                    diameter: 0,
+                }),
+            },
+        );
+        // The first phrase as it rests, its first word lit (karaoke).
+        if let Some(first) = phrases.first() {
+            let t = (first.start_s + 0.2).min((first.start_s + first.end_s) / 2.0);
+            track.draw(&mut picture, t);
         }
     }
     // Full size (a phone shows it full screen), JPEG quality 85.

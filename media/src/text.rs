@@ -1,12 +1,16 @@
-//! Caption rendering: white bold text with a dark outline, wrapped to the frame, drawn into
-//! YUV planes. The font (DejaVu Sans Bold, Latin and Cyrillic) is compiled in; characters it
-//! lacks (emoji, pictographs) are dropped rather than drawn as boxes.
-use crate::yuv::Yuv420;
+//! Text rendering for captions: words laid out in centred lines no wider than a limit, drawn
+//! as alpha masks (the glyphs, and behind them an outline or a rounded box) and blended into
+//! YUV planes in any colour. The font (DejaVu Sans Bold: Latin, Cyrillic with the Kazakh
+//! letters) is compiled in; characters it lacks (emoji, pictographs) are dropped rather than
+//! drawn as boxes.
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
 
-fn font() -> FontRef<'static> {
+/// Below this size text is split inside words rather than shrunk further.
+const MIN_PX: f32 = 12.0;
+
+pub(crate) fn font() -> FontRef<'static> {
     // The font is part of the binary; parsing it is checked by the tests.
     FontRef::try_from_slice(FONT_BYTES).expect("bundled DejaVu Sans Bold parses")
 }
@@ -22,20 +26,32 @@ pub fn drawable_text(text: &str) -> String {
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Alpha masks of a rendered caption block.
+/// One word (or piece of a word too long for a line) placed in a text block.
 #[derive(Debug, Clone)]
-pub struct CaptionImage {
-    pub width: usize,
-    pub height: usize,
-    pub fill: Vec<u8>,
-    pub stroke: Vec<u8>,
+pub struct PlacedWord {
+    pub text: String,
+    /// Which of the input words this piece belongs to.
+    pub source: usize,
+    /// Left edge and baseline inside the block, in pixels.
+    pub x: f32,
+    pub baseline: f32,
+    pub width: f32,
 }
 
-fn line_width(f: &FontRef<'_>, scale: PxScale, line: &str) -> f32 {
+/// Words laid out in centred lines.
+#[derive(Debug, Clone)]
+pub struct TextLayout {
+    pub size: f32,
+    pub width: usize,
+    pub height: usize,
+    pub words: Vec<PlacedWord>,
+}
+
+fn width_of(f: &FontRef<'_>, scale: PxScale, text: &str) -> f32 {
     let sf = f.as_scaled(scale);
     let mut w = 0.0;
     let mut prev = None;
-    for c in line.chars() {
+    for c in text.chars() {
         let id = sf.glyph_id(c);
         if let Some(p) = prev {
             w += sf.kern(p, id);
@@ -46,44 +62,98 @@ fn line_width(f: &FontRef<'_>, scale: PxScale, line: &str) -> f32 {
     w
 }
 
-fn wrap(f: &FontRef<'_>, scale: PxScale, text: &str, max_width: f32) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split(' ') {
-        match lines.last_mut() {
-            Some(line) if line_width(f, scale, &format!("{line} {word}")) <= max_width => {
-                line.push(' ');
-                line.push_str(word);
+/// Splits a word into pieces no wider than `max_width` (at least one character each).
+fn split_word(f: &FontRef<'_>, scale: PxScale, word: &str, max_width: f32) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    for c in word.chars() {
+        let last = pieces.last_mut().expect("one piece");
+        let mut candidate = last.clone();
+        candidate.push(c);
+        if !last.is_empty() && width_of(f, scale, &candidate) > max_width {
+            pieces.push(c.to_string());
+        } else {
+            *last = candidate;
+        }
+    }
+    pieces
+}
+
+/// Lines of (source word, text); words wider than the line are split when `split` is set.
+fn wrap(
+    f: &FontRef<'_>,
+    scale: PxScale,
+    words: &[(usize, String)],
+    max_width: f32,
+    split: bool,
+) -> Vec<Vec<(usize, String)>> {
+    let space = width_of(f, scale, " ");
+    let mut lines: Vec<Vec<(usize, String)>> = Vec::new();
+    let mut line_w = 0.0;
+    for (source, word) in words {
+        let pieces = if split && width_of(f, scale, word) > max_width {
+            split_word(f, scale, word, max_width)
+        } else {
+            vec![word.clone()]
+        };
+        for piece in pieces {
+            let w = width_of(f, scale, &piece);
+            match lines.last_mut() {
+                Some(line) if line_w + space + w <= max_width => {
+                    line.push((*source, piece));
+                    line_w += space + w;
+                }
+                _ => {
+                    lines.push(vec![(*source, piece)]);
+                    line_w = w;
+                }
             }
-            _ => lines.push(word.to_string()),
         }
     }
     lines
 }
 
-/// Renders `text` centred in lines no wider than `max_width`, starting at `px` pixels and
-/// shrinking until it fits in three lines. `None` when nothing drawable remains.
-pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionImage> {
-    let text = drawable_text(text);
-    if text.is_empty() {
+fn line_width(f: &FontRef<'_>, scale: PxScale, line: &[(usize, String)]) -> f32 {
+    let text: Vec<&str> = line.iter().map(|(_, t)| t.as_str()).collect();
+    width_of(f, scale, &text.join(" "))
+}
+
+/// Lays `words` out in centred lines no wider than `max_width`, starting at `px` pixels and
+/// shrinking until they fit in `max_lines`; a word that is still too wide at the smallest
+/// size is split, so nothing ever runs past `max_width`. Characters the font lacks are
+/// dropped; `None` when nothing drawable remains.
+pub fn layout_words(
+    words: &[String],
+    max_width: usize,
+    px: f32,
+    max_lines: usize,
+    pad: usize,
+) -> Option<TextLayout> {
+    let words: Vec<(usize, String)> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (i, drawable_text(w).replace(' ', "")))
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    if words.is_empty() {
         return None;
     }
     let f = font();
-    let mut size = px;
-    let mut lines = wrap(&f, PxScale::from(size), &text, max_width as f32);
-    while (lines.len() > 3
-        || lines
-            .iter()
-            .any(|l| line_width(&f, PxScale::from(size), l) > max_width as f32))
-        && size > 12.0
-    {
-        size *= 0.9;
-        lines = wrap(&f, PxScale::from(size), &text, max_width as f32);
-    }
+    let limit = (max_width.saturating_sub(2 * pad)).max(8) as f32;
+    let mut size = px.max(MIN_PX);
+    let lines = loop {
+        let scale = PxScale::from(size);
+        let smallest = size <= MIN_PX;
+        let lines = wrap(&f, scale, &words, limit, smallest);
+        let fits =
+            lines.len() <= max_lines && lines.iter().all(|l| line_width(&f, scale, l) <= limit);
+        if fits || smallest {
+            break lines;
+        }
+        size = (size * 0.9).max(MIN_PX);
+    };
     let scale = PxScale::from(size);
     let sf = f.as_scaled(scale);
-    let radius = (size * 0.09).max(2.0).round() as usize;
     let line_h = (sf.ascent() - sf.descent() + sf.line_gap()).ceil();
-    let pad = radius + 2;
     let text_w = lines
         .iter()
         .map(|l| line_width(&f, scale, l))
@@ -91,104 +161,101 @@ pub fn render_caption(text: &str, max_width: usize, px: f32) -> Option<CaptionIm
         .ceil() as usize;
     let width = (text_w + 2 * pad).div_ceil(2) * 2 + 2;
     let height = ((line_h as usize * lines.len()) + 2 * pad).div_ceil(2) * 2;
-    let mut fill = vec![0u8; width * height];
+    let space = width_of(&f, scale, " ");
+    let mut placed = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let lw = line_width(&f, scale, line);
-        let mut x = (width as f32 - lw) / 2.0;
+        let mut x = (width as f32 - line_width(&f, scale, line)) / 2.0;
         let baseline = pad as f32 + sf.ascent() + i as f32 * line_h;
-        let mut prev = None;
-        for c in line.chars() {
-            let id = sf.glyph_id(c);
-            if let Some(p) = prev {
-                x += sf.kern(p, id);
-            }
-            let glyph = id.with_scale_and_position(scale, point(x, baseline));
-            if let Some(outline) = f.outline_glyph(glyph) {
-                let b = outline.px_bounds();
-                outline.draw(|gx, gy, cov| {
-                    let px = b.min.x as i64 + i64::from(gx);
-                    let py = b.min.y as i64 + i64::from(gy);
-                    if px >= 0 && py >= 0 && (px as usize) < width && (py as usize) < height {
-                        let o = &mut fill[py as usize * width + px as usize];
-                        *o = (*o).max((cov.clamp(0.0, 1.0) * 255.0) as u8);
-                    }
-                });
-            }
-            x += sf.h_advance(id);
-            prev = Some(id);
+        for (source, text) in line {
+            let w = width_of(&f, scale, text);
+            placed.push(PlacedWord {
+                text: text.clone(),
+                source: *source,
+                x,
+                baseline,
+                width: w,
+            });
+            x += w + space;
         }
     }
-    let stroke = dilate(&fill, width, height, radius);
-    Some(CaptionImage {
+    Some(TextLayout {
+        size,
         width,
         height,
-        fill,
-        stroke,
+        words: placed,
     })
 }
 
-/// Grey-level dilation with a disc: the outline around the glyphs.
-fn dilate(src: &[u8], w: usize, h: usize, r: usize) -> Vec<u8> {
-    let offsets: Vec<(isize, isize)> = (-(r as isize)..=r as isize)
-        .flat_map(|dy| (-(r as isize)..=r as isize).map(move |dx| (dx, dy)))
-        .filter(|(dx, dy)| dx * dx + dy * dy <= (r * r + r) as isize)
-        .collect();
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut m = 0u8;
-            for (dx, dy) in &offsets {
-                let (sx, sy) = (x as isize + dx, y as isize + dy);
-                if sx >= 0 && sy >= 0 && (sx as usize) < w && (sy as usize) < h {
-                    m = m.max(src[sy as usize * w + sx as usize]);
-                    if m == 255 {
-                        break;
-                    }
+impl TextLayout {
+    /// Glyph coverage of the chosen words (all when `only` is `None`) over the whole block.
+    pub fn rasterize(&self, only: Option<usize>) -> Vec<u8> {
+        let f = font();
+        let scale = PxScale::from(self.size);
+        let sf = f.as_scaled(scale);
+        let (width, height) = (self.width, self.height);
+        let mut fill = vec![0u8; width * height];
+        for (i, word) in self.words.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let mut x = word.x;
+            let mut prev = None;
+            for c in word.text.chars() {
+                let id = sf.glyph_id(c);
+                if let Some(p) = prev {
+                    x += sf.kern(p, id);
                 }
+                let glyph = id.with_scale_and_position(scale, point(x, word.baseline));
+                if let Some(outline) = f.outline_glyph(glyph) {
+                    let b = outline.px_bounds();
+                    outline.draw(|gx, gy, cov| {
+                        let px = b.min.x as i64 + i64::from(gx);
+                        let py = b.min.y as i64 + i64::from(gy);
+                        if px >= 0 && py >= 0 && (px as usize) < width && (py as usize) < height {
+                            let o = &mut fill[py as usize * width + px as usize];
+                            *o = (*o).max((cov.clamp(0.0, 1.0) * 255.0) as u8);
+                        }
+                    });
+                }
+                x += sf.h_advance(id);
+                prev = Some(id);
             }
-            out[y * w + x] = m;
         }
+        fill
     }
-    out
-}
 
-impl CaptionImage {
-    /// Draws the caption with its top-left corner at (`x`, `y`) (even), clipped to the frame.
-    pub fn draw(&self, frame: &mut Yuv420, x: usize, y: usize) {
-        let (fw, fh) = (frame.width, frame.height);
-        for row in 0..self.height.min(fh.saturating_sub(y)) {
-            for col in 0..self.width.min(fw.saturating_sub(x)) {
-                let i = row * self.width + col;
-                let o = (y + row) * fw + x + col;
-                let v = lerp(frame.y[o], 16, self.stroke[i]);
-                frame.y[o] = lerp(v, 235, self.fill[i]);
-            }
-        }
-        let cw = fw / 2;
-        for row in 0..(self.height / 2).min((fh / 2).saturating_sub(y / 2)) {
-            for col in 0..(self.width / 2).min(cw.saturating_sub(x / 2)) {
-                let i = 2 * row * self.width + 2 * col;
-                let a = (u32::from(self.stroke[i])
-                    + u32::from(self.stroke[i + 1])
-                    + u32::from(self.stroke[i + self.width])
-                    + u32::from(self.stroke[i + self.width + 1]))
-                    / 4;
-                let o = (y / 2 + row) * cw + x / 2 + col;
-                frame.u[o] = lerp(frame.u[o], 128, a as u8);
-                frame.v[o] = lerp(frame.v[o], 128, a as u8);
-            }
-        }
+    /// The rectangle word `i` and its outline cover in the block: left, top, right, bottom
+    /// (even, inside the block).
+    pub fn word_rect(&self, i: usize) -> (usize, usize, usize, usize) {
+        let f = font();
+        let sf = f.as_scaled(PxScale::from(self.size));
+        let w = &self.words[i];
+        let r = self.stroke_radius() as f32 + 1.0;
+        let even_down = |v: f32, max: usize| ((v.floor().max(0.0) as usize) & !1).min(max);
+        let even_up = |v: f32, max: usize| ((v.ceil().max(0.0) as usize).div_ceil(2) * 2).min(max);
+        (
+            even_down(w.x - r, self.width),
+            even_down(w.baseline - sf.ascent() - r, self.height),
+            even_up(w.x + w.width + r, self.width),
+            even_up(w.baseline - sf.descent() + r, self.height),
+        )
     }
-}
 
-fn lerp(from: u8, to: u8, a: u8) -> u8 {
-    let a = u32::from(a);
-    ((u32::from(to) * a + u32::from(from) * (255 - a) + 127) / 255) as u8
+    /// The outline's radius at this size.
+    pub fn stroke_radius(&self) -> usize {
+        (self.size * 0.09).max(2.0).round() as usize
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::caption_image::{boxed, outlined, WHITE};
+    use crate::yuv::Yuv420;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
 
     #[test]
     fn emoji_are_dropped_and_cyrillic_kept() {
@@ -196,17 +263,82 @@ mod tests {
     }
 
     #[test]
+    fn every_kazakh_russian_and_latin_letter_has_a_glyph_with_ink() {
+        let letters = "әғқңөұүһіӘҒҚҢӨҰҮҺІабвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        for c in letters.chars() {
+            assert_eq!(drawable_text(&c.to_string()), c.to_string(), "{c} dropped");
+            let layout = layout_words(&[c.to_string()], 200, 40.0, 1, 2).unwrap();
+            let ink = layout.rasterize(None).iter().filter(|a| **a > 128).count();
+            assert!(ink > 20, "{c} draws {ink} pixels");
+        }
+        // Upper-casing (bold-pop) keeps the Kazakh letters drawable.
+        assert_eq!(drawable_text(&"әғқңөұүһі".to_uppercase()), "ӘҒҚҢӨҰҮҺІ");
+    }
+
+    #[test]
     fn long_text_wraps_inside_the_width_and_has_ink() {
-        let img =
-            render_caption("Самый лучший крем для вашей кожи прямо сейчас", 400, 40.0).unwrap();
-        assert!(img.width <= 400 + 40);
-        assert!(img.height > 80, "wrapped to several lines: {}", img.height);
+        let layout = layout_words(
+            &words("Самый лучший крем для вашей кожи прямо сейчас"),
+            400,
+            40.0,
+            3,
+            6,
+        )
+        .unwrap();
+        let img = outlined(&layout, None, WHITE);
+        assert!(img.width <= 400 + 2);
+        let mut baselines: Vec<i64> = layout.words.iter().map(|w| w.baseline as i64).collect();
+        baselines.dedup();
+        assert!(
+            baselines.len() >= 2,
+            "wrapped to several lines: {baselines:?}"
+        );
         let ink = img.fill.iter().filter(|a| **a > 200).count();
         assert!(ink > 1000, "text pixels {ink}");
         assert!(
-            img.stroke.iter().filter(|a| **a > 200).count() > ink,
+            img.back.iter().filter(|a| **a > 200).count() > ink,
             "outline is wider than the glyphs"
         );
-        assert!(render_caption("🔥🔥", 400, 40.0).is_none());
+        assert!(layout_words(&words("🔥🔥"), 400, 40.0, 3, 6).is_none());
+    }
+
+    #[test]
+    fn a_word_longer_than_the_frame_is_shrunk_then_split_never_wider() {
+        let long =
+            "Қазақстанныңсупермаркеттеріндегіжеңілдіктертолығыменосындажәнеқазір".to_string();
+        let layout = layout_words(std::slice::from_ref(&long), 300, 60.0, 3, 6).unwrap();
+        assert!(layout.width <= 300 + 2, "block {} px", layout.width);
+        assert!(layout.words.len() > 1, "split into pieces");
+        assert!(layout.words.iter().all(|w| w.source == 0));
+        for w in &layout.words {
+            assert!(w.x >= 0.0 && w.x + w.width <= layout.width as f32 + 0.5);
+        }
+    }
+
+    #[test]
+    fn boxes_are_rounded_and_scaling_keeps_proportions() {
+        let layout = layout_words(&words("Sale today"), 600, 48.0, 2, 14).unwrap();
+        let img = boxed(&layout);
+        let (w, h) = (img.width, img.height);
+        assert_eq!(img.back[0], 0, "corner cut by the rounding");
+        assert_eq!(img.back[(h / 2) * w + w / 2], 255);
+        assert_eq!(
+            img.back[(h / 2) * w + 1],
+            255,
+            "edge middle is inside the box"
+        );
+        let big = img.scaled(1.2);
+        assert!((big.width as f32 / w as f32 - 1.2).abs() < 0.05);
+        assert!(big.width.is_multiple_of(2) && big.height.is_multiple_of(2));
+    }
+
+    #[test]
+    fn drawing_is_clipped_at_every_edge() {
+        let layout = layout_words(&words("Edge"), 300, 40.0, 1, 4).unwrap();
+        let img = outlined(&layout, None, (255, 210, 0));
+        let mut frame = Yuv420::new(64, 64);
+        img.draw(&mut frame, -30, -20);
+        img.draw(&mut frame, 50, 50);
+        assert!(frame.y.iter().any(|v| *v > 150));
     }
 }

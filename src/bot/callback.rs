@@ -115,6 +115,10 @@ pub enum UgcButton {
 /// The layout preview's buttons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutButton {
+    /// The next caption style.
+    Style,
+    /// `reels`, `tiktok`, `shorts`, `none`.
+    Zone(String),
     /// `tl`, `tr`, `bl`, `br`, `c`.
     Position(String),
     /// `s`, `m`, `l`.
@@ -182,6 +186,8 @@ impl fmt::Display for Callback {
                 UgcButton::Layout(LayoutButton::Position(p)) => write!(f, "u:lp:{p}"),
                 UgcButton::Layout(LayoutButton::Size(z)) => write!(f, "u:ls:{z}"),
                 UgcButton::Layout(LayoutButton::Ring) => f.write_str("u:lr"),
+                UgcButton::Layout(LayoutButton::Style) => f.write_str("u:lt"),
+                UgcButton::Layout(LayoutButton::Zone(z)) => write!(f, "u:lz:{z}"),
                 UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
                 UgcButton::Recompose => f.write_str("u:rc"),
             },
@@ -270,6 +276,10 @@ impl FromStr for Callback {
                 Callback::Ugc(UgcButton::Layout(LayoutButton::Size(value.to_string())))
             }
             ("u", "lr") => Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
+            ("u", "lt") => Callback::Ugc(UgcButton::Layout(LayoutButton::Style)),
+            ("u", "lz") if value.parse::<media::SafeZone>().is_ok() => {
+                Callback::Ugc(UgcButton::Layout(LayoutButton::Zone(value.to_string())))
+            }
             ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
             ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
@@ -302,6 +312,8 @@ mod tests {
             Callback::Ugc(UgcButton::Layout(LayoutButton::Size("l".into()))),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Ring)),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Style)),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Zone("tiktok".into()))),
             Callback::Ugc(UgcButton::Recompose),
             Callback::DeleteData(true),
             Callback::DeleteData(false),

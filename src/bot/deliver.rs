@@ -19,7 +19,7 @@ use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputF
 use teloxide::RequestError;
 
 /// Bots may upload at most 50 MB through the cloud Bot API.
-pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+pub const MAX_UPLOAD_BYTES: u64 = crate::pipelines::MAX_DELIVERY_BYTES;
 
 /// Where the Bot API is and how to reach it: enough to build a client with any timeout.
 #[derive(Clone)]

@@ -146,6 +146,12 @@ pub struct Layout {
     pub size: String,
     pub ring: bool,
     pub captions: bool,
+    /// The captions' look (new orders start with karaoke).
+    #[serde(default = "karaoke")]
+    pub caption_style: media::CaptionStyle,
+    /// Which app's interface captions and the circle keep clear of.
+    #[serde(default)]
+    pub safe_zone: media::SafeZone,
     /// When the still was last drawn (presses within a second are not re-drawn).
     #[serde(default)]
     pub drawn_ms: i64,
@@ -158,9 +164,15 @@ impl Default for Layout {
             size: "m".into(),
             ring: false,
             captions: true,
+            caption_style: media::CaptionStyle::Karaoke,
+            safe_zone: media::SafeZone::Reels,
             drawn_ms: 0,
         }
     }
+}
+
+fn karaoke() -> media::CaptionStyle {
+    media::CaptionStyle::Karaoke
 }
 
 /// The user's state (Idle when there is none or it cannot be read after an upgrade).

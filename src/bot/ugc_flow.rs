@@ -355,6 +355,8 @@ pub async fn on_button(
                 voice_gender: super::ugc_speech::gender_of(ctx, &voice),
                 circle_size: Some(layout.size.clone()),
                 ring: layout.ring,
+                caption_style: layout.caption_style,
+                safe_zone: layout.safe_zone,
                 force_recompose: false,
             });
             let job = NewJob {

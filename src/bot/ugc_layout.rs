@@ -1,8 +1,10 @@
 //! The free layout preview: before paying, a still of the final frame — the user's
 //! background, the character in the circle, the first caption — made locally (no provider, no
 //! charge) with the compositor's own layout code, and buttons that move the circle, change its
-//! size, toggle the ring and the captions; each press re-draws the still in place (at most once
-//! a second). The chosen layout goes into the job, so the video matches the still.
+//! size, toggle the ring and the captions, switch the caption style (classic, boxed, karaoke,
+//! bold-pop) and the platform whose interface to keep clear of (Reels, TikTok, Shorts); each
+//! press re-draws the still in place (at most once a second). The chosen layout goes into the
+//! job, so the video matches the still.
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, LayoutButton, UgcButton};
 use super::dialogue::{Dialogue, Layout};
@@ -127,6 +129,8 @@ pub async fn render(
         background: bg,
         portrait,
         caption: layout.captions.then(|| script.to_string()),
+        caption_style: layout.caption_style,
+        safe_zone: layout.safe_zone,
         width: w,
         height: h,
         position: layout.position.parse()?,
@@ -183,6 +187,25 @@ fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::Inl
             LayoutButton::Captions,
         )]));
     }
+    if layout.captions {
+        let style = ctx.t(&format!("layout.style.{}", layout.caption_style), &[]);
+        rows.push(row(&[b(
+            ctx.t("layout.style", &[("style", &style)]),
+            LayoutButton::Style,
+        )]));
+    }
+    rows.push(row(&media::SafeZone::ALL
+        .iter()
+        .map(|z| {
+            b(
+                mark(
+                    layout.safe_zone == *z,
+                    ctx.t(&format!("layout.zone.{z}"), &[]),
+                ),
+                LayoutButton::Zone(z.to_string()),
+            )
+        })
+        .collect::<Vec<_>>()));
     keyboard(rows)
 }
 
@@ -205,6 +228,12 @@ pub async fn change(
         LayoutButton::Size(z) => layout.size = z,
         LayoutButton::Ring => layout.ring = !layout.ring,
         LayoutButton::Captions => layout.captions = !layout.captions,
+        LayoutButton::Style => layout.caption_style = layout.caption_style.next(),
+        LayoutButton::Zone(z) => {
+            if let Ok(zone) = z.parse() {
+                layout.safe_zone = zone;
+            }
+        }
     }
     let now = crate::db::now_ms();
     let redraw = now - layout.drawn_ms >= 1000;
@@ -238,6 +267,8 @@ pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError>
             size: p.circle_size.unwrap_or_else(|| "m".into()),
             ring: p.ring,
             captions: p.captions,
+            caption_style: p.caption_style,
+            safe_zone: p.safe_zone,
             drawn_ms: 0,
         },
     };
@@ -262,6 +293,8 @@ pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerEr
         p.circle_size = Some(layout.size);
         p.ring = layout.ring;
         p.captions = layout.captions;
+        p.caption_style = layout.caption_style;
+        p.safe_zone = layout.safe_zone;
     }
     if !ctx.submit(vec![new], Some(carried)).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;

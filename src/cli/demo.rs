@@ -60,6 +60,8 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let output = dir.join("demo.mp4");
     let mut req = ComposeRequest::new(&background, &head, &output);
     req.captions = Some(Captions::Script(a.script.clone()));
+    req.caption_style = media::CaptionStyle::Karaoke;
+    req.safe_zone = media::SafeZone::Reels;
     req.ring = Some(media::Ring {
         rgb: (255, 255, 255),
         width: 6,
@@ -72,6 +74,27 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let report = media::compose(&req, &progress, &AtomicBool::new(false))?;
     bar.finish_and_clear();
     lap("compose", &mut timings);
+
+    // A still of each caption style over the same frame, for comparison.
+    let mut stills = Vec::new();
+    for style in media::CaptionStyle::ALL {
+        let still = dir.join(format!("demo-style-{style}.jpg"));
+        media::layout_preview(&media::LayoutPreview {
+            background: Some(background.clone()),
+            portrait: character.clone(),
+            caption: Some(a.script.clone()),
+            caption_style: style,
+            safe_zone: media::SafeZone::Reels,
+            width: 720,
+            height: 1280,
+            position: media::Position::BottomLeft,
+            diameter: None,
+            ring: req.ring,
+            output: still.clone(),
+        })?;
+        stills.push(still);
+    }
+    lap("caption style stills", &mut timings);
 
     println!("demo video: {}", absolute(&output).display());
     println!("thumbnail:  {}", absolute(&report.thumbnail).display());
@@ -89,6 +112,27 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             ""
         }
     );
+    let area = report.safe_area;
+    println!(
+        "captions: {} in {} phrases; safe zone {}: free area x {}–{}, y {}–{}; circle at ({}, {}) Ø {} px; every caption block inside: {}",
+        report.caption_style,
+        report.captions.len(),
+        report.safe_zone,
+        area.left,
+        area.right,
+        area.top,
+        area.bottom,
+        report.circle.x,
+        report.circle.y,
+        report.circle.diameter,
+        report.caption_boxes.iter().all(|b| b.x >= area.left as i64
+            && b.x + b.width as i64 <= area.right as i64
+            && b.y >= area.top as i64
+            && b.y + b.height as i64 <= area.bottom as i64),
+    );
+    for still in &stills {
+        println!("style still: {}", absolute(still).display());
+    }
     if let Some(l) = report.loudness {
         println!(
             "audio: {:.1} LUFS mixed → {:.1} LUFS delivered, true peak {:.1} dBTP (background ducked 12 dB under the voice)",

@@ -86,6 +86,17 @@ pub struct ComposeArgs {
     /// alignment), or plain text.
     #[arg(long, value_name = "FILE")]
     captions_file: Option<PathBuf>,
+    /// Caption look: classic (outlined), boxed (translucent box), karaoke (the spoken word
+    /// lit in the accent colour), bold-pop (1–3 upper-case words at a time).
+    #[arg(long, default_value = "karaoke", value_name = "STYLE")]
+    caption_style: String,
+    /// Karaoke highlight colour, e.g. #FFD600.
+    #[arg(long, value_name = "HEX")]
+    caption_color: Option<String>,
+    /// Keep captions and the circle out of the interface a platform draws over vertical
+    /// videos: reels (top 14 %, bottom 35 %, sides 6 %), tiktok, shorts, or none.
+    #[arg(long, default_value = "reels", value_name = "ZONE")]
+    safe_zone: String,
     /// Output size: 720x1280, 1080x1920, 720x720, 1080x1080, 1280x720, 1920x1080 (any even size 128–1920).
     #[arg(long, default_value = "720x1280", value_name = "WxH")]
     size: String,
@@ -152,6 +163,15 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
             })
         }
     };
+    req.caption_style = a.caption_style.parse()?;
+    req.safe_zone = a.safe_zone.parse()?;
+    if let Some(c) = a.caption_color.as_deref() {
+        req.caption_accent = parse_hex_color(c).ok_or_else(|| {
+            CliError::BadInput(format!(
+                "caption colour '{c}' is not a hex colour like #FFD600."
+            ))
+        })?;
+    }
     req.bg_volume = a.bg_volume;
     if !(a.max_mb > 0.0 && a.max_mb <= 4000.0) {
         return Err(CliError::BadInput(format!(

@@ -75,6 +75,7 @@ impl From<MediaError> for CliError {
         match e {
             MediaError::Internal(what) => Self::Internal(what),
             MediaError::Cancelled => Self::Internal("cancelled".into()),
+            e @ MediaError::OverCap { .. } => Self::Internal(e.to_string()),
             bad => Self::BadInput(format!("{}.", bad.to_string().trim_end_matches('.'))),
         }
     }

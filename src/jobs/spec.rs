@@ -217,6 +217,15 @@ pub struct UgcParams {
     /// A white ring around the circle.
     #[serde(default)]
     pub ring: bool,
+    /// `classic` (rows before styles existed), `boxed`, `karaoke` or `bold-pop`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub caption_style: media::CaptionStyle,
+    /// `reels` (default), `tiktok`, `shorts` or `none`: the platform interface captions and
+    /// the circle keep clear of on vertical videos.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub safe_zone: media::SafeZone,
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,

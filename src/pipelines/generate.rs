@@ -1,7 +1,7 @@
 //! `text_to_video` and `image_to_video`: (fit the photo to exactly the video size) → submit to
 //! the tier's provider (request id saved) → poll, snoozing between polls → store the MP4 and
 //! its thumbnail → deliver.
-use super::{deliver_output, store_file, Scratch, Services, StepError};
+use super::{conform_clip, deliver_output, store_file, Scratch, Services, StepError};
 use crate::failure::ErrorClass;
 use crate::pipelines::video_backend::{Poll, VideoRequest};
 use crate::queue::worker::JobCtx;
@@ -111,6 +111,7 @@ pub async fn run_with(
                 Poll::Pending(wait) => return Err(StepError::Wait(wait)),
                 Poll::Ready => {}
             }
+            // Re-framing encodes a deliverable anew; a clip kept as made is checked first.
             let out = if (w, h) != (want_w, want_h) {
                 let framed = scratch.file("framed.mp4");
                 s.timed(
@@ -120,7 +121,10 @@ pub async fn run_with(
                 .await?;
                 framed
             } else {
-                out
+                let ready = scratch.file("deliverable.mp4");
+                s.timed("conform", conform_clip(&out, &ready, &ctx.cancel))
+                    .await?;
+                ready
             };
             let key = store_file(&s.storage, "outputs", &out, "mp4", "video/mp4").await?;
             let thumb = scratch.file("thumb.jpg");

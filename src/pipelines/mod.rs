@@ -223,6 +223,33 @@ pub async fn store_file(
     Ok(key)
 }
 
+/// The largest video we hand over: what a bot may upload through the cloud Bot API (50 MB).
+pub const MAX_DELIVERY_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Makes a provider's clip ready for Telegram and the platforms (see
+/// [`media::make_deliverable`]): kept, remuxed with the index in front, or re-encoded to
+/// H.264/AAC under [`MAX_DELIVERY_BYTES`] — never delivered as something that plays badly or
+/// failed for being too big.
+pub async fn conform_clip(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<media::Deliverable, StepError> {
+    let (i, o, c) = (input.to_path_buf(), output.to_path_buf(), cancel.clone());
+    let made = tokio::task::spawn_blocking(move || {
+        media::make_deliverable(&i, &o, MAX_DELIVERY_BYTES, &c)
+    })
+    .await
+    .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
+    tracing::info!(
+        action = ?made.action,
+        reasons = %made.reasons.join("; "),
+        size_bytes = made.size_bytes,
+        "provider clip made deliverable"
+    );
+    Ok(made)
+}
+
 /// The last steps of every pipeline: fetch the stored MP4 and thumbnail, record the
 /// generation once, and deliver it once (see [`delivery`]).
 pub async fn deliver_output(

@@ -260,7 +260,7 @@ async fn composite(
     cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<String, StepError> {
     let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script),
-        "circle_size": p.circle_size, "ring": p.ring });
+        "circle_size": p.circle_size, "ring": p.ring, "caption_style": p.caption_style, "safe_zone": p.safe_zone });
     let background_key = p.background.as_deref().unwrap_or(head_key);
     let key = cache::cache_key(&[head_key, background_key], &settings);
     // Word timings from the TTS make the captions follow the speech exactly.
@@ -297,6 +297,8 @@ async fn composite(
         let (diameter, ring) = circle_layout(p.circle_size.as_deref(), p.ring, w, h);
         req.diameter = Some(diameter);
         req.ring = ring;
+        req.caption_style = p.caption_style;
+        req.safe_zone = p.safe_zone;
         req.captions = match (p.captions, words) {
             (false, _) => None,
             (true, Some(w)) => Some(media::Captions::Words(w)),

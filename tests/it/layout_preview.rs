@@ -76,6 +76,12 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         buttons.iter().any(|b| b.starts_with("• M|")),
         "M is chosen: {buttons:?}"
     );
+    // New orders start with karaoke captions, kept clear of the Reels interface.
+    assert!(
+        buttons.contains(&"Субтитры: Караоке|u:lt".to_string())
+            && buttons.contains(&"• Reels|u:lz:reels".to_string()),
+        "{buttons:?}"
+    );
     assert!(
         reelforge::queue::jobs_of_user(&e.db, 80, 10)
             .await
@@ -94,6 +100,9 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     // Two presses within a second: both kept, drawn at most once.
     f.press(80, "u:ls:l", 20);
     f.press(80, "u:lr", 20);
+    // Bold-pop captions for TikTok.
+    f.press(80, "u:lt", 20);
+    f.press(80, "u:lz:tiktok", 20);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(edits() <= 2, "at most one re-draw a second: {}", edits());
     f.press(80, "u:go", 21);
@@ -107,6 +116,8 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     assert_eq!(spec["position"], "top-right", "{spec}");
     assert_eq!(spec["circle_size"], "l", "{spec}");
     assert_eq!(spec["ring"], true, "{spec}");
+    assert_eq!(spec["caption_style"], "bold-pop", "{spec}");
+    assert_eq!(spec["safe_zone"], "tiktok", "{spec}");
     stop(running).await;
 
     // Make the video, then compare its first frame with the still of the same layout.
@@ -146,6 +157,8 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         background: Some(background.clone()),
         portrait: portrait.clone(),
         caption: Some(p.script.clone()),
+        caption_style: p.caption_style,
+        safe_zone: p.safe_zone,
         width: 720,
         height: 1280,
         position: position.parse().unwrap(),

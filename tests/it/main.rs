@@ -16,6 +16,7 @@ mod bot_flows;
 mod chaos;
 mod compose;
 mod console;
+mod deliverable;
 mod delivery;
 mod demo;
 mod dialogue;

@@ -137,6 +137,46 @@ pub fn moving_head(dir: &Path, name: &str, secs: f64) -> PathBuf {
     out
 }
 
+/// A lively talking head (720×960, face ~130 px): the astronaut portrait gliding ±150 px
+/// with a 2 s period, ±70 px vertically, while zooming ±15 % (3 s period) — a selfie with
+/// hand shake, or a lively speaker — over a grey wall, with beeps for a voice.
+pub fn fast_moving_head(dir: &Path, name: &str, secs: f64) -> PathBuf {
+    let out = p(dir, name);
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &format!("color=c=0x707070:s=720x960:r=30:d={secs}"),
+        "-loop", "1", "-framerate", "30", "-i", ASTRONAUT,
+        "-f", "lavfi", "-i", &format!("sine=f=880:sample_rate=48000:d={secs}"),
+        "-filter_complex",
+        "[1:v]scale=w='trunc(640*(1+0.15*sin(2*PI*t/3))/2)*2':h=-2:eval=frame[f];\
+         [0:v][f]overlay=x='40+150*sin(PI*t)-(overlay_w-640)/2':y='100+70*sin(PI*t+1)-(overlay_h-640)/2':shortest=1,format=yuv420p[v];\
+         [2:a]volume='if(lt(mod(t-0.5,1),0.1),1,0)':eval=frame[a]",
+        "-map", "[v]", "-map", "[a]", "-t", &secs.to_string(),
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", s(&out),
+    ]);
+    out
+}
+
+/// Every frame at `fps` of a video, as 8-bit grey, cropped to the given rectangle.
+pub fn gray_frames(video: &Path, fps: u32, x: u32, y: u32, w: u32, h: u32) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-vf",
+            &format!("fps={fps},crop={w}:{h}:{x}:{y},format=gray"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg frames");
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact((w * h) as usize)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// Decodes one output frame at `t` seconds as 8-bit grey, cropped to the given rectangle.
 pub fn gray_crop(video: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
     let out = Command::new("ffmpeg")
@@ -156,6 +196,30 @@ pub fn gray_crop(video: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> Vec<u8
     assert!(out.status.success());
     assert_eq!(out.stdout.len(), (w * h) as usize);
     out.stdout
+}
+
+/// Decodes one output frame at `t` seconds as RGB, cropped to the given rectangle.
+pub fn rgb_crop(video: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> Vec<[u8; 3]> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &t.to_string(), "-i"])
+        .arg(video)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("crop={w}:{h}:{x}:{y},format=rgb24"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg frame");
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), (w * h * 3) as usize);
+    out.stdout
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect()
 }
 
 /// Mono 48 kHz float samples of a file's audio.
