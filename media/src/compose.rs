@@ -124,6 +124,9 @@ pub struct ComposeReport {
     pub frames: u64,
     pub size_bytes: u64,
     pub encoder: &'static str,
+    /// How the background was decoded: `nvdec`, or `cpu` (with why, when the GPU is off or
+    /// absent).
+    pub decoder: String,
     pub circle: CircleRect,
     pub caption_style: CaptionStyle,
     pub safe_zone: SafeZone,
@@ -194,6 +197,11 @@ fn compose_inner(
         req.height,
     ));
     let background_seconds = background.duration_s;
+    let decoder = if background.on_gpu {
+        "nvdec".to_string()
+    } else {
+        crate::gpu::decode_path().replace("nvdec", "cpu (codec not decodable by NVDEC)")
+    };
     let head = VideoReader::open(&req.talking_head, None)?;
     stages.done("probe");
 
@@ -232,6 +240,7 @@ fn compose_inner(
             frames: prepared.frames,
             size_bytes,
             encoder,
+            decoder,
             circle,
             caption_style: req.caption_style,
             safe_zone: req.safe_zone,
@@ -315,7 +324,8 @@ fn prepare<'a>(
         crf: req.crf,
         preset: req.preset.clone(),
         max_video_bps: video_bitrate_ceiling(req.max_bytes, seconds)?,
-        try_nvenc: req.try_gpu_encoder,
+        // MEDIA_GPU=auto: NVENC where the device has one (tried once per process).
+        try_nvenc: req.try_gpu_encoder || crate::gpu::nvenc_usable(),
     };
     stages.done("audio");
 

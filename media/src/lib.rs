@@ -17,6 +17,7 @@ mod error;
 mod faces;
 mod facetrack;
 mod fit;
+mod gpu;
 mod image_header;
 mod input;
 mod jpeg_lowres;
@@ -42,6 +43,7 @@ pub use error::{InputProblem, MediaError, Result};
 pub use faces::FaceDetector;
 pub use facetrack::{track_faces_in_video, VideoFaces};
 pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode};
+pub use gpu::{decode_path, gpu_enabled, set_gpu};
 pub use image_header::header_dimensions as image_header_size;
 pub use layout::{
     default_diameter, parse_size, Area, CircleRect, Position, SafeZone, PRESET_SIZES,

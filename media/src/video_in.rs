@@ -80,6 +80,8 @@ pub struct VideoReader {
     decoded_any: bool,
     current_is_scaled: bool,
     pub frames_decoded: u64,
+    /// Decoding on the GPU (NVDEC); frames are copied back to system memory.
+    pub on_gpu: bool,
 }
 
 // SAFETY: a reader is moved to the thread that decodes with it and used by that thread alone;
@@ -129,6 +131,8 @@ impl VideoReader {
                 (*raw).flags2 |= ff::ffi::AV_CODEC_FLAG2_FAST;
             }
         }
+        // NVDEC where the device and the codec allow it (MEDIA_GPU=auto), else the CPU.
+        let on_gpu = crate::gpu::attach(&mut ctx);
         let decoder = ctx.decoder().video().map_err(|_| {
             MediaError::bad_input(
                 path,
@@ -190,6 +194,7 @@ impl VideoReader {
             decoded_any: false,
             current_is_scaled: false,
             frames_decoded: 0,
+            on_gpu,
         })
     }
 
@@ -309,7 +314,7 @@ impl VideoReader {
                     self.last_pts = pts;
                     self.decoded_any = true;
                     self.frames_decoded += 1;
-                    return Ok(Some((pts.max(0.0), frame)));
+                    return Ok(Some((pts.max(0.0), crate::gpu::to_system(frame)?)));
                 }
                 Err(ff::Error::Eof) => return Ok(None),
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}

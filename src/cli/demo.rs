@@ -133,6 +133,12 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     for still in &stills {
         println!("style still: {}", absolute(still).display());
     }
+    println!(
+        "video: decoded on {}, encoded with {} (MEDIA_GPU={})",
+        report.decoder,
+        report.encoder,
+        if media::gpu_enabled() { "auto" } else { "off" }
+    );
     if let Some(l) = report.loudness {
         println!(
             "audio: {:.1} LUFS mixed → {:.1} LUFS delivered, true peak {:.1} dBTP (background ducked 12 dB under the voice)",

@@ -89,6 +89,11 @@ impl From<std::io::Error> for CliError {
 
 pub fn run() -> Result<(), CliError> {
     let cli = Cli::parse();
+    // MEDIA_GPU=off keeps the media commands off the GPU (serve and worker read it from
+    // their configuration too).
+    if std::env::var("MEDIA_GPU").is_ok_and(|v| v.trim() == "off") {
+        media::set_gpu(false);
+    }
     match cli.command {
         Command::Probe(a) => media_commands::probe(a),
         Command::FitImage(a) => media_commands::fit_image(a),

@@ -70,6 +70,8 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
     };
     let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    media::set_gpu(cfg.media_gpu);
+    tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
     rt.block_on(async move {
         let db = Db::connect(&cfg.database_url)

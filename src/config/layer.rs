@@ -49,10 +49,11 @@ pub struct Layer {
     pub api_rate_per_min: Option<String>,
     pub api_webhook_private_ok: Option<String>,
     pub policy_dir: Option<String>,
+    pub media_gpu: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 44] = [
+pub const SETTING_NAMES: [&str; 45] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -97,10 +98,11 @@ pub const SETTING_NAMES: [&str; 44] = [
     "API_RATE_PER_MIN",
     "API_WEBHOOK_PRIVATE_OK",
     "POLICY_DIR",
+    "MEDIA_GPU",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 44] {
+    fn slots(&mut self) -> [&mut Option<String>; 45] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -146,6 +148,7 @@ impl Layer {
             &mut self.api_rate_per_min,
             &mut self.api_webhook_private_ok,
             &mut self.policy_dir,
+            &mut self.media_gpu,
         ]
     }
 

@@ -40,6 +40,9 @@ pub struct Config {
     pub console_token: Option<String>,
     /// `API_RATE_PER_MIN`: requests per API key per minute.
     pub api_rate_per_min: i64,
+    /// `MEDIA_GPU=auto|off`: NVDEC decoding and NVENC encoding where the device has them
+    /// (each falls back to the CPU with one log line), or never.
+    pub media_gpu: bool,
     /// `API_WEBHOOK_PRIVATE_OK=1`: API webhooks may point at loopback and private addresses
     /// (otherwise refused: a client could make the server call its own network).
     pub api_webhook_private_ok: bool,
@@ -343,6 +346,15 @@ impl Config {
                 other => other.map(|t| t.trim().to_string()),
             },
             api_rate_per_min: number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            media_gpu: match l.media_gpu.as_deref().map(str::trim) {
+                None | Some("" | "auto") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "MEDIA_GPU is '{other}': use auto (the GPU where it works) or off"
+                    )))
+                }
+            },
             policy_dir: l.policy_dir.filter(|d| !d.trim().is_empty()),
             api_webhook_private_ok: number(l.api_webhook_private_ok, "API_WEBHOOK_PRIVATE_OK", 0)?
                 == 1,

@@ -249,3 +249,50 @@ fn a_clip_that_would_be_70_mb_is_shrunk_under_the_50_mb_cap() {
         "{made:?}"
     );
 }
+
+#[test]
+fn the_gpu_path_falls_back_to_the_cpu_per_stage_and_off_keeps_it_there() {
+    let d = tmp();
+    let bg = background(d.path(), "bg.mp4", 720, 1280, 2.0, 30);
+    let th = moving_head(d.path(), "th.mp4", 2.0);
+    let run = |name: &str, gpu: &str| {
+        let (out, rep) = (
+            p(d.path(), &format!("{name}.mp4")),
+            p(d.path(), &format!("{name}.json")),
+        );
+        reelforge_ok(
+            &[
+                "compose",
+                "--background",
+                s(&bg),
+                "--talking-head",
+                s(&th),
+                "-o",
+                s(&out),
+                "--report",
+                s(&rep),
+            ],
+            &[("MEDIA_GPU", gpu)],
+        );
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+        (
+            r["decoder"].as_str().unwrap().to_string(),
+            r["encoder"].as_str().unwrap().to_string(),
+            r["frames"].as_u64().unwrap(),
+        )
+    };
+    let (dec, enc, frames) = run("auto", "auto");
+    // A machine without NVDEC/NVENC (this CI) says why and uses the CPU; one with them uses
+    // them. Either way the video is made.
+    let has_cuda = std::path::Path::new("/dev/nvidiactl").exists();
+    if has_cuda {
+        assert!(dec == "nvdec" || dec.starts_with("cpu ("), "{dec}");
+    } else {
+        assert!(dec.starts_with("cpu (") && dec.len() > 6, "{dec}");
+        assert_eq!(enc, "libx264");
+    }
+    let (dec_off, enc_off, frames_off) = run("off", "off");
+    assert_eq!(dec_off, "cpu (MEDIA_GPU=off)");
+    assert_eq!(enc_off, "libx264");
+    assert_eq!(frames, frames_off);
+}

@@ -21,6 +21,7 @@ mod delivery;
 mod demo;
 mod dialogue;
 mod edits;
+mod face_tracking;
 mod faults;
 mod fit_image;
 mod gallery;
