@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks reelforge against the reference tools on the same inputs, in one run:
-#   compose   — 15 s 1080×1920 phone-like background + ~10 s talking head → 720×1280,
-#               against the equivalent ffmpeg CLI filter graph;
+#   compose   — 15 s 1080×1920 phone-like background + ~10 s talking head → 720×1280 with
+#               karaoke captions, ducking and −14 LUFS loudness, against the ffmpeg CLI
+#               filter graph of the same layout (which does none of those);
+#   compose ×4 — four of those at once against four CLI graphs at once (throughput);
 #   fit-image — a 12 MP JPEG → 720×1280 cover, against vipsthumbnail.
 # Prints both times, the ratio (ours / reference; below 1.0 means we are faster) and peak memory.
 # Usage: scripts/bench.sh path/to/release/reelforge
@@ -49,23 +51,37 @@ duel() {
 # The reference: the same work as one ffmpeg CLI filter graph (scale + crop, a static circle
 # mask with alphamerge, overlay, amix, libx264 veryfast CRF 23, AAC).
 ref_compose() {
+  local out=${1:-ref.mp4}
   ffmpeg -v error -y -stream_loop -1 -i bg.mp4 -i th.mp4 -loop 1 -i mask.png -filter_complex \
     "[0:v]scale=720:1280:force_original_aspect_ratio=increase,crop=720:1280,fps=30[bg];\
 [1:v]crop=600:600:60:20,scale=324:324,format=yuva420p[head];[2:v]format=gray[mask];\
 [head][mask]alphamerge[circle];[bg][circle]overlay=28:928:shortest=1[v];\
 [0:a]volume=0.15[bga];[1:a][bga]amix=inputs=2:duration=first:normalize=0[a]" \
     -map "[v]" -map "[a]" -t 10 -r 30 -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -ar 48000 -movflags +faststart ref.mp4
+    -c:a aac -b:a 128k -ar 48000 -movflags +faststart "$out"
 }
+SCRIPT="Привет! Это наш новый крем для лица. Он увлажняет кожу весь день и пахнет летом. Закажите сегодня со скидкой."
+ours_compose() {
+  local out=${1:-ours.mp4}
+  "$BIN" compose --background bg.mp4 --talking-head th.mp4 --captions "$SCRIPT" \
+    --caption-style karaoke -o "$out" --report "${out%.mp4}.json"
+}
+four() { for k in 1 2 3 4; do "$1" "$2$k.mp4" & done; wait; }
 
 echo "compose: 15 s 1080x1920 background + 10 s talking head -> 720x1280 (best of $RUNS, alternating)"
-export -f ref_compose
-export BIN
-read -r ours_t ours_m ref_t ref_m < <(duel '"$BIN" compose --background bg.mp4 --talking-head th.mp4 -o ours.mp4 --report ours.json' ref_compose)
+export -f ref_compose ours_compose four
+export BIN SCRIPT
+read -r ours_t ours_m ref_t ref_m < <(duel ours_compose ref_compose)
 printf "  reelforge  %6.2f s  %5s MB peak\n" "$ours_t" "$ours_m"
 printf "  ffmpeg CLI %6.2f s  %5s MB peak\n" "$ref_t" "$ref_m"
 printf "  ratio      %6.2f x (reelforge / ffmpeg)\n" "$(awk "BEGIN{print $ours_t/$ref_t}")"
 tr -d ' \n' < ours.json | grep -o '"stage":"[a-z_]*","seconds":[0-9.]*' | sed 's/"stage":"/    /; s/","seconds":/ /' || true
+
+echo "compose x4: four at once against four CLI graphs at once (best of ${BENCH_PAR_RUNS:-1})"
+read -r par_t par_m pref_t pref_m < <(RUNS=${BENCH_PAR_RUNS:-1} duel 'four ours_compose par' 'four ref_compose pref')
+printf "  reelforge  %6.2f s  %5s MB peak per process\n" "$par_t" "$par_m"
+printf "  ffmpeg CLI %6.2f s  %5s MB peak per process\n" "$pref_t" "$pref_m"
+printf "  ratio      %6.2f x (reelforge / ffmpeg)\n" "$(awk "BEGIN{print $par_t/$pref_t}")"
 
 echo "fit-image: 12 MP JPEG -> 720x1280 cover (best of $RUNS, alternating)"
 read -r fit_t fit_m vips_t vips_m < <(duel '"$BIN" fit-image photo12mp.jpg --size 720x1280 -o fit.jpg' 'vipsthumbnail photo12mp.jpg --size 720x1280 --smartcrop centre -o vips.jpg')

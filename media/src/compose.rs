@@ -414,16 +414,23 @@ fn speech_span(voice: Option<&Stereo>, duration: f64) -> Vec<(f64, f64)> {
     }
 }
 
+/// Pictures of background the queue may hold: about 64 MB of them (46 at 720×1280, 20 at
+/// 1080×1920), at least half a second.
+const QUEUE_BYTES: usize = 64 << 20;
+
 /// Decodes, scales and crops background pictures for output frames 0, 1, 2, … (looping the
-/// clip) until the receiver hangs up. Up to half a second of pictures waits in the queue
-/// (about 20 MB at 720×1280): enough to keep the encoder fed while the face track is built.
+/// clip) until the receiver hangs up. The queue holds [`QUEUE_BYTES`] of pictures: the
+/// decoder keeps working all the while the audio and the face track are prepared (~1 s), and
+/// the encoder then starts with a full queue.
 fn spawn_background_reader<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     mut background: VideoReader,
     w: usize,
     h: usize,
 ) -> mpsc::Receiver<Result<Yuv420>> {
-    let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(OUTPUT_FPS as usize / 2);
+    let depth =
+        (QUEUE_BYTES / (w * h * 3 / 2)).clamp(OUTPUT_FPS as usize / 2, 2 * OUTPUT_FPS as usize);
+    let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
     scope.spawn(move || {
         for i in 0.. {
             let mut picture = Yuv420::new(w, h);
