@@ -23,7 +23,7 @@ use crate::video_in::{FrameFit, VideoReader};
 use crate::yuv::Yuv420;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -205,15 +205,19 @@ fn compose_inner(
     let head = VideoReader::open(&req.talking_head, None)?;
     stages.done("probe");
 
+    // The reader learns how many frames the video has once the voice is measured: it never
+    // decodes pictures nobody will show.
+    let needed = AtomicU64::new(u64::MAX);
     std::thread::scope(|scope| {
         // The background starts decoding now, on its own core, while this thread prepares the
         // audio, the face track and the captions.
-        let frames_rx = spawn_background_reader(scope, background, req.width, req.height);
+        let (frames_rx, spent_tx) =
+            spawn_background_reader(scope, background, req.width, req.height, &needed);
         let prepared = prepare(
             req,
             &head,
             (circle, area),
-            background_seconds,
+            (background_seconds, &needed),
             &mut stages,
             cancel,
         )?;
@@ -221,7 +225,14 @@ fn compose_inner(
             .thumbnail
             .clone()
             .unwrap_or_else(|| req.output.with_extension("jpg"));
-        let encoder = render(&prepared, frames_rx, head, &thumbnail, progress, cancel)?;
+        let encoder = render(
+            &prepared,
+            (frames_rx, spent_tx),
+            head,
+            &thumbnail,
+            progress,
+            cancel,
+        )?;
         stages.done("compose_encode");
 
         let size_bytes = std::fs::metadata(&req.output)?.len();
@@ -282,7 +293,7 @@ fn prepare<'a>(
     req: &'a ComposeRequest,
     head: &VideoReader,
     (circle, area): (CircleRect, Area),
-    background_seconds: f64,
+    (background_seconds, needed): (f64, &AtomicU64),
     stages: &mut Stages,
     cancel: &AtomicBool,
 ) -> Result<Prepared<'a>> {
@@ -307,6 +318,7 @@ fn prepare<'a>(
         ));
     }
     let frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
+    needed.store(frames, Ordering::Relaxed);
     let seconds = frames as f64 / f64::from(OUTPUT_FPS);
     let audio_frames = frames as usize * SAMPLE_RATE as usize / OUTPUT_FPS as usize;
     let mut soundtrack = mix_soundtrack(
@@ -427,13 +439,20 @@ fn spawn_background_reader<'scope>(
     mut background: VideoReader,
     w: usize,
     h: usize,
-) -> mpsc::Receiver<Result<Yuv420>> {
+    needed: &'scope AtomicU64,
+) -> (mpsc::Receiver<Result<Yuv420>>, mpsc::Sender<Yuv420>) {
     let depth =
         (QUEUE_BYTES / (w * h * 3 / 2)).clamp(OUTPUT_FPS as usize / 2, 2 * OUTPUT_FPS as usize);
     let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
+    // Encoded pictures come back to be filled again: no fresh 1–3 MB buffer (allocation,
+    // page faults, clearing) per frame.
+    let (spent_tx, spent_rx) = mpsc::channel::<Yuv420>();
     scope.spawn(move || {
         for i in 0.. {
-            let mut picture = Yuv420::new(w, h);
+            if i >= needed.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut picture = spent_rx.try_recv().unwrap_or_else(|_| Yuv420::new(w, h));
             let t = i as f64 / f64::from(OUTPUT_FPS);
             let item = background.frame_at(t, &mut picture).map(|_| picture);
             let failed = item.is_err();
@@ -442,12 +461,12 @@ fn spawn_background_reader<'scope>(
             }
         }
     });
-    rx
+    (rx, spent_tx)
 }
 
 fn render(
     job: &Prepared<'_>,
-    backgrounds: mpsc::Receiver<Result<Yuv420>>,
+    (backgrounds, spent): (mpsc::Receiver<Result<Yuv420>>, mpsc::Sender<Yuv420>),
     mut head: VideoReader,
     thumbnail: &Path,
     progress: ProgressFn<'_>,
@@ -492,6 +511,8 @@ fn render(
         if i == thumb_index {
             write_thumbnail(&picture, thumbnail)?;
         }
+        // The reader fills it again (it may have stopped: then it is simply dropped).
+        let _ = spent.send(picture);
         progress(i + 1, job.frames);
     }
     drop(backgrounds);

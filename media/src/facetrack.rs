@@ -87,19 +87,30 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
     let duration = reader.duration_s.max(0.04);
     let mut picture = Yuv420::new(fit.out_w, fit.out_h);
     let mut detector = FaceDetector::new();
-    detector.set_min_face_size((fit.out_w.min(fit.out_h) / 10) as u32);
-    let detect = |detector: &mut FaceDetector, y: &[u8]| {
-        detector
-            .detect_gray(y, fit.out_w as u32, fit.out_h as u32)
-            .into_iter()
-            .next()
-            .map(|f| crate::faces::FaceBox {
-                x: f.x * back,
-                y: f.y * back,
-                width: f.width * back,
-                height: f.height * back,
-                score: f.score,
-            })
+    let base_min = (fit.out_w.min(fit.out_h) / 8).max(12) as u32;
+    // Once a face is known, the search starts at 60 % of its size: the pyramid's finest (most
+    // expensive) levels are skipped; a miss searches again from the smallest size.
+    let mut hint: Option<f32> = None;
+    let mut detect = |detector: &mut FaceDetector, y: &[u8]| {
+        let mut run = |min: u32| {
+            detector.set_min_face_size(min);
+            detector
+                .detect_gray(y, fit.out_w as u32, fit.out_h as u32)
+                .into_iter()
+                .next()
+        };
+        let found = match hint.map(|h| ((h * 0.6) as u32).max(base_min)) {
+            Some(min) if min > base_min => run(min).or_else(|| run(base_min)),
+            _ => run(base_min),
+        };
+        hint = found.map(|f| f.height.max(f.width));
+        found.map(|f| crate::faces::FaceBox {
+            x: f.x * back,
+            y: f.y * back,
+            width: f.width * back,
+            height: f.height * back,
+            score: f.score,
+        })
     };
     // Every sample step, the frames in between are kept (small grey copies); they are looked
     // at only when the head moved fast or was lost since the last sample — dense detection
@@ -128,7 +139,7 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
                 let (ax, ay) = a.center();
                 let (bx, by) = b.center();
                 (ax - bx).hypot(ay - by) > FAST_MOVE_FACES * a.height.max(8.0)
-                    || (a.height - b.height).abs() > 0.1 * a.height
+                    || (a.height - b.height).abs() > 0.2 * a.height
             }
             (None, None) => false,
             _ => true,

@@ -213,7 +213,8 @@ impl CircleOverlay {
 }
 
 /// Bilinear sample of the `size`×`size` square starting at (`left`, `top`) with `scale` source
-/// pixels per output pixel; only where the mask is non-zero.
+/// pixels per output pixel; only within each row's span of the mask. Fixed-point weights
+/// (1/256) with the column positions computed once per call.
 #[allow(clippy::too_many_arguments)]
 fn sample_square(
     src: &[u8],
@@ -228,23 +229,33 @@ fn sample_square(
 ) {
     let max_x = (sw - 1) as f32;
     let max_y = (sh - 1) as f32;
-    for oy in 0..size {
-        let fy = ((top + (oy as f32 + 0.5) * scale - 0.5).clamp(0.0, max_y)).min(max_y);
-        let y0 = fy as usize;
-        let y1 = (y0 + 1).min(sh - 1);
-        let wy = fy - y0 as f32;
-        let (r0, r1) = (&src[y0 * sw..y0 * sw + sw], &src[y1 * sw..y1 * sw + sw]);
-        for ox in 0..size {
-            if mask[oy * size + ox] == 0 {
-                continue;
-            }
+    // Per output column: the left source column and the weight of the right one.
+    let cols: Vec<(usize, usize, u32)> = (0..size)
+        .map(|ox| {
             let fx = (left + (ox as f32 + 0.5) * scale - 0.5).clamp(0.0, max_x);
             let x0 = fx as usize;
             let x1 = (x0 + 1).min(sw - 1);
-            let wx = fx - x0 as f32;
-            let top_v = f32::from(r0[x0]) + (f32::from(r0[x1]) - f32::from(r0[x0])) * wx;
-            let bot_v = f32::from(r1[x0]) + (f32::from(r1[x1]) - f32::from(r1[x0])) * wx;
-            out[oy * size + ox] = (top_v + (bot_v - top_v) * wy + 0.5) as u8;
+            (x0, x1, ((fx - x0 as f32) * 256.0) as u32)
+        })
+        .collect();
+    for oy in 0..size {
+        let row_mask = &mask[oy * size..(oy + 1) * size];
+        let (Some(first), Some(last)) = (
+            row_mask.iter().position(|m| *m != 0),
+            row_mask.iter().rposition(|m| *m != 0),
+        ) else {
+            continue;
+        };
+        let fy = (top + (oy as f32 + 0.5) * scale - 0.5).clamp(0.0, max_y);
+        let y0 = fy as usize;
+        let y1 = (y0 + 1).min(sh - 1);
+        let wy = ((fy - y0 as f32) * 256.0) as u32;
+        let (r0, r1) = (&src[y0 * sw..y0 * sw + sw], &src[y1 * sw..y1 * sw + sw]);
+        let row_out = &mut out[oy * size..(oy + 1) * size];
+        for (o, &(x0, x1, wx)) in row_out[first..=last].iter_mut().zip(&cols[first..=last]) {
+            let top_v = u32::from(r0[x0]) * (256 - wx) + u32::from(r0[x1]) * wx;
+            let bot_v = u32::from(r1[x0]) * (256 - wx) + u32::from(r1[x1]) * wx;
+            *o = ((top_v * (256 - wy) + bot_v * wy + (1 << 15)) >> 16) as u8;
         }
     }
 }
