@@ -61,6 +61,22 @@ fn invalid_settings_are_named_in_one_sentence() {
 }
 
 #[test]
+fn media_gpu_is_auto_by_default_off_on_request_and_named_when_wrong() {
+    assert!(
+        Config::load(None, vars(&[]), Layer::default())
+            .unwrap()
+            .media_gpu
+    );
+    let off = Config::load(None, vars(&[("MEDIA_GPU", "off")]), Layer::default()).unwrap();
+    assert!(!off.media_gpu);
+    let err = Config::load(None, vars(&[("MEDIA_GPU", "cuda")]), Layer::default()).unwrap_err();
+    assert!(
+        err.0.contains("MEDIA_GPU") && err.0.contains("cuda"),
+        "{err}"
+    );
+}
+
+#[test]
 fn video_tiers_list_providers_in_order() {
     let c = Config::load(None, vars(&[]), Layer::default()).unwrap();
     assert_eq!(
