@@ -273,22 +273,7 @@ fn solve_small(m: &[[f64; 3]; 3], b: &[f64; 3], n: usize) -> Option<[f64; 3]> {
 }
 
 fn interpolate_size(kept: &[(f64, FaceBox)], t: f64) -> f32 {
-    let size = |f: &FaceBox| f.height.max(f.width);
-    let after = kept.partition_point(|(ts, _)| *ts < t);
-    if after == 0 {
-        return size(&kept[0].1);
-    }
-    if after == kept.len() {
-        return size(&kept[kept.len() - 1].1);
-    }
-    let (t0, f0) = kept[after - 1];
-    let (t1, f1) = kept[after];
-    let a = if t1 > t0 {
-        ((t - t0) / (t1 - t0)) as f32
-    } else {
-        0.0
-    };
-    size(&f0) + (size(&f1) - size(&f0)) * a
+    interpolate(kept, t, |f| (f.height.max(f.width), 0.0)).0
 }
 
 /// Keeps one face per sample and drops those far from the median of their neighbours.
@@ -319,12 +304,18 @@ fn reject_outliers(samples: &[FaceSample], outlier_faces: f32) -> Vec<(f64, Face
 }
 
 fn interpolate_center(kept: &[(f64, FaceBox)], t: f64) -> (f32, f32) {
+    interpolate(kept, t, FaceBox::center)
+}
+
+/// A pair of values of the detections (`of`) at `t`: linear between the two around it, held
+/// at the ends.
+fn interpolate(kept: &[(f64, FaceBox)], t: f64, of: impl Fn(&FaceBox) -> (f32, f32)) -> (f32, f32) {
     let after = kept.partition_point(|(ts, _)| *ts < t);
     if after == 0 {
-        return kept[0].1.center();
+        return of(&kept[0].1);
     }
     if after == kept.len() {
-        return kept[kept.len() - 1].1.center();
+        return of(&kept[kept.len() - 1].1);
     }
     let (t0, f0) = kept[after - 1];
     let (t1, f1) = kept[after];
@@ -333,8 +324,7 @@ fn interpolate_center(kept: &[(f64, FaceBox)], t: f64) -> (f32, f32) {
     } else {
         0.0
     };
-    let (x0, y0) = f0.center();
-    let (x1, y1) = f1.center();
+    let ((x0, y0), (x1, y1)) = (of(&f0), of(&f1));
     (x0 + (x1 - x0) * a, y0 + (y1 - y0) * a)
 }
 

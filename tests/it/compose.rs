@@ -239,13 +239,7 @@ fn every_caption_style_renders_kazakh_inside_its_safe_zone_and_karaoke_lights_th
         ("classic", "none"),
     ] {
         let out = p(d.path(), &format!("{style}.mp4"));
-        let rep = p(d.path(), &format!("{style}.json"));
-        let r = reelforge(&[
-            "compose",
-            "--background",
-            s(&bg),
-            "--talking-head",
-            s(&th),
+        let options = [
             "--captions",
             text,
             "--caption-style",
@@ -254,13 +248,8 @@ fn every_caption_style_renders_kazakh_inside_its_safe_zone_and_karaoke_lights_th
             zone,
             "--position",
             "bottom-right",
-            "-o",
-            s(&out),
-            "--report",
-            s(&rep),
-        ]);
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        let rep = report(&rep);
+        ];
+        let rep = compose_report(&bg, &th, &options, &out, &[]);
         assert_eq!(rep["caption_style"], style);
         assert_eq!(rep["safe_zone"], zone);
         let area = &rep["safe_area"];

@@ -256,25 +256,8 @@ fn the_gpu_path_falls_back_to_the_cpu_per_stage_and_off_keeps_it_there() {
     let bg = background(d.path(), "bg.mp4", 720, 1280, 2.0, 30);
     let th = moving_head(d.path(), "th.mp4", 2.0);
     let run = |name: &str, gpu: &str| {
-        let (out, rep) = (
-            p(d.path(), &format!("{name}.mp4")),
-            p(d.path(), &format!("{name}.json")),
-        );
-        reelforge_ok(
-            &[
-                "compose",
-                "--background",
-                s(&bg),
-                "--talking-head",
-                s(&th),
-                "-o",
-                s(&out),
-                "--report",
-                s(&rep),
-            ],
-            &[("MEDIA_GPU", gpu)],
-        );
-        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+        let out = p(d.path(), &format!("{name}.mp4"));
+        let r = compose_report(&bg, &th, &[], &out, &[("MEDIA_GPU", gpu)]);
         (
             r["decoder"].as_str().unwrap().to_string(),
             r["encoder"].as_str().unwrap().to_string(),

@@ -3,30 +3,13 @@
 use crate::common::*;
 use media::FaceDetector;
 
-fn report(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 #[test]
 fn the_face_stays_in_the_circle_centre_while_the_head_moves() {
     let d = tmp();
     let bg = background(d.path(), "bg.mp4", 720, 1280, 4.0, 30);
     let th = moving_head(d.path(), "th.mp4", 4.0);
     let out = p(d.path(), "out.mp4");
-    let rep = p(d.path(), "r.json");
-    let r = reelforge(&[
-        "compose",
-        "--background",
-        s(&bg),
-        "--talking-head",
-        s(&th),
-        "-o",
-        s(&out),
-        "--report",
-        s(&rep),
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let rep = report(&rep);
+    let rep = compose_report(&bg, &th, &[], &out, &[]);
     assert_eq!(rep["face_track"]["fallback_center"], false);
     let (cx, cy, dia) = (
         rep["circle"]["x"].as_u64().unwrap() as u32,
@@ -108,22 +91,7 @@ fn a_fast_gliding_zooming_head_stays_centred_in_the_circle() {
     let bg = background(d.path(), "bg.mp4", 720, 1280, 4.0, 30);
     let th = fast_moving_head(d.path(), "fast.mp4", 6.0);
     let out = p(d.path(), "out.mp4");
-    let rep = p(d.path(), "r.json");
-    let r = reelforge(&[
-        "compose",
-        "--background",
-        s(&bg),
-        "--talking-head",
-        s(&th),
-        "--safe-zone",
-        "none",
-        "-o",
-        s(&out),
-        "--report",
-        s(&rep),
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let rep = report(&rep);
+    let rep = compose_report(&bg, &th, &["--safe-zone", "none"], &out, &[]);
     let (offsets, outside, missed) = face_offsets(&out, &rep);
     let (median, p90) = (offsets[offsets.len() / 2], offsets[offsets.len() * 9 / 10]);
     eprintln!(

@@ -177,6 +177,23 @@ pub fn gray_frames(video: &Path, fps: u32, x: u32, y: u32, w: u32, h: u32) -> Ve
         .collect()
 }
 
+/// Runs `reelforge compose` on `bg` and `th` with `extra` options into `out` (and its
+/// environment `env`), asserts it succeeded and returns the parsed `--report`.
+pub fn compose_report(
+    bg: &Path,
+    th: &Path,
+    extra: &[&str],
+    out: &Path,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let rep = out.with_extension("json");
+    let mut args = vec!["compose", "--background", s(bg), "--talking-head", s(th)];
+    args.extend_from_slice(extra);
+    args.extend(["-o", s(out), "--report", s(&rep)]);
+    reelforge_ok(&args, env);
+    serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap()
+}
+
 /// Decodes one output frame at `t` seconds as 8-bit grey, cropped to the given rectangle.
 pub fn gray_crop(video: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
     let out = Command::new("ffmpeg")
