@@ -16,6 +16,8 @@ pub const SAMPLES_PER_SECOND: f64 = 4.0;
 pub const DENSE_FACTOR: usize = 3;
 /// "Fast": the face moved more than this share of its size between two samples.
 const FAST_MOVE_FACES: f32 = 0.25;
+/// "Still": it moved less than this share of its size between two samples.
+const STILL_FACES: f32 = 0.06;
 /// Talking-head frames are scanned at this long side: the face fills a good part of the frame,
 /// so it is still 30+ px here, and a 256 px frame costs half of a 360 px one.
 pub const TRACK_DETECTION_LONG_SIDE: u32 = 256;
@@ -121,6 +123,9 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
     let mut samples: Vec<FaceSample> = Vec::new();
     let mut between: Vec<(f64, Vec<u8>)> = Vec::new();
     let mut last: Option<crate::faces::FaceBox> = None;
+    // A head that barely moved between the last two samples is looked at every other sample
+    // (its frames kept like the in-between ones, in case it starts moving).
+    let (mut still, mut skipped) = (false, false);
     for i in 0..count {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(MediaError::Cancelled);
@@ -129,10 +134,13 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
         if !reader.frame_at(t, &mut picture)? {
             break;
         }
-        if i % fine != 0 {
+        let skip = i % fine == 0 && still && !skipped;
+        if i % fine != 0 || skip {
             between.push((t, picture.y.clone()));
+            skipped |= skip;
             continue;
         }
+        skipped = false;
         let face = detect(&mut detector, &picture.y);
         let fast = match (last, face) {
             (Some(a), Some(b)) => {
@@ -152,6 +160,15 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
                 });
             }
         }
+        still = match (last, face) {
+            (Some(a), Some(b)) => {
+                let (ax, ay) = a.center();
+                let (bx, by) = b.center();
+                (ax - bx).hypot(ay - by) < STILL_FACES * a.height.max(8.0)
+                    && (a.height - b.height).abs() < 0.08 * a.height
+            }
+            _ => false,
+        };
         between.clear();
         samples.push(FaceSample { time_s: t, face });
         last = face.or(last);

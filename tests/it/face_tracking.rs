@@ -126,3 +126,49 @@ fn a_fast_gliding_zooming_head_stays_centred_in_the_circle() {
         rep["face_track"]
     );
 }
+
+#[test]
+fn a_still_head_is_looked_at_every_other_sample_and_stays_centred() {
+    let d = tmp();
+    let bg = background(d.path(), "bg.mp4", 720, 1280, 4.0, 30);
+    let th = p(d.path(), "still.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x707070:s=640x480:r=30:d=4",
+        "-loop",
+        "1",
+        "-i",
+        ASTRONAUT,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:sample_rate=48000:d=4",
+        "-filter_complex",
+        "[1:v]scale=400:400[f];[0:v][f]overlay=x=120:y=60:shortest=1,format=yuv420p[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        s(&th),
+    ]);
+    let out = p(d.path(), "out.mp4");
+    let rep = compose_report(&bg, &th, &["--safe-zone", "none"], &out, &[]);
+    // 4 s at 4 samples a second would be 16 detections; a still head gets about half.
+    let samples = rep["face_track"]["samples"].as_u64().unwrap();
+    assert!((7..=11).contains(&samples), "{samples} samples");
+    let (offsets, outside, _) = face_offsets(&out, &rep);
+    assert!(
+        offsets[offsets.len() / 2] < 0.04 && outside == 0,
+        "{offsets:?}"
+    );
+}
