@@ -3,7 +3,7 @@
 #   docker run --rm -v "$PWD/out:/app/out" reelforge demo
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      clang libclang-dev pkg-config \
+      clang libclang-dev pkg-config cmake nasm \
       libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev \
       libavutil-dev libswscale-dev libswresample-dev \
     && rm -rf /var/lib/apt/lists/*

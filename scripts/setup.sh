@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what reelforge needs on Debian 12 (run as root, or with sudo available):
-# FFmpeg 5.1 development libraries, clang for the bindings, fonts, espeak-ng for the offline
+# FFmpeg 5.1 development libraries, clang for the bindings, cmake and nasm for the vendored
+# libjpeg-turbo (photos are decoded and encoded with its SIMD code), fonts, espeak-ng for the offline
 # voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them),
 # headless Chromium and its WebDriver (the console is tested in a real browser), and a
 # Rust toolchain when none is installed. Quick when everything is already there.
 set -euo pipefail
 
 PACKAGES=(
-  build-essential pkg-config clang libclang-dev
+  build-essential pkg-config clang libclang-dev cmake nasm
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libavutil-dev libswscale-dev libswresample-dev
   ffmpeg espeak-ng fonts-dejavu-core libvips-tools time

@@ -403,9 +403,14 @@ pub fn save_rgb(img: &RgbImage, output: &Path) -> Result<()> {
     let mut w = std::io::BufWriter::new(file);
     let result = match ext.as_str() {
         "png" => img.write_with_encoder(image::codecs::png::PngEncoder::new(&mut w)),
-        "jpg" | "jpeg" => img.write_with_encoder(
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 90),
-        ),
+        "jpg" | "jpeg" => match crate::jpeg_lowres::encode_jpeg(img, 90) {
+            Some(bytes) => {
+                std::io::Write::write_all(&mut w, &bytes).map_err(image::ImageError::IoError)
+            }
+            None => img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut w, 90,
+            )),
+        },
         _ => {
             return Err(MediaError::BadParameter(format!(
                 "output {} must end in .jpg, .jpeg or .png",

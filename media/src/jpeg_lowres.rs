@@ -1,6 +1,6 @@
-//! JPEG "shrink on load": FFmpeg's JPEG decoder can run its inverse DCT at 1/2, 1/4 or 1/8
-//! size (`lowres`), which skips most of the decoding work when a 12 MP photo is going to become
-//! a 720×1280 frame anyway. This is what vipsthumbnail does with libjpeg.
+//! JPEG "shrink on load": libjpeg-turbo (and, as a fallback, FFmpeg's JPEG decoder) can run
+//! the inverse DCT at 1/2, 1/4 or 1/8 size, which skips most of the decoding work when a 12 MP
+//! photo is going to become a 720×1280 frame anyway. This is what vipsthumbnail does.
 use crate::error::Result;
 use crate::input::init_ffmpeg;
 use ffmpeg_next as ff;
@@ -16,11 +16,45 @@ pub fn lowres_for_scale(scale: f64) -> u32 {
     n
 }
 
-/// Decodes a JPEG held in memory at 1/2^`lowres` size as RGB; `None` when FFmpeg cannot (the
-/// caller then decodes at full size with the image crate). The decoder gets the whole file as
-/// one packet: no demuxer, so no probing pass that would decode the picture twice.
+/// Decodes a JPEG held in memory at 1/2^`lowres` size as RGB: libjpeg-turbo (SIMD Huffman
+/// decoding, scaled IDCT and colour conversion in one pass), else FFmpeg's decoder (CMYK and
+/// other files libjpeg-turbo refuses); `None` when neither can (the caller then decodes at
+/// full size with the image crate).
 pub fn decode_jpeg_reduced(bytes: &[u8], lowres: u32) -> Option<RgbImage> {
-    decode(bytes, lowres).ok().flatten()
+    decode_turbo(bytes, lowres).or_else(|| decode(bytes, lowres).ok().flatten())
+}
+
+fn decode_turbo(bytes: &[u8], lowres: u32) -> Option<RgbImage> {
+    let mut d = turbojpeg::Decompressor::new().ok()?;
+    let scale = turbojpeg::ScalingFactor::new(1, 1 << lowres.min(3));
+    let header = d.read_header(bytes).ok()?.scaled(scale);
+    d.set_scaling_factor(scale).ok()?;
+    let (w, h) = (header.width, header.height);
+    let mut image = turbojpeg::Image {
+        pixels: vec![0u8; 3 * w * h],
+        width: w,
+        pitch: 3 * w,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    d.decompress(bytes, image.as_deref_mut()).ok()?;
+    RgbImage::from_raw(w as u32, h as u32, image.pixels)
+}
+
+/// Encodes RGB as a JPEG (quality `quality`, 4:2:0) with libjpeg-turbo's SIMD encoder.
+pub fn encode_jpeg(img: &RgbImage, quality: i32) -> Option<Vec<u8>> {
+    let mut c = turbojpeg::Compressor::new().ok()?;
+    c.set_quality(quality).ok()?;
+    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).ok()?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let image = turbojpeg::Image {
+        pixels: img.as_raw().as_slice(),
+        width: w,
+        pitch: 3 * w,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    c.compress_to_vec(image).ok()
 }
 
 fn decode(bytes: &[u8], lowres: u32) -> Result<Option<RgbImage>> {
