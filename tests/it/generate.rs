@@ -229,6 +229,70 @@ async fn image_to_video_fits_the_photo_polls_the_provider_and_delivers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_hevc_provider_clip_without_sound_and_with_its_index_at_the_end_is_delivered_platform_ready(
+) {
+    let t = dbs::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    // What a provider might send: HEVC, no audio track, moov after mdat.
+    let clip = dir.path().join("provider-hevc.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=720x1280:r=30:d=2",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error",
+        "-tag:v",
+        "hvc1",
+        clip.to_str().unwrap(),
+    ]);
+    let (base, _fake) = fake_openai(std::fs::read(&clip).unwrap()).await;
+    let mut router = VideoRouter::default();
+    router
+        .tiers
+        .insert("fast".into(), vec![openai(&base, "sk-good")]);
+    let r = run_job(
+        t,
+        router,
+        json!({"prompt": "a lighthouse", "tier": "fast", "seconds": 4, "size": "720x1280"}),
+        None,
+    )
+    .await;
+    let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
+    assert_eq!(row.state, "done", "{row:?}");
+    let stored = dir.path().join("stored.mp4");
+    r.storage
+        .get_to_file(row.checkpoints.output.as_ref().unwrap(), &stored)
+        .await
+        .unwrap();
+    let probe = common::ffprobe(&stored);
+    let v = common::stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{v}");
+    assert_eq!(v["pix_fmt"], "yuv420p");
+    assert_eq!(common::stream(&probe, "audio")["codec_name"], "aac");
+    let boxes = common::mp4_boxes(&stored);
+    assert!(
+        boxes.iter().position(|b| b == "moov") < boxes.iter().position(|b| b == "mdat"),
+        "{boxes:?}"
+    );
+    // Delivered once, with its thumbnail, and charged once.
+    assert_eq!(r.bot.delivered().len(), 1);
+    assert!(r
+        .storage
+        .get_to_file(
+            &format!("{}.jpg", row.checkpoints.output.as_ref().unwrap()),
+            &dir.path().join("thumb.jpg")
+        )
+        .await
+        .is_ok());
+    assert_eq!(ledger::balance_of(&r.db, 1).await.unwrap(), 1000 - 742);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
     let (base, _fake) = fake_openai(Vec::new()).await;
     let mut router = VideoRouter::default();
