@@ -30,6 +30,7 @@ mod text;
 mod thumb;
 mod tonemap;
 mod track;
+mod track_fit;
 mod video_in;
 mod yuv;
 

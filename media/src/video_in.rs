@@ -8,6 +8,8 @@ use crate::probe::{is_cover_art, rational, stream_rotation};
 use crate::yuv::{even, Yuv420};
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 /// How a source frame becomes the output picture: scale the display-oriented frame to
 /// `scaled_w`×`scaled_h`, then take the `out_w`×`out_h` window at (`left`, `top`).
@@ -348,4 +350,43 @@ impl VideoReader {
             }
         }
     }
+}
+/// Pictures of background the queue may hold: about 64 MB of them (46 at 720×1280, 20 at
+/// 1080×1920), at least half a second.
+const QUEUE_BYTES: usize = 64 << 20;
+
+/// Decodes, scales and crops background pictures for output frames 0, 1, 2, … (looping the
+/// clip) until the receiver hangs up. The queue holds [`QUEUE_BYTES`] of pictures: the
+/// decoder keeps working all the while the audio and the face track are prepared (~1 s), and
+/// the encoder then starts with a full queue.
+pub(crate) fn spawn_background_reader<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut background: VideoReader,
+    w: usize,
+    h: usize,
+    needed: &'scope AtomicU64,
+) -> (mpsc::Receiver<Result<Yuv420>>, mpsc::Sender<Yuv420>) {
+    let depth = (QUEUE_BYTES / (w * h * 3 / 2)).clamp(
+        crate::compose::OUTPUT_FPS as usize / 2,
+        2 * crate::compose::OUTPUT_FPS as usize,
+    );
+    let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
+    // Encoded pictures come back to be filled again: no fresh 1–3 MB buffer (allocation,
+    // page faults, clearing) per frame.
+    let (spent_tx, spent_rx) = mpsc::channel::<Yuv420>();
+    scope.spawn(move || {
+        for i in 0.. {
+            if i >= needed.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut picture = spent_rx.try_recv().unwrap_or_else(|_| Yuv420::new(w, h));
+            let t = i as f64 / f64::from(crate::compose::OUTPUT_FPS);
+            let item = background.frame_at(t, &mut picture).map(|_| picture);
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    (rx, spent_tx)
 }
