@@ -145,16 +145,33 @@ pub struct ComposeReport {
 /// Progress is reported as (frames done, frames in total).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
+/// The bitrate ceiling comes from the duration and `max_bytes`; should the encoder still
+/// overshoot the cap (a very busy picture), the video is made again aiming 20 % lower, up to
+/// twice, before the cap is reported.
 pub fn compose(
     req: &ComposeRequest,
     progress: ProgressFn<'_>,
     cancel: &AtomicBool,
 ) -> Result<ComposeReport> {
-    let result = compose_inner(req, progress, cancel);
+    let mut attempt = req.clone();
+    let mut result = compose_inner(&attempt, progress, cancel);
+    for _ in 0..2 {
+        if !matches!(result, Err(MediaError::OverCap { .. })) {
+            break;
+        }
+        attempt.max_bytes = attempt.max_bytes / 5 * 4;
+        result = compose_inner(&attempt, progress, cancel);
+    }
     if result.is_err() {
         let _ = std::fs::remove_file(&req.output);
     }
-    result
+    result.map_err(|e| match e {
+        MediaError::OverCap { bytes, .. } => MediaError::OverCap {
+            bytes,
+            cap: req.max_bytes,
+        },
+        other => other,
+    })
 }
 
 struct Stages(Vec<StageTime>, Instant);
@@ -197,10 +214,10 @@ fn compose_inner(
         req.height,
     ));
     let background_seconds = background.duration_s;
-    let decoder = if background.on_gpu {
-        "nvdec".to_string()
-    } else {
-        crate::gpu::decode_path().replace("nvdec", "cpu (codec not decodable by NVDEC)")
+    let decoder = match (background.on_gpu, crate::gpu::decode_path()) {
+        (true, _) => "nvdec".to_string(),
+        (false, path) if path == "nvdec" => "cpu (codec not decodable by NVDEC)".to_string(),
+        (false, path) => path,
     };
     let head = VideoReader::open(&req.talking_head, None)?;
     stages.done("probe");

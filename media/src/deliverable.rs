@@ -4,7 +4,7 @@
 //! Telegram as a GIF), the index (`moov`) before the data so playback starts at once, and the
 //! size cap — then kept as it is, remuxed with the index in front (no re-encoding), or
 //! re-encoded (H.264 High yuv420p, 30 fps CFR, AAC 48 kHz stereo at −14 LUFS) at a bitrate
-//! that fits the cap.
+//! that fits the cap (see [`compose`]).
 use crate::compose::{compose, ComposeRequest};
 use crate::error::{InputProblem, MediaError, Result};
 use crate::input::open_media;
@@ -37,8 +37,17 @@ pub struct Deliverable {
     pub duration_s: f64,
 }
 
-/// What keeps `input` from being delivered as it is: (must re-encode, must remux).
-pub fn check(input: &Path, max_bytes: u64) -> Result<(Vec<String>, Vec<String>)> {
+/// What keeps a clip from being delivered as it is.
+struct Findings {
+    /// Reasons to re-encode.
+    encode: Vec<String>,
+    /// Reasons to remux.
+    remux: Vec<String>,
+    /// The picture's display size.
+    size: (u32, u32),
+}
+
+fn check(input: &Path, max_bytes: u64) -> Result<Findings> {
     let info = probe(input)?;
     let v = info
         .video
@@ -99,7 +108,11 @@ pub fn check(input: &Path, max_bytes: u64) -> Result<(Vec<String>, Vec<String>)>
     if !index_in_front(input)? {
         remux.push("the index (moov) is at the end: playback would wait for the whole file".into());
     }
-    Ok((encode, remux))
+    Ok(Findings {
+        encode,
+        remux,
+        size: (w, h),
+    })
 }
 
 /// Writes a deliverable copy of `input` to `output` (an MP4 of at most `max_bytes`).
@@ -109,9 +122,13 @@ pub fn make_deliverable(
     max_bytes: u64,
     cancel: &AtomicBool,
 ) -> Result<Deliverable> {
-    let (encode, remux) = check(input, max_bytes)?;
+    let Findings {
+        encode,
+        remux,
+        size: (w, h),
+    } = check(input, max_bytes)?;
     let action = if !encode.is_empty() {
-        reencode(input, output, max_bytes, cancel)?;
+        reencode(input, output, target_size(w, h), max_bytes, cancel)?;
         Action::Reencoded
     } else if !remux.is_empty() {
         remux_faststart(input, output)?;
@@ -144,37 +161,25 @@ fn target_size(w: u32, h: u32) -> (usize, usize) {
     (even(w * s), even(h * s))
 }
 
-fn reencode(input: &Path, output: &Path, max_bytes: u64, cancel: &AtomicBool) -> Result<()> {
-    let info = probe(input)?;
-    let v = info
-        .video
-        .as_ref()
-        .ok_or_else(|| MediaError::bad_input(input, InputProblem::NoVideoStream))?;
-    let (w, h) = target_size(v.display_width, v.display_height);
+/// H.264 High + AAC at −14 LUFS through compose (no circle, no captions); compose keeps the
+/// result under the cap.
+fn reencode(
+    input: &Path,
+    output: &Path,
+    (w, h): (usize, usize),
+    max_bytes: u64,
+    cancel: &AtomicBool,
+) -> Result<()> {
     let mut req = ComposeRequest::new(input, input, output);
     req.width = w;
     req.height = h;
     req.circle = false;
     req.bg_volume = 0.0;
     req.crf = 20;
-    // The bitrate comes from the duration and the cap; should the encoder still overshoot
-    // (a very busy clip), a second pass aims 20 % lower.
-    let mut cap = max_bytes;
-    for _ in 0..3 {
-        req.max_bytes = cap;
-        match compose(&req, &|_, _| {}, cancel) {
-            Err(MediaError::OverCap { .. }) => cap = cap / 5 * 4,
-            Err(e) => return Err(e),
-            Ok(report) => {
-                let _ = std::fs::remove_file(&report.thumbnail);
-                return Ok(());
-            }
-        }
-    }
-    Err(MediaError::OverCap {
-        bytes: info.size_bytes,
-        cap: max_bytes,
-    })
+    req.max_bytes = max_bytes;
+    let report = compose(&req, &|_, _| {}, cancel)?;
+    let _ = std::fs::remove_file(&report.thumbnail);
+    Ok(())
 }
 
 /// Copies the video and audio streams into an MP4 with the index in front.

@@ -139,12 +139,3 @@ pub(crate) fn nvenc_usable() -> bool {
             ok
         })
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_decode_path_is_named_and_off_means_cpu() {
-        let path = super::decode_path();
-        assert!(path == "nvdec" || path.starts_with("cpu ("), "{path}");
-    }
-}
