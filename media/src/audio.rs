@@ -1,7 +1,7 @@
 //! Audio in and out of the mix: any audio stream decoded and resampled to 48 kHz stereo
 //! float, the voice normalised, the background looped under it at a set volume.
 use crate::error::{InputProblem, MediaError, Result};
-use crate::input::{decoder_context, open_media};
+use crate::input::{decoder_context, open_media_for_audio};
 use ffmpeg_next as ff;
 use std::path::Path;
 
@@ -24,7 +24,7 @@ impl Stereo {
 
 /// Decodes the best audio stream of `path`; `Ok(None)` when the file has none.
 pub fn decode_audio(path: &Path) -> Result<Option<Stereo>> {
-    let mut input = open_media(path)?;
+    let mut input = open_media_for_audio(path)?;
     let Some(stream) = input.streams().best(ff::media::Type::Audio) else {
         return Ok(None);
     };
@@ -33,6 +33,14 @@ pub fn decode_audio(path: &Path) -> Result<Option<Stereo>> {
         .decoder()
         .audio()
         .map_err(|_| MediaError::bad_input(path, InputProblem::UnsupportedCodec("audio".into())))?;
+    // The other streams' packets are not even read (a phone clip's video is most of the file).
+    // SAFETY: plain field writes on the streams of the open input, before reading packets.
+    unsafe {
+        let ctx = input.as_mut_ptr();
+        for i in (0..(*ctx).nb_streams as usize).filter(|i| *i != index) {
+            (*(*(*ctx).streams.add(i))).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
+        }
+    }
     let mut out = Stereo::default();
     let mut resampler: Option<ff::software::resampling::Context> = None;
     let mut frame = ff::frame::Audio::empty();

@@ -205,39 +205,28 @@ fn compose_inner(
     let area = req.safe_zone.area(req.width, req.height);
     let circle = place_circle(req.width, req.height, diameter, req.position, area)?;
     check_writable(&req.output)?;
-    // Open both videos first: a bad file is reported before any heavy work.
-    let mut background = VideoReader::open(&req.background, Some(req.width * req.height))?;
-    background.set_fit(FrameFit::cover(
-        background.display_w,
-        background.display_h,
-        req.width,
-        req.height,
-    ));
-    let background_seconds = background.duration_s;
-    let decoder = match (background.on_gpu, crate::gpu::decode_path()) {
-        (true, _) => "nvdec".to_string(),
-        (false, path) if path == "nvdec" => "cpu (codec not decodable by NVDEC)".to_string(),
-        (false, path) => path,
-    };
-    let head = VideoReader::open(&req.talking_head, None)?;
-    stages.done("probe");
-
-    // The reader learns how many frames the video has once the voice is measured: it never
-    // decodes pictures nobody will show.
+    // The background is opened (its stream analysis decodes a few frames) and then decoded on
+    // its own thread from here on, while this thread opens the talking head and prepares the
+    // audio, the face track and the captions. The reader learns how many frames the video
+    // has once the voice is measured: it never decodes pictures nobody will show.
     let needed = AtomicU64::new(u64::MAX);
     std::thread::scope(|scope| {
-        // The background starts decoding now, on its own core, while this thread prepares the
-        // audio, the face track and the captions.
-        let (frames_rx, spent_tx) =
-            spawn_background_reader(scope, background, req.width, req.height, &needed);
-        let prepared = prepare(
-            req,
-            &head,
-            (circle, area),
-            (background_seconds, &needed),
-            &mut stages,
-            cancel,
-        )?;
+        let (opened_rx, frames_rx, spent_tx) =
+            spawn_background_reader(scope, &req.background, req.width, req.height, &needed);
+        let head = VideoReader::open(&req.talking_head, None)?;
+        stages.done("probe");
+        let mut prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
+        // A background that cannot be opened is reported here, before anything is encoded.
+        let (background_seconds, on_gpu) = opened_rx
+            .recv()
+            .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
+        prepared.background_looped = background_seconds + 0.5 / f64::from(OUTPUT_FPS)
+            < prepared.frames as f64 / f64::from(OUTPUT_FPS);
+        let decoder = match (on_gpu, crate::gpu::decode_path()) {
+            (true, _) => "nvdec".to_string(),
+            (false, path) if path == "nvdec" => "cpu (codec not decodable by NVDEC)".to_string(),
+            (false, path) => path,
+        };
         let thumbnail = req
             .thumbnail
             .clone()
@@ -310,7 +299,7 @@ fn prepare<'a>(
     req: &'a ComposeRequest,
     head: &VideoReader,
     (circle, area): (CircleRect, Area),
-    (background_seconds, needed): (f64, &AtomicU64),
+    needed: &AtomicU64,
     stages: &mut Stages,
     cancel: &AtomicBool,
 ) -> Result<Prepared<'a>> {
@@ -406,7 +395,8 @@ fn prepare<'a>(
         soundtrack,
         loudness,
         settings,
-        background_looped: background_seconds + 0.5 / f64::from(OUTPUT_FPS) < seconds,
+        // Known once the background is open (after this).
+        background_looped: false,
     })
 }
 

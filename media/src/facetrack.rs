@@ -77,6 +77,33 @@ pub fn track_faces_in_video(path: &Path, cancel: Option<&AtomicBool>) -> Result<
     })
 }
 
+/// The square searched around the last face: [`SEARCH_FACES`] face sizes wide, inside the
+/// frame; `None` when it would cover most of the frame anyway. Returns (x, y, width, height).
+fn search_window(
+    face: &crate::faces::FaceBox,
+    w: usize,
+    h: usize,
+) -> Option<(usize, usize, usize, usize)> {
+    let side = (face.width.max(face.height) * SEARCH_FACES).max(48.0);
+    let (cx, cy) = face.center();
+    // The corner snaps to a 16 px grid (the side grows to keep the margin): a head that
+    // barely moved is searched in exactly the same pixels, so its detection does not jitter
+    // with the window's position — it would otherwise look like motion.
+    let x0 = ((cx - side / 2.0).clamp(0.0, w as f32) as usize) & !15;
+    let y0 = ((cy - side / 2.0).clamp(0.0, h as f32) as usize) & !15;
+    let x1 = (((cx + side / 2.0) as usize + 15) & !15).min(w);
+    let y1 = (((cy + side / 2.0) as usize + 15) & !15).min(h);
+    let (sw, sh) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
+    if sw < 40 || sh < 40 || sw * sh * 10 > w * h * 7 {
+        return None;
+    }
+    Some((x0, y0, sw, sh))
+}
+
+/// How many face sizes wide the search around the last face is: a head moving a face size
+/// between two looks (fast) still lies wholly inside it.
+const SEARCH_FACES: f32 = 3.5;
+
 /// The second, finer look for small faces.
 pub const SMALL_FACE_LONG_SIDE: u32 = 480;
 
@@ -89,30 +116,37 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
     let duration = reader.duration_s.max(0.04);
     let mut picture = Yuv420::new(fit.out_w, fit.out_h);
     let mut detector = FaceDetector::new();
-    let base_min = (fit.out_w.min(fit.out_h) / 8).max(12) as u32;
-    // Once a face is known, the search starts at 60 % of its size: the pyramid's finest (most
-    // expensive) levels are skipped; a miss searches again from the smallest size.
-    let mut hint: Option<f32> = None;
+    // Once a face is known, the next search looks only at a square around it (a few face
+    // sizes wide): the detector's cost grows with the pixels it scans, and a head moves less
+    // than a face size between samples. A miss there searches the whole frame.
+    let (fw, fh) = (fit.out_w, fit.out_h);
+    let mut hint: Option<crate::faces::FaceBox> = None;
+    let mut window: Vec<u8> = Vec::new();
     let mut detect = |detector: &mut FaceDetector, y: &[u8]| {
-        let mut run = |min: u32| {
-            detector.set_min_face_size(min);
+        let near = hint.and_then(|h| {
+            let (x0, y0, w, h2) = search_window(&h, fw, fh)?;
+            window.clear();
+            for row in y0..y0 + h2 {
+                window.extend_from_slice(&y[row * fw + x0..row * fw + x0 + w]);
+            }
             detector
-                .detect_gray(y, fit.out_w as u32, fit.out_h as u32)
+                .detect_gray(&window, w as u32, h2 as u32)
                 .into_iter()
                 .next()
-        };
-        let found = match hint.map(|h| ((h * 0.6) as u32).max(base_min)) {
-            Some(min) if min > base_min => run(min).or_else(|| run(base_min)),
-            _ => run(base_min),
-        };
-        hint = found.map(|f| f.height.max(f.width));
-        found.map(|f| crate::faces::FaceBox {
-            x: f.x * back,
-            y: f.y * back,
-            width: f.width * back,
-            height: f.height * back,
-            score: f.score,
-        })
+                .map(|f| crate::faces::FaceBox {
+                    x: f.x + x0 as f32,
+                    y: f.y + y0 as f32,
+                    ..f
+                })
+        });
+        let found = near.or_else(|| {
+            detector
+                .detect_gray(y, fw as u32, fh as u32)
+                .into_iter()
+                .next()
+        });
+        hint = found;
+        found.map(|f| f.scaled(back))
     };
     // Every sample step, the frames in between are kept (small grey copies); they are looked
     // at only when the head moved fast or was lost since the last sample — dense detection

@@ -214,41 +214,35 @@ impl VideoReader {
         let Some((_, frame)) = self.current.as_ref() else {
             return Ok(false);
         };
+        let key = (frame.format(), frame.width(), frame.height());
+        let fit = self
+            .fit
+            .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
+        // Scaled straight into `out` when nothing is cropped or turned (a 9:16 clip on a 9:16
+        // frame): one copy of every picture fewer.
+        if self.rotation == 0
+            && self.hdr.is_none()
+            && fit.left == 0
+            && fit.top == 0
+            && (fit.scaled_w, fit.scaled_h) == (out.width, out.height)
+        {
+            self.prepare_scaler(key, fit.scaled_w, fit.scaled_h)?;
+            let (Some((_, _, _, ctx)), Some((_, frame))) = (self.scaler.as_mut(), &self.current)
+            else {
+                return Ok(false);
+            };
+            scale_into(ctx, frame, out);
+            return Ok(true);
+        }
         if !self.current_is_scaled {
-            let fit = self
-                .fit
-                .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
             let (sw, sh) = if self.rotation % 180 == 90 {
                 (fit.scaled_h, fit.scaled_w)
             } else {
                 (fit.scaled_w, fit.scaled_h)
             };
-            let key = (frame.format(), frame.width(), frame.height());
-            let stale = self
-                .scaler
-                .as_ref()
-                .map(|(f, w, h, _)| (*f, *w, *h) != key)
-                .unwrap_or(true);
-            let target = if self.hdr.is_some() {
-                ff::format::Pixel::YUV420P10LE
-            } else {
-                ff::format::Pixel::YUV420P
-            };
-            if stale {
-                let ctx = ff::software::scaling::Context::get(
-                    key.0,
-                    key.1,
-                    key.2,
-                    target,
-                    sw as u32,
-                    sh as u32,
-                    ff::software::scaling::Flags::BILINEAR,
-                )?;
-                self.scaler = Some((key.0, key.1, key.2, ctx));
-                self.scaled =
-                    ff::frame::Video::new(ff::format::Pixel::YUV420P, sw as u32, sh as u32);
-            }
-            if let Some((_, _, _, ctx)) = self.scaler.as_mut() {
+            self.prepare_scaler(key, sw, sh)?;
+            if let (Some((_, _, _, ctx)), Some((_, frame))) = (self.scaler.as_mut(), &self.current)
+            {
                 match self.hdr.as_mut() {
                     Some((mapper, deep)) => {
                         ctx.run(frame, deep)?;
@@ -259,11 +253,43 @@ impl VideoReader {
             }
             self.current_is_scaled = true;
         }
-        let fit = self
-            .fit
-            .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
         out.crop_rotated_from(&self.scaled, self.rotation, fit.left, fit.top);
         Ok(true)
+    }
+
+    /// A scaler from frames like `key` (format, width, height) to `sw`×`sh`, made once and
+    /// again only when the decoded frames change.
+    fn prepare_scaler(
+        &mut self,
+        key: (ff::format::Pixel, u32, u32),
+        sw: usize,
+        sh: usize,
+    ) -> Result<()> {
+        let stale = self
+            .scaler
+            .as_ref()
+            .map(|(f, w, h, _)| (*f, *w, *h) != key)
+            .unwrap_or(true);
+        if !stale {
+            return Ok(());
+        }
+        let target = if self.hdr.is_some() {
+            ff::format::Pixel::YUV420P10LE
+        } else {
+            ff::format::Pixel::YUV420P
+        };
+        let ctx = ff::software::scaling::Context::get(
+            key.0,
+            key.1,
+            key.2,
+            target,
+            sw as u32,
+            sh as u32,
+            ff::software::scaling::Flags::BILINEAR,
+        )?;
+        self.scaler = Some((key.0, key.1, key.2, ctx));
+        self.scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, sw as u32, sh as u32);
+        Ok(())
     }
 
     fn advance_to(&mut self, t: f64) -> Result<()> {
@@ -361,20 +387,39 @@ const QUEUE_BYTES: usize = 64 << 20;
 /// the encoder then starts with a full queue.
 pub(crate) fn spawn_background_reader<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
-    mut background: VideoReader,
+    path: &'scope Path,
     w: usize,
     h: usize,
     needed: &'scope AtomicU64,
-) -> (mpsc::Receiver<Result<Yuv420>>, mpsc::Sender<Yuv420>) {
+) -> (
+    mpsc::Receiver<Result<(f64, bool)>>,
+    mpsc::Receiver<Result<Yuv420>>,
+    mpsc::Sender<Yuv420>,
+) {
     let depth = (QUEUE_BYTES / (w * h * 3 / 2)).clamp(
         crate::compose::OUTPUT_FPS as usize / 2,
         2 * crate::compose::OUTPUT_FPS as usize,
     );
     let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
+    let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<(f64, bool)>>(1);
     // Encoded pictures come back to be filled again: no fresh 1–3 MB buffer (allocation,
     // page faults, clearing) per frame.
     let (spent_tx, spent_rx) = mpsc::channel::<Yuv420>();
     scope.spawn(move || {
+        let mut background = match VideoReader::open(path, Some(w * h)) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+                return;
+            }
+        };
+        background.set_fit(FrameFit::cover(
+            background.display_w,
+            background.display_h,
+            w,
+            h,
+        ));
+        let _ = opened_tx.send(Ok((background.duration_s, background.on_gpu)));
         for i in 0.. {
             if i >= needed.load(Ordering::Relaxed) {
                 return;
@@ -388,5 +433,34 @@ pub(crate) fn spawn_background_reader<'scope>(
             }
         }
     });
-    (rx, spent_tx)
+    (opened_rx, rx, spent_tx)
+}
+
+/// Runs `ctx` from `frame` straight into the planes of `out` (whose size the scaler was made
+/// for).
+fn scale_into(
+    ctx: &mut ff::software::scaling::Context,
+    frame: &ff::frame::Video,
+    out: &mut Yuv420,
+) {
+    let (w, h) = (out.width, out.height);
+    let dst = [out.y.as_mut_ptr(), out.u.as_mut_ptr(), out.v.as_mut_ptr()];
+    let strides = [w as i32, (w / 2) as i32, (w / 2) as i32];
+    debug_assert!(out.y.len() >= w * h && out.u.len() >= (w / 2) * (h / 2));
+    // SAFETY: the scaler was made for this source format/size and an output of `w`×`h`
+    // YUV420P; the three destination planes hold `w`×`h` and (`w`/2)×(`h`/2) bytes with the
+    // given strides, and `frame` is a decoded picture of the scaler's source size.
+    unsafe {
+        let src = (*frame.as_ptr()).data.as_ptr() as *const *const u8;
+        let src_stride = (*frame.as_ptr()).linesize.as_ptr();
+        ff::ffi::sws_scale(
+            ctx.as_mut_ptr(),
+            src,
+            src_stride,
+            0,
+            frame.height() as i32,
+            dst.as_ptr(),
+            strides.as_ptr(),
+        );
+    }
 }
