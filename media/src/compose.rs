@@ -211,13 +211,13 @@ fn compose_inner(
     // has once the voice is measured: it never decodes pictures nobody will show.
     let needed = AtomicU64::new(u64::MAX);
     std::thread::scope(|scope| {
-        let (opened_rx, frames_rx, spent_tx) =
-            spawn_background_reader(scope, &req.background, req.width, req.height, &needed);
+        let feed = spawn_background_reader(scope, &req.background, req.width, req.height, &needed);
         let head = VideoReader::open(&req.talking_head, None)?;
         stages.done("probe");
         let mut prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
         // A background that cannot be opened is reported here, before anything is encoded.
-        let (background_seconds, on_gpu) = opened_rx
+        let (background_seconds, on_gpu) = feed
+            .opened
             .recv()
             .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
         prepared.background_looped = background_seconds + 0.5 / f64::from(OUTPUT_FPS)
@@ -233,7 +233,7 @@ fn compose_inner(
             .unwrap_or_else(|| req.output.with_extension("jpg"));
         let encoder = render(
             &prepared,
-            (frames_rx, spent_tx),
+            (feed.frames, feed.spent),
             head,
             &thumbnail,
             progress,

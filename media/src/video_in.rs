@@ -377,25 +377,32 @@ impl VideoReader {
         }
     }
 }
+/// The ends of the background reader's channels kept by the compositor.
+pub(crate) struct BackgroundFeed {
+    /// Once: the clip's length and whether NVDEC decodes it, or why it cannot be opened.
+    pub opened: mpsc::Receiver<Result<(f64, bool)>>,
+    /// The pictures for output frames 0, 1, 2, …
+    pub frames: mpsc::Receiver<Result<Yuv420>>,
+    /// Pictures handed back to be filled again.
+    pub spent: mpsc::Sender<Yuv420>,
+}
+
 /// Pictures of background the queue may hold: about 64 MB of them (46 at 720×1280, 20 at
 /// 1080×1920), at least half a second.
 const QUEUE_BYTES: usize = 64 << 20;
 
-/// Decodes, scales and crops background pictures for output frames 0, 1, 2, … (looping the
-/// clip) until the receiver hangs up. The queue holds [`QUEUE_BYTES`] of pictures: the
-/// decoder keeps working all the while the audio and the face track are prepared (~1 s), and
-/// the encoder then starts with a full queue.
+/// Opens the background (reporting its length, or why it cannot be opened, on
+/// [`BackgroundFeed::opened`]), then decodes, scales and crops its pictures for output frames
+/// 0, 1, 2, … (looping the clip) until the receiver hangs up. The queue holds
+/// [`QUEUE_BYTES`] of pictures: the decoder keeps working all the while the talking head, the
+/// audio and the face track are prepared, and the encoder then starts with a full queue.
 pub(crate) fn spawn_background_reader<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     path: &'scope Path,
     w: usize,
     h: usize,
     needed: &'scope AtomicU64,
-) -> (
-    mpsc::Receiver<Result<(f64, bool)>>,
-    mpsc::Receiver<Result<Yuv420>>,
-    mpsc::Sender<Yuv420>,
-) {
+) -> BackgroundFeed {
     let depth = (QUEUE_BYTES / (w * h * 3 / 2)).clamp(
         crate::compose::OUTPUT_FPS as usize / 2,
         2 * crate::compose::OUTPUT_FPS as usize,
@@ -433,7 +440,11 @@ pub(crate) fn spawn_background_reader<'scope>(
             }
         }
     });
-    (opened_rx, rx, spent_tx)
+    BackgroundFeed {
+        opened: opened_rx,
+        frames: rx,
+        spent: spent_tx,
+    }
 }
 
 /// Runs `ctx` from `frame` straight into the planes of `out` (whose size the scaler was made
