@@ -32,6 +32,12 @@ impl FaceBox {
     }
 }
 
+/// The smallest face found, in pixels of the image searched: the detector's 40 px window at
+/// full scale (rustface 0.1.7 searches downwards from the image's own size and never
+/// enlarges it, whatever minimum face size it is given). To find smaller faces, search a
+/// larger picture.
+pub const MIN_FACE_PX: u32 = 40;
+
 pub struct FaceDetector {
     inner: Box<dyn rustface::Detector>,
 }
@@ -42,17 +48,10 @@ impl FaceDetector {
         // unless the build itself is broken.
         let model = rustface::read_model(MODEL_BYTES).expect("embedded SeetaFace model is valid");
         let mut inner = rustface::create_detector_with_model(model);
-        inner.set_min_face_size(20);
         inner.set_score_thresh(2.0);
         inner.set_pyramid_scale_factor(0.8);
         inner.set_slide_window_step(4, 4);
         Self { inner }
-    }
-
-    /// Ignores faces smaller than `px` (at least 20): a talking head's face is large, and
-    /// skipping the small scales of the pyramid makes detection several times cheaper.
-    pub fn set_min_face_size(&mut self, px: u32) {
-        self.inner.set_min_face_size(px.max(20));
     }
 
     /// Detects faces in an 8-bit grey image (row stride = width), best first.

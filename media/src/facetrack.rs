@@ -19,7 +19,8 @@ const FAST_MOVE_FACES: f32 = 0.25;
 /// "Still": it moved less than this share of its size between two samples.
 const STILL_FACES: f32 = 0.06;
 /// Talking-head frames are scanned at this long side: the face fills a good part of the frame,
-/// so it is still 30+ px here, and a 256 px frame costs half of a 360 px one.
+/// and a 256 px frame costs half of a 360 px one. Faces of 40 px and more are found here
+/// ([`crate::faces::MIN_FACE_PX`], 16 % of the long side); smaller ones get the second look.
 pub const TRACK_DETECTION_LONG_SIDE: u32 = 256;
 /// The crop path has one entry per output frame at this rate.
 pub const TRACK_RATE: f64 = 30.0;
@@ -94,7 +95,8 @@ fn search_window(
     let x1 = (((cx + side / 2.0) as usize + 15) & !15).min(w);
     let y1 = (((cy + side / 2.0) as usize + 15) & !15).min(h);
     let (sw, sh) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
-    if sw < 40 || sh < 40 || sw * sh * 10 > w * h * 7 {
+    let least = crate::faces::MIN_FACE_PX as usize;
+    if sw < least || sh < least || sw * sh * 10 > w * h * 7 {
         return None;
     }
     Some((x0, y0, sw, sh))
@@ -104,7 +106,7 @@ fn search_window(
 /// between two looks (fast) still lies wholly inside it.
 const SEARCH_FACES: f32 = 3.5;
 
-/// The second, finer look for small faces.
+/// The second, finer look for small faces (from 8 % of the long side).
 pub const SMALL_FACE_LONG_SIDE: u32 = 480;
 
 fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<VideoFaces> {
