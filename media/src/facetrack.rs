@@ -103,8 +103,9 @@ fn search_window(
 }
 
 /// How many face sizes wide the search around the last face is: a head moving a face size
-/// between two looks (fast) still lies wholly inside it.
-const SEARCH_FACES: f32 = 3.5;
+/// between two looks (fast) still lies wholly inside it; a faster one is searched for again
+/// in the whole frame.
+const SEARCH_FACES: f32 = 3.0;
 
 /// The second, finer look for small faces (from 8 % of the long side).
 pub const SMALL_FACE_LONG_SIDE: u32 = 480;
