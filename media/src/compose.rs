@@ -139,6 +139,8 @@ pub struct ComposeReport {
     pub background_looped: bool,
     /// The mix's loudness before and after normalisation (`None`: a silent track).
     pub loudness: Option<Loudness>,
+    /// 1, or 2–3 when the first result was over the size cap and was made again aiming lower.
+    pub passes: u32,
     pub stages: Vec<StageTime>,
 }
 
@@ -153,25 +155,18 @@ pub fn compose(
     progress: ProgressFn<'_>,
     cancel: &AtomicBool,
 ) -> Result<ComposeReport> {
-    let mut attempt = req.clone();
-    let mut result = compose_inner(&attempt, progress, cancel);
-    for _ in 0..2 {
-        if !matches!(result, Err(MediaError::OverCap { .. })) {
-            break;
-        }
-        attempt.max_bytes = attempt.max_bytes / 5 * 4;
-        result = compose_inner(&attempt, progress, cancel);
-    }
+    let result = crate::encode::within_cap(req.max_bytes, |cap, pass| {
+        let mut attempt = req.clone();
+        attempt.max_bytes = cap;
+        compose_inner(&attempt, progress, cancel).map(|mut report| {
+            report.passes = pass;
+            report
+        })
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&req.output);
     }
-    result.map_err(|e| match e {
-        MediaError::OverCap { bytes, .. } => MediaError::OverCap {
-            bytes,
-            cap: req.max_bytes,
-        },
-        other => other,
-    })
+    result
 }
 
 struct Stages(Vec<StageTime>, Instant);
@@ -275,6 +270,7 @@ fn compose_inner(
             },
             background_looped: prepared.background_looped,
             loudness: prepared.loudness,
+            passes: 1,
             stages: std::mem::take(&mut stages.0),
         })
     })

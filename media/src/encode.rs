@@ -44,6 +44,28 @@ pub fn video_bitrate_ceiling(max_bytes: u64, duration_s: f64) -> Result<u64> {
     Ok(video as u64)
 }
 
+/// Runs `make(cap, pass)` (pass 1, 2, 3) while it reports [`MediaError::OverCap`], aiming 20 %
+/// lower each time; the last over-cap error names the caller's `cap`.
+pub fn within_cap<T>(cap: u64, mut make: impl FnMut(u64, u32) -> Result<T>) -> Result<T> {
+    let mut aim = cap;
+    let mut pass = 1;
+    loop {
+        match make(aim, pass) {
+            Err(MediaError::OverCap { bytes, .. }) if pass >= MAX_PASSES => {
+                return Err(MediaError::OverCap { bytes, cap });
+            }
+            Err(MediaError::OverCap { .. }) => {
+                aim = aim / 5 * 4;
+                pass += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The first pass and up to two more aiming lower.
+const MAX_PASSES: u32 = 3;
+
 pub struct Mp4Writer {
     output: ff::format::context::Output,
     video: ff::encoder::Video,
@@ -291,6 +313,62 @@ fn open_audio_encoder(global_header: bool) -> Result<ff::encoder::Audio> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A maker that is over its cap for the first `over` passes (by 10 %), then fits.
+    fn maker(over: u32, calls: &mut Vec<(u64, u32)>) -> impl FnMut(u64, u32) -> Result<u64> + '_ {
+        move |cap, pass| {
+            calls.push((cap, pass));
+            if pass <= over {
+                Err(MediaError::OverCap {
+                    bytes: cap + cap / 10,
+                    cap,
+                })
+            } else {
+                Ok(cap - 1)
+            }
+        }
+    }
+
+    #[test]
+    fn an_over_cap_result_is_made_again_aiming_twenty_percent_lower() {
+        let mut calls = Vec::new();
+        let made = within_cap(1_000_000, maker(1, &mut calls)).unwrap();
+        assert_eq!(calls, vec![(1_000_000, 1), (800_000, 2)]);
+        assert!(made <= 1_000_000);
+
+        let mut calls = Vec::new();
+        within_cap(1_000_000, maker(2, &mut calls)).unwrap();
+        assert_eq!(calls, vec![(1_000_000, 1), (800_000, 2), (640_000, 3)]);
+
+        let mut calls = Vec::new();
+        within_cap(1_000_000, maker(0, &mut calls)).unwrap();
+        assert_eq!(calls.len(), 1, "a result within the cap is made once");
+    }
+
+    #[test]
+    fn three_passes_over_the_cap_report_the_callers_cap() {
+        let mut calls = Vec::new();
+        let err = within_cap(1_000_000, maker(9, &mut calls)).unwrap_err();
+        assert_eq!(calls.len(), 3);
+        match err {
+            MediaError::OverCap { bytes, cap } => {
+                assert_eq!(
+                    cap, 1_000_000,
+                    "the cap the caller asked for, not the last aim"
+                );
+                assert_eq!(bytes, 704_000, "the last pass's size");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Other errors are not retried.
+        let mut passes = 0;
+        let err = within_cap(1_000_000, |_, _| -> Result<()> {
+            passes += 1;
+            Err(MediaError::Cancelled)
+        })
+        .unwrap_err();
+        assert!(matches!(err, MediaError::Cancelled) && passes == 1);
+    }
 
     #[test]
     fn bitrate_ceiling_keeps_a_minute_under_fifty_megabytes() {

@@ -203,12 +203,17 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
         std::fs::write(&path, text)?;
     }
     eprintln!(
-        "wrote {} ({}x{}, {:.2} s, {:.1} MB) and {}",
+        "wrote {} ({}x{}, {:.2} s, {:.1} MB{}) and {}",
         report.output.display(),
         report.width,
         report.height,
         report.duration_s,
         report.size_bytes as f64 / 1_048_576.0,
+        if report.passes > 1 {
+            format!(", encoded {} times to fit --max-mb", report.passes)
+        } else {
+            String::new()
+        },
         report.thumbnail.display()
     );
     Ok(())

@@ -310,6 +310,13 @@ async fn composite(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        tracing::info!(
+            size_bytes = report.size_bytes,
+            passes = report.passes,
+            encoder = report.encoder,
+            decoder = %report.decoder,
+            "composed"
+        );
         let out_key = store_file(&s.storage, "outputs", &report.output, "mp4", "video/mp4")
             .await
             .map_err(|e| format!("{e:?}"))?;
