@@ -54,6 +54,13 @@ impl FaceDetector {
         Self { inner }
     }
 
+    /// Looks for faces up to `px` pixels only (`None`: any size): the pyramid's coarser
+    /// levels, which find the larger faces, are skipped.
+    pub fn set_max_face_size(&mut self, px: Option<u32>) {
+        self.inner
+            .set_max_face_size(px.map_or(0, |p| p.max(MIN_FACE_PX)));
+    }
+
     /// Detects faces in an 8-bit grey image (row stride = width), best first.
     pub fn detect_gray(&mut self, gray: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
         if width < 24 || height < 24 || gray.len() < (width * height) as usize {

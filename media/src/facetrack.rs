@@ -132,15 +132,18 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
             for row in y0..y0 + h2 {
                 window.extend_from_slice(&y[row * fw + x0..row * fw + x0 + w]);
             }
-            detector
+            // Nor can it have grown by more than 60 % since (else: the whole frame, any size).
+            detector.set_max_face_size(Some((h.width.max(h.height) * 1.6) as u32));
+            let found = detector
                 .detect_gray(&window, w as u32, h2 as u32)
                 .into_iter()
-                .next()
-                .map(|f| crate::faces::FaceBox {
-                    x: f.x + x0 as f32,
-                    y: f.y + y0 as f32,
-                    ..f
-                })
+                .next();
+            detector.set_max_face_size(None);
+            found.map(|f| crate::faces::FaceBox {
+                x: f.x + x0 as f32,
+                y: f.y + y0 as f32,
+                ..f
+            })
         });
         let found = near.or_else(|| {
             detector

@@ -88,9 +88,6 @@ pub struct CircleOverlay {
     ring_c: Vec<u8>,
     ring_yuv: (u8, u8, u8),
     has_ring: bool,
-    sample_y: Vec<u8>,
-    sample_u: Vec<u8>,
-    sample_v: Vec<u8>,
 }
 
 impl CircleOverlay {
@@ -121,52 +118,12 @@ impl CircleOverlay {
                 .map(|r| rgb_to_yuv709(r.rgb.0, r.rgb.1, r.rgb.2))
                 .unwrap_or((235, 128, 128)),
             has_ring: ring.is_some(),
-            sample_y: vec![0; d * d],
-            sample_u: vec![0; d * d / 4],
-            sample_v: vec![0; d * d / 4],
         }
     }
 
     /// Draws the `crop` of `head` (in `head`'s pixels) as the circle onto `frame`.
     pub fn draw(&mut self, frame: &mut Yuv420, head: &Yuv420, crop: CropSquare) {
         let d = self.rect.diameter;
-        let scale = crop.side / d as f32;
-        sample_square(
-            &head.y,
-            head.width,
-            head.height,
-            crop.left(),
-            crop.top(),
-            scale,
-            d,
-            &self.face_y,
-            &mut self.sample_y,
-        );
-        let (cw, ch) = (head.width / 2, head.height / 2);
-        let (cl, ct) = (crop.left() / 2.0, crop.top() / 2.0);
-        sample_square(
-            &head.u,
-            cw,
-            ch,
-            cl,
-            ct,
-            scale,
-            d / 2,
-            &self.face_c,
-            &mut self.sample_u,
-        );
-        sample_square(
-            &head.v,
-            cw,
-            ch,
-            cl,
-            ct,
-            scale,
-            d / 2,
-            &self.face_c,
-            &mut self.sample_v,
-        );
-
         let (x, y) = (self.rect.x, self.rect.y);
         let fw = frame.width;
         if self.has_ring {
@@ -190,43 +147,67 @@ impl CircleOverlay {
                 self.ring_yuv.2,
             );
         }
-        blend_masked(&mut frame.y, fw, x, y, d, &self.face_y, &self.sample_y);
-        blend_masked(
-            &mut frame.u,
-            fw / 2,
-            x / 2,
-            y / 2,
-            d / 2,
-            &self.face_c,
-            &self.sample_u,
+        let scale = crop.side / d as f32;
+        let luma = Square {
+            left: crop.left(),
+            top: crop.top(),
+            scale,
+            size: d,
+        };
+        blend_sampled(
+            (&head.y, head.width, head.height),
+            luma,
+            &self.face_y,
+            (&mut frame.y, fw, x, y),
         );
-        blend_masked(
-            &mut frame.v,
-            fw / 2,
-            x / 2,
-            y / 2,
-            d / 2,
+        let chroma = Square {
+            left: crop.left() / 2.0,
+            top: crop.top() / 2.0,
+            scale,
+            size: d / 2,
+        };
+        let (cw, ch) = (head.width / 2, head.height / 2);
+        blend_sampled(
+            (&head.u, cw, ch),
+            chroma,
             &self.face_c,
-            &self.sample_v,
+            (&mut frame.u, fw / 2, x / 2, y / 2),
+        );
+        blend_sampled(
+            (&head.v, cw, ch),
+            chroma,
+            &self.face_c,
+            (&mut frame.v, fw / 2, x / 2, y / 2),
         );
     }
 }
 
-/// Bilinear sample of the `size`×`size` square starting at (`left`, `top`) with `scale` source
-/// pixels per output pixel; only within each row's span of the mask. Fixed-point weights
-/// (1/256) with the column positions computed once per call.
-#[allow(clippy::too_many_arguments)]
-fn sample_square(
-    src: &[u8],
-    sw: usize,
-    sh: usize,
+/// The `size`×`size` square of output pixels sampled from (`left`, `top`) with `scale` source
+/// pixels per output pixel.
+#[derive(Clone, Copy)]
+struct Square {
     left: f32,
     top: f32,
     scale: f32,
     size: usize,
+}
+
+/// Bilinear samples of `square` from the source plane (pixels, width, height), blended by
+/// `mask` straight into the destination plane (pixels, stride, x, y) — only within each row's
+/// span of the mask. Fixed-point weights (1/256) with the column positions computed once per
+/// call.
+fn blend_sampled(
+    (src, sw, sh): (&[u8], usize, usize),
+    square: Square,
     mask: &[u8],
-    out: &mut [u8],
+    (plane, stride, x, y): (&mut [u8], usize, usize, usize),
 ) {
+    let Square {
+        left,
+        top,
+        scale,
+        size,
+    } = square;
     let max_x = (sw - 1) as f32;
     let max_y = (sh - 1) as f32;
     // Per output column: the left source column and the weight of the right one.
@@ -251,35 +232,22 @@ fn sample_square(
         let y1 = (y0 + 1).min(sh - 1);
         let wy = ((fy - y0 as f32) * 256.0) as u32;
         let (r0, r1) = (&src[y0 * sw..y0 * sw + sw], &src[y1 * sw..y1 * sw + sw]);
-        let row_out = &mut out[oy * size..(oy + 1) * size];
-        for (o, &(x0, x1, wx)) in row_out[first..=last].iter_mut().zip(&cols[first..=last]) {
+        let start = (y + oy) * stride + x;
+        let row_out = &mut plane[start + first..=start + last];
+        for ((o, &(x0, x1, wx)), &a) in row_out
+            .iter_mut()
+            .zip(&cols[first..=last])
+            .zip(&row_mask[first..=last])
+        {
             let top_v = u32::from(r0[x0]) * (256 - wx) + u32::from(r0[x1]) * wx;
             let bot_v = u32::from(r1[x0]) * (256 - wx) + u32::from(r1[x1]) * wx;
-            *o = ((top_v * (256 - wy) + bot_v * wy + (1 << 15)) >> 16) as u8;
-        }
-    }
-}
-
-fn blend_masked(
-    plane: &mut [u8],
-    stride: usize,
-    x: usize,
-    y: usize,
-    size: usize,
-    mask: &[u8],
-    src: &[u8],
-) {
-    for row in 0..size {
-        let dst = &mut plane[(y + row) * stride + x..(y + row) * stride + x + size];
-        let m = &mask[row * size..row * size + size];
-        let s = &src[row * size..row * size + size];
-        for i in 0..size {
-            let a = u32::from(m[i]);
-            if a == 255 {
-                dst[i] = s[i];
-            } else if a > 0 {
-                dst[i] = ((u32::from(s[i]) * a + u32::from(dst[i]) * (255 - a) + 127) / 255) as u8;
-            }
+            let v = (top_v * (256 - wy) + bot_v * wy + (1 << 15)) >> 16;
+            let a = u32::from(a);
+            *o = if a == 255 {
+                v as u8
+            } else {
+                ((v * a + u32::from(*o) * (255 - a) + 127) / 255) as u8
+            };
         }
     }
 }
