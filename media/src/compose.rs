@@ -209,12 +209,18 @@ fn compose_inner(
         let feed = spawn_background_reader(scope, &req.background, req.width, req.height, &needed);
         let head = VideoReader::open(&req.talking_head, None)?;
         stages.done("probe");
+        // A background that cannot be opened is reported as soon as that is known: here when
+        // it already is (a file that is not media fails in a moment), else after the preparation
+        // — before anything is encoded either way.
+        let early = feed.opened.try_recv().ok().transpose()?;
         let mut prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
-        // A background that cannot be opened is reported here, before anything is encoded.
-        let (background_seconds, on_gpu) = feed
-            .opened
-            .recv()
-            .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
+        let (background_seconds, on_gpu) = match early {
+            Some(opened) => opened,
+            None => feed
+                .opened
+                .recv()
+                .map_err(|_| MediaError::Internal("background reader stopped".into()))??,
+        };
         prepared.background_looped = background_seconds + 0.5 / f64::from(OUTPUT_FPS)
             < prepared.frames as f64 / f64::from(OUTPUT_FPS);
         let decoder = match (on_gpu, crate::gpu::decode_path()) {
