@@ -213,7 +213,7 @@ fn compose_inner(
         // it already is (a file that is not media fails in a moment), else after the preparation
         // — before anything is encoded either way.
         let early = feed.opened.try_recv().ok().transpose()?;
-        let mut prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
+        let prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
         let (background_seconds, on_gpu) = match early {
             Some(opened) => opened,
             None => feed
@@ -221,8 +221,7 @@ fn compose_inner(
                 .recv()
                 .map_err(|_| MediaError::Internal("background reader stopped".into()))??,
         };
-        prepared.background_looped = background_seconds + 0.5 / f64::from(OUTPUT_FPS)
-            < prepared.frames as f64 / f64::from(OUTPUT_FPS);
+        let duration_s = prepared.frames as f64 / f64::from(OUTPUT_FPS);
         let decoder = match (on_gpu, crate::gpu::decode_path()) {
             (true, _) => "nvdec".to_string(),
             (false, path) if path == "nvdec" => "cpu (codec not decodable by NVDEC)".to_string(),
@@ -254,7 +253,7 @@ fn compose_inner(
             thumbnail,
             width: req.width,
             height: req.height,
-            duration_s: prepared.frames as f64 / f64::from(OUTPUT_FPS),
+            duration_s,
             frames: prepared.frames,
             size_bytes,
             encoder,
@@ -274,7 +273,7 @@ fn compose_inner(
                 detections: prepared.track.detections,
                 fallback_center: prepared.track.fallback_center,
             },
-            background_looped: prepared.background_looped,
+            background_looped: background_seconds + 0.5 / f64::from(OUTPUT_FPS) < duration_s,
             loudness: prepared.loudness,
             passes: 1,
             stages: std::mem::take(&mut stages.0),
@@ -294,7 +293,6 @@ struct Prepared<'a> {
     soundtrack: Stereo,
     loudness: Option<Loudness>,
     settings: EncodeSettings,
-    background_looped: bool,
 }
 
 fn prepare<'a>(
@@ -397,8 +395,6 @@ fn prepare<'a>(
         soundtrack,
         loudness,
         settings,
-        // Known once the background is open (after this).
-        background_looped: false,
     })
 }
 

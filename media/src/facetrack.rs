@@ -236,3 +236,43 @@ fn track_at(path: &Path, long_side: u32, cancel: Option<&AtomicBool>) -> Result<
         track,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faces::FaceBox;
+
+    fn face(x: f32, y: f32, size: f32) -> FaceBox {
+        FaceBox {
+            x,
+            y,
+            width: size,
+            height: size,
+            score: 10.0,
+        }
+    }
+
+    #[test]
+    fn the_search_window_surrounds_the_face_on_a_16_px_grid_inside_the_frame() {
+        let (x, y, w, h) = search_window(&face(100.0, 60.0, 40.0), 256, 256).unwrap();
+        assert!(x % 16 == 0 && y % 16 == 0, "corner ({x}, {y}) on the grid");
+        // The face with a face size of margin on every side lies inside.
+        assert!(x as f32 <= 60.0 && y as f32 <= 20.0);
+        assert!((x + w) as f32 >= 180.0 && (y + h) as f32 >= 140.0);
+        assert!(x + w <= 256 && y + h <= 256);
+        // A face that moved 3 px is searched in exactly the same pixels (no jitter).
+        assert_eq!(
+            search_window(&face(103.0, 61.0, 40.0), 256, 256),
+            Some((x, y, w, h))
+        );
+        // Near the edge the window is cut at the frame.
+        let (x, y, w, h) = search_window(&face(0.0, 210.0, 40.0), 256, 256).unwrap();
+        assert_eq!((x, y + h), (0, 256));
+        assert!(w >= 40);
+    }
+
+    #[test]
+    fn a_face_filling_most_of_the_frame_is_searched_in_the_whole_frame() {
+        assert_eq!(search_window(&face(40.0, 40.0, 170.0), 256, 256), None);
+    }
+}

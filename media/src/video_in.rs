@@ -384,6 +384,7 @@ impl VideoReader {
         }
     }
 }
+
 /// The ends of the background reader's channels kept by the compositor.
 pub(crate) struct BackgroundFeed {
     /// Once: the clip's length and whether NVDEC decodes it, or why it cannot be opened.

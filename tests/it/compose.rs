@@ -338,10 +338,19 @@ fn size_cap_is_enforced_by_the_bitrate_ceiling() {
         "0.6",
         "-o",
         s(&out),
+        "--report",
+        s(&p(d.path(), "capped.json")),
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let size = std::fs::metadata(&out).unwrap().len();
     assert!(size <= (0.6 * 1024.0 * 1024.0) as u64, "{size} bytes");
+    // The bitrate ceiling kept it under the cap at once (the passes aiming lower are for an
+    // encoder that overshoots; encode::within_cap is tested on its own).
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p(d.path(), "capped.json")).unwrap())
+            .unwrap();
+    assert_eq!(rep["passes"], 1);
+    assert_eq!(rep["size_bytes"], size);
     let uncapped = p(d.path(), "big.mp4");
     assert!(reelforge(&[
         "compose",

@@ -11,11 +11,7 @@ fn the_face_stays_in_the_circle_centre_while_the_head_moves() {
     let out = p(d.path(), "out.mp4");
     let rep = compose_report(&bg, &th, &[], &out, &[]);
     assert_eq!(rep["face_track"]["fallback_center"], false);
-    let (cx, cy, dia) = (
-        rep["circle"]["x"].as_u64().unwrap() as u32,
-        rep["circle"]["y"].as_u64().unwrap() as u32,
-        rep["circle"]["diameter"].as_u64().unwrap() as u32,
-    );
+    let (cx, cy, dia) = circle_of(&rep);
 
     let mut detector = FaceDetector::new();
     let mut source_x = Vec::new();
@@ -55,15 +51,17 @@ fn the_face_stays_in_the_circle_centre_while_the_head_moves() {
     assert!(spread > 150.0, "the head really moved ({spread:.0}px)");
 }
 
+/// The circle's corner and diameter from a compose report.
+fn circle_of(rep: &serde_json::Value) -> (u32, u32, u32) {
+    let at = |k: &str| rep["circle"][k].as_u64().unwrap() as u32;
+    (at("x"), at("y"), at("diameter"))
+}
+
 /// Off-centre distances of the face in the circle (share of the diameter) in frames sampled
 /// at 10 fps, how many frames showed a face not wholly inside the circle, and in how many the
 /// detector found none (its recall is not perfect).
 fn face_offsets(out: &std::path::Path, rep: &serde_json::Value) -> (Vec<f32>, usize, usize) {
-    let (cx, cy, dia) = (
-        rep["circle"]["x"].as_u64().unwrap() as u32,
-        rep["circle"]["y"].as_u64().unwrap() as u32,
-        rep["circle"]["diameter"].as_u64().unwrap() as u32,
-    );
+    let (cx, cy, dia) = circle_of(rep);
     let mut detector = FaceDetector::new();
     let mut offsets = Vec::new();
     let (mut outside, mut missed) = (0, 0);
