@@ -274,8 +274,8 @@ pub fn job_cost_kzt(prices: &PriceTable, spec: &JobSpec) -> f64 {
         JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video(&p.tier, &p.size, p.seconds),
         JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds),
         JobSpec::UgcVideo(p) => {
-            let words = p.script.split_whitespace().count();
-            let secs = (words as f64 / 2.5).max(3.0);
+            // The same speech length the ordering service quotes a script at.
+            let secs = crate::orders::price::estimated_speech_seconds(&p.script);
             prices.talking_head.cost_usd_per_second * secs + prices.compose.cost_usd
         }
         JobSpec::Recompose(_) => prices.compose.cost_usd,

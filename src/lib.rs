@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod logging;
 pub use db::ledger;
 pub mod metrics;
+pub mod orders;
 pub mod payments;
 pub mod pipelines;
 pub mod pricing;

@@ -166,7 +166,7 @@ impl PriceTable {
     /// (the other steps by their chain's first entry), for `admin profit` and `/stats`.
     pub fn entry_rows(&self, chains: &EntryChains) -> Vec<ProfitRow> {
         let secs = 10.0;
-        let ugc_price = self.talking_head_tokens(secs as u32) + self.compose.tokens;
+        let ugc_price = crate::orders::price::ugc_tokens(self, secs);
         let first = |chain: &[String]| {
             chain
                 .first()
@@ -196,7 +196,7 @@ impl PriceTable {
             if let Some(cost) = self.entry_cost_kzt(e, Quantity::Images(1)) {
                 rows.push(ProfitRow::new(
                     format!("character edit by {e}"),
-                    self.image_edit.tokens,
+                    crate::orders::price::edit_tokens(self),
                     cost,
                 ));
             }
@@ -215,6 +215,7 @@ impl PriceTable {
         for v in &self.video {
             for secs in [4u32, 8, 12] {
                 let price = self.video_tokens(&v.tier, &v.resolution, secs).unwrap_or(0);
+                // (the ordering service's quote: `orders::price::video_tokens` reads this row)
                 rows.push(ProfitRow::new(
                     format!("video {} {} {secs} s", v.tier, v.resolution),
                     price,
@@ -224,17 +225,17 @@ impl PriceTable {
         }
         rows.push(ProfitRow::new(
             "UGC 10 s (planned cost)".into(),
-            self.talking_head_tokens(10) + self.compose.tokens,
+            crate::orders::price::ugc_tokens(self, 10.0),
             self.talking_head.cost_usd_per_second * 10.0 * kzt,
         ));
         rows.push(ProfitRow::new(
             "image edit".into(),
-            self.image_edit.tokens,
+            crate::orders::price::edit_tokens(self),
             self.image_edit.cost_usd * kzt,
         ));
         rows.push(ProfitRow::new(
             "compose".into(),
-            self.compose.tokens,
+            crate::orders::price::recompose_tokens(self),
             self.compose.cost_usd * kzt,
         ));
         rows

@@ -1,8 +1,8 @@
 //! `/v1/uploads`, `/v1/jobs…`, `/v1/balance`, `/v1/prices`: the API's handlers.
 use super::{Api, Caller, Problem};
 use crate::jobs::{JobSpec, JobState};
-use crate::pricing::PriceTable;
-use crate::queue::{self, NewJob};
+use crate::orders;
+use crate::queue;
 use crate::storage::ObjectStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,10 +15,6 @@ use serde::{Deserialize, Serialize};
 
 /// Attempts a job gets (as the bot's).
 const MAX_ATTEMPTS: i64 = 5;
-/// Longest UGC script, as in the bot.
-const MAX_SCRIPT_CHARS: usize = crate::bot::ugc_speech::MAX_SCRIPT_CHARS;
-/// Roughly how many characters a voice speaks per second: the price of an API UGC video.
-const CHARS_PER_SECOND: f64 = 15.0;
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -65,48 +61,6 @@ impl JobView {
                 }),
             result_url: done.then(|| format!("/v1/jobs/{}/result", j.id)),
             spec: j.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()),
-        }
-    }
-}
-
-/// The price of a spec in tokens, or why it cannot be ordered here.
-pub fn price_of(prices: &PriceTable, spec: &JobSpec) -> Result<i64, String> {
-    let video = |tier: &str, size: &str, seconds: u32| {
-        if ![4, 8, 12].contains(&seconds) {
-            return Err(format!("seconds must be 4, 8 or 12 (got {seconds})"));
-        }
-        media::parse_size(size).map_err(|e| e.to_string())?;
-        prices
-            .video_tokens(tier, crate::pricing::resolution_of(size), seconds)
-            .ok_or_else(|| format!("tier '{tier}' at {size} is not offered (see /v1/prices)"))
-    };
-    match spec {
-        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
-            if p.prompt.trim().is_empty() {
-                return Err("the prompt is empty".into());
-            }
-            video(&p.tier, &p.size, p.seconds)
-        }
-        JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds),
-        JobSpec::CharacterEdit(p) => {
-            if p.prompt.trim().is_empty() {
-                return Err("the edit prompt is empty".into());
-            }
-            Ok(prices.image_edit.tokens)
-        }
-        JobSpec::UgcVideo(p) => {
-            let chars = p.script.chars().count();
-            if p.script.trim().is_empty() || chars > MAX_SCRIPT_CHARS {
-                return Err(format!(
-                    "the script must be 1 to {MAX_SCRIPT_CHARS} characters"
-                ));
-            }
-            media::parse_size(&p.size).map_err(|e| e.to_string())?;
-            let seconds = (chars as f64 / CHARS_PER_SECOND).ceil().max(1.0) as u32;
-            Ok(prices.talking_head_tokens(seconds) + prices.compose.tokens)
-        }
-        JobSpec::Recompose(_) => {
-            Err("recompose is made from the bot (/overlay), not through the API".into())
         }
     }
 }
@@ -215,39 +169,28 @@ pub async fn create(
             "Idempotency-Key is at most 200 characters",
         ));
     }
-    let price = price_of(&s.prices, &spec).map_err(Problem::bad_request)?;
-    for key in spec.file_keys() {
-        let allowed = crate::db::api::owns_upload(&s.db, caller.user_id, key).await?
-            || (key.starts_with("gallery/")
-                && !key.contains("..")
-                && s.storage.exists(key).await?);
-        if !allowed {
-            return Err(Problem::bad_request(format!(
-                "'{key}' is not one of your uploads (POST /v1/uploads first)"
-            )));
-        }
+    if matches!(spec, JobSpec::Recompose(_)) {
+        return Err(Problem::bad_request(
+            "recompose is made from the bot (/overlay), not through the API",
+        ));
     }
-    let job = NewJob {
-        user_id: caller.user_id,
+    let valid = orders::validate(
+        &s.db,
+        &s.storage,
+        &s.prices,
+        caller.user_id,
+        orders::Origin::Api,
         spec,
-        cost_tokens: price,
+    )
+    .await?;
+    let quote = orders::quote(&s.prices, &valid, None).map_err(orders::OrderError::from)?;
+    let order = orders::Order {
+        valid,
+        quote,
         max_attempts: MAX_ATTEMPTS,
     };
-    let (id, made) = match queue::submit_api(&s.db, job, idem).await {
-        Ok(made) => made,
-        Err(queue::QueueError::Ledger(crate::ledger::LedgerError::InsufficientFunds {
-            needed,
-            balance,
-        })) => {
-            return Err(Problem::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "insufficient-funds",
-                "Not enough tokens",
-                format!("the job costs {needed} tokens, the balance is {balance}"),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let orders::Submitted { id, made } =
+        orders::submit(&s.db, caller.user_id, order, None, Some(idem)).await?;
     let row = queue::job(&s.db, id)
         .await?
         .ok_or_else(|| Problem::internal("the job vanished"))?;
@@ -389,7 +332,8 @@ pub async fn prices(State(s): State<Api>, _caller: Caller) -> Json<serde_json::V
     Json(serde_json::json!({
         "video": p.video.iter().map(|v| serde_json::json!({"tier": v.tier, "resolution": v.resolution, "tokens_per_8s": v.tokens_per_8s})).collect::<Vec<_>>(),
         "ugc_video": {"tokens_per_second_of_speech": p.talking_head.tokens_per_second, "plus": p.compose.tokens,
-                      "seconds_estimated_as_characters_divided_by": CHARS_PER_SECOND},
+                      "seconds_estimated_as_characters_divided_by": orders::SPEECH_CHARS_PER_SECOND,
+                      "settled_after_speech": "a shorter speech gives the rest back; one more than 10 % longer than quoted is refused and refunded before the talking head"},
         "character_edit": {"tokens": p.image_edit.tokens},
     }))
 }

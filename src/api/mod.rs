@@ -69,6 +69,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub retry_after_s: Option<u64>,
+    /// The spec field a 422 is about (an extension member of the problem).
+    pub field: Option<&'static str>,
 }
 
 impl Problem {
@@ -84,6 +86,7 @@ impl Problem {
             title,
             detail: detail.into(),
             retry_after_s: None,
+            field: None,
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -118,12 +121,15 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!("https://reelforge.dev/problems/{}", self.slug),
             "title": self.title,
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
         let mut resp = (
             self.status,
             [("content-type", "application/problem+json")],
@@ -136,6 +142,30 @@ impl IntoResponse for Problem {
             }
         }
         resp
+    }
+}
+
+impl From<crate::orders::OrderError> for Problem {
+    fn from(e: crate::orders::OrderError) -> Self {
+        use crate::orders::OrderError;
+        match e {
+            OrderError::Invalid(i) => Self {
+                field: Some(i.field),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-field",
+                    "A field of the job cannot be used",
+                    i.to_string(),
+                )
+            },
+            OrderError::InsufficientFunds { .. } => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient-funds",
+                "Not enough tokens",
+                e.to_string(),
+            ),
+            other => Self::internal(other),
+        }
     }
 }
 

@@ -5,11 +5,12 @@ use super::callback::{Callback, MenuItem};
 use super::texts::{Lang, Texts};
 use crate::config::BotSettings;
 use crate::db::{now_ms, Db};
-use crate::jobs::Checkpoints;
-use crate::ledger::{self, LedgerError};
+use crate::jobs::{Checkpoints, JobSpec};
+use crate::ledger;
+use crate::orders;
+use crate::queue;
 use crate::payments::stripe::StripeClient;
 use crate::pricing::PriceTable;
-use crate::queue::{self, NewJob, QueueError};
 use crate::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -147,43 +148,75 @@ pub async fn limit_refusal(
     Ok(None)
 }
 
-/// Submits paid jobs (all or nothing on the balance), sends one progress message per job and
-/// warns when the balance is low afterwards. Returns the job ids (empty when refused; the user
-/// has been told why).
+/// What the bot orders: specs from a dialogue, priced together by the ordering service.
+pub struct BotOrder {
+    pub specs: Vec<JobSpec>,
+    /// The previewed speech's length (a UGC video is priced on it).
+    pub measured_speech: Option<f64>,
+    pub max_attempts: i64,
+    /// Step results the jobs start with (a previewed speech, a recompose's head).
+    pub carried: Option<Checkpoints>,
+}
+
+impl BotOrder {
+    pub fn one(spec: JobSpec, max_attempts: i64) -> Self {
+        Self {
+            specs: vec![spec],
+            measured_speech: None,
+            max_attempts,
+            carried: None,
+        }
+    }
+}
+
+/// Checks and prices the jobs through the ordering service, submits them (all or nothing on
+/// the balance), sends one progress message per job and warns when the balance is low
+/// afterwards. Returns the job ids (empty when refused; the user has been told why).
 pub async fn submit_paid(
     bot: &Bot,
     app: &BotApp,
     chat: ChatId,
     user: i64,
     lang: Lang,
-    jobs: Vec<NewJob>,
-    carried: Option<Checkpoints>,
+    order: BotOrder,
 ) -> Result<Vec<i64>, HandlerError> {
+    let mut priced = Vec::new();
+    for spec in order.specs {
+        match orders::Order::priced(
+            &app.prices,
+            spec,
+            order.measured_speech,
+            order.max_attempts,
+        ) {
+            Ok(o) => priced.push(o),
+            Err(invalid) => {
+                tracing::info!(user_id = user, field = invalid.field, reason = %invalid.message, "order refused");
+                say(
+                    bot,
+                    chat,
+                    app.t(
+                        lang,
+                        "order.invalid",
+                        &[("field", &invalid.field), ("reason", &invalid.message)],
+                    ),
+                )
+                .await?;
+                return Ok(Vec::new());
+            }
+        }
+    }
     if let Some(why) = limit_refusal(app, user, lang).await? {
         say(bot, chat, why).await?;
         return Ok(Vec::new());
     }
-    let total: i64 = jobs.iter().map(|j| j.cost_tokens).sum();
-    let balance = ledger::balance_of(&app.db, user).await?;
-    if balance < total {
-        not_enough(bot, app, chat, lang, total, balance).await?;
-        return Ok(Vec::new());
-    }
-    let mut ids = Vec::new();
-    for job in jobs {
-        let submitted = match &carried {
-            Some(c) => queue::submit_carrying(&app.db, job, c).await,
-            None => queue::submit(&app.db, job).await,
-        };
-        match submitted {
-            Ok(id) => ids.push(id),
-            Err(QueueError::Ledger(LedgerError::InsufficientFunds { needed, balance })) => {
-                not_enough(bot, app, chat, lang, needed, balance).await?;
-                break;
-            }
-            Err(e) => return Err(e.into()),
+    let ids = match orders::submit_all(&app.db, user, priced, order.carried.as_ref()).await {
+        Ok(ids) => ids,
+        Err(orders::OrderError::InsufficientFunds { needed, balance }) => {
+            not_enough(bot, app, chat, lang, needed, balance).await?;
+            return Ok(Vec::new());
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
     for id in &ids {
         let text = super::progress::queued_text(&app.db, &app.texts, *id, lang).await?;
         let msg = bot
@@ -309,14 +342,8 @@ impl Ctx<'_> {
         (self.t(key, &[]), data.into())
     }
 
-    pub async fn submit(
-        &self,
-        jobs: Vec<NewJob>,
-        carried: Option<Checkpoints>,
-    ) -> Result<Vec<i64>, HandlerError> {
-        submit_paid(
-            self.bot, self.app, self.chat, self.user, self.lang, jobs, carried,
-        )
-        .await
+    /// Orders jobs through the ordering service (see [`submit_paid`]).
+    pub async fn submit(&self, order: BotOrder) -> Result<Vec<i64>, HandlerError> {
+        submit_paid(self.bot, self.app, self.chat, self.user, self.lang, order).await
     }
 }

@@ -6,21 +6,17 @@ use super::callback::{Callback, ProductButton};
 use super::dialogue::Dialogue;
 use super::texts::Lang;
 use crate::pipelines::product::{self, ProductParams, Template};
-use crate::queue::NewJob;
 use teloxide::prelude::*;
 
 pub const QUANTITIES: [u32; 4] = [1, 2, 3, 5];
 const TIER: &str = "fast";
 const SECONDS: u32 = 8;
 const SIZE: &str = "720x1280";
-pub const MAX_DESCRIPTION_CHARS: usize = 600;
+pub use crate::orders::MAX_DESCRIPTION_CHARS;
 
 /// One clip's price with these settings (0 when the tier does not offer the size).
 fn unit_price_of(ctx: &Ctx<'_>, tier: &str, seconds: u32, size: &str) -> i64 {
-    ctx.app
-        .prices
-        .video_tokens(tier, crate::pricing::resolution_of(size), seconds)
-        .unwrap_or(0)
+    crate::orders::price::video_tokens(&ctx.app.prices, tier, size, seconds).unwrap_or(0)
 }
 
 fn unit_price(ctx: &Ctx<'_>) -> i64 {
@@ -314,15 +310,10 @@ pub async fn on_button(
                 seconds,
                 size,
             };
-            let jobs = (0..quantity)
-                .map(|_| NewJob {
-                    user_id: ctx.user,
-                    spec: crate::jobs::JobSpec::ProductVideo(params.clone()),
-                    cost_tokens: unit,
-                    max_attempts: 4,
-                })
-                .collect();
-            if !ctx.submit(jobs, None).await?.is_empty() {
+            let mut order =
+                super::app::BotOrder::one(crate::jobs::JobSpec::ProductVideo(params.clone()), 4);
+            order.specs = vec![crate::jobs::JobSpec::ProductVideo(params); quantity as usize];
+            if !ctx.submit(order).await?.is_empty() {
                 ctx.save(&Dialogue::Idle).await?;
             }
         }

@@ -35,7 +35,22 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
     let Some((id, _, cost)) = latest_ugc(ctx, &[JobState::Failed]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await;
     };
-    recompose(ctx, id, cost).await
+    // The UGC video again, its speech and head carried: priced on its speech like the first.
+    match crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, id).await? {
+        Some((mut params, carried)) => {
+            params.force_recompose = false;
+            let speech = carried.speech_seconds.or_else(|| {
+                crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, cost)
+            });
+            let mut order =
+                super::app::BotOrder::one(crate::jobs::JobSpec::UgcVideo(params), 3);
+            order.measured_speech = speech;
+            order.carried = Some(carried);
+            ctx.submit(order).await?;
+            Ok(())
+        }
+        None => ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await,
+    }
 }
 
 /// `/overlay`: the last finished UGC video's layout editor (its still with the buttons), then
@@ -45,16 +60,17 @@ pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
         return ctx.say(ctx.t("ugc.nothing_to_overlay", &[])).await;
     };
     if !super::ugc_layout::open_overlay(ctx, id).await? {
-        return recompose(ctx, id, ctx.app.prices.compose.tokens).await;
+        return recompose(ctx, id).await;
     }
     Ok(())
 }
 
-async fn recompose(ctx: &Ctx<'_>, original: i64, price: i64) -> HandlerResult {
-    match crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, original, price).await?
-    {
-        Some((job, carried)) => {
-            ctx.submit(vec![job], Some(carried)).await?;
+async fn recompose(ctx: &Ctx<'_>, original: i64) -> HandlerResult {
+    match crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, original).await? {
+        Some((params, carried)) => {
+            let mut order = super::app::BotOrder::one(crate::jobs::JobSpec::Recompose(params), 3);
+            order.carried = Some(carried);
+            ctx.submit(order).await?;
             Ok(())
         }
         None => ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await,

@@ -9,7 +9,7 @@ use super::dialogue::Dialogue;
 use super::ugc_catalogue::{sample, show_character, show_voices};
 use super::uploads::{download, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
-use crate::queue::NewJob;
+use super::app::BotOrder;
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageId};
@@ -113,7 +113,7 @@ async fn ask_edit(
         awaiting_prompt: false,
     })
     .await?;
-    let price = ctx.app.prices.image_edit.tokens;
+    let price = crate::orders::price::edit_tokens(&ctx.app.prices);
     ctx.say_with(
         ctx.t("ugc.edit_ask", &[]),
         keyboard(vec![row(&[
@@ -136,16 +136,11 @@ pub async fn edit_prompt(
     original: String,
     prompt: &str,
 ) -> HandlerResult {
-    let job = NewJob {
-        user_id: ctx.user,
-        spec: JobSpec::CharacterEdit(EditParams {
-            image: character.clone(),
-            prompt: prompt.to_string(),
-        }),
-        cost_tokens: ctx.app.prices.image_edit.tokens,
-        max_attempts: 3,
-    };
-    if !ctx.submit(vec![job], None).await?.is_empty() {
+    let spec = JobSpec::CharacterEdit(EditParams {
+        image: character.clone(),
+        prompt: prompt.to_string(),
+    });
+    if !ctx.submit(BotOrder::one(spec, 3)).await?.is_empty() {
         ctx.save(&Dialogue::UgcEdit {
             background,
             character,
@@ -359,17 +354,23 @@ pub async fn on_button(
                 safe_zone: layout.safe_zone,
                 force_recompose: false,
             });
-            let job = NewJob {
-                user_id: ctx.user,
-                spec,
-                cost_tokens: price,
-                max_attempts: 4,
-            };
             if let Some(id) = message {
                 let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
             }
             let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
-            if !ctx.submit(vec![job], carried).await?.is_empty() {
+            let order = BotOrder {
+                specs: vec![spec],
+                // The price shown was the previewed speech's; the job is charged the same.
+                measured_speech: carried
+                    .as_ref()
+                    .and_then(|c| c.speech_seconds)
+                    .or_else(|| {
+                        crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
+                    }),
+                max_attempts: 4,
+                carried,
+            };
+            if !ctx.submit(order).await?.is_empty() {
                 ctx.save(&Dialogue::Idle).await?;
             }
         }

@@ -66,7 +66,7 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
     );
     let mut kb = buttons(ctx, layout, background.is_some());
     if overlay.is_some() {
-        let price = ctx.app.prices.compose.tokens;
+        let price = crate::orders::price::recompose_tokens(&ctx.app.prices);
         kb.inline_keyboard.push(row(&[(
             ctx.t("layout.recompose", &[("price", &price)]),
             Callback::Ugc(UgcButton::Recompose).data(),
@@ -282,21 +282,20 @@ pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerEr
     let Dialogue::OverlayEdit { job, layout, .. } = state else {
         return Ok(false);
     };
-    let price = ctx.app.prices.compose.tokens;
-    let Some((mut new, carried)) =
-        crate::pipelines::recompose::recompose_job(&ctx.app.db, ctx.user, job, price).await?
+    let Some((mut p, carried)) =
+        crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, job).await?
     else {
         return Ok(false);
     };
-    if let crate::jobs::JobSpec::Recompose(p) = &mut new.spec {
-        p.position = layout.position;
-        p.circle_size = Some(layout.size);
-        p.ring = layout.ring;
-        p.captions = layout.captions;
-        p.caption_style = layout.caption_style;
-        p.safe_zone = layout.safe_zone;
-    }
-    if !ctx.submit(vec![new], Some(carried)).await?.is_empty() {
+    p.position = layout.position;
+    p.circle_size = Some(layout.size);
+    p.ring = layout.ring;
+    p.captions = layout.captions;
+    p.caption_style = layout.caption_style;
+    p.safe_zone = layout.safe_zone;
+    let mut order = super::app::BotOrder::one(crate::jobs::JobSpec::Recompose(p), 3);
+    order.carried = Some(carried);
+    if !ctx.submit(order).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;
     }
     Ok(true)

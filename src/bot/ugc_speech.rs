@@ -8,15 +8,7 @@ use super::ugc_catalogue::send_speech;
 use crate::jobs::UgcParams;
 use crate::storage::ObjectStore;
 
-/// The longest script (characters) a UGC video takes.
-pub const MAX_SCRIPT_CHARS: usize = 300;
-
-fn ugc_price(ctx: &Ctx<'_>, seconds: f64) -> i64 {
-    ctx.app
-        .prices
-        .talking_head_tokens(seconds.ceil().max(1.0) as u32)
-        + ctx.app.prices.compose.tokens
-}
+pub use crate::orders::MAX_SCRIPT_CHARS;
 
 /// The script: spoken now as a preview (kept for the job), then the price and "confirm".
 pub async fn script(
@@ -80,12 +72,13 @@ pub async fn script(
             .map_err(|e| format!("{e:?}"))?;
     keep_preview(ctx, &key).await?;
     carried.voice = Some(key);
+    carried.speech_seconds = Some(seconds);
     carried.speech_by = Some(spoken.by.clone());
     carried.voice_note = spoken.substitute.clone();
     carried.spent_kzt = (spoken.cost_kzt > 0.0).then_some(spoken.cost_kzt);
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
-    let price = ugc_price(ctx, seconds);
+    let price = crate::orders::price::ugc_tokens(&ctx.app.prices, seconds);
     let state = Dialogue::UgcConfirm {
         background,
         character,

@@ -5,7 +5,6 @@ use super::callback::{Callback, VideoButton};
 use super::dialogue::Dialogue;
 use crate::jobs::{GenerateParams, JobSpec};
 use crate::pricing::resolution_of;
-use crate::queue::NewJob;
 use teloxide::prelude::*;
 use teloxide::types::MessageId;
 
@@ -22,7 +21,7 @@ const ORIENTATIONS: [(&str, &str, &str); 3] = [
     ("h", "1280x720", "1920x1080"),
     ("s", "720x720", "1080x1080"),
 ];
-pub const MAX_PROMPT_CHARS: usize = 1000;
+pub use crate::orders::MAX_PROMPT_CHARS;
 
 pub fn size_for(orientation: &str, hd: bool) -> String {
     ORIENTATIONS
@@ -95,9 +94,7 @@ async fn show(ctx: &Ctx<'_>, state: Dialogue) -> HandlerResult {
 }
 
 fn price(ctx: &Ctx<'_>, tier: &str, size: &str, seconds: u32) -> Option<i64> {
-    ctx.app
-        .prices
-        .video_tokens(tier, resolution_of(size), seconds)
+    crate::orders::price::video_tokens(&ctx.app.prices, tier, size, seconds)
 }
 
 fn screen(ctx: &Ctx<'_>, state: &Dialogue) -> (String, teloxide::types::InlineKeyboardMarkup) {
@@ -241,9 +238,9 @@ pub async fn on_button(
             size = size_for(&value, resolution_of(&size) == "1080p");
         }
         VideoButton::Go => {
-            let Some(cost) = price(ctx, &tier, &size, seconds) else {
+            if price(ctx, &tier, &size, seconds).is_none() {
                 return Ok(false);
-            };
+            }
             let spec = JobSpec::generate(GenerateParams {
                 prompt,
                 tier,
@@ -252,16 +249,10 @@ pub async fn on_button(
                 image,
                 improve_prompt: improve,
             });
-            let job = NewJob {
-                user_id: ctx.user,
-                spec,
-                cost_tokens: cost,
-                max_attempts: 4,
-            };
             if let Some(id) = message {
                 let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
             }
-            let ids = ctx.submit(vec![job], None).await?;
+            let ids = ctx.submit(super::app::BotOrder::one(spec, 4)).await?;
             if !ids.is_empty() {
                 ctx.save(&Dialogue::Idle).await?;
             }

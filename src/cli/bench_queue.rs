@@ -5,7 +5,7 @@ use super::CliError;
 use clap::Args;
 use reelforge::db::Db;
 use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
-use reelforge::queue::{self, NewJob};
+use reelforge::queue;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,12 +49,17 @@ pub fn run(a: BenchQueueArgs) -> Result<(), CliError> {
         reelforge::db::users::touch_user(&db, user, None, "en")
             .await
             .map_err(|e| CliError::Internal(e.to_string()))?;
-        let spec = serde_json::json!({"image": "bench.jpg", "prompt": "nothing"});
+        let spec = reelforge::jobs::JobSpec::CharacterEdit(reelforge::jobs::EditParams {
+            image: "bench.jpg".into(),
+            prompt: "nothing".into(),
+        });
+        let prices = reelforge::pricing::PriceTable::default_table();
         let submit_start = Instant::now();
         for _ in 0..a.jobs {
-            let job = NewJob::from_json(user, "character_edit", spec.clone(), 0, 1)
+            // Through the ordering service as every job, free: the user is a throw-away one.
+            let order = reelforge::orders::Order::free(&prices, spec.clone(), 1)
                 .map_err(|e| CliError::Internal(e.to_string()))?;
-            queue::submit(&db, job)
+            reelforge::orders::submit(&db, user, order, None, None)
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?;
         }

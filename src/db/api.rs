@@ -92,16 +92,16 @@ pub async fn record_upload(
     .await?))
 }
 
-/// Whether `user` uploaded the object `key` (jobs may only name their own files).
-pub async fn owns_upload(db: &Db, user: i64, key: &str) -> Result<bool, DbError> {
-    let n: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_uploads WHERE user_id = $1 AND object_key = $2",
+/// The content type of `user`'s upload `key`, or `None` when it is not one of theirs (jobs
+/// may only name their own files).
+pub async fn upload_type(db: &Db, user: i64, key: &str) -> Result<Option<String>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT content_type FROM api_uploads WHERE user_id = $1 AND object_key = $2 LIMIT 1",
     )
     .bind(user)
     .bind(key)
-    .fetch_one(p)
-    .await?);
-    Ok(n > 0)
+    .fetch_optional(p)
+    .await?))
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

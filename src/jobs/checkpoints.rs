@@ -24,6 +24,9 @@ pub struct Checkpoints {
     /// Storage key of the speech (UGC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<String>,
+    /// How long the speech runs (s), measured when it was made: a UGC price rests on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_seconds: Option<f64>,
     /// Storage key of the word timings of the speech (UGC, ElevenLabs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alignment: Option<String>,

@@ -71,6 +71,25 @@ impl std::fmt::Display for JobKind {
     }
 }
 
+/// What a stored file named by a spec must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// A photo (JPEG after the upload checks): a first frame, a product, a portrait.
+    Photo,
+    /// A video clip: a UGC background.
+    Clip,
+}
+
+impl FileRole {
+    /// The content type an upload in this role was stored with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            FileRole::Photo => "image/jpeg",
+            FileRole::Clip => "video/mp4",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("job parameters of kind '{kind}': {message}")]
 pub struct SpecError {
@@ -110,23 +129,30 @@ impl JobSpec {
         }
     }
 
-    /// The parameters as stored in the `params` column (without the kind).
     /// The stored files the spec names (photos, portraits, backgrounds).
     pub fn file_keys(&self) -> Vec<&str> {
+        self.files().into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// The stored files the spec names, each with what it must be.
+    pub fn files(&self) -> Vec<(FileRole, &str)> {
         match self {
-            JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => {
-                p.image.iter().map(String::as_str).collect()
-            }
-            JobSpec::ProductVideo(p) => vec![p.image.as_str()],
-            JobSpec::CharacterEdit(p) => vec![p.image.as_str()],
+            JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => p
+                .image
+                .iter()
+                .map(|k| (FileRole::Photo, k.as_str()))
+                .collect(),
+            JobSpec::ProductVideo(p) => vec![(FileRole::Photo, p.image.as_str())],
+            JobSpec::CharacterEdit(p) => vec![(FileRole::Photo, p.image.as_str())],
             JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
-                let mut keys = vec![p.portrait.as_str()];
-                keys.extend(p.background.as_deref());
+                let mut keys = vec![(FileRole::Photo, p.portrait.as_str())];
+                keys.extend(p.background.as_deref().map(|b| (FileRole::Clip, b)));
                 keys
             }
         }
     }
 
+    /// The parameters as stored in the `params` column (without the kind).
     pub fn params_json(&self) -> String {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {

@@ -6,7 +6,6 @@ use super::{Services, StepError};
 use crate::db::Db;
 use crate::failure::ErrorClass;
 use crate::queue::worker::JobCtx;
-use crate::queue::{self, NewJob, QueueError};
 use serde::{Deserialize, Serialize};
 
 static TEMPLATES: &str = include_str!("../../assets/product_templates.toml");
@@ -82,36 +81,18 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: ProductParams) -> Result<(),
     generate::run_with(s, ctx, gen, crate::jobs::JobKind::ProductVideo).await
 }
 
-/// Queues `quantity` product videos, each charged `price`. All or nothing on the balance check:
-/// when the balance cannot cover them all, none is queued.
+/// Queues `quantity` product videos through the ordering service, each at its quoted price.
+/// All or nothing on the balance: when it cannot cover them all, none is queued.
 pub async fn submit_product_jobs(
     db: &Db,
+    prices: &crate::pricing::PriceTable,
     user: i64,
     params: &ProductParams,
     quantity: u32,
-    price: i64,
-) -> Result<Vec<i64>, QueueError> {
-    let balance = crate::ledger::balance_of(db, user).await?;
-    let total = price * i64::from(quantity);
-    if balance < total {
-        return Err(QueueError::Ledger(
-            crate::ledger::LedgerError::InsufficientFunds {
-                needed: total,
-                balance,
-            },
-        ));
-    }
-    let mut ids = Vec::new();
-    for _ in 0..quantity {
-        let job = NewJob {
-            user_id: user,
-            spec: crate::jobs::JobSpec::ProductVideo(params.clone()),
-            cost_tokens: price,
-            max_attempts: 4,
-        };
-        ids.push(queue::submit(db, job).await?);
-    }
-    Ok(ids)
+) -> Result<Vec<i64>, crate::orders::OrderError> {
+    let spec = crate::jobs::JobSpec::ProductVideo(params.clone());
+    let order = crate::orders::Order::priced(prices, spec, None, 4)?;
+    crate::orders::submit_all(db, user, vec![order; quantity as usize], None).await
 }
 
 #[cfg(test)]

@@ -1,30 +1,35 @@
 //! `/overlay`: make the composite of a finished UGC video again, ignoring the cache. The new
 //! job reuses the original's speech and talking head (already paid for) and only recomposes.
 use crate::db::Db;
-use crate::jobs::{Checkpoints, JobSpec};
-use crate::queue::{self, NewJob, QueueError};
+use crate::jobs::{Checkpoints, JobSpec, UgcParams};
+use crate::orders::{self, OrderError};
+use crate::pricing::PriceTable;
+use crate::queue::{self, QueueError};
 
-/// Queues a recompose of `original` (a `ugc_video` or `recompose` job of `user`) for `price`
-/// tokens; `None` when there is no such job of this user or it never got its talking head.
+/// Queues a recompose of `original` (a `ugc_video` or `recompose` job of `user`) through the
+/// ordering service at its price; `None` when there is no such job of this user or it never
+/// got its talking head.
 pub async fn submit_recompose(
     db: &Db,
+    prices: &PriceTable,
     user: i64,
     original: i64,
-    price: i64,
-) -> Result<Option<i64>, QueueError> {
-    match recompose_job(db, user, original, price).await? {
-        Some((job, carried)) => Ok(Some(queue::submit_carrying(db, job, &carried).await?)),
-        None => Ok(None),
-    }
+) -> Result<Option<i64>, OrderError> {
+    let Some((params, carried)) = recompose_of(db, user, original).await? else {
+        return Ok(None);
+    };
+    let order = orders::Order::priced(prices, JobSpec::Recompose(params), None, 3)?;
+    let made = orders::submit(db, user, order, Some(&carried), None).await?;
+    Ok(Some(made.id))
 }
 
-/// The recompose job for `original` and the checkpoints it carries (speech, talking head).
-pub async fn recompose_job(
+/// The parameters of a recompose of `original` (its own, made again) and the checkpoints it
+/// carries (speech, talking head); `None` when it is not a finished UGC video of `user`.
+pub async fn recompose_of(
     db: &Db,
     user: i64,
     original: i64,
-    price: i64,
-) -> Result<Option<(NewJob, Checkpoints)>, QueueError> {
+) -> Result<Option<(UgcParams, Checkpoints)>, QueueError> {
     let Some(row) = queue::job(db, original)
         .await?
         .filter(|j| j.user_id == user)
@@ -37,11 +42,5 @@ pub async fn recompose_job(
         return Ok(None);
     };
     params.force_recompose = true;
-    let job = NewJob {
-        user_id: user,
-        spec: JobSpec::Recompose(params),
-        cost_tokens: price,
-        max_attempts: 3,
-    };
-    Ok(Some((job, carried)))
+    Ok(Some((params, carried)))
 }

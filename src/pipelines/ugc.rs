@@ -32,6 +32,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), Ste
     let head_key = match ctx.checkpoints().talking_head.clone() {
         Some(k) => k,
         None => {
+            settle_speech(s, ctx).await?;
             let key = s
                 .timed(
                     "talking_head",
@@ -140,8 +141,15 @@ async fn make_voice(
         None => None,
     };
     let key = store_file(&s.storage, "voices", &file, spoken.ext, spoken.mime()).await?;
+    let measured = file.clone();
+    let seconds = tokio::task::spawn_blocking(move || media::probe(&measured).map(|i| i.duration_s))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .filter(|s| s.is_finite() && *s > 0.0);
     let (by, note, cost) = (spoken.by, spoken.substitute, spoken.cost_kzt);
     ctx.checkpoint("speech_by", |c| {
+        c.speech_seconds = seconds;
         c.alignment = alignment_key;
         c.speech_by = Some(by);
         c.voice_note = note;
@@ -149,6 +157,47 @@ async fn make_voice(
     })
     .await?;
     Ok(key)
+}
+
+/// Settles the price on the speech that was made, before the talking head is bought (see
+/// [`crate::orders::price`]): a shorter speech than quoted gives the rest back in one ledger
+/// step, a speech more than 10 % longer than quoted is refused (the job fails as bad input and
+/// is refunded), within that the quote stands. Idempotent: a retry settles nothing twice.
+async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
+    let Some(seconds) = ctx.checkpoints().speech_seconds else {
+        return Ok(());
+    };
+    let prices = s
+        .remote
+        .policy
+        .prices
+        .clone()
+        .unwrap_or_else(|| std::sync::Arc::new(crate::pricing::PriceTable::default_table()));
+    match crate::orders::settle_speech(&prices, ctx.job.cost_tokens, seconds) {
+        crate::orders::Settlement::Keep => Ok(()),
+        crate::orders::Settlement::Lower { tokens } => {
+            let back = ctx.job.cost_tokens - tokens;
+            crate::queue::lower_price(&s.db, &ctx.job, tokens).await?;
+            tracing::info!(
+                job_id = ctx.job.id,
+                speech_s = seconds,
+                price = tokens,
+                refunded = back,
+                "price settled on the speech"
+            );
+            ctx.job.cost_tokens = tokens;
+            Ok(())
+        }
+        crate::orders::Settlement::Refuse {
+            quoted_tokens,
+            needed_tokens,
+        } => Err(StepError::Fail(
+            ErrorClass::BadUserInput,
+            format!(
+                "the speech runs {seconds:.1} s and would cost {needed_tokens} tokens, more than 10 % over the {quoted_tokens} quoted from the script; shorten the script or write numbers and abbreviations out"
+            ),
+        )),
+    }
 }
 
 /// Talking head through the `TALKING_HEAD_CHAIN` (OmniHuman v1.5, Fabric, FlashTalk on fal;
@@ -245,6 +294,34 @@ pub fn circle_layout(
     (diameter, ring)
 }
 
+/// The fields of a UGC spec that do not change its composite once the speech and the head are
+/// made (they are in the cache key's files, or only choose how the speech is made).
+const NOT_IN_THE_COMPOSITE: [&str; 7] = [
+    "portrait",
+    "background",
+    "language",
+    "voice",
+    "voice_gender",
+    "force_recompose",
+    "kind",
+];
+
+/// What the composite is made from besides its files: the serialized spec less
+/// [`NOT_IN_THE_COMPOSITE`], so every layout field (and any added later) is in the cache key.
+fn composite_settings(p: &UgcParams) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        for field in NOT_IN_THE_COMPOSITE {
+            o.remove(field);
+        }
+        // The script is drawn only as captions.
+        if !p.captions {
+            o.remove("script");
+        }
+    }
+    v
+}
+
 fn thumbnail_key(output_key: &str) -> String {
     format!("{output_key}.jpg")
 }
@@ -259,10 +336,8 @@ async fn composite(
     scratch: &Scratch,
     cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<String, StepError> {
-    let settings = serde_json::json!({ "size": p.size, "position": p.position, "captions": p.captions.then_some(&p.script),
-        "circle_size": p.circle_size, "ring": p.ring, "caption_style": p.caption_style, "safe_zone": p.safe_zone });
     let background_key = p.background.as_deref().unwrap_or(head_key);
-    let key = cache::cache_key(&[head_key, background_key], &settings);
+    let key = cache::cache_key(&[head_key, background_key], &composite_settings(p));
     // Word timings from the TTS make the captions follow the speech exactly.
     let words = match alignment {
         Some(key) => {
@@ -343,4 +418,57 @@ async fn composite(
         }
         other => StepError::Fail(ErrorClass::Transient, other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> UgcParams {
+        serde_json::from_value(serde_json::json!({
+            "portrait": "p.jpg", "background": "b.mp4", "script": "Hello there"
+        }))
+        .unwrap()
+    }
+
+    fn key(p: &UgcParams) -> String {
+        cache::cache_key(&["head", "bg"], &composite_settings(p))
+    }
+
+    #[test]
+    fn every_layout_field_is_in_the_cache_key() {
+        let base = params();
+        let changes: [(&str, fn(&mut UgcParams)); 8] = [
+            ("size", |p| p.size = "1080x1920".into()),
+            ("position", |p| p.position = "top-right".into()),
+            ("circle_size", |p| p.circle_size = Some("l".into())),
+            ("ring", |p| p.ring = true),
+            ("captions", |p| p.captions = false),
+            ("caption_style", |p| p.caption_style = media::CaptionStyle::BoldPop),
+            ("safe_zone", |p| p.safe_zone = media::SafeZone::Tiktok),
+            ("script", |p| p.script = "Another line".into()),
+        ];
+        for (field, change) in changes {
+            let mut p = base.clone();
+            change(&mut p);
+            assert_ne!(key(&p), key(&base), "{field} must change the cache key");
+        }
+        // A new field of the spec is in the key unless it is named as not drawn: every
+        // serialized field is either in the settings or in NOT_IN_THE_COMPOSITE.
+        let mut all = base.clone();
+        all.voice_gender = Some(crate::providers::speech::Gender::Female);
+        all.circle_size = Some("s".into());
+        let fields = serde_json::to_value(&all).unwrap();
+        let settings = composite_settings(&all);
+        for name in fields.as_object().unwrap().keys() {
+            assert!(
+                settings.get(name).is_some() || NOT_IN_THE_COMPOSITE.contains(&name.as_str()),
+                "{name} is neither in the cache key nor named as not drawn"
+            );
+        }
+        // What only chooses the speech does not miss the cache.
+        let mut voice = base.clone();
+        voice.voice = Some("openai:coral".into());
+        assert_eq!(key(&voice), key(&base));
+    }
 }

@@ -222,8 +222,10 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     // Another user cannot use this upload.
     let mut spec = unknown.clone();
     spec.as_object_mut().unwrap().remove("colour");
-    let (s, _, body) = c.post_job(&other_key, &spec.to_string(), None).await;
-    assert_eq!(s, 400, "{body}");
+    let (s, h, body) = c.post_job(&other_key, &spec.to_string(), None).await;
+    assert_eq!(s, 422, "{body}");
+    problem(s, &h, &body, "invalid-field");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["field"], "image");
 
     // The order, then its repeat under the same Idempotency-Key: one job, one charge.
     let (s, _, body) = c.post_job(&key, &spec.to_string(), Some("order-1")).await;

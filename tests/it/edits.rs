@@ -172,13 +172,13 @@ async fn overlay_recomposes_without_making_speech_or_the_talking_head_again() {
     .unwrap();
     run_until_done(&w, &[first]).await;
     assert!(
-        submit_recompose(&w.db, 10, first, 30)
+        submit_recompose(&w.db, &common::prices(), 10, first)
             .await
             .unwrap()
             .is_none(),
         "not another user's video"
     );
-    let again = submit_recompose(&w.db, 9, first, 30)
+    let again = submit_recompose(&w.db, &common::prices(), 9, first)
         .await
         .unwrap()
         .unwrap();

@@ -53,7 +53,7 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, usize, i64) {
         Some("sk-test".into()),
     ));
     touch_user(&db, 3, None, "ru").await.unwrap();
-    ledger::credit(&db, 3, 2500, Reason::Payment, "pay", None)
+    ledger::credit(&db, 3, 1400, Reason::Payment, "pay", None)
         .await
         .unwrap();
     let params = ProductParams {
@@ -65,16 +65,19 @@ async fn make_cards(llm_ok: bool, quantity: u32) -> (Vec<String>, usize, i64) {
         seconds: 4,
         size: "720x1280".into(),
     };
+    let prices = reelforge::pricing::PriceTable::default_table();
     assert!(
-        submit_product_jobs(&db, 3, &params, 4, 742).await.is_err(),
-        "4 × 742 is more than 2500"
+        submit_product_jobs(&db, &prices, 3, &params, 4)
+            .await
+            .is_err(),
+        "4 × 371 (the quote of a 4 s fast clip) is more than 1400"
     );
     assert_eq!(
         ledger::balance_of(&db, 3).await.unwrap(),
-        2500,
+        1400,
         "nothing queued, nothing taken"
     );
-    let ids = submit_product_jobs(&db, 3, &params, quantity, 742)
+    let ids = submit_product_jobs(&db, &prices, 3, &params, quantity)
         .await
         .unwrap();
     let rows = harness::run_jobs(&db, services, &ids).await;
@@ -102,7 +105,7 @@ async fn quantity_three_makes_three_charged_clips_with_the_improved_prompt() {
             == "A glossy hand cream tube on wet pink stone, slow macro orbit, soft morning light."),
         "{prompts:?}"
     );
-    assert_eq!(balance, 2500 - 3 * 742);
+    assert_eq!(balance, 1400 - 3 * 371);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

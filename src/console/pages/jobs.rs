@@ -187,16 +187,21 @@ pub async fn job_action(
                     .into());
             };
             // Once per job: the retry's key is the job's, a second click finds the first retry.
-            let new = crate::queue::NewJob {
-                user_id: j.user_id,
-                spec,
-                cost_tokens: 0,
-                max_attempts: 5,
+            // Free (the user paid for the first one, or was refunded), and checked by the
+            // same rules as every order: a spec the pipeline cannot use is not retried.
+            let order = match crate::orders::Order::free(&s.prices, spec, 5) {
+                Ok(order) => order,
+                Err(invalid) => {
+                    return Err((StatusCode::CONFLICT, format!("not retried: {invalid}"))
+                        .into_response()
+                        .into())
+                }
             };
-            let (retry, _) =
-                crate::queue::submit_api(&s.db, new, Some(&format!("console-retry:{id}")))
-                    .await
-                    .map_err(internal)?;
+            let key = format!("console-retry:{id}");
+            let retry = crate::orders::submit(&s.db, j.user_id, order, None, Some(Some(&key)))
+                .await
+                .map_err(internal)?
+                .id;
             q::audit(
                 &s.db,
                 &op.name,

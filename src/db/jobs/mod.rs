@@ -120,7 +120,7 @@ pub async fn submit_carrying(
     job: NewJob,
     carried: &Checkpoints,
 ) -> Result<i64, QueueError> {
-    Ok(submit_inner(db, job, carried, None).await?.0)
+    Ok(submit_with(db, job, carried, None).await?.0)
 }
 
 /// A job ordered through the HTTP API: marked as such (its webhook events), and with an
@@ -131,11 +131,13 @@ pub async fn submit_api(
     job: NewJob,
     idempotency_key: Option<&str>,
 ) -> Result<(i64, bool), QueueError> {
-    submit_inner(db, job, &Checkpoints::default(), Some(idempotency_key)).await
+    submit_with(db, job, &Checkpoints::default(), Some(idempotency_key)).await
 }
 
-/// `api`: `None` for the bot and admin tools; `Some(key)` for the API.
-async fn submit_inner(
+/// Records, debits and queues a job in one transaction (the ordering service's `submit`;
+/// the other `submit*` are shorthands for tests and tools). `api`: `None` for the bot and
+/// admin tools; `Some(key)` for the API.
+pub async fn submit_with(
     db: &Db,
     job: NewJob,
     carried: &Checkpoints,
@@ -317,6 +319,52 @@ macro_rules! fenced {
             Err(QueueError::LeaseLost($job.id))
         }
     }};
+}
+
+/// Lowers a running job's price to `tokens` and gives the difference back, in one
+/// transaction and only while `job` holds its lease (a UGC video priced from its script whose
+/// speech came out shorter). The refund entry's key (`job:{id}:settle`) makes it happen once;
+/// a later failure refunds the lowered price, so the user gets back exactly what was taken.
+pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), QueueError> {
+    let now = now_ms();
+    let key = format!("job:{}:settle", job.id);
+    let applied: bool = on_db!(db, p => async {
+        let mut tx = p.begin().await?;
+        let old: Option<i64> = sqlx::query_scalar(
+            "SELECT cost_tokens FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(job.lease_token)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = old.filter(|old| *old > tokens && tokens >= 0) else {
+            tx.rollback().await?;
+            return Ok::<bool, QueueError>(false);
+        };
+        let debited: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                .bind(ledger::debit_key(job.id))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if debited.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE jobs SET cost_tokens = $2, updated_ms = $3 WHERE id = $1")
+            .bind(job.id)
+            .bind(tokens)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        ledger_step!(tx, job.user_id, old - tokens, Reason::JobRefund, &key, Some(job.id), now)?;
+        tx.commit().await?;
+        Ok(true)
+    }
+    .await)?;
+    if !applied {
+        tracing::debug!(job_id = job.id, "price not lowered (already settled or lease moved)");
+    }
+    Ok(())
 }
 
 /// Extends the lease; fails once another worker has taken the job over.

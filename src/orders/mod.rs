@@ -1,0 +1,278 @@
+//! The ordering service: the one way a job is made. The bot, the HTTP API, the console and
+//! the operator's tools all go through the same three calls, and nothing else writes a job:
+//!
+//! 1. [`validate`] — every field checked against what the pipeline will accept ([`rules`]) and
+//!    every stored file named by the spec checked against the caller (their own upload of the
+//!    right type, or a gallery photo) → a [`Valid`] spec, the only thing the other two take;
+//! 2. [`quote`] — the one price function, from the pricing table ([`price`]);
+//! 3. [`submit`] — the one transaction: job + debit + event (+ idempotency claim).
+//!
+//! A spec refused here costs nothing and calls no provider; the error names the field.
+pub mod price;
+pub mod rules;
+
+pub use price::{quote, settle_speech, Quote, Settlement, SPEECH_CHARS_PER_SECOND};
+pub use rules::{MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS};
+
+use crate::db::{Db, DbError};
+use crate::jobs::{Checkpoints, FileRole, JobSpec};
+use crate::pricing::PriceTable;
+use crate::queue::{self, NewJob, QueueError};
+use crate::storage::{ObjectStore, Storage};
+
+/// A field the pipeline cannot use: which one and why (a 422 problem on the API, a plain
+/// message in the bot).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// A spec that passed [`validate`]. Only this module makes one, so a job can only be priced and
+/// submitted after its fields and files were checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valid {
+    spec: JobSpec,
+}
+
+impl Valid {
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+}
+
+/// Who orders, which decides what stored files a spec may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A spec written by an API client: its files must be the caller's own uploads of the
+    /// right type (or gallery photos).
+    Api,
+    /// A spec the service built itself from a dialogue or an earlier job (the bot, the
+    /// console, the operator's tools): its files were stored by the service.
+    Service,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// Not enough tokens: nothing was taken.
+    #[error("the job costs {needed} tokens, the balance is {balance}")]
+    InsufficientFunds { needed: i64, balance: i64 },
+    #[error(transparent)]
+    Queue(QueueError),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<QueueError> for OrderError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Ledger(crate::db::ledger::LedgerError::InsufficientFunds {
+                needed,
+                balance,
+            }) => OrderError::InsufficientFunds { needed, balance },
+            other => OrderError::Queue(other),
+        }
+    }
+}
+
+impl From<crate::db::ledger::LedgerError> for OrderError {
+    fn from(e: crate::db::ledger::LedgerError) -> Self {
+        QueueError::Ledger(e).into()
+    }
+}
+
+impl From<DbError> for OrderError {
+    fn from(e: DbError) -> Self {
+        OrderError::Queue(QueueError::Db(e))
+    }
+}
+
+/// The fields alone (no files): what the bot's dialogues and the admin tools check.
+pub fn check(spec: JobSpec, prices: &PriceTable) -> Result<Valid, Invalid> {
+    rules::check(&spec, prices)?;
+    Ok(Valid { spec })
+}
+
+/// Every field, and every stored file the spec names, for `user` ordering from `origin`.
+pub async fn validate(
+    db: &Db,
+    storage: &Storage,
+    prices: &PriceTable,
+    user: i64,
+    origin: Origin,
+    spec: JobSpec,
+) -> Result<Valid, OrderError> {
+    rules::check(&spec, prices)?;
+    if origin == Origin::Api {
+        for (role, key) in spec.files() {
+            check_file(db, storage, user, role, key).await?;
+        }
+    }
+    Ok(Valid { spec })
+}
+
+async fn check_file(
+    db: &Db,
+    storage: &Storage,
+    user: i64,
+    role: FileRole,
+    key: &str,
+) -> Result<(), OrderError> {
+    let field = match role {
+        FileRole::Photo => "image",
+        FileRole::Clip => "background",
+    };
+    let gallery = key.starts_with("gallery/")
+        && !key.contains("..")
+        && role == FileRole::Photo
+        && storage
+            .exists(key)
+            .await
+            .map_err(|e| OrderError::Storage(e.to_string()))?;
+    if gallery {
+        return Ok(());
+    }
+    match crate::db::api::upload_type(db, user, key).await? {
+        None => Err(Invalid {
+            field,
+            message: format!("'{key}' is not one of your uploads (POST /v1/uploads first)"),
+        }
+        .into()),
+        Some(t) if t != role.content_type() => Err(Invalid {
+            field,
+            message: format!(
+                "'{key}' is {t}; this field takes {} (a {})",
+                role.content_type(),
+                match role {
+                    FileRole::Photo => "photo",
+                    FileRole::Clip => "video clip",
+                }
+            ),
+        }
+        .into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A checked and priced job, ready for [`submit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub valid: Valid,
+    pub quote: Quote,
+    /// Attempts the job gets.
+    pub max_attempts: i64,
+}
+
+impl Order {
+    /// `spec` checked ([`check`]) and priced ([`quote`]; `measured_speech`: the previewed
+    /// speech's length, when there is one).
+    pub fn priced(
+        prices: &PriceTable,
+        spec: JobSpec,
+        measured_speech: Option<f64>,
+        max_attempts: i64,
+    ) -> Result<Self, Invalid> {
+        let valid = check(spec, prices)?;
+        let quote = quote(prices, &valid, measured_speech)?;
+        Ok(Self {
+            valid,
+            quote,
+            max_attempts,
+        })
+    }
+
+    /// An operator's job that costs the user nothing (a console retry, a queue benchmark).
+    pub fn free(prices: &PriceTable, spec: JobSpec, max_attempts: i64) -> Result<Self, Invalid> {
+        Ok(Self {
+            valid: check(spec, prices)?,
+            quote: Quote::free(),
+            max_attempts,
+        })
+    }
+}
+
+/// The outcome of [`submit`]: the job and whether this call made it (an idempotent repeat
+/// returns the first job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub id: i64,
+    pub made: bool,
+}
+
+/// The one transaction that makes a job: recorded, debited `order.quote.tokens` and queued
+/// together (a refused balance records a `rejected` job and takes nothing). `carried`: step
+/// results from an earlier job or a preview (speech, talking head); `api`: `Some` for the
+/// API (its webhook events), with a key a repeat returns the first job.
+pub async fn submit(
+    db: &Db,
+    user: i64,
+    order: Order,
+    carried: Option<&Checkpoints>,
+    api: Option<Option<&str>>,
+) -> Result<Submitted, OrderError> {
+    let job = NewJob {
+        user_id: user,
+        spec: order.valid.spec,
+        cost_tokens: order.quote.tokens,
+        max_attempts: order.max_attempts.max(1),
+    };
+    let default = Checkpoints::default();
+    let carried = carried.unwrap_or(&default);
+    let (id, made) = queue::submit_with(db, job, carried, api).await?;
+    Ok(Submitted { id, made })
+}
+
+/// Submits `orders` together: all or nothing on the balance (when it cannot cover them all,
+/// none is made and nothing taken).
+pub async fn submit_all(
+    db: &Db,
+    user: i64,
+    orders: Vec<Order>,
+    carried: Option<&Checkpoints>,
+) -> Result<Vec<i64>, OrderError> {
+    let needed: i64 = orders.iter().map(|o| o.quote.tokens).sum();
+    let balance = crate::db::ledger::balance_of(db, user).await?;
+    if balance < needed {
+        return Err(OrderError::InsufficientFunds { needed, balance });
+    }
+    let mut ids = Vec::new();
+    for o in orders {
+        ids.push(submit(db, user, o, carried, None).await?.id);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Only the ordering service (and the queue's own tests and tools) writes a job: no other
+    /// file of the service calls the queue's submit functions or builds a `NewJob`.
+    #[test]
+    fn only_the_ordering_service_makes_jobs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+                if rel.starts_with("orders") || rel.starts_with("db/jobs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for needle in ["submit_with(", "submit_carrying(", "submit_api(", "NewJob {", "queue::submit("] {
+                    if text.contains(needle) {
+                        offenders.push(format!("{rel}: {needle}"));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "jobs made outside orders/: {offenders:?}");
+    }
+}

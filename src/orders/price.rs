@@ -1,0 +1,170 @@
+//! The one price function. Every surface shows and charges what [`quote`] says: the bot's
+//! buttons, the API's `price` and `/v1/prices`, the console and the operator's profit report.
+//!
+//! A UGC video is priced on the speech that is bought: the bot speaks the script as a preview
+//! before the user pays and quotes its measured length; the API cannot wait for that, so it
+//! quotes from the script ([`SPEECH_CHARS_PER_SECOND`]) and the job settles once its speech is
+//! made ([`settle_speech`]): a shorter speech gives the rest back in one ledger step, a speech
+//! more than [`SPEECH_OVERRUN`] longer than quoted is refused before the talking head is
+//! bought (the job fails as bad input and is refunded), within that the quote stands.
+use super::{Invalid, Valid};
+use crate::jobs::JobSpec;
+use crate::pricing::{resolution_of, PriceTable};
+
+/// How many characters of a script a voice speaks per second, for the API's quote.
+pub const SPEECH_CHARS_PER_SECOND: f64 = 15.0;
+/// How much longer than quoted a speech may run before the job is refused (10 %).
+pub const SPEECH_OVERRUN: f64 = 0.10;
+
+/// A price in tokens and what it rests on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quote {
+    pub tokens: i64,
+    /// The speech length a UGC price was computed from (measured or estimated).
+    pub speech_seconds: Option<f64>,
+    /// Whether `speech_seconds` is an estimate from the script (settled after the speech).
+    pub estimated: bool,
+}
+
+impl Quote {
+    /// Nothing to pay (an operator's retry or benchmark).
+    pub fn free() -> Self {
+        Self::fixed(0)
+    }
+
+    fn fixed(tokens: i64) -> Self {
+        Self {
+            tokens,
+            speech_seconds: None,
+            estimated: false,
+        }
+    }
+}
+
+/// The price of a UGC video whose speech runs `seconds`: whole seconds of talking head plus
+/// the composite.
+pub fn ugc_tokens(prices: &PriceTable, seconds: f64) -> i64 {
+    prices.talking_head_tokens(seconds.ceil().max(1.0) as u32) + prices.compose.tokens
+}
+
+/// The speech length a UGC price was computed from (whole seconds), for a price recorded
+/// before the speech's length was kept with it.
+pub fn speech_seconds_of_ugc_price(prices: &PriceTable, tokens: i64) -> Option<f64> {
+    let per = prices.talking_head.tokens_per_second;
+    (per > 0 && tokens > prices.compose.tokens).then(|| ((tokens - prices.compose.tokens) / per) as f64)
+}
+
+/// The speech length the API quotes a script at.
+pub fn estimated_speech_seconds(script: &str) -> f64 {
+    (script.chars().count() as f64 / SPEECH_CHARS_PER_SECOND)
+        .ceil()
+        .max(1.0)
+}
+
+/// The price of a character edit.
+pub fn edit_tokens(prices: &PriceTable) -> i64 {
+    prices.image_edit.tokens
+}
+
+/// The price of a composite made again from a paid speech and talking head (`/overlay`, a
+/// layout change).
+pub fn recompose_tokens(prices: &PriceTable) -> i64 {
+    prices.compose.tokens
+}
+
+/// The price of one video of `tier` at `size` and `seconds` (`None`: not offered).
+pub fn video_tokens(prices: &PriceTable, tier: &str, size: &str, seconds: u32) -> Option<i64> {
+    prices.video_tokens(tier, resolution_of(size), seconds)
+}
+
+/// The price of `valid`. `measured_speech` is the previewed speech's length, when the
+/// surface has it (the bot); a UGC video without it is quoted from its script.
+pub fn quote(
+    prices: &PriceTable,
+    valid: &Valid,
+    measured_speech: Option<f64>,
+) -> Result<Quote, Invalid> {
+    let video = |tier: &str, size: &str, seconds: u32| {
+        video_tokens(prices, tier, size, seconds)
+            .map(Quote::fixed)
+            .ok_or_else(|| Invalid {
+                field: "tier",
+                message: format!("'{tier}' at {size} is not offered"),
+            })
+    };
+    Ok(match valid.spec() {
+        JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video(&p.tier, &p.size, p.seconds)?,
+        JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds)?,
+        JobSpec::CharacterEdit(_) => Quote::fixed(edit_tokens(prices)),
+        JobSpec::Recompose(_) => Quote::fixed(recompose_tokens(prices)),
+        JobSpec::UgcVideo(p) => {
+            let (seconds, estimated) = match measured_speech.filter(|s| s.is_finite() && *s > 0.0)
+            {
+                Some(s) => (s, false),
+                None => (estimated_speech_seconds(&p.script), true),
+            };
+            Quote {
+                tokens: ugc_tokens(prices, seconds),
+                speech_seconds: Some(seconds),
+                estimated,
+            }
+        }
+    })
+}
+
+/// What a UGC job does once its speech is made and measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Settlement {
+    /// The price stands.
+    Keep,
+    /// The speech was shorter: the price becomes `tokens`, the rest goes back.
+    Lower { tokens: i64 },
+    /// The speech runs more than 10 % past the quote: refused before the talking head.
+    Refuse { quoted_tokens: i64, needed_tokens: i64 },
+}
+
+/// Settles a UGC job charged `charged` tokens whose speech measured `seconds`. A job charged
+/// nothing (an operator's retry) stays free.
+pub fn settle_speech(prices: &PriceTable, charged: i64, seconds: f64) -> Settlement {
+    if charged <= 0 || !seconds.is_finite() || seconds <= 0.0 {
+        return Settlement::Keep;
+    }
+    let needed = ugc_tokens(prices, seconds);
+    if needed < charged {
+        Settlement::Lower { tokens: needed }
+    } else if needed as f64 > charged as f64 * (1.0 + SPEECH_OVERRUN) {
+        Settlement::Refuse {
+            quoted_tokens: charged,
+            needed_tokens: needed,
+        }
+    } else {
+        Settlement::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_speech_settles_down_refuses_far_over_and_keeps_a_small_overrun() {
+        let t = PriceTable::default_table();
+        // 150 tokens a second + 30 for the composite.
+        let quoted = ugc_tokens(&t, 10.0);
+        assert_eq!(quoted, 1530);
+        assert_eq!(
+            settle_speech(&t, quoted, 4.2),
+            Settlement::Lower { tokens: 780 }
+        );
+        assert_eq!(settle_speech(&t, quoted, 10.0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, quoted, 10.9), Settlement::Keep);
+        assert_eq!(
+            settle_speech(&t, quoted, 12.0),
+            Settlement::Refuse {
+                quoted_tokens: 1530,
+                needed_tokens: 1830
+            }
+        );
+        assert_eq!(settle_speech(&t, 0, 60.0), Settlement::Keep);
+    }
+}

@@ -1,0 +1,243 @@
+//! The one rule set a job spec must pass before any money moves or any provider is called:
+//! every field is checked against what its pipeline will accept (the circle is placed with the
+//! same function the composite uses), so a spec that passes here cannot fail later for its
+//! fields. Pure: no database, no network.
+use super::Invalid;
+use crate::jobs::{EditParams, GenerateParams, JobSpec, ProductParams, UgcParams};
+use crate::pricing::{resolution_of, PriceTable};
+
+/// The longest UGC script (characters).
+pub const MAX_SCRIPT_CHARS: usize = 300;
+/// The longest video prompt (characters).
+pub const MAX_PROMPT_CHARS: usize = 1000;
+/// The longest product description (characters).
+pub const MAX_DESCRIPTION_CHARS: usize = 600;
+/// The longest product wishes and image-edit prompt (characters).
+pub const MAX_WISHES_CHARS: usize = 600;
+pub const MAX_EDIT_PROMPT_CHARS: usize = 1000;
+/// The lengths a generated video can have (seconds).
+pub const VIDEO_SECONDS: [u32; 3] = [4, 8, 12];
+/// The circle sizes of the layout preview's buttons.
+pub const CIRCLE_SIZES: [&str; 3] = ["s", "m", "l"];
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Checks every field of `spec` that its pipeline reads.
+pub fn check(spec: &JobSpec, prices: &PriceTable) -> Result<(), Invalid> {
+    match spec {
+        JobSpec::TextToVideo(p) => {
+            if p.image.is_some() {
+                return Err(invalid(
+                    "image",
+                    "a text-to-video job has no image (use kind image_to_video)",
+                ));
+            }
+            generate(p, prices)
+        }
+        JobSpec::ImageToVideo(p) => {
+            if p.image.is_none() {
+                return Err(invalid("image", "an image-to-video job needs an image"));
+            }
+            generate(p, prices)
+        }
+        JobSpec::ProductVideo(p) => product(p, prices),
+        JobSpec::CharacterEdit(p) => edit(p),
+        JobSpec::UgcVideo(p) => {
+            if p.force_recompose {
+                return Err(invalid(
+                    "force_recompose",
+                    "only a remake of a finished video composes again",
+                ));
+            }
+            ugc(p)
+        }
+        JobSpec::Recompose(p) => ugc(p),
+    }
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
+    let count = value.chars().count();
+    if value.trim().is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if count > max {
+        return Err(invalid(
+            field,
+            format!("is {count} characters, at most {max} are taken"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+        return Err(invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn video(tier: &str, size: &str, seconds: u32, prices: &PriceTable) -> Result<(), Invalid> {
+    if !VIDEO_SECONDS.contains(&seconds) {
+        return Err(invalid(
+            "seconds",
+            format!("must be 4, 8 or 12 (got {seconds})"),
+        ));
+    }
+    media::parse_size(size).map_err(|e| invalid("size", e.to_string()))?;
+    if prices.video_tokens(tier, resolution_of(size), seconds).is_none() {
+        return Err(invalid(
+            "tier",
+            format!("'{tier}' at {size} is not offered (see the prices)"),
+        ));
+    }
+    Ok(())
+}
+
+fn generate(p: &GenerateParams, prices: &PriceTable) -> Result<(), Invalid> {
+    text("prompt", &p.prompt, MAX_PROMPT_CHARS)?;
+    video(&p.tier, &p.size, p.seconds, prices)
+}
+
+fn product(p: &ProductParams, prices: &PriceTable) -> Result<(), Invalid> {
+    text("description", &p.description, MAX_DESCRIPTION_CHARS)?;
+    if let Some(w) = p.wishes.as_deref().filter(|w| !w.trim().is_empty()) {
+        text("wishes", w, MAX_WISHES_CHARS)?;
+    }
+    if !crate::pipelines::product::templates()
+        .iter()
+        .any(|t| t.id == p.template)
+    {
+        return Err(invalid(
+            "template",
+            format!("'{}' is not one of the product templates", p.template),
+        ));
+    }
+    video(&p.tier, &p.size, p.seconds, prices)
+}
+
+fn edit(p: &EditParams) -> Result<(), Invalid> {
+    text("prompt", &p.prompt, MAX_EDIT_PROMPT_CHARS)
+}
+
+/// A language code with an optional offline voice variant: `ru`, `en`, `pt-br`, `ru+f3`.
+fn language_shape(s: &str) -> bool {
+    let (code, variant) = match s.split_once('+') {
+        Some((c, v)) => (c, Some(v)),
+        None => (s, None),
+    };
+    let (base, region) = code.split_once('-').unwrap_or((code, ""));
+    (2..=3).contains(&base.len())
+        && base.chars().all(|c| c.is_ascii_lowercase())
+        && (region.is_empty()
+            || ((2..=4).contains(&region.len()) && region.chars().all(|c| c.is_ascii_alphabetic())))
+        && variant.is_none_or(|v| {
+            (1..=12).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+/// A voice the speech chain knows how to pick: an ElevenLabs id (16–32 letters and digits),
+/// `openai:<name>`, or an offline espeak-ng voice (`ru+f3`).
+fn voice_shape(v: &str) -> bool {
+    if let Some(name) = v.strip_prefix("openai:") {
+        return (2..=20).contains(&name.len()) && name.chars().all(|c| c.is_ascii_lowercase());
+    }
+    if v.contains('+') {
+        return language_shape(v);
+    }
+    (16..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn ugc(p: &UgcParams) -> Result<(), Invalid> {
+    text("script", &p.script, MAX_SCRIPT_CHARS)?;
+    if !language_shape(&p.language) {
+        return Err(invalid(
+            "language",
+            format!(
+                "'{}' is not a language code such as ru, en or kk (or an offline voice such as ru+f3)",
+                p.language
+            ),
+        ));
+    }
+    if let Some(v) = p.voice.as_deref().filter(|v| !voice_shape(v)) {
+        return Err(invalid(
+            "voice",
+            format!("'{v}' is not a voice id (an ElevenLabs id, openai:<voice> or an offline voice such as ru+f3)"),
+        ));
+    }
+    check_layout(p)
+}
+
+/// The layout as the composite will read it: the size, the circle's size and its position
+/// placed in the safe zone by the composite's own function.
+fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
+    let (w, h) = media::parse_size(&p.size).map_err(|e| invalid("size", e.to_string()))?;
+    if let Some(s) = p.circle_size.as_deref() {
+        if !CIRCLE_SIZES.contains(&s) {
+            return Err(invalid(
+                "circle_size",
+                format!("'{s}' is not one of s, m or l"),
+            ));
+        }
+    }
+    let position: media::Position = p
+        .position
+        .parse()
+        .map_err(|e: media::MediaError| invalid("position", e.to_string()))?;
+    if p.background.is_some() {
+        let (diameter, _) =
+            crate::pipelines::ugc::circle_layout(p.circle_size.as_deref(), p.ring, w, h);
+        media::place_circle(w, h, diameter, position, p.safe_zone.area(w, h))
+            .map_err(|e| invalid("position", e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ugc_spec(edit: impl FnOnce(&mut UgcParams)) -> JobSpec {
+        let mut p: UgcParams = serde_json::from_value(serde_json::json!({
+            "portrait": "p.jpg", "background": "b.mp4", "script": "Hello there"
+        }))
+        .unwrap();
+        edit(&mut p);
+        JobSpec::UgcVideo(p)
+    }
+
+    #[test]
+    fn every_field_the_composite_reads_is_checked_by_name() {
+        let prices = PriceTable::default_table();
+        let field = |spec: JobSpec| check(&spec, &prices).err().map(|e| e.field);
+        assert_eq!(field(ugc_spec(|_| {})), None);
+        assert_eq!(field(ugc_spec(|p| p.position = "middle".into())), Some("position"));
+        assert_eq!(field(ugc_spec(|p| p.position = "700,1200".into())), Some("position"));
+        assert_eq!(field(ugc_spec(|p| p.position = "10,20".into())), None);
+        assert_eq!(field(ugc_spec(|p| p.size = "721x1280".into())), Some("size"));
+        assert_eq!(field(ugc_spec(|p| p.circle_size = Some("xl".into()))), Some("circle_size"));
+        assert_eq!(field(ugc_spec(|p| p.voice = Some("../../etc".into()))), Some("voice"));
+        assert_eq!(field(ugc_spec(|p| p.voice = Some("openai:coral".into()))), None);
+        assert_eq!(field(ugc_spec(|p| p.voice = Some("21m00Tcm4TlvDq8ikWAM".into()))), None);
+        assert_eq!(field(ugc_spec(|p| p.language = "ru+f3".into())), None);
+        assert_eq!(field(ugc_spec(|p| p.language = "-v evil".into())), Some("language"));
+        assert_eq!(field(ugc_spec(|p| p.script = "x".repeat(301))), Some("script"));
+        assert_eq!(field(ugc_spec(|p| p.script = "  ".into())), Some("script"));
+        assert_eq!(field(ugc_spec(|p| p.force_recompose = true)), Some("force_recompose"));
+        let video = |tier: &str, seconds: u32, size: &str| {
+            JobSpec::TextToVideo(GenerateParams {
+                prompt: "a cat".into(),
+                tier: tier.into(),
+                seconds,
+                size: size.into(),
+                image: None,
+                improve_prompt: false,
+            })
+        };
+        assert_eq!(field(video("fast", 8, "720x1280")), None);
+        assert_eq!(field(video("fast", 7, "720x1280")), Some("seconds"));
+        assert_eq!(field(video("fast", 8, "1080x1920")), Some("tier"));
+        assert_eq!(field(video("gold", 8, "720x1280")), Some("tier"));
+        assert_eq!(field(video("fast", 8, "big")), Some("size"));
+    }
+}
