@@ -8,9 +8,9 @@ use crate::db::{now_ms, Db};
 use crate::jobs::{Checkpoints, JobSpec};
 use crate::ledger;
 use crate::orders;
-use crate::queue;
 use crate::payments::stripe::StripeClient;
 use crate::pricing::PriceTable;
+use crate::queue;
 use crate::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -182,12 +182,7 @@ pub async fn submit_paid(
 ) -> Result<Vec<i64>, HandlerError> {
     let mut priced = Vec::new();
     for spec in order.specs {
-        match orders::Order::priced(
-            &app.prices,
-            spec,
-            order.measured_speech,
-            order.max_attempts,
-        ) {
+        match orders::Order::priced(&app.prices, spec, order.measured_speech, order.max_attempts) {
             Ok(o) => priced.push(o),
             Err(invalid) => {
                 tracing::info!(user_id = user, field = invalid.field, reason = %invalid.message, "order refused");

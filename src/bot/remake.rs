@@ -42,8 +42,7 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
             let speech = carried.speech_seconds.or_else(|| {
                 crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, cost)
             });
-            let mut order =
-                super::app::BotOrder::one(crate::jobs::JobSpec::UgcVideo(params), 3);
+            let mut order = super::app::BotOrder::one(crate::jobs::JobSpec::UgcVideo(params), 3);
             order.measured_speech = speech;
             order.carried = Some(carried);
             ctx.submit(order).await?;

@@ -3,13 +3,13 @@
 //! edit? (prompt → result → use / edit again / back to the original) → voice gallery in pages
 //! with samples → script → speech preview → confirm with the price → job. `/resume` and
 //! `/overlay` re-make the composite from the paid speech and talking head.
+use super::app::BotOrder;
 use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use super::callback::{Callback, UgcButton};
 use super::dialogue::Dialogue;
 use super::ugc_catalogue::{sample, show_character, show_voices};
 use super::uploads::{download, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
-use super::app::BotOrder;
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageId};
@@ -361,12 +361,9 @@ pub async fn on_button(
             let order = BotOrder {
                 specs: vec![spec],
                 // The price shown was the previewed speech's; the job is charged the same.
-                measured_speech: carried
-                    .as_ref()
-                    .and_then(|c| c.speech_seconds)
-                    .or_else(|| {
-                        crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
-                    }),
+                measured_speech: carried.as_ref().and_then(|c| c.speech_seconds).or_else(|| {
+                    crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
+                }),
                 max_attempts: 4,
                 carried,
             };

@@ -4,8 +4,8 @@
 use super::CliError;
 use clap::Args;
 use reelforge::db::Db;
-use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
 use reelforge::queue;
+use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

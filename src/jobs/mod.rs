@@ -5,7 +5,9 @@ mod checkpoints;
 mod spec;
 
 pub use checkpoints::{Checkpoints, Delivered};
-pub use spec::{EditParams, FileRole, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams};
+pub use spec::{
+    EditParams, FileRole, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams,
+};
 
 use crate::failure::ErrorClass;
 

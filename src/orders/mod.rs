@@ -261,18 +261,31 @@ mod tests {
                     stack.push(path);
                     continue;
                 }
-                let rel = path.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
                 if rel.starts_with("orders") || rel.starts_with("db/jobs") {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                for needle in ["submit_with(", "submit_carrying(", "submit_api(", "NewJob {", "queue::submit("] {
+                for needle in [
+                    "submit_with(",
+                    "submit_carrying(",
+                    "submit_api(",
+                    "NewJob {",
+                    "queue::submit(",
+                ] {
                     if text.contains(needle) {
                         offenders.push(format!("{rel}: {needle}"));
                     }
                 }
             }
         }
-        assert!(offenders.is_empty(), "jobs made outside orders/: {offenders:?}");
+        assert!(
+            offenders.is_empty(),
+            "jobs made outside orders/: {offenders:?}"
+        );
     }
 }

@@ -51,7 +51,8 @@ pub fn ugc_tokens(prices: &PriceTable, seconds: f64) -> i64 {
 /// before the speech's length was kept with it.
 pub fn speech_seconds_of_ugc_price(prices: &PriceTable, tokens: i64) -> Option<f64> {
     let per = prices.talking_head.tokens_per_second;
-    (per > 0 && tokens > prices.compose.tokens).then(|| ((tokens - prices.compose.tokens) / per) as f64)
+    (per > 0 && tokens > prices.compose.tokens)
+        .then(|| ((tokens - prices.compose.tokens) / per) as f64)
 }
 
 /// The speech length the API quotes a script at.
@@ -98,8 +99,7 @@ pub fn quote(
         JobSpec::CharacterEdit(_) => Quote::fixed(edit_tokens(prices)),
         JobSpec::Recompose(_) => Quote::fixed(recompose_tokens(prices)),
         JobSpec::UgcVideo(p) => {
-            let (seconds, estimated) = match measured_speech.filter(|s| s.is_finite() && *s > 0.0)
-            {
+            let (seconds, estimated) = match measured_speech.filter(|s| s.is_finite() && *s > 0.0) {
                 Some(s) => (s, false),
                 None => (estimated_speech_seconds(&p.script), true),
             };
@@ -120,7 +120,10 @@ pub enum Settlement {
     /// The speech was shorter: the price becomes `tokens`, the rest goes back.
     Lower { tokens: i64 },
     /// The speech runs more than 10 % past the quote: refused before the talking head.
-    Refuse { quoted_tokens: i64, needed_tokens: i64 },
+    Refuse {
+        quoted_tokens: i64,
+        needed_tokens: i64,
+    },
 }
 
 /// Settles a UGC job charged `charged` tokens whose speech measured `seconds`. A job charged

@@ -71,7 +71,10 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
             format!("is {count} characters, at most {max} are taken"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
         return Err(invalid(field, "contains control characters"));
     }
     Ok(())
@@ -85,7 +88,10 @@ fn video(tier: &str, size: &str, seconds: u32, prices: &PriceTable) -> Result<()
         ));
     }
     media::parse_size(size).map_err(|e| invalid("size", e.to_string()))?;
-    if prices.video_tokens(tier, resolution_of(size), seconds).is_none() {
+    if prices
+        .video_tokens(tier, resolution_of(size), seconds)
+        .is_none()
+    {
         return Err(invalid(
             "tier",
             format!("'{tier}' at {size} is not offered (see the prices)"),
@@ -211,19 +217,49 @@ mod tests {
         let prices = PriceTable::default_table();
         let field = |spec: JobSpec| check(&spec, &prices).err().map(|e| e.field);
         assert_eq!(field(ugc_spec(|_| {})), None);
-        assert_eq!(field(ugc_spec(|p| p.position = "middle".into())), Some("position"));
-        assert_eq!(field(ugc_spec(|p| p.position = "700,1200".into())), Some("position"));
+        assert_eq!(
+            field(ugc_spec(|p| p.position = "middle".into())),
+            Some("position")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.position = "700,1200".into())),
+            Some("position")
+        );
         assert_eq!(field(ugc_spec(|p| p.position = "10,20".into())), None);
-        assert_eq!(field(ugc_spec(|p| p.size = "721x1280".into())), Some("size"));
-        assert_eq!(field(ugc_spec(|p| p.circle_size = Some("xl".into()))), Some("circle_size"));
-        assert_eq!(field(ugc_spec(|p| p.voice = Some("../../etc".into()))), Some("voice"));
-        assert_eq!(field(ugc_spec(|p| p.voice = Some("openai:coral".into()))), None);
-        assert_eq!(field(ugc_spec(|p| p.voice = Some("21m00Tcm4TlvDq8ikWAM".into()))), None);
+        assert_eq!(
+            field(ugc_spec(|p| p.size = "721x1280".into())),
+            Some("size")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.circle_size = Some("xl".into()))),
+            Some("circle_size")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("../../etc".into()))),
+            Some("voice")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("openai:coral".into()))),
+            None
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("21m00Tcm4TlvDq8ikWAM".into()))),
+            None
+        );
         assert_eq!(field(ugc_spec(|p| p.language = "ru+f3".into())), None);
-        assert_eq!(field(ugc_spec(|p| p.language = "-v evil".into())), Some("language"));
-        assert_eq!(field(ugc_spec(|p| p.script = "x".repeat(301))), Some("script"));
+        assert_eq!(
+            field(ugc_spec(|p| p.language = "-v evil".into())),
+            Some("language")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.script = "x".repeat(301))),
+            Some("script")
+        );
         assert_eq!(field(ugc_spec(|p| p.script = "  ".into())), Some("script"));
-        assert_eq!(field(ugc_spec(|p| p.force_recompose = true)), Some("force_recompose"));
+        assert_eq!(
+            field(ugc_spec(|p| p.force_recompose = true)),
+            Some("force_recompose")
+        );
         let video = |tier: &str, seconds: u32, size: &str| {
             JobSpec::TextToVideo(GenerateParams {
                 prompt: "a cat".into(),

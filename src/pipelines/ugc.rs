@@ -142,11 +142,12 @@ async fn make_voice(
     };
     let key = store_file(&s.storage, "voices", &file, spoken.ext, spoken.mime()).await?;
     let measured = file.clone();
-    let seconds = tokio::task::spawn_blocking(move || media::probe(&measured).map(|i| i.duration_s))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .filter(|s| s.is_finite() && *s > 0.0);
+    let seconds =
+        tokio::task::spawn_blocking(move || media::probe(&measured).map(|i| i.duration_s))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|s| s.is_finite() && *s > 0.0);
     let (by, note, cost) = (spoken.by, spoken.substitute, spoken.cost_kzt);
     ctx.checkpoint("speech_by", |c| {
         c.speech_seconds = seconds;
@@ -444,7 +445,9 @@ mod tests {
             ("circle_size", |p| p.circle_size = Some("l".into())),
             ("ring", |p| p.ring = true),
             ("captions", |p| p.captions = false),
-            ("caption_style", |p| p.caption_style = media::CaptionStyle::BoldPop),
+            ("caption_style", |p| {
+                p.caption_style = media::CaptionStyle::BoldPop
+            }),
             ("safe_zone", |p| p.safe_zone = media::SafeZone::Tiktok),
             ("script", |p| p.script = "Another line".into()),
         ];

@@ -45,13 +45,13 @@ async fn receiver() -> (String, Received) {
     (url, got)
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
 }
 
 impl Client {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -82,7 +82,7 @@ impl Client {
         }
         (status, h, r.text().await.unwrap())
     }
-    async fn post_job(
+    pub(crate) async fn post_job(
         &self,
         key: &str,
         body: &str,
@@ -91,11 +91,11 @@ impl Client {
         self.call(reqwest::Method::POST, "/v1/jobs", key, Some(body), idem)
             .await
     }
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let (s, _, body) = self.call(reqwest::Method::GET, path, key, None, None).await;
         (s, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
-    async fn upload(&self, key: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    pub(crate) async fn upload(&self, key: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
         let form = reqwest::multipart::Form::new().part(
             "file",
             reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
@@ -112,7 +112,7 @@ impl Client {
     }
 }
 
-fn problem(status: u16, headers: &HeaderMap, body: &str, slug: &str) {
+pub(crate) fn problem(status: u16, headers: &HeaderMap, body: &str, slug: &str) {
     assert_eq!(
         headers.get("content-type").unwrap(),
         "application/problem+json",
@@ -225,7 +225,10 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     let (s, h, body) = c.post_job(&other_key, &spec.to_string(), None).await;
     assert_eq!(s, 422, "{body}");
     problem(s, &h, &body, "invalid-field");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["field"], "image");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["field"],
+        "image"
+    );
 
     // The order, then its repeat under the same Idempotency-Key: one job, one charge.
     let (s, _, body) = c.post_job(&key, &spec.to_string(), Some("order-1")).await;

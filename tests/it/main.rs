@@ -31,6 +31,7 @@ mod hostile_input;
 mod http_payments;
 mod layout_preview;
 mod ledger;
+mod orders;
 mod phone_inputs;
 mod pipelines;
 mod product;

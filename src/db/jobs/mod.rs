@@ -362,7 +362,10 @@ pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), Q
     }
     .await)?;
     if !applied {
-        tracing::debug!(job_id = job.id, "price not lowered (already settled or lease moved)");
+        tracing::debug!(
+            job_id = job.id,
+            "price not lowered (already settled or lease moved)"
+        );
     }
     Ok(())
 }
