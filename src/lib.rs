@@ -7,6 +7,7 @@ pub mod api;
 pub mod bot;
 pub mod config;
 pub mod console;
+pub mod dates;
 pub mod db;
 pub mod failure;
 pub mod http;

@@ -5,7 +5,6 @@
 //! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
 //! `type` per error class.
 pub mod jobs;
-pub mod keys;
 pub mod openapi;
 pub mod uploads;
 pub mod webhooks;
@@ -242,7 +241,7 @@ impl FromRequestParts<Api> for Caller {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or_else(|| Problem::unauthorized("send the key as 'Authorization: Bearer rf_…'"))?;
-        let key = keys::verify(&s.db, token.trim())
+        let key = crate::db::api_keys::verify(&s.db, token.trim())
             .await?
             .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
         let user = crate::db::users::get_user(&s.db, key.user_id).await?;

@@ -53,7 +53,7 @@ pub async fn upload(
     let path = s.work_dir.join(format!(
         "api-{}-{}",
         caller.user_id,
-        super::keys::random_hex(8)
+        crate::db::api_keys::random_hex(8)
     ));
     tokio::fs::write(&path, &bytes)
         .await
@@ -105,11 +105,11 @@ async fn check_upload(path: &std::path::Path) -> Result<(&'static str, &'static 
             return Ok(("mp4", "video/mp4"));
         }
     }
-    match crate::bot::uploads::check_photo(path)
+    match crate::orders::files::check_photo(path)
         .await
         .map_err(Problem::internal)?
     {
         Ok(()) => Ok(("jpg", "image/jpeg")),
-        Err(e) => Err(unsupported(crate::bot::uploads::problem_of(&e))),
+        Err(e) => Err(unsupported(crate::orders::files::problem_of(&e))),
     }
 }

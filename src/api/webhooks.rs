@@ -44,7 +44,7 @@ pub async fn register(
     if !s.webhook_private_ok {
         public_address(&url).await.map_err(Problem::bad_request)?;
     }
-    let secret = format!("whsec_{}", super::keys::random_hex(24));
+    let secret = format!("whsec_{}", crate::db::api_keys::random_hex(24));
     rows::set_webhook(&s.db, caller.user_id, url.as_str(), &secret).await?;
     Ok((
         StatusCode::OK,

@@ -160,7 +160,7 @@ pub async fn orders(ctx: &Ctx<'_>) -> HandlerResult {
     }
     let mut lines = vec![ctx.t("orders.title", &[])];
     for o in &orders {
-        let date = crate::console::pages::when(o.paid_ms.unwrap_or(o.created_ms));
+        let date = crate::dates::when(o.paid_ms.unwrap_or(o.created_ms));
         let state = ctx.t(&format!("orders.state.{}", o.status), &[]);
         let method = if o.method == "kaspi" {
             "Kaspi"

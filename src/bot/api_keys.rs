@@ -1,7 +1,7 @@
 //! `/api`: a user's keys for the HTTP API. `/api` lists them with how to start, `/api new`
 //! makes one and shows it once (only its hash is kept), `/api revoke <prefix>` ends one.
 use super::app::{Ctx, HandlerResult};
-use crate::api::keys;
+use crate::db::api_keys as keys;
 
 pub async fn command(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     let db = &ctx.app.db;

@@ -77,7 +77,7 @@ impl ConsoleState {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        let body = format!("{expires}.{who}.{}", crate::api::keys::random_hex(8));
+        let body = format!("{expires}.{who}.{}", crate::db::api_keys::random_hex(8));
         format!("{body}.{}", self.mac(&format!("session:{body}")))
     }
 

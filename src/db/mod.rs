@@ -66,6 +66,7 @@ macro_rules! ledger_step {
 
 pub mod account;
 pub mod api;
+pub mod api_keys;
 pub mod cache;
 pub mod characters;
 pub mod console;

@@ -8,6 +8,7 @@
 //! 3. [`submit`] — the one transaction: job + debit + event (+ idempotency claim).
 //!
 //! A spec refused here costs nothing and calls no provider; the error names the field.
+pub mod files;
 pub mod price;
 pub mod rules;
 
@@ -287,5 +288,33 @@ mod tests {
             offenders.is_empty(),
             "jobs made outside orders/: {offenders:?}"
         );
+    }
+
+    /// The surfaces stand side by side on the service: bot/, api/ and console/ do not reach
+    /// into each other (shared helpers live in orders/, db/ or dates.rs).
+    #[test]
+    fn the_surfaces_do_not_import_each_other() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let surfaces = ["bot", "api", "console"];
+        let mut offenders = Vec::new();
+        for surface in surfaces {
+            let mut stack = vec![root.join(surface)];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for other in surfaces.iter().filter(|o| **o != surface) {
+                        if text.contains(&format!("crate::{other}::")) {
+                            offenders.push(format!("{}: crate::{other}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:?}");
     }
 }

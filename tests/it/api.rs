@@ -147,10 +147,10 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         .await
         .unwrap();
     }
-    let (key, _) = reelforge::api::keys::create(&db, 201).await.unwrap();
-    let (burst_key, _) = reelforge::api::keys::create(&db, 201).await.unwrap();
-    let (other_key, _) = reelforge::api::keys::create(&db, 202).await.unwrap();
-    let (revoked, prefix) = reelforge::api::keys::create(&db, 201).await.unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
+    let (burst_key, _) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
+    let (other_key, _) = reelforge::db::api_keys::create(&db, 202).await.unwrap();
+    let (revoked, prefix) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
     assert!(reelforge::db::api::revoke_key(&db, 201, &prefix)
         .await
         .unwrap());
@@ -564,7 +564,7 @@ async fn api_keys_are_made_listed_and_revoked_from_the_chat() {
         .find(|w| w.starts_with("rf_"))
         .unwrap()
         .to_string();
-    let found = reelforge::api::keys::verify(&e.db, &key)
+    let found = reelforge::db::api_keys::verify(&e.db, &key)
         .await
         .unwrap()
         .unwrap();
@@ -581,7 +581,7 @@ async fn api_keys_are_made_listed_and_revoked_from_the_chat() {
     f.wait_text(42, &format!("rf_{}_…", found.prefix)).await;
     f.text(42, &format!("/api revoke {}", found.prefix));
     f.wait_text(42, "отозван").await;
-    assert!(reelforge::api::keys::verify(&e.db, &key)
+    assert!(reelforge::db::api_keys::verify(&e.db, &key)
         .await
         .unwrap()
         .is_none());

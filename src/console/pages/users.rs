@@ -87,7 +87,7 @@ pub async fn user(
     let audit = q::audit_of(&s.db, &format!("user:{id}"))
         .await
         .map_err(internal)?;
-    let nonce = crate::api::keys::random_hex(8);
+    let nonce = crate::db::api_keys::random_hex(8);
     let content = html! {
         @if let Some(done) = &f.done { p class="flash" id="flash" { (flash_text(done)) } }
         p { "@" (u.username.as_deref().unwrap_or("-")) ", language " (u.language) ", first seen " (when(u.first_seen_ms))
@@ -216,7 +216,7 @@ pub async fn keys(
 ) -> Page {
     let op = operator_posting(&s, &headers, &f.csrf)?;
     if f.action == "create" {
-        let (key, prefix) = crate::api::keys::create(&s.db, id)
+        let (key, prefix) = crate::db::api_keys::create(&s.db, id)
             .await
             .map_err(internal)?;
         q::audit(
