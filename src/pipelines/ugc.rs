@@ -353,23 +353,14 @@ async fn composite(
             scratch.file("background"),
             scratch.file("composite.mp4"),
         );
-        s.storage
-            .get_to_file(head_key, &head)
-            .await
-            .map_err(|e| e.to_string())?;
-        s.storage
-            .get_to_file(background_key, &background)
-            .await
-            .map_err(|e| e.to_string())?;
+        s.storage.get_to_file(head_key, &head).await?;
+        s.storage.get_to_file(background_key, &background).await?;
         let mut req = media::ComposeRequest::new(&background, &head, &out);
         req.circle = p.background.is_some();
-        let (w, h) = media::parse_size(&p.size).map_err(|e| e.to_string())?;
+        let (w, h) = media::parse_size(&p.size).map_err(composite_error)?;
         req.width = w;
         req.height = h;
-        req.position = p
-            .position
-            .parse()
-            .map_err(|e: media::MediaError| e.to_string())?;
+        req.position = p.position.parse().map_err(composite_error)?;
         let (diameter, ring) = circle_layout(p.circle_size.as_deref(), p.ring, w, h);
         req.diameter = Some(diameter);
         req.ring = ring;
@@ -384,8 +375,8 @@ async fn composite(
         let cancel = cancel.clone();
         let report = tokio::task::spawn_blocking(move || media::compose(&req, &|_, _| {}, &cancel))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?
+            .map_err(composite_error)?;
         tracing::info!(
             size_bytes = report.size_bytes,
             passes = report.passes,
@@ -393,16 +384,13 @@ async fn composite(
             decoder = %report.decoder,
             "composed"
         );
-        let out_key = store_file(&s.storage, "outputs", &report.output, "mp4", "video/mp4")
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+        let out_key = store_file(&s.storage, "outputs", &report.output, "mp4", "video/mp4").await?;
         s.storage
             .put_file(&thumbnail_key(&out_key), &report.thumbnail, "image/jpeg")
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(out_key)
+            .await?;
+        Ok::<String, StepError>(out_key)
     };
-    cache::get_or_build(
+    match cache::get_or_build(
         &s.db,
         &key,
         &s.worker_name,
@@ -412,13 +400,20 @@ async fn composite(
         build,
     )
     .await
-    .map_err(|e| match e {
-        // The user's background is the usual culprit; the message says which file and why.
-        cache::CacheError::Build(msg) if msg.contains(": the file ") => {
-            StepError::Fail(ErrorClass::BadUserInput, msg)
-        }
-        other => StepError::Fail(ErrorClass::Transient, other.to_string()),
-    })
+    {
+        Ok(built) => built,
+        Err(cache) => Err(StepError::Fail(ErrorClass::Transient, cache.to_string())),
+    }
+}
+
+/// A media error of the composite by its type: the user's file or a value that cannot be
+/// used is bad input (the message says which file and why), anything else is retried.
+fn composite_error(e: media::MediaError) -> StepError {
+    if e.is_bad_input() {
+        StepError::Fail(ErrorClass::BadUserInput, e.to_string())
+    } else {
+        StepError::Fail(ErrorClass::Transient, e.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ async fn abandon(db: &Db, key: &str, owner: &str) -> Result<(), CacheError> {
 /// nobody has it; concurrent callers wait for the one builder. `force` ignores a ready result
 /// (the `/overlay` re-make).
 #[allow(clippy::too_many_arguments)]
-pub async fn get_or_build<F, Fut>(
+pub async fn get_or_build<F, Fut, E>(
     db: &Db,
     key: &str,
     owner: &str,
@@ -98,10 +98,10 @@ pub async fn get_or_build<F, Fut>(
     build_timeout: Duration,
     force: bool,
     build: F,
-) -> Result<String, CacheError>
+) -> Result<Result<String, E>, CacheError>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<String, String>>,
+    Fut: Future<Output = Result<String, E>>,
 {
     if force {
         index::expire(db, key).await?;
@@ -110,7 +110,7 @@ where
     let mut build = Some(build);
     loop {
         match claim(db, key, owner, build_timeout).await? {
-            Claim::Ready(object) => return Ok(object),
+            Claim::Ready(object) => return Ok(Ok(object)),
             Claim::Build => {
                 let Some(build) = build.take() else {
                     return Err(CacheError::Build("built twice".into()));
@@ -118,11 +118,12 @@ where
                 return match build().await {
                     Ok(object) => {
                         finish(db, key, owner, &object, ttl).await?;
-                        Ok(object)
+                        Ok(Ok(object))
                     }
+                    // The build's own error, as its type: the caller classifies it.
                     Err(e) => {
                         abandon(db, key, owner).await?;
-                        Err(CacheError::Build(e))
+                        Ok(Err(e))
                     }
                 };
             }

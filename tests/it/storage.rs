@@ -143,6 +143,7 @@ async fn one_worker_builds_a_cached_overlay_while_the_others_wait() {
                 )
                 .await
                 .unwrap()
+                .unwrap()
             }));
         }
         for t in tasks {
@@ -166,6 +167,7 @@ async fn one_worker_builds_a_cached_overlay_while_the_others_wait() {
             || async { Ok::<_, String>("overlays/cd/new.mp4".to_string()) },
         )
         .await
+        .unwrap()
         .unwrap();
         assert_eq!(rebuilt, "overlays/cd/new.mp4");
     }
@@ -188,7 +190,11 @@ async fn a_failed_build_lets_the_next_caller_try_and_expired_results_are_cleaned
             || async { Err::<String, _>("encoder crashed".to_string()) },
         )
         .await;
-        assert!(err.is_err());
+        assert_eq!(
+            err.unwrap(),
+            Err("encoder crashed".to_string()),
+            "the build's own error comes back as it was made"
+        );
         store
             .put_bytes("overlays/x.mp4", vec![1, 2, 3], "video/mp4")
             .await
@@ -204,6 +210,7 @@ async fn a_failed_build_lets_the_next_caller_try_and_expired_results_are_cleaned
             || async { Ok::<_, String>("overlays/x.mp4".to_string()) },
         )
         .await
+        .unwrap()
         .unwrap();
         assert_eq!(got, "overlays/x.mp4");
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -252,6 +259,7 @@ async fn cache_cleanup_keeps_delivered_videos_and_removes_thumbnails_with_the_re
                 || async { Ok::<_, String>(o) },
             )
             .await
+            .unwrap()
             .unwrap();
         }
         // "kept" was delivered: the user's /history points at it.
