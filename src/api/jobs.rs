@@ -164,6 +164,11 @@ pub async fn create(
         .transpose()
         .map_err(|_| Problem::bad_request("Idempotency-Key must be plain text"))?
         .filter(|k| !k.is_empty());
+    if idem.is_some_and(|k| k.starts_with("console-")) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key may not start with 'console-' (the operator's own keys)",
+        ));
+    }
     if idem.is_some_and(|k| k.len() > 200) {
         return Err(Problem::bad_request(
             "Idempotency-Key is at most 200 characters",

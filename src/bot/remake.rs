@@ -35,14 +35,23 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
     let Some((id, _, cost)) = latest_ugc(ctx, &[JobState::Failed]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_resume", &[])).await;
     };
-    // The UGC video again, its speech and head carried: priced on its speech like the first.
+    // The video again, its speech and head carried, priced as the first: a UGC video on its
+    // speech, a failed recompose as a recompose.
+    let was_recompose = crate::queue::job(&ctx.app.db, id)
+        .await?
+        .is_some_and(|j| j.kind == Some(JobKind::Recompose));
     match crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, id).await? {
         Some((mut params, carried)) => {
-            params.force_recompose = false;
+            let spec = if was_recompose {
+                crate::jobs::JobSpec::Recompose(params)
+            } else {
+                params.force_recompose = false;
+                crate::jobs::JobSpec::UgcVideo(params)
+            };
             let speech = carried.speech_seconds.or_else(|| {
                 crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, cost)
             });
-            let mut order = super::app::BotOrder::one(crate::jobs::JobSpec::UgcVideo(params), 3);
+            let mut order = super::app::BotOrder::one(spec, 3);
             order.measured_speech = speech;
             order.carried = Some(carried);
             ctx.submit(order).await?;

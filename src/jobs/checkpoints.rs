@@ -27,6 +27,10 @@ pub struct Checkpoints {
     /// How long the speech runs (s), measured when it was made: a UGC price rests on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_seconds: Option<f64>,
+    /// The speech length a price was quoted at from the script (the API's UGC orders): the job
+    /// settles on the measured speech before the talking head (see `orders::price`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_speech_seconds: Option<f64>,
     /// Storage key of the word timings of the speech (UGC, ElevenLabs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alignment: Option<String>,
@@ -116,6 +120,7 @@ impl Checkpoints {
             voice: Some(self.voice.clone()?),
             talking_head: Some(self.talking_head.clone()?),
             alignment: self.alignment.clone(),
+            speech_seconds: self.speech_seconds,
             speech_by: self.speech_by.clone(),
             talking_head_by: self.talking_head_by.clone(),
             ..Checkpoints::default()

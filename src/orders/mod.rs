@@ -220,9 +220,12 @@ pub async fn submit(
         cost_tokens: order.quote.tokens,
         max_attempts: order.max_attempts.max(1),
     };
-    let default = Checkpoints::default();
-    let carried = carried.unwrap_or(&default);
-    let (id, made) = queue::submit_with(db, job, carried, api).await?;
+    let mut checkpoints = carried.cloned().unwrap_or_default();
+    if order.quote.estimated {
+        // Settled on the measured speech before the talking head is bought.
+        checkpoints.quoted_speech_seconds = order.quote.speech_seconds;
+    }
+    let (id, made) = queue::submit_with(db, job, &checkpoints, api).await?;
     Ok(Submitted { id, made })
 }
 

@@ -55,11 +55,19 @@ pub fn speech_seconds_of_ugc_price(prices: &PriceTable, tokens: i64) -> Option<f
         .then(|| ((tokens - prices.compose.tokens) / per) as f64)
 }
 
-/// The speech length the API quotes a script at.
+/// The speech length the API quotes a script at: 15 characters a second, a digit counted as
+/// three (numbers are spoken as words) and a CJK character as four (one is a syllable or a
+/// word).
 pub fn estimated_speech_seconds(script: &str) -> f64 {
-    (script.chars().count() as f64 / SPEECH_CHARS_PER_SECOND)
-        .ceil()
-        .max(1.0)
+    let weight: f64 = script
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => 3.0,
+            '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ac00}'..='\u{d7af}' => 4.0,
+            _ => 1.0,
+        })
+        .sum();
+    (weight / SPEECH_CHARS_PER_SECOND).ceil().max(1.0)
 }
 
 /// The price of a character edit.
@@ -126,20 +134,26 @@ pub enum Settlement {
     },
 }
 
-/// Settles a UGC job charged `charged` tokens whose speech measured `seconds`. A job charged
-/// nothing (an operator's retry) stays free.
-pub fn settle_speech(prices: &PriceTable, charged: i64, seconds: f64) -> Settlement {
+/// Settles a UGC job quoted at `quoted_seconds` of speech from its script and charged
+/// `charged` tokens, whose speech measured `seconds`. A job charged nothing (an operator's
+/// retry) stays free.
+pub fn settle_speech(
+    prices: &PriceTable,
+    charged: i64,
+    quoted_seconds: f64,
+    seconds: f64,
+) -> Settlement {
     if charged <= 0 || !seconds.is_finite() || seconds <= 0.0 {
         return Settlement::Keep;
     }
     let needed = ugc_tokens(prices, seconds);
-    if needed < charged {
-        Settlement::Lower { tokens: needed }
-    } else if needed as f64 > charged as f64 * (1.0 + SPEECH_OVERRUN) {
+    if seconds > quoted_seconds * (1.0 + SPEECH_OVERRUN) {
         Settlement::Refuse {
             quoted_tokens: charged,
-            needed_tokens: needed,
+            needed_tokens: needed.max(charged),
         }
+    } else if needed < charged {
+        Settlement::Lower { tokens: needed }
     } else {
         Settlement::Keep
     }
@@ -156,18 +170,24 @@ mod tests {
         let quoted = ugc_tokens(&t, 10.0);
         assert_eq!(quoted, 1530);
         assert_eq!(
-            settle_speech(&t, quoted, 4.2),
+            settle_speech(&t, quoted, 10.0, 4.2),
             Settlement::Lower { tokens: 780 }
         );
-        assert_eq!(settle_speech(&t, quoted, 10.0), Settlement::Keep);
-        assert_eq!(settle_speech(&t, quoted, 10.9), Settlement::Keep);
+        assert_eq!(settle_speech(&t, quoted, 10.0, 10.0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, quoted, 10.0, 10.9), Settlement::Keep);
         assert_eq!(
-            settle_speech(&t, quoted, 12.0),
+            settle_speech(&t, quoted, 10.0, 12.0),
             Settlement::Refuse {
                 quoted_tokens: 1530,
                 needed_tokens: 1830
             }
         );
-        assert_eq!(settle_speech(&t, 0, 60.0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, 0, 10.0, 60.0), Settlement::Keep);
+        // Numbers and CJK are quoted longer than their characters suggest.
+        assert_eq!(estimated_speech_seconds("1234567 2345678"), 3.0);
+        assert_eq!(
+            estimated_speech_seconds("今日は新しい商品を紹介します"),
+            4.0
+        );
     }
 }

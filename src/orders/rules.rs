@@ -87,7 +87,15 @@ fn video(tier: &str, size: &str, seconds: u32, prices: &PriceTable) -> Result<()
             format!("must be 4, 8 or 12 (got {seconds})"),
         ));
     }
-    media::parse_size(size).map_err(|e| invalid("size", e.to_string()))?;
+    let (w, h) = self::size(size)?;
+    if !media::PRESET_SIZES.contains(&(w, h)) {
+        return Err(invalid(
+            "size",
+            format!(
+                "{size} is not offered: 720x1280, 1280x720, 720x720, 1080x1920, 1920x1080 or 1080x1080"
+            ),
+        ));
+    }
     if prices
         .video_tokens(tier, resolution_of(size), seconds)
         .is_none()
@@ -98,6 +106,16 @@ fn video(tier: &str, size: &str, seconds: u32, prices: &PriceTable) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// An output size written as the rest of the service reads it (`720x1280`: lower-case `x`,
+/// no spaces), so the price row and the made video agree.
+fn size(s: &str) -> Result<(usize, usize), Invalid> {
+    let (w, h) = media::parse_size(s).map_err(|e| invalid("size", e.to_string()))?;
+    if format!("{w}x{h}") != s {
+        return Err(invalid("size", format!("write '{s}' as {w}x{h}")));
+    }
+    Ok((w, h))
 }
 
 fn generate(p: &GenerateParams, prices: &PriceTable) -> Result<(), Invalid> {
@@ -177,7 +195,7 @@ fn ugc(p: &UgcParams) -> Result<(), Invalid> {
 /// The layout as the composite will read it: the size, the circle's size and its position
 /// placed in the safe zone by the composite's own function.
 fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
-    let (w, h) = media::parse_size(&p.size).map_err(|e| invalid("size", e.to_string()))?;
+    let (w, h) = size(&p.size)?;
     if let Some(s) = p.circle_size.as_deref() {
         if !CIRCLE_SIZES.contains(&s) {
             return Err(invalid(
@@ -190,12 +208,11 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
         .position
         .parse()
         .map_err(|e: media::MediaError| invalid("position", e.to_string()))?;
-    if p.background.is_some() {
-        let (diameter, _) =
-            crate::pipelines::ugc::circle_layout(p.circle_size.as_deref(), p.ring, w, h);
-        media::place_circle(w, h, diameter, position, p.safe_zone.area(w, h))
-            .map_err(|e| invalid("position", e.to_string()))?;
-    }
+    // The composite places the circle (or the head) whether or not there is a background.
+    let (diameter, _) =
+        crate::pipelines::ugc::circle_layout(p.circle_size.as_deref(), p.ring, w, h);
+    media::place_circle(w, h, diameter, position, p.safe_zone.area(w, h))
+        .map_err(|e| invalid("position", e.to_string()))?;
     Ok(())
 }
 
@@ -275,5 +292,17 @@ mod tests {
         assert_eq!(field(video("fast", 8, "1080x1920")), Some("tier"));
         assert_eq!(field(video("gold", 8, "720x1280")), Some("tier"));
         assert_eq!(field(video("fast", 8, "big")), Some("size"));
+        // A size that would be priced as 720p but made larger is not offered.
+        assert_eq!(field(video("quality", 8, "1080X1920")), Some("size"));
+        assert_eq!(field(video("quality", 8, "1078x1918")), Some("size"));
+        assert_eq!(field(video("quality", 8, "1080x1920")), None);
+        // The head alone (no background) is placed too.
+        assert_eq!(
+            field(ugc_spec(|p| {
+                p.background = None;
+                p.position = "700,1200".into();
+            })),
+            Some("position")
+        );
     }
 }

@@ -165,8 +165,16 @@ async fn make_voice(
 /// step, a speech more than 10 % longer than quoted is refused (the job fails as bad input and
 /// is refunded), within that the quote stands. Idempotent: a retry settles nothing twice.
 async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    let Some(seconds) = ctx.checkpoints().speech_seconds else {
+    // Only a price quoted from the script settles (the bot's is the previewed speech's).
+    let Some(quoted) = ctx.checkpoints().quoted_speech_seconds else {
         return Ok(());
+    };
+    let Some(seconds) = ctx.checkpoints().speech_seconds else {
+        // Unmeasured, the head could be bought for any length: refused and refunded.
+        return Err(StepError::Fail(
+            ErrorClass::Permanent,
+            "the speech's length could not be measured".into(),
+        ));
     };
     let prices = s
         .remote
@@ -174,7 +182,7 @@ async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> 
         .prices
         .clone()
         .unwrap_or_else(|| std::sync::Arc::new(crate::pricing::PriceTable::default_table()));
-    match crate::orders::settle_speech(&prices, ctx.job.cost_tokens, seconds) {
+    match crate::orders::settle_speech(&prices, ctx.job.cost_tokens, quoted, seconds) {
         crate::orders::Settlement::Keep => Ok(()),
         crate::orders::Settlement::Lower { tokens } => {
             let back = ctx.job.cost_tokens - tokens;

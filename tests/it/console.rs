@@ -35,7 +35,10 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     let kaspi = reelforge::db::orders::create_order(&db, 302, "kaspi", 742, 74_200, "KZT")
         .await
         .unwrap();
-    // Jobs: one that makes a video, one that fails (an empty edit prompt).
+    // Jobs: one that makes a video, one that fails as bad input (its "photo" does not decode:
+    // a spec the ordering service takes, so the console can retry it).
+    std::fs::create_dir_all(dir.path().join("files/uploads")).unwrap();
+    std::fs::write(dir.path().join("files/uploads/junk.jpg"), b"not a photo").unwrap();
     let video_job = queue::submit(
         &db,
         NewJob::from_json(
@@ -54,7 +57,7 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
         NewJob::from_json(
             301,
             "character_edit",
-            json!({"image": "gallery/none.jpg", "prompt": " "}),
+            json!({"image": "uploads/junk.jpg", "prompt": "red hat"}),
             60,
             3,
         )

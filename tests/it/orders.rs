@@ -75,8 +75,9 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         "no job was made, so no provider was called"
     );
 
-    // Numbers are spoken far longer than their characters suggest: 23 characters are quoted
-    // at 2 s (330 tokens), espeak-ng speaks them for ~13 s. Refused before the talking head.
+    // Numbers are spoken far longer than their characters suggest: 21 digits are quoted at
+    // 5 s (780 tokens, a digit counted as three characters), espeak-ng speaks them for ~13 s.
+    // Refused before the talking head.
     let (s, _, body) = c
         .post_job(
             &key,
@@ -86,7 +87,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         .await;
     assert_eq!(s, 201, "{body}");
     let long: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(long["price"], 330, "{body}");
+    assert_eq!(long["price"], 780, "{body}");
     let long_id = long["id"].as_i64().unwrap();
     common::wait_until(
         "the long speech to be refused",

@@ -594,3 +594,63 @@ async fn a_worker_whose_heartbeats_fail_stops_before_its_next_side_effect() {
     stop.send(true).unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
 }
+
+/// Settling a quoted price on the speech gives back the difference once, never after the job
+/// was refunded already (an operator's refund of a running job), and a later failure gives
+/// back only what is still taken: the user never gets back more than was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        touch_user(db, 61, None, "ru").await.unwrap();
+        ledger::credit(db, 61, 5000, Reason::Payment, "seed:61", None)
+            .await
+            .unwrap();
+        let ugc = serde_json::json!({"portrait": "p.jpg", "script": "Привет"});
+        // Lowered twice (a retry): one credit; then the failure refunds the lowered price.
+        let id = queue::submit(
+            db,
+            NewJob::from_json(61, "ugc_video", ugc.clone(), 1530, 1).unwrap(),
+        )
+        .await
+        .unwrap();
+        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        assert_eq!(job.id, id);
+        queue::lower_price(db, &job, 780).await.unwrap();
+        queue::lower_price(db, &job, 630).await.unwrap();
+        assert_eq!(
+            ledger::balance_of(db, 61).await.unwrap(),
+            5000 - 780,
+            "{}",
+            db.kind()
+        );
+        queue::fail(db, &job, ErrorClass::Permanent, "x", 0.0)
+            .await
+            .unwrap();
+        assert_eq!(
+            ledger::balance_of(db, 61).await.unwrap(),
+            5000,
+            "{}",
+            db.kind()
+        );
+
+        // Refunded by the operator while it runs: lowering gives nothing more.
+        let id = queue::submit(
+            db,
+            NewJob::from_json(61, "ugc_video", ugc, 1530, 1).unwrap(),
+        )
+        .await
+        .unwrap();
+        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        assert_eq!(job.id, id);
+        reelforge::admin::refund_job(db, id).await.unwrap();
+        assert_eq!(ledger::balance_of(db, 61).await.unwrap(), 5000);
+        queue::lower_price(db, &job, 780).await.unwrap();
+        assert_eq!(
+            ledger::balance_of(db, 61).await.unwrap(),
+            5000,
+            "{}: not 750 on top of the refund",
+            db.kind()
+        );
+    }
+}

@@ -341,12 +341,21 @@ pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), Q
             tx.rollback().await?;
             return Ok::<bool, QueueError>(false);
         };
+        // Only a debited job that nobody refunded yet (an operator's refund of a running job
+        // gave everything back already) is lowered, and only once.
         let debited: Option<i64> =
             sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
                 .bind(ledger::debit_key(job.id))
                 .fetch_optional(&mut *tx)
                 .await?;
-        if debited.is_none() {
+        let refunded: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM ledger_entries WHERE idempotency_key = $1 OR idempotency_key = $2",
+        )
+        .bind(ledger::refund_key(job.id))
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if debited.is_none() || refunded.is_some() {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -356,7 +365,11 @@ pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), Q
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        ledger_step!(tx, job.user_id, old - tokens, Reason::JobRefund, &key, Some(job.id), now)?;
+        let step = ledger_step!(tx, job.user_id, old - tokens, Reason::JobRefund, &key, Some(job.id), now)?;
+        if !matches!(step, Step::Applied(_)) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         tx.commit().await?;
         Ok(true)
     }
