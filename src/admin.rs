@@ -1,10 +1,10 @@
 //! What admins do, as plain functions over the database, shared by the bot's admin commands
 //! and `reelforge admin …`: find users, top up, ban, refund a job, and the numbers for
 //! `/stats` (users, jobs by state, revenue, provider spend, videos per hour).
+use crate::db::ledger::{self, LedgerError, Reason};
 use crate::db::users::{get_user, User};
 use crate::db::{now_ms, Db, DbError};
 use crate::jobs::JobSpec;
-use crate::ledger::{self, LedgerError, Reason};
 use crate::pricing::PriceTable;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,7 @@ pub enum AdminError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::db::jobs::QueueError),
 }
 
 impl From<sqlx::Error> for AdminError {
@@ -86,7 +86,7 @@ pub async fn set_banned(db: &Db, user: i64, banned: bool) -> Result<(), AdminErr
 /// Gives a job's tokens back (once: the refund key is the job's). Returns the user and the
 /// amount, or `None` when the job was already refunded.
 pub async fn refund_job(db: &Db, job: i64) -> Result<Option<(i64, i64)>, AdminError> {
-    let row = crate::queue::job(db, job)
+    let row = crate::db::jobs::job(db, job)
         .await?
         .ok_or(AdminError::NoSuchJob(job))?;
     let (user, cost) = (row.user_id, row.cost_tokens);
@@ -123,7 +123,7 @@ pub async fn user_card(db: &Db, who: &str) -> Result<String, AdminError> {
 
 pub async fn user_card_in(db: &Db, who: &str, t: Tr<'_>) -> Result<String, AdminError> {
     let u = find_user(db, who).await?;
-    let jobs = crate::queue::counts_by_state_of_user(db, u.id).await?;
+    let jobs = crate::db::jobs::counts_by_state_of_user(db, u.id).await?;
     let paid = crate::db::orders::paid_total_minor(db, Some(u.id)).await?;
     let jobs = if jobs.is_empty() {
         t("adm.none", &[])
@@ -159,7 +159,7 @@ pub async fn job_card(db: &Db, id: i64) -> Result<String, AdminError> {
 }
 
 pub async fn job_card_in(db: &Db, id: i64, t: Tr<'_>) -> Result<String, AdminError> {
-    let j = crate::queue::job(db, id)
+    let j = crate::db::jobs::job(db, id)
         .await?
         .ok_or(AdminError::NoSuchJob(id))?;
     let c = &j.checkpoints;
@@ -226,9 +226,9 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
     let day_ago = now - 24 * 3600 * 1000;
     let users = crate::db::users::count_since(db, 0).await?;
     let users_today = crate::db::users::count_since(db, day_ago).await?;
-    let jobs_by_state = crate::queue::counts_by_state(db).await?;
+    let jobs_by_state = crate::db::jobs::counts_by_state(db).await?;
     let revenue = crate::db::orders::paid_total_minor(db, None).await?;
-    let provider_spend_kzt = crate::queue::done_specs(db)
+    let provider_spend_kzt = crate::db::jobs::done_specs(db)
         .await?
         .iter()
         .map(|spec| job_cost_kzt(prices, spec))
@@ -236,7 +236,7 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
     let videos_last_hour = crate::db::generations::count_since(db, now - 3600 * 1000).await?;
     let videos_day = crate::db::generations::count_since(db, day_ago).await?;
     let mut by_entry = std::collections::BTreeMap::new();
-    for (price, c) in crate::queue::done_since(db, day_ago).await? {
+    for (price, c) in crate::db::jobs::done_since(db, day_ago).await? {
         for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
             .into_iter()
             .flatten()

@@ -13,7 +13,6 @@ pub mod failure;
 pub mod http;
 pub mod jobs;
 pub mod logging;
-pub use db::ledger;
 pub mod metrics;
 pub mod orders;
 pub mod payments;

@@ -93,7 +93,7 @@ pub fn bot_update(kind: &str) {
 /// gauges read now.
 pub async fn render(db: &Db) -> String {
     let handle = install();
-    if let Ok(counts) = crate::queue::counts_by_state(db).await {
+    if let Ok(counts) = crate::db::jobs::counts_by_state(db).await {
         for state in crate::jobs::JobState::ALL {
             let n = counts
                 .iter()
@@ -103,7 +103,7 @@ pub async fn render(db: &Db) -> String {
             metrics::gauge!("reelforge_jobs", "state" => state.name()).set(n as f64);
         }
     }
-    if let Ok((depth, oldest_wait_ms)) = crate::queue::queue_depth(db).await {
+    if let Ok((depth, oldest_wait_ms)) = crate::db::jobs::queue_depth(db).await {
         metrics::gauge!("reelforge_queue_depth").set(depth as f64);
         metrics::gauge!("reelforge_queue_oldest_wait_seconds").set(oldest_wait_ms as f64 / 1000.0);
     }

@@ -10,7 +10,7 @@ use crate::audio::{
 };
 use crate::caption_track::{CaptionBox, CaptionTrack, TrackLayout, DEFAULT_ACCENT};
 use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle, Phrase, TimedWord};
-use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer};
+use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer, OUTPUT_FPS};
 use crate::error::{InputProblem, MediaError, Result};
 use crate::facetrack::{track_faces_in_video, VideoFaces};
 use crate::layout::{
@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-pub const OUTPUT_FPS: u32 = 30;
 /// The final mix's integrated loudness and true-peak ceiling (what Reels, TikTok, Shorts and
 /// YouTube normalise to).
 pub const TARGET_LUFS: f64 = -14.0;

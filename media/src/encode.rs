@@ -7,6 +7,9 @@ use crate::yuv::Yuv420;
 use ffmpeg_next as ff;
 use std::path::Path;
 
+/// Frames per second of every composite (the background and the head are resampled to it).
+pub const OUTPUT_FPS: u32 = 30;
+
 pub const AUDIO_BITRATE: u64 = 128_000;
 const AAC_FRAME: usize = 1024;
 

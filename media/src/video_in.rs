@@ -415,8 +415,8 @@ pub(crate) fn spawn_background_reader<'scope>(
     needed: &'scope AtomicU64,
 ) -> BackgroundFeed {
     let depth = (QUEUE_BYTES / (w * h * 3 / 2)).clamp(
-        crate::compose::OUTPUT_FPS as usize / 2,
-        2 * crate::compose::OUTPUT_FPS as usize,
+        crate::encode::OUTPUT_FPS as usize / 2,
+        2 * crate::encode::OUTPUT_FPS as usize,
     );
     let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
     let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<(f64, bool)>>(1);
@@ -443,7 +443,7 @@ pub(crate) fn spawn_background_reader<'scope>(
                 return;
             }
             let mut picture = spent_rx.try_recv().unwrap_or_else(|_| Yuv420::new(w, h));
-            let t = i as f64 / f64::from(crate::compose::OUTPUT_FPS);
+            let t = i as f64 / f64::from(crate::encode::OUTPUT_FPS);
             let item = background.frame_at(t, &mut picture).map(|_| picture);
             let failed = item.is_err();
             if tx.send(item).is_err() || failed {

@@ -1,8 +1,8 @@
 //! `/v1/uploads`, `/v1/jobs…`, `/v1/balance`, `/v1/prices`: the API's handlers.
 use super::{Api, Caller, Problem};
+use crate::db::jobs as queue;
 use crate::jobs::{JobSpec, JobState};
 use crate::orders;
-use crate::queue;
 use crate::storage::ObjectStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -327,7 +327,7 @@ pub struct BalanceView {
 
 pub async fn balance(State(s): State<Api>, caller: Caller) -> Result<Json<BalanceView>, Problem> {
     Ok(Json(BalanceView {
-        tokens: crate::ledger::balance_of(&s.db, caller.user_id).await?,
+        tokens: crate::db::ledger::balance_of(&s.db, caller.user_id).await?,
     }))
 }
 

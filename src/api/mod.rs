@@ -173,13 +173,13 @@ impl From<crate::db::DbError> for Problem {
         Self::internal(e)
     }
 }
-impl From<crate::queue::QueueError> for Problem {
-    fn from(e: crate::queue::QueueError) -> Self {
+impl From<crate::db::jobs::QueueError> for Problem {
+    fn from(e: crate::db::jobs::QueueError) -> Self {
         Self::internal(e)
     }
 }
-impl From<crate::ledger::LedgerError> for Problem {
-    fn from(e: crate::ledger::LedgerError) -> Self {
+impl From<crate::db::ledger::LedgerError> for Problem {
+    fn from(e: crate::db::ledger::LedgerError) -> Self {
         Self::internal(e)
     }
 }

@@ -164,14 +164,14 @@ pub async fn pass(
     db: &Db,
     http: &reqwest::Client,
     private_ok: bool,
-) -> Result<(), crate::queue::QueueError> {
+) -> Result<(), crate::db::jobs::QueueError> {
     for (job_id, user, state) in rows::finished_without_event(db, 100).await? {
         let kind = match state.as_str() {
             "done" => "job.succeeded",
             "cancelled" => "job.cancelled",
             _ => "job.failed",
         };
-        let Some(job) = crate::queue::job(db, job_id).await? else {
+        let Some(job) = crate::db::jobs::job(db, job_id).await? else {
             continue;
         };
         let event_id = format!("evt_{job_id}_{}", kind.trim_start_matches("job."));

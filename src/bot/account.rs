@@ -238,7 +238,7 @@ pub async fn confirm_delete(ctx: &Ctx<'_>, yes: bool) -> Result<bool, HandlerErr
         return Ok(true);
     }
     let db = &ctx.app.db;
-    if !crate::queue::unfinished_jobs_of_user(db, ctx.user)
+    if !crate::db::jobs::unfinished_jobs_of_user(db, ctx.user)
         .await?
         .is_empty()
     {

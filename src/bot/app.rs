@@ -4,13 +4,13 @@
 use super::callback::{Callback, MenuItem};
 use super::texts::{Lang, Texts};
 use crate::config::BotSettings;
+use crate::db::jobs as queue;
+use crate::db::ledger;
 use crate::db::{now_ms, Db};
 use crate::jobs::{Checkpoints, JobSpec};
-use crate::ledger;
 use crate::orders;
 use crate::payments::stripe::StripeClient;
 use crate::pricing::PriceTable;
-use crate::queue;
 use crate::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,10 +7,10 @@ use super::commands::Command;
 use super::dialogue::{self, Dialogue};
 use super::texts::Lang;
 use super::uploads::store_photo;
-use super::{admin_cmds, pay, product_flow, ugc_flow, video_flow};
+use super::{admin_cmds, pay, product_flow, ugc, video_flow};
+use crate::db::ledger;
 use crate::db::users::touch_user;
 use crate::jobs::JobSpec;
-use crate::ledger;
 use crate::storage::ObjectStore;
 use std::sync::Arc;
 use teloxide::prelude::*;
@@ -75,7 +75,7 @@ async fn route_message(ctx: &Ctx<'_>, msg: &Message, new: bool, name: &str) -> H
     }
     if let Some((file, size, kind)) = video_of(msg) {
         return match state {
-            Dialogue::UgcBackground => ugc_flow::background(ctx, file, size).await,
+            Dialogue::UgcBackground => ugc::flow::background(ctx, file, size).await,
             _ => ctx.say(ctx.t(kind, &[])).await,
         };
     }
@@ -126,7 +126,7 @@ async fn on_photo(
     let caption = caption.map(str::trim).filter(|c| !c.is_empty());
     match state {
         Dialogue::UgcCharacter { background, .. } => {
-            ugc_flow::own_character(ctx, background, file, size).await
+            ugc::flow::own_character(ctx, background, file, size).await
         }
         Dialogue::AddCharacterPhoto if ctx.app.is_admin(ctx.user) => {
             super::characters::photo(ctx, file, size).await
@@ -182,12 +182,12 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
             character,
             original,
             awaiting_prompt: true,
-        } => ugc_flow::edit_prompt(ctx, background, character, original, text).await,
+        } => ugc::flow::edit_prompt(ctx, background, character, original, text).await,
         Dialogue::UgcScript {
             background,
             character,
             voice,
-        } => ugc_flow::script(ctx, background, character, voice, text).await,
+        } => ugc::flow::script(ctx, background, character, voice, text).await,
         Dialogue::Feedback => {
             dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
             admin_cmds::forward_feedback(ctx, text).await
@@ -238,7 +238,7 @@ async fn on_command(
         }
         Command::Generate(prompt) => video_flow::open(ctx, prompt.trim(), None).await,
         Command::Product => product_flow::start(ctx).await,
-        Command::Create => ugc_flow::start(ctx).await,
+        Command::Create => ugc::flow::start(ctx).await,
         Command::Resume => super::remake::resume(ctx).await,
         Command::Overlay => super::remake::overlay(ctx).await,
         Command::Balance => {
@@ -294,7 +294,7 @@ async fn on_command(
 
 /// The user's unfinished jobs with their place in the queue and an ETA.
 async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
-    let mut rows = crate::queue::unfinished_jobs_of_user(&ctx.app.db, ctx.user).await?;
+    let mut rows = crate::db::jobs::unfinished_jobs_of_user(&ctx.app.db, ctx.user).await?;
     rows.sort_by_key(|j| j.id);
     if rows.is_empty() {
         return Ok(ctx.t("queue.empty", &[]));
@@ -412,7 +412,7 @@ async fn route_callback(
             match item {
                 MenuItem::Generate => ctx.say(ctx.t("generate.ask", &[])).await?,
                 MenuItem::Product => product_flow::start(ctx).await?,
-                MenuItem::Ugc => ugc_flow::start(ctx).await?,
+                MenuItem::Ugc => ugc::flow::start(ctx).await?,
                 MenuItem::History => {
                     if resend_history(ctx).await? == 0 {
                         ctx.say(ctx.t("history.empty", &[])).await?;
@@ -441,7 +441,7 @@ async fn route_callback(
         (Callback::Photo(_), _) => Ok(false),
         (Callback::Video(b), state) => video_flow::on_button(ctx, state, b, message).await,
         (Callback::Product(b), state) => product_flow::on_button(ctx, state, b, message).await,
-        (Callback::Ugc(b), state) => ugc_flow::on_button(ctx, state, b, message).await,
+        (Callback::Ugc(b), state) => ugc::flow::on_button(ctx, state, b, message).await,
         (Callback::Language(code), _) => super::account::set_language(ctx, &code).await,
         (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,
         (Callback::Gallery(b), state) => super::characters::on_button(ctx, state, b).await,
@@ -453,7 +453,7 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
     match button {
         Callback::Again(job) => again(ctx, job).await,
         Callback::Cancel(job) => {
-            let Some(row) = crate::queue::job(&ctx.app.db, job)
+            let Some(row) = crate::db::jobs::job(&ctx.app.db, job)
                 .await?
                 .filter(|j| j.user_id == ctx.user)
             else {
@@ -464,7 +464,7 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
             }
             // A queued job ends (and is refunded) now; a running one is stopped by its
             // worker at the next check and refunded there. The progress message says which.
-            crate::queue::cancel(&ctx.app.db, job).await?;
+            crate::db::jobs::cancel(&ctx.app.db, job).await?;
             ctx.say(ctx.t("progress.cancel_requested", &[])).await?;
             Ok(true)
         }
@@ -484,7 +484,7 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
 
 /// "Make another": the same settings again for a finished job (no re-upload).
 async fn again(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
-    let row = crate::queue::job(&ctx.app.db, job).await?;
+    let row = crate::db::jobs::job(&ctx.app.db, job).await?;
     let Some(spec) = row.filter(|j| j.user_id == ctx.user).and_then(|j| j.spec) else {
         return Ok(false);
     };
@@ -494,8 +494,8 @@ async fn again(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
         }
         JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video_flow::reopen(ctx, p).await?,
         JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
-            let voice = ugc_flow::voice_of(&p);
-            ugc_flow::ask_script(ctx, p.background, p.portrait, voice).await?;
+            let voice = ugc::flow::voice_of(&p);
+            ugc::flow::ask_script(ctx, p.background, p.portrait, voice).await?;
         }
         JobSpec::CharacterEdit(_) => return Ok(false),
     }

@@ -24,7 +24,7 @@ pub async fn packs(ctx: &Ctx<'_>) -> HandlerResult {
             row(&[(label, Callback::Pay(PayButton::Pack(i)).data())])
         })
         .collect();
-    let balance = crate::ledger::balance_of(&ctx.app.db, ctx.user).await?;
+    let balance = crate::db::ledger::balance_of(&ctx.app.db, ctx.user).await?;
     ctx.say_with(
         ctx.t("buy.choose", &[("balance", &balance)]),
         keyboard(rows),

@@ -85,7 +85,7 @@ pub async fn queued_text(
     job: i64,
     lang: Lang,
 ) -> Result<String, HandlerError> {
-    let kind = crate::queue::job(db, job)
+    let kind = crate::db::jobs::job(db, job)
         .await?
         .and_then(|j| j.kind)
         .map(|k| k.name())
@@ -101,8 +101,8 @@ async fn queued_text_with(
     job: i64,
     each: i64,
     lang: Lang,
-) -> Result<String, crate::queue::QueueError> {
-    let position = crate::queue::position(db, job).await?;
+) -> Result<String, crate::db::jobs::QueueError> {
+    let position = crate::db::jobs::position(db, job).await?;
     let minutes = (position.max(1) * each + 59) / 60;
     Ok(texts.get(
         lang,
@@ -138,14 +138,14 @@ pub async fn describe(
         |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| texts.get(lang, key, args);
     let text = match p {
         Phase::Done => {
-            let balance = crate::ledger::balance_of(db, j.user_id).await?;
+            let balance = crate::db::ledger::balance_of(db, j.user_id).await?;
             t("progress.done", &[("balance", &balance)])
         }
         Phase::Failed(class) => {
             let reason = t(class.message_key(), &[]);
             // "Tokens returned" only when the refund is in the ledger.
             let refunded = j.cost_tokens > 0
-                && crate::ledger::has_entry(db, &crate::ledger::refund_key(j.id)).await?;
+                && crate::db::ledger::has_entry(db, &crate::db::ledger::refund_key(j.id)).await?;
             let key = if refunded {
                 "progress.failed_refunded"
             } else {
@@ -155,7 +155,7 @@ pub async fn describe(
         }
         Phase::Cancelled => {
             let refunded = j.cost_tokens > 0
-                && crate::ledger::has_entry(db, &crate::ledger::refund_key(j.id)).await?;
+                && crate::db::ledger::has_entry(db, &crate::db::ledger::refund_key(j.id)).await?;
             if refunded {
                 t("progress.cancelled_refunded", &[("tokens", &j.cost_tokens)])
             } else {

@@ -9,7 +9,7 @@ async fn latest_ugc(
     ctx: &Ctx<'_>,
     states: &[JobState],
 ) -> Result<Option<(i64, JobState, i64)>, HandlerError> {
-    let jobs = crate::queue::jobs_of_user(&ctx.app.db, ctx.user, 200).await?;
+    let jobs = crate::db::jobs::jobs_of_user(&ctx.app.db, ctx.user, 200).await?;
     Ok(jobs
         .into_iter()
         .filter(|j| matches!(j.kind, Some(JobKind::UgcVideo | JobKind::Recompose)))
@@ -37,7 +37,7 @@ pub async fn resume(ctx: &Ctx<'_>) -> HandlerResult {
     };
     // The video again, its speech and head carried, priced as the first: a UGC video on its
     // speech, a failed recompose as a recompose.
-    let was_recompose = crate::queue::job(&ctx.app.db, id)
+    let was_recompose = crate::db::jobs::job(&ctx.app.db, id)
         .await?
         .is_some_and(|j| j.kind == Some(JobKind::Recompose));
     match crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, id).await? {
@@ -67,7 +67,7 @@ pub async fn overlay(ctx: &Ctx<'_>) -> HandlerResult {
     let Some((id, ..)) = latest_ugc(ctx, &[JobState::Done]).await? else {
         return ctx.say(ctx.t("ugc.nothing_to_overlay", &[])).await;
     };
-    if !super::ugc_layout::open_overlay(ctx, id).await? {
+    if !super::ugc::layout::open_overlay(ctx, id).await? {
         return recompose(ctx, id).await;
     }
     Ok(())

@@ -4,7 +4,7 @@ use super::CliError;
 use clap::{Args, Subcommand};
 use reelforge::admin;
 use reelforge::config::{Config, Layer};
-use reelforge::ledger::{self, Reason};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::pricing::PriceTable;
 use std::path::PathBuf;
 

@@ -3,8 +3,8 @@
 //! `make bench` on SQLite and (when `BENCH_POSTGRES_URL` is set) PostgreSQL.
 use super::CliError;
 use clap::Args;
+use reelforge::db::jobs as queue;
 use reelforge::db::Db;
-use reelforge::queue;
 use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -244,7 +244,7 @@ async fn upkeep(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Rec
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                match reelforge::queue::sweep_unsettled(&db).await {
+                match reelforge::db::jobs::sweep_unsettled(&db).await {
                     Ok(n) if n > 0 => tracing::warn!(settled = n, "jobs left half-way were settled"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "settling half-way jobs failed"),

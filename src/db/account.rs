@@ -171,9 +171,9 @@ pub async fn redeem(db: &Db, user: i64, code: &str) -> Result<Redeemed, ledger::
 /// The stored files that are this user's alone: what their jobs were made from and made, their
 /// generations and API uploads — not the shared gallery, and not a file another user's job
 /// also names (content-addressed keys can be shared).
-pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::queue::QueueError> {
+pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs::QueueError> {
     let mut keys: Vec<String> = Vec::new();
-    for j in crate::queue::jobs_of_user(db, user, i64::MAX).await? {
+    for j in crate::db::jobs::jobs_of_user(db, user, i64::MAX).await? {
         if let Some(spec) = &j.spec {
             keys.extend(spec.file_keys().into_iter().map(String::from));
         }

@@ -106,8 +106,16 @@ fn id_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> 
 
 impl Checkpoints {
     /// Reads the stored JSON; an unreadable value counts as "nothing done yet".
+    /// A value that is known to be the service's own (a dialogue's carried speech); see
+    /// [`Checkpoints::read`] for a job's stored row.
     pub fn from_json(text: &str) -> Self {
         serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// A job's stored checkpoints, or why they cannot be read: a worker must not take an
+    /// unreadable value for "nothing done yet" and pay a provider twice.
+    pub fn read(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("checkpoints cannot be read: {e}"))
     }
 
     pub fn to_json(&self) -> String {

@@ -5,53 +5,59 @@
 //! migration).
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobSpec {
-    TextToVideo(GenerateParams),
-    ImageToVideo(GenerateParams),
-    ProductVideo(ProductParams),
-    CharacterEdit(EditParams),
-    UgcVideo(UgcParams),
-    /// `/overlay`: the composite of a finished UGC video made again from its paid speech and
-    /// talking head (carried over as checkpoints).
-    Recompose(UgcParams),
+/// Declares [`JobSpec`] and, from the same list, [`JobKind`] with its names and `ALL`: a new
+/// product is one line here (plus its parameter type), and every `match` on either enum is
+/// pointed out by the compiler.
+macro_rules! job_contract {
+    ($( $(#[$doc:meta])* $variant:ident($params:ty) = $name:literal, )+) => {
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum JobSpec {
+            $( $(#[$doc])* $variant($params), )+
+        }
+
+        /// The job kinds, for counting, typical durations and log fields.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum JobKind {
+            $( $variant, )+
+        }
+
+        impl JobKind {
+            pub const ALL: &'static [JobKind] = &[$( JobKind::$variant, )+];
+
+            /// The name in the `kind` column and the spec's JSON (its serde tag).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( JobKind::$variant => $name, )+
+                }
+            }
+        }
+
+        impl JobSpec {
+            pub fn kind(&self) -> JobKind {
+                match self {
+                    $( JobSpec::$variant(_) => JobKind::$variant, )+
+                }
+            }
+        }
+    };
 }
 
-/// The job kinds, for counting, typical durations and log fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    TextToVideo,
-    ImageToVideo,
-    ProductVideo,
-    CharacterEdit,
-    UgcVideo,
-    Recompose,
+job_contract! {
+    TextToVideo(GenerateParams) = "text_to_video",
+    ImageToVideo(GenerateParams) = "image_to_video",
+    ProductVideo(ProductParams) = "product_video",
+    CharacterEdit(EditParams) = "character_edit",
+    UgcVideo(UgcParams) = "ugc_video",
+    /// `/overlay`: the composite of a finished UGC video made again from its paid speech and
+    /// talking head (carried over as checkpoints).
+    Recompose(UgcParams) = "recompose",
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
-        JobKind::TextToVideo,
-        JobKind::ImageToVideo,
-        JobKind::ProductVideo,
-        JobKind::CharacterEdit,
-        JobKind::UgcVideo,
-        JobKind::Recompose,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::TextToVideo => "text_to_video",
-            JobKind::ImageToVideo => "image_to_video",
-            JobKind::ProductVideo => "product_video",
-            JobKind::CharacterEdit => "character_edit",
-            JobKind::UgcVideo => "ugc_video",
-            JobKind::Recompose => "recompose",
-        }
-    }
-
+    /// A stored kind by its name; `None` for a name this build does not know.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
+        Self::ALL.iter().copied().find(|k| k.name() == name)
     }
 
     /// Whether the result is a video (a character edit comes back as a photo).
@@ -98,17 +104,6 @@ pub struct SpecError {
 }
 
 impl JobSpec {
-    pub fn kind(&self) -> JobKind {
-        match self {
-            JobSpec::TextToVideo(_) => JobKind::TextToVideo,
-            JobSpec::ImageToVideo(_) => JobKind::ImageToVideo,
-            JobSpec::ProductVideo(_) => JobKind::ProductVideo,
-            JobSpec::CharacterEdit(_) => JobKind::CharacterEdit,
-            JobSpec::UgcVideo(_) => JobKind::UgcVideo,
-            JobSpec::Recompose(_) => JobKind::Recompose,
-        }
-    }
-
     /// The tier whose provider deadline applies: the video tier of generated and product
     /// videos, `ugc` for talking heads, `edit` for image edits.
     pub fn deadline_tier(&self) -> &str {
@@ -303,6 +298,19 @@ mod tests {
         let back = JobSpec::from_row(spec.kind().name(), &spec.params_json()).unwrap();
         assert_eq!(back, spec);
         assert!(!spec.params_json().contains("\"kind\""));
+    }
+
+    #[test]
+    fn each_kind_is_named_as_its_spec_is_tagged() {
+        let schema = schemars::schema_for!(JobSpec).to_value().to_string();
+        for kind in JobKind::ALL {
+            assert!(
+                schema.contains(&format!("\"const\":\"{}\"", kind.name())),
+                "{} is the serde tag of its variant",
+                kind.name()
+            );
+            assert_eq!(JobKind::from_name(kind.name()), Some(*kind));
+        }
     }
 
     #[test]

@@ -15,10 +15,10 @@ pub mod rules;
 pub use price::{quote, settle_speech, Quote, Settlement, SPEECH_CHARS_PER_SECOND};
 pub use rules::{MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS};
 
+use crate::db::jobs::{self as queue, NewJob, QueueError};
 use crate::db::{Db, DbError};
 use crate::jobs::{Checkpoints, FileRole, JobSpec};
 use crate::pricing::PriceTable;
-use crate::queue::{self, NewJob, QueueError};
 use crate::storage::{ObjectStore, Storage};
 
 /// A field the pipeline cannot use: which one and why (a 422 problem on the API, a plain

@@ -3,8 +3,8 @@
 //! the endpoint secret, any `v1` may match, 300 s tolerance. A paid session credits its order's
 //! tokens exactly once (ledger key `stripe:<session id>`).
 use super::{create_order, mark_paid, set_external_id};
+use crate::db::ledger::{self, Reason};
 use crate::db::Db;
-use crate::ledger::{self, Reason};
 use crate::providers::{class_of_status, ProviderError};
 use hmac::{Hmac, Mac};
 use serde_json::Value;

@@ -66,6 +66,20 @@ impl Handler for Pipelines {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         let s = self.0.clone();
         let started = std::time::Instant::now();
+        // A row the worker cannot read is named in the log and ends the job (refunded): nothing
+        // is bought or made again on a guess.
+        let unreadable = match (&ctx.job.spec, &ctx.job.unreadable) {
+            (Err(why), _) | (Ok(_), Some(why)) => Some(why.clone()),
+            _ => None,
+        };
+        if let Some(why) = unreadable {
+            tracing::error!(job_id = ctx.job.id, kind = %ctx.job.kind, error = %why, "job row unreadable");
+            crate::metrics::job_failure(&ctx.job.kind, ErrorClass::Permanent.name(), "internal");
+            return StepOutcome::Fail(
+                ErrorClass::Permanent,
+                format!("the job cannot be read: {why}"),
+            );
+        }
         if ctx.cancelled() {
             cancel_at_providers(&s, ctx).await;
             return StepOutcome::Fail(ErrorClass::Permanent, "cancelled by the user".into());
@@ -92,7 +106,8 @@ impl Handler for Pipelines {
         }
         let spec = ctx.job.spec.clone();
         let result = match spec {
-            Ok(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)) => ugc::run(&s, ctx, p).await,
+            Ok(JobSpec::UgcVideo(p)) => ugc::run(&s, ctx, JobKind::UgcVideo, p).await,
+            Ok(JobSpec::Recompose(p)) => ugc::run(&s, ctx, JobKind::Recompose, p).await,
             Ok(JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p)) => {
                 generate::run(&s, ctx, p).await
             }
@@ -142,8 +157,8 @@ impl From<ProviderError> for StepError {
     }
 }
 
-impl From<crate::queue::QueueError> for StepError {
-    fn from(e: crate::queue::QueueError) -> Self {
+impl From<crate::db::jobs::QueueError> for StepError {
+    fn from(e: crate::db::jobs::QueueError) -> Self {
         Self::Fail(ErrorClass::Transient, e.to_string())
     }
 }

@@ -1,10 +1,10 @@
 //! `/overlay`: make the composite of a finished UGC video again, ignoring the cache. The new
 //! job reuses the original's speech and talking head (already paid for) and only recomposes.
+use crate::db::jobs::{self as queue, QueueError};
 use crate::db::Db;
 use crate::jobs::{Checkpoints, JobSpec, UgcParams};
 use crate::orders::{self, OrderError};
 use crate::pricing::PriceTable;
-use crate::queue::{self, QueueError};
 
 /// Queues a recompose of `original` (a `ugc_video` or `recompose` job of `user`) through the
 /// ordering service at its price; `None` when there is no such job of this user or it never

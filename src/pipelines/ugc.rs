@@ -16,7 +16,12 @@ use std::time::Duration;
 
 pub use crate::jobs::UgcParams;
 
-pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), StepError> {
+pub async fn run(
+    s: &Services,
+    ctx: &mut JobCtx,
+    kind: crate::jobs::JobKind,
+    p: UgcParams,
+) -> Result<(), StepError> {
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
 
     let voice_key = match ctx.checkpoints().voice.clone() {
@@ -73,7 +78,6 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: UgcParams) -> Result<(), Ste
         }
     };
 
-    let kind = ctx.spec_kind();
     super::deliver_output(
         s,
         ctx,
@@ -186,7 +190,7 @@ async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> 
         crate::orders::Settlement::Keep => Ok(()),
         crate::orders::Settlement::Lower { tokens } => {
             let back = ctx.job.cost_tokens - tokens;
-            crate::queue::lower_price(&s.db, &ctx.job, tokens).await?;
+            crate::db::jobs::lower_price(&s.db, &ctx.job, tokens).await?;
             tracing::info!(
                 job_id = ctx.job.id,
                 speech_s = seconds,

@@ -1,7 +1,7 @@
 //! Worker processes: claim, heartbeat, run the job's handler, record the outcome. Global
 //! concurrency is a semaphore; shutdown stops claiming, waits a grace period for running jobs
 //! and releases the rest back to the queue.
-use super::{
+use crate::db::jobs::{
     cancel_running, claim_batch, complete, complete_batch, fail, heartbeat, snooze, ClaimedJob,
     QueueError,
 };
@@ -47,7 +47,7 @@ impl JobCtx {
     ) -> Result<(), QueueError> {
         let mut next = self.job.checkpoints.clone();
         update(&mut next);
-        super::save_checkpoints(&self.db, &mut self.job, step, next).await
+        crate::db::jobs::save_checkpoints(&self.db, &mut self.job, step, next).await
     }
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
@@ -60,10 +60,6 @@ impl JobCtx {
         } else {
             Ok(())
         }
-    }
-    /// The job's kind as a type (the spec was readable, or the handler would not run).
-    pub fn spec_kind(&self) -> crate::jobs::JobKind {
-        crate::jobs::JobKind::from_name(&self.job.kind).unwrap_or(crate::jobs::JobKind::UgcVideo)
     }
 }
 
@@ -243,7 +239,7 @@ impl Completer {
 /// Jobs this worker still holds after its tasks were stopped go back to the queue now rather
 /// than waiting for their leases to expire.
 async fn release_held(db: &Db, worker: &str) {
-    if let Err(e) = super::release_all_held(db, worker).await {
+    if let Err(e) = crate::db::jobs::release_all_held(db, worker).await {
         tracing::warn!(worker, error = %e, "could not give held jobs back");
     }
 }
@@ -314,7 +310,7 @@ async fn run_one<H: Handler>(
             }
             StepOutcome::Fail(class, msg) => {
                 let outcome = fail(&db, &job, class, &msg, jitter()).await;
-                if let Ok(super::FailOutcome::Refunded) = outcome {
+                if let Ok(crate::db::jobs::FailOutcome::Refunded) = outcome {
                     tracing::info!(took_ms, class = class.name(), "job failed; refunded");
                     crate::metrics::job_finished(&job.kind, "failed");
                 }
@@ -368,7 +364,10 @@ async fn keep_lease(
                 continue;
             }
         }
-        if super::cancel_requested(&db, job.id).await.unwrap_or(false) {
+        if crate::db::jobs::cancel_requested(&db, job.id)
+            .await
+            .unwrap_or(false)
+        {
             cancel.store(true, Ordering::Relaxed);
         }
     }

@@ -5,8 +5,8 @@
 use crate::bot_flows::{env, stop};
 use crate::dbs;
 use reelforge::db::account::{self, Redeemed};
+use reelforge::db::ledger;
 use reelforge::db::users::touch_user;
-use reelforge::ledger;
 use reelforge::storage::ObjectStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,13 +189,13 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
             .await
             .unwrap();
     }
-    let job = reelforge::queue::submit(
+    let job = reelforge::db::jobs::submit(
         db,
-        reelforge::queue::NewJob::from_json(70, "image_to_video", serde_json::json!({"prompt": "my secret product", "tier": "fast", "seconds": 4, "size": "720x1280", "image": "uploads/aa/photo70.jpg"}), 371, 3).unwrap(),
+        reelforge::db::jobs::NewJob::from_json(70, "image_to_video", serde_json::json!({"prompt": "my secret product", "tier": "fast", "seconds": 4, "size": "720x1280", "image": "uploads/aa/photo70.jpg"}), 371, 3).unwrap(),
     )
     .await
     .unwrap();
-    reelforge::queue::cancel(db, job).await.unwrap();
+    reelforge::db::jobs::cancel(db, job).await.unwrap();
     reelforge::db::generations::record(
         db,
         reelforge::db::generations::NewGeneration {
@@ -236,12 +236,12 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
         .await
         .unwrap()
         .is_none());
-    assert!(reelforge::queue::jobs_of_user(db, 70, 10)
+    assert!(reelforge::db::jobs::jobs_of_user(db, 70, 10)
         .await
         .unwrap()
         .is_empty());
     assert!(ledger::history(db, 70, 10).await.unwrap().is_empty());
-    let jobs = reelforge::queue::all_jobs(db).await.unwrap();
+    let jobs = reelforge::db::jobs::all_jobs(db).await.unwrap();
     let anon = jobs.iter().find(|j| j.id == job).unwrap().user_id;
     assert!(anon < 0);
     assert!(jobs

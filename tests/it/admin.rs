@@ -48,10 +48,10 @@ async fn topup_credits_once_per_key_and_history_shows_it() {
     reelforge::db::users::touch_user(&db, 12, None, "ru")
         .await
         .unwrap();
-    reelforge::ledger::grant_welcome_bonus(&db, 12, 100)
+    reelforge::db::ledger::grant_welcome_bonus(&db, 12, 100)
         .await
         .unwrap();
-    reelforge::ledger::grant_welcome_bonus(&db, 12, 100)
+    reelforge::db::ledger::grant_welcome_bonus(&db, 12, 100)
         .await
         .unwrap();
     let run = |args: &[&str]| {
@@ -112,12 +112,12 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
     reelforge::db::users::touch_user(&db, 12, Some("anna"), "ru")
         .await
         .unwrap();
-    reelforge::ledger::grant_welcome_bonus(&db, 12, 1000)
+    reelforge::db::ledger::grant_welcome_bonus(&db, 12, 1000)
         .await
         .unwrap();
-    let job = reelforge::queue::submit(
+    let job = reelforge::db::jobs::submit(
         &db,
-        reelforge::queue::NewJob::from_json(
+        reelforge::db::jobs::NewJob::from_json(
             12,
             "text_to_video",
             serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"}),
@@ -175,7 +175,10 @@ async fn users_user_ban_refund_and_stats_from_the_command_line() {
     );
     let (_, twice, _) = run(&["admin", "refund", &job.to_string()]);
     assert!(twice.contains("already refunded"), "{twice}");
-    assert_eq!(reelforge::ledger::balance_of(&db, 12).await.unwrap(), 1000);
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&db, 12).await.unwrap(),
+        1000
+    );
     let (_, stats, _) = run(&["admin", "stats"]);
     assert!(
         stats.contains("users: 1") && stats.contains("queued 1"),
@@ -194,21 +197,31 @@ async fn refunding_a_job_that_never_took_tokens_gives_nothing() {
         .await
         .unwrap();
     // 10 tokens on the balance: a 742-token job is rejected and never debited.
-    reelforge::ledger::credit(&db, 13, 10, reelforge::ledger::Reason::Payment, "p13", None)
-        .await
-        .unwrap();
-    let spec = serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"});
-    let refused = reelforge::queue::submit(
+    reelforge::db::ledger::credit(
         &db,
-        reelforge::queue::NewJob::from_json(13, "text_to_video", spec, 742, 1).unwrap(),
+        13,
+        10,
+        reelforge::db::ledger::Reason::Payment,
+        "p13",
+        None,
+    )
+    .await
+    .unwrap();
+    let spec = serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 8, "size": "720x1280"});
+    let refused = reelforge::db::jobs::submit(
+        &db,
+        reelforge::db::jobs::NewJob::from_json(13, "text_to_video", spec, 742, 1).unwrap(),
     )
     .await;
     assert!(refused.is_err());
-    let job = reelforge::queue::all_jobs(&db).await.unwrap()[0].clone();
+    let job = reelforge::db::jobs::all_jobs(&db).await.unwrap()[0].clone();
     assert_eq!(job.state, "rejected");
     let err = reelforge::admin::refund_job(&db, job.id).await.unwrap_err();
     assert!(err.to_string().contains("no tokens to refund"), "{err}");
-    assert_eq!(reelforge::ledger::balance_of(&db, 13).await.unwrap(), 10);
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&db, 13).await.unwrap(),
+        10
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +257,7 @@ async fn a_kaspi_order_is_credited_once_by_however_many_admins_and_closed() {
         "{text}"
     );
     assert_eq!(
-        reelforge::ledger::balance_of(&db, 14).await.unwrap(),
+        reelforge::db::ledger::balance_of(&db, 14).await.unwrap(),
         tokens
     );
     let closed = reelforge::payments::order(&db, order)

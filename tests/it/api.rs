@@ -8,8 +8,8 @@ use crate::fake_tg::FakeTelegram;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, Reason};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -449,16 +449,16 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             r#"{"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}"#,
         )
         .unwrap();
-        let job = |n: i64| reelforge::queue::NewJob {
+        let job = |n: i64| reelforge::db::jobs::NewJob {
             user_id: 5,
             spec: spec.clone(),
             cost_tokens: n,
             max_attempts: 3,
         };
-        let (done, _) = reelforge::queue::submit_api(&db, job(10), None)
+        let (done, _) = reelforge::db::jobs::submit_api(&db, job(10), None)
             .await
             .unwrap();
-        let (old, _) = reelforge::queue::submit_api(&db, job(20), None)
+        let (old, _) = reelforge::db::jobs::submit_api(&db, job(20), None)
             .await
             .unwrap();
         let later = reelforge::db::now_ms() + 1000;
@@ -505,7 +505,7 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
         reelforge::db::api::set_webhook(&db, 5, "http://127.0.0.1:9/never", "whsec_test")
             .await
             .unwrap();
-        let (third, _) = reelforge::queue::submit_api(&db, job(30), None)
+        let (third, _) = reelforge::db::jobs::submit_api(&db, job(30), None)
             .await
             .unwrap();
         exec(

@@ -82,7 +82,7 @@ async fn start(workers: bool, adjust: impl FnOnce(&mut BotApp)) -> Running {
 }
 
 async fn jobs(db: &reelforge::db::Db) -> Vec<(i64, String, i64, String)> {
-    reelforge::queue::all_jobs(db)
+    reelforge::db::jobs::all_jobs(db)
         .await
         .unwrap()
         .into_iter()
@@ -243,7 +243,7 @@ async fn video_settings_with_prices_then_one_progress_message_edited_in_place() 
     assert_eq!(job[0].1, "text_to_video");
     assert_eq!(job[0].2, 964);
     assert_eq!(
-        reelforge::ledger::balance_of(&r.db, 42).await.unwrap(),
+        reelforge::db::ledger::balance_of(&r.db, 42).await.unwrap(),
         5100 - 964
     );
     let video = f.wait_call("sendvideo", |_| true).await;
@@ -328,7 +328,7 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
     assert_eq!(job[0].1, "image_to_video");
     let params = format!(
         "{:?}",
-        reelforge::queue::all_jobs(&r.db).await.unwrap()[0].spec
+        reelforge::db::jobs::all_jobs(&r.db).await.unwrap()[0].spec
     );
     assert!(
         params.contains("uploads/"),
@@ -341,13 +341,13 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
         texts.last().unwrap().contains("файл или текст не подходит"),
         "{texts:?}"
     );
-    let entries = reelforge::ledger::history(&r.db, 42, 10).await.unwrap();
+    let entries = reelforge::db::ledger::history(&r.db, 42, 10).await.unwrap();
     assert_eq!(
         entries.iter().filter(|e| e.reason == "job_refund").count(),
         1
     );
     assert_eq!(
-        reelforge::ledger::balance_of(&r.db, 42).await.unwrap(),
+        reelforge::db::ledger::balance_of(&r.db, 42).await.unwrap(),
         1100
     );
     r.stop().await;

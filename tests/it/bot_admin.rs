@@ -76,7 +76,7 @@ async fn admin_commands_bans_feedback_and_limits() {
             == 2
     })
     .await;
-    let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
+    let job = reelforge::db::jobs::all_jobs(&e.db).await.unwrap()[0].id;
     f.text(1, &format!("/refund {job}"));
     let price = common::video_price("fast", 8);
     f.wait_text(

@@ -97,7 +97,7 @@ pub(crate) async fn stop(
 }
 
 pub(crate) async fn jobs(db: &reelforge::db::Db) -> Vec<(String, i64, String)> {
-    reelforge::queue::all_jobs(db)
+    reelforge::db::jobs::all_jobs(db)
         .await
         .unwrap()
         .into_iter()
@@ -162,7 +162,7 @@ async fn product_card_survives_a_restart_and_queues_n_paid_jobs() {
         .iter()
         .all(|(k, c, p)| k == "product_video" && *c == unit && p.contains("studio")));
     assert_eq!(
-        reelforge::ledger::balance_of(&e.db, 42).await.unwrap(),
+        reelforge::db::ledger::balance_of(&e.db, 42).await.unwrap(),
         5100 - unit * 2
     );
     // A stale confirmation button does nothing twice.
@@ -318,7 +318,7 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
         .unwrap()
         .starts_with("characters/"));
     assert_eq!(params["language"], "ru+f3");
-    let carried = reelforge::queue::all_jobs(&e.db).await.unwrap()[0]
+    let carried = reelforge::db::jobs::all_jobs(&e.db).await.unwrap()[0]
         .checkpoints
         .to_json();
     assert!(
@@ -482,7 +482,7 @@ async fn a_restart_in_the_middle_of_a_job_keeps_its_progress_message() {
         ids.iter().all(|id| *id == ids[0]),
         "one progress message: {ids:?}"
     );
-    let job = reelforge::queue::all_jobs(&e.db).await.unwrap()[0].id;
+    let job = reelforge::db::jobs::all_jobs(&e.db).await.unwrap()[0].id;
     let (_, stored) = reelforge::db::progress::message_of(&e.db, job)
         .await
         .unwrap()

@@ -6,11 +6,11 @@
 //! replays a run.
 use crate::dbs;
 use crate::fake_tg::FakeTelegram;
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::jobs::JobState;
-use reelforge::ledger::{self, Reason};
-use reelforge::queue::{self, NewJob};
 use std::process::Child;
 use std::time::Duration;
 

@@ -8,9 +8,9 @@ use crate::common;
 use crate::dbs;
 use crate::fake_tg::FakeTelegram;
 use crate::webdriver::Browser;
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, Reason};
-use reelforge::queue::{self, NewJob};
 use serde_json::json;
 use std::time::Duration;
 

@@ -7,12 +7,12 @@
 //! Triggers inject the faults, on SQLite and on PostgreSQL (where a sequence counts the writes,
 //! since a failed transaction would roll a counter table back).
 use crate::dbs;
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
 use reelforge::jobs::JobState;
-use reelforge::ledger::{self, Reason};
-use reelforge::queue::{self, NewJob};
 use sqlx::Executor;
 use std::time::Duration;
 

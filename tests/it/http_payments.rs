@@ -4,9 +4,9 @@
 use crate::dbs;
 use axum::routing::post;
 use axum::{Form, Json, Router};
+use reelforge::db::ledger;
 use reelforge::db::users::touch_user;
 use reelforge::http::{router, AppState};
-use reelforge::ledger;
 use reelforge::payments::stripe::{sign, StripeClient, WebhookOutcome};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -83,7 +83,7 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         "{buttons:?}"
     );
     assert!(
-        reelforge::queue::jobs_of_user(&e.db, 80, 10)
+        reelforge::db::jobs::jobs_of_user(&e.db, 80, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -107,7 +107,7 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     assert!(edits() <= 2, "at most one re-draw a second: {}", edits());
     f.press(80, "u:go", 21);
     f.wait_text(80, "В очереди").await;
-    let job = reelforge::queue::all_jobs(&e.db)
+    let job = reelforge::db::jobs::all_jobs(&e.db)
         .await
         .unwrap()
         .pop()
@@ -213,10 +213,10 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     f.press(80, "u:lp:bl", 30);
     f.press(80, "u:rc", 30);
     common::wait_until("the recompose job", Duration::from_secs(20), || async {
-        reelforge::queue::all_jobs(&e.db).await.unwrap().len() == 2
+        reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len() == 2
     })
     .await;
-    let remake = reelforge::queue::all_jobs(&e.db)
+    let remake = reelforge::db::jobs::all_jobs(&e.db)
         .await
         .unwrap()
         .pop()

@@ -2,8 +2,8 @@
 //! goes negative, it always equals the sum of the entries, and a job is refunded exactly once,
 //! also under concurrent operations.
 use crate::dbs;
+use reelforge::db::ledger::{self, LedgerError, Outcome, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, LedgerError, Outcome, Reason};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn repeated_keys_change_nothing_and_debits_never_overdraw() {

@@ -7,8 +7,8 @@ use crate::api::{problem, Client};
 use crate::common;
 use crate::dbs;
 use crate::fake_tg::FakeTelegram;
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, Reason};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     }
     assert_eq!(ledger::balance_of(&db, 301).await.unwrap(), 5000);
     assert!(
-        reelforge::queue::jobs_of_user(&db, 301, 10)
+        reelforge::db::jobs::jobs_of_user(&db, 301, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -101,7 +101,10 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         view["error"]["message"].as_str().unwrap().contains("10 %"),
         "{view}"
     );
-    let row = reelforge::queue::job(&db, long_id).await.unwrap().unwrap();
+    let row = reelforge::db::jobs::job(&db, long_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.checkpoints.talking_head.is_none(), "no head was bought");
     assert!(row.checkpoints.speech_seconds.unwrap() > 5.0, "{row:?}");
     assert_eq!(

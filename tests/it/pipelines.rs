@@ -4,10 +4,10 @@ use crate::common;
 use crate::dbs;
 use crate::harness;
 use harness::Bot;
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
-use reelforge::ledger::{self, Reason};
-use reelforge::queue::{self, NewJob};
 use reelforge::storage::ObjectStore;
 use std::sync::Arc;
 
@@ -169,5 +169,61 @@ async fn a_failed_delivery_gives_the_tokens_back_exactly_once() {
                 .as_deref(),
             Some("bad_user_input")
         );
+    }
+}
+
+/// A job whose stored checkpoints cannot be read (a hand edit, a bad migration) is not taken
+/// for "nothing done yet": the worker names it in the log, makes nothing (no speech, no head
+/// bought again) and fails it with the tokens back, on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unreadable_checkpoints_end_the_job_refunded_without_making_anything() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let bot = Arc::new(Bot::default());
+        let services = harness::services(&db, dir.path(), bot.clone());
+        touch_user(&db, 78, None, "ru").await.unwrap();
+        ledger::credit(&db, 78, 500, Reason::Payment, "pay:78", None)
+            .await
+            .unwrap();
+        let params = serde_json::json!({"portrait": "uploads/portrait.jpg", "script": "Привет!", "size": "360x640"});
+        let job = queue::submit(
+            &db,
+            NewJob::from_json(78, "ugc_video", params, 300, 3).unwrap(),
+        )
+        .await
+        .unwrap();
+        let broken = format!(
+            "UPDATE jobs SET checkpoints = '{{\"voice\": 17, \"talking_head\": \"heads/x.mp4\"' WHERE id = {job}"
+        );
+        match &db {
+            Db::Sqlite(p) => {
+                sqlx::query(sqlx::AssertSqlSafe(broken))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            Db::Postgres(p) => {
+                sqlx::query(sqlx::AssertSqlSafe(broken))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+        }
+        let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
+        assert_eq!(row.state, "failed", "{}", db.kind());
+        assert!(
+            row.error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("cannot be read")),
+            "{row:?}"
+        );
+        assert_eq!(ledger::balance_of(&db, 78).await.unwrap(), 500, "refunded");
+        assert!(
+            !dir.path().join("files/voices").exists(),
+            "{}: no speech was made",
+            db.kind()
+        );
+        assert!(bot.delivered().is_empty());
     }
 }

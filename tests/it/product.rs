@@ -6,8 +6,8 @@ use crate::harness;
 use axum::routing::post;
 use axum::{Json, Router};
 use harness::Bot;
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::product::{submit_product_jobs, ProductParams};
 use reelforge::providers::llm::PromptWriter;
 use reelforge::storage::ObjectStore;
@@ -141,9 +141,9 @@ async fn generate_improves_the_prompt_when_asked_and_keeps_the_raw_text_when_the
         ledger::credit(&db, 4, 1000, Reason::Payment, "pay", None)
             .await
             .unwrap();
-        let job = reelforge::queue::submit(
+        let job = reelforge::db::jobs::submit(
             &db,
-            reelforge::queue::NewJob::from_json(
+            reelforge::db::jobs::NewJob::from_json(
                 4,
                 "text_to_video",
                 serde_json::json!({"prompt": "hand cream", "tier": "fast", "seconds": 4, "size": "720x1280", "improve_prompt": true}),

@@ -12,8 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
-use reelforge::ledger::{self, Reason};
 use reelforge::pipelines::{ChainEntry, RemoteProviders};
 use reelforge::pricing::PriceTable;
 use reelforge::providers::chain::ChainPolicy;
@@ -21,7 +22,6 @@ use reelforge::providers::elevenlabs::ElevenLabs;
 use reelforge::providers::fal::FalClient;
 use reelforge::providers::openai_speech::OpenAiSpeech;
 use reelforge::providers::speech::{Engine, Entry, SpeechChain};
-use reelforge::queue::{self, NewJob};
 use reelforge::storage::ObjectStore;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -491,7 +491,10 @@ async fn the_speech_preview_announces_a_stand_in_voice_and_the_progress_message_
     f.press(42, "u:go", 9);
     // The queued job's progress message says which voice speaks.
     f.wait_text(42, "Голос: OpenAI «nova» (female)").await;
-    let job = reelforge::queue::all_jobs(&e.db).await.unwrap().remove(0);
+    let job = reelforge::db::jobs::all_jobs(&e.db)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(
         job.checkpoints.speech_by.as_deref(),
         Some("openai:gpt-4o-mini-tts")

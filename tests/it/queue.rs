@@ -2,12 +2,12 @@
 //! after a crash, backoff, snooze, cancel, per-user limits, several workers, and no second
 //! provider submission after a restart.
 use crate::dbs;
+use reelforge::db::jobs::{self as queue, FailOutcome, NewJob, QueueError};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
-use reelforge::ledger::{self, Reason};
 use reelforge::queue::worker::{run_worker, Handler, JobCtx, StepOutcome, WorkerConfig};
-use reelforge::queue::{self, FailOutcome, NewJob, QueueError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -265,9 +265,9 @@ async fn cache_cleanup_keeps_delivered_videos_and_removes_thumbnails_with_the_re
         // "kept" was delivered: the user's /history points at it.
         let spec =
             serde_json::json!({"prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"});
-        let job = reelforge::queue::submit(
+        let job = reelforge::db::jobs::submit(
             &db,
-            reelforge::queue::NewJob::from_json(5, "text_to_video", spec, 0, 1).unwrap(),
+            reelforge::db::jobs::NewJob::from_json(5, "text_to_video", spec, 0, 1).unwrap(),
         )
         .await
         .unwrap();

@@ -4,10 +4,10 @@
 //! killed with SIGKILL in the middle of a job, and the job still ends delivered exactly once.
 use crate::dbs;
 use crate::fake_tg::FakeTelegram;
+use reelforge::db::jobs as queue;
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::jobs::JobState;
-use reelforge::ledger::{self, Reason};
-use reelforge::queue;
 use std::process::Child;
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,9 @@
 //! `reelforge worker` as an operator runs it: settings from the environment, a job queued by
 //! another process gets done, SIGTERM stops it cleanly.
 use crate::common;
+use reelforge::db::jobs::{self as queue, NewJob};
+use reelforge::db::ledger::{self, Reason};
 use reelforge::db::{users::touch_user, Db};
-use reelforge::ledger::{self, Reason};
-use reelforge::queue::{self, NewJob};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -59,7 +59,7 @@ pub async fn jobs(
         .map_err(internal)?;
     let mut rows = Vec::new();
     for id in ids {
-        if let Some(j) = crate::queue::job(&s.db, id).await.map_err(internal)? {
+        if let Some(j) = crate::db::jobs::job(&s.db, id).await.map_err(internal)? {
             let mentions = provider.is_empty()
                 || made_by(&j.checkpoints)
                     .iter()
@@ -97,7 +97,7 @@ pub async fn job(
     Query(f): Query<Flash>,
 ) -> Page {
     let op = operator(&s, &headers)?;
-    let Some(j) = crate::queue::job(&s.db, id).await.map_err(internal)? else {
+    let Some(j) = crate::db::jobs::job(&s.db, id).await.map_err(internal)? else {
         return Err((
             StatusCode::NOT_FOUND,
             layout("No such job", Some(&op), html! { p { "No job " (id) "." } }),
@@ -112,10 +112,10 @@ pub async fn job(
         .and_then(|s| serde_json::to_string_pretty(s).ok())
         .unwrap_or_default();
     let checkpoints = serde_json::to_string_pretty(&j.checkpoints).unwrap_or_default();
-    let debited = crate::ledger::has_entry(&s.db, &crate::ledger::debit_key(id))
+    let debited = crate::db::ledger::has_entry(&s.db, &crate::db::ledger::debit_key(id))
         .await
         .map_err(internal)?;
-    let refunded = crate::ledger::has_entry(&s.db, &crate::ledger::refund_key(id))
+    let refunded = crate::db::ledger::has_entry(&s.db, &crate::db::ledger::refund_key(id))
         .await
         .map_err(internal)?;
     let video = j.checkpoints.output.is_some() && j.kind.is_some_and(|k| k.makes_video());
@@ -169,7 +169,7 @@ pub async fn job_action(
     Form(f): Form<ActionForm>,
 ) -> Page {
     let op = operator_posting(&s, &headers, &f.csrf)?;
-    let Some(j) = crate::queue::job(&s.db, id).await.map_err(internal)? else {
+    let Some(j) = crate::db::jobs::job(&s.db, id).await.map_err(internal)? else {
         return Err((StatusCode::NOT_FOUND, "no such job")
             .into_response()
             .into());
@@ -214,7 +214,7 @@ pub async fn job_action(
             return Ok(Redirect::to(&format!("/console/jobs/{retry}?done=retry")).into_response());
         }
         "cancel" => {
-            crate::queue::cancel(&s.db, id).await.map_err(internal)?;
+            crate::db::jobs::cancel(&s.db, id).await.map_err(internal)?;
             "cancel"
         }
         _ => {
@@ -232,7 +232,7 @@ pub async fn job_action(
 /// The job's video for the page's player, with byte ranges (seeking).
 pub async fn job_video(State(s): State<Console>, headers: HeaderMap, Path(id): Path<i64>) -> Page {
     operator(&s, &headers)?;
-    let key = crate::queue::job(&s.db, id)
+    let key = crate::db::jobs::job(&s.db, id)
         .await
         .map_err(internal)?
         .and_then(|j| j.checkpoints.output)

@@ -59,7 +59,7 @@ pub(crate) fn flash_text(code: &str) -> &'static str {
     }
 }
 
-pub(crate) fn jobs_table(jobs: &[crate::queue::JobRow]) -> Markup {
+pub(crate) fn jobs_table(jobs: &[crate::db::jobs::JobRow]) -> Markup {
     html! {
         table class="jobs" { tr { th { "job" } th { "kind" } th { "user" } th { "state" } th { "price" } th { "created" } th { "made by" } }
             @for j in jobs {

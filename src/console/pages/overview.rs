@@ -123,13 +123,13 @@ pub async fn overview(
             .or_default() += 1;
     }
     // Spend and margin from the finished jobs' checkpoints (the pricing table's costs).
-    let done = crate::queue::done_since(&s.db, since)
+    let done = crate::db::jobs::done_since(&s.db, since)
         .await
         .map_err(internal)?;
     let income: i64 = done.iter().map(|(price, _)| price).sum();
     // The steps with fallback chains record what they cost; video generations are priced
     // from their parameters (the tier's cost in the pricing table).
-    let specs = crate::queue::done_specs_since(&s.db, since)
+    let specs = crate::db::jobs::done_specs_since(&s.db, since)
         .await
         .map_err(internal)?;
     let estimated: f64 = specs
@@ -156,7 +156,9 @@ pub async fn overview(
             e.2 += c.spent_kzt.unwrap_or(0.0);
         }
     }
-    let (depth, oldest_wait_ms) = crate::queue::queue_depth(&s.db).await.map_err(internal)?;
+    let (depth, oldest_wait_ms) = crate::db::jobs::queue_depth(&s.db)
+        .await
+        .map_err(internal)?;
     let waits = q::waits(&s.db, since).await.map_err(internal)?;
     let active = q::active_users(&s.db, since).await.map_err(internal)?;
     let secs =

@@ -76,10 +76,10 @@ pub async fn user(
             .into_response()
             .into());
     };
-    let ledger = crate::ledger::history(&s.db, id, 50)
+    let ledger = crate::db::ledger::history(&s.db, id, 50)
         .await
         .map_err(internal)?;
-    let jobs = crate::queue::jobs_of_user(&s.db, id, 30)
+    let jobs = crate::db::jobs::jobs_of_user(&s.db, id, 30)
         .await
         .map_err(internal)?;
     let orders = q::orders(&s.db, id, 30).await.map_err(internal)?;

@@ -70,6 +70,9 @@ pub struct ClaimedJob {
     pub max_attempts: i64,
     pub lease_token: i64,
     pub checkpoints: Checkpoints,
+    /// Why the stored checkpoints cannot be read (the job is failed and refunded, nothing is
+    /// made again).
+    pub unreadable: Option<String>,
     pub cost_tokens: i64,
     /// The user asked to cancel before this claim (a job waiting on a provider is handed to a
     /// worker so the provider's request is cancelled too).
@@ -92,9 +95,11 @@ pub(super) struct ClaimedRow {
 
 impl From<ClaimedRow> for ClaimedJob {
     fn from(r: ClaimedRow) -> Self {
+        let checkpoints = Checkpoints::read(&r.checkpoints);
         Self {
             spec: JobSpec::from_row(&r.kind, &r.params).map_err(|e: SpecError| e.to_string()),
-            checkpoints: Checkpoints::from_json(&r.checkpoints),
+            unreadable: checkpoints.as_ref().err().cloned(),
+            checkpoints: checkpoints.unwrap_or_default(),
             id: r.id,
             user_id: r.user_id,
             kind: r.kind,

@@ -2,6 +2,7 @@
 //! like Telegram's 400), the services with offline defaults, and a worker run until the given
 //! jobs finish.
 #![allow(dead_code)]
+use reelforge::db::jobs::{self as queue, JobRow};
 use reelforge::db::Db;
 use reelforge::failure::ErrorClass;
 use reelforge::jobs::JobState;
@@ -11,7 +12,6 @@ use reelforge::pipelines::Services;
 use reelforge::pipelines::{Deliver, DeliverError, Delivery, Pipelines, RemoteProviders, Sent};
 use reelforge::providers::ProviderError;
 use reelforge::queue::worker::{run_worker, WorkerConfig};
-use reelforge::queue::{self, JobRow};
 use reelforge::storage::folder::FolderStore;
 use reelforge::storage::Storage;
 use std::path::Path;
@@ -198,11 +198,11 @@ pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64])
 
 /// Puts `tokens` on a user's balance as a payment (the user must exist).
 pub async fn pay(db: &Db, user: i64, tokens: i64) {
-    reelforge::ledger::credit(
+    reelforge::db::ledger::credit(
         db,
         user,
         tokens,
-        reelforge::ledger::Reason::Payment,
+        reelforge::db::ledger::Reason::Payment,
         &format!("test-payment:{user}:{}", reelforge::db::now_ms()),
         None,
     )

@@ -5,9 +5,9 @@
 //! bold-pop) and the platform whose interface to keep clear of (Reels, TikTok, Shorts); each
 //! press re-draws the still in place (at most once a second). The chosen layout goes into the
 //! job, so the video matches the still.
-use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
-use super::callback::{Callback, LayoutButton, UgcButton};
-use super::dialogue::{Dialogue, Layout};
+use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use crate::bot::callback::{Callback, LayoutButton, UgcButton};
+use crate::bot::dialogue::{Dialogue, Layout};
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
@@ -249,7 +249,7 @@ pub async fn change(
 
 /// `/overlay`: the last finished UGC video's layout on its still, to change and re-compose.
 pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
-    let Some(row) = crate::queue::job(&ctx.app.db, job).await? else {
+    let Some(row) = crate::db::jobs::job(&ctx.app.db, job).await? else {
         return Ok(false);
     };
     let (Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)),) =
@@ -293,7 +293,7 @@ pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerEr
     p.captions = layout.captions;
     p.caption_style = layout.caption_style;
     p.safe_zone = layout.safe_zone;
-    let mut order = super::app::BotOrder::one(crate::jobs::JobSpec::Recompose(p), 3);
+    let mut order = crate::bot::app::BotOrder::one(crate::jobs::JobSpec::Recompose(p), 3);
     order.carried = Some(carried);
     if !ctx.submit(order).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;

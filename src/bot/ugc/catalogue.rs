@@ -3,8 +3,8 @@
 //! portrait when there are none — three per page as an album with numbered buttons and ◀ ▶;
 //! voices (ElevenLabs, or espeak-ng voices offline) in pages with samples; and sending speech
 //! so Telegram can play it.
-use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
-use super::callback::{Callback, UgcButton};
+use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use crate::bot::callback::{Callback, UgcButton};
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
@@ -12,7 +12,7 @@ use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 const VOICES_PER_PAGE: usize = 4;
 /// Characters per gallery page (one album).
 pub const CHARACTERS_PER_PAGE: usize = 3;
-static BUNDLED_PORTRAIT: &[u8] = include_bytes!("../../assets/samples/astronaut.jpg");
+static BUNDLED_PORTRAIT: &[u8] = include_bytes!("../../../assets/samples/astronaut.jpg");
 
 /// A gallery character: its name and picture (`key`: already in storage, added by the
 /// operator).
@@ -302,7 +302,7 @@ pub async fn show_voices(ctx: &Ctx<'_>, page: usize, edit: Option<MessageId>) ->
 /// A voice sample: the provider's preview, or a sentence spoken offline.
 pub async fn sample(ctx: &Ctx<'_>, voice: &str) -> HandlerResult {
     if !ctx
-        .within_limit(super::rate_limit::Action::VoiceSample)
+        .within_limit(crate::bot::rate_limit::Action::VoiceSample)
         .await?
     {
         return Ok(());

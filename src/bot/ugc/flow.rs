@@ -3,18 +3,18 @@
 //! edit? (prompt → result → use / edit again / back to the original) → voice gallery in pages
 //! with samples → script → speech preview → confirm with the price → job. `/resume` and
 //! `/overlay` re-make the composite from the paid speech and talking head.
-use super::app::BotOrder;
-use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
-use super::callback::{Callback, UgcButton};
-use super::dialogue::Dialogue;
-use super::ugc_catalogue::{sample, show_character, show_voices};
-use super::uploads::{download, store_photo};
+use super::catalogue::{sample, show_character, show_voices};
+use crate::bot::app::BotOrder;
+use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use crate::bot::callback::{Callback, UgcButton};
+use crate::bot::dialogue::Dialogue;
+use crate::bot::uploads::{download, store_photo};
 use crate::jobs::{EditParams, JobSpec, UgcParams};
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageId};
 
-pub use super::ugc_speech::{is_offline_voice, script, voice_of, MAX_SCRIPT_CHARS};
+pub use super::speech::{is_offline_voice, script, voice_of, MAX_SCRIPT_CHARS};
 
 pub const MAX_BACKGROUND_SECONDS: f64 = 15.0;
 
@@ -46,7 +46,7 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
     let refusal = match &info {
         Err(e) => Some(ctx.t(
             "input.bad_video",
-            &[("reason", &super::uploads::reason_for(ctx, e))],
+            &[("reason", &crate::bot::uploads::reason_for(ctx, e))],
         )),
         Ok(i) if i.video.is_none() => {
             Some(ctx.t("input.bad_video", &[("reason", &"has no picture")]))
@@ -212,7 +212,7 @@ pub async fn on_button(
             },
             UgcButton::Pick(index),
         ) => {
-            let list = super::ugc_catalogue::gallery_of(ctx, &gender).await;
+            let list = super::catalogue::gallery_of(ctx, &gender).await;
             let Some(c) = list.get(index) else {
                 return Ok(false);
             };
@@ -347,7 +347,7 @@ pub async fn on_button(
                 size: "720x1280".into(),
                 position: layout.position.clone(),
                 voice: (!local_voice).then(|| voice.clone()),
-                voice_gender: super::ugc_speech::gender_of(ctx, &voice),
+                voice_gender: super::speech::gender_of(ctx, &voice),
                 circle_size: Some(layout.size.clone()),
                 ring: layout.ring,
                 caption_style: layout.caption_style,
@@ -374,9 +374,9 @@ pub async fn on_button(
         (
             state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
             UgcButton::Layout(change),
-        ) => super::ugc_layout::change(ctx, state, change, message).await?,
+        ) => super::layout::change(ctx, state, change, message).await?,
         (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose) => {
-            return super::ugc_layout::recompose(ctx, state).await
+            return super::layout::recompose(ctx, state).await
         }
         _ => return Ok(false),
     }
@@ -385,7 +385,7 @@ pub async fn on_button(
 
 /// The edited picture of a finished `character_edit` job of this user.
 async fn edit_result(ctx: &Ctx<'_>, job: i64) -> Result<Option<String>, HandlerError> {
-    let row = crate::queue::job(&ctx.app.db, job).await?;
+    let row = crate::db::jobs::job(&ctx.app.db, job).await?;
     Ok(row
         .filter(|j| {
             j.user_id == ctx.user

@@ -1,10 +1,10 @@
 //! The UGC script and its speech preview: the script is spoken (ElevenLabs with word timings,
 //! or espeak-ng offline) before the user pays, the price follows the speech's length, and the
 //! previewed speech is carried into the job so it is not paid twice.
-use super::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
-use super::callback::{Callback, UgcButton};
-use super::dialogue::Dialogue;
-use super::ugc_catalogue::send_speech;
+use super::catalogue::send_speech;
+use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
+use crate::bot::callback::{Callback, UgcButton};
+use crate::bot::dialogue::Dialogue;
 use crate::jobs::UgcParams;
 use crate::storage::ObjectStore;
 
@@ -28,7 +28,7 @@ pub async fn script(
             .await;
     }
     if !ctx
-        .within_limit(super::rate_limit::Action::SpeechPreview)
+        .within_limit(crate::bot::rate_limit::Action::SpeechPreview)
         .await?
     {
         return Ok(());
@@ -86,11 +86,11 @@ pub async fn script(
         script: text.to_string(),
         speech: Some(carried.to_json()),
         price,
-        layout: super::dialogue::Layout::default(),
+        layout: crate::bot::dialogue::Layout::default(),
     };
     ctx.save(&state).await?;
     // The free layout still: the final frame before anything is paid.
-    if let Err(e) = super::ugc_layout::show(ctx, &state, None).await {
+    if let Err(e) = super::layout::show(ctx, &state, None).await {
         tracing::warn!(user_id = ctx.user, error = %e, "layout preview failed");
     }
     ctx.say_with(
