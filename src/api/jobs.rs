@@ -179,15 +179,8 @@ pub async fn create(
             "recompose is made from the bot (/overlay), not through the API",
         ));
     }
-    let valid = orders::validate(
-        &s.db,
-        &s.storage,
-        &s.prices,
-        caller.user_id,
-        orders::Origin::Api,
-        spec,
-    )
-    .await?;
+    let valid =
+        orders::validate(&s.db, &s.prices, caller.user_id, orders::Origin::Api, spec).await?;
     let quote = orders::quote(&s.prices, &valid, None).map_err(orders::OrderError::from)?;
     let order = orders::Order {
         valid,

@@ -204,14 +204,22 @@ pub async fn submit_paid(
         say(bot, chat, why).await?;
         return Ok(Vec::new());
     }
-    let ids = match orders::submit_all(&app.db, user, priced, order.carried.as_ref()).await {
-        Ok(ids) => ids,
-        Err(orders::OrderError::InsufficientFunds { needed, balance }) => {
+    let (ids, refused) =
+        match orders::submit_all(&app.db, user, priced, order.carried.as_ref()).await {
+            Ok(made) => (made.ids, made.refused),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+    // The jobs made get their progress messages even when the rest were refused.
+    match refused {
+        None => {}
+        Some(orders::OrderError::InsufficientFunds { needed, balance }) => {
             not_enough(bot, app, chat, lang, needed, balance).await?;
-            return Ok(Vec::new());
         }
-        Err(e) => return Err(e.into()),
-    };
+        Some(e) if ids.is_empty() => return Err(e.into()),
+        Some(e) => {
+            tracing::warn!(user_id = user, error = %e, made = ids.len(), "order partly made")
+        }
+    }
     for id in &ids {
         let text = super::progress::queued_text(&app.db, &app.texts, *id, lang).await?;
         let msg = bot

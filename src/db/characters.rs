@@ -33,6 +33,17 @@ pub async fn list(db: &Db, gender: Option<&str>) -> Result<Vec<GalleryCharacter>
     .await?))
 }
 
+/// Whether `object_key` is the portrait of a live gallery character (an order may name it).
+pub async fn is_live_portrait(db: &Db, object_key: &str) -> Result<bool, DbError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM gallery_characters WHERE object_key = $1 AND removed_ms IS NULL",
+    )
+    .bind(object_key)
+    .fetch_one(p)
+    .await?);
+    Ok(n > 0)
+}
+
 /// Takes a character out of the gallery; false when there was no such live one.
 pub async fn remove(db: &Db, id: i64) -> Result<bool, DbError> {
     let n = on_db!(db, p => sqlx::query("UPDATE gallery_characters SET removed_ms = $2 WHERE id = $1 AND removed_ms IS NULL")

@@ -19,7 +19,6 @@ use crate::db::jobs::{self as queue, NewJob, QueueError};
 use crate::db::{Db, DbError};
 use crate::jobs::{Checkpoints, FileRole, JobSpec};
 use crate::pricing::PriceTable;
-use crate::storage::{ObjectStore, Storage};
 
 /// A field the pipeline cannot use: which one and why (a 422 problem on the API, a plain
 /// message in the bot).
@@ -63,8 +62,6 @@ pub enum OrderError {
     InsufficientFunds { needed: i64, balance: i64 },
     #[error(transparent)]
     Queue(QueueError),
-    #[error("storage: {0}")]
-    Storage(String),
 }
 
 impl From<QueueError> for OrderError {
@@ -100,7 +97,6 @@ pub fn check(spec: JobSpec, prices: &PriceTable) -> Result<Valid, Invalid> {
 /// Every field, and every stored file the spec names, for `user` ordering from `origin`.
 pub async fn validate(
     db: &Db,
-    storage: &Storage,
     prices: &PriceTable,
     user: i64,
     origin: Origin,
@@ -109,31 +105,19 @@ pub async fn validate(
     rules::check(&spec, prices)?;
     if origin == Origin::Api {
         for (role, key) in spec.files() {
-            check_file(db, storage, user, role, key).await?;
+            check_file(db, user, role, key).await?;
         }
     }
     Ok(Valid { spec })
 }
 
-async fn check_file(
-    db: &Db,
-    storage: &Storage,
-    user: i64,
-    role: FileRole,
-    key: &str,
-) -> Result<(), OrderError> {
+async fn check_file(db: &Db, user: i64, role: FileRole, key: &str) -> Result<(), OrderError> {
     let field = match role {
         FileRole::Photo => "image",
         FileRole::Clip => "background",
     };
-    let gallery = key.starts_with("gallery/")
-        && !key.contains("..")
-        && role == FileRole::Photo
-        && storage
-            .exists(key)
-            .await
-            .map_err(|e| OrderError::Storage(e.to_string()))?;
-    if gallery {
+    // A gallery portrait: only a live character's (not a removed one, not any stored object).
+    if role == FileRole::Photo && crate::db::characters::is_live_portrait(db, key).await? {
         return Ok(());
     }
     match crate::db::api::upload_type(db, user, key).await? {
@@ -229,14 +213,23 @@ pub async fn submit(
     Ok(Submitted { id, made })
 }
 
-/// Submits `orders` together: all or nothing on the balance (when it cannot cover them all,
-/// none is made and nothing taken).
+/// What [`submit_all`] made: the jobs made, and why the rest were not (a balance spent by
+/// another order between the check and a submit).
+#[derive(Debug)]
+pub struct SubmittedAll {
+    pub ids: Vec<i64>,
+    pub refused: Option<OrderError>,
+}
+
+/// Submits `orders` together: when the balance cannot cover them all, none is made and
+/// nothing taken. Each is its own transaction, so a balance spent meanwhile by another order
+/// can stop the rest: the jobs already made are returned with the reason.
 pub async fn submit_all(
     db: &Db,
     user: i64,
     orders: Vec<Order>,
     carried: Option<&Checkpoints>,
-) -> Result<Vec<i64>, OrderError> {
+) -> Result<SubmittedAll, OrderError> {
     let needed: i64 = orders.iter().map(|o| o.quote.tokens).sum();
     let balance = crate::db::ledger::balance_of(db, user).await?;
     if balance < needed {
@@ -244,9 +237,18 @@ pub async fn submit_all(
     }
     let mut ids = Vec::new();
     for o in orders {
-        ids.push(submit(db, user, o, carried, None).await?.id);
+        match submit(db, user, o, carried, None).await {
+            Ok(made) => ids.push(made.id),
+            Err(e) if !ids.is_empty() => {
+                return Ok(SubmittedAll {
+                    ids,
+                    refused: Some(e),
+                })
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(ids)
+    Ok(SubmittedAll { ids, refused: None })
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     };
 
     // Values only the composite step would have read (after speech and a head were bought).
-    let refused: [(&str, &dyn Fn(&mut Value)); 7] = [
+    let refused: [(&str, &dyn Fn(&mut Value)); 8] = [
         ("position", &|v| v["position"] = "middle".into()),
         ("position", &|v| v["position"] = "300,600".into()),
         ("circle_size", &|v| v["circle_size"] = "xl".into()),
@@ -55,6 +55,8 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         ("language", &|v| v["language"] = "-v mb-en1".into()),
         ("image", &|v| v["portrait"] = background.clone()),
         ("background", &|v| v["background"] = portrait.clone()),
+        // Not a live gallery character's portrait (nor the caller's upload).
+        ("image", &|v| v["portrait"] = "gallery/anna.jpg".into()),
     ];
     for (field, edit) in refused {
         let (s, h, body) = c.post_job(&key, &spec(edit), None).await;
@@ -89,13 +91,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     let long: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(long["price"], 780, "{body}");
     let long_id = long["id"].as_i64().unwrap();
-    common::wait_until(
-        "the long speech to be refused",
-        Duration::from_secs(60),
-        || async { c.get(&format!("/v1/jobs/{long_id}"), &key).await.1["state"] == "failed" },
-    )
-    .await;
-    let (_, view) = c.get(&format!("/v1/jobs/{long_id}"), &key).await;
+    let view = c.wait_state(&key, long_id, "failed").await;
     assert_eq!(view["error"]["class"], "bad_user_input", "{view}");
     assert!(
         view["error"]["message"].as_str().unwrap().contains("10 %"),
@@ -124,13 +120,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     let short: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(short["price"], 780, "{body}");
     let short_id = short["id"].as_i64().unwrap();
-    common::wait_until("the short video", Duration::from_secs(120), || async {
-        let state = c.get(&format!("/v1/jobs/{short_id}"), &key).await.1["state"].clone();
-        assert_ne!(state, "failed", "{}", log());
-        state == "done"
-    })
-    .await;
-    let (_, view) = c.get(&format!("/v1/jobs/{short_id}"), &key).await;
+    let view = c.wait_state(&key, short_id, "done").await;
     assert_eq!(view["price"], 180, "{view}");
     assert_eq!(ledger::balance_of(&db, 301).await.unwrap(), 5000 - 180);
 }
