@@ -191,11 +191,11 @@ pub async fn job_card_in(db: &Db, id: i64, t: Tr<'_>) -> Result<String, AdminErr
     if let Some(spent) = c.spent_kzt {
         lines.push(t("adm.job_cost", &[("cost", &format!("{spent:.1}"))]));
     }
-    if let Some(class) = &j.error_class {
+    if let Some(class) = j.error_class {
         let message = j.error_message.as_deref().unwrap_or("");
         lines.push(t(
             "adm.job_error",
-            &[("class", class), ("message", &message)],
+            &[("class", &class.name()), ("message", &message)],
         ));
     }
     if let Some(spec) = &j.spec {

@@ -82,19 +82,25 @@ pub fn retry_delay(class: ErrorClass, attempt: u32, jitter: f64) -> Option<Durat
     Some(Duration::from_millis(jittered.max(floor) as u64))
 }
 
-/// The provider named at the start of a failure message ("fal: …"), or "internal".
-pub fn provider_named_in(message: &str) -> &'static str {
-    const KNOWN: [&str; 7] = [
-        "openai",
-        "fal",
-        "kie",
-        "elevenlabs",
-        "telegram",
-        "llm",
-        "local",
-    ];
-    let head = message.split(':').next().unwrap_or("").trim();
-    KNOWN.into_iter().find(|p| *p == head).unwrap_or("internal")
+/// A failed attempt as it is recorded: its class, what failed (a provider's name, or
+/// `media`, `storage`, `database`, `internal`) and a message. The source travels as a value
+/// from the error that made it; nothing is read back out of the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub class: ErrorClass,
+    pub source: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of the service's own making (a rule, a deadline, a cancel, a panic).
+    pub fn internal(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            source: "internal",
+            message: message.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,14 +34,13 @@ pub fn job_duration(kind: &str, took: Duration) {
 }
 
 /// How long one named step took (provider submit, poll, compose, delivery, …).
-pub fn step_duration(step: &str, took: Duration) {
-    metrics::histogram!("reelforge_step_seconds", "step" => step.to_string())
-        .record(took.as_secs_f64());
+pub fn step_duration(step: crate::jobs::Step, took: Duration) {
+    metrics::histogram!("reelforge_step_seconds", "step" => step.name()).record(took.as_secs_f64());
 }
 
 /// A failed attempt, by job kind, error class and the provider that failed (or "internal").
-pub fn job_failure(kind: &str, class: &str, provider: &str) {
-    metrics::counter!("reelforge_job_failures_total", "kind" => kind.to_string(), "class" => class.to_string(), "provider" => provider.to_string())
+pub fn job_failure(kind: &str, class: crate::failure::ErrorClass, provider: &str) {
+    metrics::counter!("reelforge_job_failures_total", "kind" => kind.to_string(), "class" => class.name(), "provider" => provider.to_string())
         .increment(1);
 }
 
@@ -115,8 +114,11 @@ mod tests {
     #[test]
     fn recorded_series_show_up_in_the_rendered_text() {
         let handle = super::install();
-        super::job_failure("ugc_video", "transient", "fal");
-        super::step_duration("compose", std::time::Duration::from_millis(1200));
+        super::job_failure("ugc_video", crate::failure::ErrorClass::Transient, "fal");
+        super::step_duration(
+            crate::jobs::Step::Composite,
+            std::time::Duration::from_millis(1200),
+        );
         let text = handle.render();
         assert!(
             text.contains(r#"reelforge_job_failures_total{kind="ugc_video",class="transient",provider="fal"} "#),

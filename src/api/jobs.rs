@@ -56,7 +56,7 @@ impl JobView {
                 .as_ref()
                 .filter(|_| j.state != JobState::Done)
                 .map(|c| JobErrorView {
-                    class: c.clone(),
+                    class: c.name().to_string(),
                     message: j.error_message.clone().unwrap_or_default(),
                 }),
             result_url: done.then(|| format!("/v1/jobs/{}/result", j.id)),

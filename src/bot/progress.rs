@@ -133,7 +133,7 @@ pub async fn describe(
     let lang = Lang::from_code(&m.lang);
     let j = &m.job;
     let kind = j.kind.unwrap_or(JobKind::UgcVideo);
-    let p = phase(j.state, kind, &j.checkpoints, j.error_class.as_deref());
+    let p = phase(j.state, kind, &j.checkpoints, j.error_class);
     let t =
         |key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]| texts.get(lang, key, args);
     let text = match p {

@@ -30,9 +30,11 @@ pub async fn jobs_by_bucket(
 }
 
 /// Failed jobs since `since_ms`: (error class, message).
+/// The failed jobs since `since_ms`: their class and what failed (recorded with the failure;
+/// `internal` for rows from before it was recorded).
 pub async fn failures(db: &Db, since_ms: i64) -> Result<Vec<(String, String)>, DbError> {
     Ok(on_db!(db, p => sqlx::query_as(
-        "SELECT COALESCE(error_class, 'unknown'), COALESCE(error_message, '') FROM jobs
+        "SELECT COALESCE(error_class, 'unknown'), COALESCE(error_provider, 'internal') FROM jobs
          WHERE state = 'failed' AND finished_ms >= $1",
     )
     .bind(since_ms)

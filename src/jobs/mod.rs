@@ -3,11 +3,13 @@
 //! phase a user sees ([`phase`]). Everything that reads a job goes through these types.
 mod checkpoints;
 mod spec;
+mod step;
 
 pub use checkpoints::{Checkpoints, Delivered};
 pub use spec::{
     EditParams, FileRole, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams,
 };
+pub use step::Step;
 
 use crate::failure::ErrorClass;
 
@@ -119,9 +121,9 @@ pub fn phase(
     state: JobState,
     kind: JobKind,
     checkpoints: &Checkpoints,
-    error_class: Option<&str>,
+    error_class: Option<ErrorClass>,
 ) -> Phase {
-    let class = || ErrorClass::from_name(error_class.unwrap_or(""));
+    let class = || error_class.unwrap_or(ErrorClass::Permanent);
     match state {
         JobState::Done => Phase::Done,
         JobState::Cancelled => Phase::Cancelled,
@@ -154,7 +156,7 @@ mod tests {
         let ugc = JobKind::UgcVideo;
         assert_eq!(phase(JobState::Queued, ugc, &c, None), Phase::Queued);
         assert_eq!(
-            phase(JobState::Queued, ugc, &c, Some("transient")),
+            phase(JobState::Queued, ugc, &c, Some(ErrorClass::Transient)),
             Phase::Retrying
         );
         assert_eq!(phase(JobState::Running, ugc, &c, None), Phase::Generating);

@@ -28,7 +28,7 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: EditParams) -> Result<(), St
             edit(s, ctx, &p, &scratch, &edited).await?;
             let key = store_file(&s.storage, "characters", &edited, "png", "image/png").await?;
             let stored = key.clone();
-            ctx.checkpoint("output", |c| c.output = Some(stored))
+            ctx.checkpoint(crate::jobs::Step::Output, |c| c.output = Some(stored))
                 .await?;
             key
         }

@@ -102,8 +102,10 @@ pub async fn deliver_once(
     }
     ctx.ensure_lease()?;
     let now = crate::db::now_ms();
-    ctx.checkpoint("delivery", |c| c.delivery_started_ms = Some(now))
-        .await?;
+    ctx.checkpoint(crate::jobs::Step::Delivery, |c| {
+        c.delivery_started_ms = Some(now)
+    })
+    .await?;
     let span = tracing::info_span!("step", step = "delivery", provider = "telegram");
     let started = std::time::Instant::now();
     let sent = tracing::Instrument::instrument(
@@ -116,11 +118,11 @@ pub async fn deliver_once(
         span,
     )
     .await;
-    crate::metrics::step_duration("delivery", started.elapsed());
+    crate::metrics::step_duration(crate::jobs::Step::Delivery, started.elapsed());
     match sent {
         Ok(sent) => {
             let file_id = sent.file_id.clone();
-            ctx.checkpoint("delivered", |c| {
+            ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
                 c.delivered = Some(Delivered {
                     message_id: sent.message_id,
                     file_id: sent.file_id,
@@ -142,8 +144,10 @@ pub async fn deliver_once(
         }
         Err(DeliverError::NotSent(e)) => {
             crate::metrics::delivery("refused");
-            ctx.checkpoint("delivery", |c| c.delivery_started_ms = None)
-                .await?;
+            ctx.checkpoint(crate::jobs::Step::Delivery, |c| {
+                c.delivery_started_ms = None
+            })
+            .await?;
             Err(e.into())
         }
         Err(DeliverError::Unknown(e)) => {
@@ -156,7 +160,7 @@ pub async fn deliver_once(
 /// The upload may or may not have arrived: offer a re-send, and count the delivery as done.
 async fn settle_uncertain(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     s.deliver.offer_resend(ctx.job.user_id, ctx.job.id).await?;
-    ctx.checkpoint("delivered", |c| {
+    ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
         c.delivered = Some(Delivered {
             message_id: 0,
             file_id: String::new(),

@@ -131,7 +131,7 @@ where
         let Some((client, model)) = &entry.fal else {
             let by = entry.name.clone();
             let slot = step.slot;
-            ctx.checkpoint("offline", |c| slot.set(c, None, Some(by)))
+            ctx.checkpoint(crate::jobs::Step::Offline, |c| slot.set(c, None, Some(by)))
                 .await?;
             return Ok(Made {
                 bytes: None,
@@ -166,7 +166,7 @@ where
                     Ok(r) => {
                         let saved = serde_json::to_string(&r).unwrap_or_default();
                         let (now, by, slot) = (crate::db::now_ms(), entry.name.clone(), step.slot);
-                        ctx.checkpoint("provider_submit", |c| {
+                        ctx.checkpoint(crate::jobs::Step::ProviderSubmit, |c| {
                             slot.set(c, Some(saved), Some(by));
                             c.submitted_ms.get_or_insert(now);
                         })
@@ -217,7 +217,7 @@ where
                     .policy
                     .succeeded(&s.db, &entry.name, step.quantity, waited)
                     .await?;
-                ctx.checkpoint("provider_cost", |c| {
+                ctx.checkpoint(crate::jobs::Step::ProviderCost, |c| {
                     c.spent_kzt = Some(c.spent_kzt.unwrap_or(0.0) + cost);
                 })
                 .await?;
@@ -233,8 +233,10 @@ where
                 }
                 tracing::warn!(entry = %entry.name, error = %e, step = step.slot.name(), "failed: trying the next provider");
                 let slot = step.slot;
-                ctx.checkpoint("provider_failed", |c| slot.set(c, None, None))
-                    .await?;
+                ctx.checkpoint(crate::jobs::Step::ProviderFailed, |c| {
+                    slot.set(c, None, None)
+                })
+                .await?;
                 last_error = Some(StepError::from(e));
             }
         }

@@ -22,7 +22,8 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, mut p: GenerateParams) -> Resul
                     None => p.prompt.clone(),
                 };
                 let saved = improved.clone();
-                ctx.checkpoint("prompt", |c| c.prompt = Some(saved)).await?;
+                ctx.checkpoint(crate::jobs::Step::Prompt, |c| c.prompt = Some(saved))
+                    .await?;
                 improved
             }
         };
@@ -57,8 +58,10 @@ pub async fn run_with(
             .map_err(|e| StepError::Fail(ErrorClass::Permanent, e.to_string()))??;
             let key = store_file(&s.storage, "first-frames", &dst, "jpg", "image/jpeg").await?;
             let saved = key.clone();
-            ctx.checkpoint("input_image", |c| c.input_image = Some(saved))
-                .await?;
+            ctx.checkpoint(crate::jobs::Step::InputImage, |c| {
+                c.input_image = Some(saved)
+            })
+            .await?;
             Some(key)
         }
     };
@@ -92,11 +95,14 @@ pub async fn run_with(
                 None => {
                     ctx.ensure_lease()?;
                     let id = s
-                        .timed("video_submit", s.video.submit(&p.tier, &request, &out))
+                        .timed(
+                            crate::jobs::Step::VideoSubmit,
+                            s.video.submit(&p.tier, &request, &out),
+                        )
                         .await?;
                     let request_id = id.clone();
                     let now = crate::db::now_ms();
-                    ctx.checkpoint("video_submit", |c| {
+                    ctx.checkpoint(crate::jobs::Step::VideoSubmit, |c| {
                         c.request = Some(request_id);
                         c.submitted_ms.get_or_insert(now);
                     })
@@ -105,7 +111,10 @@ pub async fn run_with(
                 }
             };
             match s
-                .timed("video_poll", s.video.poll(&p.tier, &saved, &out))
+                .timed(
+                    crate::jobs::Step::VideoPoll,
+                    s.video.poll(&p.tier, &saved, &out),
+                )
                 .await?
             {
                 Poll::Pending(wait) => return Err(StepError::Wait(wait)),
@@ -115,15 +124,18 @@ pub async fn run_with(
             let out = if (w, h) != (want_w, want_h) {
                 let framed = scratch.file("framed.mp4");
                 s.timed(
-                    "reframe",
+                    crate::jobs::Step::Reframe,
                     reframe(&out, &framed, want_w, want_h, &ctx.cancel),
                 )
                 .await?;
                 framed
             } else {
                 let ready = scratch.file("deliverable.mp4");
-                s.timed("conform", conform_clip(&out, &ready, &ctx.cancel))
-                    .await?;
+                s.timed(
+                    crate::jobs::Step::Conform,
+                    conform_clip(&out, &ready, &ctx.cancel),
+                )
+                .await?;
                 ready
             };
             let key = store_file(&s.storage, "outputs", &out, "mp4", "video/mp4").await?;
@@ -136,7 +148,7 @@ pub async fn run_with(
                 .put_file(&format!("{key}.jpg"), &thumb, "image/jpeg")
                 .await?;
             let stored = key.clone();
-            ctx.checkpoint("output", |c| c.output = Some(stored))
+            ctx.checkpoint(crate::jobs::Step::Output, |c| c.output = Some(stored))
                 .await?;
             key
         }

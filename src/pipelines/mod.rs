@@ -15,7 +15,7 @@ pub mod ugc;
 pub mod video_backend;
 
 use crate::db::{generations, now_ms, Db};
-use crate::failure::ErrorClass;
+use crate::failure::{ErrorClass, Failure};
 use crate::jobs::{JobKind, JobSpec};
 use crate::providers::ProviderError;
 use crate::queue::worker::{Handler, JobCtx, StepOutcome};
@@ -74,15 +74,19 @@ impl Handler for Pipelines {
         };
         if let Some(why) = unreadable {
             tracing::error!(job_id = ctx.job.id, kind = %ctx.job.kind, error = %why, "job row unreadable");
-            crate::metrics::job_failure(&ctx.job.kind, ErrorClass::Permanent.name(), "internal");
-            return StepOutcome::Fail(
+            let failure = Failure::internal(
                 ErrorClass::Permanent,
                 format!("the job cannot be read: {why}"),
             );
+            crate::metrics::job_failure(&ctx.job.kind, failure.class, failure.source);
+            return StepOutcome::Fail(failure);
         }
         if ctx.cancelled() {
             cancel_at_providers(&s, ctx).await;
-            return StepOutcome::Fail(ErrorClass::Permanent, "cancelled by the user".into());
+            return StepOutcome::Fail(Failure::internal(
+                ErrorClass::Permanent,
+                "cancelled by the user",
+            ));
         }
         let c = ctx.checkpoints();
         let deadline = match &ctx.job.spec {
@@ -98,11 +102,13 @@ impl Handler for Pipelines {
             // Stuck in a provider's queue: the tokens are not held forever.
             cancel_at_providers(&s, ctx).await;
             let minutes = deadline.as_secs().div_ceil(60);
-            crate::metrics::job_failure(&ctx.job.kind, "provider_deadline", "provider");
-            return StepOutcome::Fail(
-                ErrorClass::Permanent,
-                format!("the provider did not finish within {minutes} min"),
-            );
+            let failure = Failure {
+                class: ErrorClass::Permanent,
+                source: "provider_deadline",
+                message: format!("the provider did not finish within {minutes} min"),
+            };
+            crate::metrics::job_failure(&ctx.job.kind, failure.class, failure.source);
+            return StepOutcome::Fail(failure);
         }
         let spec = ctx.job.spec.clone();
         let result = match spec {
@@ -117,72 +123,124 @@ impl Handler for Pipelines {
         };
         let kind = ctx.job.kind.clone();
         crate::metrics::job_duration(&kind, started.elapsed());
-        if let Err(StepError::Fail(class, message)) = &result {
-            crate::metrics::job_failure(
-                &kind,
-                class.name(),
-                crate::failure::provider_named_in(message),
-            );
-            tracing::warn!(class = class.name(), %message, "attempt failed");
+        if let Some(e) = result
+            .as_ref()
+            .err()
+            .filter(|e| !matches!(e, StepError::Wait(_)))
+        {
+            crate::metrics::job_failure(&kind, e.class(), e.source_name());
+            tracing::warn!(class = e.class().name(), source = e.source_name(), message = %e.message(), "attempt failed");
         }
         match result {
             Ok(()) => StepOutcome::Done,
             Err(StepError::Wait(d)) => StepOutcome::Snooze(d),
-            Err(StepError::Fail(class, message)) => StepOutcome::Fail(class, message),
+            Err(e) => StepOutcome::Fail(e.failure()),
         }
     }
 }
 
 impl Services {
     /// Runs one step and records how long it took under its name.
-    pub async fn timed<T>(&self, step: &str, work: impl Future<Output = T>) -> T {
+    pub async fn timed<T>(&self, step: crate::jobs::Step, work: impl Future<Output = T>) -> T {
         let started = std::time::Instant::now();
-        let out = tracing::Instrument::instrument(work, tracing::info_span!("step", step)).await;
+        let out =
+            tracing::Instrument::instrument(work, tracing::info_span!("step", step = step.name()))
+                .await;
         crate::metrics::step_duration(step, started.elapsed());
         out
     }
 }
 
-/// Why a step did not finish.
+/// Why a step did not finish, with its typed source: the class and who failed come from the
+/// error itself ([`StepError::class`], [`StepError::source_name`]), never from its text.
 #[derive(Debug)]
 pub enum StepError {
     /// The provider is still working: come back later.
     Wait(std::time::Duration),
+    /// A provider failed; its name and class travel with it.
+    Provider(ProviderError),
+    /// Media work failed: the user's file or a value that cannot be used is bad input.
+    Media(media::MediaError),
+    /// The object store failed (worth a retry).
+    Storage(crate::storage::StorageError),
+    /// The database failed or the job's lease was lost (worth a retry).
+    Database(crate::db::jobs::QueueError),
+    /// The pipeline's own reason.
     Fail(ErrorClass, String),
+}
+
+impl StepError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StepError::Wait(_) | StepError::Storage(_) | StepError::Database(_) => {
+                ErrorClass::Transient
+            }
+            StepError::Provider(e) => e.class,
+            StepError::Media(e) if e.is_bad_input() => ErrorClass::BadUserInput,
+            StepError::Media(_) => ErrorClass::Permanent,
+            StepError::Fail(class, _) => *class,
+        }
+    }
+
+    /// What failed: the provider's name, or `media`, `storage`, `database`, `internal`.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            StepError::Provider(e) => e.provider,
+            StepError::Media(_) => "media",
+            StepError::Storage(_) => "storage",
+            StepError::Database(_) => "database",
+            StepError::Wait(_) | StepError::Fail(..) => "internal",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            StepError::Wait(d) => format!("waiting {} s on a provider", d.as_secs()),
+            StepError::Provider(e) => e.to_string(),
+            StepError::Media(e) => e.to_string(),
+            StepError::Storage(e) => e.to_string(),
+            StepError::Database(e) => e.to_string(),
+            StepError::Fail(_, m) => m.clone(),
+        }
+    }
+
+    /// The failure as it is recorded.
+    pub fn failure(&self) -> crate::failure::Failure {
+        crate::failure::Failure {
+            class: self.class(),
+            source: self.source_name(),
+            message: self.message(),
+        }
+    }
 }
 
 impl From<ProviderError> for StepError {
     fn from(e: ProviderError) -> Self {
-        Self::Fail(e.class, e.to_string())
+        Self::Provider(e)
     }
 }
 
 impl From<crate::db::jobs::QueueError> for StepError {
     fn from(e: crate::db::jobs::QueueError) -> Self {
-        Self::Fail(ErrorClass::Transient, e.to_string())
+        Self::Database(e)
     }
 }
 
 impl From<crate::db::DbError> for StepError {
     fn from(e: crate::db::DbError) -> Self {
-        Self::Fail(ErrorClass::Transient, e.to_string())
+        Self::Database(e.into())
     }
 }
 
 impl From<crate::storage::StorageError> for StepError {
     fn from(e: crate::storage::StorageError) -> Self {
-        Self::Fail(ErrorClass::Transient, e.to_string())
+        Self::Storage(e)
     }
 }
 
 impl From<media::MediaError> for StepError {
     fn from(e: media::MediaError) -> Self {
-        let class = if e.is_bad_input() {
-            ErrorClass::BadUserInput
-        } else {
-            ErrorClass::Permanent
-        };
-        Self::Fail(class, e.to_string())
+        Self::Media(e)
     }
 }
 
@@ -310,7 +368,7 @@ pub async fn deliver_output(
             },
         )
         .await?;
-        ctx.checkpoint("generation", |c| c.generation = Some(g))
+        ctx.checkpoint(crate::jobs::Step::Generation, |c| c.generation = Some(g))
             .await?;
     }
     delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await

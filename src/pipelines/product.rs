@@ -66,7 +66,8 @@ pub async fn run(s: &Services, ctx: &mut JobCtx, p: ProductParams) -> Result<(),
                 None => draft,
             };
             let saved = prompt.clone();
-            ctx.checkpoint("prompt", |c| c.prompt = Some(saved)).await?;
+            ctx.checkpoint(crate::jobs::Step::Prompt, |c| c.prompt = Some(saved))
+                .await?;
             prompt
         }
     };

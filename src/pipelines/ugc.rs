@@ -27,9 +27,12 @@ pub async fn run(
     let voice_key = match ctx.checkpoints().voice.clone() {
         Some(k) => k,
         None => {
-            let key = s.timed("speech", make_voice(s, ctx, &p, &scratch)).await?;
+            let key = s
+                .timed(crate::jobs::Step::Speech, make_voice(s, ctx, &p, &scratch))
+                .await?;
             let stored = key.clone();
-            ctx.checkpoint("speech", |c| c.voice = Some(stored)).await?;
+            ctx.checkpoint(crate::jobs::Step::Speech, |c| c.voice = Some(stored))
+                .await?;
             key
         }
     };
@@ -40,13 +43,15 @@ pub async fn run(
             settle_speech(s, ctx).await?;
             let key = s
                 .timed(
-                    "talking_head",
+                    crate::jobs::Step::TalkingHead,
                     make_talking_head(s, ctx, &p, &voice_key, &scratch),
                 )
                 .await?;
             let stored = key.clone();
-            ctx.checkpoint("talking_head", |c| c.talking_head = Some(stored))
-                .await?;
+            ctx.checkpoint(crate::jobs::Step::TalkingHead, |c| {
+                c.talking_head = Some(stored)
+            })
+            .await?;
             key
         }
     };
@@ -60,7 +65,7 @@ pub async fn run(
         _ => {
             let key = s
                 .timed(
-                    "composite",
+                    crate::jobs::Step::Composite,
                     composite(
                         s,
                         &p,
@@ -72,7 +77,7 @@ pub async fn run(
                 )
                 .await?;
             let stored = key.clone();
-            ctx.checkpoint("composite", |c| c.output = Some(stored))
+            ctx.checkpoint(crate::jobs::Step::Composite, |c| c.output = Some(stored))
                 .await?;
             key
         }
@@ -153,7 +158,7 @@ async fn make_voice(
             .and_then(Result::ok)
             .filter(|s| s.is_finite() && *s > 0.0);
     let (by, note, cost) = (spoken.by, spoken.substitute, spoken.cost_kzt);
-    ctx.checkpoint("speech_by", |c| {
+    ctx.checkpoint(crate::jobs::Step::SpeechBy, |c| {
         c.speech_seconds = seconds;
         c.alignment = alignment_key;
         c.speech_by = Some(by);

@@ -6,7 +6,7 @@ use crate::db::jobs::{
     QueueError,
 };
 use crate::db::Db;
-use crate::failure::ErrorClass;
+use crate::failure::{ErrorClass, Failure};
 use crate::jobs::Checkpoints;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ pub enum StepOutcome {
     Done,
     /// Waiting on a provider: come back later without using up an attempt.
     Snooze(Duration),
-    Fail(ErrorClass, String),
+    Fail(Failure),
 }
 
 /// What a handler gets: the job, the database, and a cancel flag set when the user cancels.
@@ -42,12 +42,12 @@ impl JobCtx {
     /// waiting on it): after a crash the job resumes from here.
     pub async fn checkpoint(
         &mut self,
-        step: &str,
+        step: crate::jobs::Step,
         update: impl FnOnce(&mut Checkpoints),
     ) -> Result<(), QueueError> {
         let mut next = self.job.checkpoints.clone();
         update(&mut next);
-        crate::db::jobs::save_checkpoints(&self.db, &mut self.job, step, next).await
+        crate::db::jobs::save_checkpoints(&self.db, &mut self.job, step.name(), next).await
     }
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
@@ -282,9 +282,10 @@ async fn run_one<H: Handler>(
         Err(e) => {
             let what = panic_message(e);
             tracing::error!(panic = %what, "the job's handler panicked");
-            crate::metrics::job_failure(&claimed.kind, "internal", "internal");
-            let message = format!("internal error: {what}");
-            (StepOutcome::Fail(ErrorClass::Transient, message), claimed)
+            let failure =
+                Failure::internal(ErrorClass::Transient, format!("internal error: {what}"));
+            crate::metrics::job_failure(&claimed.kind, failure.class, failure.source);
+            (StepOutcome::Fail(failure), claimed)
         }
     };
     drop(beat);
@@ -308,10 +309,15 @@ async fn run_one<H: Handler>(
                 );
                 snooze(&db, &job, d).await
             }
-            StepOutcome::Fail(class, msg) => {
-                let outcome = fail(&db, &job, class, &msg, jitter()).await;
+            StepOutcome::Fail(failure) => {
+                let outcome = fail(&db, &job, &failure, jitter()).await;
                 if let Ok(crate::db::jobs::FailOutcome::Refunded) = outcome {
-                    tracing::info!(took_ms, class = class.name(), "job failed; refunded");
+                    tracing::info!(
+                        took_ms,
+                        class = failure.class.name(),
+                        source = failure.source,
+                        "job failed; refunded"
+                    );
                     crate::metrics::job_finished(&job.kind, "failed");
                 }
                 outcome.map(|_| ())

@@ -119,7 +119,13 @@ async fn money_steps(db: &Db, order: i64) {
     let b = queue::submit(db, spec(100)).await.ok();
     if a.is_some() {
         if let Ok(Some(job)) = queue::claim_next(db, "w", Duration::from_secs(30), 10).await {
-            let _ = queue::fail(db, &job, ErrorClass::Permanent, "provider said no", 0.0).await;
+            let _ = queue::fail(
+                db,
+                &job,
+                &reelforge::failure::Failure::internal(ErrorClass::Permanent, "provider said no"),
+                0.0,
+            )
+            .await;
         }
     }
     if let Some(b) = b {

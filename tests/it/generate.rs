@@ -350,7 +350,7 @@ async fn an_out_of_quota_provider_falls_back_and_a_refusal_is_refunded() {
     .await;
     let row = queue::job(&r.db, r.job).await.unwrap().unwrap();
     assert_eq!(
-        (row.state.name(), row.error_class.as_deref()),
+        (row.state.name(), row.error_class.map(|c| c.name())),
         ("failed", Some("content_rejected"))
     );
     assert_eq!(

@@ -161,13 +161,8 @@ async fn a_failed_delivery_gives_the_tokens_back_exactly_once() {
             .collect();
         assert_eq!(reasons, ["job_refund", "job_debit", "payment"]);
         assert_eq!(
-            queue::job(&o.db, o.job)
-                .await
-                .unwrap()
-                .unwrap()
-                .error_class
-                .as_deref(),
-            Some("bad_user_input")
+            queue::job(&o.db, o.job).await.unwrap().unwrap().error_class,
+            Some(reelforge::failure::ErrorClass::BadUserInput)
         );
     }
 }

@@ -78,7 +78,13 @@ async fn a_stale_worker_cannot_finish_fail_or_refund_a_job_taken_over() {
             Err(QueueError::LeaseLost(_))
         ));
         assert!(matches!(
-            queue::fail(db, &stale, ErrorClass::Permanent, "x", 0.5).await,
+            queue::fail(
+                db,
+                &stale,
+                &reelforge::failure::Failure::internal(ErrorClass::Permanent, "x"),
+                0.5
+            )
+            .await,
             Err(QueueError::LeaseLost(_))
         ));
         assert!(matches!(
@@ -107,9 +113,14 @@ async fn transient_failures_back_off_and_the_last_one_refunds_exactly_once() {
         let id = queue::submit(db, spec).await.unwrap();
         let first = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
         let before = reelforge::db::now_ms();
-        match queue::fail(db, &first, ErrorClass::Transient, "timeout", 0.5)
-            .await
-            .unwrap()
+        match queue::fail(
+            db,
+            &first,
+            &reelforge::failure::Failure::internal(ErrorClass::Transient, "timeout"),
+            0.5,
+        )
+        .await
+        .unwrap()
         {
             FailOutcome::RetryAt(at) => assert!(
                 at >= before + 5_000 && at < before + 6_000,
@@ -126,9 +137,14 @@ async fn transient_failures_back_off_and_the_last_one_refunds_exactly_once() {
         let second = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
         assert_eq!(second.attempts, 2);
         assert_eq!(
-            queue::fail(db, &second, ErrorClass::Transient, "timeout", 0.5)
-                .await
-                .unwrap(),
+            queue::fail(
+                db,
+                &second,
+                &reelforge::failure::Failure::internal(ErrorClass::Transient, "timeout"),
+                0.5
+            )
+            .await
+            .unwrap(),
             FailOutcome::Refunded
         );
         assert_eq!(balance(db, 2).await, 100, "{}: refunded", db.kind());
@@ -136,7 +152,7 @@ async fn transient_failures_back_off_and_the_last_one_refunds_exactly_once() {
         assert_eq!(balance(db, 2).await, 100, "a second refund is a no-op");
         let row = queue::job(db, id).await.unwrap().unwrap();
         assert_eq!(
-            (row.state.name(), row.error_class.as_deref()),
+            (row.state.name(), row.error_class.map(|c| c.name())),
             ("failed", Some("transient"))
         );
     }
@@ -154,9 +170,14 @@ async fn moderation_refusals_are_refunded_at_once_and_snoozes_cost_no_attempt() 
         let rejected = queue::submit(db, job(3, 50)).await.unwrap();
         let j = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
         assert_eq!(
-            queue::fail(db, &j, ErrorClass::ContentRejected, "nsfw", 0.5)
-                .await
-                .unwrap(),
+            queue::fail(
+                db,
+                &j,
+                &reelforge::failure::Failure::internal(ErrorClass::ContentRejected, "nsfw"),
+                0.5
+            )
+            .await
+            .unwrap(),
             FailOutcome::Refunded
         );
         assert_eq!(queue::job(db, rejected).await.unwrap().unwrap().attempts, 1);
@@ -283,9 +304,11 @@ impl Handler for Recorder {
         if ctx.job.kind == "text_to_video" {
             if ctx.checkpoints().request.is_none() {
                 *self.submissions.lock().unwrap() += 1; // a paid request to the provider
-                ctx.checkpoint("generate", |c| c.request = Some("req-123".into()))
-                    .await
-                    .unwrap();
+                ctx.checkpoint(reelforge::jobs::Step::VideoSubmit, |c| {
+                    c.request = Some("req-123".into())
+                })
+                .await
+                .unwrap();
                 if self.hang_after_submit {
                     std::future::pending::<()>().await; // the process dies while waiting
                 }
@@ -545,7 +568,10 @@ impl Handler for TwoSideEffects {
     async fn run(&self, ctx: &mut JobCtx) -> StepOutcome {
         for _ in 0..2 {
             if ctx.ensure_lease().is_err() {
-                return StepOutcome::Fail(ErrorClass::Transient, "lease lost".into());
+                return StepOutcome::Fail(reelforge::failure::Failure::internal(
+                    ErrorClass::Transient,
+                    "lease lost",
+                ));
             }
             *self.done.lock().unwrap() += 1;
             tokio::time::sleep(self.between).await;
@@ -624,9 +650,14 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
             "{}",
             db.kind()
         );
-        queue::fail(db, &job, ErrorClass::Permanent, "x", 0.0)
-            .await
-            .unwrap();
+        queue::fail(
+            db,
+            &job,
+            &reelforge::failure::Failure::internal(ErrorClass::Permanent, "x"),
+            0.0,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             ledger::balance_of(db, 61).await.unwrap(),
             5000,

@@ -330,7 +330,7 @@ async fn a_content_refusal_is_final_and_refunded_without_asking_another_model() 
     let row = run_one(&s, &db, BreakerSettings::default(), job).await;
     assert_eq!(row.state, "failed", "{row:?}");
     assert_eq!(
-        row.error_class.as_deref(),
+        row.error_class.map(|c| c.name()),
         Some("content_rejected"),
         "{row:?}"
     );

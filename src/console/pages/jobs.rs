@@ -133,7 +133,7 @@ pub async fn job(
         @for m in made_by(&j.checkpoints) { p { (m) } }
         @if let Some(note) = &j.checkpoints.voice_note { p { "voice stood in: " (note) } }
         @if let Some(spent) = j.checkpoints.spent_kzt { p { "provider cost: " (format!("{spent:.1} ₸")) } }
-        @if let Some(class) = &j.error_class { p class="bad" { (class) ": " (j.error_message.as_deref().unwrap_or("")) } }
+        @if let Some(class) = j.error_class { p class="bad" { (class.name()) " (" (j.error_provider.as_deref().unwrap_or("internal")) "): " (j.error_message.as_deref().unwrap_or("")) } }
         p {
             @if debited && !refunded && j.state.is_final() { (action("refund", "Refund")) " " }
             @if matches!(j.state, JobState::Failed | JobState::Cancelled) { (action("retry", "Retry (free)")) " " }

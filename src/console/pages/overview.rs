@@ -116,11 +116,9 @@ pub async fn overview(
             .sum::<i64>()
     };
     // Failures by class × provider.
-    let mut failures: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
-    for (class, message) in q::failures(&s.db, since).await.map_err(internal)? {
-        *failures
-            .entry((class, crate::failure::provider_named_in(&message)))
-            .or_default() += 1;
+    let mut failures: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (class, provider) in q::failures(&s.db, since).await.map_err(internal)? {
+        *failures.entry((class, provider)).or_default() += 1;
     }
     // Spend and margin from the finished jobs' checkpoints (the pricing table's costs).
     let done = crate::db::jobs::done_since(&s.db, since)

@@ -72,7 +72,8 @@ pub async fn claim_batch(
                 "{} attempts ended without an outcome (the worker stopped or crashed each time)",
                 job.max_attempts
             );
-            match fail(db, job, ErrorClass::Permanent, &why, 0.0).await {
+            let failure = crate::failure::Failure::internal(ErrorClass::Permanent, why);
+            match fail(db, job, &failure, 0.0).await {
                 Ok(_) | Err(QueueError::LeaseLost(_)) => {}
                 Err(e) => return Err(e),
             }

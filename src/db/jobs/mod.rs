@@ -5,7 +5,7 @@
 //! back exactly once when it ends in failure or is cancelled.
 use crate::db::ledger::{self, LedgerError, Reason, Step};
 use crate::db::{now_ms, Db, DbError};
-use crate::failure::{retry_delay, ErrorClass};
+use crate::failure::{retry_delay, Failure};
 use crate::jobs::{Checkpoints, JobSpec, SpecError};
 use std::time::Duration;
 
@@ -440,23 +440,25 @@ pub enum FailOutcome {
 pub async fn fail(
     db: &Db,
     job: &ClaimedJob,
-    class: ErrorClass,
-    message: &str,
+    failure: &Failure,
     jitter: f64,
 ) -> Result<FailOutcome, QueueError> {
+    let class = failure.class;
+    let message = failure.message.as_str();
+    let source = failure.source;
     let text = format!("{}: {message}", class.name());
     if let Some(delay) =
         retry_delay(class, job.attempts as u32, jitter).filter(|_| job.attempts < job.max_attempts)
     {
         let at = now_ms() + delay.as_millis() as i64;
-        fenced!(db, job, "UPDATE jobs SET state = 'queued', run_at_ms = $4, error_class = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", at, class.name())?;
+        fenced!(db, job, "UPDATE jobs SET state = 'queued', run_at_ms = $4, error_class = $5, error_provider = $6, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", at, class.name(), source)?;
         record_event(db, job.id, "retrying", Some(text)).await?;
         return Ok(FailOutcome::RetryAt(at));
     }
     let now = now_ms();
     let ended = end_with_refund!(db, job.id, "failed", Some(text),
-        "UPDATE jobs SET state = 'failed', finished_ms = $3, error_class = $4, error_message = $5, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-        job.lease_token, now, class.name(), message)?;
+        "UPDATE jobs SET state = 'failed', finished_ms = $3, error_class = $4, error_message = $5, error_provider = $6, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        job.lease_token, now, class.name(), message, source)?;
     if !ended {
         return Err(QueueError::LeaseLost(job.id));
     }

@@ -15,7 +15,10 @@ pub struct JobRow {
     pub attempts: i64,
     pub run_at_ms: i64,
     pub lease_token: i64,
-    pub error_class: Option<String>,
+    /// The last failure's class (an unknown stored name reads as permanent).
+    pub error_class: Option<crate::failure::ErrorClass>,
+    /// What the last failure failed on (a provider's name, or media, storage, …).
+    pub error_provider: Option<String>,
     pub error_message: Option<String>,
     pub checkpoints: Checkpoints,
     pub cost_tokens: i64,
@@ -36,6 +39,7 @@ struct RawJob {
     run_at_ms: i64,
     lease_token: i64,
     error_class: Option<String>,
+    error_provider: Option<String>,
     error_message: Option<String>,
     checkpoints: String,
     cost_tokens: i64,
@@ -44,7 +48,7 @@ struct RawJob {
     worker: Option<String>,
 }
 
-const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_message, checkpoints, cost_tokens, created_ms, finished_ms, worker";
+const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms, lease_token, error_class, error_provider, error_message, checkpoints, cost_tokens, created_ms, finished_ms, worker";
 
 impl From<RawJob> for JobRow {
     fn from(r: RawJob) -> Self {
@@ -57,7 +61,11 @@ impl From<RawJob> for JobRow {
             attempts: r.attempts,
             run_at_ms: r.run_at_ms,
             lease_token: r.lease_token,
-            error_class: r.error_class,
+            error_class: r
+                .error_class
+                .as_deref()
+                .map(crate::failure::ErrorClass::from_name),
+            error_provider: r.error_provider,
             error_message: r.error_message,
             checkpoints: Checkpoints::from_json(&r.checkpoints),
             cost_tokens: r.cost_tokens,
