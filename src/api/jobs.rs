@@ -350,6 +350,13 @@ mod tests {
             "voice",
             "voice_gender",
             "background",
+            // The layout, flattened into the spec.
+            "position",
+            "circle_size",
+            "ring",
+            "captions",
+            "caption_style",
+            "safe_zone",
         ] {
             assert!(ugc.iter().any(|k| k == f), "{f} in {ugc:?}");
         }

@@ -102,7 +102,7 @@ pub enum Dialogue {
         price: i64,
         /// Where the circle sits and how it looks (the layout preview's buttons).
         #[serde(default)]
-        layout: Layout,
+        layout: LayoutDraft,
     },
     /// The next text goes to the admin chat.
     Feedback,
@@ -114,7 +114,7 @@ pub enum Dialogue {
         character: String,
         script: String,
         #[serde(default)]
-        layout: Layout,
+        layout: LayoutDraft,
     },
     /// An admin adds a gallery character: the photo, its gender, its name.
     AddCharacterPhoto,
@@ -137,42 +137,37 @@ fn default_size() -> String {
     "720x1280".into()
 }
 
-/// A UGC video's layout, chosen on the free preview still before paying.
+/// A UGC video's layout while it is chosen on the free preview still: the job's own
+/// [`crate::jobs::Layout`] (what the order will carry) and when the still was last drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Layout {
-    /// `bottom-left`, `bottom-right`, `top-left`, `top-right`, `center`.
-    pub position: String,
-    /// `s`, `m`, `l`.
-    pub size: String,
-    pub ring: bool,
-    pub captions: bool,
-    /// The captions' look (new orders start with karaoke).
-    #[serde(default = "karaoke")]
-    pub caption_style: media::CaptionStyle,
-    /// Which app's interface captions and the circle keep clear of.
-    #[serde(default)]
-    pub safe_zone: media::SafeZone,
+pub struct LayoutDraft {
+    #[serde(flatten)]
+    pub layout: crate::jobs::Layout,
     /// When the still was last drawn (presses within a second are not re-drawn).
     #[serde(default)]
     pub drawn_ms: i64,
 }
 
-impl Default for Layout {
+impl Default for LayoutDraft {
     fn default() -> Self {
         Self {
-            position: "bottom-left".into(),
-            size: "m".into(),
-            ring: false,
-            captions: true,
-            caption_style: media::CaptionStyle::Karaoke,
-            safe_zone: media::SafeZone::Reels,
+            layout: crate::jobs::Layout::new_order(),
             drawn_ms: 0,
         }
     }
 }
 
-fn karaoke() -> media::CaptionStyle {
-    media::CaptionStyle::Karaoke
+impl std::ops::Deref for LayoutDraft {
+    type Target = crate::jobs::Layout;
+    fn deref(&self) -> &Self::Target {
+        &self.layout
+    }
+}
+
+impl std::ops::DerefMut for LayoutDraft {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.layout
+    }
 }
 
 /// The user's state (Idle when there is none or it cannot be read after an upgrade).

@@ -3,9 +3,12 @@
 //! when `TELEGRAM_BOT_TOKEN` is set.
 use super::CliError;
 use clap::Args;
+use reelforge::bot::run::RunningBot;
 use reelforge::config::{Config, Layer};
 use reelforge::db::Db;
 use reelforge::http::{router, AppState};
+use reelforge::pricing::PriceTable;
+use reelforge::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,223 +40,247 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
     media::set_gpu(cfg.media_gpu);
     tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
-    rt.block_on(async move {
-        let db = Db::connect(&cfg.database_url)
-            .await
-            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-        let (credited_tx, mut credited_rx) = tokio::sync::mpsc::unbounded_channel();
-        let listener = tokio::net::TcpListener::bind(cfg.http_addr)
-            .await
-            .map_err(|e| {
-                CliError::BadInput(format!("HTTP_ADDR {} cannot be used: {e}.", cfg.http_addr))
-            })?;
-        // The pricing table, read once: the bot, the API, the console and the Stripe webhook.
-        let prices = Arc::new(
-            reelforge::pricing::PriceTable::load(
-                cfg.pricing_file.as_deref().map(std::path::Path::new),
-            )
+    rt.block_on(serve(a, cfg))
+}
+
+/// Everything `serve` runs, started in order (the database, the port, the pricing table, the
+/// bot, the HTTP routes, the workers) and stopped together on a signal.
+async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
+    let db = Db::connect(&cfg.database_url)
+        .await
+        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let (credited_tx, credited_rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .map_err(|e| {
+            CliError::BadInput(format!("HTTP_ADDR {} cannot be used: {e}.", cfg.http_addr))
+        })?;
+    // The pricing table, read once: the bot, the API, the console and the Stripe webhook.
+    let prices = Arc::new(
+        PriceTable::load(cfg.pricing_file.as_deref().map(std::path::Path::new))
             .map_err(|e| CliError::BadInput(format!("PRICING_FILE {e}.")))?,
-        );
-        let state = AppState {
-            db: db.clone(),
-            stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
-            metrics_token: cfg.metrics_token.clone(),
-            credited: Some(credited_tx),
-            referral_percent: prices.referral_percent,
-        };
-        tracing::info!(
-            addr = %cfg.http_addr,
-            stripe_webhook = cfg.stripe_webhook_secret.is_some(),
-            "serving health, metrics and webhooks"
-        );
-        // Workers deliver themselves and need the bot token: checked before anything starts.
-        let deliver = if a.no_workers {
+    );
+    let state = AppState {
+        db: db.clone(),
+        stripe_webhook_secret: cfg.stripe_webhook_secret.clone(),
+        metrics_token: cfg.metrics_token.clone(),
+        credited: Some(credited_tx),
+        referral_percent: prices.referral_percent,
+    };
+    tracing::info!(
+        addr = %cfg.http_addr,
+        stripe_webhook = cfg.stripe_webhook_secret.is_some(),
+        "serving health, metrics and webhooks"
+    );
+    // Workers deliver themselves and need the bot token: checked before anything starts.
+    let deliver = if a.no_workers {
+        None
+    } else {
+        Some(super::worker::telegram_deliverer(&cfg, &db)?)
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // One store for the bot's uploads and the workers.
+    let storage = Arc::new(super::worker::build_storage(&cfg).await?);
+    let shared = Shared {
+        cfg: &cfg,
+        db: &db,
+        storage: &storage,
+        prices: &prices,
+    };
+    let mut bot = match cfg.telegram_bot_token.as_deref() {
+        Some(token) => Some(start_bot(&shared, token, deliver.clone(), &stop_tx).await?),
+        None => {
+            tracing::warn!("TELEGRAM_BOT_TOKEN is not set; running without the bot");
             None
-        } else {
-            Some(super::worker::telegram_deliverer(&cfg, &db)?)
-        };
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        // One store for the bot's uploads and the workers.
-        let storage = Arc::new(super::worker::build_storage(&cfg).await?);
-        let mut bot = match cfg.telegram_bot_token.as_deref() {
-            Some(token) => {
-                let bot = reelforge::bot::run::make_bot(
-                    token,
-                    &cfg.telegram_api_url,
-                    cfg.telegram_proxy.as_deref(),
-                )
-                .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-                let http = reelforge::providers::http_client(
-                    std::time::Duration::from_secs(60),
-                    cfg.provider_proxy.as_deref(),
-                )
-                .map_err(CliError::Internal)?;
-                let mut app = reelforge::bot::run::BotApp::new(db.clone(), storage.clone());
-                app.prices = (*prices).clone();
-                app.settings = cfg.bot.clone();
-                app.limits =
-                    reelforge::bot::rate_limit::RateLimits::new(cfg.bot.actions_per_hour as usize);
-                app.admins = cfg.admin_ids.clone();
-                app.stripe = cfg
-                    .stripe_secret_key
+        }
+    };
+    let mut routes = router(state).merge(api_and_console(&shared, &stop_tx)?);
+    if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
+        routes = routes.merge(webhook);
+    }
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            routes.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.changed().await;
+        })
+        .await
+    });
+    if let Some((b, _)) = &bot {
+        tokio::spawn(announce_payments(b.clone(), db.clone(), credited_rx));
+    }
+    let workers = match deliver {
+        None => None,
+        Some(deliver) => {
+            let options = super::worker::WorkerOptions {
+                lease_s: a.lease_s,
+                ..Default::default()
+            };
+            Some(super::worker::start(&cfg, db, storage, options, deliver).await?)
+        }
+    };
+    super::worker::shutdown_signal().await;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    if let Some(w) = workers {
+        w.stop().await?;
+    }
+    let _ = server.await;
+    if let Some((_, running)) = bot {
+        let _ = running.task.await;
+    }
+    Ok(())
+}
+
+/// What the bot, the API and the console of one `serve` share.
+struct Shared<'a> {
+    cfg: &'a Config,
+    db: &'a Db,
+    storage: &'a Arc<Storage>,
+    prices: &'a Arc<PriceTable>,
+}
+
+/// The Telegram bot (long polling, or a webhook route to mount), with the speech chain the
+/// jobs use for its previews and the operator alerts of the workers.
+async fn start_bot(
+    s: &Shared<'_>,
+    token: &str,
+    alerts: Option<Arc<dyn reelforge::pipelines::Deliver>>,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> Result<(teloxide::Bot, RunningBot), CliError> {
+    let cfg = s.cfg;
+    let bot =
+        reelforge::bot::run::make_bot(token, &cfg.telegram_api_url, cfg.telegram_proxy.as_deref())
+            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    let http = reelforge::providers::http_client(
+        std::time::Duration::from_secs(60),
+        cfg.provider_proxy.as_deref(),
+    )
+    .map_err(CliError::Internal)?;
+    let mut app = reelforge::bot::run::BotApp::new(s.db.clone(), s.storage.clone());
+    app.prices = (**s.prices).clone();
+    app.settings = cfg.bot.clone();
+    app.limits = reelforge::bot::rate_limit::RateLimits::new(cfg.bot.actions_per_hour as usize);
+    app.admins = cfg.admin_ids.clone();
+    app.stripe = cfg
+        .stripe_secret_key
+        .as_deref()
+        .map(|k| reelforge::payments::stripe::StripeClient::new(http.clone(), k, None));
+    let remote = cfg.providers == reelforge::config::Providers::Remote;
+    // The speech preview speaks through the same chain as the jobs.
+    app.speech =
+        reelforge::pipelines::RemoteProviders::from_config(cfg, &http, Some(s.prices.clone()))
+            .speech;
+    app.alerts = alerts;
+    app.policy_dir = cfg.policy_dir.as_deref().map(std::path::PathBuf::from);
+    app.tts = cfg
+        .api_keys
+        .get("elevenlabs")
+        .filter(|k| remote && !k.is_empty())
+        .map(|k| {
+            Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
+                http.clone(),
+                k.clone(),
+                None,
+            ))
+        });
+    let running = reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop.subscribe())
+        .await
+        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    tracing::info!(
+        mode = if running.webhook.is_some() { "webhook" } else { "long polling" },
+        api = %cfg.telegram_api_url,
+        "bot started"
+    );
+    Ok((bot, running))
+}
+
+/// The public API v1 (with its webhook outbox running) and, when `CONSOLE_TOKEN` is set, the
+/// operator console.
+fn api_and_console(
+    s: &Shared<'_>,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> Result<axum::Router, CliError> {
+    let cfg = s.cfg;
+    let api = Arc::new(reelforge::api::ApiState {
+        db: s.db.clone(),
+        storage: s.storage.clone(),
+        prices: s.prices.clone(),
+        limiter: reelforge::api::RateLimiter::new(cfg.api_rate_per_min as u32),
+        work_dir: std::env::temp_dir().join("reelforge-api"),
+        webhook_private_ok: cfg.api_webhook_private_ok,
+    });
+    let hooks_http = reelforge::providers::http_client(std::time::Duration::from_secs(15), None)
+        .map_err(CliError::Internal)?;
+    tokio::spawn(reelforge::api::webhooks::run(
+        s.db.clone(),
+        hooks_http,
+        cfg.api_webhook_private_ok,
+        stop.subscribe(),
+    ));
+    let mut routes = reelforge::api::router(api);
+    match &cfg.console_token {
+        Some(token) => {
+            let console = Arc::new(reelforge::console::ConsoleState::new(
+                s.db.clone(),
+                s.storage.clone(),
+                s.prices.clone(),
+                token.clone(),
+                cfg.telegram_bot_token.clone(),
+                cfg.admin_ids.clone(),
+                cfg.bot
+                    .public_url
                     .as_deref()
-                    .map(|k| reelforge::payments::stripe::StripeClient::new(http.clone(), k, None));
-                let remote = cfg.providers == reelforge::config::Providers::Remote;
-                // The speech preview speaks through the same chain as the jobs.
-                app.speech = reelforge::pipelines::RemoteProviders::from_config(
-                    &cfg,
-                    &http,
-                    Some(prices.clone()),
-                )
-                .speech;
-                app.alerts = deliver.clone();
-                app.policy_dir = cfg.policy_dir.as_deref().map(std::path::PathBuf::from);
-                app.tts = cfg
-                    .api_keys
-                    .get("elevenlabs")
-                    .filter(|k| remote && !k.is_empty())
-                    .map(|k| {
-                        Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
-                            http.clone(),
-                            k.clone(),
-                            None,
-                        ))
-                    });
-                let running =
-                    reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop_tx.subscribe())
-                        .await
-                        .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-                tracing::info!(
-                    mode = if running.webhook.is_some() { "webhook" } else { "long polling" },
-                    api = %cfg.telegram_api_url,
-                    "bot started"
-                );
-                Some((bot, running))
-            }
-            None => {
-                tracing::warn!("TELEGRAM_BOT_TOKEN is not set; running without the bot");
-                None
-            }
+                    .is_some_and(|u| u.starts_with("https://")),
+            ));
+            routes = routes.merge(reelforge::console::router(console));
+            tracing::info!("operator console on /console");
+        }
+        None => tracing::info!("CONSOLE_TOKEN is not set: the operator console is off"),
+    }
+    Ok(routes)
+}
+
+/// Paid Stripe sessions and referral rewards are announced to the user by the bot, in their
+/// language.
+async fn announce_payments(
+    bot: teloxide::Bot,
+    db: Db,
+    mut credited: tokio::sync::mpsc::UnboundedReceiver<reelforge::payments::stripe::WebhookOutcome>,
+) {
+    use reelforge::bot::texts::{Lang, Texts};
+    use reelforge::payments::stripe::WebhookOutcome;
+    use teloxide::prelude::Requester;
+    let texts = Texts::bundled();
+    while let Some(outcome) = credited.recv().await {
+        let (user, key, tokens, balance) = match outcome {
+            WebhookOutcome::Credited {
+                user,
+                tokens,
+                balance,
+            } => (user, "pay.credited", tokens, balance),
+            WebhookOutcome::ReferralReward {
+                referrer,
+                tokens,
+                balance,
+            } => (referrer, "referral.reward", tokens, balance),
+            WebhookOutcome::Ignored(_) => continue,
         };
-        // The public API v1 and its webhook outbox.
-        let api = Arc::new(reelforge::api::ApiState {
-            db: db.clone(),
-            storage: storage.clone(),
-            prices: prices.clone(),
-            limiter: reelforge::api::RateLimiter::new(cfg.api_rate_per_min as u32),
-            work_dir: std::env::temp_dir().join("reelforge-api"),
-            webhook_private_ok: cfg.api_webhook_private_ok,
-        });
-        let hooks_http =
-            reelforge::providers::http_client(std::time::Duration::from_secs(15), None)
-                .map_err(CliError::Internal)?;
-        tokio::spawn(reelforge::api::webhooks::run(
-            db.clone(),
-            hooks_http,
-            cfg.api_webhook_private_ok,
-            stop_tx.subscribe(),
-        ));
-        let mut routes = router(state).merge(reelforge::api::router(api));
-        // The operator console, when CONSOLE_TOKEN is set.
-        match &cfg.console_token {
-            Some(token) => {
-                let console = Arc::new(reelforge::console::ConsoleState::new(
-                    db.clone(),
-                    storage.clone(),
-                    prices.clone(),
-                    token.clone(),
-                    cfg.telegram_bot_token.clone(),
-                    cfg.admin_ids.clone(),
-                    cfg.bot
-                        .public_url
-                        .as_deref()
-                        .is_some_and(|u| u.starts_with("https://")),
-                ));
-                routes = routes.merge(reelforge::console::router(console));
-                tracing::info!("operator console on /console");
-            }
-            None => tracing::info!("CONSOLE_TOKEN is not set: the operator console is off"),
-        }
-        if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
-            routes = routes.merge(webhook);
-        }
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                routes.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.changed().await;
-            })
+        let lang = reelforge::db::users::get_user(&db, user)
             .await
-        });
-        // Paid Stripe sessions are announced to the user by the bot.
-        if let Some((b, _)) = &bot {
-            let (b, db, texts) = (
-                b.clone(),
-                db.clone(),
-                reelforge::bot::texts::Texts::bundled(),
-            );
-            tokio::spawn(async move {
-                use reelforge::payments::stripe::WebhookOutcome;
-                use teloxide::prelude::Requester;
-                while let Some(outcome) = credited_rx.recv().await {
-                    let (user, key, tokens, balance) = match outcome {
-                        WebhookOutcome::Credited {
-                            user,
-                            tokens,
-                            balance,
-                        } => (user, "pay.credited", tokens, balance),
-                        WebhookOutcome::ReferralReward {
-                            referrer,
-                            tokens,
-                            balance,
-                        } => (referrer, "referral.reward", tokens, balance),
-                        WebhookOutcome::Ignored(_) => continue,
-                    };
-                    let lang = reelforge::db::users::get_user(&db, user)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|u| {
-                            if u.language == "ru" {
-                                reelforge::bot::texts::Lang::Ru
-                            } else {
-                                reelforge::bot::texts::Lang::En
-                            }
-                        })
-                        .unwrap_or(reelforge::bot::texts::Lang::Ru);
-                    let text = texts.get(lang, key, &[("tokens", &tokens), ("balance", &balance)]);
-                    let _ = b.send_message(teloxide::types::ChatId(user), text).await;
+            .ok()
+            .flatten()
+            .map(|u| {
+                if u.language == "ru" {
+                    Lang::Ru
+                } else {
+                    Lang::En
                 }
-            });
-        }
-        let workers = match deliver {
-            None => None,
-            Some(deliver) => Some(
-                super::worker::start(
-                    &cfg,
-                    db,
-                    storage,
-                    super::worker::WorkerOptions {
-                        lease_s: a.lease_s,
-                        ..Default::default()
-                    },
-                    deliver,
-                )
-                .await?,
-            ),
-        };
-        super::worker::shutdown_signal().await;
-        tracing::info!("stopping");
-        let _ = stop_tx.send(true);
-        if let Some(w) = workers {
-            w.stop().await?;
-        }
-        let _ = server.await;
-        if let Some((_, running)) = bot {
-            let _ = running.task.await;
-        }
-        Ok(())
-    })
+            })
+            .unwrap_or(Lang::Ru);
+        let text = texts.get(lang, key, &[("tokens", &tokens), ("balance", &balance)]);
+        let _ = bot.send_message(teloxide::types::ChatId(user), text).await;
+    }
 }

@@ -2,10 +2,12 @@
 //! ([`JobState`]), what its steps have made ([`Checkpoints`]) and, from those three, the one
 //! phase a user sees ([`phase`]). Everything that reads a job goes through these types.
 mod checkpoints;
+mod layout;
 mod spec;
 mod step;
 
 pub use checkpoints::{Checkpoints, Delivered};
+pub use layout::{Layout, Placement};
 pub use spec::{
     EditParams, FileRole, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams,
 };

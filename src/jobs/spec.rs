@@ -219,12 +219,9 @@ pub struct UgcParams {
     pub script: String,
     #[serde(default = "default_language")]
     pub language: String,
-    #[serde(default = "yes")]
-    pub captions: bool,
+    /// The output size.
     #[serde(default = "default_size")]
     pub size: String,
-    #[serde(default = "default_position")]
-    pub position: String,
     /// The chosen voice: an ElevenLabs id, or `openai:<voice>` (an offline voice travels in
     /// `language`).
     #[serde(default)]
@@ -232,21 +229,9 @@ pub struct UgcParams {
     /// How the chosen voice sounds: a fallback provider speaks with its closest voice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_gender: Option<crate::providers::speech::Gender>,
-    /// The circle's size: `s`, `m` (default) or `l` (the layout preview's buttons).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub circle_size: Option<String>,
-    /// A white ring around the circle.
-    #[serde(default)]
-    pub ring: bool,
-    /// `classic` (rows before styles existed), `boxed`, `karaoke` or `bold-pop`.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub caption_style: media::CaptionStyle,
-    /// `reels` (default), `tiktok`, `shorts` or `none`: the platform interface captions and
-    /// the circle keep clear of on vertical videos.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub safe_zone: media::SafeZone,
+    /// Where the circle goes, how big, the captions and the safe zone (flattened in the JSON).
+    #[serde(flatten)]
+    pub layout: super::Layout,
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,
@@ -255,14 +240,8 @@ pub struct UgcParams {
 fn default_language() -> String {
     "ru".into()
 }
-fn yes() -> bool {
-    true
-}
 fn default_size() -> String {
     "720x1280".into()
-}
-fn default_position() -> String {
-    "bottom-left".into()
 }
 
 #[cfg(test)]
@@ -286,7 +265,8 @@ mod tests {
         let JobSpec::UgcVideo(p) = ugc else {
             panic!("wrong variant")
         };
-        assert_eq!((p.size.as_str(), p.captions), ("720x1280", true));
+        assert_eq!((p.size.as_str(), p.layout.captions), ("720x1280", true));
+        assert_eq!(p.layout, super::super::Layout::default());
     }
 
     #[test]

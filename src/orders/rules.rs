@@ -196,7 +196,7 @@ fn ugc(p: &UgcParams) -> Result<(), Invalid> {
 /// placed in the safe zone by the composite's own function.
 fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
     let (w, h) = size(&p.size)?;
-    if let Some(s) = p.circle_size.as_deref() {
+    if let Some(s) = p.layout.circle_size.as_deref() {
         if !CIRCLE_SIZES.contains(&s) {
             return Err(invalid(
                 "circle_size",
@@ -204,14 +204,9 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
             ));
         }
     }
-    let position: media::Position = p
-        .position
-        .parse()
-        .map_err(|e: media::MediaError| invalid("position", e.to_string()))?;
-    // The composite places the circle (or the head) whether or not there is a background.
-    let (diameter, _) =
-        crate::pipelines::ugc::circle_layout(p.circle_size.as_deref(), p.ring, w, h);
-    media::place_circle(w, h, diameter, position, p.safe_zone.area(w, h))
+    // Placed as the composite will place it (the circle, or the head alone), in the safe zone.
+    p.layout
+        .place(w, h)
         .map_err(|e| invalid("position", e.to_string()))?;
     Ok(())
 }
@@ -235,20 +230,23 @@ mod tests {
         let field = |spec: JobSpec| check(&spec, &prices).err().map(|e| e.field);
         assert_eq!(field(ugc_spec(|_| {})), None);
         assert_eq!(
-            field(ugc_spec(|p| p.position = "middle".into())),
+            field(ugc_spec(|p| p.layout.position = "middle".into())),
             Some("position")
         );
         assert_eq!(
-            field(ugc_spec(|p| p.position = "700,1200".into())),
+            field(ugc_spec(|p| p.layout.position = "700,1200".into())),
             Some("position")
         );
-        assert_eq!(field(ugc_spec(|p| p.position = "10,20".into())), None);
+        assert_eq!(
+            field(ugc_spec(|p| p.layout.position = "10,20".into())),
+            None
+        );
         assert_eq!(
             field(ugc_spec(|p| p.size = "721x1280".into())),
             Some("size")
         );
         assert_eq!(
-            field(ugc_spec(|p| p.circle_size = Some("xl".into()))),
+            field(ugc_spec(|p| p.layout.circle_size = Some("xl".into()))),
             Some("circle_size")
         );
         assert_eq!(
@@ -300,7 +298,7 @@ mod tests {
         assert_eq!(
             field(ugc_spec(|p| {
                 p.background = None;
-                p.position = "700,1200".into();
+                p.layout.position = "700,1200".into();
             })),
             Some("position")
         );

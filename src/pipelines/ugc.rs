@@ -290,28 +290,6 @@ fn talking_head_input(model: &str, common: &serde_json::Value) -> serde_json::Va
     input
 }
 
-/// The circle's diameter and ring for a layout (`s`/`m`/`l`, ring on or off) at `w`×`h`: the
-/// same for the preview still and the composite.
-pub fn circle_layout(
-    size: Option<&str>,
-    ring: bool,
-    w: usize,
-    h: usize,
-) -> (usize, Option<media::Ring>) {
-    let factor = match size {
-        Some("s") => 0.75,
-        Some("l") => 1.3,
-        _ => 1.0,
-    };
-    let diameter =
-        ((media::default_diameter(w, h) as f64 * factor) as usize / 2 * 2).min(w.min(h) / 2 * 2);
-    let ring = ring.then(|| media::Ring {
-        rgb: (255, 255, 255),
-        width: (diameter / 40).max(2),
-    });
-    (diameter, ring)
-}
-
 /// The fields of a UGC spec that do not change its composite once the speech and the head are
 /// made (they are in the cache key's files, or only choose how the speech is made).
 const NOT_IN_THE_COMPOSITE: [&str; 7] = [
@@ -333,7 +311,7 @@ fn composite_settings(p: &UgcParams) -> serde_json::Value {
             o.remove(field);
         }
         // The script is drawn only as captions.
-        if !p.captions {
+        if !p.layout.captions {
             o.remove("script");
         }
     }
@@ -377,13 +355,14 @@ async fn composite(
         let (w, h) = media::parse_size(&p.size).map_err(composite_error)?;
         req.width = w;
         req.height = h;
-        req.position = p.position.parse().map_err(composite_error)?;
-        let (diameter, ring) = circle_layout(p.circle_size.as_deref(), p.ring, w, h);
-        req.diameter = Some(diameter);
-        req.ring = ring;
-        req.caption_style = p.caption_style;
-        req.safe_zone = p.safe_zone;
-        req.captions = match (p.captions, words) {
+        // The same placement the order was checked with and the preview drew.
+        let placed = p.layout.place(w, h).map_err(composite_error)?;
+        req.position = placed.position;
+        req.diameter = Some(placed.diameter);
+        req.ring = placed.ring;
+        req.caption_style = placed.caption_style;
+        req.safe_zone = placed.safe_zone;
+        req.captions = match (p.layout.captions, words) {
             (false, _) => None,
             (true, Some(w)) => Some(media::Captions::Words(w)),
             (true, None) => Some(media::Captions::Script(p.script.clone())),
@@ -453,14 +432,16 @@ mod tests {
         let base = params();
         let changes: [(&str, fn(&mut UgcParams)); 8] = [
             ("size", |p| p.size = "1080x1920".into()),
-            ("position", |p| p.position = "top-right".into()),
-            ("circle_size", |p| p.circle_size = Some("l".into())),
-            ("ring", |p| p.ring = true),
-            ("captions", |p| p.captions = false),
+            ("position", |p| p.layout.position = "top-right".into()),
+            ("circle_size", |p| p.layout.circle_size = Some("l".into())),
+            ("ring", |p| p.layout.ring = true),
+            ("captions", |p| p.layout.captions = false),
             ("caption_style", |p| {
-                p.caption_style = media::CaptionStyle::BoldPop
+                p.layout.caption_style = media::CaptionStyle::BoldPop
             }),
-            ("safe_zone", |p| p.safe_zone = media::SafeZone::Tiktok),
+            ("safe_zone", |p| {
+                p.layout.safe_zone = media::SafeZone::Tiktok
+            }),
             ("script", |p| p.script = "Another line".into()),
         ];
         for (field, change) in changes {
@@ -472,7 +453,7 @@ mod tests {
         // serialized field is either in the settings or in NOT_IN_THE_COMPOSITE.
         let mut all = base.clone();
         all.voice_gender = Some(crate::providers::speech::Gender::Female);
-        all.circle_size = Some("s".into());
+        all.layout.circle_size = Some("s".into());
         let fields = serde_json::to_value(&all).unwrap();
         let settings = composite_settings(&all);
         for name in fields.as_object().unwrap().keys() {

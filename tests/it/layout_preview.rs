@@ -139,8 +139,8 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         reelforge::jobs::JobSpec::UgcVideo(p) => p,
         other => panic!("{other:?}"),
     };
-    let (diameter, ring) =
-        reelforge::pipelines::ugc::circle_layout(p.circle_size.as_deref(), p.ring, 720, 1280);
+    let placed = p.layout.place(720, 1280).unwrap();
+    let (diameter, ring) = (placed.diameter, placed.ring);
     let fetch = |key: String, name: &str| {
         let path = e.dir.path().join(name);
         let storage = e.storage.clone();
@@ -157,8 +157,8 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         background: Some(background.clone()),
         portrait: portrait.clone(),
         caption: Some(p.script.clone()),
-        caption_style: p.caption_style,
-        safe_zone: p.safe_zone,
+        caption_style: p.layout.caption_style,
+        safe_zone: p.layout.safe_zone,
         width: 720,
         height: 1280,
         position: position.parse().unwrap(),

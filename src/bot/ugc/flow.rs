@@ -343,15 +343,10 @@ pub async fn on_button(
                 } else {
                     ctx.lang.code().to_string()
                 },
-                captions: layout.captions,
                 size: "720x1280".into(),
-                position: layout.position.clone(),
                 voice: (!local_voice).then(|| voice.clone()),
                 voice_gender: super::speech::gender_of(ctx, &voice),
-                circle_size: Some(layout.size.clone()),
-                ring: layout.ring,
-                caption_style: layout.caption_style,
-                safe_zone: layout.safe_zone,
+                layout: layout.layout,
                 force_recompose: false,
             });
             if let Some(id) = message {

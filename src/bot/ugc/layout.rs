@@ -7,7 +7,8 @@
 //! job, so the video matches the still.
 use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use crate::bot::callback::{Callback, LayoutButton, UgcButton};
-use crate::bot::dialogue::{Dialogue, Layout};
+use crate::bot::dialogue::{Dialogue, LayoutDraft};
+use crate::jobs::Layout;
 use crate::storage::ObjectStore;
 use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
@@ -21,7 +22,13 @@ const POSITIONS: [(&str, &str); 5] = [
 ];
 
 /// What a still shows: (background, character, script, layout, the `/overlay` job).
-type Subject<'a> = (Option<&'a str>, &'a str, &'a str, &'a Layout, Option<i64>);
+type Subject<'a> = (
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    &'a LayoutDraft,
+    Option<i64>,
+);
 
 fn subject(state: &Dialogue) -> Option<Subject<'_>> {
     match state {
@@ -43,7 +50,7 @@ fn subject(state: &Dialogue) -> Option<Subject<'_>> {
     }
 }
 
-fn layout_mut(state: &mut Dialogue) -> Option<&mut Layout> {
+fn layout_mut(state: &mut Dialogue) -> Option<&mut LayoutDraft> {
     match state {
         Dialogue::UgcConfirm { layout, .. } | Dialogue::OverlayEdit { layout, .. } => Some(layout),
         _ => None,
@@ -123,19 +130,19 @@ pub async fn render(
         .work_dir
         .join(format!("layout-{}-{}.jpg", ctx.user, crate::db::now_ms()));
     let (w, h) = (720, 1280);
-    let (diameter, ring) =
-        crate::pipelines::ugc::circle_layout(Some(&layout.size), layout.ring, w, h);
+    // Placed as the composite will place it.
+    let placed = layout.place(w, h)?;
     let req = media::LayoutPreview {
         background: bg,
         portrait,
         caption: layout.captions.then(|| script.to_string()),
-        caption_style: layout.caption_style,
-        safe_zone: layout.safe_zone,
+        caption_style: placed.caption_style,
+        safe_zone: placed.safe_zone,
         width: w,
         height: h,
-        position: layout.position.parse()?,
-        diameter: Some(diameter),
-        ring,
+        position: placed.position,
+        diameter: Some(placed.diameter),
+        ring: placed.ring,
         output: out.clone(),
     };
     let drawn = tokio::task::spawn_blocking(move || media::layout_preview(&req)).await?;
@@ -166,7 +173,7 @@ fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::Inl
             .iter()
             .map(|z| {
                 b(
-                    mark(layout.size == *z, z.to_uppercase()),
+                    mark(layout.circle_size() == *z, z.to_uppercase()),
                     LayoutButton::Size(z.to_string()),
                 )
             })
@@ -225,7 +232,11 @@ pub async fn change(
                 layout.position = name.to_string();
             }
         }
-        LayoutButton::Size(z) => layout.size = z,
+        LayoutButton::Size(z) => {
+            if crate::orders::rules::CIRCLE_SIZES.contains(&z.as_str()) {
+                layout.circle_size = Some(z);
+            }
+        }
         LayoutButton::Ring => layout.ring = !layout.ring,
         LayoutButton::Captions => layout.captions = !layout.captions,
         LayoutButton::Style => layout.caption_style = layout.caption_style.next(),
@@ -262,13 +273,8 @@ pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError>
         background: p.background,
         character: p.portrait,
         script: p.script,
-        layout: Layout {
-            position: p.position,
-            size: p.circle_size.unwrap_or_else(|| "m".into()),
-            ring: p.ring,
-            captions: p.captions,
-            caption_style: p.caption_style,
-            safe_zone: p.safe_zone,
+        layout: LayoutDraft {
+            layout: p.layout,
             drawn_ms: 0,
         },
     };
@@ -287,12 +293,7 @@ pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerEr
     else {
         return Ok(false);
     };
-    p.position = layout.position;
-    p.circle_size = Some(layout.size);
-    p.ring = layout.ring;
-    p.captions = layout.captions;
-    p.caption_style = layout.caption_style;
-    p.safe_zone = layout.safe_zone;
+    p.layout = layout.layout;
     let mut order = crate::bot::app::BotOrder::one(crate::jobs::JobSpec::Recompose(p), 3);
     order.carried = Some(carried);
     if !ctx.submit(order).await?.is_empty() {

@@ -86,7 +86,7 @@ pub async fn script(
         script: text.to_string(),
         speech: Some(carried.to_json()),
         price,
-        layout: crate::bot::dialogue::Layout::default(),
+        layout: crate::bot::dialogue::LayoutDraft::default(),
     };
     ctx.save(&state).await?;
     // The free layout still: the final frame before anything is paid.
