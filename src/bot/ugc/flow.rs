@@ -211,28 +211,7 @@ pub async fn on_button(
                 background, gender, ..
             },
             UgcButton::Pick(index),
-        ) => {
-            let list = super::catalogue::gallery_of(ctx, &gender).await;
-            let Some(c) = list.get(index) else {
-                return Ok(false);
-            };
-            let key = match &c.key {
-                Some(key) => key.clone(),
-                None => {
-                    let key = crate::storage::content_key(
-                        "characters",
-                        &crate::storage::sha256_hex(&c.image),
-                        "jpg",
-                    );
-                    ctx.app
-                        .storage
-                        .put_bytes(&key, c.image.clone(), "image/jpeg")
-                        .await?;
-                    key
-                }
-            };
-            ask_edit(ctx, background, key.clone(), key).await?;
-        }
+        ) => return pick_character(ctx, background, &gender, index).await,
         (
             Dialogue::UgcEdit {
                 background,
@@ -252,27 +231,13 @@ pub async fn on_button(
                 .await?;
                 ctx.say(ctx.t("ugc.edit_prompt", &[])).await?;
             }
-            false => {
-                ctx.save(&Dialogue::UgcVoice {
-                    background,
-                    character,
-                    page: 0,
-                })
-                .await?;
-                show_voices(ctx, 0, None).await?;
-            }
+            false => ask_voice(ctx, background, character, 0, None).await?,
         },
         (Dialogue::UgcEdit { background, .. }, UgcButton::UseEdit(value)) => {
             let Some(edited) = edit_result(ctx, value).await? else {
                 return Ok(false);
             };
-            ctx.save(&Dialogue::UgcVoice {
-                background,
-                character: edited,
-                page: 0,
-            })
-            .await?;
-            show_voices(ctx, 0, None).await?;
+            ask_voice(ctx, background, edited, 0, None).await?;
         }
         (
             Dialogue::UgcEdit {
@@ -291,15 +256,7 @@ pub async fn on_button(
                 ..
             },
             UgcButton::VoicePage(page),
-        ) => {
-            ctx.save(&Dialogue::UgcVoice {
-                background,
-                character,
-                page: page as u32,
-            })
-            .await?;
-            show_voices(ctx, page, message).await?;
-        }
+        ) => ask_voice(ctx, background, character, page, message).await?,
         (Dialogue::UgcVoice { .. } | Dialogue::UgcScript { .. }, UgcButton::VoiceSample(value)) => {
             sample(ctx, &value).await?
         }
@@ -321,51 +278,7 @@ pub async fn on_button(
             },
             UgcButton::Voice(value),
         ) => ask_script(ctx, background, character, value).await?,
-        (
-            Dialogue::UgcConfirm {
-                background,
-                character,
-                voice,
-                script,
-                speech,
-                price,
-                layout,
-            },
-            UgcButton::Go,
-        ) => {
-            let local_voice = is_offline_voice(&voice);
-            let spec = JobSpec::UgcVideo(UgcParams {
-                portrait: character,
-                background,
-                script,
-                language: if local_voice {
-                    voice.clone()
-                } else {
-                    ctx.lang.code().to_string()
-                },
-                size: "720x1280".into(),
-                voice: (!local_voice).then(|| voice.clone()),
-                voice_gender: super::speech::gender_of(ctx, &voice),
-                layout: layout.layout,
-                force_recompose: false,
-            });
-            if let Some(id) = message {
-                let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
-            }
-            let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
-            let order = BotOrder {
-                specs: vec![spec],
-                // The price shown was the previewed speech's; the job is charged the same.
-                measured_speech: carried.as_ref().and_then(|c| c.speech_seconds).or_else(|| {
-                    crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
-                }),
-                max_attempts: 4,
-                carried,
-            };
-            if !ctx.submit(order).await?.is_empty() {
-                ctx.save(&Dialogue::Idle).await?;
-            }
-        }
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go) => order(ctx, state, message).await?,
         (
             state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
             UgcButton::Layout(change),
@@ -376,6 +289,104 @@ pub async fn on_button(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The voice gallery at `page` (in place of `message` when it is a page turn).
+async fn ask_voice(
+    ctx: &Ctx<'_>,
+    background: Option<String>,
+    character: String,
+    page: usize,
+    message: Option<MessageId>,
+) -> HandlerResult {
+    ctx.save(&Dialogue::UgcVoice {
+        background,
+        character,
+        page: page as u32,
+    })
+    .await?;
+    show_voices(ctx, page, message).await
+}
+
+/// A gallery character picked: stored once (a bundled one by its content), then "edit it?".
+async fn pick_character(
+    ctx: &Ctx<'_>,
+    background: Option<String>,
+    gender: &str,
+    index: usize,
+) -> Result<bool, HandlerError> {
+    let list = super::catalogue::gallery_of(ctx, gender).await;
+    let Some(c) = list.get(index) else {
+        return Ok(false);
+    };
+    let key = match &c.key {
+        Some(key) => key.clone(),
+        None => {
+            let key = crate::storage::content_key(
+                "characters",
+                &crate::storage::sha256_hex(&c.image),
+                "jpg",
+            );
+            ctx.app
+                .storage
+                .put_bytes(&key, c.image.clone(), "image/jpeg")
+                .await?;
+            key
+        }
+    };
+    ask_edit(ctx, background, key.clone(), key).await?;
+    Ok(true)
+}
+
+/// "Create" on the confirmation: the spec from the conversation, ordered through the ordering
+/// service at the previewed speech's price, the speech carried so it is not paid twice.
+async fn order(ctx: &Ctx<'_>, state: Dialogue, message: Option<MessageId>) -> HandlerResult {
+    let Dialogue::UgcConfirm {
+        background,
+        character,
+        voice,
+        script,
+        speech,
+        price,
+        layout,
+    } = state
+    else {
+        return Ok(());
+    };
+    let local_voice = is_offline_voice(&voice);
+    let spec = JobSpec::UgcVideo(UgcParams {
+        portrait: character,
+        background,
+        script,
+        language: if local_voice {
+            voice.clone()
+        } else {
+            ctx.lang.code().to_string()
+        },
+        size: "720x1280".into(),
+        voice: (!local_voice).then(|| voice.clone()),
+        voice_gender: super::speech::gender_of(ctx, &voice),
+        layout: layout.layout,
+        force_recompose: false,
+    });
+    if let Some(id) = message {
+        let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
+    }
+    let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
+    let order = BotOrder {
+        specs: vec![spec],
+        // The price shown was the previewed speech's; the job is charged the same.
+        measured_speech: carried
+            .as_ref()
+            .and_then(|c| c.speech_seconds)
+            .or_else(|| crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)),
+        max_attempts: 4,
+        carried,
+    };
+    if !ctx.submit(order).await?.is_empty() {
+        ctx.save(&Dialogue::Idle).await?;
+    }
+    Ok(())
 }
 
 /// The edited picture of a finished `character_edit` job of this user.
