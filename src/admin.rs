@@ -339,3 +339,52 @@ impl Stats {
         out
     }
 }
+
+/// One line per entry for the operator: calls and success rate in the last hour, breaker.
+pub async fn provider_report(db: &Db) -> Result<Vec<String>, DbError> {
+    provider_report_in(db, &english).await
+}
+
+pub async fn provider_report_in(db: &Db, t: Tr<'_>) -> Result<Vec<String>, DbError> {
+    let now = crate::db::now_ms();
+    let counts = crate::db::providers::success_counts(db, now - 3_600_000).await?;
+    let breakers = crate::db::providers::breakers(db).await?;
+    let mut entries: Vec<String> = counts.iter().map(|(e, _, _)| e.clone()).collect();
+    entries.extend(breakers.iter().map(|b| b.entry.clone()));
+    entries.sort();
+    entries.dedup();
+    Ok(entries
+        .iter()
+        .map(|entry| {
+            let (calls, ok) = counts
+                .iter()
+                .find(|(e, _, _)| e == entry)
+                .map_or((0, 0), |(_, c, o)| (*c, *o));
+            let state = match breakers.iter().find(|b| &b.entry == entry) {
+                Some(b) => match b.opened_until_ms {
+                    Some(until) if until > now => {
+                        t("adm.breaker_open", &[("s", &((until - now + 999) / 1000))])
+                    }
+                    Some(_) => t("adm.breaker_half", &[]),
+                    None if b.failures > 0 => t("adm.breaker_failing", &[("n", &b.failures)]),
+                    None => t("adm.breaker_closed", &[]),
+                },
+                None => t("adm.breaker_closed", &[]),
+            };
+            let rate = if calls > 0 {
+                format!("{:.0} %", ok as f64 * 100.0 / calls as f64)
+            } else {
+                "—".to_string()
+            };
+            t(
+                "adm.provider_line",
+                &[
+                    ("entry", entry),
+                    ("calls", &calls),
+                    ("rate", &rate),
+                    ("state", &state),
+                ],
+            )
+        })
+        .collect())
+}

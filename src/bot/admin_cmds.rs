@@ -91,7 +91,7 @@ pub async fn run(ctx: &Ctx<'_>, command: &str, rest: &str, message_id: i32) -> H
         }
         ("stats", _) => admin::stats(db, &ctx.app.prices).await?.render_in(&tr),
         ("providers", _) => {
-            let lines = crate::providers::health::report_in(db, &tr).await?;
+            let lines = crate::admin::provider_report_in(db, &tr).await?;
             if lines.is_empty() {
                 ctx.t("adm.no_calls", &[])
             } else {

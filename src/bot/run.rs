@@ -136,4 +136,18 @@ mod tests {
         )
         .is_ok());
     }
+
+    #[test]
+    fn a_bad_telegram_proxy_is_named_without_its_password() {
+        let err = super::make_bot(
+            "1:T",
+            "https://api.telegram.org",
+            Some("http://u:s3cret@[::1"),
+        )
+        .unwrap_err();
+        assert!(
+            !err.contains("s3cret") && err.contains("TELEGRAM_PROXY"),
+            "{err}"
+        );
+    }
 }

@@ -394,7 +394,7 @@ fn profit(
 
 /// The provider health report, or a line saying no provider was called yet.
 async fn providers_text(db: &reelforge::db::Db) -> Result<String, reelforge::db::DbError> {
-    let lines = reelforge::providers::health::report(db).await?;
+    let lines = reelforge::admin::provider_report(db).await?;
     Ok(if lines.is_empty() {
         "no provider calls recorded yet".to_string()
     } else {

@@ -313,16 +313,6 @@ mod tests {
             assert!(!err.contains("s3cret"), "{err}");
             assert!(err.contains("PROVIDER_PROXY"), "{err}");
         }
-        let err = crate::bot::run::make_bot(
-            "1:T",
-            "https://api.telegram.org",
-            Some("http://u:s3cret@[::1"),
-        )
-        .unwrap_err();
-        assert!(
-            !err.contains("s3cret") && err.contains("TELEGRAM_PROXY"),
-            "{err}"
-        );
     }
 
     use super::*;

@@ -277,7 +277,7 @@ async fn elevenlabs_down_openai_speaks_with_the_closest_voice_and_the_job_is_cha
             .any(|(e, n, kzt)| e == "openai:gpt-4o-mini-tts" && *n == 1 && *kzt > 0.0),
         "{spend:?}"
     );
-    let report = reelforge::providers::health::report(&db)
+    let report = reelforge::admin::provider_report(&db)
         .await
         .unwrap()
         .join("\n");

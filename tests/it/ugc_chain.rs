@@ -15,7 +15,7 @@ use reelforge::db::users::touch_user;
 use reelforge::pipelines::{ChainEntry, RemoteProviders};
 use reelforge::providers::chain::ChainPolicy;
 use reelforge::providers::fal::FalClient;
-use reelforge::providers::health::{self, BreakerSettings};
+use reelforge::providers::health::BreakerSettings;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -231,7 +231,10 @@ async fn the_primary_down_the_next_model_serves_with_one_charge() {
         400,
         "charged once, not refunded"
     );
-    let report = health::report(&db).await.unwrap().join("\n");
+    let report = reelforge::admin::provider_report(&db)
+        .await
+        .unwrap()
+        .join("\n");
     assert!(
         report.contains("fal:fal-ai/bytedance/omnihuman/v1.5: last hour 1 calls, 0 % ok"),
         "{report}"
@@ -290,7 +293,10 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
             row.checkpoints.talking_head_by.as_deref(),
             Some("fal:veed/fabric-1.0")
         );
-        let report = health::report(&db).await.unwrap().join("\n");
+        let report = reelforge::admin::provider_report(&db)
+            .await
+            .unwrap()
+            .join("\n");
         assert!(report.contains("OPEN for"), "{report}");
         // The operator heard about it once (the incident, not each job).
         let alerts = s.bot.alerts.lock().unwrap().clone();
@@ -311,7 +317,10 @@ async fn breakers_open_after_n_failures_are_shared_by_workers_and_close_after_a_
             row.checkpoints.talking_head_by.as_deref(),
             Some("fal:fal-ai/bytedance/omnihuman/v1.5")
         );
-        let report = health::report(&db).await.unwrap().join("\n");
+        let report = reelforge::admin::provider_report(&db)
+            .await
+            .unwrap()
+            .join("\n");
         assert!(
             report.contains("omnihuman/v1.5: last hour 3 calls, 33 % ok; breaker closed"),
             "{report}"
@@ -361,7 +370,10 @@ async fn an_exhausted_account_opens_its_breaker_at_once_and_old_call_records_are
     assert_eq!(row.checkpoints.talking_head_by.as_deref(), Some("local"));
     assert_eq!((s.fal.submits(OMNI), s.fal.submits(FABRIC)), (1, 0));
     // One quota error is enough (no point asking an empty account four more times).
-    let report = health::report(&db).await.unwrap().join("\n");
+    let report = reelforge::admin::provider_report(&db)
+        .await
+        .unwrap()
+        .join("\n");
     assert!(
         report.contains("omnihuman/v1.5: last hour 1 calls, 0 % ok; breaker OPEN"),
         "{report}"
@@ -379,7 +391,10 @@ async fn an_exhausted_account_opens_its_breaker_at_once_and_old_call_records_are
             .unwrap(),
         2
     );
-    let report = health::report(&db).await.unwrap().join("\n");
+    let report = reelforge::admin::provider_report(&db)
+        .await
+        .unwrap()
+        .join("\n");
     assert!(
         report.contains("omnihuman/v1.5: last hour 0 calls"),
         "{report}"

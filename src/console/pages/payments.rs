@@ -79,7 +79,7 @@ pub async fn confirm_order(
 
 pub async fn providers(State(s): State<Console>, headers: HeaderMap) -> Page {
     let op = operator(&s, &headers)?;
-    let report = crate::providers::health::report(&s.db)
+    let report = crate::admin::provider_report(&s.db)
         .await
         .map_err(internal)?;
     let spend = crate::db::providers::spend(&s.db, now_ms() - 86_400_000)
