@@ -430,7 +430,8 @@ mod tests {
     #[test]
     fn every_layout_field_is_in_the_cache_key() {
         let base = params();
-        let changes: [(&str, fn(&mut UgcParams)); 8] = [
+        type Change = (&'static str, fn(&mut UgcParams));
+        let changes: [Change; 8] = [
             ("size", |p| p.size = "1080x1920".into()),
             ("position", |p| p.layout.position = "top-right".into()),
             ("circle_size", |p| p.layout.circle_size = Some("l".into())),

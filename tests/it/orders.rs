@@ -47,7 +47,8 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     };
 
     // Values only the composite step would have read (after speech and a head were bought).
-    let refused: [(&str, &dyn Fn(&mut Value)); 8] = [
+    type Edit<'a> = (&'static str, &'a dyn Fn(&mut Value));
+    let refused: [Edit; 8] = [
         ("position", &|v| v["position"] = "middle".into()),
         ("position", &|v| v["position"] = "300,600".into()),
         ("circle_size", &|v| v["circle_size"] = "xl".into()),
