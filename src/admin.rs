@@ -89,24 +89,12 @@ pub async fn refund_job(db: &Db, job: i64) -> Result<Option<(i64, i64)>, AdminEr
     let row = crate::db::jobs::job(db, job)
         .await?
         .ok_or(AdminError::NoSuchJob(job))?;
-    let (user, cost) = (row.user_id, row.cost_tokens);
     // Only tokens that were taken can be given back: a rejected job was never debited.
-    if cost <= 0 || !ledger::has_entry(db, &ledger::debit_key(job)).await? {
+    if row.cost_tokens <= 0 || !ledger::has_entry(db, &ledger::debit_key(job)).await? {
         return Err(AdminError::NothingToRefund(job));
     }
-    match ledger::credit(
-        db,
-        user,
-        cost,
-        Reason::AdminRefund,
-        &ledger::refund_key(job),
-        Some(job),
-    )
-    .await?
-    {
-        ledger::Outcome::Applied { .. } => Ok(Some((user, cost))),
-        ledger::Outcome::AlreadyApplied => Ok(None),
-    }
+    // What is still taken, read and given back in one transaction holding the job.
+    Ok(crate::db::jobs::refund_taken(db, job, Reason::AdminRefund).await?)
 }
 
 /// The most recently seen users.

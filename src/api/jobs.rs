@@ -187,8 +187,14 @@ pub async fn create(
         quote,
         max_attempts: MAX_ATTEMPTS,
     };
-    let orders::Submitted { id, made } =
-        orders::submit(&s.db, caller.user_id, order, None, Some(idem)).await?;
+    let orders::Submitted { id, made } = orders::submit(
+        &s.db,
+        caller.user_id,
+        order,
+        None,
+        orders::Channel::Api(idem),
+    )
+    .await?;
     let row = queue::job(&s.db, id)
         .await?
         .ok_or_else(|| Problem::internal("the job vanished"))?;

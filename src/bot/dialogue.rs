@@ -115,6 +115,9 @@ pub enum Dialogue {
         script: String,
         #[serde(default)]
         layout: LayoutDraft,
+        /// The video's size (none in dialogues saved before it was kept: 720x1280).
+        #[serde(default)]
+        size: Option<String>,
     },
     /// An admin adds a gallery character: the photo, its gender, its name.
     AddCharacterPhoto,
@@ -140,12 +143,40 @@ fn default_size() -> String {
 /// A UGC video's layout while it is chosen on the free preview still: the job's own
 /// [`crate::jobs::Layout`] (what the order will carry) and when the still was last drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "LayoutDraftRow")]
 pub struct LayoutDraft {
     #[serde(flatten)]
     pub layout: crate::jobs::Layout,
     /// When the still was last drawn (presses within a second are not re-drawn).
     #[serde(default)]
     pub drawn_ms: i64,
+}
+
+/// A draft as stored, including dialogues saved before the job's `Layout` existed, which
+/// kept the circle's size under `size`.
+#[derive(Deserialize)]
+struct LayoutDraftRow {
+    #[serde(flatten)]
+    layout: crate::jobs::Layout,
+    #[serde(default)]
+    drawn_ms: i64,
+    #[serde(default)]
+    size: Option<String>,
+}
+
+impl From<LayoutDraftRow> for LayoutDraft {
+    fn from(row: LayoutDraftRow) -> Self {
+        let mut layout = row.layout;
+        if layout.circle_size.is_none() {
+            layout.circle_size = row
+                .size
+                .filter(|s| crate::orders::rules::CIRCLE_SIZES.contains(&s.as_str()));
+        }
+        Self {
+            layout,
+            drawn_ms: row.drawn_ms,
+        }
+    }
 }
 
 impl Default for LayoutDraft {
@@ -181,4 +212,23 @@ pub async fn load(db: &Db, user: i64) -> Result<Dialogue, DbError> {
 pub async fn save(db: &Db, user: i64, state: &Dialogue) -> Result<(), DbError> {
     let text = serde_json::to_string(state).unwrap_or_else(|_| "{\"state\":\"idle\"}".into());
     crate::db::conversations::save(db, user, &text).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_saved_before_the_jobs_layout_keeps_its_circle_size() {
+        let old = r#"{"position":"top-right","size":"l","ring":true,"captions":true,"caption_style":"karaoke","safe_zone":"tiktok","drawn_ms":5}"#;
+        let d: LayoutDraft = serde_json::from_str(old).unwrap();
+        assert_eq!(d.circle_size(), "l");
+        assert_eq!(
+            (d.position.as_str(), d.ring, d.drawn_ms),
+            ("top-right", true, 5)
+        );
+        assert_eq!(d.safe_zone, media::SafeZone::Tiktok);
+        let again: LayoutDraft = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(again, d);
+    }
 }

@@ -59,7 +59,7 @@ pub fn run(a: BenchQueueArgs) -> Result<(), CliError> {
             // Through the ordering service as every job, free: the user is a throw-away one.
             let order = reelforge::orders::Order::free(&prices, spec.clone(), 1)
                 .map_err(|e| CliError::Internal(e.to_string()))?;
-            reelforge::orders::submit(&db, user, order, None, None)
+            reelforge::orders::submit(&db, user, order, None, reelforge::orders::Channel::Service)
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?;
         }

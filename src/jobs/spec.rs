@@ -126,22 +126,26 @@ impl JobSpec {
 
     /// The stored files the spec names (photos, portraits, backgrounds).
     pub fn file_keys(&self) -> Vec<&str> {
-        self.files().into_iter().map(|(_, key)| key).collect()
+        self.files().into_iter().map(|(_, _, key)| key).collect()
     }
 
-    /// The stored files the spec names, each with what it must be.
-    pub fn files(&self) -> Vec<(FileRole, &str)> {
+    /// The stored files the spec names: what each must be, its field, its key.
+    pub fn files(&self) -> Vec<(FileRole, &'static str, &str)> {
         match self {
             JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => p
                 .image
                 .iter()
-                .map(|k| (FileRole::Photo, k.as_str()))
+                .map(|k| (FileRole::Photo, "image", k.as_str()))
                 .collect(),
-            JobSpec::ProductVideo(p) => vec![(FileRole::Photo, p.image.as_str())],
-            JobSpec::CharacterEdit(p) => vec![(FileRole::Photo, p.image.as_str())],
+            JobSpec::ProductVideo(p) => vec![(FileRole::Photo, "image", p.image.as_str())],
+            JobSpec::CharacterEdit(p) => vec![(FileRole::Photo, "image", p.image.as_str())],
             JobSpec::UgcVideo(p) | JobSpec::Recompose(p) => {
-                let mut keys = vec![(FileRole::Photo, p.portrait.as_str())];
-                keys.extend(p.background.as_deref().map(|b| (FileRole::Clip, b)));
+                let mut keys = vec![(FileRole::Photo, "portrait", p.portrait.as_str())];
+                keys.extend(
+                    p.background
+                        .as_deref()
+                        .map(|b| (FileRole::Clip, "background", b)),
+                );
                 keys
             }
         }

@@ -104,18 +104,20 @@ pub async fn validate(
 ) -> Result<Valid, OrderError> {
     rules::check(&spec, prices)?;
     if origin == Origin::Api {
-        for (role, key) in spec.files() {
-            check_file(db, user, role, key).await?;
+        for (role, field, key) in spec.files() {
+            check_file(db, user, role, field, key).await?;
         }
     }
     Ok(Valid { spec })
 }
 
-async fn check_file(db: &Db, user: i64, role: FileRole, key: &str) -> Result<(), OrderError> {
-    let field = match role {
-        FileRole::Photo => "image",
-        FileRole::Clip => "background",
-    };
+async fn check_file(
+    db: &Db,
+    user: i64,
+    role: FileRole,
+    field: &'static str,
+    key: &str,
+) -> Result<(), OrderError> {
     // A gallery portrait: only a live character's (not a removed one, not any stored object).
     if role == FileRole::Photo && crate::db::characters::is_live_portrait(db, key).await? {
         return Ok(());
@@ -187,16 +189,18 @@ pub struct Submitted {
     pub made: bool,
 }
 
+pub use crate::db::jobs::Channel;
+
 /// The one transaction that makes a job: recorded, debited `order.quote.tokens` and queued
 /// together (a refused balance records a `rejected` job and takes nothing). `carried`: step
-/// results from an earlier job or a preview (speech, talking head); `api`: `Some` for the
-/// API (its webhook events), with a key a repeat returns the first job.
+/// results from an earlier job or a preview (speech, talking head); `channel`: the API (its
+/// webhook events, an idempotency key), the service, or the service once per key.
 pub async fn submit(
     db: &Db,
     user: i64,
     order: Order,
     carried: Option<&Checkpoints>,
-    api: Option<Option<&str>>,
+    channel: Channel<'_>,
 ) -> Result<Submitted, OrderError> {
     let job = NewJob {
         user_id: user,
@@ -209,7 +213,7 @@ pub async fn submit(
         // Settled on the measured speech before the talking head is bought.
         checkpoints.quoted_speech_seconds = order.quote.speech_seconds;
     }
-    let (id, made) = queue::submit_with(db, job, &checkpoints, api).await?;
+    let (id, made) = queue::submit_with(db, job, &checkpoints, channel).await?;
     Ok(Submitted { id, made })
 }
 
@@ -237,7 +241,7 @@ pub async fn submit_all(
     }
     let mut ids = Vec::new();
     for o in orders {
-        match submit(db, user, o, carried, None).await {
+        match submit(db, user, o, carried, Channel::Service).await {
             Ok(made) => ids.push(made.id),
             Err(e) if !ids.is_empty() => {
                 return Ok(SubmittedAll {

@@ -55,16 +55,23 @@ pub fn speech_seconds_of_ugc_price(prices: &PriceTable, tokens: i64) -> Option<f
         .then(|| ((tokens - prices.compose.tokens) / per) as f64)
 }
 
-/// The speech length the API quotes a script at: 15 characters a second, a digit counted as
-/// three (numbers are spoken as words) and a CJK character as four (one is a syllable or a
-/// word).
+/// The speech length the API quotes a script at: 15 characters a second, where a digit or
+/// any other number sign counts as ten (numbers are spoken as words: "1234567" is 4–5 s), a
+/// symbol other than punctuation as six (`%`, `+`, `=` are read as words) and a CJK character
+/// as five. Quoting long is safe — the rest comes back once the speech is measured — while
+/// quoting short gets the order refused after its speech was bought.
 pub fn estimated_speech_seconds(script: &str) -> f64 {
     let weight: f64 = script
         .chars()
         .map(|c| match c {
-            '0'..='9' => 3.0,
-            '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ac00}'..='\u{d7af}' => 4.0,
-            _ => 1.0,
+            '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ac00}'..='\u{d7af}' => 5.0,
+            c if c.is_numeric() => 10.0,
+            '%' | '+' | '=' | '<' | '>' | '@' | '#' | '$' | '&' | '*' | '^' | '~' | '|' | '\\' => {
+                6.0
+            }
+            c if c.is_alphabetic() || c.is_whitespace() || c.is_ascii_punctuation() => 1.0,
+            '«' | '»' | '—' | '–' | '…' | '“' | '”' | '„' | '’' => 1.0,
+            _ => 6.0,
         })
         .sum();
     (weight / SPEECH_CHARS_PER_SECOND).ceil().max(1.0)
@@ -184,9 +191,14 @@ mod tests {
         );
         assert_eq!(settle_speech(&t, 0, 10.0, 60.0), Settlement::Keep);
         // Numbers and CJK are quoted longer than their characters suggest.
-        assert_eq!(estimated_speech_seconds("1234567 2345678"), 3.0);
+        assert_eq!(estimated_speech_seconds("1234567 2345678"), 10.0);
         assert_eq!(
             estimated_speech_seconds("今日は新しい商品を紹介します"),
+            5.0
+        );
+        // Punctuation is silent, `%` is a word: 28 letters and marks + 2 digits + `%`.
+        assert_eq!(
+            estimated_speech_seconds("Скидка 50 % — «только сегодня»!"),
             4.0
         );
     }

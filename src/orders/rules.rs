@@ -87,15 +87,7 @@ fn video(tier: &str, size: &str, seconds: u32, prices: &PriceTable) -> Result<()
             format!("must be 4, 8 or 12 (got {seconds})"),
         ));
     }
-    let (w, h) = self::size(size)?;
-    if !media::PRESET_SIZES.contains(&(w, h)) {
-        return Err(invalid(
-            "size",
-            format!(
-                "{size} is not offered: 720x1280, 1280x720, 720x720, 1080x1920, 1920x1080 or 1080x1080"
-            ),
-        ));
-    }
+    offered_size(size)?;
     if prices
         .video_tokens(tier, resolution_of(size), seconds)
         .is_none()
@@ -114,6 +106,20 @@ fn size(s: &str) -> Result<(usize, usize), Invalid> {
     let (w, h) = media::parse_size(s).map_err(|e| invalid("size", e.to_string()))?;
     if format!("{w}x{h}") != s {
         return Err(invalid("size", format!("write '{s}' as {w}x{h}")));
+    }
+    Ok((w, h))
+}
+
+/// One of the sizes the product offers (9:16, 16:9 and 1:1 at 720p and 1080p).
+fn offered_size(s: &str) -> Result<(usize, usize), Invalid> {
+    let (w, h) = size(s)?;
+    if !media::PRESET_SIZES.contains(&(w, h)) {
+        return Err(invalid(
+            "size",
+            format!(
+                "{s} is not offered: 720x1280, 1280x720, 720x720, 1080x1920, 1920x1080 or 1080x1080"
+            ),
+        ));
     }
     Ok((w, h))
 }
@@ -195,7 +201,15 @@ fn ugc(p: &UgcParams) -> Result<(), Invalid> {
 /// The layout as the composite will read it: the size, the circle's size and its position
 /// placed in the safe zone by the composite's own function.
 fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
+    // Any even size the compositor takes, up to the largest offered frame (the price of a
+    // UGC video does not depend on its size, its compose time does).
     let (w, h) = size(&p.size)?;
+    if w * h > 1080 * 1920 {
+        return Err(invalid(
+            "size",
+            format!("{} is larger than 1080x1920 pixels", p.size),
+        ));
+    }
     if let Some(s) = p.layout.circle_size.as_deref() {
         if !CIRCLE_SIZES.contains(&s) {
             return Err(invalid(
@@ -204,10 +218,27 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
             ));
         }
     }
+    let _: media::Position = p
+        .layout
+        .position
+        .parse()
+        .map_err(|e: media::MediaError| invalid("position", e.to_string()))?;
     // Placed as the composite will place it (the circle, or the head alone), in the safe zone.
-    p.layout
+    // A size that does not fit where the default size would is the size's fault.
+    if let Err(e) = p.layout.place(w, h) {
+        let default_fits = crate::jobs::Layout {
+            circle_size: None,
+            ..p.layout.clone()
+        }
         .place(w, h)
-        .map_err(|e| invalid("position", e.to_string()))?;
+        .is_ok();
+        let field = if default_fits {
+            "circle_size"
+        } else {
+            "position"
+        };
+        return Err(invalid(field, e.to_string()));
+    }
     Ok(())
 }
 
@@ -244,6 +275,18 @@ mod tests {
         assert_eq!(
             field(ugc_spec(|p| p.size = "721x1280".into())),
             Some("size")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.size = "1920x1920".into())),
+            Some("size")
+        );
+        // An `l` circle where an `m` one would fit is the size's fault.
+        assert_eq!(
+            field(ugc_spec(|p| {
+                p.layout.position = "350,700".into();
+                p.layout.circle_size = Some("l".into());
+            })),
+            Some("circle_size")
         );
         assert_eq!(
             field(ugc_spec(|p| p.layout.circle_size = Some("xl".into()))),

@@ -19,7 +19,7 @@ pub async fn submit_recompose(
         return Ok(None);
     };
     let order = orders::Order::priced(prices, JobSpec::Recompose(params), None, 3)?;
-    let made = orders::submit(db, user, order, Some(&carried), None).await?;
+    let made = orders::submit(db, user, order, Some(&carried), orders::Channel::Service).await?;
     Ok(Some(made.id))
 }
 

@@ -54,10 +54,10 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         ("circle_size", &|v| v["circle_size"] = "xl".into()),
         ("voice", &|v| v["voice"] = "../../admin".into()),
         ("language", &|v| v["language"] = "-v mb-en1".into()),
-        ("image", &|v| v["portrait"] = background.clone()),
+        ("portrait", &|v| v["portrait"] = background.clone()),
         ("background", &|v| v["background"] = portrait.clone()),
         // Not a live gallery character's portrait (nor the caller's upload).
-        ("image", &|v| v["portrait"] = "gallery/anna.jpg".into()),
+        ("portrait", &|v| v["portrait"] = "gallery/anna.jpg".into()),
     ];
     for (field, edit) in refused {
         let (s, h, body) = c.post_job(&key, &spec(edit), None).await;
@@ -78,9 +78,9 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         "no job was made, so no provider was called"
     );
 
-    // Numbers are spoken far longer than their characters suggest: 21 digits are quoted at
-    // 5 s (780 tokens, a digit counted as three characters), espeak-ng speaks them for ~13 s.
-    // Refused before the talking head.
+    // Numbers are spoken as words, far longer than their characters: a digit is quoted as
+    // ten characters (21 digits and two spaces: 15 s, 2280 tokens; espeak-ng speaks them in
+    // ~13 s, so this one would settle a little lower). Cancelled at once: refunded.
     let (s, _, body) = c
         .post_job(
             &key,
@@ -89,8 +89,34 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         )
         .await;
     assert_eq!(s, 201, "{body}");
+    let numbers: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(numbers["price"], 2280, "{body}");
+    let (s, _, body) = c
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/jobs/{}", numbers["id"]),
+            &key,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    c.wait_state(&key, numbers["id"].as_i64().unwrap(), "cancelled")
+        .await;
+
+    // Roman numeral signs (U+216B) are quoted as numbers, ten characters each: 8 signs and 7
+    // spaces are 6 s (930 tokens), but espeak-ng spells each out for ~1.4 s (~11.5 s in all).
+    // Refused before the talking head is bought, and refunded.
+    let (s, _, body) = c
+        .post_job(
+            &key,
+            &spec(&|v| v["script"] = "Ⅻ Ⅻ Ⅻ Ⅻ Ⅻ Ⅻ Ⅻ Ⅻ".into()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
     let long: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(long["price"], 780, "{body}");
+    assert_eq!(long["price"], 930, "{body}");
     let long_id = long["id"].as_i64().unwrap();
     let view = c.wait_state(&key, long_id, "failed").await;
     assert_eq!(view["error"]["class"], "bad_user_input", "{view}");
@@ -103,7 +129,7 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
         .unwrap()
         .unwrap();
     assert!(row.checkpoints.talking_head.is_none(), "no head was bought");
-    assert!(row.checkpoints.speech_seconds.unwrap() > 5.0, "{row:?}");
+    assert!(row.checkpoints.speech_seconds.unwrap() > 6.6, "{row:?}");
     assert_eq!(
         ledger::balance_of(&db, 301).await.unwrap(),
         5000,

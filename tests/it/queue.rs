@@ -665,6 +665,28 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
             db.kind()
         );
 
+        // Lowered, then refunded by the operator while it runs: only what is still taken
+        // comes back.
+        let id = queue::submit(
+            db,
+            NewJob::from_json(61, "ugc_video", ugc.clone(), 1530, 1).unwrap(),
+        )
+        .await
+        .unwrap();
+        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        assert_eq!(job.id, id);
+        queue::lower_price(db, &job, 780).await.unwrap();
+        assert_eq!(
+            reelforge::admin::refund_job(db, id).await.unwrap(),
+            Some((61, 780))
+        );
+        assert_eq!(
+            ledger::balance_of(db, 61).await.unwrap(),
+            5000,
+            "{}",
+            db.kind()
+        );
+
         // Refunded by the operator while it runs: lowering gives nothing more.
         let id = queue::submit(
             db,

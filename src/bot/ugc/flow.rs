@@ -363,7 +363,7 @@ async fn order(ctx: &Ctx<'_>, state: Dialogue, message: Option<MessageId>) -> Ha
         } else {
             ctx.lang.code().to_string()
         },
-        size: "720x1280".into(),
+        size: super::layout::BOT_UGC_SIZE.into(),
         voice: (!local_voice).then(|| voice.clone()),
         voice_gender: super::speech::gender_of(ctx, &voice),
         layout: layout.layout,

@@ -21,16 +21,22 @@ const POSITIONS: [(&str, &str); 5] = [
     ("br", "bottom-right"),
 ];
 
-/// What a still shows: (background, character, script, layout, the `/overlay` job).
-type Subject<'a> = (
-    Option<&'a str>,
-    &'a str,
-    &'a str,
-    &'a LayoutDraft,
-    Option<i64>,
-);
+/// What a still shows.
+struct Still<'a> {
+    background: Option<&'a str>,
+    character: &'a str,
+    script: &'a str,
+    layout: &'a LayoutDraft,
+    /// The video's size (`/overlay` of an API job may be another than the bot's 720x1280).
+    size: &'a str,
+    /// The `/overlay` job.
+    overlay: Option<i64>,
+}
 
-fn subject(state: &Dialogue) -> Option<Subject<'_>> {
+/// The size the bot's UGC videos are made at.
+pub const BOT_UGC_SIZE: &str = "720x1280";
+
+fn subject(state: &Dialogue) -> Option<Still<'_>> {
     match state {
         Dialogue::UgcConfirm {
             background,
@@ -38,14 +44,29 @@ fn subject(state: &Dialogue) -> Option<Subject<'_>> {
             script,
             layout,
             ..
-        } => Some((background.as_deref(), character, script, layout, None)),
+        } => Some(Still {
+            background: background.as_deref(),
+            character,
+            script,
+            layout,
+            size: BOT_UGC_SIZE,
+            overlay: None,
+        }),
         Dialogue::OverlayEdit {
             job,
             background,
             character,
             script,
             layout,
-        } => Some((background.as_deref(), character, script, layout, Some(*job))),
+            size,
+        } => Some(Still {
+            background: background.as_deref(),
+            character,
+            script,
+            layout,
+            size: size.as_deref().unwrap_or(BOT_UGC_SIZE),
+            overlay: Some(*job),
+        }),
         _ => None,
     }
 }
@@ -59,10 +80,11 @@ fn layout_mut(state: &mut Dialogue) -> Option<&mut LayoutDraft> {
 
 /// Draws the still for the conversation's layout and sends it (or replaces `edit`).
 pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> HandlerResult {
-    let Some((background, character, script, layout, overlay)) = subject(state) else {
+    let Some(subject) = subject(state) else {
         return Ok(());
     };
-    let still = render(ctx, background, character, script, layout).await?;
+    let (layout, overlay, background) = (subject.layout, subject.overlay, subject.background);
+    let still = render(ctx, &subject).await?;
     let caption = ctx.t(
         if overlay.is_some() {
             "layout.overlay_caption"
@@ -102,14 +124,16 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
     Ok(())
 }
 
-/// The still as a JPEG under the work folder.
-pub async fn render(
-    ctx: &Ctx<'_>,
-    background: Option<&str>,
-    character: &str,
-    script: &str,
-    layout: &Layout,
-) -> Result<std::path::PathBuf, HandlerError> {
+/// The still as a JPEG under the work folder, at the video's size.
+async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf, HandlerError> {
+    let Still {
+        background,
+        character,
+        script,
+        layout,
+        size,
+        ..
+    } = *subject;
     let dir = ctx
         .app
         .work_dir
@@ -129,7 +153,7 @@ pub async fn render(
         .app
         .work_dir
         .join(format!("layout-{}-{}.jpg", ctx.user, crate::db::now_ms()));
-    let (w, h) = (720, 1280);
+    let (w, h) = media::parse_size(size)?;
     // Placed as the composite will place it.
     let placed = layout.place(w, h)?;
     let req = media::LayoutPreview {
@@ -277,6 +301,7 @@ pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError>
             layout: p.layout,
             drawn_ms: 0,
         },
+        size: Some(p.size),
     };
     ctx.save(&state).await?;
     show(ctx, &state, None).await?;

@@ -198,7 +198,10 @@ pub async fn job_action(
                 }
             };
             let key = format!("console-retry:{id}");
-            let retry = crate::orders::submit(&s.db, j.user_id, order, None, Some(Some(&key)))
+            // A UGC video's paid speech and talking head are carried, not bought again.
+            let carried = j.checkpoints.carried_for_recompose();
+            let once = crate::orders::Channel::Once(&key);
+            let retry = crate::orders::submit(&s.db, j.user_id, order, carried.as_ref(), once)
                 .await
                 .map_err(internal)?
                 .id;

@@ -125,7 +125,7 @@ pub async fn submit_carrying(
     job: NewJob,
     carried: &Checkpoints,
 ) -> Result<i64, QueueError> {
-    Ok(submit_with(db, job, carried, None).await?.0)
+    Ok(submit_with(db, job, carried, Channel::Service).await?.0)
 }
 
 /// A job ordered through the HTTP API: marked as such (its webhook events), and with an
@@ -136,7 +136,25 @@ pub async fn submit_api(
     job: NewJob,
     idempotency_key: Option<&str>,
 ) -> Result<(i64, bool), QueueError> {
-    submit_with(db, job, &Checkpoints::default(), Some(idempotency_key)).await
+    submit_with(
+        db,
+        job,
+        &Checkpoints::default(),
+        Channel::Api(idempotency_key),
+    )
+    .await
+}
+
+/// How a job came: it decides its webhook events and whether a key makes a repeat return the
+/// first job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel<'a> {
+    /// The bot or the operator's tools.
+    Service,
+    /// The HTTP API (its webhook events); with an `Idempotency-Key`, a repeat returns the first.
+    Api(Option<&'a str>),
+    /// The service, at most once per key (an operator's retry of a job).
+    Once(&'a str),
 }
 
 /// Records, debits and queues a job in one transaction (the ordering service's `submit`;
@@ -146,11 +164,14 @@ pub async fn submit_with(
     db: &Db,
     job: NewJob,
     carried: &Checkpoints,
-    api: Option<Option<&str>>,
+    channel: Channel<'_>,
 ) -> Result<(i64, bool), QueueError> {
     let now = now_ms();
-    let via_api = api.is_some();
-    let idem = api.flatten();
+    let (via_api, idem) = match channel {
+        Channel::Service => (false, None),
+        Channel::Api(key) => (true, key),
+        Channel::Once(key) => (false, Some(key)),
+    };
     let params = job.spec.params_json();
     let kind = job.spec.kind().name();
     let carried = carried.to_json();
@@ -335,8 +356,9 @@ pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), Q
     let key = format!("job:{}:settle", job.id);
     let applied: bool = on_db!(db, p => async {
         let mut tx = p.begin().await?;
+        // Takes the row first (as `refund_taken` does), then reads the price it holds.
         let old: Option<i64> = sqlx::query_scalar(
-            "SELECT cost_tokens FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            "UPDATE jobs SET updated_ms = updated_ms WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING cost_tokens",
         )
         .bind(job.id)
         .bind(job.lease_token)
@@ -467,20 +489,49 @@ pub async fn fail(
 
 /// Gives a job's tokens back; a second call (or a concurrent one) changes nothing.
 pub async fn refund(db: &Db, id: i64) -> Result<(), QueueError> {
-    let row: Option<(i64, i64)> = on_db!(db, p => sqlx::query_as("SELECT user_id, cost_tokens FROM jobs WHERE id = $1").bind(id).fetch_optional(p).await?);
-    let debited = ledger::has_entry(db, &ledger::debit_key(id)).await?;
-    if let Some((user, cost)) = row.filter(|(_, c)| *c > 0 && debited) {
-        ledger::credit(
-            db,
-            user,
-            cost,
-            Reason::JobRefund,
-            &ledger::refund_key(id),
-            Some(id),
+    refund_taken(db, id, Reason::JobRefund).await.map(|_| ())
+}
+
+/// Gives back what a job has taken (its price, less what a settlement already gave back), in
+/// one transaction that holds the job's row: a settlement running at the same moment
+/// (`lower_price`) waits for it or is seen by it, so the user never gets back more than was
+/// taken. Once per job (the refund key). Returns the user and the amount when this call
+/// refunded; `None` when nothing was taken or it was refunded already.
+pub async fn refund_taken(
+    db: &Db,
+    id: i64,
+    reason: Reason,
+) -> Result<Option<(i64, i64)>, QueueError> {
+    let now = now_ms();
+    let key = ledger::refund_key(id);
+    Ok(on_db!(db, p => async {
+        let mut tx = p.begin().await?;
+        // Takes the row first (PostgreSQL row lock; SQLite's one writer).
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE jobs SET updated_ms = $2 WHERE id = $1 RETURNING user_id, cost_tokens",
         )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
         .await?;
+        let debited: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                .bind(ledger::debit_key(id))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((user, cost)) = row.filter(|(_, c)| *c > 0 && debited.is_some()) else {
+            tx.rollback().await?;
+            return Ok::<_, QueueError>(None);
+        };
+        let step = ledger_step!(tx, user, cost, reason, &key, Some(id), now)?;
+        if !matches!(step, Step::Applied(_)) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some((user, cost)))
     }
-    Ok(())
+    .await)?)
 }
 
 /// Cancels a job: one that has not started is cancelled and refunded at once; one waiting on a
