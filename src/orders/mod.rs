@@ -257,39 +257,47 @@ pub async fn submit_all(
 
 #[cfg(test)]
 mod tests {
-    /// Only the ordering service (and the queue's own tests and tools) writes a job: no other
-    /// file of the service calls the queue's submit functions or builds a `NewJob`.
-    #[test]
-    fn only_the_ordering_service_makes_jobs() {
+    /// Every `.rs` file below `src/<dir>` with its path from `src/` and its text.
+    fn sources(dir: &str) -> Vec<(String, String)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut offenders = Vec::new();
-        let mut stack = vec![root.clone()];
+        let mut files = Vec::new();
+        let mut stack = vec![root.join(dir)];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     stack.push(path);
-                    continue;
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let rel = path
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_string();
+                    files.push((rel, std::fs::read_to_string(&path).unwrap()));
                 }
-                let rel = path
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-                if rel.starts_with("orders") || rel.starts_with("db/jobs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                for needle in [
-                    "submit_with(",
-                    "submit_carrying(",
-                    "submit_api(",
-                    "NewJob {",
-                    "queue::submit(",
-                ] {
-                    if text.contains(needle) {
-                        offenders.push(format!("{rel}: {needle}"));
-                    }
+            }
+        }
+        files
+    }
+
+    /// Only the ordering service (and the queue's own tests and tools) writes a job: no other
+    /// file of the service calls the queue's submit functions or builds a `NewJob`.
+    #[test]
+    fn only_the_ordering_service_makes_jobs() {
+        let mut offenders = Vec::new();
+        for (rel, text) in sources("") {
+            if rel.starts_with("orders") || rel.starts_with("db/jobs") {
+                continue;
+            }
+            for needle in [
+                "submit_with(",
+                "submit_carrying(",
+                "submit_api(",
+                "NewJob {",
+                "queue::submit(",
+            ] {
+                if text.contains(needle) {
+                    offenders.push(format!("{rel}: {needle}"));
                 }
             }
         }
@@ -303,23 +311,13 @@ mod tests {
     /// into each other (shared helpers live in orders/, db/ or dates.rs).
     #[test]
     fn the_surfaces_do_not_import_each_other() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let surfaces = ["bot", "api", "console"];
         let mut offenders = Vec::new();
         for surface in surfaces {
-            let mut stack = vec![root.join(surface)];
-            while let Some(dir) = stack.pop() {
-                for entry in std::fs::read_dir(&dir).unwrap() {
-                    let path = entry.unwrap().path();
-                    if path.is_dir() {
-                        stack.push(path);
-                        continue;
-                    }
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    for other in surfaces.iter().filter(|o| **o != surface) {
-                        if text.contains(&format!("crate::{other}::")) {
-                            offenders.push(format!("{}: crate::{other}", path.display()));
-                        }
+            for (rel, text) in sources(surface) {
+                for other in surfaces.iter().filter(|o| **o != surface) {
+                    if text.contains(&format!("crate::{other}::")) {
+                        offenders.push(format!("{rel}: crate::{other}"));
                     }
                 }
             }

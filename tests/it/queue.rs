@@ -621,6 +621,20 @@ async fn a_worker_whose_heartbeats_fail_stops_before_its_next_side_effect() {
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
 }
 
+/// A UGC job of `user` charged `price`, claimed by a worker.
+async fn running_ugc(db: &Db, user: i64, price: i64) -> (i64, queue::ClaimedJob) {
+    let ugc = serde_json::json!({"portrait": "p.jpg", "script": "Привет"});
+    let id = queue::submit(
+        db,
+        NewJob::from_json(user, "ugc_video", ugc, price, 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+    assert_eq!(job.id, id);
+    (id, job)
+}
+
 /// Settling a quoted price on the speech gives back the difference once, never after the job
 /// was refunded already (an operator's refund of a running job), and a later failure gives
 /// back only what is still taken: the user never gets back more than was taken.
@@ -632,16 +646,8 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
         ledger::credit(db, 61, 5000, Reason::Payment, "seed:61", None)
             .await
             .unwrap();
-        let ugc = serde_json::json!({"portrait": "p.jpg", "script": "Привет"});
         // Lowered twice (a retry): one credit; then the failure refunds the lowered price.
-        let id = queue::submit(
-            db,
-            NewJob::from_json(61, "ugc_video", ugc.clone(), 1530, 1).unwrap(),
-        )
-        .await
-        .unwrap();
-        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
-        assert_eq!(job.id, id);
+        let (_, job) = running_ugc(db, 61, 1530).await;
         queue::lower_price(db, &job, 780).await.unwrap();
         queue::lower_price(db, &job, 630).await.unwrap();
         assert_eq!(
@@ -667,14 +673,7 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
 
         // Lowered, then refunded by the operator while it runs: only what is still taken
         // comes back.
-        let id = queue::submit(
-            db,
-            NewJob::from_json(61, "ugc_video", ugc.clone(), 1530, 1).unwrap(),
-        )
-        .await
-        .unwrap();
-        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
-        assert_eq!(job.id, id);
+        let (id, job) = running_ugc(db, 61, 1530).await;
         queue::lower_price(db, &job, 780).await.unwrap();
         assert_eq!(
             reelforge::admin::refund_job(db, id).await.unwrap(),
@@ -688,14 +687,7 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
         );
 
         // Refunded by the operator while it runs: lowering gives nothing more.
-        let id = queue::submit(
-            db,
-            NewJob::from_json(61, "ugc_video", ugc, 1530, 1).unwrap(),
-        )
-        .await
-        .unwrap();
-        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
-        assert_eq!(job.id, id);
+        let (id, job) = running_ugc(db, 61, 1530).await;
         reelforge::admin::refund_job(db, id).await.unwrap();
         assert_eq!(ledger::balance_of(db, 61).await.unwrap(), 5000);
         queue::lower_price(db, &job, 780).await.unwrap();
