@@ -62,12 +62,26 @@ impl JobKind {
 
     /// Whether the result is a video (a character edit comes back as a photo).
     pub fn makes_video(self) -> bool {
-        self != JobKind::CharacterEdit
+        match self {
+            JobKind::CharacterEdit => false,
+            JobKind::TextToVideo
+            | JobKind::ImageToVideo
+            | JobKind::ProductVideo
+            | JobKind::UgcVideo
+            | JobKind::Recompose => true,
+        }
     }
 
-    /// Whether the job composes a talking head over a background.
+    /// Whether the job composes a talking head over a background (its phase shows
+    /// "composing" once the head is made).
     pub fn composes(self) -> bool {
-        matches!(self, JobKind::UgcVideo | JobKind::Recompose)
+        match self {
+            JobKind::UgcVideo | JobKind::Recompose => true,
+            JobKind::TextToVideo
+            | JobKind::ImageToVideo
+            | JobKind::ProductVideo
+            | JobKind::CharacterEdit => false,
+        }
     }
 }
 

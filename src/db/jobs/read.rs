@@ -52,12 +52,21 @@ const JOB_COLUMNS: &str = "id, user_id, state, kind, params, attempts, run_at_ms
 
 impl From<RawJob> for JobRow {
     fn from(r: RawJob) -> Self {
+        // A row this build cannot read is shown as such (no kind, no spec, failed) and named
+        // in the log, never taken for another kind or state.
+        let spec = JobSpec::from_row(&r.kind, &r.params)
+            .map_err(|e| tracing::warn!(job_id = r.id, kind = %r.kind, error = %e, "job row: spec unreadable"))
+            .ok();
+        let state = JobState::from_name(&r.state);
+        if state.name() != r.state {
+            tracing::warn!(job_id = r.id, state = %r.state, "job row: unknown state, shown as failed");
+        }
         Self {
             id: r.id,
             user_id: r.user_id,
-            state: JobState::from_name(&r.state),
+            state,
             kind: JobKind::from_name(&r.kind),
-            spec: JobSpec::from_row(&r.kind, &r.params).ok(),
+            spec,
             attempts: r.attempts,
             run_at_ms: r.run_at_ms,
             lease_token: r.lease_token,
@@ -67,7 +76,9 @@ impl From<RawJob> for JobRow {
                 .map(crate::failure::ErrorClass::from_name),
             error_provider: r.error_provider,
             error_message: r.error_message,
-            checkpoints: Checkpoints::from_json(&r.checkpoints),
+            checkpoints: Checkpoints::read(&r.checkpoints)
+                .map_err(|e| tracing::warn!(job_id = r.id, error = %e, "job row: checkpoints unreadable"))
+                .unwrap_or_default(),
             cost_tokens: r.cost_tokens,
             created_ms: r.created_ms,
             finished_ms: r.finished_ms,
