@@ -40,12 +40,14 @@ pub fn build() -> Value {
         "Problem".into(),
         json!({"type": "object", "description": "RFC 9457 problem details",
                "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                              "status": {"type": "integer"}, "detail": {"type": "string"}},
+                              "status": {"type": "integer"}, "detail": {"type": "string"},
+                              "field": {"type": "string", "description": "422 invalid-field: the spec field that cannot be used"}},
                "required": ["type", "title", "status"]}),
     );
     let body = |schema: &Value| json!({"content": {"application/json": {"schema": schema}}});
     let ok = |schema: &Value, what: &str| json!({"description": what, "content": {"application/json": {"schema": schema}}});
-    let problems = json!({"description": "An error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    let problem = |what: &str| json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    let problems = problem("An error");
     let id_param =
         json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
     json!({
@@ -66,7 +68,11 @@ pub fn build() -> Value {
                 "post": {"summary": "Create a job (Idempotency-Key: a repeat returns the first job)",
                          "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
                          "requestBody": body(&spec),
-                         "responses": {"201": ok(&job, "Created and charged"), "200": ok(&job, "The job made earlier with this Idempotency-Key"), "default": problems}},
+                         "responses": {"201": ok(&job, "Created and charged"), "200": ok(&job, "The job made earlier with this Idempotency-Key"),
+                                       "400": problem("Not JSON, not a job spec, or an unknown field"),
+                                       "402": problem("Not enough tokens: nothing was taken"),
+                                       "422": problem("A field the pipeline cannot use (the `field` member names it): nothing was taken"),
+                                       "default": problems}},
                 "get": {"summary": "Your jobs, newest first",
                         "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
                         "responses": {"200": ok(&page, "A page"), "default": problems}}},
