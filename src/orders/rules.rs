@@ -73,7 +73,7 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(invalid(field, "contains control characters"));
     }
