@@ -126,71 +126,14 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             order: Some(order),
             config,
             ..
-        } => {
-            with_db(config, async move |cfg, db| {
-                use reelforge::db::orders::{credit_order, OrderCredit};
-                match credit_order(&db, order)
-                .await
-                .map_err(|e| CliError::Internal(e.to_string()))?
-            {
-                OrderCredit::Credited {
-                    user,
-                    tokens,
-                    balance,
-                } => println!("order #{order}: user {user} +{tokens} tokens, balance {balance}; order closed"),
-                OrderCredit::AlreadyCredited { user } => {
-                    println!("order #{order} (user {user}) was already credited; nothing changed")
-                }
-                OrderCredit::NoSuchOrder => {
-                    return Err(CliError::BadInput(format!("there is no order #{order}.")))
-                }
-            }
-                // The referrer's share, once per order.
-                let percent = reelforge::pricing::PriceTable::load(
-                    cfg.pricing_file.as_deref().map(std::path::Path::new),
-                )
-                .map(|p| p.referral_percent)
-                .unwrap_or(10);
-                if let Some((referrer, tokens, _)) =
-                    reelforge::db::account::reward_for_order(&db, order, percent)
-                        .await
-                        .map_err(|e| CliError::Internal(e.to_string()))?
-                {
-                    println!("referrer {referrer}: +{tokens} tokens ({percent} %)");
-                }
-                Ok(())
-            })
-        }
+        } => topup_order(order, config),
         AdminCommand::Topup {
             user,
             amount,
             key,
             config,
             ..
-        } => with_db(config, async move |_cfg, db| {
-            let (Some(user), Some(amount)) = (user, amount) else {
-                return Err(CliError::BadInput(
-                    "admin topup needs --order, or --user and --amount.".into(),
-                ));
-            };
-            let key =
-                key.unwrap_or_else(|| format!("admin:topup:{user}:{}", reelforge::db::now_ms()));
-            match ledger::credit(&db, user, amount, Reason::AdminTopup, &key, None).await {
-                Ok(ledger::Outcome::Applied { balance }) => {
-                    println!("user {user}: +{amount} tokens, balance {balance}");
-                    Ok(())
-                }
-                Ok(ledger::Outcome::AlreadyApplied) => {
-                    println!("user {user}: top-up '{key}' was already applied; nothing changed");
-                    Ok(())
-                }
-                Err(
-                    e @ (ledger::LedgerError::UnknownUser(_)
-                    | ledger::LedgerError::NonPositiveAmount),
-                ) => Err(CliError::BadInput(format!("{e}."))),
-                Err(e) => Err(CliError::Internal(e.to_string())),
-            }
-        }),
+        } => topup_user(user, amount, key, config),
         AdminCommand::Users { limit, config } => with_db(config, async move |_cfg, db| {
             let (total, users) = admin::recent_users(&db, limit).await.map_err(internal)?;
             println!("{total} users");
@@ -262,23 +205,98 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             user,
             limit,
             config,
-        } => with_db(config, async move |_cfg, db| {
-            let balance = ledger::balance_of(&db, user)
-                .await
-                .map_err(|e| CliError::BadInput(format!("{e}.")))?;
-            println!("user {user}: balance {balance}");
-            for e in ledger::history(&db, user, limit)
+        } => ledger_history(user, limit, config),
+    }
+}
+
+/// `admin topup --order N`: a Kaspi order confirmed, and the referrer's share of it.
+fn topup_order(order: i64, config: Option<PathBuf>) -> Result<(), CliError> {
+    with_db(config, async move |cfg, db| {
+        use reelforge::db::orders::{credit_order, OrderCredit};
+        match credit_order(&db, order)
+            .await
+            .map_err(|e| CliError::Internal(e.to_string()))?
+        {
+            OrderCredit::Credited {
+                user,
+                tokens,
+                balance,
+            } => println!(
+                "order #{order}: user {user} +{tokens} tokens, balance {balance}; order closed"
+            ),
+            OrderCredit::AlreadyCredited { user } => {
+                println!("order #{order} (user {user}) was already credited; nothing changed")
+            }
+            OrderCredit::NoSuchOrder => {
+                return Err(CliError::BadInput(format!("there is no order #{order}.")))
+            }
+        }
+        // The referrer's share, once per order.
+        let percent = reelforge::pricing::PriceTable::load(
+            cfg.pricing_file.as_deref().map(std::path::Path::new),
+        )
+        .map(|p| p.referral_percent)
+        .unwrap_or(10);
+        if let Some((referrer, tokens, _)) =
+            reelforge::db::account::reward_for_order(&db, order, percent)
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))?
-            {
-                println!(
-                    "  {:>8} {:>+8} → {:>8}  {:<14} {}",
-                    e.id, e.delta, e.balance_after, e.reason, e.idempotency_key
-                );
+        {
+            println!("referrer {referrer}: +{tokens} tokens ({percent} %)");
+        }
+        Ok(())
+    })
+}
+
+/// `admin topup --user U --amount N [--key K]`: tokens given by the operator, once per key.
+fn topup_user(
+    user: Option<i64>,
+    amount: Option<i64>,
+    key: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<(), CliError> {
+    with_db(config, async move |_cfg, db| {
+        let (Some(user), Some(amount)) = (user, amount) else {
+            return Err(CliError::BadInput(
+                "admin topup needs --order, or --user and --amount.".into(),
+            ));
+        };
+        let key = key.unwrap_or_else(|| format!("admin:topup:{user}:{}", reelforge::db::now_ms()));
+        match ledger::credit(&db, user, amount, Reason::AdminTopup, &key, None).await {
+            Ok(ledger::Outcome::Applied { balance }) => {
+                println!("user {user}: +{amount} tokens, balance {balance}");
+                Ok(())
             }
-            Ok(())
-        }),
-    }
+            Ok(ledger::Outcome::AlreadyApplied) => {
+                println!("user {user}: top-up '{key}' was already applied; nothing changed");
+                Ok(())
+            }
+            Err(
+                e @ (ledger::LedgerError::UnknownUser(_) | ledger::LedgerError::NonPositiveAmount),
+            ) => Err(CliError::BadInput(format!("{e}."))),
+            Err(e) => Err(CliError::Internal(e.to_string())),
+        }
+    })
+}
+
+/// `admin history --user U`: the balance and the ledger entries, newest first.
+fn ledger_history(user: i64, limit: i64, config: Option<PathBuf>) -> Result<(), CliError> {
+    with_db(config, async move |_cfg, db| {
+        let balance = ledger::balance_of(&db, user)
+            .await
+            .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+        println!("user {user}: balance {balance}");
+        for e in ledger::history(&db, user, limit)
+            .await
+            .map_err(|e| CliError::Internal(e.to_string()))?
+        {
+            println!(
+                "  {:>8} {:>+8} → {:>8}  {:<14} {}",
+                e.id, e.delta, e.balance_after, e.reason, e.idempotency_key
+            );
+        }
+        Ok(())
+    })
 }
 
 fn internal(e: admin::AdminError) -> CliError {
