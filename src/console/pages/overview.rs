@@ -1,7 +1,7 @@
 //! The overview: revenue, jobs, failures, spend and margin, queue and waits, active users.
 use super::{internal, when, Page};
 use crate::console::charts::{stacked_bars, Bar};
-use crate::console::{layout, operator, Console};
+use crate::console::{layout, operator, Console, Reply};
 use crate::db::{console as q, now_ms};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -54,30 +54,7 @@ pub async fn overview(
             t[5..10].to_string()
         }
     };
-    // Revenue per day by method (₸).
-    let revenue = q::revenue_by_day(&s.db, since).await.map_err(internal)?;
-    let methods = ["stripe".to_string(), "kaspi".to_string()];
-    let days: Vec<i64> = (0..)
-        .map(|i| since.div_euclid(86_400_000) * 86_400_000 + i * 86_400_000)
-        .take_while(|d| *d <= now)
-        .collect();
-    let revenue_bars: Vec<Bar> = days
-        .iter()
-        .map(|d| Bar {
-            label: when(*d)[5..10].to_string(),
-            values: methods
-                .iter()
-                .map(|m| {
-                    revenue
-                        .iter()
-                        .filter(|(day, method, _)| day == d && method == m)
-                        .map(|(_, _, minor)| *minor as f64 / 100.0)
-                        .sum()
-                })
-                .collect(),
-        })
-        .collect();
-    let revenue_total: f64 = revenue.iter().map(|(_, _, m)| *m as f64 / 100.0).sum();
+    let (methods, revenue_bars, revenue_total) = revenue(&s, since, now).await?;
     // Jobs per bucket by state.
     let jobs = q::jobs_by_bucket(&s.db, since, bucket)
         .await
@@ -120,40 +97,11 @@ pub async fn overview(
     for (class, provider) in q::failures(&s.db, since).await.map_err(internal)? {
         *failures.entry((class, provider)).or_default() += 1;
     }
-    // Spend and margin from the finished jobs' checkpoints (the pricing table's costs).
-    let done = crate::db::jobs::done_since(&s.db, since)
-        .await
-        .map_err(internal)?;
-    let income: i64 = done.iter().map(|(price, _)| price).sum();
-    // The steps with fallback chains record what they cost; video generations are priced
-    // from their parameters (the tier's cost in the pricing table).
-    let specs = crate::db::jobs::done_specs_since(&s.db, since)
-        .await
-        .map_err(internal)?;
-    let estimated: f64 = specs
-        .iter()
-        .filter(|spec| {
-            !spec.kind().composes() && spec.kind() != crate::jobs::JobKind::CharacterEdit
-        })
-        .map(|spec| crate::admin::job_cost_kzt(&s.prices, spec))
-        .sum();
-    let spent: f64 = done
-        .iter()
-        .map(|(_, c)| c.spent_kzt.unwrap_or(0.0))
-        .sum::<f64>()
-        + estimated;
-    let mut by_entry: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
-    for (price, c) in &done {
-        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
-            .into_iter()
-            .flatten()
-        {
-            let e = by_entry.entry(entry.clone()).or_default();
-            e.0 += 1;
-            e.1 += price;
-            e.2 += c.spent_kzt.unwrap_or(0.0);
-        }
-    }
+    let Spend {
+        income,
+        spent,
+        by_entry,
+    } = spend(&s, since).await?;
     let (depth, oldest_wait_ms) = crate::db::jobs::queue_depth(&s.db)
         .await
         .map_err(internal)?;
@@ -198,4 +146,82 @@ pub async fn overview(
         }
     };
     Ok(layout("Overview", Some(&op), content).into_response())
+}
+
+/// Revenue per day by payment method (₸): the methods, one bar per day, the total.
+async fn revenue(s: &Console, since: i64, now: i64) -> Result<([String; 2], Vec<Bar>, f64), Reply> {
+    let revenue = q::revenue_by_day(&s.db, since).await.map_err(internal)?;
+    let methods = ["stripe".to_string(), "kaspi".to_string()];
+    let days: Vec<i64> = (0..)
+        .map(|i| since.div_euclid(86_400_000) * 86_400_000 + i * 86_400_000)
+        .take_while(|d| *d <= now)
+        .collect();
+    let revenue_bars: Vec<Bar> = days
+        .iter()
+        .map(|d| Bar {
+            label: when(*d)[5..10].to_string(),
+            values: methods
+                .iter()
+                .map(|m| {
+                    revenue
+                        .iter()
+                        .filter(|(day, method, _)| day == d && method == m)
+                        .map(|(_, _, minor)| *minor as f64 / 100.0)
+                        .sum()
+                })
+                .collect(),
+        })
+        .collect();
+    let revenue_total: f64 = revenue.iter().map(|(_, _, m)| *m as f64 / 100.0).sum();
+    Ok((methods, revenue_bars, revenue_total))
+}
+
+/// What the period's finished jobs brought and cost at the providers.
+struct Spend {
+    income: i64,
+    spent: f64,
+    /// Per chain entry: orders served, tokens in, ₸ spent.
+    by_entry: BTreeMap<String, (i64, i64, f64)>,
+}
+
+/// Spend and margin from the finished jobs' checkpoints (the pricing table's costs).
+async fn spend(s: &Console, since: i64) -> Result<Spend, Reply> {
+    let done = crate::db::jobs::done_since(&s.db, since)
+        .await
+        .map_err(internal)?;
+    let income: i64 = done.iter().map(|(price, _)| price).sum();
+    // The steps with fallback chains record what they cost; video generations are priced
+    // from their parameters (the tier's cost in the pricing table).
+    let specs = crate::db::jobs::done_specs_since(&s.db, since)
+        .await
+        .map_err(internal)?;
+    let estimated: f64 = specs
+        .iter()
+        .filter(|spec| {
+            !spec.kind().composes() && spec.kind() != crate::jobs::JobKind::CharacterEdit
+        })
+        .map(|spec| crate::admin::job_cost_kzt(&s.prices, spec))
+        .sum();
+    let spent: f64 = done
+        .iter()
+        .map(|(_, c)| c.spent_kzt.unwrap_or(0.0))
+        .sum::<f64>()
+        + estimated;
+    let mut by_entry: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
+    for (price, c) in &done {
+        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
+            .into_iter()
+            .flatten()
+        {
+            let e = by_entry.entry(entry.clone()).or_default();
+            e.0 += 1;
+            e.1 += price;
+            e.2 += c.spent_kzt.unwrap_or(0.0);
+        }
+    }
+    Ok(Spend {
+        income,
+        spent,
+        by_entry,
+    })
 }
