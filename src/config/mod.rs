@@ -220,25 +220,14 @@ impl Config {
         Self::from_layer(merged)
     }
 
-    fn from_layer(l: Layer) -> Result<Self, ConfigError> {
-        let database_url = l
-            .database_url
-            .unwrap_or_else(|| "sqlite://data/reelforge.db".into());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres:")
-            || database_url.starts_with("postgresql:"))
-        {
-            return Err(ConfigError(format!(
-                "DATABASE_URL must start with sqlite:// or postgres:// (got '{}')",
-                redact_url(&database_url)
-            )));
-        }
+    fn from_layer(mut l: Layer) -> Result<Self, ConfigError> {
+        let database_url = database_url(l.database_url.take())?;
         let storage = parse_storage(
             l.storage_url.as_deref().unwrap_or("data/files"),
-            l.s3_endpoint,
-            l.s3_region,
-            l.s3_access_key_id,
-            l.s3_secret_access_key,
+            l.s3_endpoint.take(),
+            l.s3_region.take(),
+            l.s3_access_key_id.take(),
+            l.s3_secret_access_key.take(),
         )?;
         let providers = match l.providers.as_deref().unwrap_or("remote") {
             "remote" => Providers::Remote,
@@ -255,97 +244,17 @@ impl Config {
                 "HTTP_ADDR must be HOST:PORT such as 0.0.0.0:8080 (got '{http_addr}')"
             ))
         })?;
-        let admin_ids = l
-            .admin_ids
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<i64>().map_err(|_| ConfigError(format!("ADMIN_IDS must be Telegram user ids separated by commas ('{s}' is not one)"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut api_keys = BTreeMap::new();
-        for (name, value) in [
-            ("openai", l.openai_api_keys),
-            ("fal", l.fal_api_keys),
-            ("kie", l.kie_api_keys),
-            ("elevenlabs", l.elevenlabs_api_keys),
-        ] {
-            let keys: Vec<String> = value
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(String::from)
-                .collect();
-            api_keys.insert(name, keys);
-        }
-        let number = |v: Option<String>, name: &str, default: i64| -> Result<i64, ConfigError> {
-            match v.filter(|s| !s.trim().is_empty()) {
-                None => Ok(default),
-                Some(s) => s
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        ConfigError(format!("{name} must be a whole number ≥ 0 (got '{s}')"))
-                    }),
-            }
-        };
-        let webhook_url = l.webhook_url.filter(|u| !u.is_empty());
-        if let Some(u) = &webhook_url {
-            if !u.starts_with("https://") && !u.starts_with("http://") {
-                return Err(ConfigError(format!(
-                    "WEBHOOK_URL must be the public https:// address of the webhook (got '{u}')"
-                )));
-            }
-        }
-        let defaults = BotSettings::default();
-        let bot = BotSettings {
-            webhook_url,
-            webhook_secret: l.webhook_secret.filter(|s| !s.is_empty()),
-            public_url: l
-                .public_url
-                .filter(|s| !s.is_empty())
-                .map(|s| s.trim_end_matches('/').to_string()),
-            admin_chat_id: match l.admin_chat_id.filter(|s| !s.is_empty()) {
-                None => admin_ids.first().copied(),
-                Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
-                    ConfigError(format!(
-                        "ADMIN_CHAT_ID must be a Telegram chat id (got '{s}')"
-                    ))
-                })?),
-            },
-            kaspi_phone: l.kaspi_phone.filter(|s| !s.is_empty()),
-            daily_job_limit: number(
-                l.daily_job_limit,
-                "DAILY_JOB_LIMIT",
-                defaults.daily_job_limit,
-            )?,
-            job_cooldown_s: number(l.job_cooldown_s, "JOB_COOLDOWN_S", defaults.job_cooldown_s)?,
-            actions_per_hour: number(
-                l.user_actions_per_hour,
-                "USER_ACTIONS_PER_HOUR",
-                defaults.actions_per_hour,
-            )?,
-        };
+        let admin_ids = admin_ids(l.admin_ids.as_deref().unwrap_or(""))?;
+        let api_keys = api_keys(&mut l);
+        let bot = bot_settings(&mut l, &admin_ids)?;
         Ok(Self {
             bot,
             telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
             provider_proxy: l.provider_proxy.filter(|s| !s.is_empty()),
             metrics_token: l.metrics_token.filter(|s| !s.is_empty()),
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
-            console_token: match l.console_token.filter(|t| !t.trim().is_empty()) {
-                Some(t) if t.trim().len() < 24 => {
-                    return Err(ConfigError(
-                        "CONSOLE_TOKEN must be a long random secret (at least 24 characters)"
-                            .into(),
-                    ))
-                }
-                other => other.map(|t| t.trim().to_string()),
-            },
-            api_rate_per_min: number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            console_token: console_token(l.console_token)?,
+            api_rate_per_min: whole_number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
             media_gpu: match l.media_gpu.as_deref().map(str::trim) {
                 None | Some("" | "auto") => true,
                 Some("off") => false,
@@ -356,8 +265,11 @@ impl Config {
                 }
             },
             policy_dir: l.policy_dir.filter(|d| !d.trim().is_empty()),
-            api_webhook_private_ok: number(l.api_webhook_private_ok, "API_WEBHOOK_PRIVATE_OK", 0)?
-                == 1,
+            api_webhook_private_ok: whole_number(
+                l.api_webhook_private_ok,
+                "API_WEBHOOK_PRIVATE_OK",
+                0,
+            )? == 1,
             chains: Chains::parse(ChainSettings {
                 talking_head: l.talking_head_chain,
                 tts: l.tts_chain,
@@ -385,6 +297,127 @@ impl Config {
             api_keys,
         })
     }
+}
+
+/// `DATABASE_URL`: SQLite (the default file) or PostgreSQL.
+fn database_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| "sqlite://data/reelforge.db".into());
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres:")
+        || url.starts_with("postgresql:"))
+    {
+        return Err(ConfigError(format!(
+            "DATABASE_URL must start with sqlite:// or postgres:// (got '{}')",
+            redact_url(&url)
+        )));
+    }
+    Ok(url)
+}
+
+/// `ADMIN_IDS`: Telegram user ids separated by commas.
+fn admin_ids(value: &str) -> Result<Vec<i64>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ConfigError(format!(
+                    "ADMIN_IDS must be Telegram user ids separated by commas ('{s}' is not one)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Each provider's API keys (`*_API_KEYS`, comma-separated, tried in rotation).
+fn api_keys(l: &mut Layer) -> BTreeMap<&'static str, Vec<String>> {
+    let mut keys = BTreeMap::new();
+    for (name, value) in [
+        ("openai", l.openai_api_keys.take()),
+        ("fal", l.fal_api_keys.take()),
+        ("kie", l.kie_api_keys.take()),
+        ("elevenlabs", l.elevenlabs_api_keys.take()),
+    ] {
+        let list: Vec<String> = value
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
+        keys.insert(name, list);
+    }
+    keys
+}
+
+/// A setting that is a whole number ≥ 0, or `default` when unset.
+fn whole_number(v: Option<String>, name: &str, default: i64) -> Result<i64, ConfigError> {
+    match v.filter(|s| !s.trim().is_empty()) {
+        None => Ok(default),
+        Some(s) => s
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ConfigError(format!("{name} must be a whole number ≥ 0 (got '{s}')"))),
+    }
+}
+
+/// `CONSOLE_TOKEN`: off when unset, a long random secret otherwise.
+fn console_token(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value.filter(|t| !t.trim().is_empty()) {
+        Some(t) if t.trim().len() < 24 => Err(ConfigError(
+            "CONSOLE_TOKEN must be a long random secret (at least 24 characters)".into(),
+        )),
+        other => Ok(other.map(|t| t.trim().to_string())),
+    }
+}
+
+/// The bot's settings: its webhook, public address, admin chat, Kaspi phone and limits.
+fn bot_settings(l: &mut Layer, admin_ids: &[i64]) -> Result<BotSettings, ConfigError> {
+    let webhook_url = l.webhook_url.take().filter(|u| !u.is_empty());
+    if let Some(u) = &webhook_url {
+        if !u.starts_with("https://") && !u.starts_with("http://") {
+            return Err(ConfigError(format!(
+                "WEBHOOK_URL must be the public https:// address of the webhook (got '{u}')"
+            )));
+        }
+    }
+    let defaults = BotSettings::default();
+    Ok(BotSettings {
+        webhook_url,
+        webhook_secret: l.webhook_secret.take().filter(|s| !s.is_empty()),
+        public_url: l
+            .public_url
+            .take()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('/').to_string()),
+        admin_chat_id: match l.admin_chat_id.take().filter(|s| !s.is_empty()) {
+            None => admin_ids.first().copied(),
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
+                ConfigError(format!(
+                    "ADMIN_CHAT_ID must be a Telegram chat id (got '{s}')"
+                ))
+            })?),
+        },
+        kaspi_phone: l.kaspi_phone.take().filter(|s| !s.is_empty()),
+        daily_job_limit: whole_number(
+            l.daily_job_limit.take(),
+            "DAILY_JOB_LIMIT",
+            defaults.daily_job_limit,
+        )?,
+        job_cooldown_s: whole_number(
+            l.job_cooldown_s.take(),
+            "JOB_COOLDOWN_S",
+            defaults.job_cooldown_s,
+        )?,
+        actions_per_hour: whole_number(
+            l.user_actions_per_hour.take(),
+            "USER_ACTIONS_PER_HOUR",
+            defaults.actions_per_hour,
+        )?,
+    })
 }
 
 mod layer;
