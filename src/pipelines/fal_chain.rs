@@ -196,21 +196,7 @@ where
             .submitted_ms
             .map(|t| Duration::from_millis((crate::db::now_ms() - t).max(0) as u64))
             .unwrap_or_default();
-        let made = match client.result(&request).await {
-            Ok(result) => match (step.output_url)(&result) {
-                Some(url) => {
-                    client
-                        .download(url, step.max_bytes, step.download_timeout)
-                        .await
-                }
-                None => Err(crate::providers::ProviderError::malformed(
-                    "fal",
-                    "no file URL in the result",
-                )),
-            },
-            Err(e) => Err(e),
-        };
-        match made {
+        match download_result(client, &request, &step).await {
             Ok(bytes) => {
                 let cost = s
                     .remote
@@ -241,15 +227,38 @@ where
             }
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        StepError::Fail(
-            ErrorClass::Transient,
-            format!(
-                "every {} provider is skipped for now (circuit breakers open, or too costly for this order)",
-                step.slot.name()
-            ),
-        )
-    }))
+    Err(last_error.unwrap_or_else(|| all_skipped(&step)))
+}
+
+/// The finished request's file, downloaded within the step's size and time limits.
+async fn download_result(
+    client: &FalClient,
+    request: &FalRequest,
+    step: &FalStep<'_>,
+) -> Result<Vec<u8>, crate::providers::ProviderError> {
+    let result = client.result(request).await?;
+    match (step.output_url)(&result) {
+        Some(url) => {
+            client
+                .download(url, step.max_bytes, step.download_timeout)
+                .await
+        }
+        None => Err(crate::providers::ProviderError::malformed(
+            "fal",
+            "no file URL in the result",
+        )),
+    }
+}
+
+/// Every entry was skipped (breakers open, or too costly for this order): worth a retry.
+fn all_skipped(step: &FalStep<'_>) -> StepError {
+    StepError::Fail(
+        ErrorClass::Transient,
+        format!(
+            "every {} provider is skipped for now (circuit breakers open, or too costly for this order)",
+            step.slot.name()
+        ),
+    )
 }
 
 /// Records a provider's failure for its breaker; when this one opened the breaker the operator
