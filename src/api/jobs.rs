@@ -260,7 +260,8 @@ pub async fn list(
     Ok(Json(JobPage { jobs, next }))
 }
 
-/// `DELETE /v1/jobs/{id}`: cancels a job not yet finished; its tokens come back once.
+/// `DELETE /v1/jobs/{id}`: cancels a job not yet finished; its tokens come back once. Once
+/// its result is being delivered it is too late (409 `too-late`).
 pub async fn cancel(
     State(s): State<Api>,
     caller: Caller,
@@ -275,7 +276,14 @@ pub async fn cancel(
             format!("job {id} is {}", j.state.name()),
         ));
     }
-    queue::cancel(&s.db, id).await?;
+    if queue::cancel(&s.db, id).await? == queue::Cancelled::TooLate {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too-late",
+            "The result is already being delivered",
+            format!("job {id} is being delivered: it ends done and paid"),
+        ));
+    }
     let j = own_job(&s, caller, id).await?;
     Ok((StatusCode::ACCEPTED, Json(JobView::of(&j))).into_response())
 }

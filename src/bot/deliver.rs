@@ -128,6 +128,23 @@ fn classify(e: &RequestError) -> ProviderError {
     ProviderError::new("telegram", class, e.to_string())
 }
 
+/// Telegram's answers that mean the user cannot be reached at all (not that the file is bad).
+fn recipient_gone(e: &RequestError) -> bool {
+    use teloxide::ApiError as A;
+    matches!(
+        e,
+        RequestError::Api(
+            A::BotBlocked
+                | A::ChatNotFound
+                | A::UserDeactivated
+                | A::BotKicked
+                | A::BotKickedFromSupergroup
+                | A::BotKickedFromChannel
+                | A::CantInitiateConversation
+        )
+    )
+}
+
 /// Telegram answered (refused, or asked to wait), or the connection never opened: nothing was
 /// sent. Anything else after the upload began leaves the outcome unknown.
 fn upload_error(e: RequestError) -> DeliverError {
@@ -138,7 +155,9 @@ fn upload_error(e: RequestError) -> DeliverError {
         RequestError::Network(n) => n.is_connect() || n.is_builder(),
         _ => false,
     };
-    if not_sent {
+    if recipient_gone(&e) {
+        DeliverError::RecipientGone(classify(&e))
+    } else if not_sent {
         DeliverError::NotSent(classify(&e))
     } else {
         DeliverError::Unknown(classify(&e))

@@ -464,8 +464,11 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
             }
             // A queued job ends (and is refunded) now; a running one is stopped by its
             // worker at the next check and refunded there. The progress message says which.
-            crate::db::jobs::cancel(&ctx.app.db, job).await?;
-            ctx.say(ctx.t("progress.cancel_requested", &[])).await?;
+            let key = match crate::db::jobs::cancel(&ctx.app.db, job).await? {
+                crate::db::jobs::Cancelled::TooLate => "progress.cancel_too_late",
+                _ => "progress.cancel_requested",
+            };
+            ctx.say(ctx.t(key, &[])).await?;
             Ok(true)
         }
         Callback::Resend(job) => {

@@ -87,6 +87,11 @@ pub struct Delivered {
     /// automatic copy.
     #[serde(default)]
     pub uncertain: bool,
+    /// Telegram refused the send for good because the user cannot be reached (they blocked
+    /// the bot, or the chat is gone): the job stays done and paid, the video waits in
+    /// `/history` for when they come back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
 }
 
 /// Rows from before the typed contract saved the generation id as text.

@@ -42,6 +42,9 @@ pub enum DeliverError {
     NotSent(ProviderError),
     /// The upload began and its outcome is unknown (timeout, connection lost mid-way).
     Unknown(ProviderError),
+    /// The user cannot be reached (they blocked the bot, or the chat is gone): nothing was
+    /// sent, and nothing is wrong with the result.
+    RecipientGone(ProviderError),
 }
 
 pub type DeliverFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -101,6 +104,13 @@ pub async fn deliver_once(
         return settle_uncertain(s, ctx).await;
     }
     ctx.ensure_lease()?;
+    // The last moment a cancel can win: after this the result is on its way.
+    if ctx.cancelled() {
+        return Err(StepError::Fail(
+            crate::failure::ErrorClass::Permanent,
+            "cancelled by the user".into(),
+        ));
+    }
     let now = crate::db::now_ms();
     ctx.checkpoint(crate::jobs::Step::Delivery, |c| {
         c.delivery_started_ms = Some(now)
@@ -127,6 +137,7 @@ pub async fn deliver_once(
                     message_id: sent.message_id,
                     file_id: sent.file_id,
                     uncertain: false,
+                    unreachable: false,
                 })
             })
             .await?;
@@ -154,6 +165,22 @@ pub async fn deliver_once(
             tracing::warn!(error = %e, "upload outcome unknown");
             settle_uncertain(s, ctx).await
         }
+        // Delivered and paid, not refunded: the result is theirs and waits in /history (a
+        // refund would hand out the video and the tokens both once they unblock the bot).
+        Err(DeliverError::RecipientGone(e)) => {
+            tracing::info!(error = %e, "the user cannot be reached: the result waits in /history");
+            crate::metrics::delivery("unreachable");
+            ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
+                c.delivered = Some(Delivered {
+                    message_id: 0,
+                    file_id: String::new(),
+                    uncertain: false,
+                    unreachable: true,
+                })
+            })
+            .await?;
+            Ok(())
+        }
     }
 }
 
@@ -165,6 +192,7 @@ async fn settle_uncertain(s: &Services, ctx: &mut JobCtx) -> Result<(), StepErro
             message_id: 0,
             file_id: String::new(),
             uncertain: true,
+            unreachable: false,
         })
     })
     .await?;

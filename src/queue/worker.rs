@@ -290,7 +290,11 @@ async fn run_one<H: Handler>(
     };
     drop(beat);
     let took_ms = started.elapsed().as_millis() as u64;
-    let result = if cancel.load(Ordering::Relaxed) {
+    // A cancel that lands once the upload to the user has begun is not applied: the job ends
+    // delivered and paid (the user was told it is too late), never delivered and refunded.
+    let upload_began =
+        job.checkpoints.delivery_started_ms.is_some() || job.checkpoints.delivered.is_some();
+    let result = if cancel.load(Ordering::Relaxed) && !upload_began {
         tracing::info!(took_ms, "cancelled by the user");
         crate::metrics::job_finished(&job.kind, "cancelled");
         cancel_running(&db, &job).await

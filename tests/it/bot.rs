@@ -350,6 +350,111 @@ async fn photo_with_caption_becomes_image_to_video_and_a_refused_delivery_is_ref
         reelforge::db::ledger::balance_of(&r.db, 42).await.unwrap(),
         1100
     );
+    // Refunded, so withdrawn: /history does not hand the video over later.
+    f.refuse_videos.store(false, Ordering::SeqCst);
+    let tried = f.videos_to(42);
+    f.text(42, "/history");
+    f.wait_text(42, "Готовых видео пока нет").await;
+    assert_eq!(f.videos_to(42), tried, "not the tokens and the video both");
+    r.stop().await;
+}
+
+/// The job's state once it has ended.
+async fn ended(db: &reelforge::db::Db) -> reelforge::db::jobs::JobRow {
+    for _ in 0..600 {
+        let jobs = reelforge::db::jobs::all_jobs(db).await.unwrap();
+        if let Some(j) = jobs.into_iter().find(|j| j.state.is_final()) {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no job ended");
+}
+
+/// A user who blocks the bot while their video is made: Telegram answers 403 to the upload.
+/// The job stays done and paid (no refund: the video is theirs), and it waits in /history for
+/// when they come back — never both the video and the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_blocked_the_bot_keeps_the_video_in_history_and_no_refund() {
+    let r = start(true, |_| {}).await;
+    let f = &r.fake;
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    harness::pay(&r.db, 42, 1000).await;
+    f.text(42, "/generate маяк на закате");
+    f.wait_text(42, "Цена").await;
+    f.blocked.lock().unwrap().insert(42);
+    f.press(42, "v:go", 8);
+    let job = ended(&r.db).await;
+    assert_eq!(job.state.name(), "done", "{job:?}");
+    assert!(
+        job.checkpoints
+            .delivered
+            .as_ref()
+            .is_some_and(|d| d.unreachable),
+        "{job:?}"
+    );
+    let entries = reelforge::db::ledger::history(&r.db, 42, 10).await.unwrap();
+    assert!(
+        entries.iter().all(|e| e.reason != "job_refund"),
+        "{entries:?}"
+    );
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&r.db, 42).await.unwrap(),
+        1100 - common::video_price("fast", 8)
+    );
+    // They unblock the bot: /history sends the video they paid for.
+    f.blocked.lock().unwrap().clear();
+    let tried = f.videos_to(42);
+    f.text(42, "/history");
+    for _ in 0..200 {
+        if f.videos_to(42) > tried {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(f.videos_to(42), tried + 1);
+    r.stop().await;
+}
+
+/// A cancel pressed once the upload has begun is refused with a plain message; the job ends
+/// delivered and paid, not delivered and refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_after_the_upload_began_is_refused_and_nothing_is_refunded() {
+    let r = start(true, |_| {}).await;
+    let f = &r.fake;
+    f.video_delay_ms.store(3000, Ordering::SeqCst);
+    f.text(42, "/start");
+    f.wait_text(42, "Баланс").await;
+    harness::pay(&r.db, 42, 1000).await;
+    f.text(42, "/generate маяк");
+    f.wait_text(42, "Цена").await;
+    f.press(42, "v:go", 8);
+    f.wait_text(42, "В очереди").await;
+    // Wait for the upload to begin, then press "✖ Cancel".
+    let mut id = None;
+    for _ in 0..600 {
+        let jobs = reelforge::db::jobs::all_jobs(&r.db).await.unwrap();
+        if let Some(j) = jobs
+            .iter()
+            .find(|j| j.checkpoints.delivery_started_ms.is_some())
+        {
+            id = Some(j.id);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let id = id.expect("the upload began");
+    f.press(42, &format!("job:cancel:{id}"), 9);
+    f.wait_text(42, "отменить поздно").await;
+    let job = ended(&r.db).await;
+    assert_eq!(job.state.name(), "done", "{job:?}");
+    assert_eq!(f.videos_to(42), 1);
+    let entries = reelforge::db::ledger::history(&r.db, 42, 10).await.unwrap();
+    assert!(
+        entries.iter().all(|e| e.reason != "job_refund"),
+        "{entries:?}"
+    );
     r.stop().await;
 }
 

@@ -210,10 +210,17 @@ async fn cancelling_a_waiting_job_refunds_it_and_a_low_balance_rejects_without_c
         user_with(db, 4, 50).await;
         let id = queue::submit(db, job(4, 50)).await.unwrap();
         assert_eq!(balance(db, 4).await, 0);
-        assert!(queue::cancel(db, id).await.unwrap());
+        assert_eq!(
+            queue::cancel(db, id).await.unwrap(),
+            queue::Cancelled::Ended
+        );
         assert_eq!(balance(db, 4).await, 50);
         assert!(queue::claim_next(db, "w", LONG, 5).await.unwrap().is_none());
-        assert!(!queue::cancel(db, id).await.unwrap(), "already cancelled");
+        assert_eq!(
+            queue::cancel(db, id).await.unwrap(),
+            queue::Cancelled::TooLate,
+            "already cancelled"
+        );
         assert_eq!(balance(db, 4).await, 50);
         assert!(queue::submit(db, job(4, 51)).await.is_err());
         assert_eq!(balance(db, 4).await, 50, "{}: nothing taken", db.kind());

@@ -230,8 +230,9 @@ async fn cancelling_a_job_waiting_at_fal_cancels_the_request_there_and_refunds_o
         },
     )
     .await;
-    assert!(
-        !queue::cancel(&db, job).await.unwrap(),
+    assert_eq!(
+        queue::cancel(&db, job).await.unwrap(),
+        queue::Cancelled::Requested,
         "handed to a worker"
     );
     common::wait_until("the cancel", Duration::from_secs(30), || async {

@@ -216,10 +216,10 @@ pub async fn job_action(
             .map_err(internal)?;
             return Ok(Redirect::to(&format!("/console/jobs/{retry}?done=retry")).into_response());
         }
-        "cancel" => {
-            crate::db::jobs::cancel(&s.db, id).await.map_err(internal)?;
-            "cancel"
-        }
+        "cancel" => match crate::db::jobs::cancel(&s.db, id).await.map_err(internal)? {
+            crate::db::jobs::Cancelled::TooLate => "cancel-too-late",
+            _ => "cancel",
+        },
         _ => {
             return Err((StatusCode::BAD_REQUEST, "unknown action")
                 .into_response()

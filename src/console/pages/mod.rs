@@ -53,6 +53,9 @@ pub(crate) fn flash_text(code: &str) -> &'static str {
         "refund-repeat" => "Already refunded: nothing more was given back.",
         "retry" => "A new job was queued (free for the user).",
         "cancel" => "Cancelled (refunded if it had been charged).",
+        "cancel-too-late" => {
+            "Not cancelled: its result is already being delivered (it ends done and paid)."
+        }
         "confirmed" => "The order is confirmed and credited.",
         "confirmed-repeat" => "This order was already credited.",
         _ => "Done.",

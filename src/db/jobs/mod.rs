@@ -294,6 +294,12 @@ macro_rules! end_with_refund {
                     let key = ledger::refund_key(id);
                     ledger_step!(tx, user, cost, Reason::JobRefund, &key, Some(id), now)?;
                 }
+                // A refunded job's result is withdrawn with the refund: /history and the
+                // re-send button no longer hand it over.
+                sqlx::query("DELETE FROM generations WHERE job_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("INSERT INTO job_events (job_id, state, message, created_ms) VALUES ($1, $2, $3, $4)")
                     .bind(id)
                     .bind($event)
@@ -534,10 +540,25 @@ pub async fn refund_taken(
     .await)?)
 }
 
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Ended now and refunded (it had not started).
+    Ended,
+    /// Flagged: its worker stops at the next check (or cancels the provider's request) and
+    /// refunds.
+    Requested,
+    /// Too late: its result is being sent or was sent (it ends delivered and paid), or it has
+    /// finished.
+    TooLate,
+}
+
 /// Cancels a job: one that has not started is cancelled and refunded at once; one waiting on a
 /// provider is flagged and made due, so a worker cancels the provider's request too and then
-/// refunds; a running one is flagged, and its worker stops at the next check and refunds.
-pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
+/// refunds; a running one is flagged, and its worker stops at the next check and refunds —
+/// unless its upload to the user has begun: then the cancel is refused (a job ends either
+/// delivered and paid, or refunded without its result).
+pub async fn cancel(db: &Db, id: i64) -> Result<Cancelled, QueueError> {
     let now = now_ms();
     let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%')")
         .bind(id)
@@ -546,16 +567,20 @@ pub async fn cancel(db: &Db, id: i64) -> Result<bool, QueueError> {
         .await?
         .rows_affected());
     if handed_over == 1 {
-        return Ok(false);
+        return Ok(Cancelled::Requested);
     }
     let ended = end_with_refund!(db, id, "cancelled", None,
         "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')",
         now)?;
     if ended {
-        return Ok(true);
+        return Ok(Cancelled::Ended);
     }
-    on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'").bind(id).execute(p).await?.rows_affected());
-    Ok(false)
+    let flagged = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running' AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'").bind(id).execute(p).await?.rows_affected());
+    Ok(if flagged == 1 {
+        Cancelled::Requested
+    } else {
+        Cancelled::TooLate
+    })
 }
 
 /// Ends a running job the user cancelled, and refunds it.

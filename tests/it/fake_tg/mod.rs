@@ -1,6 +1,7 @@
 //! A fake Telegram Bot API server: real HTTP on 127.0.0.1 speaking the Bot API JSON (methods
 //! matched case-insensitively, as teloxide sends them in PascalCase), with file downloads,
-//! a switch that answers edits with 429 `retry_after`, and one that refuses `sendVideo`.
+//! a switch that answers edits with 429 `retry_after`, one that refuses `sendVideo`, and users
+//! who blocked the bot (every send to them: 403 "Forbidden: bot was blocked by the user").
 #![allow(dead_code)]
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,6 +27,8 @@ pub struct FakeTelegram {
     pub refuse_videos: AtomicBool,
     /// Milliseconds `sendVideo` takes to answer after receiving the upload (a slow Telegram).
     pub video_delay_ms: std::sync::atomic::AtomicU64,
+    /// Users who blocked the bot: every send to them gets Telegram's 403.
+    pub blocked: Mutex<std::collections::HashSet<i64>>,
 }
 
 fn ok(result: Value) -> (StatusCode, Json<Value>) {
@@ -84,6 +87,18 @@ async fn api(
             .unwrap_or(Value::from(0)),
         other => other["chat_id"].clone(),
     };
+    let to_blocked = method.starts_with("send")
+        && chat_of(&body)
+            .as_i64()
+            .is_some_and(|c| f.blocked.lock().unwrap().contains(&c));
+    if to_blocked {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(
+                json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+            ),
+        );
+    }
     match method.as_str() {
         "getme" => ok(
             json!({"id": 777, "is_bot": true, "first_name": "Reelforge", "username": "reelforge_bot", "can_join_groups": false, "can_read_all_group_messages": false, "supports_inline_queries": false, "has_main_web_app": false}),
