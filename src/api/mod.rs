@@ -4,6 +4,7 @@
 //! OpenAPI document generated from the types. Jobs made here are the bot's jobs: the same
 //! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
 //! `type` per error class.
+pub mod egress;
 pub mod jobs;
 pub mod openapi;
 pub mod uploads;

@@ -41,9 +41,9 @@ pub async fn register(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| Problem::bad_request("url must be an http(s) URL"))?;
-    if !s.webhook_private_ok {
-        public_address(&url).await.map_err(Problem::bad_request)?;
-    }
+    super::egress::check_url(&url, s.webhook_private_ok)
+        .await
+        .map_err(Problem::bad_request)?;
     let secret = format!("whsec_{}", crate::db::api_keys::random_hex(24));
     rows::set_webhook(&s.db, caller.user_id, url.as_str(), &secret).await?;
     Ok((
@@ -72,41 +72,6 @@ pub async fn remove(State(s): State<Api>, caller: Caller) -> Result<StatusCode, 
     } else {
         Err(Problem::not_found("no webhook is set"))
     }
-}
-
-/// Refuses URLs whose host resolves to loopback, private, link-local or unspecified
-/// addresses: a client must not make the server call into its own network.
-pub async fn public_address(url: &reqwest::Url) -> Result<(), String> {
-    let host = url.host_str().unwrap_or("");
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| format!("'{host}' does not resolve"))?
-        .collect();
-    let private = |ip: std::net::IpAddr| match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-        }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-        }
-    };
-    if addrs.is_empty() || addrs.iter().any(|a| private(a.ip())) {
-        return Err(format!(
-            "the webhook must be on a public address ('{host}' is local or private)"
-        ));
-    }
-    Ok(())
 }
 
 /// The signature header of `body` at `t` (unix seconds).
@@ -139,17 +104,36 @@ pub fn verify(secret: &str, header: &str, body: &str, now_s: i64, tolerance_s: i
         .any(|s| crate::http::constant_time_eq(s.as_bytes(), expected.as_bytes()))
 }
 
-/// Puts the events of finished API jobs in the outbox, then sends what is due. Runs until
-/// `stop` in `serve`; each pass is safe to repeat (event ids are unique).
-pub async fn run(
-    db: Db,
+/// Sends webhook events: the checked client (see [`super::egress`]), concurrently across
+/// customers and one at a time per customer's endpoint, so a slow endpoint only delays its own
+/// events.
+#[derive(Clone)]
+pub struct Sender {
     http: reqwest::Client,
     private_ok: bool,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    /// Customers whose endpoint has a send in flight.
+    busy: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+}
+
+impl Sender {
+    /// `private_ok` (`API_WEBHOOK_PRIVATE_OK`, tests only): endpoints on private addresses.
+    pub fn new(private_ok: bool) -> Result<Self, String> {
+        Ok(Self {
+            http: super::egress::client(private_ok)?,
+            private_ok,
+            busy: Default::default(),
+        })
+    }
+}
+
+/// Puts the events of finished API jobs in the outbox and sends what is due, every half
+/// second, without waiting for slow endpoints. Runs until `stop` in `serve`; each pass is safe
+/// to repeat (event ids are unique).
+pub async fn run(db: Db, sender: Sender, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        if let Err(e) = pass(&db, &http, private_ok).await {
-            tracing::warn!(error = %e, "webhook pass failed");
+        match dispatch(&db, &sender).await {
+            Ok(mut sends) => sends.detach_all(),
+            Err(e) => tracing::warn!(error = %e, "webhook pass failed"),
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -158,13 +142,19 @@ pub async fn run(
     }
 }
 
-/// `private_ok`: the address check is repeated before each send (a name may resolve
-/// elsewhere later).
-pub async fn pass(
+/// One pass, waiting for its sends to end.
+pub async fn pass(db: &Db, sender: &Sender) -> Result<(), crate::db::jobs::QueueError> {
+    let mut sends = dispatch(db, sender).await?;
+    while sends.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Enqueues the finished jobs' events, then starts one task per customer with due events
+/// (none for a customer whose endpoint is still busy).
+async fn dispatch(
     db: &Db,
-    http: &reqwest::Client,
-    private_ok: bool,
-) -> Result<(), crate::db::jobs::QueueError> {
+    sender: &Sender,
+) -> Result<tokio::task::JoinSet<()>, crate::db::jobs::QueueError> {
     for (job_id, user, state) in rows::finished_without_event(db, 100).await? {
         let kind = match state.as_str() {
             "done" => "job.succeeded",
@@ -184,52 +174,83 @@ pub async fn pass(
         .to_string();
         rows::enqueue_event(db, &event_id, user, job_id, kind, &body).await?;
     }
+    let mut by_user: std::collections::BTreeMap<i64, Vec<rows::Event>> = Default::default();
     for e in rows::due_events(db, 50).await? {
-        let Some(hook) = rows::webhook_of(db, e.user_id).await? else {
-            rows::event_failed(db, e.id, "no webhook is set any more", None).await?;
+        by_user.entry(e.user_id).or_default().push(e);
+    }
+    let mut sends = tokio::task::JoinSet::new();
+    for (user, events) in by_user {
+        if !sender
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user)
+        {
             continue;
-        };
-        if !private_ok {
-            let checked = match reqwest::Url::parse(&hook.url) {
-                Ok(u) => public_address(&u).await,
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(why) = checked {
-                rows::event_failed(db, e.id, &why, None).await?;
-                continue;
-            }
         }
-        let t = now_ms() / 1000;
-        let sent = http
-            .post(&hook.url)
-            .timeout(Duration::from_secs(10))
-            .header("content-type", "application/json")
-            .header("reelforge-event-id", &e.event_id)
-            .header("reelforge-signature", sign(&hook.secret, t, &e.body))
-            .body(e.body.clone())
-            .send()
-            .await;
-        let outcome = match sent {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(err) => Err(if err.is_timeout() {
-                "timed out".to_string()
-            } else {
-                "could not connect".to_string()
-            }),
-        };
-        match outcome {
-            Ok(()) => {
-                rows::event_delivered(db, e.id).await?;
-                tracing::info!(event = %e.event_id, "webhook delivered");
+        let (db, sender) = (db.clone(), sender.clone());
+        sends.spawn(async move {
+            for e in events {
+                if let Err(err) = send(&db, &sender, e).await {
+                    tracing::warn!(user_id = user, error = %err, "webhook send not recorded");
+                    break;
+                }
             }
-            Err(why) => {
-                let backoff = (10_000i64 << e.attempts.min(20)).min(3_600_000);
-                let next = now_ms() + backoff;
-                let keep = next - e.created_ms < GIVE_UP_AFTER_MS;
-                rows::event_failed(db, e.id, &why, keep.then_some(next)).await?;
-                tracing::warn!(event = %e.event_id, attempt = e.attempts + 1, error = %why, "webhook not delivered");
-            }
+            sender
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&user);
+        });
+    }
+    Ok(sends)
+}
+
+/// Sends one event and records the outcome (delivered, or failed with its next try).
+async fn send(db: &Db, sender: &Sender, e: rows::Event) -> Result<(), crate::db::DbError> {
+    let Some(hook) = rows::webhook_of(db, e.user_id).await? else {
+        return rows::event_failed(db, e.id, "no webhook is set any more", None).await;
+    };
+    // The URL again (an address literal does not go through the resolver hook; a name may
+    // resolve elsewhere now).
+    let checked = match reqwest::Url::parse(&hook.url) {
+        Ok(u) => super::egress::check_url(&u, sender.private_ok).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(why) = checked {
+        return rows::event_failed(db, e.id, &why, None).await;
+    }
+    let t = now_ms() / 1000;
+    let sent = sender
+        .http
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("reelforge-event-id", &e.event_id)
+        .header("reelforge-signature", sign(&hook.secret, t, &e.body))
+        .body(e.body.clone())
+        .send()
+        .await;
+    let outcome = match sent {
+        Ok(r) if r.status().is_success() => Ok(()),
+        // Redirects are not followed: a 3xx is a failed delivery like any other status.
+        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+        Err(err) => Err(if err.is_timeout() {
+            "timed out".to_string()
+        } else {
+            "could not connect (or the address is not public)".to_string()
+        }),
+    };
+    match outcome {
+        Ok(()) => {
+            rows::event_delivered(db, e.id).await?;
+            tracing::info!(event = %e.event_id, "webhook delivered");
+        }
+        Err(why) => {
+            let backoff = (10_000i64 << e.attempts.min(20)).min(3_600_000);
+            let next = now_ms() + backoff;
+            let keep = next - e.created_ms < GIVE_UP_AFTER_MS;
+            rows::event_failed(db, e.id, &why, keep.then_some(next)).await?;
+            tracing::warn!(event = %e.event_id, attempt = e.attempts + 1, error = %why, "webhook not delivered");
         }
     }
     Ok(())
@@ -262,27 +283,5 @@ mod tests {
             "too old"
         );
         assert!(!verify("whsec_a", "v1=00", "{}", 0, 300));
-    }
-}
-
-#[cfg(test)]
-mod address_tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn webhooks_into_the_servers_own_network_are_refused() {
-        for url in [
-            "http://127.0.0.1:8080/hook",
-            "http://localhost/hook",
-            "http://10.1.2.3/hook",
-            "http://169.254.169.254/latest/meta-data",
-            "http://[::1]/hook",
-            "http://0.0.0.0/",
-        ] {
-            let u = reqwest::Url::parse(url).unwrap();
-            assert!(public_address(&u).await.is_err(), "{url}");
-        }
-        let public = reqwest::Url::parse("https://93.184.215.14/hook").unwrap();
-        assert!(public_address(&public).await.is_ok());
     }
 }

@@ -212,12 +212,11 @@ fn api_and_console(
         work_dir: std::env::temp_dir().join("reelforge-api"),
         webhook_private_ok: cfg.api_webhook_private_ok,
     });
-    let hooks_http = reelforge::providers::http_client(std::time::Duration::from_secs(15), None)
+    let hooks = reelforge::api::webhooks::Sender::new(cfg.api_webhook_private_ok)
         .map_err(CliError::Internal)?;
     tokio::spawn(reelforge::api::webhooks::run(
         s.db.clone(),
-        hooks_http,
-        cfg.api_webhook_private_ok,
+        hooks,
         stop.subscribe(),
     ));
     let mut routes = reelforge::api::router(api);

@@ -476,10 +476,9 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             ),
         )
         .await;
-        let http = reqwest::Client::new();
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        let http = reelforge::api::webhooks::Sender::new(true).unwrap();
+        let public_only = reelforge::api::webhooks::Sender::new(false).unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         // The first try of each failed or succeeded; nothing is lost: retry what is due.
         let sent_first = calls.load(Ordering::SeqCst);
         assert_eq!(sent_first, 2, "{}", db.kind());
@@ -488,21 +487,15 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             "UPDATE api_events SET next_at_ms = 0 WHERE delivered_ms IS NULL",
         )
         .await;
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
             "the failed one again, once"
         );
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         exec(&db, "UPDATE api_events SET next_at_ms = 0").await;
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
@@ -523,9 +516,7 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             ),
         )
         .await;
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         exec(
             &db,
             &format!(
@@ -534,9 +525,7 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             ),
         )
         .await;
-        reelforge::api::webhooks::pass(&db, &http, true)
-            .await
-            .unwrap();
+        reelforge::api::webhooks::pass(&db, &http).await.unwrap();
         let due = reelforge::db::api::due_events(&db, 10).await.unwrap();
         assert!(due.is_empty(), "given up: {due:?}");
         // Refused without the opt-in: a webhook into the server's own network.
@@ -545,7 +534,7 @@ async fn webhook_events_are_retried_from_the_outbox_until_delivered_once_and_giv
             "UPDATE api_events SET gave_up_ms = NULL, next_at_ms = 0",
         )
         .await;
-        reelforge::api::webhooks::pass(&db, &http, false)
+        reelforge::api::webhooks::pass(&db, &public_only)
             .await
             .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -595,4 +584,115 @@ async fn api_keys_are_made_listed_and_revoked_from_the_chat() {
     f.text(42, "/api revoke nope");
     f.wait_text(42, "Нет действующего ключа").await;
     crate::bot_flows::stop(running).await;
+}
+
+/// An endpoint that answers with a redirect into the server's own network is not followed: the
+/// listener it points at is never called and the delivery counts as failed. And one customer's
+/// slow endpoint does not hold back another customer's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_follow_no_redirect_and_a_slow_endpoint_delays_only_its_own_events() {
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // The "internal" service a redirect points at.
+    let internal_calls = Arc::new(AtomicU32::new(0));
+    let ic = internal_calls.clone();
+    let internal = Router::new().route(
+        "/admin",
+        axum::routing::any(move || {
+            let ic = ic.clone();
+            async move {
+                ic.fetch_add(1, Ordering::SeqCst);
+                "secret"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_url = format!("http://{}/admin", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, internal).await.unwrap() });
+    // A customer's endpoint answering 307 to it, a slow one, and a fast one.
+    let fast_at = Arc::new(Mutex::new(None::<std::time::Instant>));
+    let fa = fast_at.clone();
+    let target = internal_url.clone();
+    let app = Router::new()
+        .route(
+            "/redirect",
+            post(move || {
+                let target = target.clone();
+                async move {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, target)],
+                    )
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                "ok"
+            }),
+        )
+        .route(
+            "/fast",
+            post(move || {
+                let fa = fa.clone();
+                async move {
+                    fa.lock()
+                        .unwrap()
+                        .get_or_insert_with(std::time::Instant::now);
+                    "ok"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    // Loopback stands in for the customers' public hosts here (the opt-in); the redirect rule
+    // holds either way, and the address rule has its own tests in api::egress.
+    let sender = reelforge::api::webhooks::Sender::new(true).unwrap();
+    for (user, path) in [(71, "redirect"), (72, "slow"), (73, "fast")] {
+        touch_user(&db, user, None, "en").await.unwrap();
+        reelforge::db::api::set_webhook(&db, user, &format!("{base}/{path}"), "whsec_t")
+            .await
+            .unwrap();
+        let event = format!("evt_test_{user}");
+        reelforge::db::api::enqueue_event(&db, &event, user, 0, "job.succeeded", "{}")
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    reelforge::api::webhooks::pass(&db, &sender).await.unwrap();
+    let fast = fast_at
+        .lock()
+        .unwrap()
+        .expect("the fast endpoint was called");
+    assert!(
+        fast.duration_since(started) < Duration::from_secs(2),
+        "the fast endpoint waited {:?} behind the slow one",
+        fast.duration_since(started)
+    );
+    assert_eq!(
+        internal_calls.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+    let due = reelforge::db::api::due_events(&db, 10).await.unwrap();
+    assert!(due.is_empty(), "retries are later: {due:?}");
+    let failed: Vec<(String, Option<String>)> = match &db {
+        reelforge::db::Db::Sqlite(p) => {
+            sqlx::query_as("SELECT event_id, last_error FROM api_events WHERE delivered_ms IS NULL")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        reelforge::db::Db::Postgres(_) => unreachable!(),
+    };
+    assert_eq!(
+        failed,
+        vec![("evt_test_71".to_string(), Some("HTTP 307".to_string()))]
+    );
 }
