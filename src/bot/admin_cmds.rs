@@ -96,6 +96,19 @@ async fn topup_order(ctx: &Ctx<'_>, order: i64) -> Result<String, HandlerError> 
             ctx.t("adm.order_repeat", &[("order", &order), ("user", &user)])
         }
         crate::db::orders::OrderCredit::NoSuchOrder => ctx.t("adm.no_order", &[("order", &order)]),
+        crate::db::orders::OrderCredit::NotPendingKaspi {
+            user,
+            method,
+            status,
+        } => ctx.t(
+            "adm.order_not_kaspi",
+            &[
+                ("order", &order),
+                ("user", &user),
+                ("method", &method),
+                ("status", &status),
+            ],
+        ),
     })
 }
 

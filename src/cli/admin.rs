@@ -227,6 +227,11 @@ fn topup_order(order: i64, config: Option<PathBuf>) -> Result<(), CliError> {
             OrderCredit::AlreadyCredited { user } => {
                 println!("order #{order} (user {user}) was already credited; nothing changed")
             }
+            OrderCredit::NotPendingKaspi { user, method, status } => {
+                return Err(CliError::BadInput(format!(
+                    "order #{order} (user {user}) is a {method} order, {status}: only a pending Kaspi order is confirmed."
+                )))
+            }
             OrderCredit::NoSuchOrder => {
                 return Err(CliError::BadInput(format!("there is no order #{order}.")))
             }

@@ -89,7 +89,7 @@ pub async fn all_orders(db: &Db) -> Result<Vec<Order>, DbError> {
 }
 
 /// What crediting an order did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderCredit {
     /// Credited now: (user, tokens, balance after).
     Credited {
@@ -101,12 +101,21 @@ pub enum OrderCredit {
     AlreadyCredited {
         user: i64,
     },
+    /// Not a Kaspi order waiting for its transfer (paid by card, paid already, or
+    /// cancelled): a confirmation credits nothing.
+    NotPendingKaspi {
+        user: i64,
+        method: String,
+        status: String,
+    },
     NoSuchOrder,
 }
 
 /// Credits a pending order (a confirmed Kaspi transfer) and closes it, in one transaction.
 /// The ledger key is the order's (`order:<id>`), so two admins, a repeated command or a
 /// re-run credit one transfer once, and the order counts in revenue.
+/// Confirms a Kaspi transfer: credits a pending Kaspi order once (the order is the ledger key)
+/// and closes it. A card order, or one paid or cancelled already, is refused.
 pub async fn credit_order(db: &Db, order: i64) -> Result<OrderCredit, DbError> {
     let now = now_ms();
     let key = format!("order:{order}");
@@ -115,18 +124,32 @@ pub async fn credit_order(db: &Db, order: i64) -> Result<OrderCredit, DbError> {
         let mut tx = p.begin().await?;
         // A write first, so SQLite takes its write lock now rather than failing to upgrade a
         // read lock when two admins confirm at once.
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE orders SET status = status WHERE id = $1 RETURNING user_id, tokens",
+        let row: Option<(i64, i64, String, String)> = sqlx::query_as(
+            "UPDATE orders SET status = status WHERE id = $1 RETURNING user_id, tokens, method, status",
         )
         .bind(order)
         .fetch_optional(&mut *tx)
         .await?;
+        let credited_before: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
         match row {
             None => {
                 tx.rollback().await?;
                 OrderCredit::NoSuchOrder
             }
-            Some((user, tokens)) => {
+            Some((user, _, _, _)) if credited_before.is_some() => {
+                tx.rollback().await?;
+                OrderCredit::AlreadyCredited { user }
+            }
+            // Only a Kaspi order still waiting for its transfer is credited by a confirmation.
+            Some((user, _, method, status)) if method != "kaspi" || status != "pending" => {
+                tx.rollback().await?;
+                OrderCredit::NotPendingKaspi { user, method, status }
+            }
+            Some((user, tokens, _, _)) => {
                 let step = ledger_step!(tx, user, tokens, reason, &key, None::<i64>, now)?;
                 sqlx::query("UPDATE orders SET status = 'paid', paid_ms = $2 WHERE id = $1 AND status = 'pending'")
                     .bind(order)

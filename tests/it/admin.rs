@@ -270,3 +270,46 @@ async fn a_kaspi_order_is_credited_once_by_however_many_admins_and_closed() {
         .unwrap();
     assert_eq!(stats.revenue_kzt, kzt, "the order counts in revenue");
 }
+
+/// A Kaspi confirmation (`/topup #N`, the console, `admin topup --order`) credits only a
+/// pending Kaspi order: a card order — paid by Stripe already, or still open — is refused with
+/// the reason and credits nothing (it used to be credited a second time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_pending_kaspi_order_is_confirmed() {
+    use reelforge::db::orders::{credit_order, OrderCredit};
+    let d = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rf.db", d.path().display());
+    let db = reelforge::db::Db::connect(&url).await.unwrap();
+    reelforge::db::users::touch_user(&db, 15, None, "ru")
+        .await
+        .unwrap();
+    let (tokens, kzt) = crate::common::pack(1);
+    let paid_by_card =
+        reelforge::payments::create_order(&db, 15, "stripe", tokens, kzt * 100, "kzt")
+            .await
+            .unwrap();
+    assert!(reelforge::db::orders::mark_paid(&db, paid_by_card)
+        .await
+        .unwrap());
+    let open_card = reelforge::payments::create_order(&db, 15, "stripe", tokens, kzt * 100, "kzt")
+        .await
+        .unwrap();
+    for order in [paid_by_card, open_card] {
+        let outcome = credit_order(&db, order).await.unwrap();
+        assert!(
+            matches!(&outcome, OrderCredit::NotPendingKaspi { method, .. } if method == "stripe"),
+            "{outcome:?}"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(["admin", "topup", "--order", &paid_by_card.to_string()])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("only a pending Kaspi order"),
+        "{text}"
+    );
+    assert_eq!(reelforge::db::ledger::balance_of(&db, 15).await.unwrap(), 0);
+}

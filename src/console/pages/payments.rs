@@ -68,6 +68,16 @@ pub async fn confirm_order(
                 .map_err(internal)?;
             "confirmed-repeat"
         }
+        crate::db::orders::OrderCredit::NotPendingKaspi { method, status, .. } => {
+            return Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "not confirmed: a {method} order, {status} (only a pending Kaspi order is)"
+                ),
+            )
+                .into_response()
+                .into())
+        }
         crate::db::orders::OrderCredit::NoSuchOrder => {
             return Err((StatusCode::NOT_FOUND, "no such order")
                 .into_response()
