@@ -174,40 +174,56 @@ async fn dispatch(
         .to_string();
         rows::enqueue_event(db, &event_id, user, job_id, kind, &body).await?;
     }
+    let busy: Vec<i64> = sender.busy().iter().copied().collect();
     let mut by_user: std::collections::BTreeMap<i64, Vec<rows::Event>> = Default::default();
-    for e in rows::due_events(db, 50).await? {
+    for e in rows::due_events_fairly(db, 50, EVENTS_PER_CUSTOMER, &busy).await? {
         by_user.entry(e.user_id).or_default().push(e);
     }
     let mut sends = tokio::task::JoinSet::new();
     for (user, events) in by_user {
-        if !sender
-            .busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(user)
-        {
+        if !sender.busy().insert(user) {
             continue;
         }
         let (db, sender) = (db.clone(), sender.clone());
         sends.spawn(async move {
+            // Frees the customer however the task ends (done, panicked or aborted).
+            let _free = Busy(sender.clone(), user);
             for e in events {
                 if let Err(err) = send(&db, &sender, e).await {
                     tracing::warn!(user_id = user, error = %err, "webhook send not recorded");
                     break;
                 }
             }
-            sender
-                .busy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&user);
         });
     }
     Ok(sends)
 }
 
+/// How many of one customer's due events a pass takes.
+const EVENTS_PER_CUSTOMER: i64 = 5;
+
+/// A customer's endpoint marked busy until this is dropped.
+struct Busy(Sender, i64);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy().remove(&self.1);
+    }
+}
+
+impl Sender {
+    fn busy(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Sends one event and records the outcome (delivered, or failed with its next try).
 async fn send(db: &Db, sender: &Sender, e: rows::Event) -> Result<(), crate::db::DbError> {
+    // A pass that read the event while an earlier send of it was still running must not send
+    // it again.
+    if !rows::still_due(db, e.id).await? {
+        return Ok(());
+    }
     let Some(hook) = rows::webhook_of(db, e.user_id).await? else {
         return rows::event_failed(db, e.id, "no webhook is set any more", None).await;
     };

@@ -197,16 +197,54 @@ pub struct Event {
     pub created_ms: i64,
 }
 
-/// Events due for a (re)try.
-pub async fn due_events(db: &Db, limit: i64) -> Result<Vec<Event>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Event>(
-        "SELECT id, event_id, user_id, body, attempts, created_ms FROM api_events
-         WHERE delivered_ms IS NULL AND gave_up_ms IS NULL AND next_at_ms <= $1 ORDER BY next_at_ms LIMIT $2",
+/// Events due for a (re)try: at most `per_user` of each customer, none of the customers in
+/// `skip` (their endpoint is busy), so one customer's backlog cannot crowd out the others.
+pub async fn due_events_fairly(
+    db: &Db,
+    limit: i64,
+    per_user: i64,
+    skip: &[i64],
+) -> Result<Vec<Event>, DbError> {
+    let skip = if skip.is_empty() {
+        String::new()
+    } else {
+        // Numbers only: formatted from i64 values.
+        let ids: Vec<String> = skip.iter().map(i64::to_string).collect();
+        format!("AND user_id NOT IN ({})", ids.join(", "))
+    };
+    let sql = format!(
+        "SELECT id, event_id, user_id, body, attempts, created_ms FROM (
+             SELECT id, event_id, user_id, body, attempts, created_ms, next_at_ms,
+                    ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY next_at_ms, id) AS nth
+             FROM api_events
+             WHERE delivered_ms IS NULL AND gave_up_ms IS NULL AND next_at_ms <= $1 {skip}
+         ) due WHERE nth <= $3 ORDER BY next_at_ms, id LIMIT $2"
+    );
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Event>(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms())
+        .bind(limit)
+        .bind(per_user)
+        .fetch_all(p)
+        .await?),
     )
+}
+
+/// Events due for a (re)try, oldest first.
+pub async fn due_events(db: &Db, limit: i64) -> Result<Vec<Event>, DbError> {
+    due_events_fairly(db, limit, i64::MAX, &[]).await
+}
+
+/// Whether an event is still due now (not delivered, given up or rescheduled meanwhile).
+pub async fn still_due(db: &Db, id: i64) -> Result<bool, DbError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_events WHERE id = $1 AND delivered_ms IS NULL AND gave_up_ms IS NULL AND next_at_ms <= $2",
+    )
+    .bind(id)
     .bind(now_ms())
-    .bind(limit)
-    .fetch_all(p)
-    .await?))
+    .fetch_one(p)
+    .await?);
+    Ok(n > 0)
 }
 
 pub async fn event_delivered(db: &Db, id: i64) -> Result<(), DbError> {

@@ -56,11 +56,15 @@ pub async fn set_file_id(db: &Db, generation: i64, file_id: &str) -> Result<(), 
 }
 
 const COLUMNS: &str = "id, job_id, user_id, kind, output_key, thumbnail_key, width, height, duration_ms, telegram_file_id";
+/// Only the results of finished jobs are handed over (/history, the re-send button): a job
+/// still running (its upload not yet sent, or to be retried) could still be cancelled and
+/// refunded. Rows from before jobs were linked have no job.
+const HANDED_OVER: &str = "(job_id IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = generations.job_id AND j.state = 'done'))";
 
 /// The generation a job made.
 pub async fn of_job(db: &Db, job: i64) -> Result<Option<Generation>, DbError> {
     let sql =
-        format!("SELECT {COLUMNS} FROM generations WHERE job_id = $1 ORDER BY id DESC LIMIT 1");
+        format!("SELECT {COLUMNS} FROM generations WHERE job_id = $1 AND {HANDED_OVER} ORDER BY id DESC LIMIT 1");
     Ok(
         on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(job).fetch_optional(p).await?),
     )
@@ -69,7 +73,7 @@ pub async fn of_job(db: &Db, job: i64) -> Result<Option<Generation>, DbError> {
 /// A user's newest generations, newest first.
 pub async fn recent_of_user(db: &Db, user: i64, limit: i64) -> Result<Vec<Generation>, DbError> {
     let sql =
-        format!("SELECT {COLUMNS} FROM generations WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+        format!("SELECT {COLUMNS} FROM generations WHERE user_id = $1 AND {HANDED_OVER} ORDER BY id DESC LIMIT $2");
     Ok(
         on_db!(db, p => sqlx::query_as::<_, Generation>(sqlx::AssertSqlSafe(sql)).bind(user).bind(limit).fetch_all(p).await?),
     )

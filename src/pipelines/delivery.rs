@@ -104,18 +104,15 @@ pub async fn deliver_once(
         return settle_uncertain(s, ctx).await;
     }
     ctx.ensure_lease()?;
-    // The last moment a cancel can win: after this the result is on its way.
-    if ctx.cancelled() {
+    // The last moment a cancel can win (in memory, or in the database in the same write that
+    // records the upload's start): after this the result is on its way.
+    let cancelled = ctx.cancelled() || !ctx.begin_delivery(crate::db::now_ms()).await?;
+    if cancelled {
         return Err(StepError::Fail(
             crate::failure::ErrorClass::Permanent,
             "cancelled by the user".into(),
         ));
     }
-    let now = crate::db::now_ms();
-    ctx.checkpoint(crate::jobs::Step::Delivery, |c| {
-        c.delivery_started_ms = Some(now)
-    })
-    .await?;
     let span = tracing::info_span!("step", step = "delivery", provider = "telegram");
     let started = std::time::Instant::now();
     let sent = tracing::Instrument::instrument(
@@ -186,7 +183,10 @@ pub async fn deliver_once(
 
 /// The upload may or may not have arrived: offer a re-send, and count the delivery as done.
 async fn settle_uncertain(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
-    s.deliver.offer_resend(ctx.job.user_id, ctx.job.id).await?;
+    // Best effort: the user may be unreachable now; /history has the video either way.
+    if let Err(e) = s.deliver.offer_resend(ctx.job.user_id, ctx.job.id).await {
+        tracing::warn!(error = %e, "the re-send offer could not be sent");
+    }
     ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
         c.delivered = Some(Delivered {
             message_id: 0,

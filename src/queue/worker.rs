@@ -40,6 +40,18 @@ impl JobCtx {
     }
     /// Records what `step` made before the next step starts (a provider request id before
     /// waiting on it): after a crash the job resumes from here.
+    /// Saves that the upload to the user begins; `false` when the user cancelled first (the
+    /// cancel flag is set then, and nothing may be sent).
+    pub async fn begin_delivery(&mut self, started_ms: i64) -> Result<bool, QueueError> {
+        let mut next = self.job.checkpoints.clone();
+        next.delivery_started_ms = Some(started_ms);
+        let began = crate::db::jobs::begin_delivery(&self.db, &mut self.job, next).await?;
+        if !began {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+        Ok(began)
+    }
+
     pub async fn checkpoint(
         &mut self,
         step: crate::jobs::Step,
@@ -292,8 +304,14 @@ async fn run_one<H: Handler>(
     let took_ms = started.elapsed().as_millis() as u64;
     // A cancel that lands once the upload to the user has begun is not applied: the job ends
     // delivered and paid (the user was told it is too late), never delivered and refunded.
-    let upload_began =
-        job.checkpoints.delivery_started_ms.is_some() || job.checkpoints.delivered.is_some();
+    // Read afresh: a panicking handler's checkpoints are only in the database.
+    let saved = crate::db::jobs::job(&db, job.id)
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.checkpoints)
+        .unwrap_or_else(|| job.checkpoints.clone());
+    let upload_began = saved.delivery_started_ms.is_some() || saved.delivered.is_some();
     let result = if cancel.load(Ordering::Relaxed) && !upload_began {
         tracing::info!(took_ms, "cancelled by the user");
         crate::metrics::job_finished(&job.kind, "cancelled");

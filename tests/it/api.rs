@@ -696,3 +696,45 @@ async fn webhooks_follow_no_redirect_and_a_slow_endpoint_delays_only_its_own_eve
         vec![("evt_test_71".to_string(), Some("HTTP 307".to_string()))]
     );
 }
+
+/// One customer's backlog of due webhook events does not crowd out another's: a pass takes a
+/// few of each customer's, none of a customer whose endpoint is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_backlog_of_webhook_events_does_not_crowd_out_others() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        for user in [81, 82] {
+            touch_user(&db, user, None, "en").await.unwrap();
+        }
+        for n in 0..60 {
+            reelforge::db::api::enqueue_event(
+                &db,
+                &format!("evt_a_{n}"),
+                81,
+                0,
+                "job.failed",
+                "{}",
+            )
+            .await
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        reelforge::db::api::enqueue_event(&db, "evt_b_0", 82, 0, "job.failed", "{}")
+            .await
+            .unwrap();
+        let due = reelforge::db::api::due_events_fairly(&db, 50, 5, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            due.iter().filter(|e| e.user_id == 81).count(),
+            5,
+            "{}",
+            db.kind()
+        );
+        assert!(due.iter().any(|e| e.user_id == 82), "{}", db.kind());
+        let due = reelforge::db::api::due_events_fairly(&db, 50, 5, &[81])
+            .await
+            .unwrap();
+        assert!(due.iter().all(|e| e.user_id == 82), "{}", db.kind());
+    }
+}

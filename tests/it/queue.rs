@@ -633,7 +633,7 @@ async fn running_ugc(db: &Db, user: i64, price: i64) -> (i64, queue::ClaimedJob)
     let ugc = serde_json::json!({"portrait": "p.jpg", "script": "Привет"});
     let id = queue::submit(
         db,
-        NewJob::from_json(user, "ugc_video", ugc, price, 1).unwrap(),
+        NewJob::from_json(user, "ugc_video", ugc, price, 3).unwrap(),
     )
     .await
     .unwrap();
@@ -704,5 +704,118 @@ async fn a_lowered_price_is_refunded_once_and_never_on_top_of_a_refund() {
             "{}: not 750 on top of the refund",
             db.kind()
         );
+    }
+}
+
+/// A job whose upload to the user has begun ends delivered and paid, whatever happens next:
+/// a cancel is refused even once it is queued again for a retry, a final failure completes it
+/// instead of refunding, and a cancel recorded just before the upload wins over it. Its
+/// result is handed over (/history) only once it is done, and an operator's refund withdraws it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_upload_began_a_job_is_never_both_delivered_and_refunded() {
+    use reelforge::db::generations::{self, NewGeneration};
+    for t in dbs::all().await {
+        let db = &t.db;
+        touch_user(db, 62, None, "ru").await.unwrap();
+        ledger::credit(db, 62, 5000, Reason::Payment, "seed:62", None)
+            .await
+            .unwrap();
+        let started = |job: &queue::ClaimedJob| {
+            let mut c = job.checkpoints.clone();
+            c.delivery_started_ms = Some(reelforge::db::now_ms());
+            c
+        };
+        // Upload began, then a retryable error: queued again, and a cancel is too late.
+        let (id, mut job) = running_ugc(db, 62, 1530).await;
+        let cp = started(&job);
+        assert!(queue::begin_delivery(db, &mut job, cp).await.unwrap());
+        let g = generations::record(
+            db,
+            NewGeneration {
+                job_id: id,
+                user_id: 62,
+                kind: "ugc_video",
+                output_key: "outputs/x.mp4",
+                thumbnail_key: "outputs/x.mp4.jpg",
+                width: 720,
+                height: 1280,
+                duration_s: 4.0,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(g > 0);
+        assert!(
+            generations::recent_of_user(db, 62, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: not handed over while the job runs",
+            db.kind()
+        );
+        let transient = reelforge::failure::Failure::internal(ErrorClass::Transient, "timeout");
+        queue::fail(db, &job, &transient, 0.5).await.unwrap();
+        assert_eq!(
+            queue::cancel(db, id).await.unwrap(),
+            queue::Cancelled::TooLate,
+            "{}",
+            db.kind()
+        );
+        // A final failure after the upload began keeps it done and paid.
+        exec_sql(
+            db,
+            &format!("UPDATE jobs SET run_at_ms = 0 WHERE id = {id}"),
+        )
+        .await;
+        let job = queue::claim_next(db, "w", LONG, 5).await.unwrap().unwrap();
+        let permanent = reelforge::failure::Failure::internal(ErrorClass::Permanent, "x");
+        assert_eq!(
+            queue::fail(db, &job, &permanent, 0.5).await.unwrap(),
+            FailOutcome::Completed
+        );
+        assert_eq!(ledger::balance_of(db, 62).await.unwrap(), 5000 - 1530);
+        assert_eq!(
+            generations::recent_of_user(db, 62, 5).await.unwrap().len(),
+            1,
+            "{}: done, so in /history",
+            db.kind()
+        );
+        // An operator's refund withdraws it.
+        reelforge::admin::refund_job(db, id).await.unwrap();
+        assert!(generations::recent_of_user(db, 62, 5)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(ledger::balance_of(db, 62).await.unwrap(), 5000);
+
+        // A cancel recorded just before the upload: the upload does not begin.
+        let (id, mut job) = running_ugc(db, 62, 1530).await;
+        assert_eq!(
+            queue::cancel(db, id).await.unwrap(),
+            queue::Cancelled::Requested
+        );
+        let cp = started(&job);
+        assert!(
+            !queue::begin_delivery(db, &mut job, cp).await.unwrap(),
+            "{}: the cancel wins",
+            db.kind()
+        );
+    }
+}
+
+async fn exec_sql(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        Db::Postgres(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
     }
 }

@@ -416,6 +416,25 @@ pub async fn lower_price(db: &Db, job: &ClaimedJob, tokens: i64) -> Result<(), Q
     Ok(())
 }
 
+/// Saves the checkpoint that the upload to the user begins, unless the user cancelled first
+/// (then `Ok(false)`: the cancel wins, nothing is sent). Fenced like [`save_checkpoints`].
+pub async fn begin_delivery(
+    db: &Db,
+    job: &mut ClaimedJob,
+    checkpoints: Checkpoints,
+) -> Result<bool, QueueError> {
+    let text = checkpoints.to_json();
+    let started = fenced!(db, job, "UPDATE jobs SET checkpoints = $4, step = 'delivery', updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running' AND cancel_requested = FALSE", &text);
+    match started {
+        Ok(()) => {
+            job.checkpoints = checkpoints;
+            Ok(true)
+        }
+        Err(QueueError::LeaseLost(_)) if cancel_requested(db, job.id).await? => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Extends the lease; fails once another worker has taken the job over.
 pub async fn heartbeat(db: &Db, job: &ClaimedJob, lease: Duration) -> Result<(), QueueError> {
     let until = now_ms() + lease.as_millis() as i64;
@@ -461,6 +480,8 @@ pub enum FailOutcome {
     RetryAt(i64),
     /// Failed for good; its tokens were given back.
     Refunded,
+    /// Failed after its upload to the user began: kept as done (delivered and paid).
+    Completed,
 }
 
 /// Records a failure: retried with backoff when the class allows and attempts remain,
@@ -482,6 +503,13 @@ pub async fn fail(
         fenced!(db, job, "UPDATE jobs SET state = 'queued', run_at_ms = $4, error_class = $5, error_provider = $6, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'", at, class.name(), source)?;
         record_event(db, job.id, "retrying", Some(text)).await?;
         return Ok(FailOutcome::RetryAt(at));
+    }
+    // Its result is on its way or with the user: the job ends done and paid, never
+    // delivered and refunded.
+    if job.checkpoints.delivery_started_ms.is_some() || job.checkpoints.delivered.is_some() {
+        tracing::warn!(job_id = job.id, error = %text, "failed after its upload began: kept as done");
+        complete(db, job).await?;
+        return Ok(FailOutcome::Completed);
     }
     let now = now_ms();
     let ended = end_with_refund!(db, job.id, "failed", Some(text),
@@ -534,6 +562,16 @@ pub async fn refund_taken(
             tx.rollback().await?;
             return Ok(None);
         }
+        // Refunded means withdrawn: /history and the re-send button no longer hand it over,
+        // and a job still running is stopped before its upload.
+        sqlx::query("DELETE FROM generations WHERE job_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state IN ('queued', 'snoozed', 'running')")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Some((user, cost)))
     }
@@ -560,7 +598,7 @@ pub enum Cancelled {
 /// delivered and paid, or refunded without its result).
 pub async fn cancel(db: &Db, id: i64) -> Result<Cancelled, QueueError> {
     let now = now_ms();
-    let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%')")
+    let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'")
         .bind(id)
         .bind(now)
         .execute(p)
@@ -570,7 +608,7 @@ pub async fn cancel(db: &Db, id: i64) -> Result<Cancelled, QueueError> {
         return Ok(Cancelled::Requested);
     }
     let ended = end_with_refund!(db, id, "cancelled", None,
-        "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new')",
+        "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'",
         now)?;
     if ended {
         return Ok(Cancelled::Ended);
