@@ -32,7 +32,8 @@ fn routable_v4(ip: Ipv4Addr) -> bool {
         || (a == 198 && (18..20).contains(&b))             // benchmarking 198.18/15
         || (a == 198 && b == 51 && c == 100)               // documentation
         || (a == 203 && b == 0 && c == 113)                // documentation
-        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+        || a >= 224 // multicast 224/4, reserved 240/4, broadcast
+        || ip == Ipv4Addr::new(168, 63, 129, 16); // Azure's host service (WireServer)
     !special
 }
 
@@ -163,6 +164,7 @@ mod tests {
             "2001:db8::1",
             "2001::1",
             "ff02::1",
+            "168.63.129.16",
         ];
         for ip in refused {
             assert!(
