@@ -7,10 +7,13 @@ pub async fn command(ctx: &Ctx<'_>, args: &str) -> HandlerResult {
     let db = &ctx.app.db;
     let mut words = args.split_whitespace();
     match (words.next(), words.next()) {
-        (Some("new"), None) => {
-            let (key, _) = keys::create(db, ctx.user).await?;
-            ctx.say(ctx.t("api.created", &[("key", &key)])).await
-        }
+        (Some("new"), None) => match keys::create(db, ctx.user).await? {
+            Some((key, _)) => ctx.say(ctx.t("api.created", &[("key", &key)])).await,
+            None => {
+                let limit = crate::db::api::MAX_LIVE_KEYS;
+                ctx.say(ctx.t("api.too_many", &[("limit", &limit)])).await
+            }
+        },
         (Some("revoke"), Some(prefix)) => {
             let prefix = prefix
                 .trim_start_matches("rf_")

@@ -14,20 +14,28 @@ pub struct ApiKey {
     pub last_used_ms: Option<i64>,
 }
 
+/// Live API keys a user may hold at once.
+pub const MAX_LIVE_KEYS: i64 = 5;
+
+/// Records a new key; `None` when the user already holds [`MAX_LIVE_KEYS`] live ones.
 pub async fn create_key(
     db: &Db,
     user: i64,
     prefix: &str,
     secret_sha256: &str,
-) -> Result<i64, DbError> {
+) -> Result<Option<i64>, DbError> {
     Ok(on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO api_keys (user_id, prefix, secret_sha256, created_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_keys (user_id, prefix, secret_sha256, created_ms)
+         SELECT $1, $2, $3, $4
+         WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_ms IS NULL) < $5
+         RETURNING id",
     )
     .bind(user)
     .bind(prefix)
     .bind(secret_sha256)
     .bind(now_ms())
-    .fetch_one(p)
+    .bind(MAX_LIVE_KEYS)
+    .fetch_optional(p)
     .await?))
 }
 

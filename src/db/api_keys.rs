@@ -17,12 +17,14 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Makes a key for `user`; returns the full key (show it once) and its prefix.
-pub async fn create(db: &Db, user: i64) -> Result<(String, String), DbError> {
+/// Makes a key for `user`; returns the full key (show it once) and its prefix, or `None` when
+/// the user already holds [`api::MAX_LIVE_KEYS`] live keys (revoke one first).
+pub async fn create(db: &Db, user: i64) -> Result<Option<(String, String)>, DbError> {
     let prefix = random_hex(6);
     let secret = random_hex(16);
-    api::create_key(db, user, &prefix, &sha256_hex(&secret)).await?;
-    Ok((format!("rf_{prefix}_{secret}"), prefix))
+    Ok(api::create_key(db, user, &prefix, &sha256_hex(&secret))
+        .await?
+        .map(|_| (format!("rf_{prefix}_{secret}"), prefix)))
 }
 
 /// The live key a bearer token names, or `None` (unknown, wrong secret, revoked).

@@ -162,10 +162,22 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         .await
         .unwrap();
     }
-    let (key, _) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
-    let (burst_key, _) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
-    let (other_key, _) = reelforge::db::api_keys::create(&db, 202).await.unwrap();
-    let (revoked, prefix) = reelforge::db::api_keys::create(&db, 201).await.unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&db, 201)
+        .await
+        .unwrap()
+        .unwrap();
+    let (burst_key, _) = reelforge::db::api_keys::create(&db, 201)
+        .await
+        .unwrap()
+        .unwrap();
+    let (other_key, _) = reelforge::db::api_keys::create(&db, 202)
+        .await
+        .unwrap()
+        .unwrap();
+    let (revoked, prefix) = reelforge::db::api_keys::create(&db, 201)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(reelforge::db::api::revoke_key(&db, 201, &prefix)
         .await
         .unwrap());
@@ -583,6 +595,19 @@ async fn api_keys_are_made_listed_and_revoked_from_the_chat() {
         .is_none());
     f.text(42, "/api revoke nope");
     f.wait_text(42, "Нет действующего ключа").await;
+    // At most five live keys: the sixth is refused with what to do.
+    for _ in 0..5 {
+        assert!(reelforge::db::api_keys::create(&e.db, 42)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    f.text(42, "/api new");
+    f.wait_text(42, "уже 5 действующих ключей").await;
+    assert!(reelforge::db::api_keys::create(&e.db, 42)
+        .await
+        .unwrap()
+        .is_none());
     crate::bot_flows::stop(running).await;
 }
 

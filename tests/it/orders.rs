@@ -22,7 +22,10 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     ledger::credit(&db, 301, 5000, Reason::Payment, "seed:301", None)
         .await
         .unwrap();
-    let (key, _) = reelforge::db::api_keys::create(&db, 301).await.unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&db, 301)
+        .await
+        .unwrap()
+        .unwrap();
     let serve = common::LocalServe::start(&t.url, dir.path(), &tg_url, &[]).await;
     let c = Client {
         http: reqwest::Client::new(),
@@ -212,7 +215,10 @@ async fn every_surface_shows_the_one_quote() {
     let dir = tempfile::tempdir().unwrap();
     let (_tg, tg_url) = FakeTelegram::start().await;
     touch_user(&t.db, 302, None, "ru").await.unwrap();
-    let (key, _) = reelforge::db::api_keys::create(&t.db, 302).await.unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&t.db, 302)
+        .await
+        .unwrap()
+        .unwrap();
     let serve = common::LocalServe::start(&t.url, dir.path(), &tg_url, &[]).await;
     let c = Client {
         http: reqwest::Client::new(),

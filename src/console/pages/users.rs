@@ -216,9 +216,20 @@ pub async fn keys(
 ) -> Page {
     let op = operator_posting(&s, &headers, &f.csrf)?;
     if f.action == "create" {
-        let (key, prefix) = crate::db::api_keys::create(&s.db, id)
+        let Some((key, prefix)) = crate::db::api_keys::create(&s.db, id)
             .await
-            .map_err(internal)?;
+            .map_err(internal)?
+        else {
+            return Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "user {id} already holds {} live API keys: revoke one first",
+                    crate::db::api::MAX_LIVE_KEYS
+                ),
+            )
+                .into_response()
+                .into());
+        };
         q::audit(
             &s.db,
             &op.name,
