@@ -158,6 +158,12 @@ impl From<crate::orders::OrderError> for Problem {
                     i.to_string(),
                 )
             },
+            OrderError::IdempotencyMismatch => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-mismatch",
+                "The Idempotency-Key was used for another request",
+                "this Idempotency-Key was used with a different job spec in the last 24 h: use a new key",
+            ),
             OrderError::InsufficientFunds { .. } => Self::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "insufficient-funds",

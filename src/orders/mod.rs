@@ -60,6 +60,9 @@ pub enum OrderError {
     /// Not enough tokens: nothing was taken.
     #[error("the job costs {needed} tokens, the balance is {balance}")]
     InsufficientFunds { needed: i64, balance: i64 },
+    /// The `Idempotency-Key` was used before for a different request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
     #[error(transparent)]
     Queue(QueueError),
 }
@@ -71,6 +74,7 @@ impl From<QueueError> for OrderError {
                 needed,
                 balance,
             }) => OrderError::InsufficientFunds { needed, balance },
+            QueueError::IdempotencyMismatch => OrderError::IdempotencyMismatch,
             other => OrderError::Queue(other),
         }
     }

@@ -284,6 +284,10 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     let (s, _, body) = c.post_job(&key, &spec.to_string(), Some("order-1")).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], id);
+    // The same key with another request is refused, not answered with the first job.
+    let (s, h, body) = c.post_job(&key, &spec2.to_string(), Some("order-1")).await;
+    assert_eq!(s, 422, "{body}");
+    problem(s, &h, &body, "idempotency-mismatch");
 
     // Someone else's job is not found.
     let (s, _) = c.get(&format!("/v1/jobs/{id}"), &other_key).await;

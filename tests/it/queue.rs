@@ -819,3 +819,37 @@ async fn exec_sql(db: &Db, sql: &str) {
         }
     }
 }
+
+/// An `Idempotency-Key` is remembered for 24 h: a repeat within a day returns the first job, a
+/// different request under it is refused, and after a day the key makes a new job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_match_their_request_and_expire_after_a_day() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        user_with(db, 63, 1000).await;
+        let (first, made) = queue::submit_api(db, job(63, 10), Some("k")).await.unwrap();
+        assert!(made);
+        let (again, made) = queue::submit_api(db, job(63, 10), Some("k")).await.unwrap();
+        assert_eq!((again, made), (first, false));
+        let mut other = job(63, 10);
+        other.spec = reelforge::jobs::JobSpec::from_row(
+            "character_edit",
+            r#"{"image": "a.jpg", "prompt": "another"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            queue::submit_api(db, other, Some("k")).await,
+            Err(QueueError::IdempotencyMismatch)
+        ));
+        exec_sql(
+            db,
+            &format!(
+                "UPDATE api_requests SET created_ms = {}",
+                reelforge::db::now_ms() - 25 * 3_600_000
+            ),
+        )
+        .await;
+        let (later, made) = queue::submit_api(db, job(63, 10), Some("k")).await.unwrap();
+        assert!(made && later != first, "{}", db.kind());
+    }
+}

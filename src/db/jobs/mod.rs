@@ -19,6 +19,9 @@ pub enum QueueError {
     /// The job was taken over by another worker (lease expired) or finished meanwhile.
     #[error("job {0}: lease lost")]
     LeaseLost(i64),
+    /// An `Idempotency-Key` repeated with a different request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
@@ -145,6 +148,9 @@ pub async fn submit_api(
     .await
 }
 
+/// How long an `Idempotency-Key` is remembered (24 h).
+const IDEMPOTENCY_KEY_MS: i64 = 24 * 3_600_000;
+
 /// How a job came: it decides its webhook events and whether a key makes a repeat return the
 /// first job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,19 +181,29 @@ pub async fn submit_with(
     let params = job.spec.params_json();
     let kind = job.spec.kind().name();
     let carried = carried.to_json();
+    // What the request asked for, to tell a repeat from another request under the same key.
+    let request_sha = crate::storage::sha256_hex(format!("{kind}\n{params}").as_bytes());
     // Record, debit and enqueue in one transaction: a crash can leave no half-made job.
     let outcome: Result<(i64, bool), Step> = on_db!(db, p => {
         let mut tx = p.begin().await?;
         let claimed = match idem {
-            // The key is claimed first: a concurrent repeat waits on it, then finds the job.
-            Some(key) => sqlx::query("INSERT INTO api_requests (user_id, idem_key, job_id, created_ms) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING")
-                .bind(job.user_id).bind(key).bind(now).execute(&mut *tx).await?.rows_affected() == 1,
+            // The key is claimed first: a concurrent repeat waits on it, then finds the job. A
+            // key older than a day is forgotten (as Stripe's are).
+            Some(key) => {
+                sqlx::query("DELETE FROM api_requests WHERE user_id = $1 AND idem_key = $2 AND created_ms < $3")
+                    .bind(job.user_id).bind(key).bind(now - IDEMPOTENCY_KEY_MS).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO api_requests (user_id, idem_key, job_id, created_ms, body_sha256) VALUES ($1, $2, 0, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(job.user_id).bind(key).bind(now).bind(&request_sha).execute(&mut *tx).await?.rows_affected() == 1
+            }
             None => true,
         };
         if !claimed {
             tx.rollback().await?;
-            let first: i64 = sqlx::query_scalar("SELECT job_id FROM api_requests WHERE user_id = $1 AND idem_key = $2")
+            let (first, sha): (i64, Option<String>) = sqlx::query_as("SELECT job_id, body_sha256 FROM api_requests WHERE user_id = $1 AND idem_key = $2")
                 .bind(job.user_id).bind(idem.unwrap_or_default()).fetch_one(p).await?;
+            if sha.is_some_and(|sha| sha != request_sha) {
+                return Err(QueueError::IdempotencyMismatch);
+            }
             return Ok((first, false));
         }
         let id: i64 = sqlx::query_scalar(
