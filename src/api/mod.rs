@@ -35,6 +35,8 @@ pub struct ApiState {
     pub work_dir: std::path::PathBuf,
     /// Webhooks may point at loopback / private addresses (`API_WEBHOOK_PRIVATE_OK`).
     pub webhook_private_ok: bool,
+    /// Bytes a user may upload in 24 h (`API_UPLOAD_MB_PER_DAY`).
+    pub upload_bytes_per_day: i64,
 }
 
 pub type Api = Arc<ApiState>;

@@ -41,6 +41,24 @@ pub async fn upload(
         }
     }
     let bytes = file.ok_or_else(|| Problem::bad_request("send the file as the 'file' part"))?;
+    let used = crate::db::api::uploaded_bytes_since(
+        &s.db,
+        caller.user_id,
+        crate::db::now_ms() - 24 * 3_600_000,
+    )
+    .await?;
+    if used + bytes.len() as i64 > s.upload_bytes_per_day {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "upload-quota",
+            "The upload quota is used up",
+            format!(
+                "{} MB uploaded in the last 24 h; at most {} MB a day",
+                used >> 20,
+                s.upload_bytes_per_day >> 20
+            ),
+        ));
+    }
     if bytes.len() > super::MAX_UPLOAD_BYTES {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,

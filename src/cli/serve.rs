@@ -211,6 +211,7 @@ fn api_and_console(
         limiter: reelforge::api::RateLimiter::new(cfg.api_rate_per_min as u32),
         work_dir: std::env::temp_dir().join("reelforge-api"),
         webhook_private_ok: cfg.api_webhook_private_ok,
+        upload_bytes_per_day: cfg.api_upload_mb_per_day.saturating_mul(1024 * 1024),
     });
     let hooks = reelforge::api::webhooks::Sender::new(cfg.api_webhook_private_ok)
         .map_err(CliError::Internal)?;

@@ -47,13 +47,14 @@ pub struct Layer {
     pub breaker_failure_rate: Option<String>,
     pub console_token: Option<String>,
     pub api_rate_per_min: Option<String>,
+    pub api_upload_mb_per_day: Option<String>,
     pub api_webhook_private_ok: Option<String>,
     pub policy_dir: Option<String>,
     pub media_gpu: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 45] = [
+pub const SETTING_NAMES: [&str; 46] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -96,13 +97,14 @@ pub const SETTING_NAMES: [&str; 45] = [
     "BREAKER_FAILURE_RATE",
     "CONSOLE_TOKEN",
     "API_RATE_PER_MIN",
+    "API_UPLOAD_MB_PER_DAY",
     "API_WEBHOOK_PRIVATE_OK",
     "POLICY_DIR",
     "MEDIA_GPU",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 45] {
+    fn slots(&mut self) -> [&mut Option<String>; 46] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -146,6 +148,7 @@ impl Layer {
             &mut self.breaker_failure_rate,
             &mut self.console_token,
             &mut self.api_rate_per_min,
+            &mut self.api_upload_mb_per_day,
             &mut self.api_webhook_private_ok,
             &mut self.policy_dir,
             &mut self.media_gpu,

@@ -40,6 +40,8 @@ pub struct Config {
     pub console_token: Option<String>,
     /// `API_RATE_PER_MIN`: requests per API key per minute.
     pub api_rate_per_min: i64,
+    /// Megabytes a user may upload through the API in 24 h (`API_UPLOAD_MB_PER_DAY`).
+    pub api_upload_mb_per_day: i64,
     /// `MEDIA_GPU=auto|off`: NVDEC decoding and NVENC encoding where the device has them
     /// (each falls back to the CPU with one log line), or never.
     pub media_gpu: bool,
@@ -255,6 +257,11 @@ impl Config {
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
             console_token: console_token(l.console_token)?,
             api_rate_per_min: whole_number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            api_upload_mb_per_day: whole_number(
+                l.api_upload_mb_per_day,
+                "API_UPLOAD_MB_PER_DAY",
+                200,
+            )?,
             media_gpu: match l.media_gpu.as_deref().map(str::trim) {
                 None | Some("" | "auto") => true,
                 Some("off") => false,

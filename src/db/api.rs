@@ -100,6 +100,17 @@ pub async fn record_upload(
     .await?))
 }
 
+/// Bytes `user` uploaded since `since_ms`.
+pub async fn uploaded_bytes_since(db: &Db, user: i64, since_ms: i64) -> Result<i64, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM api_uploads WHERE user_id = $1 AND created_ms >= $2",
+    )
+    .bind(user)
+    .bind(since_ms)
+    .fetch_one(p)
+    .await?))
+}
+
 /// The content type of `user`'s upload `key`, or `None` when it is not one of theirs (jobs
 /// may only name their own files).
 pub async fn upload_type(db: &Db, user: i64, key: &str) -> Result<Option<String>, DbError> {

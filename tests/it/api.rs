@@ -767,3 +767,58 @@ async fn a_customers_backlog_of_webhook_events_does_not_crowd_out_others() {
         assert!(due.iter().all(|e| e.user_id == 82), "{}", db.kind());
     }
 }
+
+/// Uploads count against a per-user daily quota (`API_UPLOAD_MB_PER_DAY`): over it, a 429
+/// `upload-quota` problem and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_daily_quota_are_refused() {
+    let t = dbs::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_tg, tg_url) = FakeTelegram::start().await;
+    touch_user(&t.db, 211, None, "en").await.unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&t.db, 211)
+        .await
+        .unwrap()
+        .unwrap();
+    let serve = common::LocalServe::start(
+        &t.url,
+        dir.path(),
+        &tg_url,
+        &[("API_UPLOAD_MB_PER_DAY", "0")],
+    )
+    .await;
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: serve.base.clone(),
+    };
+    let r = c
+        .http
+        .post(format!("{}/v1/uploads", c.base))
+        .bearer_auth(&key)
+        .multipart(
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(common::ASTRONAUT).unwrap())
+                    .file_name("face.jpg"),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    let mut h = HeaderMap::new();
+    h.insert(
+        "content-type",
+        headers["content-type"].as_bytes().try_into().unwrap(),
+    );
+    problem(status, &h, &body, "upload-quota");
+    assert_eq!(
+        reelforge::db::api::uploaded_bytes_since(&t.db, 211, 0)
+            .await
+            .unwrap(),
+        0
+    );
+}
