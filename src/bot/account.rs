@@ -245,17 +245,25 @@ pub async fn confirm_delete(ctx: &Ctx<'_>, yes: bool) -> Result<bool, HandlerErr
         ctx.say(ctx.t("delete.busy", &[])).await?;
         return Ok(true);
     }
+    // The files are listed first (erasing anonymises the jobs that name them), the data is
+    // erased in one transaction that re-checks no job runs and no payment is under way, and
+    // only then are the files deleted.
     let files = account::files_of(db, ctx.user).await?;
+    let erased = match account::erase_user(db, ctx.user).await? {
+        account::Erase::Erased(erased) => erased,
+        account::Erase::Busy => {
+            ctx.say(ctx.t("delete.busy", &[])).await?;
+            return Ok(true);
+        }
+        account::Erase::NoSuchUser => return Ok(true),
+    };
     let mut removed = 0;
     for key in &files {
         match crate::storage::ObjectStore::delete(ctx.app.storage.as_ref(), key).await {
             Ok(()) => removed += 1,
-            Err(e) => tracing::warn!(user_id = ctx.user, error = %e, "a file could not be deleted"),
+            Err(e) => tracing::warn!(error = %e, "a file could not be deleted"),
         }
     }
-    let Some(erased) = account::erase_user(db, ctx.user).await? else {
-        return Ok(true);
-    };
     tracing::info!(
         files = removed,
         ledger_entries = erased.ledger_entries,

@@ -231,6 +231,19 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
     Ok(own)
 }
 
+/// What `/deletedata` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Erase {
+    Erased(Erased),
+    /// A job is running or a payment is under way: nothing was erased.
+    Busy,
+    NoSuchUser,
+}
+
+/// How long a checkout that was started counts as a payment under way (a Kaspi transfer or a
+/// Stripe page left open longer is abandoned).
+const PENDING_PAYMENT_MS: i64 = 24 * 3_600_000;
+
 /// What erasing a user kept: the ledger entries, moved to an anonymous number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Erased {
@@ -242,17 +255,33 @@ pub struct Erased {
 /// new anonymous user (negative id) so accounting still adds up, jobs lose their texts and
 /// file names, and everything else about them (conversation state, progress messages,
 /// generations, API keys, uploads, webhook, the user row with name and language) is deleted.
-pub async fn erase_user(db: &Db, user: i64) -> Result<Option<Erased>, DbError> {
+pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
     let now = now_ms();
     let anon = -(now * 1000 + (user.rem_euclid(997)));
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
-        let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
+        // A write first: the user's row is held (SQLite's one writer, PostgreSQL's row lock)
+        // while the checks below and the erasure run.
+        let balance: Option<i64> = sqlx::query_scalar("UPDATE users SET last_seen_ms = last_seen_ms WHERE id = $1 RETURNING balance")
             .bind(user).fetch_optional(&mut *tx).await?;
         let Some(balance) = balance else {
             tx.rollback().await?;
-            return Ok(None);
+            return Ok(Erase::NoSuchUser);
         };
+        // Re-checked inside the erasing transaction: a job made meanwhile (through the API)
+        // or a payment under way keeps the data (and its files) until it ends.
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT CAST((SELECT COUNT(*) FROM jobs WHERE user_id = $1 AND state IN ('new', 'queued', 'snoozed', 'running'))
+                      + (SELECT COUNT(*) FROM orders WHERE user_id = $1 AND status = 'pending' AND created_ms > $2) AS BIGINT)",
+        )
+        .bind(user)
+        .bind(now - PENDING_PAYMENT_MS)
+        .fetch_one(&mut *tx)
+        .await?;
+        if busy > 0 {
+            tx.rollback().await?;
+            return Ok(Erase::Busy);
+        }
         sqlx::query("INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms, balance, banned) VALUES ($1, NULL, 'ru', $2, $2, $3, FALSE)")
             .bind(anon).bind(now).bind(balance).execute(&mut *tx).await?;
         for sql in [
@@ -282,7 +311,7 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Option<Erased>, DbError> {
         let entries: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries WHERE user_id = $1")
             .bind(anon).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Some(Erased { anonymous_id: anon, ledger_entries: entries })
+        Erase::Erased(Erased { anonymous_id: anon, ledger_entries: entries })
     }))
 }
 

@@ -257,3 +257,70 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
     );
     stop(running).await;
 }
+
+/// Erasing re-checks inside its own transaction: a job made meanwhile (an API order after the
+/// chat's check) or a payment under way keeps the user's data, and their files, until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_waits_for_a_job_made_meanwhile_and_a_payment_under_way() {
+    use reelforge::db::account::{erase_user, Erase};
+    for t in crate::dbs::all().await {
+        let db = &t.db;
+        reelforge::db::users::touch_user(db, 71, None, "ru")
+            .await
+            .unwrap();
+        ledger::credit(db, 71, 1000, ledger::Reason::Payment, "seed:71", None)
+            .await
+            .unwrap();
+        let job = reelforge::db::jobs::submit(
+            db,
+            reelforge::db::jobs::NewJob::from_json(
+                71,
+                "character_edit",
+                serde_json::json!({"image": "uploads/x.jpg", "prompt": "hat"}),
+                60,
+                3,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            erase_user(db, 71).await.unwrap(),
+            Erase::Busy,
+            "{}",
+            db.kind()
+        );
+        assert!(reelforge::db::users::get_user(db, 71)
+            .await
+            .unwrap()
+            .is_some());
+        reelforge::db::jobs::cancel(db, job).await.unwrap();
+        let order = reelforge::payments::create_order(db, 71, "stripe", 742, 74200, "kzt")
+            .await
+            .unwrap();
+        assert!(order > 0);
+        assert_eq!(
+            erase_user(db, 71).await.unwrap(),
+            Erase::Busy,
+            "{}",
+            db.kind()
+        );
+        crate::api::exec_public(
+            db,
+            &format!(
+                "UPDATE orders SET created_ms = {}",
+                reelforge::db::now_ms() - 25 * 3_600_000
+            ),
+        )
+        .await;
+        assert!(
+            matches!(erase_user(db, 71).await.unwrap(), Erase::Erased(_)),
+            "{}",
+            db.kind()
+        );
+        assert!(reelforge::db::users::get_user(db, 71)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

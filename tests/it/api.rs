@@ -415,6 +415,11 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     );
 }
 
+/// Runs one SQL statement on either database (test set-up only), for other test modules.
+pub(crate) async fn exec_public(db: &reelforge::db::Db, sql: &str) {
+    exec(db, sql).await
+}
+
 /// Runs one SQL statement on either database (test set-up only).
 async fn exec(db: &reelforge::db::Db, sql: &str) {
     match db {
