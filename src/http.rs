@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     pub credited: Option<tokio::sync::mpsc::UnboundedSender<WebhookOutcome>>,
     /// The referrer's share of a paid purchase, percent (pricing table).
     pub referral_percent: i64,
+    /// `TRUSTED_PROXIES`: only from these is `X-Forwarded-For` believed.
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,8 +59,11 @@ async fn metrics(
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
-        // Served without connection info only inside tests; `serve` always has it.
-        None => peer.is_none_or(|axum::Extension(c)| c.0.ip().is_loopback()),
+        // Served without connection info only inside tests; `serve` always has it. Behind a
+        // trusted proxy the client is the one it names, not the proxy on this machine.
+        None => peer.is_none_or(|axum::Extension(c)| {
+            s.trusted_proxies.client(c.0.ip(), &headers).is_loopback()
+        }),
     };
     if !allowed {
         return (
@@ -163,4 +169,105 @@ async fn stripe_webhook(State(s): State<AppState>, headers: HeaderMap, body: Byt
 /// Compares secrets without an early exit (no timing hint about the token).
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `TRUSTED_PROXIES`: the reverse proxies (CIDRs) whose `X-Forwarded-For` is believed. A
+/// request from anywhere else is judged by its own address, whatever headers it sends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// `"127.0.0.1/32, 10.0.0.0/8, ::1"` (a bare address is one host).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (addr, bits) = part.split_once('/').unwrap_or((part, ""));
+            let ip: std::net::IpAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("TRUSTED_PROXIES: '{part}' is not an address or CIDR"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = if bits.is_empty() {
+                max
+            } else {
+                bits.trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("TRUSTED_PROXIES: '{part}' has a bad prefix length"))?
+            };
+            nets.push((ip, bits));
+        }
+        Ok(Self(nets))
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|(net, bits)| match (net, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*n) & mask == u32::from(a) & mask
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        })
+    }
+
+    /// The client of a request that came from `peer`: `peer` itself, unless it is a trusted
+    /// proxy; then the right-most `X-Forwarded-For` address that is not a trusted proxy (the
+    /// left part of the header is whatever the client wrote).
+    pub fn client(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let forwarded: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !self.contains(*a))
+            .unwrap_or(peer)
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let t = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.9, 10.1.2.3".parse().unwrap(),
+        );
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let outside: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            t.client(local, &h),
+            "203.0.113.9".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(
+            t.client(outside, &h),
+            outside,
+            "a header from anyone else is ignored"
+        );
+        assert_eq!(TrustedProxies::default().client(local, &h), local);
+        assert_eq!(t.client(local, &HeaderMap::new()), local);
+        assert!(TrustedProxies::parse("10.0.0.0/40").is_err());
+        assert!(TrustedProxies::parse("proxy").is_err());
+        assert!(t.contains("::ffff:10.9.9.9".parse().unwrap()));
+    }
 }

@@ -66,6 +66,7 @@ async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
         metrics_token: cfg.metrics_token.clone(),
         credited: Some(credited_tx),
         referral_percent: prices.referral_percent,
+        trusted_proxies: Arc::new(cfg.trusted_proxies.clone()),
     };
     tracing::info!(
         addr = %cfg.http_addr,
@@ -223,7 +224,7 @@ fn api_and_console(
     let mut routes = reelforge::api::router(api);
     match &cfg.console_token {
         Some(token) => {
-            let console = Arc::new(reelforge::console::ConsoleState::new(
+            let mut console = reelforge::console::ConsoleState::new(
                 s.db.clone(),
                 s.storage.clone(),
                 s.prices.clone(),
@@ -234,7 +235,9 @@ fn api_and_console(
                     .public_url
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https://")),
-            ));
+            );
+            console.trusted_proxies = Arc::new(cfg.trusted_proxies.clone());
+            let console = Arc::new(console);
             routes = routes.merge(reelforge::console::router(console));
             tracing::info!("operator console on /console");
         }

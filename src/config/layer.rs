@@ -49,12 +49,13 @@ pub struct Layer {
     pub api_rate_per_min: Option<String>,
     pub api_upload_mb_per_day: Option<String>,
     pub api_webhook_private_ok: Option<String>,
+    pub trusted_proxies: Option<String>,
     pub policy_dir: Option<String>,
     pub media_gpu: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 46] = [
+pub const SETTING_NAMES: [&str; 47] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -99,12 +100,13 @@ pub const SETTING_NAMES: [&str; 46] = [
     "API_RATE_PER_MIN",
     "API_UPLOAD_MB_PER_DAY",
     "API_WEBHOOK_PRIVATE_OK",
+    "TRUSTED_PROXIES",
     "POLICY_DIR",
     "MEDIA_GPU",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 46] {
+    fn slots(&mut self) -> [&mut Option<String>; 47] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -150,6 +152,7 @@ impl Layer {
             &mut self.api_rate_per_min,
             &mut self.api_upload_mb_per_day,
             &mut self.api_webhook_private_ok,
+            &mut self.trusted_proxies,
             &mut self.policy_dir,
             &mut self.media_gpu,
         ]

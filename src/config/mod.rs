@@ -42,6 +42,8 @@ pub struct Config {
     pub api_rate_per_min: i64,
     /// Megabytes a user may upload through the API in 24 h (`API_UPLOAD_MB_PER_DAY`).
     pub api_upload_mb_per_day: i64,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::http::TrustedProxies,
     /// `MEDIA_GPU=auto|off`: NVDEC decoding and NVENC encoding where the device has them
     /// (each falls back to the CPU with one log line), or never.
     pub media_gpu: bool,
@@ -257,6 +259,10 @@ impl Config {
             provider_deadlines: parse_deadlines(l.provider_deadline_s.as_deref())?,
             console_token: console_token(l.console_token)?,
             api_rate_per_min: whole_number(l.api_rate_per_min, "API_RATE_PER_MIN", 60)?.max(1),
+            trusted_proxies: crate::http::TrustedProxies::parse(
+                l.trusted_proxies.as_deref().unwrap_or(""),
+            )
+            .map_err(ConfigError)?,
             api_upload_mb_per_day: whole_number(
                 l.api_upload_mb_per_day,
                 "API_UPLOAD_MB_PER_DAY",

@@ -38,6 +38,8 @@ pub struct ConsoleState {
     pub admin_ids: Vec<i64>,
     /// Cookies get `Secure` (the console is served over https, `PUBLIC_URL`).
     pub https: bool,
+    /// `TRUSTED_PROXIES`: the sign-in limiter counts the client a trusted proxy names.
+    pub trusted_proxies: Arc<crate::http::TrustedProxies>,
     failures: Mutex<HashMap<String, (i64, u32)>>,
 }
 
@@ -59,6 +61,7 @@ impl ConsoleState {
             bot_token,
             admin_ids,
             https,
+            trusted_proxies: Arc::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -271,8 +274,15 @@ fn too_many_sign_ins() -> Response {
         .into_response()
 }
 
-fn client_of(peer: Option<&axum::Extension<ConnectInfo<SocketAddr>>>) -> String {
-    peer.map_or_else(|| "unknown".into(), |c| c.0 .0.ip().to_string())
+fn client_of(
+    s: &ConsoleState,
+    peer: Option<&axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> String {
+    peer.map_or_else(
+        || "unknown".into(),
+        |c| s.trusted_proxies.client(c.0 .0.ip(), headers).to_string(),
+    )
 }
 
 fn signed_in(s: &ConsoleState, who: &str) -> Response {
@@ -292,9 +302,10 @@ fn signed_in(s: &ConsoleState, who: &str) -> Response {
 async fn login(
     State(s): State<Console>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let client = client_of(peer.as_ref());
+    let client = client_of(&s, peer.as_ref(), &headers);
     if !s.sign_in_allowed(&client, false) {
         return too_many_sign_ins();
     }
@@ -317,9 +328,10 @@ async fn login(
 async fn telegram_login(
     State(s): State<Console>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Query(fields): Query<HashMap<String, String>>,
 ) -> Response {
-    let client = client_of(peer.as_ref());
+    let client = client_of(&s, peer.as_ref(), &headers);
     if !s.sign_in_allowed(&client, false) {
         return too_many_sign_ins();
     }

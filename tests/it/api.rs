@@ -827,3 +827,40 @@ async fn uploads_over_the_daily_quota_are_refused() {
         0
     );
 }
+
+/// Behind a reverse proxy on the same machine every request comes from loopback: with
+/// `TRUSTED_PROXIES` the client is the one the proxy names, so `/metrics` (loopback only
+/// without a token) is not open to the world through the proxy; a forged header from an
+/// untrusted peer is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_forwarded_client_counts() {
+    let t = dbs::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_tg, tg_url) = FakeTelegram::start().await;
+    let serve = common::LocalServe::start(
+        &t.url,
+        dir.path(),
+        &tg_url,
+        &[("TRUSTED_PROXIES", "127.0.0.1/32, ::1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let metrics = |forwarded: Option<&'static str>| {
+        let mut r = http.get(format!("{}/metrics", serve.base));
+        if let Some(f) = forwarded {
+            r = r.header("x-forwarded-for", f);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(metrics(None).await, 200, "the machine itself may scrape");
+    assert_eq!(
+        metrics(Some("203.0.113.9")).await,
+        401,
+        "a client on the internet, through the proxy"
+    );
+    assert_eq!(
+        metrics(Some("127.0.0.1, 203.0.113.9")).await,
+        401,
+        "the client's own (forged) part of the header is not believed"
+    );
+}

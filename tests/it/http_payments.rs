@@ -88,6 +88,7 @@ async fn checkout_and_webhook_credit_a_paid_session_exactly_once() {
             stripe_webhook_secret: Some(SECRET.into()),
             metrics_token: Some("scrape-me".into()),
             credited: Some(tx),
+            trusted_proxies: Default::default(),
             referral_percent: 10,
         };
         let base = serve(router(state)).await;
@@ -231,6 +232,7 @@ async fn a_database_failure_during_a_paid_webhook_is_credited_on_stripes_retry()
         stripe_webhook_secret: Some(SECRET.into()),
         metrics_token: None,
         credited: None,
+        trusted_proxies: Default::default(),
         referral_percent: 10,
     };
     let base = serve(router(state)).await;
