@@ -73,30 +73,41 @@ impl ConsoleState {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// A session cookie value for `who` (the operator's name in the audit log).
-    fn session(&self, who: &str) -> String {
-        let expires = now_ms() + SESSION_MS;
+    /// A new session for `who` (the operator's name in the audit log), recorded in the
+    /// database; the cookie carries its id and the id's signature.
+    async fn session(&self, who: &str) -> Result<String, crate::db::DbError> {
         let who: String = who
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        let body = format!("{expires}.{who}.{}", crate::db::api_keys::random_hex(8));
-        format!("{body}.{}", self.mac(&format!("session:{body}")))
+        let id = crate::db::api_keys::random_hex(16);
+        crate::db::console::start_session(&self.db, &id, &who, now_ms() + SESSION_MS).await?;
+        Ok(format!("{id}.{}", self.mac(&format!("session:{id}"))))
     }
 
-    /// The operator of a valid, unexpired session cookie.
-    fn check_session(&self, value: &str) -> Option<Operator> {
-        let (body, sig) = value.rsplit_once('.')?;
-        let expected = self.mac(&format!("session:{body}"));
+    /// The operator of a live session: signed, not signed out, not expired, and for a
+    /// Telegram sign-in an id still in `ADMIN_IDS`.
+    async fn check_session(&self, value: &str) -> Option<Operator> {
+        let (id, sig) = value.rsplit_once('.')?;
+        let expected = self.mac(&format!("session:{id}"));
         if !crate::http::constant_time_eq(sig.as_bytes(), expected.as_bytes()) {
             return None;
         }
-        let mut parts = body.split('.');
-        let expires: i64 = parts.next()?.parse().ok()?;
-        let who = parts.next()?.to_string();
-        (expires > now_ms()).then(|| Operator {
+        let who = crate::db::console::live_session(&self.db, id)
+            .await
+            .ok()??;
+        if let Some(tg) = who.strip_prefix("tg") {
+            if !tg
+                .parse::<i64>()
+                .is_ok_and(|id| self.admin_ids.contains(&id))
+            {
+                return None;
+            }
+        }
+        Some(Operator {
             name: who,
             csrf: self.mac(&format!("csrf:{value}")),
+            session: id.to_string(),
         })
     }
 
@@ -136,6 +147,8 @@ impl IntoResponse for Reply {
 pub struct Operator {
     pub name: String,
     pub csrf: String,
+    /// The session's id (sign-out ends it).
+    pub session: String,
 }
 
 pub fn router(state: Console) -> Router {
@@ -171,19 +184,21 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The operator of this request, or a redirect to the sign-in page.
-pub fn operator(s: &ConsoleState, headers: &HeaderMap) -> Result<Operator, Reply> {
-    cookie_of(headers)
-        .and_then(|c| s.check_session(&c))
-        .ok_or_else(|| Redirect::to("/console/login").into_response().into())
+pub async fn operator(s: &ConsoleState, headers: &HeaderMap) -> Result<Operator, Reply> {
+    let session = match cookie_of(headers) {
+        Some(c) => s.check_session(&c).await,
+        None => None,
+    };
+    session.ok_or_else(|| Redirect::to("/console/login").into_response().into())
 }
 
 /// A POST's operator: a session and the form's CSRF token, or 403.
-pub fn operator_posting(
+pub async fn operator_posting(
     s: &ConsoleState,
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<Operator, Reply> {
-    let op = operator(s, headers)?;
+    let op = operator(s, headers).await?;
     if !crate::http::constant_time_eq(csrf.as_bytes(), op.csrf.as_bytes()) {
         return Err((
             StatusCode::FORBIDDEN,
@@ -245,7 +260,7 @@ pub struct LoginForm {
 }
 
 async fn login_page(State(s): State<Console>, headers: HeaderMap) -> Response {
-    if operator(&s, &headers).is_ok() {
+    if operator(&s, &headers).await.is_ok() {
         return Redirect::to("/console").into_response();
     }
     sign_in_form(None).into_response()
@@ -285,11 +300,14 @@ fn client_of(
     )
 }
 
-fn signed_in(s: &ConsoleState, who: &str) -> Response {
+async fn signed_in(s: &ConsoleState, who: &str) -> Response {
     let secure = if s.https { "; Secure" } else { "" };
+    let session = match s.session(who).await {
+        Ok(session) => session,
+        Err(e) => return crate::console::pages::internal(e),
+    };
     let cookie = format!(
-        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        s.session(who),
+        "{COOKIE}={session}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_MS / 1000
     );
     let mut r = Redirect::to("/console").into_response();
@@ -311,7 +329,7 @@ async fn login(
     }
     if crate::http::constant_time_eq(f.token.trim().as_bytes(), s.token.as_bytes()) {
         tracing::info!(client = %client, "console sign-in");
-        return signed_in(&s, "token");
+        return signed_in(&s, "token").await;
     }
     s.sign_in_allowed(&client, true);
     tracing::warn!(client = %client, "console sign-in refused");
@@ -340,8 +358,17 @@ async fn telegram_login(
         (telegram_login_valid(token, &fields, now_ms() / 1000) && s.admin_ids.contains(&id))
             .then_some(id)
     });
+    // A payload signs in once: a copied sign-in link (history, logs, a shoulder) opens nothing.
+    let admin = match (admin, fields.get("hash")) {
+        (Some(id), Some(hash)) => match crate::db::console::use_login(&s.db, hash).await {
+            Ok(true) => Some(id),
+            Ok(false) => None,
+            Err(e) => return crate::console::pages::internal(e),
+        },
+        _ => None,
+    };
     match admin {
-        Some(id) => signed_in(&s, &format!("tg{id}")),
+        Some(id) => signed_in(&s, &format!("tg{id}")).await,
         None => {
             s.sign_in_allowed(&client, true);
             (
@@ -382,8 +409,13 @@ pub struct CsrfForm {
 }
 
 async fn logout(State(s): State<Console>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    if let Err(r) = operator_posting(&s, &headers, &f.csrf) {
-        return r.into_response();
+    let op = match operator_posting(&s, &headers, &f.csrf).await {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    // Ended on the server: the cookie, wherever it was copied, opens nothing any more.
+    if let Err(e) = crate::db::console::end_session(&s.db, &op.session).await {
+        return crate::console::pages::internal(e);
     }
     let mut r = Redirect::to("/console/login").into_response();
     if let Ok(v) = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0").parse()
@@ -397,15 +429,15 @@ async fn logout(State(s): State<Console>, headers: HeaderMap, Form(f): Form<Csrf
 mod tests {
     use super::*;
 
-    fn state() -> ConsoleState {
-        let db = crate::db::Db::Sqlite(
-            sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").unwrap(),
-        );
+    async fn state() -> (ConsoleState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::connect(&format!("sqlite://{}/c.db", dir.path().display()))
+            .await
+            .unwrap();
         let storage = Arc::new(Storage::Folder(
-            crate::storage::folder::FolderStore::new(std::env::temp_dir().join("rf-console-unit"))
-                .unwrap(),
+            crate::storage::folder::FolderStore::new(dir.path().join("files")).unwrap(),
         ));
-        ConsoleState::new(
+        let s = ConsoleState::new(
             db,
             storage,
             Arc::new(PriceTable::default_table()),
@@ -413,32 +445,50 @@ mod tests {
             Some("123:ABC".into()),
             vec![7],
             false,
-        )
+        );
+        (s, dir)
     }
 
     #[tokio::test]
-    async fn sessions_are_signed_and_expire_and_csrf_follows_the_session() {
-        let s = state();
-        let cookie = s.session("token");
-        let op = s.check_session(&cookie).unwrap();
+    async fn sessions_are_signed_revocable_and_csrf_follows_the_session() {
+        let (s, _dir) = state().await;
+        let cookie = s.session("token").await.unwrap();
+        let op = s.check_session(&cookie).await.unwrap();
         assert_eq!(op.name, "token");
-        let forged = cookie.replacen("token", "admin", 1);
+        let (id, _) = cookie.rsplit_once('.').unwrap();
+        let forged = format!("{id}.{}", "0".repeat(64));
         assert!(
-            s.check_session(&forged).is_none(),
-            "the signature covers the name"
+            s.check_session(&forged).await.is_none(),
+            "the signature covers the id"
         );
-        let expired = {
-            let body = format!("{}.token.00", now_ms() - 1);
-            format!("{body}.{}", s.mac(&format!("session:{body}")))
+        let unknown = {
+            let id = "f".repeat(32);
+            format!("{id}.{}", s.mac(&format!("session:{id}")))
         };
-        assert!(s.check_session(&expired).is_none());
-        let other = s.check_session(&s.session("token")).unwrap();
+        assert!(s.check_session(&unknown).await.is_none(), "no such session");
+        let other = s
+            .check_session(&s.session("token").await.unwrap())
+            .await
+            .unwrap();
         assert_ne!(op.csrf, other.csrf, "each session has its own CSRF token");
+        // Signed out: ended on the server, the cookie opens nothing.
+        crate::db::console::end_session(&s.db, &op.session)
+            .await
+            .unwrap();
+        assert!(s.check_session(&cookie).await.is_none());
+        // A Telegram admin taken out of ADMIN_IDS loses the sessions they had.
+        let tg = s.session("tg7").await.unwrap();
+        assert!(s.check_session(&tg).await.is_some());
+        let gone = s.session("tg8").await.unwrap();
+        assert!(
+            s.check_session(&gone).await.is_none(),
+            "8 is not in ADMIN_IDS"
+        );
     }
 
     #[tokio::test]
     async fn failed_sign_ins_are_limited_per_client() {
-        let s = state();
+        let (s, _dir) = state().await;
         for _ in 0..MAX_FAILURES {
             assert!(s.sign_in_allowed("1.2.3.4", false));
             s.sign_in_allowed("1.2.3.4", true);

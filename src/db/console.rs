@@ -171,3 +171,53 @@ pub async fn audit_of(
     .fetch_all(p)
     .await?))
 }
+
+/// Records a new console session for `who` until `expires_ms`.
+pub async fn start_session(db: &Db, id: &str, who: &str, expires_ms: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO console_sessions (id, who, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(who)
+    .bind(now_ms())
+    .bind(expires_ms)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// The operator of a live session (not ended, not expired).
+pub async fn live_session(db: &Db, id: &str) -> Result<Option<String>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT who FROM console_sessions WHERE id = $1 AND ended_ms IS NULL AND expires_ms > $2",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .fetch_optional(p)
+    .await?))
+}
+
+/// Ends a session (sign-out), on every server at once.
+pub async fn end_session(db: &Db, id: &str) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE console_sessions SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL")
+        .bind(id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// Marks a Telegram sign-in payload used; false when it was used before (a replay).
+pub async fn use_login(db: &Db, hash: &str) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query(
+        "INSERT INTO console_logins (hash, used_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(hash)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
+}

@@ -288,3 +288,113 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
         }
     }
 }
+
+/// Console sessions are the server's: signing out ends the session wherever its cookie was
+/// copied, a Telegram sign-in link works once, and the page that shows a new API key is not
+/// stored by the browser or a proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_on_sign_out_a_telegram_link_works_once_and_new_keys_are_not_cached() {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let t = dbs::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_tg, tg_url) = FakeTelegram::start().await;
+    touch_user(&t.db, 301, Some("anna"), "ru").await.unwrap();
+    let serve = common::LocalServe::start(
+        &t.url,
+        dir.path(),
+        &tg_url,
+        &[("CONSOLE_TOKEN", TOKEN), ("ADMIN_IDS", "555")],
+    )
+    .await;
+    let base = serve.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let page = |cookie: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/console/users/301"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let r = http
+        .post(format!("{base}/console/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = cookie_of(&r);
+    let (status, html) = page(cookie.clone()).await;
+    assert_eq!(status, 200, "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    // A new API key's page: no-store.
+    let r = http
+        .post(format!("{base}/console/users/301/keys"))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf", csrf.as_str()), ("action", "create")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    // Signed out: the same cookie, copied before, opens nothing.
+    let r = http
+        .post(format!("{base}/console/logout"))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(page(cookie).await.0, 303, "the session ended on the server");
+
+    // The Telegram Login Widget's redirect, signed as Telegram signs it: once.
+    let now = reelforge::db::now_ms() / 1000;
+    let fields = [
+        ("auth_date", now.to_string()),
+        ("first_name", "Anna".to_string()),
+        ("id", "555".to_string()),
+    ];
+    let lines: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let key = Sha256::digest(b"123:TEST");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(lines.join("\n").as_bytes());
+    let hash = hex::encode(mac.finalize().into_bytes());
+    let link =
+        format!("{base}/console/telegram?auth_date={now}&first_name=Anna&id=555&hash={hash}");
+    let first = http.get(&link).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 303);
+    assert_eq!(page(cookie_of(&first)).await.0, 200);
+    let replay = http.get(&link).send().await.unwrap();
+    assert!(
+        replay
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| c.to_str().unwrap().contains("Max-Age=0")),
+        "a replayed sign-in link makes no session"
+    );
+    assert_ne!(replay.status().as_u16(), 303, "refused, not signed in");
+}

@@ -40,7 +40,7 @@ pub async fn jobs(
     headers: HeaderMap,
     Query(f): Query<JobFilter>,
 ) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let state = f.state.clone().unwrap_or_default();
     let kind = f.kind.clone().unwrap_or_default();
     let user: i64 = f
@@ -96,7 +96,7 @@ pub async fn job(
     Path(id): Path<i64>,
     Query(f): Query<Flash>,
 ) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let Some(j) = crate::db::jobs::job(&s.db, id).await.map_err(internal)? else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -168,7 +168,7 @@ pub async fn job_action(
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Page {
-    let op = operator_posting(&s, &headers, &f.csrf)?;
+    let op = operator_posting(&s, &headers, &f.csrf).await?;
     let Some(j) = crate::db::jobs::job(&s.db, id).await.map_err(internal)? else {
         return Err((StatusCode::NOT_FOUND, "no such job")
             .into_response()
@@ -234,7 +234,7 @@ pub async fn job_action(
 
 /// The job's video for the page's player, with byte ranges (seeking).
 pub async fn job_video(State(s): State<Console>, headers: HeaderMap, Path(id): Path<i64>) -> Page {
-    operator(&s, &headers)?;
+    operator(&s, &headers).await?;
     let key = crate::db::jobs::job(&s.db, id)
         .await
         .map_err(internal)?

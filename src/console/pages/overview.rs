@@ -37,7 +37,7 @@ pub async fn overview(
     headers: HeaderMap,
     Query(p): Query<Period>,
 ) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let (name, span, bucket) = period_of(p.period.as_deref().unwrap_or("24h"));
     let now = now_ms();
     let since = now - span;

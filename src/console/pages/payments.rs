@@ -14,7 +14,7 @@ pub async fn payments(
     headers: HeaderMap,
     Query(f): Query<Flash>,
 ) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let orders = q::orders(&s.db, 0, 200).await.map_err(internal)?;
     let pending: Vec<q::OrderRow> = orders
         .iter()
@@ -42,7 +42,7 @@ pub async fn confirm_order(
     Path(id): Path<i64>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    let op = operator_posting(&s, &headers, &f.csrf)?;
+    let op = operator_posting(&s, &headers, &f.csrf).await?;
     let done = match crate::db::orders::credit_order(&s.db, id)
         .await
         .map_err(internal)?
@@ -88,7 +88,7 @@ pub async fn confirm_order(
 }
 
 pub async fn providers(State(s): State<Console>, headers: HeaderMap) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let report = crate::admin::provider_report(&s.db)
         .await
         .map_err(internal)?;

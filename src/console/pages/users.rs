@@ -15,7 +15,7 @@ pub struct Search {
 }
 
 pub async fn users(State(s): State<Console>, headers: HeaderMap, Query(f): Query<Search>) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let query = f.q.unwrap_or_default();
     let ids = if query.trim().is_empty() {
         crate::db::users::recently_seen(&s.db, 30)
@@ -60,7 +60,7 @@ pub async fn user(
     Path(id): Path<i64>,
     Query(f): Query<Flash>,
 ) -> Page {
-    let op = operator(&s, &headers)?;
+    let op = operator(&s, &headers).await?;
     let Some(u) = crate::db::users::get_user(&s.db, id)
         .await
         .map_err(internal)?
@@ -139,7 +139,7 @@ pub async fn topup(
     Path(id): Path<i64>,
     Form(f): Form<TopupForm>,
 ) -> Page {
-    let op = operator_posting(&s, &headers, &f.csrf)?;
+    let op = operator_posting(&s, &headers, &f.csrf).await?;
     if !(1..=1_000_000).contains(&f.amount) || f.reason.trim().is_empty() || f.nonce.len() > 64 {
         return Err((
             StatusCode::BAD_REQUEST,
@@ -184,7 +184,7 @@ pub async fn ban(
     Path(id): Path<i64>,
     Form(f): Form<BanForm>,
 ) -> Page {
-    let op = operator_posting(&s, &headers, &f.csrf)?;
+    let op = operator_posting(&s, &headers, &f.csrf).await?;
     let banned = f.banned == "1";
     crate::admin::set_banned(&s.db, id, banned)
         .await
@@ -214,7 +214,7 @@ pub async fn keys(
     Path(id): Path<i64>,
     Form(f): Form<KeyForm>,
 ) -> Page {
-    let op = operator_posting(&s, &headers, &f.csrf)?;
+    let op = operator_posting(&s, &headers, &f.csrf).await?;
     if f.action == "create" {
         let Some((key, prefix)) = crate::db::api_keys::create(&s.db, id)
             .await
@@ -244,7 +244,12 @@ pub async fn keys(
             pre id="new-key" { (key) }
             p { a href=(format!("/console/users/{id}")) { "Back to the user" } }
         };
-        return Ok(layout("API key made", Some(&op), content).into_response());
+        // Shown once: neither the browser nor a proxy keeps a copy.
+        return Ok((
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            layout("API key made", Some(&op), content),
+        )
+            .into_response());
     }
     let prefix = f.prefix.unwrap_or_default();
     crate::db::api::revoke_key(&s.db, id, &prefix)
