@@ -223,18 +223,7 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
         .sum();
     let videos_last_hour = crate::db::generations::count_since(db, now - 3600 * 1000).await?;
     let videos_day = crate::db::generations::count_since(db, day_ago).await?;
-    let mut by_entry = std::collections::BTreeMap::new();
-    for (price, c) in crate::db::jobs::done_since(db, day_ago).await? {
-        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
-            .into_iter()
-            .flatten()
-        {
-            let e: &mut (i64, i64, f64) = by_entry.entry(entry.clone()).or_default();
-            e.0 += 1;
-            e.1 += price;
-            e.2 += c.spent_kzt.unwrap_or(0.0);
-        }
-    }
+    let by_entry = orders_by_entry(&crate::db::jobs::done_since(db, day_ago).await?);
     Ok(Stats {
         by_entry,
         users,
@@ -245,6 +234,26 @@ pub async fn stats(db: &Db, prices: &PriceTable) -> Result<Stats, AdminError> {
         videos_last_hour,
         videos_per_hour_24h: videos_day as f64 / 24.0,
     })
+}
+
+/// Per chain entry (`provider:model`): the finished orders it served, the tokens they
+/// brought and the ₸ they cost (for `/stats` and the console's overview).
+pub fn orders_by_entry(
+    done: &[(i64, crate::jobs::Checkpoints)],
+) -> std::collections::BTreeMap<String, (i64, i64, f64)> {
+    let mut by_entry = std::collections::BTreeMap::new();
+    for (price, c) in done {
+        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
+            .into_iter()
+            .flatten()
+        {
+            let e: &mut (i64, i64, f64) = by_entry.entry(entry.clone()).or_default();
+            e.0 += 1;
+            e.1 += price;
+            e.2 += c.spent_kzt.unwrap_or(0.0);
+        }
+    }
+    by_entry
 }
 
 /// What a finished job cost at the providers, from its parameters and the pricing table.

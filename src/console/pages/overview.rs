@@ -207,18 +207,7 @@ async fn spend(s: &Console, since: i64) -> Result<Spend, Reply> {
         .map(|(_, c)| c.spent_kzt.unwrap_or(0.0))
         .sum::<f64>()
         + estimated;
-    let mut by_entry: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
-    for (price, c) in &done {
-        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
-            .into_iter()
-            .flatten()
-        {
-            let e = by_entry.entry(entry.clone()).or_default();
-            e.0 += 1;
-            e.1 += price;
-            e.2 += c.spent_kzt.unwrap_or(0.0);
-        }
-    }
+    let by_entry = crate::admin::orders_by_entry(&done);
     Ok(Spend {
         income,
         spent,
