@@ -269,7 +269,7 @@ async fn announce_payments(
                 tokens,
                 balance,
             } => (referrer, "referral.reward", tokens, balance),
-            WebhookOutcome::Ignored(_) => continue,
+            WebhookOutcome::Reversed { .. } | WebhookOutcome::Ignored(_) => continue,
         };
         let lang = reelforge::db::users::get_user(&db, user)
             .await

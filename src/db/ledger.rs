@@ -17,6 +17,12 @@ pub enum Reason {
     AdminRefund,
     Referral,
     Promo,
+    /// A card payment refunded or disputed: its tokens taken back.
+    PaymentReversed,
+    /// A referrer's share of a reversed payment taken back.
+    ReferralReversed,
+    /// A debt (from a reversed payment) settled by a top-up.
+    DebtSettled,
 }
 
 impl Reason {
@@ -30,6 +36,9 @@ impl Reason {
             Self::AdminRefund => "admin_refund",
             Self::Referral => "referral",
             Self::Promo => "promo",
+            Self::PaymentReversed => "payment_reversed",
+            Self::ReferralReversed => "referral_reversed",
+            Self::DebtSettled => "debt_settled",
         }
     }
 }

@@ -77,6 +77,7 @@ pub mod ledger;
 pub mod orders;
 pub mod progress;
 pub mod providers;
+pub mod reversals;
 pub mod users;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

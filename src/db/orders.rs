@@ -117,6 +117,27 @@ pub enum OrderCredit {
 /// Confirms a Kaspi transfer: credits a pending Kaspi order once (the order is the ledger key)
 /// and closes it. A card order, or one paid or cancelled already, is refused.
 pub async fn credit_order(db: &Db, order: i64) -> Result<OrderCredit, DbError> {
+    let credited = credit_order_once(db, order).await?;
+    // What a reversed card payment left owed is settled from this top-up.
+    Ok(match credited {
+        OrderCredit::Credited {
+            user,
+            tokens,
+            balance,
+        } => {
+            let settled =
+                crate::db::reversals::settle_debt(db, user, &format!("order:{order}")).await?;
+            OrderCredit::Credited {
+                user,
+                tokens,
+                balance: balance - settled,
+            }
+        }
+        other => other,
+    })
+}
+
+async fn credit_order_once(db: &Db, order: i64) -> Result<OrderCredit, DbError> {
     let now = now_ms();
     let key = format!("order:{order}");
     let reason = crate::db::ledger::Reason::AdminTopup;

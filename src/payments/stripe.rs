@@ -217,6 +217,8 @@ pub enum WebhookOutcome {
         tokens: i64,
         balance: i64,
     },
+    /// A refund or dispute took the payment's tokens back: `taken` now, `debt` owed.
+    Reversed { user: i64, taken: i64, debt: i64 },
     /// Seen before, unpaid, or not an event we act on.
     Ignored(&'static str),
 }
@@ -244,6 +246,39 @@ pub fn paid_session(event: &Value) -> Option<(i64, i64, String)> {
 /// `…async_payment_succeeded`) credits the order once.
 pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledger::LedgerError> {
     let kind = event["type"].as_str().unwrap_or("");
+    let object = &event["data"]["object"];
+    // A refund (whole or part: `amount_refunded` is the running total) or a dispute takes the
+    // tokens of that payment back.
+    let reversed = match kind {
+        "charge.refunded" => object["amount_refunded"].as_i64(),
+        "charge.dispute.created" => object["amount"].as_i64(),
+        _ => None,
+    };
+    if let Some(amount) = reversed {
+        let Some(pi) = object["payment_intent"].as_str() else {
+            return Ok(WebhookOutcome::Ignored("no payment intent"));
+        };
+        return Ok(
+            match crate::db::reversals::reverse_payment(db, pi, amount).await? {
+                crate::db::reversals::Reversal::Reversed { user, taken, debt } => {
+                    tracing::warn!(
+                        user_id = user,
+                        taken,
+                        debt,
+                        kind,
+                        "a card payment came back: its tokens were taken back"
+                    );
+                    WebhookOutcome::Reversed { user, taken, debt }
+                }
+                crate::db::reversals::Reversal::Nothing => {
+                    WebhookOutcome::Ignored("already reversed")
+                }
+                crate::db::reversals::Reversal::UnknownPayment => {
+                    WebhookOutcome::Ignored("unknown payment")
+                }
+            },
+        );
+    }
     if kind != "checkout.session.completed" && kind != "checkout.session.async_payment_succeeded" {
         return Ok(WebhookOutcome::Ignored("event type"));
     }
@@ -273,6 +308,14 @@ pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledg
     {
         ledger::Outcome::Applied { balance } => {
             mark_paid(db, order).await?;
+            if let Some(pi) = session["payment_intent"].as_str() {
+                crate::db::reversals::record_payment_intent(db, order, pi).await?;
+            }
+            // What a reversed payment left owed is settled from this one.
+            let settled =
+                crate::db::reversals::settle_debt(db, user, &format!("stripe:{session_id}"))
+                    .await?;
+            let balance = balance - settled;
             Ok(WebhookOutcome::Credited {
                 user,
                 tokens,

@@ -263,3 +263,118 @@ async fn a_database_failure_during_a_paid_webhook_is_credited_on_stripes_retry()
     assert_eq!(ledger::balance_of(&db, 31).await.unwrap(), 1484);
     assert_eq!(ledger::entries_sum(&db, 31).await.unwrap(), 1484);
 }
+
+/// A card payment that comes back — refunded in part in Stripe's dashboard, then disputed —
+/// takes its tokens back: what is left of them (the balance never goes negative), the rest as
+/// a debt that flags the account and that the next top-up settles; the referrer's share once;
+/// repeated events change nothing. Events in Stripe's documented shapes (Charge, Dispute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_and_disputes_take_the_tokens_back_and_the_rest_becomes_a_debt() {
+    use reelforge::db::ledger::Reason;
+    use reelforge::db::reversals::debt_of;
+    use reelforge::payments::stripe::handle_event;
+    use serde_json::json;
+    for t in dbs::all().await {
+        let db = &t.db;
+        for user in [91, 92] {
+            touch_user(db, user, None, "ru").await.unwrap();
+        }
+        exec_any(db, "UPDATE users SET referrer_id = 92 WHERE id = 91").await;
+        let paid = |order: i64, session: &str, pi: &str| {
+            json!({"id": format!("evt_{session}"), "type": "checkout.session.completed",
+                   "data": {"object": {"id": session, "object": "checkout.session", "payment_status": "paid",
+                                       "payment_intent": pi,
+                                       "metadata": {"user_id": "91", "order_id": order.to_string(), "tokens": "742"}}}})
+        };
+        let order = reelforge::payments::create_order(db, 91, "stripe", 742, 74200, "kzt")
+            .await
+            .unwrap();
+        reelforge::payments::set_external_id(db, order, "cs_r1")
+            .await
+            .unwrap();
+        let outcome = handle_event(db, &paid(order, "cs_r1", "pi_r1"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, WebhookOutcome::Credited { tokens: 742, .. }),
+            "{outcome:?}"
+        );
+        reelforge::db::account::reward_referrer(db, 91, 742, "stripe:cs_r1", 10)
+            .await
+            .unwrap();
+        assert_eq!(ledger::balance_of(db, 92).await.unwrap(), 74);
+        ledger::debit(db, 91, 500, Reason::JobDebit, "spent:91", None)
+            .await
+            .unwrap();
+        // Half refunded: 371 tokens back, of which only 242 are left.
+        let refund = json!({"id": "evt_ch1", "type": "charge.refunded",
+            "data": {"object": {"id": "ch_r1", "object": "charge", "payment_intent": "pi_r1",
+                                "amount_refunded": 37100, "refunded": false, "metadata": {}}}});
+        let outcome = handle_event(db, &refund).await.unwrap();
+        assert_eq!(
+            outcome,
+            WebhookOutcome::Reversed {
+                user: 91,
+                taken: 242,
+                debt: 129
+            },
+            "{}",
+            db.kind()
+        );
+        assert_eq!(ledger::balance_of(db, 91).await.unwrap(), 0);
+        let (debt, flagged) = debt_of(db, 91).await.unwrap();
+        assert_eq!(debt, 129);
+        assert!(flagged.is_some(), "flagged for the operator");
+        assert!(matches!(
+            handle_event(db, &refund).await.unwrap(),
+            WebhookOutcome::Ignored(_)
+        ));
+        // Then disputed whole: the other half, and the referrer's share, once.
+        let dispute = json!({"id": "evt_dp1", "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_r1", "object": "dispute", "charge": "ch_r1", "payment_intent": "pi_r1",
+                                "amount": 74200, "reason": "fraudulent", "status": "needs_response"}}});
+        let outcome = handle_event(db, &dispute).await.unwrap();
+        assert_eq!(
+            outcome,
+            WebhookOutcome::Reversed {
+                user: 91,
+                taken: 0,
+                debt: 371
+            }
+        );
+        assert!(matches!(
+            handle_event(db, &dispute).await.unwrap(),
+            WebhookOutcome::Ignored(_)
+        ));
+        assert_eq!(debt_of(db, 91).await.unwrap().0, 500);
+        assert_eq!(
+            ledger::balance_of(db, 92).await.unwrap(),
+            0,
+            "the referrer's share, once"
+        );
+        // The next top-up settles the debt first.
+        let next = reelforge::payments::create_order(db, 91, "stripe", 742, 74200, "kzt")
+            .await
+            .unwrap();
+        let outcome = handle_event(db, &paid(next, "cs_r2", "pi_r2"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, WebhookOutcome::Credited { balance: 242, .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(debt_of(db, 91).await.unwrap().0, 0);
+        for user in [91, 92] {
+            assert_eq!(
+                ledger::balance_of(db, user).await.unwrap(),
+                ledger::entries_sum(db, user).await.unwrap(),
+                "{}",
+                db.kind()
+            );
+        }
+    }
+}
+
+async fn exec_any(db: &reelforge::db::Db, sql: &str) {
+    crate::api::exec_public(db, sql).await
+}
