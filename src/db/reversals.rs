@@ -16,6 +16,18 @@ pub enum Reversal {
     UnknownPayment,
 }
 
+/// A paid order as a reversal reads it.
+#[derive(sqlx::FromRow)]
+struct PaidOrder {
+    id: i64,
+    user_id: i64,
+    tokens: i64,
+    amount_minor: i64,
+    reversed_minor: i64,
+    reversed_tokens: i64,
+    external_id: Option<String>,
+}
+
 /// Remembers the PaymentIntent of a paid order: a later Charge or Dispute names only that.
 pub async fn record_payment_intent(
     db: &Db,
@@ -77,14 +89,14 @@ pub async fn reverse_payment(
     Ok(on_db!(db, p => async {
         let mut tx = p.begin().await?;
         // The order's row first (held while the reversal is computed and applied).
-        let row: Option<(i64, i64, i64, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        let row: Option<PaidOrder> = sqlx::query_as(
             "UPDATE orders SET reversed_minor = reversed_minor WHERE payment_intent = $1
              RETURNING id, user_id, tokens, amount_minor, reversed_minor, reversed_tokens, external_id",
         )
         .bind(payment_intent)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((order, user, tokens, amount, done_minor, done_tokens, session)) = row else {
+        let Some(PaidOrder { id: order, user_id: user, tokens, amount_minor: amount, reversed_minor: done_minor, reversed_tokens: done_tokens, external_id: session }) = row else {
             tx.rollback().await?;
             return Ok::<Reversal, DbError>(Reversal::UnknownPayment);
         };
