@@ -226,18 +226,24 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let forwarded: Vec<std::net::IpAddr> = headers
+        let forwarded: Vec<String> = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
+            .map(|a| a.trim().to_string())
             .collect();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|a| !self.contains(*a))
-            .unwrap_or(peer)
+        // From the right: trusted proxies are skipped; the first other entry is the client.
+        // An entry that is not an address (`unknown`, `host:port`) ends the walk: what lies to
+        // its left was written by someone we do not trust.
+        for entry in forwarded.iter().rev() {
+            match entry.parse::<std::net::IpAddr>() {
+                Ok(a) if self.contains(a) => continue,
+                Ok(a) => return a,
+                Err(_) => return std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            }
+        }
+        peer
     }
 }
 
@@ -269,5 +275,11 @@ mod proxy_tests {
         assert!(TrustedProxies::parse("10.0.0.0/40").is_err());
         assert!(TrustedProxies::parse("proxy").is_err());
         assert!(t.contains("::ffff:10.9.9.9".parse().unwrap()));
+        let mut odd = HeaderMap::new();
+        odd.insert("x-forwarded-for", "::1, unknown".parse().unwrap());
+        assert!(
+            !t.client(local, &odd).is_loopback(),
+            "no address left of an unparsable one"
+        );
     }
 }

@@ -360,11 +360,14 @@ async fn telegram_login(
     });
     // A payload signs in once: a copied sign-in link (history, logs, a shoulder) opens nothing.
     let admin = match (admin, fields.get("hash")) {
-        (Some(id), Some(hash)) => match crate::db::console::use_login(&s.db, hash).await {
-            Ok(true) => Some(id),
-            Ok(false) => None,
-            Err(e) => return crate::console::pages::internal(e),
-        },
+        // The hash is compared case-blind, so it is recorded in one case.
+        (Some(id), Some(hash)) => {
+            match crate::db::console::use_login(&s.db, &hash.to_ascii_lowercase()).await {
+                Ok(true) => Some(id),
+                Ok(false) => None,
+                Err(e) => return crate::console::pages::internal(e),
+            }
+        }
         _ => None,
     };
     match admin {

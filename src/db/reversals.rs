@@ -26,6 +26,7 @@ struct PaidOrder {
     reversed_minor: i64,
     reversed_tokens: i64,
     external_id: Option<String>,
+    dispute_id: Option<String>,
 }
 
 /// Remembers the PaymentIntent of a paid order: a later Charge or Dispute names only that.
@@ -48,18 +49,27 @@ pub async fn record_payment_intent(
 macro_rules! take_back {
     ($tx:expr, $user:expr, $tokens:expr, $reason:expr, $key:expr, $now:expr) => {
         async {
-            let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
-                .bind($user)
-                .fetch_optional(&mut *$tx)
-                .await?
-                .unwrap_or(0);
+            // The user's row is held (a write) so the balance cannot move before the take.
+            let balance: i64 = sqlx::query_scalar(
+                "UPDATE users SET balance = balance WHERE id = $1 RETURNING balance",
+            )
+            .bind($user)
+            .fetch_optional(&mut *$tx)
+            .await?
+            .unwrap_or(0);
             let take = $tokens.min(balance).max(0);
             let mut taken = 0;
             if take > 0 {
                 match ledger_step!($tx, $user, -take, $reason, $key, None::<i64>, $now)? {
                     Step::Applied(_) => taken = take,
                     // Already taken under this key: a repeat changes nothing.
-                    _ => return Ok::<(i64, i64), sqlx::Error>((0, 0)),
+                    Step::AlreadyApplied => return Ok::<(i64, i64), sqlx::Error>((0, 0)),
+                    // Anything else aborts the whole reversal (Stripe retries the event).
+                    _ => {
+                        return Err(sqlx::Error::Protocol(
+                            "the balance moved during a reversal".into(),
+                        ))
+                    }
                 }
             }
             let owed = $tokens - taken;
@@ -77,13 +87,15 @@ macro_rules! take_back {
     };
 }
 
-/// Reverses the order paid by `payment_intent` up to `reversed_minor` (the cumulative amount
-/// refunded or disputed, in minor units): the tokens in proportion, less what earlier events
-/// reversed; for a full reversal, the referrer's share too. Idempotent per cumulative amount.
+/// Reverses the order paid by `payment_intent`: for a refund, up to `amount_minor` (Stripe's
+/// running total refunded); for a dispute (its id), by `amount_minor` more than what was
+/// reversed before (once per dispute). The tokens in proportion, less what earlier events
+/// reversed; for a full reversal, the referrer's share too.
 pub async fn reverse_payment(
     db: &Db,
     payment_intent: &str,
-    reversed_minor: i64,
+    amount_minor: i64,
+    dispute: Option<&str>,
 ) -> Result<Reversal, DbError> {
     let now = now_ms();
     Ok(on_db!(db, p => async {
@@ -91,14 +103,30 @@ pub async fn reverse_payment(
         // The order's row first (held while the reversal is computed and applied).
         let row: Option<PaidOrder> = sqlx::query_as(
             "UPDATE orders SET reversed_minor = reversed_minor WHERE payment_intent = $1
-             RETURNING id, user_id, tokens, amount_minor, reversed_minor, reversed_tokens, external_id",
+             RETURNING id, user_id, tokens, amount_minor, reversed_minor, reversed_tokens, external_id, dispute_id",
         )
         .bind(payment_intent)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(PaidOrder { id: order, user_id: user, tokens, amount_minor: amount, reversed_minor: done_minor, reversed_tokens: done_tokens, external_id: session }) = row else {
+        let Some(PaidOrder { id: order, user_id: user, tokens, amount_minor: amount, reversed_minor: done_minor, reversed_tokens: done_tokens, external_id: session, dispute_id }) = row else {
             tx.rollback().await?;
             return Ok::<Reversal, DbError>(Reversal::UnknownPayment);
+        };
+        let reversed_minor = match dispute {
+            // One dispute per charge: a repeat of its event changes nothing.
+            Some(id) if dispute_id.as_deref() == Some(id) => {
+                tx.rollback().await?;
+                return Ok(Reversal::Nothing);
+            }
+            Some(id) => {
+                sqlx::query("UPDATE orders SET dispute_id = $2 WHERE id = $1")
+                    .bind(order)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                done_minor + amount_minor
+            }
+            None => amount_minor,
         };
         let target_minor = reversed_minor.clamp(0, amount.max(1)).max(done_minor);
         let target_tokens = if amount > 0 { tokens * target_minor / amount } else { tokens };

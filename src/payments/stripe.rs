@@ -250,16 +250,18 @@ pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledg
     // A refund (whole or part: `amount_refunded` is the running total) or a dispute takes the
     // tokens of that payment back.
     let reversed = match kind {
-        "charge.refunded" => object["amount_refunded"].as_i64(),
-        "charge.dispute.created" => object["amount"].as_i64(),
+        "charge.refunded" => object["amount_refunded"].as_i64().map(|a| (a, None)),
+        "charge.dispute.created" => object["amount"]
+            .as_i64()
+            .map(|a| (a, Some(object["id"].as_str().unwrap_or("dispute")))),
         _ => None,
     };
-    if let Some(amount) = reversed {
+    if let Some((amount, dispute)) = reversed {
         let Some(pi) = object["payment_intent"].as_str() else {
             return Ok(WebhookOutcome::Ignored("no payment intent"));
         };
         return Ok(
-            match crate::db::reversals::reverse_payment(db, pi, amount).await? {
+            match crate::db::reversals::reverse_payment(db, pi, amount, dispute).await? {
                 crate::db::reversals::Reversal::Reversed { user, taken, debt } => {
                     tracing::warn!(
                         user_id = user,
@@ -308,13 +310,7 @@ pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledg
     {
         ledger::Outcome::Applied { balance } => {
             mark_paid(db, order).await?;
-            if let Some(pi) = session["payment_intent"].as_str() {
-                crate::db::reversals::record_payment_intent(db, order, pi).await?;
-            }
-            // What a reversed payment left owed is settled from this one.
-            let settled =
-                crate::db::reversals::settle_debt(db, user, &format!("stripe:{session_id}"))
-                    .await?;
+            let settled = after_credit(db, session, order, user, session_id).await?;
             let balance = balance - settled;
             Ok(WebhookOutcome::Credited {
                 user,
@@ -322,8 +318,29 @@ pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledg
                 balance,
             })
         }
-        ledger::Outcome::AlreadyApplied => Ok(WebhookOutcome::Ignored("already credited")),
+        // A retried event finishes what a crash after the credit may have left undone (both
+        // steps are idempotent).
+        ledger::Outcome::AlreadyApplied => {
+            after_credit(db, session, order, user, session_id).await?;
+            Ok(WebhookOutcome::Ignored("already credited"))
+        }
     }
+}
+
+/// After a card payment is credited: its PaymentIntent is remembered (a refund or dispute names
+/// only that) and what a reversed payment left owed is settled from it. Returns the tokens
+/// settled.
+async fn after_credit(
+    db: &Db,
+    session: &Value,
+    order: i64,
+    user: i64,
+    session_id: &str,
+) -> Result<i64, ledger::LedgerError> {
+    if let Some(pi) = session["payment_intent"].as_str() {
+        crate::db::reversals::record_payment_intent(db, order, pi).await?;
+    }
+    Ok(crate::db::reversals::settle_debt(db, user, &format!("stripe:{session_id}")).await?)
 }
 
 #[cfg(test)]

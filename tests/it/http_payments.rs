@@ -329,10 +329,10 @@ async fn refunds_and_disputes_take_the_tokens_back_and_the_rest_becomes_a_debt()
             handle_event(db, &refund).await.unwrap(),
             WebhookOutcome::Ignored(_)
         ));
-        // Then disputed whole: the other half, and the referrer's share, once.
+        // Then the rest disputed: the other half, and the referrer's share, once.
         let dispute = json!({"id": "evt_dp1", "type": "charge.dispute.created",
             "data": {"object": {"id": "dp_r1", "object": "dispute", "charge": "ch_r1", "payment_intent": "pi_r1",
-                                "amount": 74200, "reason": "fraudulent", "status": "needs_response"}}});
+                                "amount": 37100, "reason": "fraudulent", "status": "needs_response"}}});
         let outcome = handle_event(db, &dispute).await.unwrap();
         assert_eq!(
             outcome,
