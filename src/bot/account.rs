@@ -255,6 +255,10 @@ pub async fn confirm_delete(ctx: &Ctx<'_>, yes: bool) -> Result<bool, HandlerErr
             ctx.say(ctx.t("delete.busy", &[])).await?;
             return Ok(true);
         }
+        account::Erase::Owes(debt) => {
+            ctx.say(ctx.t("delete.debt", &[("tokens", &debt)])).await?;
+            return Ok(true);
+        }
         account::Erase::NoSuchUser => return Ok(true),
     };
     let mut removed = 0;

@@ -237,6 +237,8 @@ pub enum Erase {
     Erased(Erased),
     /// A job is running or a payment is under way: nothing was erased.
     Busy,
+    /// Tokens are owed from a reversed card payment: nothing was erased.
+    Owes(i64),
     NoSuchUser,
 }
 
@@ -281,6 +283,16 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
         if busy > 0 {
             tx.rollback().await?;
             return Ok(Erase::Busy);
+        }
+        // What a reversed card payment left owed stays with the account until it is settled:
+        // erasing it would let the same person start again clean.
+        let debt: i64 = sqlx::query_scalar("SELECT debt_tokens FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?;
+        if debt > 0 {
+            tx.rollback().await?;
+            return Ok(Erase::Owes(debt));
         }
         sqlx::query("INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms, balance, banned) VALUES ($1, NULL, 'ru', $2, $2, $3, FALSE)")
             .bind(anon).bind(now).bind(balance).execute(&mut *tx).await?;
