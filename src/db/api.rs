@@ -100,6 +100,29 @@ pub async fn record_upload(
     .await?))
 }
 
+/// API uploads older than `before_ms` that no job names: (row id, object key).
+pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT u.id, u.object_key FROM api_uploads u
+         WHERE u.created_ms < $1
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = u.user_id AND j.params LIKE '%' || u.object_key || '%')
+         ORDER BY u.id LIMIT 500",
+    )
+    .bind(before_ms)
+    .fetch_all(p)
+    .await?))
+}
+
+/// Forgets an upload whose object was removed.
+pub async fn forget_upload(db: &Db, id: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("DELETE FROM api_uploads WHERE id = $1")
+        .bind(id)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
 /// Bytes `user` uploaded since `since_ms`.
 pub async fn uploaded_bytes_since(db: &Db, user: i64, since_ms: i64) -> Result<i64, DbError> {
     Ok(on_db!(db, p => sqlx::query_scalar(

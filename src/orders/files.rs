@@ -66,3 +66,28 @@ mod tests {
         assert_eq!(decode_units(None), 6);
     }
 }
+
+/// How long an API upload that no job names is kept (24 h).
+pub const UNUSED_UPLOAD_MS: i64 = 24 * 3_600_000;
+
+/// Removes the API uploads that never became a job within [`UNUSED_UPLOAD_MS`]: the stored
+/// object and its row. Returns how many; run hourly by the workers' housekeeping.
+pub async fn remove_unused_uploads(
+    db: &crate::db::Db,
+    store: &impl crate::storage::ObjectStore,
+) -> Result<usize, crate::db::DbError> {
+    let before = crate::db::now_ms() - UNUSED_UPLOAD_MS;
+    let mut removed = 0;
+    for (id, key) in crate::db::api::unused_uploads(db, before).await? {
+        match store.delete(&key).await {
+            Ok(()) => {
+                crate::db::api::forget_upload(db, id).await?;
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "an unused upload could not be removed")
+            }
+        }
+    }
+    Ok(removed)
+}

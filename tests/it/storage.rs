@@ -327,3 +327,59 @@ async fn concurrent_writes_of_one_key_in_one_process_all_succeed_whole() {
         "one whole write, not a mix"
     );
 }
+
+/// API uploads that never became a job are removed after a day (the object and its row); one
+/// that a job names is kept, and so is a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_no_job_used_in_a_day_are_removed() {
+    for t in dbs::all().await {
+        let db = t.db.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::Folder(FolderStore::new(dir.path()).unwrap());
+        reelforge::db::users::touch_user(&db, 9, None, "ru")
+            .await
+            .unwrap();
+        for key in [
+            "uploads/old-unused.jpg",
+            "uploads/old-used.jpg",
+            "uploads/new.jpg",
+        ] {
+            store.put_bytes(key, vec![1], "image/jpeg").await.unwrap();
+            reelforge::db::api::record_upload(&db, 9, key, "image/jpeg", 1)
+                .await
+                .unwrap();
+        }
+        let day_ago = reelforge::db::now_ms() - 25 * 3_600_000;
+        crate::api::exec_public(
+            &db,
+            &format!("UPDATE api_uploads SET created_ms = {day_ago} WHERE object_key LIKE 'uploads/old-%'"),
+        )
+        .await;
+        reelforge::db::jobs::submit(
+            &db,
+            reelforge::db::jobs::NewJob::from_json(
+                9,
+                "character_edit",
+                serde_json::json!({"image": "uploads/old-used.jpg", "prompt": "hat"}),
+                0,
+                1,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let removed = reelforge::orders::files::remove_unused_uploads(&db, &store)
+            .await
+            .unwrap();
+        assert_eq!(removed, 1, "{}", db.kind());
+        assert!(!store.exists("uploads/old-unused.jpg").await.unwrap());
+        assert!(store.exists("uploads/old-used.jpg").await.unwrap());
+        assert!(store.exists("uploads/new.jpg").await.unwrap());
+        assert_eq!(
+            reelforge::db::api::upload_type(&db, 9, "uploads/old-unused.jpg")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
