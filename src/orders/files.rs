@@ -49,24 +49,6 @@ async fn read_head(path: &std::path::Path) -> Vec<u8> {
     head
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn large_photos_take_more_of_the_decode_budget() {
-        use super::decode_units;
-        assert_eq!(decode_units(Some((10, 10))), 1);
-        // 100 MP: 400 MB of the 1 GB budget, so at most two run at once.
-        assert_eq!(decode_units(Some((10_000, 10_000))), 48);
-        assert!(decode_units(Some((10_000, 10_000))) * 3 > 128);
-        assert_eq!(
-            decode_units(Some((100_000, 100_000))),
-            128,
-            "never more than the budget"
-        );
-        assert_eq!(decode_units(None), 6);
-    }
-}
-
 /// How long an API upload that no job names is kept (24 h).
 pub const UNUSED_UPLOAD_MS: i64 = 24 * 3_600_000;
 
@@ -90,4 +72,22 @@ pub async fn remove_unused_uploads(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn large_photos_take_more_of_the_decode_budget() {
+        use super::decode_units;
+        assert_eq!(decode_units(Some((10, 10))), 1);
+        // 100 MP: 400 MB of the 1 GB budget, so at most two run at once.
+        assert_eq!(decode_units(Some((10_000, 10_000))), 48);
+        assert!(decode_units(Some((10_000, 10_000))) * 3 > 128);
+        assert_eq!(
+            decode_units(Some((100_000, 100_000))),
+            128,
+            "never more than the budget"
+        );
+        assert_eq!(decode_units(None), 6);
+    }
 }
