@@ -305,7 +305,7 @@ async fn erasing_waits_for_a_job_made_meanwhile_and_a_payment_under_way() {
             "{}",
             db.kind()
         );
-        crate::api::exec_public(
+        crate::dbs::exec(
             db,
             &format!(
                 "UPDATE orders SET created_ms = {}",
@@ -314,14 +314,14 @@ async fn erasing_waits_for_a_job_made_meanwhile_and_a_payment_under_way() {
         )
         .await;
         // Owing tokens from a reversed payment: kept until settled.
-        crate::api::exec_public(db, "UPDATE users SET debt_tokens = 50 WHERE id = 71").await;
+        crate::dbs::exec(db, "UPDATE users SET debt_tokens = 50 WHERE id = 71").await;
         assert_eq!(
             erase_user(db, 71).await.unwrap(),
             Erase::Owes(50),
             "{}",
             db.kind()
         );
-        crate::api::exec_public(db, "UPDATE users SET debt_tokens = 0 WHERE id = 71").await;
+        crate::dbs::exec(db, "UPDATE users SET debt_tokens = 0 WHERE id = 71").await;
         assert!(
             matches!(erase_user(db, 71).await.unwrap(), Erase::Erased(_)),
             "{}",

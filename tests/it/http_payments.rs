@@ -279,7 +279,7 @@ async fn refunds_and_disputes_take_the_tokens_back_and_the_rest_becomes_a_debt()
         for user in [91, 92] {
             touch_user(db, user, None, "ru").await.unwrap();
         }
-        exec_any(db, "UPDATE users SET referrer_id = 92 WHERE id = 91").await;
+        dbs::exec(db, "UPDATE users SET referrer_id = 92 WHERE id = 91").await;
         let paid = |order: i64, session: &str, pi: &str| {
             json!({"id": format!("evt_{session}"), "type": "checkout.session.completed",
                    "data": {"object": {"id": session, "object": "checkout.session", "payment_status": "paid",
@@ -373,8 +373,4 @@ async fn refunds_and_disputes_take_the_tokens_back_and_the_rest_becomes_a_debt()
             );
         }
     }
-}
-
-async fn exec_any(db: &reelforge::db::Db, sql: &str) {
-    crate::api::exec_public(db, sql).await
 }

@@ -350,7 +350,7 @@ async fn uploads_no_job_used_in_a_day_are_removed() {
                 .unwrap();
         }
         let day_ago = reelforge::db::now_ms() - 25 * 3_600_000;
-        crate::api::exec_public(
+        crate::dbs::exec(
             &db,
             &format!("UPDATE api_uploads SET created_ms = {day_ago} WHERE object_key LIKE 'uploads/old-%'"),
         )

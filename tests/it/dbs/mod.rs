@@ -61,3 +61,21 @@ pub async fn all() -> Vec<TestDb> {
     v.extend(postgres().await);
     v
 }
+
+/// Runs one SQL statement on either database (test set-up only).
+pub async fn exec(db: &reelforge::db::Db, sql: &str) {
+    match db {
+        reelforge::db::Db::Sqlite(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        reelforge::db::Db::Postgres(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
