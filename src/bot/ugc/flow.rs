@@ -220,19 +220,7 @@ pub async fn on_button(
                 ..
             },
             UgcButton::Edit(yes),
-        ) => match yes {
-            true => {
-                ctx.save(&Dialogue::UgcEdit {
-                    background,
-                    character,
-                    original,
-                    awaiting_prompt: true,
-                })
-                .await?;
-                ctx.say(ctx.t("ugc.edit_prompt", &[])).await?;
-            }
-            false => ask_voice(ctx, background, character, 0, None).await?,
-        },
+        ) => edit_or_voices(ctx, background, character, original, yes).await?,
         (Dialogue::UgcEdit { background, .. }, UgcButton::UseEdit(value)) => {
             let Some(edited) = edit_result(ctx, value).await? else {
                 return Ok(false);
@@ -289,6 +277,27 @@ pub async fn on_button(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// "Edit the character?": yes asks for the edit's prompt, no goes on to the voices.
+async fn edit_or_voices(
+    ctx: &Ctx<'_>,
+    background: Option<String>,
+    character: String,
+    original: String,
+    yes: bool,
+) -> HandlerResult {
+    if !yes {
+        return ask_voice(ctx, background, character, 0, None).await;
+    }
+    ctx.save(&Dialogue::UgcEdit {
+        background,
+        character,
+        original,
+        awaiting_prompt: true,
+    })
+    .await?;
+    ctx.say(ctx.t("ugc.edit_prompt", &[])).await
 }
 
 /// The voice gallery at `page` (in place of `message` when it is a page turn).
