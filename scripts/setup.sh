@@ -38,6 +38,14 @@ if [ ! -x /opt/reelforge-test-venv/bin/moto_server ]; then
   as_root /opt/reelforge-test-venv/bin/pip install -q 'moto[server]'
 fi
 
+# Schemathesis (the property-based API tester `make test` runs against `serve`) and
+# openapi-spec-validator, pinned, in their own virtualenv.
+if ! /opt/reelforge-fuzz-venv/bin/st --version 2>/dev/null | grep -q '4.32.5'; then
+  echo "setup: installing schemathesis into /opt/reelforge-fuzz-venv"
+  as_root python3 -m venv /opt/reelforge-fuzz-venv
+  as_root /opt/reelforge-fuzz-venv/bin/pip install -q 'schemathesis==4.32.5' 'openapi-spec-validator==0.7.1'
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     echo "setup: cargo is in ~/.cargo/bin; add it to PATH (source ~/.cargo/env)"

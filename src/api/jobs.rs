@@ -1,12 +1,12 @@
 //! `/v1/uploads`, `/v1/jobs…`, `/v1/balance`, `/v1/prices`: the API's handlers.
-use super::{Api, Caller, Problem};
+use super::{Api, ApiPath, ApiQuery, Caller, Problem};
 use crate::db::jobs as queue;
 use crate::jobs::{JobSpec, JobState};
 use crate::orders;
 use crate::storage::ObjectStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -65,15 +65,21 @@ impl JobView {
     }
 }
 
-/// Reads a `JobSpec` strictly: malformed JSON and unknown fields are refused by name. The
-/// known fields of each kind come from the spec's JSON Schema (the same one the OpenAPI
-/// document shows), so the check follows the types.
-fn parse_spec(body: &[u8]) -> Result<JobSpec, Problem> {
+/// Reads a `JobSpec` strictly: malformed JSON, a kind the API does not take and unknown
+/// fields are refused by name. The fields of each kind come from the request schema the
+/// OpenAPI document shows (`orders::schema`, checked against the types by a test).
+fn parse_spec(body: &[u8], prices: &crate::pricing::PriceTable) -> Result<JobSpec, Problem> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
     let spec: JobSpec = serde_json::from_value(value.clone())
         .map_err(|e| Problem::bad_request(format!("the body is not a job spec: {e}")))?;
-    let known = known_fields(spec.kind().name());
+    let known = orders::schema::request_fields(prices, spec.kind().name());
+    if known.is_empty() {
+        return Err(Problem::bad_request(format!(
+            "{} is made from the bot, not through the API",
+            spec.kind().name()
+        )));
+    }
     let unknown: Vec<&str> = value
         .as_object()
         .map(|o| {
@@ -93,62 +99,6 @@ fn parse_spec(body: &[u8]) -> Result<JobSpec, Problem> {
     Ok(spec)
 }
 
-/// The fields a kind of spec has (`kind` included), read from its JSON Schema.
-fn known_fields(kind: &str) -> Vec<String> {
-    static FIELDS: std::sync::LazyLock<Vec<(String, Vec<String>)>> =
-        std::sync::LazyLock::new(|| {
-            let schema = schemars::schema_for!(JobSpec).to_value();
-            let defs = schema.get("$defs").cloned().unwrap_or_default();
-            let variants = schema
-                .get("oneOf")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            variants
-                .iter()
-                .filter_map(|v| {
-                    let mut props = Vec::new();
-                    gather_properties(v, &defs, &mut props, 0);
-                    let kind = v.pointer("/properties/kind/const")?.as_str()?.to_string();
-                    Some((kind, props))
-                })
-                .collect()
-        });
-    FIELDS
-        .iter()
-        .find(|(k, _)| k == kind)
-        .map(|(_, f)| f.clone())
-        .unwrap_or_default()
-}
-
-fn gather_properties(
-    v: &serde_json::Value,
-    defs: &serde_json::Value,
-    out: &mut Vec<String>,
-    depth: u8,
-) {
-    if depth > 8 {
-        return;
-    }
-    if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
-        out.extend(props.keys().cloned());
-    }
-    if let Some(name) = v
-        .get("$ref")
-        .and_then(|r| r.as_str())
-        .and_then(|r| r.rsplit('/').next())
-    {
-        if let Some(target) = defs.get(name) {
-            gather_properties(target, defs, out, depth + 1);
-        }
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for sub in v.get(key).and_then(|a| a.as_array()).into_iter().flatten() {
-            gather_properties(sub, defs, out, depth + 1);
-        }
-    }
-}
-
 /// `POST /v1/jobs`: a `JobSpec` body; with `Idempotency-Key` a repeat returns the first job.
 pub async fn create(
     State(s): State<Api>,
@@ -157,7 +107,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body.map_err(|e| Problem::bad_request(e.to_string()))?;
-    let spec = parse_spec(&body)?;
+    let spec = parse_spec(&body, &s.prices)?;
     let idem = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::trim))
@@ -172,11 +122,6 @@ pub async fn create(
     if idem.is_some_and(|k| k.len() > 200) {
         return Err(Problem::bad_request(
             "Idempotency-Key is at most 200 characters",
-        ));
-    }
-    if matches!(spec, JobSpec::Recompose(_)) {
-        return Err(Problem::bad_request(
-            "recompose is made from the bot (/overlay), not through the API",
         ));
     }
     let valid =
@@ -221,7 +166,7 @@ async fn own_job(s: &Api, caller: Caller, id: i64) -> Result<queue::JobRow, Prob
 pub async fn get_one(
     State(s): State<Api>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<JobView>, Problem> {
     Ok(Json(JobView::of(&own_job(&s, caller, id).await?)))
 }
@@ -244,9 +189,17 @@ pub struct JobPage {
 pub async fn list(
     State(s): State<Api>,
     caller: Caller,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<JobPage>, Problem> {
-    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+    let limit = page.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit must be between 1 and 100 (got {limit})"
+        )));
+    }
+    if page.before.is_some_and(|b| b < 1) {
+        return Err(Problem::bad_request("before must be a job id (1 or more)"));
+    }
     let ids = crate::db::api::job_ids_of(&s.db, caller.user_id, page.before, limit + 1).await?;
     let mut jobs = Vec::new();
     for id in ids.iter().take(limit as usize) {
@@ -260,12 +213,13 @@ pub async fn list(
     Ok(Json(JobPage { jobs, next }))
 }
 
-/// `DELETE /v1/jobs/{id}`: cancels a job not yet finished; its tokens come back once. Once
+/// `POST /v1/jobs/{id}/cancel` (as Stripe cancels): a job not yet finished stops (it stays
+/// listed, `cancelled`); its tokens come back once. Once
 /// its result is being delivered it is too late (409 `too-late`).
 pub async fn cancel(
     State(s): State<Api>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, Problem> {
     let j = own_job(&s, caller, id).await?;
     if j.state.is_final() {
@@ -293,7 +247,7 @@ pub async fn cancel(
 pub async fn result(
     State(s): State<Api>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, Problem> {
     let j = own_job(&s, caller, id).await?;
     let Some(key) = j
@@ -355,30 +309,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_kind_knows_its_fields_from_the_schema() {
-        let ugc = known_fields("ugc_video");
-        for f in [
-            "kind",
-            "portrait",
-            "script",
-            "voice",
-            "voice_gender",
-            "background",
-            // The layout, flattened into the spec.
-            "position",
-            "circle_size",
-            "ring",
-            "captions",
-            "caption_style",
-            "safe_zone",
-        ] {
-            assert!(ugc.iter().any(|k| k == f), "{f} in {ugc:?}");
-        }
-        assert!(known_fields("text_to_video").iter().any(|k| k == "prompt"));
+    fn unknown_fields_and_kinds_the_api_does_not_take_are_refused_by_name() {
+        let prices = crate::pricing::PriceTable::default_table();
         let spec = br#"{"kind": "text_to_video", "prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280", "colour": 1}"#;
-        let p = parse_spec(spec).unwrap_err();
+        let p = parse_spec(spec, &prices).unwrap_err();
         assert!(p.detail.contains("colour"), "{}", p.detail);
         let ok = br#"{"kind": "text_to_video", "prompt": "x", "tier": "fast", "seconds": 4, "size": "720x1280"}"#;
-        assert!(parse_spec(ok).is_ok());
+        assert!(parse_spec(ok, &prices).is_ok());
+        let ugc = br#"{"kind": "ugc_video", "portrait": "p.jpg", "script": "Hi", "position": "center", "circle_size": "s", "ring": true, "captions": true, "caption_style": "karaoke", "safe_zone": "none"}"#;
+        assert!(
+            parse_spec(ugc, &prices).is_ok(),
+            "the flattened layout is known"
+        );
+        let recompose = br#"{"kind": "recompose", "portrait": "p.jpg", "script": "Hi"}"#;
+        let p = parse_spec(recompose, &prices).unwrap_err();
+        assert!(p.detail.contains("from the bot"), "{}", p.detail);
     }
 }

@@ -48,7 +48,8 @@ pub fn router(state: Api) -> Router {
             post(uploads::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
         )
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::get_one).delete(jobs::cancel))
+        .route("/v1/jobs/{id}", get(jobs::get_one))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/balance", get(jobs::balance))
         .route("/v1/prices", get(jobs::prices))
@@ -228,6 +229,34 @@ impl RateLimiter {
         }
         slot.1 += 1;
         Ok(())
+    }
+}
+
+/// A path parameter whose refusal is problem+json like every other answer of the API.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| Problem::bad_request(e.body_text()))
+    }
+}
+
+/// A query string whose refusal is problem+json.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e| Problem::bad_request(e.body_text()))
     }
 }
 

@@ -1,20 +1,23 @@
-//! `GET /v1/openapi.json`: the OpenAPI 3.1 document. The request and response bodies are
-//! JSON Schemas generated from the Rust types by schemars (the `JobSpec` the queue runs, the
-//! views the handlers return), so the document cannot drift from the code; the paths are
-//! listed here.
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 document. The response bodies are JSON Schemas
+//! generated from the Rust types by schemars (the views the handlers return); a job request
+//! is the ordering service's own schema (`orders::schema`: the rules as JSON Schema, its
+//! fields checked against the `JobSpec` types), so the document cannot drift from the code.
+//! Schemathesis holds the server to it in `make test`.
 use super::jobs::{BalanceView, JobPage, JobView};
 use super::uploads::UploadView;
 use super::webhooks::{WebhookRequest, WebhookView};
-use crate::jobs::JobSpec;
+use super::Api;
+use crate::pricing::PriceTable;
+use axum::extract::State;
 use axum::Json;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Value};
 
-pub async fn document() -> Json<Value> {
-    Json(build())
+pub async fn document(State(s): State<Api>) -> Json<Value> {
+    Json(build(&s.prices))
 }
 
-pub fn build() -> Value {
+pub fn build(prices: &PriceTable) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
@@ -26,7 +29,11 @@ pub fn build() -> Value {
             json!({ "$ref": format!("#/components/schemas/{}", $name) })
         }};
     }
-    let spec = schema!(JobSpec, "JobSpecRequest");
+    schemas.insert(
+        "JobSpecRequest".into(),
+        crate::orders::schema::request_schema(prices),
+    );
+    let spec = json!({"$ref": "#/components/schemas/JobSpecRequest"});
     let job = schema!(JobView, "Job");
     let page = schema!(JobPage, "JobPage");
     let upload = schema!(UploadView, "Upload");
@@ -44,12 +51,19 @@ pub fn build() -> Value {
                               "field": {"type": "string", "description": "422 invalid-field: the spec field that cannot be used"}},
                "required": ["type", "title", "status"]}),
     );
-    let body = |schema: &Value| json!({"content": {"application/json": {"schema": schema}}});
     let ok = |schema: &Value, what: &str| json!({"description": what, "content": {"application/json": {"schema": schema}}});
     let problem = |what: &str| json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    let problems = problem("An error");
-    let id_param =
-        json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+    let common = |mut r: Value| {
+        r["400"] = problem("A malformed request");
+        r["401"] = problem("No valid API key");
+        r["403"] = problem("The account may not use the API");
+        r["429"] = problem("Too many requests (Retry-After says when to try again)");
+        r["default"] = problem("An error");
+        r
+    };
+    let job_id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
+    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": job_id}]);
+    let not_found = problem("No such job of yours");
     json!({
         "openapi": "3.1.0",
         "info": {"title": "reelforge API", "version": "1",
@@ -62,31 +76,38 @@ pub fn build() -> Value {
         "paths": {
             "/v1/uploads": {"post": {
                 "summary": "Upload a photo or a clip (≤ 20 MB; clips ≤ 15 s)",
-                "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}},
-                "responses": {"201": ok(&upload, "Stored"), "default": problems}}},
+                "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"], "additionalProperties": false}}}},
+                "responses": common(json!({"201": ok(&upload, "Stored"),
+                    "413": problem("Larger than 20 MB"),
+                    "415": problem("Not a photo or a clip we can use (the detail says why)"),
+                    "422": problem("A clip longer than 15 s or without a video stream")}))}},
             "/v1/jobs": {
                 "post": {"summary": "Create a job (Idempotency-Key: a repeat returns the first job)",
                          "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
-                         "requestBody": body(&spec),
-                         "responses": {"201": ok(&job, "Created and charged"), "200": ok(&job, "The job made earlier with this Idempotency-Key"),
-                                       "400": problem("Not JSON, not a job spec, or an unknown field"),
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": spec}}},
+                         "responses": common(json!({"201": ok(&job, "Created and charged"), "200": ok(&job, "The job made earlier with this Idempotency-Key"),
                                        "402": problem("Not enough tokens: nothing was taken"),
-                                       "422": problem("A field the pipeline cannot use (the `field` member names it): nothing was taken"),
-                                       "default": problems}},
+                                       "422": problem("A field the pipeline cannot use (the `field` member names it: a file that is not your upload, a tier not offered at that size, a circle that does not fit, a blank text), or an Idempotency-Key used with another request: nothing was taken")}))},
                 "get": {"summary": "Your jobs, newest first",
-                        "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
-                        "responses": {"200": ok(&page, "A page"), "default": problems}}},
+                        "parameters": [{"name": "before", "in": "query", "schema": job_id}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                        "responses": common(json!({"200": ok(&page, "A page")}))}},
             "/v1/jobs/{id}": {
-                "get": {"summary": "One job", "parameters": id_param, "responses": {"200": ok(&job, "The job"), "default": problems}},
-                "delete": {"summary": "Cancel a job (its tokens come back once)", "parameters": id_param, "responses": {"202": ok(&job, "Cancelling"), "default": problems}}},
+                "get": {"summary": "One job", "parameters": id_param, "responses": common(json!({"200": ok(&job, "The job"), "404": not_found}))}},
+            "/v1/jobs/{id}/cancel": {
+                "post": {"summary": "Cancel a job (its tokens come back once; the job stays listed as cancelled)", "parameters": id_param,
+                         "responses": common(json!({"202": ok(&job, "Cancelling"), "404": not_found, "409": problem("Already finished, or its result is being delivered")}))}},
             "/v1/jobs/{id}/result": {"get": {"summary": "The finished video (or edited image): a redirect to a presigned URL, or the file", "parameters": id_param,
-                "responses": {"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "302": {"description": "Presigned URL in Location"}, "default": problems}}},
-            "/v1/balance": {"get": {"summary": "Your token balance", "responses": {"200": ok(&balance, "Balance"), "default": problems}}},
-            "/v1/prices": {"get": {"summary": "Prices in tokens", "responses": {"200": {"description": "The price table"}, "default": problems}}},
+                "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "302": {"description": "Presigned URL in Location"},
+                                           "404": not_found, "409": problem("Not finished, or it made no file")}))}},
+            "/v1/balance": {"get": {"summary": "Your token balance", "responses": common(json!({"200": ok(&balance, "Balance")}))}},
+            "/v1/prices": {"get": {"summary": "Prices in tokens", "responses": common(json!({"200": {"description": "The price table", "content": {"application/json": {"schema": {"type": "object"}}}}}))}},
             "/v1/webhook": {
-                "put": {"summary": "Set the webhook (returns its signing secret)", "requestBody": body(&hook_req), "responses": {"200": ok(&hook, "Set"), "default": problems}},
-                "get": {"summary": "The webhook", "responses": {"200": ok(&hook, "Set"), "default": problems}},
-                "delete": {"summary": "Remove the webhook", "responses": {"204": {"description": "Removed"}, "default": problems}}}
+                "put": {"summary": "Set the webhook (returns its signing secret)", "requestBody": {"required": true, "content": {"application/json": {"schema": hook_req}}},
+                        "responses": common(json!({"200": ok(&hook, "Set"), "422": problem("The URL has no host, or its host has no public address")}))},
+                "get": {"summary": "The webhook", "responses": common(json!({"200": ok(&hook, "Set"), "404": problem("No webhook is set")}))},
+                "delete": {"summary": "Remove the webhook", "responses": common(json!({"204": {"description": "Removed"}, "404": problem("No webhook is set")}))}},
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
         },
         "webhooks": {
             "jobEvent": {"post": {

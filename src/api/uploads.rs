@@ -1,5 +1,6 @@
 //! `POST /v1/uploads`: the files jobs are made from, with the bot's checks.
 use super::{Api, Caller, Problem};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,20 +16,29 @@ pub struct UploadView {
     pub bytes: i64,
 }
 
-/// `POST /v1/uploads` (multipart, one `file` part): a photo that decodes or a clip with a
+/// `POST /v1/uploads` (multipart, exactly one part: `file`): a photo that decodes or a clip with a
 /// video stream of at most 15 s, at most 20 MB — the bot's checks.
 pub async fn upload(
     State(s): State<Api>,
     caller: Caller,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, Problem> {
+    let mut form = form.map_err(|e| Problem::bad_request(e.body_text()))?;
     let mut file = None;
     while let Some(field) = form
         .next_field()
         .await
         .map_err(|e| Problem::bad_request(format!("the multipart body is not valid: {e}")))?
     {
-        if field.name() == Some("file") {
+        if field.name() != Some("file") || file.is_some() {
+            return Err(Problem::bad_request(format!(
+                "send one part, named 'file' (got {})",
+                field
+                    .name()
+                    .map_or("a part without a name".to_string(), |n| format!("'{n}'"))
+            )));
+        }
+        {
             let bytes = field.bytes().await.map_err(|e| {
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -17,10 +17,39 @@ use std::time::Duration;
 
 const GIVE_UP_AFTER_MS: i64 = 24 * 3_600_000;
 
+/// What a webhook URL may be made of: `http(s)://` and RFC 3986's characters, no spaces.
+pub const URL_PATTERN: &str = "^https?://[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]+$";
+pub const MAX_URL_CHARS: usize = 2000;
+
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
-    /// Where events are POSTed (http or https).
+    /// Where events are POSTed (http or https). It must name a host with a public address
+    /// (422 otherwise).
+    #[schemars(regex(pattern = URL_PATTERN), length(max = MAX_URL_CHARS))]
     pub url: String,
+}
+
+/// Whether `url` has the shape the schema describes (its host is checked afterwards).
+fn url_shape(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    url.chars().count() <= MAX_URL_CHARS
+        && rest.is_some_and(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._~:/?#[]@!$&'()*+,;=%-".contains(c))
+        })
+}
+
+fn refused(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "webhook-refused",
+        "The webhook URL cannot be used",
+        detail,
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -37,13 +66,18 @@ pub async fn register(
     body: Result<Json<WebhookRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Problem> {
     let Json(req) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let url = reqwest::Url::parse(req.url.trim())
+    if !url_shape(&req.url) {
+        return Err(Problem::bad_request(
+            "url must be an http(s) URL of at most 2000 characters, without spaces",
+        ));
+    }
+    let url = reqwest::Url::parse(&req.url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| Problem::bad_request("url must be an http(s) URL"))?;
+        .ok_or_else(|| refused("url is not a URL with a host"))?;
     super::egress::check_url(&url, s.webhook_private_ok)
         .await
-        .map_err(Problem::bad_request)?;
+        .map_err(refused)?;
     let secret = format!("whsec_{}", crate::db::api_keys::random_hex(24));
     rows::set_webhook(&s.db, caller.user_id, url.as_str(), &secret).await?;
     Ok((

@@ -11,6 +11,7 @@
 pub mod files;
 pub mod price;
 pub mod rules;
+pub mod schema;
 
 pub use price::{quote, settle_speech, Quote, Settlement, SPEECH_CHARS_PER_SECOND};
 pub use rules::{MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS};

@@ -131,8 +131,16 @@ fn generate(p: &GenerateParams, prices: &PriceTable) -> Result<(), Invalid> {
 
 fn product(p: &ProductParams, prices: &PriceTable) -> Result<(), Invalid> {
     text("description", &p.description, MAX_DESCRIPTION_CHARS)?;
-    if let Some(w) = p.wishes.as_deref().filter(|w| !w.trim().is_empty()) {
-        text("wishes", w, MAX_WISHES_CHARS)?;
+    // Wishes are optional: blank means none, but a long or broken text is still refused.
+    if let Some(w) = p.wishes.as_deref() {
+        if !w.trim().is_empty() {
+            text("wishes", w, MAX_WISHES_CHARS)?;
+        } else if w.chars().count() > MAX_WISHES_CHARS {
+            return Err(invalid(
+                "wishes",
+                format!("at most {MAX_WISHES_CHARS} characters are taken"),
+            ));
+        }
     }
     if !crate::pipelines::product::templates()
         .iter()
@@ -178,6 +186,23 @@ fn voice_shape(v: &str) -> bool {
     (16..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// A named corner, the centre, or `X,Y` in digits: what the API's schema describes (the
+/// composite's parser also takes spaces and upper case, the API does not).
+fn position_shape(s: &str) -> bool {
+    const NAMED: [&str; 6] = [
+        "bottom-left",
+        "bottom-right",
+        "top-left",
+        "top-right",
+        "center",
+        "centre",
+    ];
+    let digits = |d: &str| (1..=5).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+    NAMED.contains(&s)
+        || s.split_once(',')
+            .is_some_and(|(x, y)| digits(x) && digits(y))
+}
+
 fn ugc(p: &UgcParams) -> Result<(), Invalid> {
     text("script", &p.script, MAX_SCRIPT_CHARS)?;
     if !language_shape(&p.language) {
@@ -217,6 +242,15 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
                 format!("'{s}' is not one of s, m or l"),
             ));
         }
+    }
+    if !position_shape(&p.layout.position) {
+        return Err(invalid(
+            "position",
+            format!(
+                "'{}' is not one of bottom-left, bottom-right, top-left, top-right, center or X,Y (digits)",
+                p.layout.position
+            ),
+        ));
     }
     let _: media::Position = p
         .layout
@@ -272,6 +306,14 @@ mod tests {
             field(ugc_spec(|p| p.layout.position = "10,20".into())),
             None
         );
+        // Only the shapes the API's schema describes (the composite's parser is lenient).
+        for loose in [" center", "Center", "+5,7", "5, 7", "123456,1"] {
+            assert_eq!(
+                field(ugc_spec(|p| p.layout.position = loose.into())),
+                Some("position"),
+                "{loose}"
+            );
+        }
         assert_eq!(
             field(ugc_spec(|p| p.size = "721x1280".into())),
             Some("size")

@@ -273,8 +273,8 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
         .unwrap();
     let (s, _, body) = c
         .call(
-            reqwest::Method::DELETE,
-            &format!("/v1/jobs/{id2}"),
+            reqwest::Method::POST,
+            &format!("/v1/jobs/{id2}/cancel"),
             &key,
             None,
             None,
@@ -304,8 +304,8 @@ async fn a_developer_makes_a_video_with_the_api_and_gets_a_signed_webhook() {
     );
     let (s, _, _) = c
         .call(
-            reqwest::Method::DELETE,
-            &format!("/v1/jobs/{id2}"),
+            reqwest::Method::POST,
+            &format!("/v1/jobs/{id2}/cancel"),
             &key,
             None,
             None,

@@ -24,6 +24,7 @@ mod edits;
 mod face_tracking;
 mod faults;
 mod fit_image;
+mod fuzz;
 mod gallery;
 mod generate;
 mod hostile_bot;

@@ -96,8 +96,8 @@ async fn ugc_through_the_api_is_checked_before_money_moves_and_priced_on_its_spe
     assert_eq!(numbers["price"], 2280, "{body}");
     let (s, _, body) = c
         .call(
-            reqwest::Method::DELETE,
-            &format!("/v1/jobs/{}", numbers["id"]),
+            reqwest::Method::POST,
+            &format!("/v1/jobs/{}/cancel", numbers["id"]),
             &key,
             None,
             None,
