@@ -16,16 +16,46 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, FileId, InputFile};
 
+/// How the user came in: new or not, and for `/start` what its one transaction did.
+struct Entry {
+    new: bool,
+    /// `/start`: the welcome bonus granted and the balance after it.
+    started: Option<(i64, i64)>,
+}
+
 /// Records the user and refuses banned ones (one polite answer, then silence). `None`: stop.
+/// A `/start` is recorded with its welcome bonus and the reset conversation in one
+/// transaction (a channel post's deep link brings many at once).
 async fn enter<'a>(
     bot: &'a Bot,
     app: &'a BotApp,
     chat: ChatId,
     from: &teloxide::types::User,
-) -> Result<Option<(Ctx<'a>, bool)>, HandlerError> {
+    starting: bool,
+) -> Result<Option<(Ctx<'a>, Entry)>, HandlerError> {
     let user_id = from.id.0 as i64;
     let lang = Lang::from_telegram(from.language_code.as_deref());
-    let (user, new) = touch_user(&app.db, user_id, from.username.as_deref(), lang.code()).await?;
+    let username = from.username.as_deref();
+    let (user, entry) = if starting {
+        let idle = serde_json::to_string(&Dialogue::Idle).unwrap_or_default();
+        let s = crate::db::users::start(
+            &app.db,
+            user_id,
+            username,
+            lang.code(),
+            &idle,
+            app.prices.welcome_bonus,
+        )
+        .await?;
+        let entry = Entry {
+            new: s.new,
+            started: Some((s.bonus, s.balance)),
+        };
+        (s.user, entry)
+    } else {
+        let (user, new) = touch_user(&app.db, user_id, username, lang.code()).await?;
+        (user, Entry { new, started: None })
+    };
     // The stored language: Telegram's unless the user chose one with /language.
     let lang = Lang::from_code(&user.language);
     let ctx = Ctx {
@@ -42,17 +72,20 @@ async fn enter<'a>(
         }
         return Ok(None);
     }
-    Ok(Some((ctx, new)))
+    Ok(Some((ctx, entry)))
 }
 
 pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
     let Some(from) = msg.from.as_ref() else {
         return Ok(());
     };
-    let Some((ctx, new)) = enter(&bot, &app, msg.chat.id, from).await? else {
+    let starting = msg
+        .text()
+        .is_some_and(|t| matches!(Command::read(t.trim()), Some(Command::Start(_))));
+    let Some((ctx, entry)) = enter(&bot, &app, msg.chat.id, from, starting).await? else {
         return Ok(());
     };
-    let result = route_message(&ctx, &msg, new, &from.first_name).await;
+    let result = route_message(&ctx, &msg, &entry, &from.first_name).await;
     if let Err(e) = result {
         // A plain message instead of silence; the details go to the log only.
         tracing::warn!(user_id = ctx.user, error = %e, "message handling failed");
@@ -61,11 +94,11 @@ pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResu
     Ok(())
 }
 
-async fn route_message(ctx: &Ctx<'_>, msg: &Message, new: bool, name: &str) -> HandlerResult {
+async fn route_message(ctx: &Ctx<'_>, msg: &Message, entry: &Entry, name: &str) -> HandlerResult {
     let text = msg.text().unwrap_or("").trim();
     if text.starts_with('/') {
         return match Command::read(text) {
-            Some(command) => on_command(ctx, command, msg, new, name).await,
+            Some(command) => on_command(ctx, command, msg, entry, name).await,
             None => ctx.say(ctx.t("input.unknown_command", &[])).await,
         };
     }
@@ -203,7 +236,7 @@ async fn on_command(
     ctx: &Ctx<'_>,
     command: Command,
     msg: &Message,
-    new: bool,
+    entry: &Entry,
     name: &str,
 ) -> HandlerResult {
     let app = ctx.app;
@@ -215,17 +248,19 @@ async fn on_command(
     }
     match command {
         Command::Start(param) => {
-            dialogue::save(&app.db, ctx.user, &Dialogue::Idle).await?;
+            // The visit, the bonus and the reset conversation were one transaction (`enter`).
+            let (bonus, balance) = match entry.started {
+                Some(s) => s,
+                None => (0, ledger::balance_of(&app.db, ctx.user).await?),
+            };
             let mut parts = vec![ctx.t("start.welcome", &[("name", &name)])];
-            if new && app.prices.welcome_bonus > 0 {
-                ledger::grant_welcome_bonus(&app.db, ctx.user, app.prices.welcome_bonus).await?;
-                parts.push(ctx.t("start.bonus", &[("tokens", &app.prices.welcome_bonus)]));
+            if bonus > 0 {
+                parts.push(ctx.t("start.bonus", &[("tokens", &bonus)]));
             }
-            let balance = ledger::balance_of(&app.db, ctx.user).await?;
             parts.push(ctx.t("menu.title", &[("balance", &balance)]));
             ctx.say_with(parts.join("\n\n"), super::app::menu_keyboard(app, ctx.lang))
                 .await?;
-            super::account::start_param(ctx, &param, new).await
+            super::account::start_param(ctx, &param, entry.new).await
         }
         Command::Menu => menu(ctx.bot, app, ctx.chat, ctx.user, ctx.lang).await,
         Command::Help => ctx.say(ctx.t("help.text", &[])).await,
@@ -363,7 +398,7 @@ pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> Handle
         .map(|m| m.chat().id)
         .unwrap_or(ChatId(q.from.id.0 as i64));
     let message_id = q.message.as_ref().map(|m| m.id());
-    let Some((ctx, _)) = enter(&bot, &app, chat, &q.from).await? else {
+    let Some((ctx, _)) = enter(&bot, &app, chat, &q.from, false).await? else {
         bot.answer_callback_query(q.id.clone()).await?;
         return Ok(());
     };

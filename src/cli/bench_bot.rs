@@ -1,8 +1,10 @@
-//! `reelforge bench-bot`: how fast the bot answers `/start` under a burst of new users. A
-//! local stand-in for the Bot API (long polling, as Telegram serves it) feeds `--updates`
-//! `/start` messages from different users at `--rate` per second to the real bot (real
-//! handlers, real database); the time from an update being available to the bot's first
-//! reply to that user is the latency. Prints p50 / p99 / max. Used by `make bench`.
+//! `reelforge bench-bot`: how fast the bot answers `/start` from new users. A local stand-in
+//! for the Bot API (long polling, as Telegram serves it) feeds `/start` messages from
+//! different users to the real bot (real handlers, real database): a steady stream
+//! (`--updates` at `--rate` per second), or bursts (`--burst 50 --bursts 4`: 50 users pressing
+//! a channel post's deep link in the same instant, `--burst-gap-ms` apart). The time from an
+//! update being available to the bot's first reply to that user is the latency. Prints
+//! p50 / p99 / max. Used by `make bench`.
 use super::CliError;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -27,6 +29,28 @@ pub struct BenchBotArgs {
     /// Messages per second.
     #[arg(long, default_value_t = 200)]
     rate: u32,
+    /// Instead of a stream: this many users press /start in the same instant...
+    #[arg(long)]
+    burst: Option<usize>,
+    /// ...this many times...
+    #[arg(long, default_value_t = 4)]
+    bursts: usize,
+    /// ...this many milliseconds apart.
+    #[arg(long, default_value_t = 300)]
+    burst_gap_ms: u64,
+}
+
+/// When each user's /start is made available: a stream or bursts.
+fn schedule(a: &BenchBotArgs) -> Vec<Duration> {
+    match a.burst {
+        Some(n) => (0..a.bursts)
+            .flat_map(|b| std::iter::repeat_n(Duration::from_millis(a.burst_gap_ms * b as u64), n))
+            .collect(),
+        None => {
+            let gap = Duration::from_secs_f64(1.0 / f64::from(a.rate));
+            (0..a.updates).map(|i| gap * i as u32).collect()
+        }
+    }
 }
 
 /// The Bot API stand-in: updates waiting to be fetched, and when each was made available
@@ -91,27 +115,30 @@ async fn api(
 
 impl FakeApi {
     fn offer_start(&self, update_id: i64, user: i64) {
-        let update = json!({"update_id": update_id, "message": {
-            "message_id": update_id, "date": 1_700_000_000, "text": "/start",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            "chat": {"id": user, "type": "private", "first_name": "User"},
-            "from": {"id": user, "is_bot": false, "first_name": "User", "language_code": "ru"}}});
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(update);
-        self.offered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(user, Instant::now());
+        self.offer_starts([(update_id, user)]);
+    }
+
+    /// Makes `/start` updates (update id, user) available together.
+    fn offer_starts(&self, starts: impl IntoIterator<Item = (i64, i64)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        for (update_id, user) in starts {
+            pending.push(json!({"update_id": update_id, "message": {
+                "message_id": update_id, "date": 1_700_000_000, "text": "/start",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+                "chat": {"id": user, "type": "private", "first_name": "User"},
+                "from": {"id": user, "is_bot": false, "first_name": "User", "language_code": "ru"}}}));
+            offered.insert(user, Instant::now());
+        }
+        drop((pending, offered));
         self.arrived.notify_waiters();
     }
 }
 
 pub fn run(a: BenchBotArgs) -> Result<(), CliError> {
-    if a.updates == 0 || a.rate == 0 {
+    if a.updates == 0 || a.rate == 0 || a.burst == Some(0) || a.bursts == 0 {
         return Err(CliError::BadInput(
-            "--updates and --rate must be at least 1.".into(),
+            "--updates, --rate, --burst and --bursts must be at least 1.".into(),
         ));
     }
     let dir = std::env::temp_dir().join(format!("reelforge-bench-bot-{}", std::process::id()));
@@ -173,11 +200,18 @@ async fn bench(a: BenchBotArgs, url: String, dir: std::path::PathBuf) -> Result<
         ));
     }
     let started = Instant::now();
-    let gap = Duration::from_secs_f64(1.0 / f64::from(a.rate));
-    let users: Vec<i64> = (1..=a.updates as i64).map(|i| base + i).collect();
-    for (i, user) in users.iter().enumerate() {
-        tokio::time::sleep_until((started + gap * i as u32).into()).await;
-        fake.offer_start(2 + i as i64, *user);
+    let at = schedule(&a);
+    let users: Vec<i64> = (1..=at.len() as i64).map(|i| base + i).collect();
+    let mut i = 0;
+    while i < users.len() {
+        tokio::time::sleep_until((started + at[i]).into()).await;
+        // Every update due now is offered at once (a burst arrives in one getUpdates).
+        let due: Vec<i64> = (i..users.len())
+            .take_while(|j| at[*j] <= started.elapsed())
+            .map(|j| j as i64)
+            .collect();
+        fake.offer_starts(due.iter().map(|j| (2 + j, users[*j as usize])));
+        i += due.len().max(1);
     }
     let all = wait_for(users.clone(), Duration::from_secs(60)).await;
     let _ = stop.send(true);
@@ -201,11 +235,16 @@ async fn bench(a: BenchBotArgs, url: String, dir: std::path::PathBuf) -> Result<
     if ms.is_empty() {
         return Err(CliError::Internal("no /start was answered".into()));
     }
+    let load = match a.burst {
+        Some(n) => format!(
+            "{} bursts of {n} new users {} ms apart",
+            a.bursts, a.burst_gap_ms
+        ),
+        None => format!("{} new users at {}/s", a.updates, a.rate),
+    };
     println!(
-        "bot /start, {} database: {} new users at {}/s: first reply p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+        "bot /start, {} database: {load}: first reply p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
         url.split(':').next().unwrap_or("?"),
-        a.updates,
-        a.rate,
         at(0.5),
         at(0.99),
         ms[ms.len() - 1],

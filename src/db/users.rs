@@ -40,6 +40,80 @@ pub async fn touch_user(
     Ok((user, created))
 }
 
+/// What `/start` did in its one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub user: User,
+    /// First sighting of this user.
+    pub new: bool,
+    /// The welcome bonus granted now (0: none).
+    pub bonus: i64,
+    /// The balance after it.
+    pub balance: i64,
+}
+
+/// `/start` in one transaction (one commit, the reply waits for nothing else): the visit
+/// recorded as `touch_user` does, the conversation set to `idle_state`, and a new user's
+/// welcome bonus (`bonus` tokens, once per user by its ledger key).
+pub async fn start(
+    db: &Db,
+    id: i64,
+    username: Option<&str>,
+    language: &str,
+    idle_state: &str,
+    bonus: i64,
+) -> Result<Started, DbError> {
+    use crate::db::ledger::{welcome_key, Reason, Step};
+    // SQLite has one writer: /starts arriving together queue here in order instead of
+    // retrying on a busy database with growing sleeps (its busy handler's 1…100 ms steps).
+    static SQLITE_STARTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = match db {
+        Db::Sqlite(_) => Some(SQLITE_STARTS.lock().await),
+        Db::Postgres(_) => None,
+    };
+    let now = now_ms();
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        // The upsert is the first statement: SQLite takes its write lock at once.
+        let user = sqlx::query_as::<_, User>(
+            "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, last_seen_ms = excluded.last_seen_ms,
+                 language = CASE WHEN users.language_chosen THEN users.language ELSE excluded.language END
+             RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(language)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let new = user.first_seen_ms == now;
+        let mut balance = user.balance;
+        let mut granted = 0;
+        if new && !user.banned && bonus > 0 {
+            if let Step::Applied(b) =
+                ledger_step!(tx, id, bonus, Reason::WelcomeBonus, &welcome_key(id), None::<i64>, now)?
+            {
+                balance = b;
+                granted = bonus;
+            }
+        }
+        if !user.banned {
+            sqlx::query(
+                "INSERT INTO conversations (user_id, state, updated_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+            )
+            .bind(id)
+            .bind(idle_state)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Started { user, new, bonus: granted, balance }
+    }))
+}
+
 pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>, DbError> {
     Ok(on_db!(db, p => sqlx::query_as::<_, User>(
         "SELECT id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance FROM users WHERE id = $1",

@@ -171,3 +171,52 @@ async fn futures_count(tasks: Vec<tokio::task::JoinHandle<Result<Outcome, Ledger
     }
     n
 }
+
+/// `/start` is one transaction: the visit, the welcome bonus once, the conversation reset;
+/// 50 new users at once each get exactly their bonus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_grants_the_welcome_bonus_once_in_one_transaction() {
+    use reelforge::db::users::start;
+    for t in dbs::all().await {
+        let db = &t.db;
+        let first = start(db, 77, Some("kim"), "ru", "{\"state\":\"idle\"}", 100)
+            .await
+            .unwrap();
+        assert!(
+            first.new && first.bonus == 100 && first.balance == 100,
+            "{first:?}"
+        );
+        reelforge::db::conversations::save(db, 77, "{\"state\":\"feedback\"}")
+            .await
+            .unwrap();
+        let again = start(db, 77, Some("kim"), "ru", "{\"state\":\"idle\"}", 100)
+            .await
+            .unwrap();
+        assert!(
+            !again.new && again.bonus == 0 && again.balance == 100,
+            "{again:?}"
+        );
+        assert_eq!(
+            reelforge::db::conversations::load(db, 77)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("{\"state\":\"idle\"}"),
+            "{}: the conversation is reset",
+            db.kind()
+        );
+        let tasks: Vec<_> = (1000..1050)
+            .map(|id| {
+                let db = db.clone();
+                tokio::spawn(async move { start(&db, id, None, "en", "{}", 100).await })
+            })
+            .collect();
+        for task in tasks {
+            let s = task.await.unwrap().unwrap();
+            assert!(s.new && s.bonus == 100 && s.balance == 100, "{s:?}");
+        }
+        for id in [77, 1000, 1049] {
+            assert_eq!(ledger::balance_of(db, id).await.unwrap(), 100);
+        }
+    }
+}

@@ -278,12 +278,30 @@ fn the_queue_and_bot_benches_run_to_the_end() {
     );
     let out = common::reelforge(&["bench-bot", "--updates", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--updates and --rate must be at least 1")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--updates, --rate, --burst and --bursts must be at least 1"));
     let text = common::reelforge_ok(&["bench-bot", "--updates", "40", "--rate", "100"], &[]);
     assert!(
         text.contains("40 new users at 100/s")
+            && text.contains("p99")
+            && !text.contains("unanswered"),
+        "{text}"
+    );
+    // Bursts: every user of a burst offered in the same instant, each answered.
+    let text = common::reelforge_ok(
+        &[
+            "bench-bot",
+            "--burst",
+            "20",
+            "--bursts",
+            "2",
+            "--burst-gap-ms",
+            "200",
+        ],
+        &[],
+    );
+    assert!(
+        text.contains("2 bursts of 20 new users 200 ms apart")
             && text.contains("p99")
             && !text.contains("unanswered"),
         "{text}"
