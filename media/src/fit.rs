@@ -133,7 +133,8 @@ fn swaps_axes(o: image::metadata::Orientation) -> bool {
     matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
-fn check_pixel_count(path: &Path, w: u32, h: u32) -> Result<()> {
+/// Refuses a size over the pixel limit (a decompression bomb) or without pixels.
+pub fn check_pixel_count(path: &Path, w: u32, h: u32) -> Result<()> {
     if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
         return Err(MediaError::bad_input(
             path,

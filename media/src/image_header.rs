@@ -1,8 +1,9 @@
 //! Image dimensions read straight from the file header, before any decoder allocates pixels:
 //! the decompression-bomb check must not depend on a decoder getting that far.
 
-/// (width, height) from a PNG, GIF, BMP, JPEG or WebP header; `None` for other formats or a
-/// header too short to say.
+/// (width, height) from a PNG, GIF, BMP, JPEG (its frame header wherever it is in the file),
+/// WebP or TIFF header; `None` for other formats or a header too short to say — pass the
+/// whole file: a JPEG's frame header may follow large metadata segments.
 pub fn header_dimensions(b: &[u8]) -> Option<(u32, u32)> {
     let be32 = |o: usize| {
         b.get(o..o + 4)
@@ -31,7 +32,50 @@ pub fn header_dimensions(b: &[u8]) -> Option<(u32, u32)> {
     if b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP") {
         return webp_dimensions(b);
     }
+    if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") {
+        return tiff_dimensions(b);
+    }
     None
+}
+
+/// ImageWidth (256) and ImageLength (257) of a classic TIFF's first image (BigTIFF: `None`).
+fn tiff_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let little = b.starts_with(b"II");
+    let u16_at = |o: usize| {
+        let s = b.get(o..o + 2)?;
+        Some(if little {
+            u16::from_le_bytes([s[0], s[1]])
+        } else {
+            u16::from_be_bytes([s[0], s[1]])
+        })
+    };
+    let u32_at = |o: usize| {
+        let s = b.get(o..o + 4)?;
+        Some(if little {
+            u32::from_le_bytes([s[0], s[1], s[2], s[3]])
+        } else {
+            u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let entries = usize::from(u16_at(ifd)?);
+    let (mut w, mut h) = (None, None);
+    for i in 0..entries.min(512) {
+        let e = ifd + 2 + i * 12;
+        let tag = u16_at(e)?;
+        // SHORT (3) or LONG (4), one value, in the entry itself.
+        let value = match u16_at(e + 2)? {
+            3 => u32::from(u16_at(e + 8)?),
+            4 => u32_at(e + 8)?,
+            _ => continue,
+        };
+        match tag {
+            256 => w = Some(value),
+            257 => h = Some(value),
+            _ => {}
+        }
+    }
+    Some((w?, h?))
 }
 
 fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
@@ -98,6 +142,32 @@ mod tests {
         ];
         assert_eq!(header_dimensions(&jpeg), Some((400, 300)));
         assert_eq!(header_dimensions(b"hello world"), None);
+    }
+
+    #[test]
+    fn tiff_sizes_and_late_jpeg_frame_headers_are_read() {
+        // Little-endian TIFF: IFD at 8 with ImageWidth LONG 30000 and ImageLength SHORT 20000.
+        let mut tiff = b"II*\0\x08\0\0\0\x02\0".to_vec();
+        tiff.extend([0x00, 0x01, 4, 0, 1, 0, 0, 0]);
+        tiff.extend(30_000u32.to_le_bytes());
+        tiff.extend([0x01, 0x01, 3, 0, 1, 0, 0, 0]);
+        tiff.extend(20_000u16.to_le_bytes());
+        tiff.extend([0, 0]);
+        assert_eq!(header_dimensions(&tiff), Some((30_000, 20_000)));
+        let mut mm = b"MM\0*\0\0\0\x08\0\x02".to_vec();
+        mm.extend([0x01, 0x00, 0, 3, 0, 0, 0, 1, 0x0F, 0xA0, 0, 0]);
+        mm.extend([0x01, 0x01, 0, 3, 0, 0, 0, 1, 0x0B, 0xB8, 0, 0]);
+        assert_eq!(header_dimensions(&mm), Some((4000, 3000)));
+        // A JPEG whose frame header follows 200 KB of metadata (APP segments of 64 KB).
+        let mut jpeg = vec![0xFF, 0xD8];
+        for _ in 0..4 {
+            jpeg.extend([0xFF, 0xE1, 0xFF, 0xFF]);
+            jpeg.extend(vec![0u8; 0xFFFF - 2]);
+        }
+        jpeg.extend([0xFF, 0xC0, 0, 11, 8, 0x27, 0x10, 0x27, 0x10, 3, 0, 0]);
+        assert!(jpeg.len() > 200_000);
+        assert_eq!(header_dimensions(&jpeg), Some((10_000, 10_000)));
+        assert_eq!(header_dimensions(&jpeg[..64 * 1024]), None);
     }
 }
 

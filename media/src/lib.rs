@@ -43,7 +43,9 @@ pub use encode::nvenc_available;
 pub use error::{InputProblem, MediaError, Result};
 pub use faces::FaceDetector;
 pub use facetrack::{track_faces_in_video, VideoFaces};
-pub use fit::{faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode};
+pub use fit::{
+    check_pixel_count, faces_in_image, fit_image_to_frame, load_image, looks_like_image, FitMode,
+};
 pub use gpu::{decode_path, gpu_enabled, set_gpu};
 pub use image_header::header_dimensions as image_header_size;
 pub use layout::{

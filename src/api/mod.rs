@@ -19,8 +19,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Largest upload (the bot's limit through the cloud Bot API).
 pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
@@ -199,36 +198,31 @@ impl From<crate::storage::StorageError> for Problem {
     }
 }
 
-/// Requests per key in the current minute.
+/// Requests per key per minute (`API_RATE_PER_MIN`), counted in the database so the limit
+/// holds across every `serve` process.
 pub struct RateLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<i64, (u64, u32)>>,
 }
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),
-            windows: Mutex::new(HashMap::new()),
         }
     }
 
     /// `Err(seconds to wait)` when the key used up its minute.
-    pub fn check(&self, key: i64, now_s: u64) -> Result<(), u64> {
-        let minute = now_s / 60;
-        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (m, _)| *m == minute);
-        }
-        let slot = w.entry(key).or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
-        }
-        if slot.1 >= self.per_minute {
-            return Err(60 - now_s % 60);
-        }
-        slot.1 += 1;
-        Ok(())
+    pub async fn check(
+        &self,
+        db: &crate::db::Db,
+        key: i64,
+    ) -> Result<Result<(), u64>, crate::db::DbError> {
+        let w = crate::db::limits::hit(db, "api-key", &key.to_string(), 60_000).await?;
+        Ok(if w.hits > i64::from(self.per_minute) {
+            Err((w.ends_in_ms as u64).div_ceil(1000).max(1))
+        } else {
+            Ok(())
+        })
     }
 }
 
@@ -291,8 +285,7 @@ impl FromRequestParts<Api> for Caller {
                 "the account is banned",
             ));
         }
-        let now_s = (crate::db::now_ms() / 1000) as u64;
-        if let Err(wait) = s.limiter.check(key.id, now_s) {
+        if let Err(wait) = s.limiter.check(&s.db, key.id).await? {
             let mut p = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -317,13 +310,21 @@ impl FromRequestParts<Api> for Caller {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_key_gets_its_requests_per_minute_then_waits_for_the_next_minute() {
-        let l = RateLimiter::new(3);
-        let t = 600; // the start of a minute
-        assert!((0..3).all(|_| l.check(1, t).is_ok()));
-        assert_eq!(l.check(1, t + 20), Err(40));
-        assert!(l.check(2, t + 20).is_ok(), "another key has its own budget");
-        assert!(l.check(1, t + 60).is_ok(), "a new minute");
+    #[tokio::test]
+    async fn a_key_gets_its_requests_per_minute_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/limits.db", dir.path().display());
+        let db = crate::db::Db::connect(&url).await.unwrap();
+        // Two limiters over one database: two serve processes behind a load balancer.
+        let (a, b) = (RateLimiter::new(3), RateLimiter::new(3));
+        assert!(a.check(&db, 1).await.unwrap().is_ok());
+        assert!(b.check(&db, 1).await.unwrap().is_ok());
+        assert!(a.check(&db, 1).await.unwrap().is_ok());
+        let wait = b.check(&db, 1).await.unwrap().unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(
+            a.check(&db, 2).await.unwrap().is_ok(),
+            "another key has its own budget"
+        );
     }
 }

@@ -118,19 +118,24 @@ async fn check_upload(path: &std::path::Path) -> Result<(&'static str, &'static 
             why,
         )
     };
-    let p = path.to_path_buf();
-    let probed = tokio::task::spawn_blocking(move || media::probe(&p))
-        .await
-        .map_err(Problem::internal)?;
-    if let Ok(info) = &probed {
-        if info.video.is_some() && info.duration_s > 0.5 {
-            if info.duration_s > 15.5 {
-                return Err(unsupported(format!(
-                    "the clip is {:.0} s; backgrounds are at most 15 s",
-                    info.duration_s
-                )));
+    // An image is checked as a photo, within the decode budget, and never handed to FFmpeg's
+    // stream analysis (which decodes a still to learn its size: a 100 MP PNG or a TIFF
+    // would be decoded before any budget was taken).
+    if !media::looks_like_image(path) {
+        let p = path.to_path_buf();
+        let probed = tokio::task::spawn_blocking(move || media::probe(&p))
+            .await
+            .map_err(Problem::internal)?;
+        if let Ok(info) = &probed {
+            if info.video.is_some() && info.duration_s > 0.5 {
+                if info.duration_s > 15.5 {
+                    return Err(unsupported(format!(
+                        "the clip is {:.0} s; backgrounds are at most 15 s",
+                        info.duration_s
+                    )));
+                }
+                return Ok(("mp4", "video/mp4"));
             }
-            return Ok(("mp4", "video/mp4"));
         }
     }
     match crate::orders::files::check_photo(path)

@@ -74,8 +74,22 @@ pub async fn store_photo(
     let key = crate::pipelines::store_file(&ctx.app.storage, "uploads", &path, "jpg", "image/jpeg")
         .await
         .map_err(|e| format!("{e:?}"))?;
+    record(ctx, &key, "image/jpeg", &path).await?;
     let _ = std::fs::remove_file(&path);
     Ok(Some(key))
+}
+
+/// Records a file stored for the user from `path` (a photo, a clip, a speech preview):
+/// `/deletedata` removes it, and so does the housekeeping a day later if no job names it.
+pub async fn record(
+    ctx: &Ctx<'_>,
+    key: &str,
+    content_type: &str,
+    path: &std::path::Path,
+) -> Result<(), HandlerError> {
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len() as i64);
+    crate::db::api::record_bot_upload(&ctx.app.db, ctx.user, key, content_type, bytes).await?;
+    Ok(())
 }
 
 /// What is wrong with the file, in the user's language (locale keys `media.*`), without the

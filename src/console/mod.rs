@@ -20,7 +20,7 @@ use maud::{html, Markup, DOCTYPE};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const COOKIE: &str = "rf_console";
 const SESSION_MS: i64 = 12 * 3_600_000;
@@ -40,7 +40,6 @@ pub struct ConsoleState {
     pub https: bool,
     /// `TRUSTED_PROXIES`: the sign-in limiter counts the client a trusted proxy names.
     pub trusted_proxies: Arc<crate::http::TrustedProxies>,
-    failures: Mutex<HashMap<String, (i64, u32)>>,
 }
 
 impl ConsoleState {
@@ -62,7 +61,6 @@ impl ConsoleState {
             admin_ids,
             https,
             trusted_proxies: Arc::default(),
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,15 +110,24 @@ impl ConsoleState {
     }
 
     /// Whether `client` may try to sign in; counts a failure when `failed`.
-    fn sign_in_allowed(&self, client: &str, failed: bool) -> bool {
-        let now = now_ms();
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.retain(|_, (since, _)| now - *since < 600_000);
-        let entry = f.entry(client.to_string()).or_insert((now, 0));
-        if failed {
-            entry.1 += 1;
+    /// Whether `client` may try to sign in (fewer than `MAX_FAILURES` failures in the current
+    /// ten minutes); `failed` counts a failure first. Counted in the database, so the limit
+    /// holds across every `serve` process; a database error refuses.
+    async fn sign_in_allowed(&self, client: &str, failed: bool) -> bool {
+        const SCOPE: &str = "console-sign-in";
+        const WINDOW_MS: i64 = 600_000;
+        let window = if failed {
+            crate::db::limits::hit(&self.db, SCOPE, client, WINDOW_MS).await
+        } else {
+            crate::db::limits::look(&self.db, SCOPE, client, WINDOW_MS).await
+        };
+        match window {
+            Ok(w) => w.hits < i64::from(MAX_FAILURES),
+            Err(e) => {
+                tracing::warn!(error = %e, "the sign-in limiter could not be read");
+                false
+            }
         }
-        entry.1 < MAX_FAILURES
     }
 }
 
@@ -324,14 +331,14 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let client = client_of(&s, peer.as_ref(), &headers);
-    if !s.sign_in_allowed(&client, false) {
+    if !s.sign_in_allowed(&client, false).await {
         return too_many_sign_ins();
     }
     if crate::http::constant_time_eq(f.token.trim().as_bytes(), s.token.as_bytes()) {
         tracing::info!(client = %client, "console sign-in");
         return signed_in(&s, "token").await;
     }
-    s.sign_in_allowed(&client, true);
+    s.sign_in_allowed(&client, true).await;
     tracing::warn!(client = %client, "console sign-in refused");
     (
         StatusCode::UNAUTHORIZED,
@@ -350,7 +357,7 @@ async fn telegram_login(
     Query(fields): Query<HashMap<String, String>>,
 ) -> Response {
     let client = client_of(&s, peer.as_ref(), &headers);
-    if !s.sign_in_allowed(&client, false) {
+    if !s.sign_in_allowed(&client, false).await {
         return too_many_sign_ins();
     }
     let admin = s.bot_token.as_deref().and_then(|token| {
@@ -373,7 +380,7 @@ async fn telegram_login(
     match admin {
         Some(id) => signed_in(&s, &format!("tg{id}")).await,
         None => {
-            s.sign_in_allowed(&client, true);
+            s.sign_in_allowed(&client, true).await;
             (
                 StatusCode::UNAUTHORIZED,
                 sign_in_form(Some("That Telegram sign-in is not valid for the console.")),
@@ -493,11 +500,22 @@ mod tests {
     async fn failed_sign_ins_are_limited_per_client() {
         let (s, _dir) = state().await;
         for _ in 0..MAX_FAILURES {
-            assert!(s.sign_in_allowed("1.2.3.4", false));
-            s.sign_in_allowed("1.2.3.4", true);
+            assert!(s.sign_in_allowed("1.2.3.4", false).await);
+            s.sign_in_allowed("1.2.3.4", true).await;
         }
-        assert!(!s.sign_in_allowed("1.2.3.4", false));
-        assert!(s.sign_in_allowed("5.6.7.8", false));
+        assert!(!s.sign_in_allowed("1.2.3.4", false).await);
+        assert!(s.sign_in_allowed("5.6.7.8", false).await);
+        // Another serve process on the same database sees the same count.
+        let other = ConsoleState::new(
+            s.db.clone(),
+            s.storage.clone(),
+            s.prices.clone(),
+            "t".into(),
+            None,
+            vec![],
+            false,
+        );
+        assert!(!other.sign_in_allowed("1.2.3.4", false).await);
     }
 
     #[test]

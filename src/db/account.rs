@@ -169,8 +169,9 @@ pub async fn redeem(db: &Db, user: i64, code: &str) -> Result<Redeemed, ledger::
 }
 
 /// The stored files that are this user's alone: what their jobs were made from and made, their
-/// generations and API uploads — not the shared gallery, and not a file another user's job
-/// also names (content-addressed keys can be shared).
+/// generations and uploads (the API's and the bot's: photos, clips, speech previews that never
+/// became a job) — not the shared gallery, and not a file another user's job or upload also
+/// names (content-addressed keys can be shared).
 pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs::QueueError> {
     let mut keys: Vec<String> = Vec::new();
     for j in crate::db::jobs::jobs_of_user(db, user, i64::MAX).await? {
@@ -218,10 +219,12 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
     {
         let pattern = format!("%{k}%");
         let others: i64 = on_db!(db, p => sqlx::query_scalar(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE user_id <> $1 AND (params LIKE $2 OR checkpoints LIKE $2)",
+            "SELECT CAST((SELECT COUNT(*) FROM jobs WHERE user_id <> $1 AND (params LIKE $2 OR checkpoints LIKE $2))
+                       + (SELECT COUNT(*) FROM api_uploads WHERE user_id <> $1 AND object_key = $3) AS BIGINT)",
         )
         .bind(user)
         .bind(&pattern)
+        .bind(&k)
         .fetch_one(p)
         .await?);
         if others == 0 {
@@ -229,6 +232,16 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
         }
     }
     Ok(own)
+}
+
+/// How an erased account is remembered: HMAC-SHA256 of its Telegram id under a random secret
+/// kept in the database (`secrets.erasure_pepper`), hex.
+pub fn erasure_tag(pepper: &str, user: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(pepper.as_bytes()).expect("HMAC takes any key length");
+    mac.update(user.to_string().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// What `/deletedata` did.
@@ -296,6 +309,24 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
         }
         sqlx::query("INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms, balance, banned) VALUES ($1, NULL, 'ru', $2, $2, $3, FALSE)")
             .bind(anon).bind(now).bind(balance).execute(&mut *tx).await?;
+        // The account is remembered only as a keyed hash (no second welcome bonus), and the
+        // ledger keys that spelled the Telegram id out lose it (job and payment keys name
+        // jobs and sessions, not the user, and keep guarding against repeats).
+        sqlx::query("INSERT INTO secrets (name, value) VALUES ('erasure_pepper', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(crate::db::api_keys::random_hex(32)).execute(&mut *tx).await?;
+        let pepper: String = sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'erasure_pepper'")
+            .fetch_one(&mut *tx).await?;
+        sqlx::query("INSERT INTO erased_accounts (tag, erased_ms) VALUES ($1, $2) ON CONFLICT (tag) DO NOTHING")
+            .bind(erasure_tag(&pepper, user)).bind(now).execute(&mut *tx).await?;
+        let id = user.to_string();
+        sqlx::query(
+            "UPDATE ledger_entries SET idempotency_key = 'erased:' || CAST(id AS TEXT)
+             WHERE user_id = $1
+               AND (idempotency_key LIKE 'user:%' OR idempotency_key LIKE 'promo:%'
+                    OR idempotency_key LIKE 'admin:%' OR idempotency_key LIKE 'console:%')
+               AND (idempotency_key LIKE '%:' || $2 || ':%' OR idempotency_key LIKE '%:' || $2)",
+        )
+        .bind(user).bind(&id).execute(&mut *tx).await?;
         for sql in [
             "UPDATE ledger_entries SET user_id = $2 WHERE user_id = $1",
             "UPDATE orders SET user_id = $2, external_id = NULL WHERE user_id = $1",

@@ -100,10 +100,48 @@ pub async fn record_upload(
     .await?))
 }
 
-/// API uploads older than `before_ms` that no job names: (row id, object key).
-pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)>, DbError> {
+/// Records a file the bot stored for `user` (a photo, a background clip, a speech preview):
+/// erased with them, removed after a day when no job names it; not counted against the API's
+/// upload quota.
+pub async fn record_bot_upload(
+    db: &Db,
+    user: i64,
+    key: &str,
+    content_type: &str,
+    bytes: i64,
+) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO api_uploads (user_id, object_key, content_type, bytes, created_ms, origin) VALUES ($1, $2, $3, $4, $5, 'bot')",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(content_type)
+    .bind(bytes)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// An upload row no job of its user names, older than the cut-off.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UnusedUpload {
+    pub id: i64,
+    pub object_key: String,
+    /// The same content (keys are content-addressed) is named by another row or by a job:
+    /// only this row goes, the object stays.
+    pub shared: bool,
+}
+
+/// Uploads (API and bot) older than `before_ms` that no job of their user names.
+pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<UnusedUpload>, DbError> {
     Ok(on_db!(db, p => sqlx::query_as(
-        "SELECT u.id, u.object_key FROM api_uploads u
+        "SELECT u.id, u.object_key,
+                (EXISTS (SELECT 1 FROM api_uploads o WHERE o.object_key = u.object_key AND o.id <> u.id)
+                 OR EXISTS (SELECT 1 FROM jobs j WHERE j.params LIKE '%' || u.object_key || '%'
+                                                    OR j.checkpoints LIKE '%' || u.object_key || '%')) AS shared
+         FROM api_uploads u
          WHERE u.created_ms < $1
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = u.user_id AND j.params LIKE '%' || u.object_key || '%')
          ORDER BY u.id LIMIT 500",
@@ -126,7 +164,7 @@ pub async fn forget_upload(db: &Db, id: i64) -> Result<(), DbError> {
 /// Bytes `user` uploaded since `since_ms`.
 pub async fn uploaded_bytes_since(db: &Db, user: i64, since_ms: i64) -> Result<i64, DbError> {
     Ok(on_db!(db, p => sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM api_uploads WHERE user_id = $1 AND created_ms >= $2",
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM api_uploads WHERE user_id = $1 AND created_ms >= $2 AND origin = 'api'",
     )
     .bind(user)
     .bind(since_ms)

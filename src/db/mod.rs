@@ -74,6 +74,7 @@ pub mod conversations;
 pub mod generations;
 pub mod jobs;
 pub mod ledger;
+pub mod limits;
 pub mod orders;
 pub mod progress;
 pub mod providers;

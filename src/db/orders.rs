@@ -50,6 +50,18 @@ pub async fn order(db: &Db, id: i64) -> Result<Option<Order>, DbError> {
     )
 }
 
+/// Marks a pending order paid to an erased account: `refund_due`, for the operator to refund
+/// (the console's payments page lists these first).
+pub async fn mark_refund_due(db: &Db, id: i64) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query("UPDATE orders SET status = 'refund_due', paid_ms = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(crate::db::now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
 /// Marks a pending order paid; false when it was not pending (already paid or cancelled).
 pub async fn mark_paid(db: &Db, id: i64) -> Result<bool, DbError> {
     let n = on_db!(db, p => sqlx::query("UPDATE orders SET status = 'paid', paid_ms = $2 WHERE id = $1 AND status = 'pending'")

@@ -143,8 +143,13 @@ pub async fn reverse_payment(
             .bind(target_tokens)
             .execute(&mut *tx)
             .await?;
-        // The referrer's share of this payment, once, when it is reversed whole.
+        // The referrer's share of this payment, once, when it is reversed whole; a payment
+        // that came after its account was erased is then settled.
         if target_minor >= amount {
+            sqlx::query("UPDATE orders SET status = 'refunded' WHERE id = $1 AND status = 'refund_due'")
+                .bind(order)
+                .execute(&mut *tx)
+                .await?;
             let payment_key = session.map(|s| format!("stripe:{s}")).unwrap_or_default();
             let reward: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT user_id, delta FROM ledger_entries WHERE idempotency_key = $1",

@@ -90,7 +90,23 @@ pub async fn start(
         let new = user.first_seen_ms == now;
         let mut balance = user.balance;
         let mut granted = 0;
-        if new && !user.banned && bonus > 0 {
+        // An account erased with /deletedata and started again gets no second bonus (it is
+        // remembered only as a keyed hash; no secret yet means nobody was ever erased).
+        let mut erased_before = false;
+        if new && bonus > 0 {
+            let pepper: Option<String> =
+                sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'erasure_pepper'")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(pepper) = pepper {
+                erased_before = sqlx::query_scalar::<_, String>("SELECT tag FROM erased_accounts WHERE tag = $1")
+                    .bind(crate::db::account::erasure_tag(&pepper, id))
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            }
+        }
+        if new && !user.banned && bonus > 0 && !erased_before {
             if let Step::Applied(b) =
                 ledger_step!(tx, id, bonus, Reason::WelcomeBonus, &welcome_key(id), None::<i64>, now)?
             {

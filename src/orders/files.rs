@@ -1,13 +1,18 @@
 //! The stored files an order names: photos are decoded once before they are kept for a job
 //! (the bot's uploads and the API's), within a memory budget shared by all decodes at once.
-/// Decodes a photo to check it (the bot's uploads and the API's). Decoding is bounded: at
-/// most `DECODE_BUDGET_MB` of pixels at once (a 100 MP photo needs about 400 MB), so many
-/// large photos at the same moment wait their turn instead of exhausting memory.
+/// Decodes a photo to check it (the bot's uploads and the API's). Its size comes from its
+/// header (the whole file is read: a JPEG's frame header may follow large metadata; TIFF
+/// too); a photo whose header does not say, or says too many pixels, is refused before any
+/// decoder runs. Decoding is bounded: at most `DECODE_BUDGET_MB` of pixels at once (a 100 MP
+/// photo needs about 400 MB), so large photos at the same moment wait their turn.
 pub async fn check_photo(
     path: &std::path::Path,
 ) -> Result<Result<(), media::MediaError>, Box<dyn std::error::Error + Send + Sync>> {
-    let head = read_head(path).await;
-    let units = decode_units(media::image_header_size(&head));
+    let size = match photo_size(path).await {
+        Ok(size) => size,
+        Err(e) => return Ok(Err(e)),
+    };
+    let units = decode_units(Some(size));
     let _permit = DECODE_BUDGET.acquire_many(units).await?;
     let check = path.to_path_buf();
     let decoded = tokio::task::spawn_blocking(move || media::load_image(&check)).await?;
@@ -37,30 +42,59 @@ pub(crate) fn decode_units(size: Option<(u32, u32)>) -> u32 {
     units.min(DECODE_BUDGET_MB as u64 / UNIT_MB) as u32
 }
 
-/// The first bytes of a file, enough for any image header.
-async fn read_head(path: &std::path::Path) -> Vec<u8> {
+/// The largest photo file read (the bot's downloads and the API's uploads are at most 20 MB).
+const MAX_PHOTO_FILE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// A photo's (width, height) from its header, checked against the pixel limit; refused when
+/// the file is not an image we decode or its header does not give a size.
+pub async fn photo_size(path: &std::path::Path) -> Result<(u32, u32), media::MediaError> {
+    use media::{InputProblem, MediaError};
     use tokio::io::AsyncReadExt;
-    let mut head = vec![0u8; 64 * 1024];
-    let Ok(mut f) = tokio::fs::File::open(path).await else {
-        return Vec::new();
+    let unreadable =
+        |e: std::io::Error| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string()));
+    let mut bytes = Vec::new();
+    tokio::fs::File::open(path)
+        .await
+        .map_err(unreadable)?
+        .take(MAX_PHOTO_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(unreadable)?;
+    if bytes.is_empty() {
+        return Err(MediaError::bad_input(path, InputProblem::Empty));
+    }
+    let Some((w, h)) = media::image_header_size(&bytes) else {
+        let problem = if media::looks_like_image(path) {
+            InputProblem::Invalid("its header does not give the image's size".into())
+        } else {
+            InputProblem::NotAnImage
+        };
+        return Err(MediaError::bad_input(path, problem));
     };
-    let n = f.read(&mut head).await.unwrap_or(0);
-    head.truncate(n);
-    head
+    media::check_pixel_count(path, w, h)?;
+    Ok((w, h))
 }
 
 /// How long an API upload that no job names is kept (24 h).
 pub const UNUSED_UPLOAD_MS: i64 = 24 * 3_600_000;
 
-/// Removes the API uploads that never became a job within [`UNUSED_UPLOAD_MS`]: the stored
-/// object and its row. Returns how many; run hourly by the workers' housekeeping.
+/// Removes the uploads (the API's and the bot's) that never became a job within
+/// [`UNUSED_UPLOAD_MS`]: the stored object and its row — only the row when the same content
+/// is another user's upload or in a job too. Returns how many; run hourly by the workers'
+/// housekeeping.
 pub async fn remove_unused_uploads(
     db: &crate::db::Db,
     store: &impl crate::storage::ObjectStore,
 ) -> Result<usize, crate::db::DbError> {
     let before = crate::db::now_ms() - UNUSED_UPLOAD_MS;
     let mut removed = 0;
-    for (id, key) in crate::db::api::unused_uploads(db, before).await? {
+    for u in crate::db::api::unused_uploads(db, before).await? {
+        let (id, key) = (u.id, u.object_key);
+        if u.shared {
+            crate::db::api::forget_upload(db, id).await?;
+            removed += 1;
+            continue;
+        }
         match store.delete(&key).await {
             Ok(()) => {
                 crate::db::api::forget_upload(db, id).await?;
@@ -76,6 +110,48 @@ pub async fn remove_unused_uploads(
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_photo_size_comes_from_the_whole_header_or_the_photo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        // The frame header after 130 KB of metadata: a 10 000 × 10 000 photo, budgeted as one.
+        let mut jpeg = vec![0xFF, 0xD8];
+        for _ in 0..2 {
+            jpeg.extend([0xFF, 0xE1, 0xFF, 0xFF]);
+            jpeg.extend(vec![0u8; 0xFFFF - 2]);
+        }
+        jpeg.extend([0xFF, 0xC0, 0, 11, 8, 0x27, 0x10, 0x27, 0x10, 3, 0, 0]);
+        let late = write("late.jpg", &jpeg);
+        assert_eq!(super::photo_size(&late).await.unwrap(), (10_000, 10_000));
+        assert_eq!(super::decode_units(Some((10_000, 10_000))), 48);
+        // A TIFF saying 30 000 × 30 000: refused from its header, nothing decoded.
+        let mut tiff = b"II*\0\x08\0\0\0\x02\0".to_vec();
+        tiff.extend([0x00, 0x01, 4, 0, 1, 0, 0, 0]);
+        tiff.extend(30_000u32.to_le_bytes());
+        tiff.extend([0x01, 0x01, 4, 0, 1, 0, 0, 0]);
+        tiff.extend(30_000u32.to_le_bytes());
+        let bomb = write("bomb.tif", &tiff);
+        let e = super::check_photo(&bomb).await.unwrap().unwrap_err();
+        assert!(e.to_string().contains("decompression bomb"), "{e}");
+        // A JPEG without a frame header and a file that is no image.
+        let sizeless = write(
+            "nosize.jpg",
+            &[0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xD9],
+        );
+        let e = super::photo_size(&sizeless).await.unwrap_err();
+        assert!(
+            e.to_string().contains("does not give the image's size"),
+            "{e}"
+        );
+        let text = write("notes.txt", b"hello, not a photo");
+        let e = super::photo_size(&text).await.unwrap_err();
+        assert!(e.to_string().contains("not an image"), "{e}");
+    }
+
     #[test]
     fn large_photos_take_more_of_the_decode_budget() {
         use super::decode_units;

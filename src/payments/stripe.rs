@@ -298,6 +298,33 @@ pub async fn handle_event(db: &Db, event: &Value) -> Result<WebhookOutcome, ledg
     ) else {
         return Ok(WebhookOutcome::Ignored("metadata"));
     };
+    // The order row says whose payment it is: after /deletedata it belongs to the anonymous
+    // account the ledger moved to (the Telegram id in the metadata is gone). The payment is
+    // recorded there, its order marked for the operator to refund.
+    let owner = crate::db::orders::order(db, order)
+        .await?
+        .map(|o| o.user_id);
+    if let Some(anon) = owner.filter(|o| *o < 0) {
+        ledger::credit(
+            db,
+            anon,
+            tokens,
+            Reason::Payment,
+            &format!("stripe:{session_id}"),
+            None,
+        )
+        .await?;
+        crate::db::orders::mark_refund_due(db, order).await?;
+        after_credit(db, session, order, anon, session_id).await?;
+        tracing::warn!(
+            order_id = order,
+            tokens,
+            "a card payment completed after its account was erased: recorded for a refund"
+        );
+        return Ok(WebhookOutcome::Ignored(
+            "paid after the account was erased: recorded for a refund",
+        ));
+    }
     match ledger::credit(
         db,
         user,

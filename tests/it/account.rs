@@ -211,6 +211,26 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
     )
     .await
     .unwrap();
+    // A photo sent in the chat that never became a job (stored when it arrived).
+    f.photo(
+        70,
+        "ph70",
+        std::fs::read(crate::common::ASTRONAUT).unwrap(),
+        None,
+    );
+    f.wait_text(70, "Что сделать с этим фото").await;
+    let unused: Vec<String> = reelforge::db::account::files_of(db, 70)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.starts_with("uploads/") && k != "uploads/aa/photo70.jpg")
+        .collect();
+    assert_eq!(
+        unused.len(),
+        1,
+        "the chat's photo is the user's file: {unused:?}"
+    );
+    assert!(e.storage.exists(&unused[0]).await.unwrap());
     let entries_before = ledger::history(db, 70, 1000).await.unwrap().len();
     f.text(70, "/deletedata");
     f.wait_text(70, "Удалить ваши данные?").await;
@@ -230,6 +250,10 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
     ] {
         assert!(!e.storage.exists(key).await.unwrap(), "{key}");
     }
+    assert!(
+        !e.storage.exists(&unused[0]).await.unwrap(),
+        "a photo that never became a job is erased too"
+    );
     assert!(e.storage.exists("gallery/anna.jpg").await.unwrap());
     // No row names the user; the ledger is kept under an anonymous id and still adds up.
     assert!(reelforge::db::users::get_user(db, 70)
@@ -254,6 +278,31 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
     assert_eq!(
         ledger::balance_of(db, anon).await.unwrap(),
         ledger::entries_sum(db, anon).await.unwrap()
+    );
+    // The anonymised ledger's keys no longer spell out the Telegram id (the welcome bonus's
+    // did; the test's own payment key is the harness's).
+    let keys: Vec<String> = ledger::history(db, anon, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.idempotency_key)
+        .collect();
+    assert!(
+        keys.iter()
+            .filter(|k| !k.starts_with("test-payment:"))
+            .all(|k| !k.split(':').any(|part| part == "70")),
+        "{keys:?}"
+    );
+    // Coming back: a new account, without a second welcome bonus.
+    f.text(70, "/start");
+    f.wait_text(70, "Баланс: 0 токенов").await;
+    assert!(
+        !f.texts_to(70)
+            .iter()
+            .rev()
+            .take(2)
+            .any(|t| t.contains("приветственный бонус")),
+        "no second welcome bonus"
     );
     stop(running).await;
 }

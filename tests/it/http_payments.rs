@@ -374,3 +374,88 @@ async fn refunds_and_disputes_take_the_tokens_back_and_the_rest_becomes_a_debt()
         }
     }
 }
+
+/// A card payment that completes after `/deletedata` (the checkout page left open past a
+/// day) is not lost: the webhook succeeds, the payment is recorded on the anonymous account
+/// with its order marked for a refund, the console lists it, and Stripe's refund takes the
+/// tokens back from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_completing_after_erasure_is_recorded_for_a_refund() {
+    use reelforge::db::account::{erase_user, Erase};
+    use reelforge::payments::stripe::handle_event;
+    use serde_json::json;
+    for t in dbs::all().await {
+        let db = &t.db;
+        touch_user(db, 95, None, "ru").await.unwrap();
+        let order = reelforge::payments::create_order(db, 95, "stripe", 742, 74200, "kzt")
+            .await
+            .unwrap();
+        reelforge::payments::set_external_id(db, order, "cs_late")
+            .await
+            .unwrap();
+        // The page was left open for two days: no longer a payment under way.
+        dbs::exec(
+            db,
+            &format!("UPDATE orders SET created_ms = created_ms - 172800000 WHERE id = {order}"),
+        )
+        .await;
+        let Erase::Erased(erased) = erase_user(db, 95).await.unwrap() else {
+            panic!("{}: not erased", db.kind())
+        };
+        let anon = erased.anonymous_id;
+        let paid = json!({"id": "evt_late", "type": "checkout.session.completed",
+            "data": {"object": {"id": "cs_late", "object": "checkout.session", "payment_status": "paid",
+                                "payment_intent": "pi_late",
+                                "metadata": {"user_id": "95", "order_id": order.to_string(), "tokens": "742"}}}});
+        let outcome = handle_event(db, &paid).await;
+        assert!(
+            matches!(outcome, Ok(WebhookOutcome::Ignored(_))),
+            "{}: {outcome:?}",
+            db.kind()
+        );
+        assert!(
+            reelforge::db::users::get_user(db, 95)
+                .await
+                .unwrap()
+                .is_none(),
+            "the erased user is not made again"
+        );
+        assert_eq!(ledger::balance_of(db, anon).await.unwrap(), 742);
+        let o = reelforge::db::orders::order(db, order)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.status, "refund_due", "{}", db.kind());
+        let due = reelforge::db::console::orders(db, 0, 50).await.unwrap();
+        assert!(due
+            .iter()
+            .any(|r| r.id == order && r.status == "refund_due"));
+        // A repeat changes nothing; the operator's refund in Stripe takes the tokens back.
+        assert!(matches!(
+            handle_event(db, &paid).await,
+            Ok(WebhookOutcome::Ignored(_))
+        ));
+        assert_eq!(ledger::balance_of(db, anon).await.unwrap(), 742);
+        let refund = json!({"id": "evt_late_r", "type": "charge.refunded",
+            "data": {"object": {"id": "ch_late", "object": "charge", "payment_intent": "pi_late",
+                                "amount_refunded": 74200, "refunded": true, "metadata": {}}}});
+        let outcome = handle_event(db, &refund).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                WebhookOutcome::Reversed {
+                    taken: 742,
+                    debt: 0,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(ledger::balance_of(db, anon).await.unwrap(), 0);
+        let o = reelforge::db::orders::order(db, order)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.status, "refunded");
+    }
+}

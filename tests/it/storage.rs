@@ -336,19 +336,43 @@ async fn uploads_no_job_used_in_a_day_are_removed() {
         let db = t.db.clone();
         let dir = tempfile::tempdir().unwrap();
         let store = Storage::Folder(FolderStore::new(dir.path()).unwrap());
-        reelforge::db::users::touch_user(&db, 9, None, "ru")
-            .await
-            .unwrap();
+        for user in [9, 10] {
+            reelforge::db::users::touch_user(&db, user, None, "ru")
+                .await
+                .unwrap();
+        }
         for key in [
             "uploads/old-unused.jpg",
             "uploads/old-used.jpg",
             "uploads/new.jpg",
+            "uploads/old-shared.jpg",
         ] {
             store.put_bytes(key, vec![1], "image/jpeg").await.unwrap();
             reelforge::db::api::record_upload(&db, 9, key, "image/jpeg", 1)
                 .await
                 .unwrap();
         }
+        // The bot's photo of user 10, the same content (keys are content hashes) as user 9's
+        // old upload, which user 10's job uses; and a bot photo of theirs nobody used.
+        for key in ["uploads/old-shared.jpg", "uploads/old-bot.jpg"] {
+            store.put_bytes(key, vec![1], "image/jpeg").await.unwrap();
+            reelforge::db::api::record_bot_upload(&db, 10, key, "image/jpeg", 1)
+                .await
+                .unwrap();
+        }
+        reelforge::db::jobs::submit(
+            &db,
+            reelforge::db::jobs::NewJob::from_json(
+                10,
+                "character_edit",
+                serde_json::json!({"image": "uploads/old-shared.jpg", "prompt": "hat"}),
+                0,
+                1,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
         let day_ago = reelforge::db::now_ms() - 25 * 3_600_000;
         crate::dbs::exec(
             &db,
@@ -371,8 +395,18 @@ async fn uploads_no_job_used_in_a_day_are_removed() {
         let removed = reelforge::orders::files::remove_unused_uploads(&db, &store)
             .await
             .unwrap();
-        assert_eq!(removed, 1, "{}", db.kind());
+        // user 9's unused upload and its row, user 10's unused bot photo, and user 9's row of
+        // the shared content (its object stays: user 10's job names it).
+        assert_eq!(removed, 3, "{}", db.kind());
         assert!(!store.exists("uploads/old-unused.jpg").await.unwrap());
+        assert!(!store.exists("uploads/old-bot.jpg").await.unwrap());
+        assert!(store.exists("uploads/old-shared.jpg").await.unwrap());
+        assert_eq!(
+            reelforge::db::api::upload_type(&db, 9, "uploads/old-shared.jpg")
+                .await
+                .unwrap(),
+            None
+        );
         assert!(store.exists("uploads/old-used.jpg").await.unwrap());
         assert!(store.exists("uploads/new.jpg").await.unwrap());
         assert_eq!(

@@ -41,6 +41,17 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
     let Some(path) = download(ctx, &file, size, "mp4").await? else {
         return Ok(());
     };
+    // A photo sent as a video is refused before FFmpeg's stream analysis would decode it.
+    if media::looks_like_image(&path) {
+        let _ = std::fs::remove_file(&path);
+        let not_video = media::MediaError::bad_input(&path, media::InputProblem::NotMedia);
+        return ctx
+            .say(ctx.t(
+                "input.bad_video",
+                &[("reason", &crate::bot::uploads::reason_for(ctx, &not_video))],
+            ))
+            .await;
+    }
     let p = path.clone();
     let info = tokio::task::spawn_blocking(move || media::probe(&p)).await?;
     let refusal = match &info {
@@ -65,6 +76,7 @@ pub async fn background(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult
         crate::pipelines::store_file(&ctx.app.storage, "backgrounds", &path, "mp4", "video/mp4")
             .await
             .map_err(|e| format!("{e:?}"))?;
+    crate::bot::uploads::record(ctx, &key, "video/mp4", &path).await?;
     let _ = std::fs::remove_file(&path);
     ask_gender(ctx, Some(key)).await
 }

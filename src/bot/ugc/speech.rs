@@ -48,11 +48,14 @@ pub async fn script(
             "alignments/{}.json",
             crate::storage::sha256_hex(alignment.as_bytes())
         );
+        let bytes = alignment.len() as i64;
         ctx.app
             .storage
             .put_bytes(&key, alignment.into_bytes(), "application/json")
             .await?;
         keep_preview(ctx, &key).await?;
+        crate::db::api::record_bot_upload(&ctx.app.db, ctx.user, &key, "application/json", bytes)
+            .await?;
         carried.alignment = Some(key);
     }
     std::fs::create_dir_all(&ctx.app.work_dir)?;
@@ -71,6 +74,7 @@ pub async fn script(
             .await
             .map_err(|e| format!("{e:?}"))?;
     keep_preview(ctx, &key).await?;
+    crate::bot::uploads::record(ctx, &key, spoken.mime(), &path).await?;
     carried.voice = Some(key);
     carried.speech_seconds = Some(seconds);
     carried.speech_by = Some(spoken.by.clone());

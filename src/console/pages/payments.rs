@@ -21,8 +21,17 @@ pub async fn payments(
         .filter(|o| o.method == "kaspi" && o.status == "pending")
         .cloned()
         .collect();
+    let refund_due: Vec<q::OrderRow> = orders
+        .iter()
+        .filter(|o| o.status == "refund_due")
+        .cloned()
+        .collect();
     let content = html! {
         @if let Some(done) = &f.done { p class="flash" id="flash" { (flash_text(done)) } }
+        @if !refund_due.is_empty() {
+            h2 { "Paid after the account was erased: refund these in Stripe" }
+            div id="refund-due" { (orders_table(&op, &refund_due)) }
+        }
         h2 { "Kaspi transfers waiting for confirmation" }
         @if pending.is_empty() { p class="muted" { "none" } } @else { (orders_table(&op, &pending)) }
         h2 { "All orders" }
