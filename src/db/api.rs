@@ -17,26 +17,37 @@ pub struct ApiKey {
 /// Live API keys a user may hold at once.
 pub const MAX_LIVE_KEYS: i64 = 5;
 
-/// Records a new key; `None` when the user already holds [`MAX_LIVE_KEYS`] live ones.
+/// Records a new key; `None` when the user already holds [`MAX_LIVE_KEYS`] live ones. The
+/// user's row is held while the keys are counted, so concurrent requests cannot both see
+/// four (PostgreSQL's snapshots would let them).
 pub async fn create_key(
     db: &Db,
     user: i64,
     prefix: &str,
     secret_sha256: &str,
 ) -> Result<Option<i64>, DbError> {
-    Ok(on_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO api_keys (user_id, prefix, secret_sha256, created_ms)
-         SELECT $1, $2, $3, $4
-         WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_ms IS NULL) < $5
-         RETURNING id",
-    )
-    .bind(user)
-    .bind(prefix)
-    .bind(secret_sha256)
-    .bind(now_ms())
-    .bind(MAX_LIVE_KEYS)
-    .fetch_optional(p)
-    .await?))
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE users SET last_seen_ms = last_seen_ms WHERE id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, prefix, secret_sha256, created_ms)
+             SELECT $1, $2, $3, $4
+             WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_ms IS NULL) < $5
+             RETURNING id",
+        )
+        .bind(user)
+        .bind(prefix)
+        .bind(secret_sha256)
+        .bind(now_ms())
+        .bind(MAX_LIVE_KEYS)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        id
+    }))
 }
 
 pub async fn key_by_prefix(db: &Db, prefix: &str) -> Result<Option<ApiKey>, DbError> {

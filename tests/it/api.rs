@@ -564,3 +564,40 @@ async fn behind_a_trusted_proxy_the_forwarded_client_counts() {
         "the client's own (forged) part of the header is not believed"
     );
 }
+
+/// Key requests at once (two chats, a script), in rounds: never more than five live keys,
+/// on SQLite and on PostgreSQL (where a count inside one statement is a snapshot: two
+/// requests could both see four).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_key_requests_never_make_a_sixth_live_key() {
+    for t in dbs::all().await {
+        for round in 0..20 {
+            let user = 700 + round;
+            touch_user(&t.db, user, None, "en").await.unwrap();
+            let start = Arc::new(tokio::sync::Barrier::new(40));
+            let tasks: Vec<_> = (0..40)
+                .map(|_| {
+                    let db = t.db.clone();
+                    let start = start.clone();
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        reelforge::db::api_keys::create(&db, user).await
+                    })
+                })
+                .collect();
+            let mut made = 0;
+            for task in tasks {
+                if task.await.unwrap().unwrap().is_some() {
+                    made += 1;
+                }
+            }
+            let live = reelforge::db::api::keys_of(&t.db, user)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|k| k.revoked_ms.is_none())
+                .count();
+            assert_eq!((made, live), (5, 5), "{} round {round}", t.db.kind());
+        }
+    }
+}
