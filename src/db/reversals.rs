@@ -210,6 +210,17 @@ pub async fn settle_debt(db: &Db, user: i64, key: &str) -> Result<i64, DbError> 
 }
 
 /// What `user` owes and since when their account is flagged.
+/// Accounts flagged for the operator (a card payment refunded or disputed), newest first:
+/// (user, tokens still owed, flagged at).
+pub async fn flagged(db: &Db, limit: i64) -> Result<Vec<(i64, i64, i64)>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT id, debt_tokens, flagged_ms FROM users WHERE flagged_ms IS NOT NULL ORDER BY flagged_ms DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(p)
+    .await?))
+}
+
 pub async fn debt_of(db: &Db, user: i64) -> Result<(i64, Option<i64>), DbError> {
     Ok(
         on_db!(db, p => sqlx::query_as("SELECT debt_tokens, flagged_ms FROM users WHERE id = $1")

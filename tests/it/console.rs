@@ -342,8 +342,30 @@ async fn sessions_end_on_sign_out_a_telegram_link_works_once_and_new_keys_are_no
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let cookie = cookie_of(&r);
+    // An account whose card payment came back is flagged for the operator, with its debt.
+    dbs::exec(
+        &t.db,
+        "UPDATE users SET debt_tokens = 129, flagged_ms = 1700000000000 WHERE id = 301",
+    )
+    .await;
+    let list = http
+        .get(format!("{base}/console/users"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("id=\"flagged\"")
+            && list.contains("/console/users/301")
+            && list.contains("129"),
+        "{list}"
+    );
     let (status, html) = page(cookie.clone()).await;
     assert_eq!(status, 200, "{html}");
+    assert!(html.contains("129 tokens still owed"), "{html}");
     let csrf = html
         .split("name=\"csrf\" value=\"")
         .nth(1)

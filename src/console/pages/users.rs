@@ -36,7 +36,19 @@ pub async fn users(State(s): State<Console>, headers: HeaderMap, Query(f): Query
             rows.push(u);
         }
     }
+    let flagged = crate::db::reversals::flagged(&s.db, 50)
+        .await
+        .map_err(internal)?;
     let content = html! {
+        @if !flagged.is_empty() {
+            h2 { "Flagged: a card payment was refunded or disputed" }
+            table id="flagged" { tr { th { "id" } th { "tokens owed" } th { "flagged" } }
+                @for (id, debt, at) in &flagged {
+                    tr { td { a href=(format!("/console/users/{id}")) { (id) } }
+                         td { (debt) } td { (when(*at)) } }
+                }
+            }
+        }
         form method="get" action="/console/users" {
             input type="search" name="q" value=(query) placeholder="id or @username" autofocus;
             " " button id="search" { "Find" }
@@ -87,12 +99,19 @@ pub async fn user(
     let audit = q::audit_of(&s.db, &format!("user:{id}"))
         .await
         .map_err(internal)?;
+    let (debt, flagged) = crate::db::reversals::debt_of(&s.db, id)
+        .await
+        .map_err(internal)?;
     let nonce = crate::db::api_keys::random_hex(8);
     let content = html! {
         @if let Some(done) = &f.done { p class="flash" id="flash" { (flash_text(done)) } }
         p { "@" (u.username.as_deref().unwrap_or("-")) ", language " (u.language) ", first seen " (when(u.first_seen_ms))
             @if u.banned { " — " span class="bad" { "BANNED" } } }
         p { "Balance: " strong id="balance" { (u.balance) } " tokens" }
+        @if let Some(at) = flagged {
+            p class="bad" id="debt" { "Flagged " (when(at)) ": a card payment was refunded or disputed; "
+                (debt) " tokens still owed (the next top-up settles them)" }
+        }
         form method="post" action=(format!("/console/users/{id}/topup")) id="topup" {
             (csrf(&op)) input type="hidden" name="nonce" value=(nonce);
             input type="number" name="amount" min="1" max="1000000" required placeholder="tokens";
