@@ -217,7 +217,14 @@ impl RateLimiter {
         db: &crate::db::Db,
         key: i64,
     ) -> Result<Result<(), u64>, crate::db::DbError> {
-        let w = crate::db::limits::hit(db, "api-key", &key.to_string(), 60_000).await?;
+        let w = crate::db::limits::hit(
+            db,
+            "api-key",
+            &key.to_string(),
+            60_000,
+            i64::from(self.per_minute),
+        )
+        .await?;
         Ok(if w.hits > i64::from(self.per_minute) {
             Err((w.ends_in_ms as u64).div_ceil(1000).max(1))
         } else {

@@ -267,6 +267,8 @@ pub async fn confirm_delete(ctx: &Ctx<'_>, yes: bool) -> Result<bool, HandlerErr
             Ok(()) => removed += 1,
             Err(e) => tracing::warn!(error = %e, "a file could not be deleted"),
         }
+        // A composite of theirs cached for reuse, and a speech preview kept for a while.
+        crate::db::cache::forget_object(db, key).await?;
     }
     tracing::info!(
         files = removed,

@@ -254,6 +254,9 @@ async fn upkeep(db: Db, storage: Arc<Storage>, mut stop: tokio::sync::watch::Rec
                     if let Err(e) = reelforge::db::providers::prune_calls(&db, day_ago).await {
                         tracing::warn!(error = %e, "pruning provider call records failed");
                     }
+                    if let Err(e) = reelforge::db::limits::prune(&db, day_ago).await {
+                        tracing::warn!(error = %e, "pruning request limit windows failed");
+                    }
                     match reelforge::orders::files::remove_unused_uploads(&db, storage.as_ref()).await {
                         Ok(n) if n > 0 => tracing::info!(removed = n, "API uploads no job used in a day removed"),
                         Ok(_) => {}

@@ -109,27 +109,41 @@ impl ConsoleState {
         })
     }
 
-    /// Whether `client` may try to sign in; counts a failure when `failed`.
-    /// Whether `client` may try to sign in (fewer than `MAX_FAILURES` failures in the current
-    /// ten minutes); `failed` counts a failure first. Counted in the database, so the limit
-    /// holds across every `serve` process; a database error refuses.
-    async fn sign_in_allowed(&self, client: &str, failed: bool) -> bool {
-        const SCOPE: &str = "console-sign-in";
-        const WINDOW_MS: i64 = 600_000;
-        let window = if failed {
-            crate::db::limits::hit(&self.db, SCOPE, client, WINDOW_MS).await
-        } else {
-            crate::db::limits::look(&self.db, SCOPE, client, WINDOW_MS).await
-        };
-        match window {
-            Ok(w) => w.hits < i64::from(MAX_FAILURES),
+    /// Counts a sign-in attempt of `client` and says whether it may go on: at most
+    /// `MAX_FAILURES` failures in ten minutes. The attempt is counted before the credentials
+    /// are checked (parallel guesses all count) and taken back when it succeeds. Counted in
+    /// the database, so the limit holds across every `serve` process; a database error
+    /// refuses.
+    async fn sign_in_attempt(&self, client: &str) -> bool {
+        match crate::db::limits::hit(
+            &self.db,
+            SIGN_IN_SCOPE,
+            client,
+            SIGN_IN_WINDOW_MS,
+            i64::from(MAX_FAILURES),
+        )
+        .await
+        {
+            Ok(w) => w.hits <= i64::from(MAX_FAILURES),
             Err(e) => {
-                tracing::warn!(error = %e, "the sign-in limiter could not be read");
+                tracing::warn!(error = %e, "the sign-in limiter could not be counted");
                 false
             }
         }
     }
+
+    /// A sign-in that succeeded is not a failure.
+    async fn sign_in_succeeded(&self, client: &str) {
+        if let Err(e) =
+            crate::db::limits::undo(&self.db, SIGN_IN_SCOPE, client, SIGN_IN_WINDOW_MS).await
+        {
+            tracing::warn!(error = %e, "the sign-in limiter could not be updated");
+        }
+    }
 }
+
+const SIGN_IN_SCOPE: &str = "console-sign-in";
+const SIGN_IN_WINDOW_MS: i64 = 600_000;
 
 pub type Console = Arc<ConsoleState>;
 
@@ -331,14 +345,14 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let client = client_of(&s, peer.as_ref(), &headers);
-    if !s.sign_in_allowed(&client, false).await {
+    if !s.sign_in_attempt(&client).await {
         return too_many_sign_ins();
     }
     if crate::http::constant_time_eq(f.token.trim().as_bytes(), s.token.as_bytes()) {
         tracing::info!(client = %client, "console sign-in");
+        s.sign_in_succeeded(&client).await;
         return signed_in(&s, "token").await;
     }
-    s.sign_in_allowed(&client, true).await;
     tracing::warn!(client = %client, "console sign-in refused");
     (
         StatusCode::UNAUTHORIZED,
@@ -357,7 +371,7 @@ async fn telegram_login(
     Query(fields): Query<HashMap<String, String>>,
 ) -> Response {
     let client = client_of(&s, peer.as_ref(), &headers);
-    if !s.sign_in_allowed(&client, false).await {
+    if !s.sign_in_attempt(&client).await {
         return too_many_sign_ins();
     }
     let admin = s.bot_token.as_deref().and_then(|token| {
@@ -378,15 +392,15 @@ async fn telegram_login(
         _ => None,
     };
     match admin {
-        Some(id) => signed_in(&s, &format!("tg{id}")).await,
-        None => {
-            s.sign_in_allowed(&client, true).await;
-            (
-                StatusCode::UNAUTHORIZED,
-                sign_in_form(Some("That Telegram sign-in is not valid for the console.")),
-            )
-                .into_response()
+        Some(id) => {
+            s.sign_in_succeeded(&client).await;
+            signed_in(&s, &format!("tg{id}")).await
         }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            sign_in_form(Some("That Telegram sign-in is not valid for the console.")),
+        )
+            .into_response(),
     }
 }
 
@@ -499,12 +513,17 @@ mod tests {
     #[tokio::test]
     async fn failed_sign_ins_are_limited_per_client() {
         let (s, _dir) = state().await;
+        // A right sign-in is not a failure.
+        assert!(s.sign_in_attempt("1.2.3.4").await);
+        s.sign_in_succeeded("1.2.3.4").await;
         for _ in 0..MAX_FAILURES {
-            assert!(s.sign_in_allowed("1.2.3.4", false).await);
-            s.sign_in_allowed("1.2.3.4", true).await;
+            assert!(s.sign_in_attempt("1.2.3.4").await, "a failure is counted");
         }
-        assert!(!s.sign_in_allowed("1.2.3.4", false).await);
-        assert!(s.sign_in_allowed("5.6.7.8", false).await);
+        assert!(
+            !s.sign_in_attempt("1.2.3.4").await,
+            "the sixth try is refused"
+        );
+        assert!(s.sign_in_attempt("5.6.7.8").await);
         // Another serve process on the same database sees the same count.
         let other = ConsoleState::new(
             s.db.clone(),
@@ -515,7 +534,7 @@ mod tests {
             vec![],
             false,
         );
-        assert!(!other.sign_in_allowed("1.2.3.4", false).await);
+        assert!(!other.sign_in_attempt("1.2.3.4").await);
     }
 
     #[test]

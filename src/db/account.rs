@@ -38,6 +38,18 @@ pub async fn reward_referrer(
     payment_key: &str,
     percent: i64,
 ) -> Result<Option<(i64, i64, i64)>, ledger::LedgerError> {
+    // The payment must be the payer's: one that completed after its account was erased was
+    // booked on the anonymous account (for a refund), and the id a webhook names may belong
+    // to a new account by then.
+    let credited_to: Option<i64> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT user_id FROM ledger_entries WHERE idempotency_key = $1",
+    )
+    .bind(payment_key)
+    .fetch_optional(p)
+    .await?);
+    if credited_to.is_some_and(|u| u != payer) {
+        return Ok(None);
+    }
     let referrer: Option<i64> =
         on_db!(db, p => sqlx::query_scalar("SELECT referrer_id FROM users WHERE id = $1")
         .bind(payer)
@@ -121,6 +133,12 @@ pub enum Redeemed {
 pub async fn redeem(db: &Db, user: i64, code: &str) -> Result<Redeemed, ledger::LedgerError> {
     let now = now_ms();
     let key = format!("promo:{code}:{user}");
+    // An account erased and started again already used the codes it redeemed before.
+    if let Some(tag) = erased_tag_of(db, user).await? {
+        if ledger::has_entry(db, &format!("promo:{code}:erased:{tag}")).await? {
+            return Ok(Redeemed::AlreadyUsed);
+        }
+    }
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
         // The use first: a write that serialises redemptions of one code.
@@ -234,6 +252,16 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
     Ok(own)
 }
 
+/// The erasure tag `user` would have, when any account was ever erased (`None` otherwise).
+async fn erased_tag_of(db: &Db, user: i64) -> Result<Option<String>, DbError> {
+    let pepper: Option<String> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT value FROM secrets WHERE name = 'erasure_pepper'",
+    )
+    .fetch_optional(p)
+    .await?);
+    Ok(pepper.map(|pepper| erasure_tag(&pepper, user)))
+}
+
 /// How an erased account is remembered: HMAC-SHA256 of its Telegram id under a random secret
 /// kept in the database (`secrets.erasure_pepper`), hex.
 pub fn erasure_tag(pepper: &str, user: i64) -> String {
@@ -319,17 +347,26 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
         sqlx::query("INSERT INTO erased_accounts (tag, erased_ms) VALUES ($1, $2) ON CONFLICT (tag) DO NOTHING")
             .bind(erasure_tag(&pepper, user)).bind(now).execute(&mut *tx).await?;
         let id = user.to_string();
+        // A promo redemption keeps its code with the tag: the account started again cannot
+        // redeem the same code a second time.
+        sqlx::query(
+            "UPDATE ledger_entries
+             SET idempotency_key = SUBSTR(idempotency_key, 1, LENGTH(idempotency_key) - LENGTH($2)) || 'erased:' || $3
+             WHERE user_id = $1 AND idempotency_key LIKE 'promo:%:' || $2",
+        )
+        .bind(user).bind(&id).bind(erasure_tag(&pepper, user)).execute(&mut *tx).await?;
         sqlx::query(
             "UPDATE ledger_entries SET idempotency_key = 'erased:' || CAST(id AS TEXT)
              WHERE user_id = $1
-               AND (idempotency_key LIKE 'user:%' OR idempotency_key LIKE 'promo:%'
-                    OR idempotency_key LIKE 'admin:%' OR idempotency_key LIKE 'console:%')
+               AND (idempotency_key LIKE 'user:%' OR idempotency_key LIKE 'admin:%' OR idempotency_key LIKE 'console:%')
                AND (idempotency_key LIKE '%:' || $2 || ':%' OR idempotency_key LIKE '%:' || $2)",
         )
         .bind(user).bind(&id).execute(&mut *tx).await?;
         for sql in [
             "UPDATE ledger_entries SET user_id = $2 WHERE user_id = $1",
-            "UPDATE orders SET user_id = $2, external_id = NULL WHERE user_id = $1",
+            // A Stripe session id stays (a refund in Stripe's dashboard finds the order and the
+            // referrer's share through it); other methods' references go.
+            "UPDATE orders SET user_id = $2, external_id = CASE WHEN method = 'stripe' THEN external_id ELSE NULL END WHERE user_id = $1",
             "UPDATE jobs SET user_id = $2, params = '{}', checkpoints = '{}', error_message = NULL WHERE user_id = $1",
             "UPDATE users SET referrer_id = $2 WHERE referrer_id = $1",
             "UPDATE promo_redemptions SET user_id = $2 WHERE user_id = $1",

@@ -135,24 +135,11 @@ pub async fn record_bot_upload(
     Ok(())
 }
 
-/// An upload row no job of its user names, older than the cut-off.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct UnusedUpload {
-    pub id: i64,
-    pub object_key: String,
-    /// The same content (keys are content-addressed) is named by another row or by a job:
-    /// only this row goes, the object stays.
-    pub shared: bool,
-}
-
-/// Uploads (API and bot) older than `before_ms` that no job of their user names.
-pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<UnusedUpload>, DbError> {
+/// Uploads (API and bot) older than `before_ms` that no job of their user names: (row id,
+/// object key).
+pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)>, DbError> {
     Ok(on_db!(db, p => sqlx::query_as(
-        "SELECT u.id, u.object_key,
-                (EXISTS (SELECT 1 FROM api_uploads o WHERE o.object_key = u.object_key AND o.id <> u.id)
-                 OR EXISTS (SELECT 1 FROM jobs j WHERE j.params LIKE '%' || u.object_key || '%'
-                                                    OR j.checkpoints LIKE '%' || u.object_key || '%')) AS shared
-         FROM api_uploads u
+        "SELECT u.id, u.object_key FROM api_uploads u
          WHERE u.created_ms < $1
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = u.user_id AND j.params LIKE '%' || u.object_key || '%')
          ORDER BY u.id LIMIT 500",
@@ -160,6 +147,20 @@ pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<UnusedUpload>
     .bind(before_ms)
     .fetch_all(p)
     .await?))
+}
+
+/// Whether a stored object is still named by an upload row other than `except` or by any
+/// job (keys are content hashes: the same photo may be several users' upload).
+pub async fn object_in_use(db: &Db, key: &str, except: i64) -> Result<bool, DbError> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT CAST((SELECT COUNT(*) FROM api_uploads WHERE object_key = $1 AND id <> $2)
+                   + (SELECT COUNT(*) FROM jobs WHERE params LIKE '%' || $1 || '%' OR checkpoints LIKE '%' || $1 || '%') AS BIGINT)",
+    )
+    .bind(key)
+    .bind(except)
+    .fetch_one(p)
+    .await?);
+    Ok(n > 0)
 }
 
 /// Forgets an upload whose object was removed.

@@ -133,3 +133,14 @@ pub async fn expiring_keys(db: &Db, prefix: &str) -> Result<Vec<String>, DbError
         .await?),
     )
 }
+
+/// Forgets the cache entries whose object is `object_key` (its file was deleted: an erased
+/// user's composite), so no later lookup is handed a missing file.
+pub async fn forget_object(db: &Db, object_key: &str) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("DELETE FROM cache_index WHERE object_key = $1")
+        .bind(object_key)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}

@@ -1,8 +1,7 @@
 //! The stored files an order names: photos are decoded once before they are kept for a job
 //! (the bot's uploads and the API's), within a memory budget shared by all decodes at once.
 /// Decodes a photo to check it (the bot's uploads and the API's). Its size comes from its
-/// header (the whole file is read: a JPEG's frame header may follow large metadata; TIFF
-/// too); a photo whose header does not say, or says too many pixels, is refused before any
+/// header (up to 4 MB are read: a JPEG's frame header may follow large metadata; TIFF too); a photo whose header does not say, or says too many pixels, is refused before any
 /// decoder runs. Decoding is bounded: at most `DECODE_BUDGET_MB` of pixels at once (a 100 MP
 /// photo needs about 400 MB), so large photos at the same moment wait their turn.
 pub async fn check_photo(
@@ -42,8 +41,9 @@ pub(crate) fn decode_units(size: Option<(u32, u32)>) -> u32 {
     units.min(DECODE_BUDGET_MB as u64 / UNIT_MB) as u32
 }
 
-/// The largest photo file read (the bot's downloads and the API's uploads are at most 20 MB).
-const MAX_PHOTO_FILE_BYTES: u64 = 50 * 1024 * 1024;
+/// How much of a photo is read for its size, outside the decode budget: a JPEG's frame
+/// header follows its metadata segments (EXIF, XMP, ICC, previews), which stay well under this.
+const MAX_HEADER_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A photo's (width, height) from its header, checked against the pixel limit; refused when
 /// the file is not an image we decode or its header does not give a size.
@@ -56,7 +56,7 @@ pub async fn photo_size(path: &std::path::Path) -> Result<(u32, u32), media::Med
     tokio::fs::File::open(path)
         .await
         .map_err(unreadable)?
-        .take(MAX_PHOTO_FILE_BYTES)
+        .take(MAX_HEADER_BYTES)
         .read_to_end(&mut bytes)
         .await
         .map_err(unreadable)?;
@@ -88,9 +88,10 @@ pub async fn remove_unused_uploads(
 ) -> Result<usize, crate::db::DbError> {
     let before = crate::db::now_ms() - UNUSED_UPLOAD_MS;
     let mut removed = 0;
-    for u in crate::db::api::unused_uploads(db, before).await? {
-        let (id, key) = (u.id, u.object_key);
-        if u.shared {
+    // One row at a time, each checked against what is left: of two unused rows of the same
+    // content the first goes alone and the second takes the object with it.
+    for (id, key) in crate::db::api::unused_uploads(db, before).await? {
+        if crate::db::api::object_in_use(db, &key, id).await? {
             crate::db::api::forget_upload(db, id).await?;
             removed += 1;
             continue;

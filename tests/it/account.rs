@@ -211,6 +211,17 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
     )
     .await
     .unwrap();
+    // Its composite is in the overlay cache (reused for a remake of the same inputs).
+    let now = reelforge::db::now_ms();
+    reelforge::db::cache::insert_expiring(
+        db,
+        "overlay:abc",
+        "outputs/bb/video70.mp4",
+        now + 86_400_000,
+        now,
+    )
+    .await
+    .unwrap();
     // A photo sent in the chat that never became a job (stored when it arrived).
     f.photo(
         70,
@@ -255,6 +266,13 @@ async fn deletedata_leaves_no_file_and_no_personal_row_and_keeps_the_ledger_anon
         "a photo that never became a job is erased too"
     );
     assert!(e.storage.exists("gallery/anna.jpg").await.unwrap());
+    assert_eq!(
+        reelforge::db::cache::entry(db, "overlay:abc")
+            .await
+            .unwrap(),
+        None,
+        "no cache entry hands out an erased file"
+    );
     // No row names the user; the ledger is kept under an anonymous id and still adds up.
     assert!(reelforge::db::users::get_user(db, 70)
         .await
@@ -380,5 +398,40 @@ async fn erasing_waits_for_a_job_made_meanwhile_and_a_payment_under_way() {
             .await
             .unwrap()
             .is_none());
+    }
+}
+
+/// A code redeemed, the account erased and started again: the same code is not redeemed a
+/// second time (the redemption is remembered by the erased account's keyed hash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promo_code_is_not_redeemed_again_after_deletedata() {
+    for t in dbs::all().await {
+        let db = &t.db;
+        account::create_promo(db, "AGAIN", 300, 10, None)
+            .await
+            .unwrap();
+        touch_user(db, 80, None, "ru").await.unwrap();
+        assert!(matches!(
+            account::redeem(db, 80, "AGAIN").await.unwrap(),
+            Redeemed::Credited { tokens: 300, .. }
+        ));
+        assert!(matches!(
+            account::erase_user(db, 80).await.unwrap(),
+            account::Erase::Erased(_)
+        ));
+        touch_user(db, 80, None, "ru").await.unwrap();
+        assert_eq!(
+            account::redeem(db, 80, "AGAIN").await.unwrap(),
+            Redeemed::AlreadyUsed,
+            "{}",
+            db.kind()
+        );
+        assert_eq!(ledger::balance_of(db, 80).await.unwrap(), 0);
+        // Another user still can.
+        touch_user(db, 81, None, "ru").await.unwrap();
+        assert!(matches!(
+            account::redeem(db, 81, "AGAIN").await.unwrap(),
+            Redeemed::Credited { .. }
+        ));
     }
 }

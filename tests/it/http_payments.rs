@@ -403,6 +403,11 @@ async fn a_payment_completing_after_erasure_is_recorded_for_a_refund() {
             panic!("{}: not erased", db.kind())
         };
         let anon = erased.anonymous_id;
+        // The same Telegram id comes back through an accomplice's link before the payment
+        // completes: the new account must not earn the accomplice a share of it.
+        touch_user(db, 95, None, "ru").await.unwrap();
+        touch_user(db, 96, None, "ru").await.unwrap();
+        dbs::exec(db, "UPDATE users SET referrer_id = 96 WHERE id = 95").await;
         let paid = json!({"id": "evt_late", "type": "checkout.session.completed",
             "data": {"object": {"id": "cs_late", "object": "checkout.session", "payment_status": "paid",
                                 "payment_intent": "pi_late",
@@ -413,13 +418,19 @@ async fn a_payment_completing_after_erasure_is_recorded_for_a_refund() {
             "{}: {outcome:?}",
             db.kind()
         );
-        assert!(
-            reelforge::db::users::get_user(db, 95)
-                .await
-                .unwrap()
-                .is_none(),
-            "the erased user is not made again"
+        assert_eq!(
+            ledger::balance_of(db, 95).await.unwrap(),
+            0,
+            "the new account is not paid"
         );
+        assert_eq!(
+            reelforge::db::account::reward_referrer(db, 95, 742, "stripe:cs_late", 10)
+                .await
+                .unwrap(),
+            None,
+            "no referral share of a payment booked for a refund"
+        );
+        assert_eq!(ledger::balance_of(db, 96).await.unwrap(), 0);
         assert_eq!(ledger::balance_of(db, anon).await.unwrap(), 742);
         let o = reelforge::db::orders::order(db, order)
             .await

@@ -354,7 +354,11 @@ async fn uploads_no_job_used_in_a_day_are_removed() {
         }
         // The bot's photo of user 10, the same content (keys are content hashes) as user 9's
         // old upload, which user 10's job uses; and a bot photo of theirs nobody used.
-        for key in ["uploads/old-shared.jpg", "uploads/old-bot.jpg"] {
+        for key in [
+            "uploads/old-shared.jpg",
+            "uploads/old-bot.jpg",
+            "uploads/old-bot.jpg",
+        ] {
             store.put_bytes(key, vec![1], "image/jpeg").await.unwrap();
             reelforge::db::api::record_bot_upload(&db, 10, key, "image/jpeg", 1)
                 .await
@@ -395,9 +399,10 @@ async fn uploads_no_job_used_in_a_day_are_removed() {
         let removed = reelforge::orders::files::remove_unused_uploads(&db, &store)
             .await
             .unwrap();
-        // user 9's unused upload and its row, user 10's unused bot photo, and user 9's row of
-        // the shared content (its object stays: user 10's job names it).
-        assert_eq!(removed, 3, "{}", db.kind());
+        // user 9's unused upload and its row, user 10's unused bot photo sent twice (both rows
+        // and the object), and user 9's row of the shared content (its object stays: user
+        // 10's job names it).
+        assert_eq!(removed, 4, "{}", db.kind());
         assert!(!store.exists("uploads/old-unused.jpg").await.unwrap());
         assert!(!store.exists("uploads/old-bot.jpg").await.unwrap());
         assert!(store.exists("uploads/old-shared.jpg").await.unwrap());
