@@ -13,6 +13,13 @@ pub struct User {
     pub balance: i64,
 }
 
+/// A visit: the user created on first sight, or name, language (unless chosen with
+/// /language) and last seen refreshed; the row read back.
+const VISIT: &str = "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
+     ON CONFLICT (id) DO UPDATE SET username = excluded.username, last_seen_ms = excluded.last_seen_ms,
+         language = CASE WHEN users.language_chosen THEN users.language ELSE excluded.language END
+     RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance";
+
 /// Records a visit: creates the user on first sight, refreshes name, language and last seen.
 /// Returns the user and whether they are new.
 pub async fn touch_user(
@@ -24,12 +31,7 @@ pub async fn touch_user(
     let now = now_ms();
     // One statement per update (the bot does this for every message it gets): create or
     // refresh, and read the row back. New when its first sighting is this one.
-    let user = on_db!(db, p => sqlx::query_as::<_, User>(
-        "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
-         ON CONFLICT (id) DO UPDATE SET username = excluded.username, last_seen_ms = excluded.last_seen_ms,
-             language = CASE WHEN users.language_chosen THEN users.language ELSE excluded.language END
-         RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance",
-    )
+    let user = on_db!(db, p => sqlx::query_as::<_, User>(VISIT)
     .bind(id)
     .bind(username)
     .bind(language)
@@ -75,12 +77,7 @@ pub async fn start(
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
         // The upsert is the first statement: SQLite takes its write lock at once.
-        let user = sqlx::query_as::<_, User>(
-            "INSERT INTO users (id, username, language, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (id) DO UPDATE SET username = excluded.username, last_seen_ms = excluded.last_seen_ms,
-                 language = CASE WHEN users.language_chosen THEN users.language ELSE excluded.language END
-             RETURNING id, username, language, first_seen_ms, last_seen_ms, banned, referrer_id, balance",
-        )
+        let user = sqlx::query_as::<_, User>(VISIT)
         .bind(id)
         .bind(username)
         .bind(language)
