@@ -3,7 +3,8 @@
 # FFmpeg 5.1 development libraries, clang for the bindings, cmake and nasm for the vendored
 # libjpeg-turbo (photos are decoded and encoded with its SIMD code), fonts, espeak-ng for the offline
 # voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them),
-# headless Chromium and its WebDriver (the console is tested in a real browser), and a
+# headless Chromium and its WebDriver (the console is tested in a real browser), promtool
+# (Debian's prometheus package: the alert rules are checked), and a
 # Rust toolchain when none is installed. Quick when everything is already there.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ PACKAGES=(
   libavutil-dev libswscale-dev libswresample-dev
   ffmpeg espeak-ng fonts-dejavu-core libvips-tools time
   postgresql ca-certificates curl python3 python3-venv
-  chromium chromium-driver
+  chromium chromium-driver prometheus
 )
 
 as_root() {
@@ -44,6 +45,17 @@ if ! /opt/reelforge-fuzz-venv/bin/st --version 2>/dev/null | grep -q '4.32.5'; t
   echo "setup: installing schemathesis into /opt/reelforge-fuzz-venv"
   as_root python3 -m venv /opt/reelforge-fuzz-venv
   as_root /opt/reelforge-fuzz-venv/bin/pip install -q 'schemathesis==4.32.5' 'openapi-spec-validator==0.7.1'
+fi
+
+# The Compose specification's JSON Schema (as docker-compose 1.29.2 ships it, pinned): the
+# deploy test validates docker-compose.yml against it without a Docker engine.
+if [ ! -f /opt/reelforge-fuzz-venv/share/compose_spec.json ]; then
+  echo "setup: fetching the Compose specification's JSON Schema"
+  tmp=$(mktemp -d)
+  as_root /opt/reelforge-fuzz-venv/bin/pip download -q --no-deps -d "$tmp" 'docker-compose==1.29.2'
+  as_root mkdir -p /opt/reelforge-fuzz-venv/share
+  as_root /opt/reelforge-fuzz-venv/bin/python -c "import zipfile,glob,sys; z=zipfile.ZipFile(glob.glob(sys.argv[1]+'/*.whl')[0]); open(sys.argv[2],'wb').write(z.read('compose/config/compose_spec.json'))" "$tmp" /opt/reelforge-fuzz-venv/share/compose_spec.json
+  rm -rf "$tmp"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

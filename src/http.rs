@@ -34,6 +34,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/health` and `/metrics` alone: what a `reelforge worker` process serves on its own
+/// `HTTP_ADDR`, so every process is checked and scraped.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
 async fn health(State(s): State<AppState>) -> Response {
     let ok = s.db.ping().await.is_ok();
     let body = serde_json::json!({ "status": if ok { "ok" } else { "degraded" }, "database": if ok { "ok" } else { "unreachable" } });

@@ -4,12 +4,23 @@
 //! logged through its redacting `Debug`, URLs through `config::redact_url`.
 use tracing_subscriber::EnvFilter;
 
-/// Installs the subscriber for this process (once; later calls do nothing). Logs go to
-/// standard error, so standard output stays for command results.
+const DEFAULT_LEVELS: &str = "info,hyper=warn,reqwest=warn,sqlx=warn,aws=warn";
+
+/// Installs the subscriber with the environment's `RUST_LOG` and `LOG_FORMAT` (commands
+/// without a configuration).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn,sqlx=warn,aws=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    init_with(std::env::var("RUST_LOG").ok().as_deref(), json);
+}
+
+/// Installs the subscriber for this process (once; later calls do nothing) with the levels
+/// and format the configuration gives (`RUST_LOG`, `LOG_FORMAT`: from the environment,
+/// `.env` or the TOML file). Logs go to standard error, so standard output stays for
+/// command results. Levels that do not parse fall back to the default.
+pub fn init_with(levels: Option<&str>, json: bool) {
+    let filter = levels
+        .and_then(|l| EnvFilter::try_new(l).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_LEVELS));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -23,6 +23,19 @@ pub fn install() -> &'static PrometheusHandle {
         // Another recorder may already be installed (a test binary, an embedding program):
         // the handle still renders what this one holds.
         let _ = metrics::set_global_recorder(recorder);
+        // Series an alert or the dashboard watches start at zero, so "none yet" is 0 and
+        // not a missing series (an `increase(...) > 0` alert needs the zero first).
+        for outcome in ["credited", "duplicate", "error"] {
+            metrics::counter!("reelforge_payments_total", "provider" => "stripe", "outcome" => outcome)
+                .increment(0);
+        }
+        for kind in ["message", "callback"] {
+            metrics::counter!("reelforge_bot_updates_total", "kind" => kind).increment(0);
+        }
+        for outcome in ["sent", "uncertain", "refused"] {
+            metrics::counter!("reelforge_deliveries_total", "outcome" => outcome).increment(0);
+        }
+        metrics::counter!("reelforge_videos_delivered_total").increment(0);
         handle
     })
 }

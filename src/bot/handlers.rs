@@ -76,6 +76,7 @@ async fn enter<'a>(
 }
 
 pub async fn on_message(bot: Bot, msg: Message, app: Arc<BotApp>) -> HandlerResult {
+    crate::metrics::bot_update("message");
     let Some(from) = msg.from.as_ref() else {
         return Ok(());
     };
@@ -392,6 +393,7 @@ pub async fn resend_generation(
 }
 
 pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> HandlerResult {
+    crate::metrics::bot_update("callback");
     let chat = q
         .message
         .as_ref()

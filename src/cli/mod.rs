@@ -4,6 +4,7 @@ mod admin;
 mod bench_bot;
 mod bench_queue;
 mod demo;
+mod healthcheck;
 mod media_commands;
 mod progress;
 mod serve;
@@ -46,6 +47,8 @@ enum Command {
     BenchQueue(bench_queue::BenchQueueArgs),
     /// Measure how fast the bot answers /start from many new users (local Bot API stand-in).
     BenchBot(bench_bot::BenchBotArgs),
+    /// Ask this machine's serve or worker for /health (Docker and compose health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -101,15 +104,15 @@ pub fn run() -> Result<(), CliError> {
         Command::Compose(a) => media_commands::compose(*a),
         Command::Demo(a) => demo::run(a),
         Command::Admin(a) => admin::run(a),
+        // Their logging starts once the configuration (with RUST_LOG, LOG_FORMAT) is read.
         Command::Worker(a) => {
-            reelforge::logging::init();
             reelforge::metrics::install();
             worker::run(a)
         }
         Command::BenchQueue(a) => bench_queue::run(a),
         Command::BenchBot(a) => bench_bot::run(a),
+        Command::Healthcheck(a) => healthcheck::run(a),
         Command::Serve(a) => {
-            reelforge::logging::init();
             reelforge::metrics::install();
             serve::run(a)
         }

@@ -37,6 +37,7 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
     };
     let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    reelforge::logging::init_with(cfg.rust_log.as_deref(), cfg.log_json);
     media::set_gpu(cfg.media_gpu);
     tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
@@ -95,7 +96,13 @@ async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
             None
         }
     };
-    let mut routes = router(state).merge(api_and_console(&shared, &stop_tx)?);
+    let bot_link = match &bot {
+        Some((b, _)) => bot_link(b).await,
+        None => "https://t.me".to_string(),
+    };
+    let mut routes = router(state)
+        .merge(reelforge::payments::pages::router(bot_link))
+        .merge(api_and_console(&shared, &stop_tx)?);
     if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
         routes = routes.merge(webhook);
     }
@@ -133,6 +140,19 @@ async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
         let _ = running.task.await;
     }
     Ok(())
+}
+
+/// `https://t.me/<the bot's username>` for the payment return pages (Telegram itself when
+/// the Bot API does not answer in time).
+async fn bot_link(bot: &teloxide::Bot) -> String {
+    use teloxide::prelude::Requester;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), bot.get_me()).await {
+        Ok(Ok(me)) => me
+            .username
+            .as_deref()
+            .map_or("https://t.me".to_string(), |u| format!("https://t.me/{u}")),
+        _ => "https://t.me".to_string(),
+    }
 }
 
 /// What the bot, the API and the console of one `serve` share.
@@ -184,7 +204,7 @@ async fn start_bot(
             Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
                 http.clone(),
                 k.clone(),
-                None,
+                cfg.provider_urls.get("elevenlabs").map(String::as_str),
             ))
         });
     let running = reelforge::bot::run::start_bot(bot.clone(), Arc::new(app), stop.subscribe())

@@ -70,6 +70,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
     };
     let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
+    reelforge::logging::init_with(cfg.rust_log.as_deref(), cfg.log_json);
     media::set_gpu(cfg.media_gpu);
     tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
@@ -85,6 +86,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             grace_s: a.grace,
             lease_s: a.lease_s,
         };
+        serve_ops(&cfg, &db).await;
         let workers = start(&cfg, db, storage, options, deliver).await?;
         shutdown_signal().await;
         tracing::info!(
@@ -94,6 +96,33 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
         );
         workers.stop().await
     })
+}
+
+/// `/health` and `/metrics` of this worker process on `HTTP_ADDR` (in compose each
+/// container has its own). When the address is taken — a worker beside `serve` on one host
+/// with the same setting — the worker runs without them and says so once.
+async fn serve_ops(cfg: &Config, db: &Db) {
+    let state = reelforge::http::AppState {
+        db: db.clone(),
+        stripe_webhook_secret: None,
+        metrics_token: cfg.metrics_token.clone(),
+        credited: None,
+        referral_percent: 0,
+        trusted_proxies: Arc::new(cfg.trusted_proxies.clone()),
+    };
+    match tokio::net::TcpListener::bind(cfg.http_addr).await {
+        Ok(listener) => {
+            tracing::info!(addr = %cfg.http_addr, "worker serving /health and /metrics");
+            let app = reelforge::http::ops_router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+        Err(e) => tracing::warn!(
+            addr = %cfg.http_addr,
+            error = %e,
+            "HTTP_ADDR is taken: this worker serves no /health or /metrics (give it its own address)"
+        ),
+    }
 }
 
 /// Workers running in this process, stopped gracefully by [`RunningWorkers::stop`].
@@ -126,6 +155,7 @@ pub async fn build_storage(cfg: &Config) -> Result<Storage, CliError> {
             bucket,
             prefix,
             endpoint,
+            public_endpoint,
             region,
             access_key_id,
             secret_access_key,
@@ -137,6 +167,11 @@ pub async fn build_storage(cfg: &Config) -> Result<Storage, CliError> {
                 secret_access_key,
                 bucket,
                 prefix,
+            )
+            .with_public_endpoint(
+                public_endpoint.as_deref(),
+                access_key_id,
+                secret_access_key,
             );
             s3.ensure_bucket()
                 .await

@@ -52,10 +52,17 @@ pub struct Layer {
     pub trusted_proxies: Option<String>,
     pub policy_dir: Option<String>,
     pub media_gpu: Option<String>,
+    pub rust_log: Option<String>,
+    pub log_format: Option<String>,
+    pub openai_base_url: Option<String>,
+    pub fal_base_url: Option<String>,
+    pub kie_base_url: Option<String>,
+    pub elevenlabs_base_url: Option<String>,
+    pub s3_public_endpoint: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 47] = [
+pub const SETTING_NAMES: [&str; 54] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -103,10 +110,17 @@ pub const SETTING_NAMES: [&str; 47] = [
     "TRUSTED_PROXIES",
     "POLICY_DIR",
     "MEDIA_GPU",
+    "RUST_LOG",
+    "LOG_FORMAT",
+    "OPENAI_BASE_URL",
+    "FAL_BASE_URL",
+    "KIE_BASE_URL",
+    "ELEVENLABS_BASE_URL",
+    "S3_PUBLIC_ENDPOINT",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 47] {
+    fn slots(&mut self) -> [&mut Option<String>; 54] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -155,6 +169,13 @@ impl Layer {
             &mut self.trusted_proxies,
             &mut self.policy_dir,
             &mut self.media_gpu,
+            &mut self.rust_log,
+            &mut self.log_format,
+            &mut self.openai_base_url,
+            &mut self.fal_base_url,
+            &mut self.kie_base_url,
+            &mut self.elevenlabs_base_url,
+            &mut self.s3_public_endpoint,
         ]
     }
 
@@ -172,6 +193,23 @@ impl Layer {
         layer
     }
 
+    /// A TOML configuration file: keys in lower case, values written as TOML does — strings,
+    /// and also numbers and booleans without quotes (`daily_job_limit = 30`,
+    /// `api_webhook_private_ok = true`) and lists (`admin_ids = [1, 2]`).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut strings = toml::Table::new();
+        for (key, value) in table {
+            let text = scalar(&value).ok_or_else(|| {
+                format!("{key} must be a string, a number, a boolean or a list of them")
+            })?;
+            strings.insert(key, toml::Value::String(text));
+        }
+        toml::Value::Table(strings)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_string())
+    }
+
     /// `self` with every value set in `over` replaced by it.
     pub fn overlaid(mut self, mut over: Layer) -> Self {
         for (mine, theirs) in self.slots().into_iter().zip(over.slots()) {
@@ -181,4 +219,21 @@ impl Layer {
         }
         self
     }
+}
+
+/// A TOML value as the setting's text: booleans as 1 / 0 (how the environment writes them),
+/// lists joined with commas.
+fn scalar(v: &toml::Value) -> Option<String> {
+    Some(match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()?
+            .join(","),
+        toml::Value::Datetime(_) | toml::Value::Table(_) => return None,
+    })
 }

@@ -53,6 +53,13 @@ pub struct Config {
     /// `POLICY_DIR`: the operator's `terms|privacy|refunds.<ru|en>.md`; the bundled texts
     /// for any file missing there.
     pub policy_dir: Option<String>,
+    /// `RUST_LOG`: log levels (`info` and quieter HTTP crates when unset).
+    pub rust_log: Option<String>,
+    /// `LOG_FORMAT=json`: one JSON object per log line.
+    pub log_json: bool,
+    /// `OPENAI_BASE_URL`, `FAL_BASE_URL`, `KIE_BASE_URL`, `ELEVENLABS_BASE_URL`: a gateway,
+    /// a regional endpoint or staging instead of the provider's own address.
+    pub provider_urls: BTreeMap<&'static str, String>,
 }
 
 /// What the bot needs beyond the token: webhook mode, where links point, admins, limits.
@@ -98,6 +105,9 @@ pub enum Storage {
         bucket: String,
         prefix: String,
         endpoint: Option<String>,
+        /// `S3_PUBLIC_ENDPOINT`: the address presigned URLs name (for providers and API
+        /// clients), when the app reaches the store at an internal one.
+        public_endpoint: Option<String>,
         region: String,
         access_key_id: String,
         secret_access_key: String,
@@ -112,12 +122,13 @@ impl std::fmt::Debug for Storage {
                 bucket,
                 prefix,
                 endpoint,
+                public_endpoint,
                 region,
                 ..
             } => {
                 write!(
                     f,
-                    "s3://{bucket}/{prefix} at {endpoint:?} ({region}), credentials set"
+                    "s3://{bucket}/{prefix} at {endpoint:?} (public {public_endpoint:?}, {region}), credentials set"
                 )
             }
         }
@@ -210,11 +221,10 @@ impl Config {
                         path.display()
                     ))
                 })?;
-                toml::from_str::<Layer>(&text).map_err(|e| {
+                Layer::from_toml(&text).map_err(|e| {
                     ConfigError(format!(
-                        "the configuration file {} is invalid: {}",
-                        path.display(),
-                        e.message()
+                        "the configuration file {} is invalid: {e}",
+                        path.display()
                     ))
                 })?
             }
@@ -229,6 +239,7 @@ impl Config {
         let storage = parse_storage(
             l.storage_url.as_deref().unwrap_or("data/files"),
             l.s3_endpoint.take(),
+            l.s3_public_endpoint.take(),
             l.s3_region.take(),
             l.s3_access_key_id.take(),
             l.s3_secret_access_key.take(),
@@ -251,6 +262,7 @@ impl Config {
         let admin_ids = admin_ids(l.admin_ids.as_deref().unwrap_or(""))?;
         let api_keys = api_keys(&mut l);
         let bot = bot_settings(&mut l, &admin_ids)?;
+        let provider_urls = provider_urls(&mut l)?;
         Ok(Self {
             bot,
             telegram_proxy: l.telegram_proxy.filter(|s| !s.is_empty()),
@@ -278,6 +290,17 @@ impl Config {
                 }
             },
             policy_dir: l.policy_dir.filter(|d| !d.trim().is_empty()),
+            rust_log: l.rust_log.take().filter(|d| !d.trim().is_empty()),
+            log_json: match l.log_format.take().as_deref().map(str::trim) {
+                None | Some("" | "text") => false,
+                Some("json") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "LOG_FORMAT is '{other}': use text (the default) or json"
+                    )))
+                }
+            },
+            provider_urls,
             api_webhook_private_ok: whole_number(
                 l.api_webhook_private_ok,
                 "API_WEBHOOK_PRIVATE_OK",
@@ -362,6 +385,36 @@ fn api_keys(l: &mut Layer) -> BTreeMap<&'static str, Vec<String>> {
         keys.insert(name, list);
     }
     keys
+}
+
+/// `*_BASE_URL`: where each provider's API is reached (its own address when unset).
+fn provider_urls(l: &mut Layer) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let mut urls = BTreeMap::new();
+    for (provider, name, value) in [
+        ("openai", "OPENAI_BASE_URL", l.openai_base_url.take()),
+        ("fal", "FAL_BASE_URL", l.fal_base_url.take()),
+        ("kie", "KIE_BASE_URL", l.kie_base_url.take()),
+        (
+            "elevenlabs",
+            "ELEVENLABS_BASE_URL",
+            l.elevenlabs_base_url.take(),
+        ),
+    ] {
+        let Some(url) = value
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+        else {
+            continue;
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "{name} must be an http(s) URL such as https://api.openai.com/v1 (got '{}')",
+                redact_url(&url)
+            )));
+        }
+        urls.insert(provider, url);
+    }
+    Ok(urls)
 }
 
 /// A setting that is a whole number ≥ 0, or `default` when unset.

@@ -171,6 +171,7 @@ pub fn parse_tiers(text: &str) -> Result<BTreeMap<String, Vec<(String, String)>>
 pub(super) fn parse_storage(
     url: &str,
     endpoint: Option<String>,
+    public_endpoint: Option<String>,
     region: Option<String>,
     key: Option<String>,
     secret: Option<String>,
@@ -192,6 +193,7 @@ pub(super) fn parse_storage(
         bucket: bucket.to_string(),
         prefix: prefix.trim_matches('/').to_string(),
         endpoint,
+        public_endpoint: public_endpoint.filter(|e| !e.trim().is_empty()),
         region: region.unwrap_or_else(|| "auto".into()),
         access_key_id: need(key, "S3_ACCESS_KEY_ID")?,
         secret_access_key: need(secret, "S3_SECRET_ACCESS_KEY")?,

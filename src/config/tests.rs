@@ -314,3 +314,88 @@ fn speech_and_edit_chains_loss_fallback_and_failure_rate_are_read() {
         assert!(err.0.contains(name), "{bad}: {err}");
     }
 }
+
+/// The settings each document names, by `NAME` in its lines.
+fn names_in(
+    text: &str,
+    line_filter: impl Fn(&str) -> Option<&str>,
+) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(line_filter)
+        .flat_map(|part| {
+            part.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .filter(|w| w.len() > 2 && w.contains('_') || ["PROVIDERS"].contains(w))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_table_and_env_example_name_every_setting_and_no_other() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let code: std::collections::BTreeSet<String> =
+        SETTING_NAMES.iter().map(|s| s.to_string()).collect();
+    // README: the first cell of each row of the configuration table.
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let table = readme
+        .split("| setting | default | meaning |")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let in_readme = names_in(table, |l| {
+        l.strip_prefix("| ").and_then(|r| r.split(" | ").next())
+    });
+    assert_eq!(in_readme, code, "README's configuration table");
+    // .env.example: `NAME=…` or `# NAME=…`, each after a comment saying what it means.
+    let example = std::fs::read_to_string(format!("{root}/.env.example")).unwrap();
+    let in_example = names_in(&example, |l| {
+        let l = l.trim_start_matches("# ");
+        let (name, _) = l.split_once('=')?;
+        name.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            .then_some(name)
+    });
+    // Besides the settings, only the variables docker-compose.yml itself uses.
+    let compose = std::fs::read_to_string(format!("{root}/docker-compose.yml")).unwrap();
+    let compose_only: Vec<&String> = in_example.difference(&code).collect();
+    for name in &compose_only {
+        assert!(
+            compose.contains(&format!("${{{name}")),
+            "{name} is in .env.example but neither a setting nor used by docker-compose.yml"
+        );
+    }
+    let missing: Vec<&String> = code.difference(&in_example).collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}
+
+#[test]
+fn a_toml_file_takes_numbers_booleans_and_lists_without_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reelforge.toml");
+    std::fs::write(
+        &file,
+        "daily_job_limit = 7\napi_webhook_private_ok = true\nadmin_ids = [11, 12]\n\
+         rust_log = \"warn\"\nlog_format = \"json\"\nfal_base_url = \"https://gw.example/fal\"\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&file), vars(&[]), Layer::default()).unwrap();
+    assert_eq!(c.bot.daily_job_limit, 7);
+    assert!(c.api_webhook_private_ok);
+    assert_eq!(c.admin_ids, vec![11, 12]);
+    assert_eq!(c.rust_log.as_deref(), Some("warn"));
+    assert!(c.log_json);
+    assert_eq!(
+        c.provider_urls.get("fal").map(String::as_str),
+        Some("https://gw.example/fal")
+    );
+    std::fs::write(&file, "colour = 1\n").unwrap();
+    let e = Config::load(Some(&file), vars(&[]), Layer::default()).unwrap_err();
+    assert!(e.0.contains("colour"), "{e}");
+    let e = Config::load(None, vars(&[("LOG_FORMAT", "xml")]), Layer::default()).unwrap_err();
+    assert!(e.0.contains("LOG_FORMAT"), "{e}");
+    let e = Config::load(None, vars(&[("KIE_BASE_URL", "ftp://x")]), Layer::default()).unwrap_err();
+    assert!(e.0.contains("KIE_BASE_URL"), "{e}");
+}

@@ -422,7 +422,8 @@ impl RemoteProviders {
                 .cloned()
                 .filter(|k| !k.is_empty() && remote_on)
         };
-        let fal = keys("fal").map(|k| Arc::new(fal::FalClient::new(http.clone(), k, None)));
+        let base = |p: &str| cfg.provider_urls.get(p).map(String::as_str);
+        let fal = keys("fal").map(|k| Arc::new(fal::FalClient::new(http.clone(), k, base("fal"))));
         let fal_chain = |chain: &[(String, String)]| -> Vec<ChainEntry> {
             chain
                 .iter()
@@ -433,10 +434,20 @@ impl RemoteProviders {
                 })
                 .collect()
         };
-        let eleven = keys("elevenlabs")
-            .map(|k| Arc::new(elevenlabs::ElevenLabs::new(http.clone(), k, None)));
-        let openai = keys("openai")
-            .map(|k| Arc::new(openai_speech::OpenAiSpeech::new(http.clone(), k, None)));
+        let eleven = keys("elevenlabs").map(|k| {
+            Arc::new(elevenlabs::ElevenLabs::new(
+                http.clone(),
+                k,
+                base("elevenlabs"),
+            ))
+        });
+        let openai = keys("openai").map(|k| {
+            Arc::new(openai_speech::OpenAiSpeech::new(
+                http.clone(),
+                k,
+                base("openai"),
+            ))
+        });
         let speech_entries = cfg
             .chains
             .tts

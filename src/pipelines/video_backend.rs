@@ -337,12 +337,18 @@ impl VideoRouter {
             return Self::local();
         }
         let keys = |p: &str| cfg.api_keys.get(p).cloned().unwrap_or_default();
-        let openai = (!keys("openai").is_empty())
-            .then(|| Arc::new(OpenAiVideo::new(http.clone(), keys("openai"), None)));
+        let base = |p: &str| cfg.provider_urls.get(p).map(String::as_str);
+        let openai = (!keys("openai").is_empty()).then(|| {
+            Arc::new(OpenAiVideo::new(
+                http.clone(),
+                keys("openai"),
+                base("openai"),
+            ))
+        });
         let kie = (!keys("kie").is_empty())
-            .then(|| Arc::new(KieClient::new(http.clone(), keys("kie"), None)));
+            .then(|| Arc::new(KieClient::new(http.clone(), keys("kie"), base("kie"))));
         let fal_client = (!keys("fal").is_empty())
-            .then(|| Arc::new(FalClient::new(http.clone(), keys("fal"), None)));
+            .then(|| Arc::new(FalClient::new(http.clone(), keys("fal"), base("fal"))));
         let mut tiers = BTreeMap::new();
         for (tier, list) in &cfg.video_tiers {
             let backends: Vec<VideoBackend> = list

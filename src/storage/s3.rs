@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub struct S3Store {
     client: Client,
+    /// Signs presigned URLs for the public address (`S3_PUBLIC_ENDPOINT`); `client` when none.
+    presigner: Option<Client>,
     bucket: String,
     prefix: String,
     region: String,
@@ -27,6 +29,38 @@ impl S3Store {
         bucket: &str,
         prefix: &str,
     ) -> Self {
+        let b = Self::config(endpoint, region, access_key_id, secret_access_key);
+        Self {
+            client: Client::from_conf(b.build()),
+            presigner: None,
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            region: region.to_string(),
+        }
+    }
+
+    /// Presigned URLs name `public` (`S3_PUBLIC_ENDPOINT`: what providers and API clients can
+    /// reach) while the app keeps talking to its own endpoint. The signature covers the
+    /// public host, so the store must see that host (a proxy passing `Host` through).
+    pub fn with_public_endpoint(
+        mut self,
+        public: Option<&str>,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Self {
+        self.presigner = public.map(|e| {
+            let b = Self::config(Some(e), &self.region, access_key_id, secret_access_key);
+            Client::from_conf(b.build())
+        });
+        self
+    }
+
+    fn config(
+        endpoint: Option<&str>,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> aws_sdk_s3::config::Builder {
         let mut b = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
@@ -43,12 +77,7 @@ impl S3Store {
         if let Some(e) = endpoint {
             b = b.endpoint_url(e);
         }
-        Self {
-            client: Client::from_conf(b.build()),
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-            region: region.to_string(),
-        }
+        b
     }
 
     /// Creates the bucket when it does not exist yet (first start against a fresh store).
@@ -202,7 +231,9 @@ impl ObjectStore for S3Store {
     ) -> Result<Option<String>, StorageError> {
         let cfg = PresigningConfig::expires_in(ttl).map_err(remote)?;
         let req = self
-            .client
+            .presigner
+            .as_ref()
+            .unwrap_or(&self.client)
             .get_object()
             .bucket(&self.bucket)
             .key(self.full_key(key)?)

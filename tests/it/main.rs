@@ -19,6 +19,7 @@ mod console;
 mod deliverable;
 mod delivery;
 mod demo;
+mod deploy;
 mod dialogue;
 mod edits;
 mod face_tracking;

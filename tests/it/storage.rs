@@ -94,6 +94,26 @@ async fn s3_store_round_trips_and_presigned_urls_download() {
     // What a provider would do with it: a plain unauthenticated GET.
     let body = http_get(&url);
     assert_eq!(body, b"jpeg!");
+    // The app talks to the store at its internal address; providers and API clients get
+    // URLs naming the public one (`S3_PUBLIC_ENDPOINT`), here the same server as `localhost`.
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").unwrap();
+    let public = endpoint.replace("127.0.0.1", "localhost");
+    assert_ne!(public, endpoint);
+    let store = s3_store("reelforge-roundtrip")
+        .unwrap()
+        .with_public_endpoint(Some(&public), "test-key", "test-secret");
+    let url = store
+        .presigned_get("inputs/photo.jpg", Duration::from_secs(300))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(url.starts_with(&format!("{public}/")), "{url}");
+    assert!(url.contains("X-Amz-Signature"), "{url}");
+    assert_eq!(http_get(&url), b"jpeg!");
+    assert!(
+        store.exists("inputs/photo.jpg").await.unwrap(),
+        "the app still reaches it"
+    );
 }
 
 /// A minimal HTTP/1.1 GET over a TcpStream: the test needs no HTTP client of its own.

@@ -285,3 +285,42 @@ async fn a_request_stuck_in_the_providers_queue_is_cancelled_and_refunded_at_the
     assert_eq!(*fakes.cancels.lock().unwrap(), 1, "cancelled at fal");
     assert_eq!(ledger::balance_of(&db, 6).await.unwrap(), 900, "refunded");
 }
+
+/// Every series the Grafana dashboard (deploy/grafana-dashboard.json) queries is in `/metrics`
+/// after a remote UGC job that succeeds and one that fails at the provider's deadline (the
+/// registry is the process's: the workers record into it, `/metrics` renders it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_series_exist_after_a_delivered_and_a_failed_remote_job() {
+    reelforge::metrics::install();
+    let dir = tempfile::tempdir().unwrap();
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    touch_user(&db, 8, None, "en").await.unwrap();
+    ledger::credit(&db, 8, 2000, Reason::Payment, "pay", None)
+        .await
+        .unwrap();
+    for stuck in [false, true] {
+        let (_fakes, base) = start_fakes(dir.path(), stuck).await;
+        let mut services = remote_services(&db, dir.path(), &base, Arc::new(Bot::default())).await;
+        services.provider_deadlines =
+            reelforge::config::parse_deadlines(Some("ugc=1,*=3600")).unwrap();
+        let params = json!({"portrait": "gallery/anna.jpg", "script": "Buy now.", "language": "en", "size": "360x640"});
+        let job = queue::submit(
+            &db,
+            NewJob::from_json(8, "ugc_video", params, 600, 3).unwrap(),
+        )
+        .await
+        .unwrap();
+        let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
+        assert_eq!(row.state, if stuck { "failed" } else { "done" }, "{row:?}");
+    }
+    let text = reelforge::metrics::render(&db).await;
+    let missing: Vec<String> = crate::deploy::dashboard_metrics()
+        .into_iter()
+        .filter(|m| !text.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard names {missing:?}, /metrics does not have them:\n{text}"
+    );
+}

@@ -1,0 +1,151 @@
+//! The layout we ship, tested without a Docker engine: `docker-compose.yml` against the
+//! Compose specification's JSON Schema (installed by `scripts/setup.sh`), every long-running
+//! service with a health check and a restart policy and only the proxy publishing ports, the
+//! alert rules through `promtool check rules`, and the Grafana dashboard naming only metrics a
+//! running `serve` exports.
+use std::path::Path;
+use std::process::Command;
+
+const SCHEMA: &str = "/opt/reelforge-fuzz-venv/share/compose_spec.json";
+const PYTHON: &str = "/opt/reelforge-test-venv/bin/python";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// docker-compose.yml as JSON (YAML anchors and merges resolved), read by PyYAML.
+fn compose() -> serde_json::Value {
+    let out = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(root().join("docker-compose.yml"))
+        .output()
+        .expect("the test venv's python (scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_file_follows_the_specification_and_every_service_is_watched_and_restarted() {
+    assert!(
+        Path::new(SCHEMA).exists(),
+        "{SCHEMA} is missing: run scripts/setup.sh (make test does)"
+    );
+    let check = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import sys, json, yaml, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             doc = yaml.safe_load(open(sys.argv[2]))\n\
+             errors = list(jsonschema.Draft201909Validator(schema).iter_errors(doc))\n\
+             [print('/'.join(map(str, e.path)), e.message) for e in errors]\n\
+             sys.exit(1 if errors else 0)",
+            SCHEMA,
+        ])
+        .arg(root().join("docker-compose.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "docker-compose.yml does not follow the Compose specification:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let doc = compose();
+    let services = doc["services"].as_object().unwrap();
+    for name in ["postgres", "minio", "minio-init", "app", "worker", "caddy"] {
+        assert!(services.contains_key(name), "no {name} service");
+    }
+    for (name, s) in services {
+        let restart = s["restart"].as_str().unwrap_or("");
+        // A one-shot service (the bucket's creation) runs until it succeeds; the others
+        // come back after a crash or a reboot and say whether they are healthy.
+        let one_shot = restart == "on-failure";
+        assert!(
+            one_shot || restart == "unless-stopped",
+            "{name}: restart is '{restart}'"
+        );
+        if !one_shot {
+            assert!(
+                s["healthcheck"]["test"].is_array(),
+                "{name} has no health check"
+            );
+        }
+        if name != "caddy" {
+            assert!(
+                s.get("ports").is_none(),
+                "{name} publishes ports: only the proxy does"
+            );
+        }
+    }
+    assert_eq!(
+        services["caddy"]["ports"],
+        serde_json::json!(["80:80", "443:443"])
+    );
+    // The app's settings come from .env: compose only supplies defaults for what it leaves out.
+    let env = services["app"]["environment"].as_object().unwrap();
+    for (k, v) in env {
+        let v = v.as_str().unwrap_or("");
+        assert!(
+            v.starts_with(&format!("${{{k}:-")),
+            "{k} = '{v}' would override .env"
+        );
+    }
+    for name in ["app", "worker"] {
+        let deps = services[name]["depends_on"].as_object().unwrap();
+        assert_eq!(
+            deps["minio-init"]["condition"], "service_completed_successfully",
+            "{name} starts after the bucket exists"
+        );
+    }
+}
+
+#[test]
+fn the_alert_rules_pass_promtool() {
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(root().join("deploy/alerts.yml"))
+        .output()
+        .expect("promtool (Debian's prometheus package, installed by scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
+}
+
+/// The metric names the Grafana dashboard's queries use (`reelforge_*`, without the
+/// histogram suffixes).
+pub(crate) fn dashboard_metrics() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut names: Vec<String> = Vec::new();
+    for panel in doc["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("reelforge_") {
+                    let base = name
+                        .strip_suffix("_bucket")
+                        .or_else(|| name.strip_suffix("_count"))
+                        .or_else(|| name.strip_suffix("_sum"))
+                        .unwrap_or(name);
+                    names.push(format!("reelforge_{base}"));
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 10, "{names:?}");
+    names
+}
