@@ -104,6 +104,26 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy the SQLite database into the object store (online; keeps the newest --keep).
+    Backup {
+        /// Backups to keep (older ones are deleted).
+        #[arg(long, default_value_t = 14)]
+        keep: usize,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the SQLite database with a backup (the newest unless --from names one).
+    /// Stop serve and the workers first.
+    Restore {
+        /// The backup's key (`backups/reelforge-….sqlite`); default: the newest.
+        #[arg(long)]
+        from: Option<String>,
+        /// Replace an existing database file.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// A user's balance and latest ledger entries.
     History {
         #[arg(long)]
@@ -134,6 +154,12 @@ pub fn run(a: AdminArgs) -> Result<(), CliError> {
             config,
             ..
         } => topup_user(user, amount, key, config),
+        AdminCommand::Backup { keep, config } => super::data::backup(keep, config),
+        AdminCommand::Restore {
+            from,
+            force,
+            config,
+        } => super::data::restore(from, force, config),
         AdminCommand::Users { limit, config } => with_db(config, async move |_cfg, db| {
             let (total, users) = admin::recent_users(&db, limit).await.map_err(internal)?;
             println!("{total} users");

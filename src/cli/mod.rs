@@ -3,6 +3,7 @@
 mod admin;
 mod bench_bot;
 mod bench_queue;
+mod data;
 mod demo;
 mod healthcheck;
 mod media_commands;
@@ -49,6 +50,9 @@ enum Command {
     BenchBot(bench_bot::BenchBotArgs),
     /// Ask this machine's serve or worker for /health (Docker and compose health checks).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Apply the database migrations and print the schema version (serve and workers also
+    /// migrate at start; an older binary refuses a newer schema).
+    Migrate(data::MigrateArgs),
 }
 
 /// What went wrong, sorted by whose fault it is.
@@ -112,6 +116,7 @@ pub fn run() -> Result<(), CliError> {
         Command::BenchQueue(a) => bench_queue::run(a),
         Command::BenchBot(a) => bench_bot::run(a),
         Command::Healthcheck(a) => healthcheck::run(a),
+        Command::Migrate(a) => data::migrate(a),
         Command::Serve(a) => {
             reelforge::metrics::install();
             serve::run(a)

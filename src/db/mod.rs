@@ -67,6 +67,7 @@ macro_rules! ledger_step {
 pub mod account;
 pub mod api;
 pub mod api_keys;
+pub mod backup;
 pub mod cache;
 pub mod characters;
 pub mod console;
@@ -104,6 +105,8 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database is at schema version {database}, written by a newer reelforge; this binary knows versions up to {binary}: run the newer binary, or restore a backup made before the upgrade")]
+    NewerSchema { database: i64, binary: i64 },
 }
 
 impl Db {
@@ -150,9 +153,41 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
+        self.refuse_newer_schema().await?;
         match self {
             Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// The newest schema version this binary carries.
+    pub fn known_schema(&self) -> i64 {
+        let versions = match self {
+            Db::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+        };
+        versions.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The newest schema version applied to the database (0 for a new one).
+    pub async fn applied_schema(&self) -> Result<i64, DbError> {
+        // No migrations table yet: a new database.
+        let applied: Result<Option<i64>, sqlx::Error> = on_db!(self, p => sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(p)
+        .await);
+        Ok(applied.ok().flatten().unwrap_or(0))
+    }
+
+    /// An older binary on a newer schema stops with one sentence naming both versions
+    /// (instead of failing on a migration it does not know, over and over under a restart
+    /// policy).
+    async fn refuse_newer_schema(&self) -> Result<(), DbError> {
+        let (database, binary) = (self.applied_schema().await?, self.known_schema());
+        if database > binary {
+            return Err(DbError::NewerSchema { database, binary });
         }
         Ok(())
     }
@@ -161,6 +196,14 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         on_db!(self, p => sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)").fetch_one(p).await?);
         Ok(())
+    }
+
+    /// Closes the pool (its connections end; the SQLite file may then be replaced).
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
     }
 
     pub fn kind(&self) -> &'static str {

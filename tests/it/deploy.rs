@@ -149,3 +149,132 @@ pub(crate) fn dashboard_metrics() -> Vec<String> {
     assert!(names.len() >= 10, "{names:?}");
     names
 }
+
+/// Runs `reelforge args` with `env`; (exit code, stdout + stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reelforge"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Back up (three times, keeping two), wipe, restore: the balances, the ledger and the jobs
+/// are what they were. A restore over a live file needs --force; an older binary refuses a
+/// newer schema with one sentence naming both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() {
+    use reelforge::db::{jobs as queue, ledger, users::touch_user, Db};
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("data/reelforge.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let files = dir.path().join("files");
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("STORAGE_URL", files.to_str().unwrap()),
+    ];
+    let db = Db::connect(&url).await.unwrap();
+    for (user, tokens) in [(1, 500), (2, 1200)] {
+        touch_user(&db, user, None, "ru").await.unwrap();
+        ledger::credit(
+            &db,
+            user,
+            tokens,
+            ledger::Reason::Payment,
+            &format!("p{user}"),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let job = queue::submit(
+        &db,
+        queue::NewJob::from_json(
+            2,
+            "character_edit",
+            serde_json::json!({"image": "uploads/a.jpg", "prompt": "hat"}),
+            100,
+            3,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let books = |db: Db| async move {
+        let mut v = Vec::new();
+        for user in [1, 2] {
+            v.push((
+                ledger::balance_of(&db, user).await.unwrap(),
+                ledger::history(&db, user, 100).await.unwrap().len(),
+            ));
+        }
+        let jobs: Vec<(i64, i64, String)> = queue::all_jobs(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| (j.id, j.cost_tokens, j.state.name().to_string()))
+            .collect();
+        (v, jobs)
+    };
+    let before = books(db.clone()).await;
+    assert_eq!(before.1.len(), 1);
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let (code, out) = run(&["admin", "backup", "--keep", "2"], &env);
+        assert_eq!(code, 0, "{out}");
+        made.push(
+            out.split_whitespace()
+                .find(|w| w.starts_with("backups/"))
+                .unwrap()
+                .to_string(),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert!(
+        !files.join(&made[0]).exists(),
+        "the oldest is removed: {made:?}"
+    );
+    assert!(files.join(&made[1]).exists() && files.join(&made[2]).exists());
+    // A job made after the last backup is not in it.
+    queue::cancel(&db, job).await.unwrap();
+    db.close().await;
+    let (code, out) = run(&["admin", "restore"], &env);
+    assert_eq!(
+        code, 2,
+        "a live file is not replaced without --force: {out}"
+    );
+    assert!(out.contains("--force"), "{out}");
+    // Wiped: the database file and its WAL are gone.
+    for side in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", db_path.display()));
+    }
+    let (code, out) = run(&["admin", "restore"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&made[2]), "the newest: {out}");
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(
+        books(db.clone()).await,
+        before,
+        "balances, ledger and jobs as backed up"
+    );
+    // A newer binary's migration in the database: this one refuses with both versions.
+    let known = db.known_schema();
+    crate::dbs::exec(&db, "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101, 'from the future', CURRENT_TIMESTAMP, TRUE, x'00', 1)").await;
+    db.close().await;
+    let (code, out) = run(&["migrate"], &env);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("schema version 99990101") && out.contains(&format!("up to {known}")),
+        "{out}"
+    );
+    assert_eq!(out.trim().lines().count(), 1, "one sentence: {out}");
+}

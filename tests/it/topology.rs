@@ -129,12 +129,41 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
             .unwrap();
     }
     let worker_args = ["worker", "--lease-s", "3", "--grace", "1"];
+    // Each worker has its own HTTP_ADDR (as each compose container does) for its /health
+    // and /metrics.
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let worker_env = |p: u16| {
+        let mut e = env.clone();
+        e.retain(|(k, _)| k != "HTTP_ADDR");
+        e.push(("HTTP_ADDR".into(), format!("127.0.0.1:{p}")));
+        e
+    };
+    let (port_a, port_b) = (free_port(), free_port());
     let mut procs = Processes(vec![
         reelforge("serve", &["serve", "--no-workers"], &env, dir.path()),
-        reelforge("worker-a", &worker_args, &env, dir.path()),
-        reelforge("worker-b", &worker_args, &env, dir.path()),
+        reelforge("worker-a", &worker_args, &worker_env(port_a), dir.path()),
+        reelforge("worker-b", &worker_args, &worker_env(port_b), dir.path()),
     ]);
     let http = reqwest::Client::new();
+    for p in [port_a, port_b] {
+        let url = format!("http://127.0.0.1:{p}/health");
+        wait_until(
+            "a worker's /health",
+            dir.path(),
+            Duration::from_secs(30),
+            || {
+                let r = http.get(&url).send();
+                async move { r.await.is_ok_and(|r| r.status().is_success()) }
+            },
+        )
+        .await;
+    }
     let health = format!("http://127.0.0.1:{port}/health");
     wait_until(
         "serve to answer",
@@ -161,6 +190,28 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
         all_terminal(10)
     })
     .await;
+    // The workers' own /metrics carry what they did (serve's registry does not).
+    let mut finished = 0;
+    for p in [port_a, port_b] {
+        let text = http
+            .get(format!("http://127.0.0.1:{p}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("reelforge_queue_depth"), "{text}");
+        finished += text
+            .lines()
+            .filter(|l| l.starts_with("reelforge_jobs_finished_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as i64;
+    }
+    assert_eq!(
+        finished, 10,
+        "the ten jobs, counted by the workers that ran them"
+    );
     for job in queue::all_jobs(&db).await.unwrap() {
         assert_done_and_delivered(&job);
         let (_, message) = reelforge::db::progress::message_of(&db, job.id)
