@@ -242,7 +242,7 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(JobView::of(&j))).into_response())
 }
 
-/// `GET /v1/jobs/{id}/result`: a presigned URL (302) when the store has them, the file
+/// `GET /v1/jobs/{id}/result`: a redirect (303) to a presigned URL when the store has them, the file
 /// itself otherwise.
 pub async fn result(
     State(s): State<Api>,

@@ -97,7 +97,7 @@ pub fn build(prices: &PriceTable) -> Value {
                 "post": {"summary": "Cancel a job (its tokens come back once; the job stays listed as cancelled)", "parameters": id_param,
                          "responses": common(json!({"202": ok(&job, "Cancelling"), "404": not_found, "409": problem("Already finished, or its result is being delivered")}))}},
             "/v1/jobs/{id}/result": {"get": {"summary": "The finished video (or edited image): a redirect to a presigned URL, or the file", "parameters": id_param,
-                "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "302": {"description": "Presigned URL in Location"},
+                "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "303": {"description": "Presigned URL in Location"},
                                            "404": not_found, "409": problem("Not finished, or it made no file")}))}},
             "/v1/balance": {"get": {"summary": "Your token balance", "responses": common(json!({"200": ok(&balance, "Balance")}))}},
             "/v1/prices": {"get": {"summary": "Prices in tokens", "responses": common(json!({"200": {"description": "The price table", "content": {"application/json": {"schema": {"type": "object"}}}}}))}},

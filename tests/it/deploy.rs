@@ -5,6 +5,7 @@
 //! running `serve` exports.
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const SCHEMA: &str = "/opt/reelforge-fuzz-venv/share/compose_spec.json";
 const PYTHON: &str = "/opt/reelforge-test-venv/bin/python";
@@ -277,4 +278,161 @@ async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() 
         "{out}"
     );
     assert_eq!(out.trim().lines().count(), 1, "one sentence: {out}");
+}
+
+/// Kills the processes this test started (by their own PIDs) when it ends.
+struct Procs(Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The compose layout as processes (the proxy aside): `serve --no-workers` and a `worker`
+/// with the compose file's commands, PostgreSQL, the S3 test server reached inside at
+/// 127.0.0.1 and handed out under a public name (`localhost`, `S3_PUBLIC_ENDPOINT`), and
+/// remote-shaped providers through `*_BASE_URL`: a fake ElevenLabs and a fake fal that
+/// fetches the presigned URLs it is given, as fal does. One UGC order through the API is
+/// made, and its result downloaded through the public name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_public_store() {
+    use crate::api::Client;
+    use reelforge::db::{ledger, users::touch_user};
+    let Some(pg) = crate::dbs::postgres().await else {
+        return;
+    };
+    let Ok(s3) = std::env::var("TEST_S3_ENDPOINT") else {
+        return;
+    };
+    let public_s3 = s3.replace("127.0.0.1", "localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let (fakes, fake_base) = crate::ugc_remote::start_fakes(dir.path(), false).await;
+    let (_tg, tg_url) = crate::fake_tg::FakeTelegram::start().await;
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (serve_port, worker_port) = (free_port(), free_port());
+    let storage = format!("s3://deploy-{serve_port}/media");
+    let common: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", pg.url.clone()),
+        ("STORAGE_URL", storage),
+        ("S3_ENDPOINT", s3.clone()),
+        ("S3_PUBLIC_ENDPOINT", public_s3.clone()),
+        ("S3_ACCESS_KEY_ID", "test".into()),
+        ("S3_SECRET_ACCESS_KEY", "test".into()),
+        ("TELEGRAM_BOT_TOKEN", "123:TEST".into()),
+        ("TELEGRAM_API_URL", tg_url.clone()),
+        ("PROVIDERS", "remote".into()),
+        ("ELEVENLABS_API_KEYS", "el".into()),
+        ("ELEVENLABS_BASE_URL", format!("{fake_base}/el")),
+        ("FAL_API_KEYS", "fal".into()),
+        ("FAL_BASE_URL", format!("{fake_base}/fal")),
+        (
+            "TALKING_HEAD_CHAIN",
+            "fal:fal-ai/bytedance/omnihuman/v1.5".into(),
+        ),
+        ("TTS_CHAIN", "elevenlabs".into()),
+        ("JOB_COOLDOWN_S", "0".into()),
+    ];
+    let env_with = |addr: u16| -> Vec<(String, String)> {
+        let mut e: Vec<(String, String)> = common
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        e.push(("HTTP_ADDR".into(), format!("127.0.0.1:{addr}")));
+        e
+    };
+    // The user, their tokens and an API key, as the bot would have made them.
+    touch_user(&pg.db, 901, None, "en").await.unwrap();
+    ledger::credit(&pg.db, 901, 5000, ledger::Reason::Payment, "seed:901", None)
+        .await
+        .unwrap();
+    let (key, _) = reelforge::db::api_keys::create(&pg.db, 901)
+        .await
+        .unwrap()
+        .unwrap();
+    let spawn = crate::common::spawn_reelforge;
+    let _procs = Procs(vec![
+        spawn(
+            "serve",
+            &["serve", "--no-workers"],
+            &env_with(serve_port),
+            dir.path(),
+        ),
+        spawn(
+            "worker",
+            &["worker", "--concurrency", "1"],
+            &env_with(worker_port),
+            dir.path(),
+        ),
+    ]);
+    let http = reqwest::Client::new();
+    for port in [serve_port, worker_port] {
+        let url = format!("http://127.0.0.1:{port}/health");
+        crate::common::wait_until(
+            "/health of serve and the worker",
+            Duration::from_secs(30),
+            || {
+                let r = http.get(&url).send();
+                async move { r.await.is_ok_and(|r| r.status().is_success()) }
+            },
+        )
+        .await;
+    }
+    let c = Client {
+        http: http.clone(),
+        base: format!("http://127.0.0.1:{serve_port}"),
+    };
+    let (status, upload) = c
+        .upload(
+            &key,
+            "portrait.jpg",
+            std::fs::read(crate::common::ASTRONAUT).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 201, "{upload}");
+    let spec = serde_json::json!({"kind": "ugc_video", "portrait": upload["id"], "script": "Buy now.",
+                                  "language": "en", "size": "360x640"});
+    let (status, _, body) = c.post_job(&key, &spec.to_string(), None).await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let log = |name: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    };
+    let view = c.wait_state(&key, id, "done").await;
+    assert!(view["result_url"].is_string(), "{view}\n{}", log("worker"));
+    // The talking-head provider fetched the portrait and the speech through the public name.
+    let fetched = fakes.fetched.lock().unwrap().clone();
+    assert_eq!(fetched.len(), 2, "image and audio: {fetched:?}");
+    for (url, status, bytes) in &fetched {
+        assert!(url.starts_with(&format!("{public_s3}/")), "{url}");
+        assert_eq!((*status, *bytes > 0), (200, true), "{url}");
+    }
+    // The result: a redirect to the public name, which serves the video.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(format!("{}/v1/jobs/{id}/result", c.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "See Other: the presigned URL");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&format!("{public_s3}/")), "{location}");
+    let video = http.get(&location).send().await.unwrap();
+    assert_eq!(video.status().as_u16(), 200);
+    assert!(video.bytes().await.unwrap().len() > 1000);
 }

@@ -23,11 +23,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Default)]
-struct Fakes {
+pub(crate) struct Fakes {
     base: Mutex<String>,
+    /// Inputs handed over as URLs, fetched as a provider would: (url, status, bytes).
+    pub(crate) fetched: Mutex<Vec<(String, u16, usize)>>,
     omnihuman_input: Mutex<Value>,
     status_calls: Mutex<u32>,
     head: Mutex<Vec<u8>>,
+    /// What the fake ElevenLabs speaks: 0.8 s of real MP3.
+    audio: Mutex<Vec<u8>>,
     /// The talking head never leaves fal's queue.
     stuck: std::sync::atomic::AtomicBool,
     cancels: Mutex<u32>,
@@ -35,7 +39,7 @@ struct Fakes {
 
 type S = State<Arc<Fakes>>;
 
-async fn tts(Json(body): Json<Value>) -> Json<Value> {
+async fn tts(State(f): S, Json(body): Json<Value>) -> Json<Value> {
     assert_eq!(body["model_id"], "eleven_multilingual_v2");
     let text = body["text"].as_str().unwrap().to_string();
     // One character every 0.1 s, as the with-timestamps endpoint reports them.
@@ -43,11 +47,27 @@ async fn tts(Json(body): Json<Value>) -> Json<Value> {
     let starts: Vec<f64> = (0..chars.len()).map(|i| i as f64 * 0.1).collect();
     let ends: Vec<f64> = (0..chars.len()).map(|i| i as f64 * 0.1 + 0.1).collect();
     Json(
-        json!({"audio_base64": base64::engine::general_purpose::STANDARD.encode(b"ID3 mp3"), "alignment": {"characters": chars, "character_start_times_seconds": starts, "character_end_times_seconds": ends}}),
+        json!({"audio_base64": base64::engine::general_purpose::STANDARD.encode(f.audio.lock().unwrap().as_slice()), "alignment": {"characters": chars, "character_start_times_seconds": starts, "character_end_times_seconds": ends}}),
     )
 }
 
 async fn submit(State(f): S, Json(body): Json<Value>) -> Json<Value> {
+    // A URL input is fetched now, from "outside", as fal does.
+    for field in ["image_url", "audio_url"] {
+        if let Some(url) = body[field].as_str().filter(|u| u.starts_with("http")) {
+            let (status, len) = match reqwest::get(url).await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    (status, r.bytes().await.map_or(0, |b| b.len()))
+                }
+                Err(_) => (0, 0),
+            };
+            f.fetched
+                .lock()
+                .unwrap()
+                .push((url.to_string(), status, len));
+        }
+    }
     *f.omnihuman_input.lock().unwrap() = body;
     let b = f.base.lock().unwrap().clone();
     Json(
@@ -71,11 +91,25 @@ async fn result(State(f): S) -> Json<Value> {
     )
 }
 
-/// The fake ElevenLabs and fal servers; returns them and their base URL.
-async fn start_fakes(dir: &Path, stuck: bool) -> (Arc<Fakes>, String) {
+/// The fake ElevenLabs and fal servers; returns them and their base URL (ElevenLabs under
+/// `/el`, fal under `/fal`).
+pub(crate) async fn start_fakes(dir: &Path, stuck: bool) -> (Arc<Fakes>, String) {
     let head = common::moving_head(dir, "omnihuman.mp4", 3.0);
     let fakes = Arc::new(Fakes::default());
     *fakes.head.lock().unwrap() = std::fs::read(&head).unwrap();
+    let speech = dir.join("speech.mp3");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=300:d=0.8",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "64k",
+        speech.to_str().unwrap(),
+    ]);
+    *fakes.audio.lock().unwrap() = std::fs::read(&speech).unwrap();
     fakes
         .stuck
         .store(stuck, std::sync::atomic::Ordering::SeqCst);
