@@ -4,7 +4,8 @@
 # libjpeg-turbo (photos are decoded and encoded with its SIMD code), fonts, espeak-ng for the offline
 # voice, the ffmpeg CLI and vipsthumbnail (tests and benchmarks compare against them),
 # headless Chromium and its WebDriver (the console is tested in a real browser), promtool
-# (Debian's prometheus package: the alert rules are checked), and a
+# (Debian's prometheus package: the alert rules are checked), Caddy (the proxy's
+# configuration is validated), and a
 # Rust toolchain when none is installed. Quick when everything is already there.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ PACKAGES=(
   libavutil-dev libswscale-dev libswresample-dev
   ffmpeg espeak-ng fonts-dejavu-core libvips-tools time
   postgresql ca-certificates curl python3 python3-venv
-  chromium chromium-driver prometheus
+  chromium chromium-driver prometheus caddy
 )
 
 as_root() {

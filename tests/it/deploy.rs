@@ -60,7 +60,15 @@ fn the_compose_file_follows_the_specification_and_every_service_is_watched_and_r
     );
     let doc = compose();
     let services = doc["services"].as_object().unwrap();
-    for name in ["postgres", "minio", "minio-init", "app", "worker", "caddy", "pg-backup"] {
+    for name in [
+        "postgres",
+        "minio",
+        "minio-init",
+        "app",
+        "worker",
+        "caddy",
+        "pg-backup",
+    ] {
         assert!(services.contains_key(name), "no {name} service");
     }
     for (name, s) in services {
@@ -440,4 +448,48 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
     let video = http.get(&location).send().await.unwrap();
     assert_eq!(video.status().as_u16(), 200);
     assert!(video.bytes().await.unwrap().len() > 1000);
+}
+
+/// The proxy's configuration is what Caddy accepts, with the app and the object store behind
+/// it and `/metrics` not served to the internet.
+#[test]
+fn the_caddyfile_is_valid_and_keeps_metrics_private() {
+    let caddyfile = root().join("deploy/Caddyfile");
+    let env = [
+        ("PUBLIC_HOST", "ads.example.com"),
+        ("S3_BUCKET", "reelforge"),
+    ];
+    let out = Command::new("caddy")
+        .args(["adapt", "--adapter", "caddyfile", "--config"])
+        .arg(&caddyfile)
+        .envs(env)
+        .output()
+        .expect("caddy (Debian's package, installed by scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "ads.example.com",
+        "app:8080",
+        "minio:9000",
+        "/metrics",
+        "/reelforge/*",
+    ] {
+        assert!(json.contains(needle), "{needle} in {json}");
+    }
+    let out = Command::new("caddy")
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(&caddyfile)
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
