@@ -1,6 +1,7 @@
 # CPU image: the reelforge binary on Debian 12 with FFmpeg 5.1's shared libraries.
 #   docker build -t reelforge .
-#   docker run --rm -v "$PWD/out:/app/out" reelforge demo
+#   docker run --rm --user "$(id -u)" -v "$PWD/out:/app/out" reelforge demo
+# (it runs as an unprivileged user: --user lets it write to the folder you mount)
 # Dockerfile.gpu builds the same binary against the same FFmpeg and only adds what the NVIDIA
 # Container Toolkit needs to mount the driver (Debian's FFmpeg 5.1 has NVDEC and NVENC).
 FROM rust:1.95-bookworm AS build

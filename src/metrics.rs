@@ -32,7 +32,7 @@ pub fn install() -> &'static PrometheusHandle {
         for kind in ["message", "callback"] {
             metrics::counter!("reelforge_bot_updates_total", "kind" => kind).increment(0);
         }
-        for outcome in ["sent", "uncertain", "refused"] {
+        for outcome in ["sent", "uncertain", "refused", "unreachable"] {
             metrics::counter!("reelforge_deliveries_total", "outcome" => outcome).increment(0);
         }
         metrics::counter!("reelforge_videos_delivered_total").increment(0);

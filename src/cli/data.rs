@@ -65,10 +65,9 @@ pub fn backup(keep: usize, config: Option<PathBuf>) -> Result<(), CliError> {
             .map_err(|e| CliError::BadInput(format!("{e}.")))?;
         let store = super::worker::build_storage(&cfg).await?;
         let work = std::env::temp_dir().join(format!("reelforge-backup-{}", std::process::id()));
-        let made = backup::backup(&db, &store, &work, keep)
-            .await
-            .map_err(backup_error)?;
+        let made = backup::backup(&db, &store, &work, keep).await;
         let _ = std::fs::remove_dir_all(&work);
+        let made = made.map_err(backup_error)?;
         println!(
             "backed up to {} ({} KB); {} older removed (keeping {keep})",
             made.key,

@@ -32,6 +32,7 @@ pub fn run(a: HealthcheckArgs) -> Result<(), CliError> {
     rt.block_on(async {
         let answer = reqwest::Client::builder()
             .timeout(Duration::from_secs(a.timeout))
+            .no_proxy()
             .build()
             .map_err(|e| CliError::Internal(e.to_string()))?
             .get(&url)

@@ -38,6 +38,9 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
     let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
     reelforge::logging::init_with(cfg.rust_log.as_deref(), cfg.log_json);
+    // While this process runs, `admin restore` cannot replace its SQLite file.
+    let _in_use = reelforge::db::backup::hold_in_use(&cfg.database_url)
+        .map_err(|e| CliError::BadInput(format!("DATABASE_URL: {e}.")))?;
     media::set_gpu(cfg.media_gpu);
     tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;

@@ -71,6 +71,9 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
     let cfg = Config::load(a.config.as_deref(), |k| std::env::var(k).ok(), flags)
         .map_err(|e| CliError::BadInput(format!("{e}.")))?;
     reelforge::logging::init_with(cfg.rust_log.as_deref(), cfg.log_json);
+    // While this process runs, `admin restore` cannot replace its SQLite file.
+    let _in_use = reelforge::db::backup::hold_in_use(&cfg.database_url)
+        .map_err(|e| CliError::BadInput(format!("DATABASE_URL: {e}.")))?;
     media::set_gpu(cfg.media_gpu);
     tracing::info!(decode = %media::decode_path(), "media GPU path");
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::Internal(e.to_string()))?;
@@ -86,7 +89,7 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
             grace_s: a.grace,
             lease_s: a.lease_s,
         };
-        serve_ops(&cfg, &db).await;
+        serve_ops(&cfg, &db).await?;
         let workers = start(&cfg, db, storage, options, deliver).await?;
         shutdown_signal().await;
         tracing::info!(
@@ -98,10 +101,13 @@ pub fn run(a: WorkerArgs) -> Result<(), CliError> {
     })
 }
 
-/// `/health` and `/metrics` of this worker process on `HTTP_ADDR` (in compose each
-/// container has its own). When the address is taken — a worker beside `serve` on one host
-/// with the same setting — the worker runs without them and says so once.
-async fn serve_ops(cfg: &Config, db: &Db) {
+/// `/health` and `/metrics` of this worker process on `WORKER_HTTP_ADDR` (compose sets it for
+/// every worker container; unset, the worker serves neither, so it never takes `serve`'s
+/// `HTTP_ADDR` on a shared host).
+async fn serve_ops(cfg: &Config, db: &Db) -> Result<(), CliError> {
+    let Some(addr) = cfg.worker_http_addr else {
+        return Ok(());
+    };
     let state = reelforge::http::AppState {
         db: db.clone(),
         stripe_webhook_secret: None,
@@ -110,19 +116,14 @@ async fn serve_ops(cfg: &Config, db: &Db) {
         referral_percent: 0,
         trusted_proxies: Arc::new(cfg.trusted_proxies.clone()),
     };
-    match tokio::net::TcpListener::bind(cfg.http_addr).await {
-        Ok(listener) => {
-            tracing::info!(addr = %cfg.http_addr, "worker serving /health and /metrics");
-            let app = reelforge::http::ops_router(state)
-                .into_make_service_with_connect_info::<std::net::SocketAddr>();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-        }
-        Err(e) => tracing::warn!(
-            addr = %cfg.http_addr,
-            error = %e,
-            "HTTP_ADDR is taken: this worker serves no /health or /metrics (give it its own address)"
-        ),
-    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::BadInput(format!("WORKER_HTTP_ADDR {addr} cannot be used: {e}.")))?;
+    tracing::info!(%addr, "worker serving /health and /metrics");
+    let app = reelforge::http::ops_router(state)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(())
 }
 
 /// Workers running in this process, stopped gracefully by [`RunningWorkers::stop`].

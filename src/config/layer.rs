@@ -59,10 +59,11 @@ pub struct Layer {
     pub kie_base_url: Option<String>,
     pub elevenlabs_base_url: Option<String>,
     pub s3_public_endpoint: Option<String>,
+    pub worker_http_addr: Option<String>,
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 54] = [
+pub const SETTING_NAMES: [&str; 55] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -117,10 +118,11 @@ pub const SETTING_NAMES: [&str; 54] = [
     "KIE_BASE_URL",
     "ELEVENLABS_BASE_URL",
     "S3_PUBLIC_ENDPOINT",
+    "WORKER_HTTP_ADDR",
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 54] {
+    fn slots(&mut self) -> [&mut Option<String>; 55] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -176,6 +178,7 @@ impl Layer {
             &mut self.kie_base_url,
             &mut self.elevenlabs_base_url,
             &mut self.s3_public_endpoint,
+            &mut self.worker_http_addr,
         ]
     }
 

@@ -53,6 +53,9 @@ pub struct Config {
     /// `POLICY_DIR`: the operator's `terms|privacy|refunds.<ru|en>.md`; the bundled texts
     /// for any file missing there.
     pub policy_dir: Option<String>,
+    /// `WORKER_HTTP_ADDR`: where a `reelforge worker` serves its `/health` and `/metrics`
+    /// (none when unset: on one host beside `serve`, `HTTP_ADDR` is serve's).
+    pub worker_http_addr: Option<std::net::SocketAddr>,
     /// `RUST_LOG`: log levels (`info` and quieter HTTP crates when unset).
     pub rust_log: Option<String>,
     /// `LOG_FORMAT=json`: one JSON object per log line.
@@ -301,6 +304,14 @@ impl Config {
                 }
             },
             provider_urls,
+            worker_http_addr: match l.worker_http_addr.take().filter(|a| !a.trim().is_empty()) {
+                None => None,
+                Some(a) => Some(a.trim().parse().map_err(|_| {
+                    ConfigError(format!(
+                        "WORKER_HTTP_ADDR must be HOST:PORT such as 0.0.0.0:8080 (got '{a}')"
+                    ))
+                })?),
+            },
             api_webhook_private_ok: whole_number(
                 l.api_webhook_private_ok,
                 "API_WEBHOOK_PRIVATE_OK",

@@ -60,7 +60,14 @@ pub async fn backup(
     let Db::Sqlite(pool) = db else {
         return Err(BackupError::Postgres);
     };
-    std::fs::create_dir_all(work)?;
+    // The copy holds every user's data: a directory only this user can read.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(work)?;
+    }
     let stamp = chrono_like_stamp(super::now_ms());
     let file = work.join(format!("reelforge-{stamp}.sqlite"));
     let _ = std::fs::remove_file(&file);
@@ -71,12 +78,12 @@ pub async fn backup(
         .await?;
     let bytes = std::fs::metadata(&file)?.len();
     let key = format!("backups/reelforge-{stamp}.sqlite");
-    store
-        .put_file(&key, &file, "application/vnd.sqlite3")
-        .await?;
+    let stored = store.put_file(&key, &file, "application/vnd.sqlite3").await;
     let _ = std::fs::remove_file(&file);
+    stored?;
     let mut all = index(store).await?;
-    all.retain(|k| k != &key);
+    // Only names this command makes are kept (and so ever deleted) from the index.
+    all.retain(|k| k != &key && is_backup_key(k));
     all.push(key.clone());
     let cut = all.len().saturating_sub(keep.max(1));
     let removed: Vec<String> = all.drain(..cut).collect();
@@ -118,9 +125,52 @@ pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
+/// `<database>.inuse`: `serve` and the workers hold a shared lock on it while they run, so a
+/// restore (which needs it exclusively) cannot replace a database in use.
+fn in_use_path(db_file: &Path) -> PathBuf {
+    let mut p = db_file.as_os_str().to_owned();
+    p.push(".inuse");
+    PathBuf::from(p)
+}
+
+/// Held by `serve` and every worker for as long as they run (SQLite only; `None` for
+/// PostgreSQL or an in-memory database).
+pub fn hold_in_use(database_url: &str) -> std::io::Result<Option<std::fs::File>> {
+    let Some(path) = sqlite_path(database_url) else {
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(in_use_path(&path))?;
+    file.lock_shared()?;
+    Ok(Some(file))
+}
+
+/// A backup's key as `backup` names them.
+fn is_backup_key(key: &str) -> bool {
+    key.strip_prefix("backups/reelforge-")
+        .and_then(|rest| rest.strip_suffix(".sqlite"))
+        .is_some_and(|stamp| {
+            stamp.len() == 15
+                && stamp.bytes().enumerate().all(|(i, b)| {
+                    if i == 8 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+        })
+}
+
 /// Replaces the SQLite database at `database_url` with the backup `key` (or the newest when
-/// `None`). The copy is fetched and opened first (it must be a reelforge database); then it
-/// takes the file's place in one rename. Stop `serve` and the workers before restoring.
+/// `None`). Refused while `serve` or a worker runs on it. The copy is fetched and checked
+/// first (SQLite's integrity check, a reelforge schema no newer than this binary's); then
+/// the old file is kept as `<database>.pre-restore` and the copy takes its place.
 pub async fn restore(
     store: &impl ObjectStore,
     key: Option<&str>,
@@ -137,6 +187,11 @@ pub async fn restore(
             .pop()
             .ok_or_else(|| BackupError::Refused("there is no backup in the store yet".into()))?,
     };
+    if !is_backup_key(&key) {
+        return Err(BackupError::Refused(format!(
+            "'{key}' is not a backup's name (backups/reelforge-YYYYMMDD-HHMMSS.sqlite)"
+        )));
+    }
     if path.exists() && !force {
         return Err(BackupError::Refused(format!(
             "{} exists: stop serve and the workers, then restore with --force to replace it",
@@ -146,31 +201,69 @@ pub async fn restore(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    let guard = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(in_use_path(&path))?;
+    if guard.try_lock().is_err() {
+        return Err(BackupError::Refused(format!(
+            "serve or a worker is running on {} (it holds {}): stop them first",
+            path.display(),
+            in_use_path(&path).display()
+        )));
+    }
     let incoming = path.with_extension("restoring");
     store.get_to_file(&key, &incoming).await?;
     // It must open as a reelforge database (its migrations table) before it replaces anything.
     let check = format!("sqlite://{}?mode=ro", incoming.display());
     let opened = async {
         let pool = sqlx::SqlitePool::connect(&check).await?;
-        let n: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM _sqlx_migrations")
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&pool)
             .await?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await?;
         pool.close().await;
-        Ok::<i64, sqlx::Error>(n)
+        Ok::<(String, Option<i64>), sqlx::Error>((integrity, version))
     }
     .await;
-    if !matches!(opened, Ok(n) if n > 0) {
+    let known = sqlx::migrate!("./migrations/sqlite")
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    let problem = match opened {
+        Ok((integrity, _)) if integrity != "ok" => {
+            Some(format!("it fails SQLite's integrity check ({integrity})"))
+        }
+        Ok((_, None)) => Some("it is not a reelforge database".to_string()),
+        Ok((_, Some(v))) if v > known => Some(format!(
+            "its schema is version {v}, newer than this binary's {known}"
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("it does not open as SQLite ({e})")),
+    };
+    if let Some(problem) = problem {
         let _ = std::fs::remove_file(&incoming);
         return Err(BackupError::Refused(format!(
-            "{key} is not a reelforge database backup"
+            "{key} is not restored: {problem}"
         )));
     }
-    for side in ["-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(side);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+    // The database being replaced is kept beside it, with its WAL, until the operator removes it.
+    for side in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(side);
+        let mut to = path.as_os_str().to_owned();
+        to.push(format!(".pre-restore{side}"));
+        if Path::new(&from).exists() {
+            std::fs::rename(&from, &to)?;
+        }
     }
     std::fs::rename(&incoming, &path)?;
+    drop(guard);
     Ok(key)
 }
 
@@ -192,5 +285,16 @@ mod tests {
             Some("/var/lib/r.db".into())
         );
         assert_eq!(super::sqlite_path("postgres://x@y/z"), None);
+        assert!(super::is_backup_key(
+            "backups/reelforge-20261207-071507.sqlite"
+        ));
+        for bad in [
+            "uploads/ab/x.jpg",
+            "backups/reelforge-latest.sqlite",
+            "backups/../uploads/x.sqlite",
+            "backups/reelforge-20261207-071507.sqlite.jpg",
+        ] {
+            assert!(!super::is_backup_key(bad), "{bad}");
+        }
     }
 }

@@ -102,13 +102,33 @@ fn the_compose_file_follows_the_specification_and_every_service_is_watched_and_r
         services["caddy"]["ports"],
         serde_json::json!(["80:80", "443:443"])
     );
-    // The app's settings come from .env: compose only supplies defaults for what it leaves out.
+    // The app's settings come from .env: compose only supplies defaults for what it leaves
+    // out (`${K:-…}`, or `${K-…}` where an empty value means something), and secrets have no
+    // default at all (`${K:?…}`: compose stops and says which one is missing).
     let env = services["app"]["environment"].as_object().unwrap();
     for (k, v) in env {
         let v = v.as_str().unwrap_or("");
         assert!(
-            v.starts_with(&format!("${{{k}:-")),
+            [":-", "-", ":?"]
+                .iter()
+                .any(|op| v.starts_with(&format!("${{{k}{op}"))),
             "{k} = '{v}' would override .env"
+        );
+    }
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    for secret in [
+        "POSTGRES_PASSWORD",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+        "METRICS_TOKEN",
+    ] {
+        assert!(
+            !text.contains(&format!("${{{secret}:-")),
+            "{secret} has a default"
+        );
+        assert!(
+            text.contains(&format!("${{{secret}:?")),
+            "{secret} is not required"
         );
     }
     for name in ["app", "worker"] {
@@ -267,6 +287,25 @@ async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() 
         "a live file is not replaced without --force: {out}"
     );
     assert!(out.contains("--force"), "{out}");
+    // Not while serve or a worker runs on it (they hold <database>.inuse).
+    let held = reelforge::db::backup::hold_in_use(&url).unwrap();
+    let (code, out) = run(&["admin", "restore", "--force"], &env);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("stop them first"), "{out}");
+    drop(held);
+    // Only a backup is restored, not any object of the store.
+    let (code, out) = run(
+        &[
+            "admin",
+            "restore",
+            "--force",
+            "--from",
+            "uploads/ab/photo.jpg",
+        ],
+        &env,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not a backup's name"), "{out}");
     // Wiped: the database file and its WAL are gone.
     for side in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{side}", db_path.display()));
@@ -280,6 +319,12 @@ async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() 
         before,
         "balances, ledger and jobs as backed up"
     );
+    // Restoring over a database keeps the replaced one beside it.
+    db.close().await;
+    let (code, out) = run(&["admin", "restore", "--force", "--from", &made[1]], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(std::path::PathBuf::from(format!("{}.pre-restore", db_path.display())).exists());
+    let db = Db::connect(&url).await.unwrap();
     // A newer binary's migration in the database: this one refuses with both versions.
     let known = db.known_schema();
     crate::dbs::exec(&db, "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101, 'from the future', CURRENT_TIMESTAMP, TRUE, x'00', 1)").await;
@@ -360,7 +405,9 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        e.push(("HTTP_ADDR".into(), format!("127.0.0.1:{addr}")));
+        // Compose gives serve HTTP_ADDR and each worker WORKER_HTTP_ADDR.
+        e.push(("HTTP_ADDR".into(), format!("127.0.0.1:{serve_port}")));
+        e.push(("WORKER_HTTP_ADDR".into(), format!("127.0.0.1:{addr}")));
         e
     };
     // The user, their tokens and an API key, as the bot would have made them.
@@ -377,7 +424,11 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
         spawn(
             "serve",
             &["serve", "--no-workers"],
-            &env_with(serve_port),
+            &common
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain([("HTTP_ADDR".to_string(), format!("127.0.0.1:{serve_port}"))])
+                .collect::<Vec<_>>(),
             dir.path(),
         ),
         spawn(
@@ -480,6 +531,31 @@ fn the_caddyfile_is_valid_and_keeps_metrics_private() {
     ] {
         assert!(json.contains(needle), "{needle} in {json}");
     }
+    // The exclusive routes in order: /metrics answered 404, signed GETs to the store, the
+    // rest of the store refused, everything else to the app (last).
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let routes = doc
+        .pointer("/apps/http/servers/srv0/routes/0/handle/0/routes")
+        .and_then(|r| r.as_array())
+        .unwrap()
+        .iter()
+        .filter(|r| r["group"].is_string())
+        .map(|r| (r["match"].to_string(), r["handle"].to_string()))
+        .collect::<Vec<_>>();
+    assert_eq!(routes.len(), 4, "{routes:?}");
+    assert!(
+        routes[0].0.contains("/metrics") && routes[0].1.contains("404"),
+        "{routes:?}"
+    );
+    assert!(
+        routes[1].0.contains("X-Amz-Signature") && routes[1].0.contains("GET"),
+        "{routes:?}"
+    );
+    assert!(routes[2].1.contains("403"), "{routes:?}");
+    assert!(
+        routes[3].0 == "null" && routes[3].1.contains("app:8080"),
+        "{routes:?}"
+    );
     let out = Command::new("caddy")
         .args(["validate", "--adapter", "caddyfile", "--config"])
         .arg(&caddyfile)

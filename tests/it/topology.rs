@@ -129,8 +129,8 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
             .unwrap();
     }
     let worker_args = ["worker", "--lease-s", "3", "--grace", "1"];
-    // Each worker has its own HTTP_ADDR (as each compose container does) for its /health
-    // and /metrics.
+    // Each worker serves its /health and /metrics on its own WORKER_HTTP_ADDR (serve keeps
+    // HTTP_ADDR: one .env for all of them, as on one host).
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -140,8 +140,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     };
     let worker_env = |p: u16| {
         let mut e = env.clone();
-        e.retain(|(k, _)| k != "HTTP_ADDR");
-        e.push(("HTTP_ADDR".into(), format!("127.0.0.1:{p}")));
+        e.push(("WORKER_HTTP_ADDR".into(), format!("127.0.0.1:{p}")));
         e
     };
     let (port_a, port_b) = (free_port(), free_port());
