@@ -32,6 +32,7 @@ mod tonemap;
 mod track;
 mod track_fit;
 mod video_in;
+mod voice;
 mod yuv;
 
 pub use audio::{decode_audio, Loudness};
@@ -56,6 +57,7 @@ pub use preview::{layout_preview, LayoutPreview};
 pub use probe::{probe, AudioInfo, MediaInfo, VideoInfo};
 pub use thumb::video_thumbnail;
 pub use track::{CropSquare, FaceSample, FaceTrack, TrackParams};
+pub use voice::voice_message;
 
 /// Worker threads for the decoder and the encoder: one per core.
 pub(crate) fn cores() -> usize {

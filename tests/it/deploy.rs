@@ -370,13 +370,7 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
     let dir = tempfile::tempdir().unwrap();
     let (fakes, fake_base) = crate::ugc_remote::start_fakes(dir.path(), false).await;
     let (_tg, tg_url) = crate::fake_tg::FakeTelegram::start().await;
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    let free_port = crate::common::free_port;
     let (serve_port, worker_port) = (free_port(), free_port());
     let storage = format!("s3://deploy-{serve_port}/media");
     let common: Vec<(&str, String)> = vec![

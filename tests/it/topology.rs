@@ -101,11 +101,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     let db = pg.db.clone();
     let dir = tempfile::tempdir().unwrap();
     let (f, api) = FakeTelegram::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", pg.url.as_str()),
         ("STORAGE_URL", &format!("s3://topology-{port}/media")),
@@ -131,19 +127,12 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
     let worker_args = ["worker", "--lease-s", "3", "--grace", "1"];
     // Each worker serves its /health and /metrics on its own WORKER_HTTP_ADDR (serve keeps
     // HTTP_ADDR: one .env for all of them, as on one host).
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
     let worker_env = |p: u16| {
         let mut e = env.clone();
         e.push(("WORKER_HTTP_ADDR".into(), format!("127.0.0.1:{p}")));
         e
     };
-    let (port_a, port_b) = (free_port(), free_port());
+    let (port_a, port_b) = (crate::common::free_port(), crate::common::free_port());
     let mut procs = Processes(vec![
         reelforge("serve", &["serve", "--no-workers"], &env, dir.path()),
         reelforge("worker-a", &worker_args, &worker_env(port_a), dir.path()),

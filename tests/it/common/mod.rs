@@ -343,6 +343,15 @@ where
     );
 }
 
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Starts `reelforge <args>` with its log in `<dir>/<name>.log`.
 pub fn spawn_reelforge(
     name: &str,
@@ -386,11 +395,7 @@ impl LocalServe {
         telegram_api: &str,
         extra: &[(&str, &str)],
     ) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let storage = dir.join("files").display().to_string();
         let addr = format!("127.0.0.1:{port}");
         let mut env: Vec<(String, String)> = [
