@@ -264,7 +264,7 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     let texts = f.wait_text(42, "страница 2/2").await;
     assert!(texts.last().unwrap().contains("2/2"));
     f.press(42, "u:vs:ru+f3", 7);
-    f.wait_call("senddocument", |_| true).await;
+    f.wait_call("sendvoice", |_| true).await;
     f.press(42, "u:v:ru+f3", 7);
     f.wait_text(42, "до 300 символов").await;
     f.text(42, &"слово ".repeat(80));
@@ -294,10 +294,32 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
     .await;
     let confirm = confirms().pop().unwrap();
     assert_eq!(
-        f.calls_of("senddocument").len(),
+        f.calls_of("sendvoice").len(),
         3,
-        "a sample and two speech previews"
+        "a sample and two speech previews, as voice messages"
     );
+    assert!(f.calls_of("senddocument").is_empty());
+    // Each is Ogg Opus that plays, as long as its speech, with that duration in the message.
+    let voices = f.voices.lock().unwrap().clone();
+    assert_eq!(voices.len(), 3);
+    for (i, (audio, call)) in voices.iter().zip(f.calls_of("sendvoice")).enumerate() {
+        let path = e.dir.path().join(format!("voice{i}.ogg"));
+        std::fs::write(&path, audio).unwrap();
+        let probe = common::ffprobe(&path);
+        let stream = common::stream(&probe, "audio");
+        assert_eq!(stream["codec_name"], "opus", "{probe}");
+        assert_eq!(probe["format"]["format_name"], "ogg", "{probe}");
+        let seconds = common::num(&probe["format"]["duration"]);
+        assert!(seconds > 0.5, "{seconds}");
+        let said = call["duration"]
+            .as_u64()
+            .or_else(|| {
+                crate::fake_tg::form_field(call.as_str().unwrap_or(""), "duration")
+                    .and_then(|d| d.parse().ok())
+            })
+            .unwrap();
+        assert_eq!(said, seconds.ceil() as u64, "{seconds}");
+    }
     f.press(42, "u:go", 9);
     f.wait_text(42, "В очереди").await;
     let queued = jobs(&e.db).await;

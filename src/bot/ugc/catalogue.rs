@@ -344,19 +344,33 @@ pub async fn speak_offline(
     Ok(path)
 }
 
-/// Speech as a voice message when Telegram plays it as one (MP3), as a file otherwise (WAV).
+/// Speech (a preview, a voice sample: WAV offline, MP3 from a provider) as a voice message
+/// Telegram plays inline: encoded in-process to Ogg Opus and sent with `sendVoice` and its
+/// duration. Should the encoding fail, the file is sent as it is (a document) — the user
+/// still hears it.
 pub async fn send_speech(ctx: &Ctx<'_>, path: &std::path::Path, caption: &str) -> HandlerResult {
-    let file = InputFile::file(path);
-    if path.extension().is_some_and(|e| e == "mp3") {
-        ctx.bot
-            .send_voice(ctx.chat, file)
-            .caption(caption.to_string())
-            .await?;
-    } else {
-        ctx.bot
-            .send_document(ctx.chat, file)
-            .caption(caption.to_string())
-            .await?;
+    let ogg = path.with_extension("voice.ogg");
+    let (src, dst) = (path.to_path_buf(), ogg.clone());
+    let encoded = tokio::task::spawn_blocking(move || media::voice_message(&src, &dst)).await?;
+    match encoded {
+        Ok(seconds) => {
+            let sent = ctx
+                .bot
+                .send_voice(ctx.chat, InputFile::file(&ogg))
+                .caption(caption.to_string())
+                .duration(seconds.ceil().max(1.0) as u32)
+                .await;
+            let _ = std::fs::remove_file(&ogg);
+            sent?;
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&ogg);
+            tracing::warn!(user_id = ctx.user, error = %e, "speech could not be made a voice message");
+            ctx.bot
+                .send_document(ctx.chat, InputFile::file(path))
+                .caption(caption.to_string())
+                .await?;
+        }
     }
     Ok(())
 }

@@ -29,6 +29,24 @@ pub struct FakeTelegram {
     pub video_delay_ms: std::sync::atomic::AtomicU64,
     /// Users who blocked the bot: every send to them gets Telegram's 403.
     pub blocked: Mutex<std::collections::HashSet<i64>>,
+    /// The audio of every `sendVoice` upload, byte for byte.
+    pub voices: Mutex<Vec<Vec<u8>>>,
+}
+
+/// The bytes of the file part `name` of a multipart body.
+pub fn form_file(raw: &[u8], name: &str) -> Option<Vec<u8>> {
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let boundary_end = find(raw, b"\r\n", 0)?;
+    let boundary = [b"\r\n", &raw[..boundary_end]].concat();
+    let at = find(raw, format!("name=\"{name}\"").as_bytes(), 0)?;
+    let start = find(raw, b"\r\n\r\n", at)? + 4;
+    let end = find(raw, &boundary, start)?;
+    Some(raw[start..end].to_vec())
 }
 
 fn ok(result: Value) -> (StatusCode, Json<Value>) {
@@ -74,6 +92,18 @@ async fn api(
     let method = method.to_ascii_lowercase();
     let body: Value = serde_json::from_slice(&raw)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).to_string()));
+    if method == "sendvoice" {
+        // teloxide names the file part `attach://<id>` in the `voice` field.
+        let audio = form_file(&raw, "voice").and_then(|v| {
+            match String::from_utf8_lossy(&v).strip_prefix("attach://") {
+                Some(id) => form_file(&raw, id),
+                None => Some(v),
+            }
+        });
+        if let Some(audio) = audio {
+            f.voices.lock().unwrap().push(audio);
+        }
+    }
     if method != "getupdates" {
         f.calls
             .lock()
