@@ -2,10 +2,26 @@
 //! fetched, and they scale to a phone's width through the `viewBox`.
 use maud::{html, Markup};
 
-/// Colours of the series, in order.
+/// Colours of the series without a meaning of their own, in order.
 const COLOURS: [&str; 8] = [
-    "#2563eb", "#16a34a", "#dc2626", "#f59e0b", "#7c3aed", "#0891b2", "#6b7280", "#db2777",
+    "#2563eb", "#0891b2", "#7c3aed", "#f59e0b", "#db2777", "#65a30d", "#6b7280", "#9333ea",
 ];
+
+/// A series' colour: job states get colours that mean what they say, the same on every chart
+/// (done green, failed red, cancelled grey, rejected amber, waiting and running neutral
+/// blues); other series take the palette in order.
+pub fn colour(name: &str, k: usize) -> &'static str {
+    match name {
+        "done" => "#16a34a",
+        "failed" => "#dc2626",
+        "cancelled" => "#a1a1aa",
+        "rejected" => "#d97706",
+        "queued" => "#93c5fd",
+        "running" => "#3b82f6",
+        "snoozed" => "#6366f1",
+        _ => COLOURS[k % COLOURS.len()],
+    }
+}
 
 /// A drawn segment: y, height, colour, tooltip.
 type Segment<'a> = (f64, f64, &'a str, String);
@@ -48,7 +64,7 @@ pub fn stacked_bars(title: &str, series: &[String], bars: &[Bar], unit: &str) ->
                 segments.push((
                     y,
                     bh,
-                    COLOURS[k % COLOURS.len()],
+                    colour(name, k),
                     format!("{} — {name}: {}", b.label, fmt_num(*v)),
                 ));
             }
@@ -76,7 +92,7 @@ pub fn stacked_bars(title: &str, series: &[String], bars: &[Bar], unit: &str) ->
                         }
                     }
                     @for (k, name) in series.iter().enumerate() {
-                        rect x=(left + k as f64 * 100.0) y=(h - 12.0) width="10" height="10" fill=(COLOURS[k % COLOURS.len()]) {}
+                        rect x=(left + k as f64 * 100.0) y=(h - 12.0) width="10" height="10" fill=(colour(name, k)) {}
                         text x=(left + 14.0 + k as f64 * 100.0) y=(h - 3.0) font-size="11" fill="#374151" { (name) }
                     }
                 }
@@ -123,5 +139,32 @@ mod tests {
         assert!(svg.contains("4 jobs"), "{svg}");
         let empty = stacked_bars("Jobs", &[], &[], "jobs").into_string();
         assert!(empty.contains("nothing in this period"));
+    }
+
+    #[test]
+    fn job_states_have_the_colours_they_mean_in_bars_and_legend() {
+        let series: Vec<String> = ["done", "failed", "cancelled"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let bars = [Bar {
+            label: "today".into(),
+            values: vec![2.0, 1.0, 1.0],
+        }];
+        let svg = stacked_bars("Jobs", &series, &bars, "jobs").into_string();
+        // Each state's colour appears twice: its segment and its legend square.
+        for (state, colour) in [
+            ("done", "#16a34a"),
+            ("failed", "#dc2626"),
+            ("cancelled", "#a1a1aa"),
+        ] {
+            assert_eq!(svg.matches(colour).count(), 2, "{state}: {svg}");
+        }
+        assert_eq!(
+            colour("failed", 0),
+            colour("failed", 5),
+            "the same on every chart"
+        );
+        assert_ne!(colour("kaspi", 0), colour("done", 0));
     }
 }

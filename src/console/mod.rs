@@ -5,6 +5,7 @@
 //! derived from the session, failed sign-ins are limited per client address, and every
 //! route but the sign-in page checks the session.
 pub mod charts;
+pub mod money;
 pub mod pages;
 
 use crate::db::{now_ms, Db};

@@ -172,7 +172,7 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
         "{}",
         b.source().await
     );
-    assert_eq!(b.text("#revenue").await, "1336 ₸");
+    assert_eq!(b.text("#revenue").await, "1,336 ₸");
     assert!(
         b.source().await.contains("bad_user_input"),
         "failures by class"

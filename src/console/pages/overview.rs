@@ -121,9 +121,9 @@ pub async fn overview(
             }
         }
         div class="cards" {
-            div class="card" { "Revenue" b id="revenue" { (format!("{revenue_total:.0} ₸")) } }
+            div class="card" { "Revenue" b id="revenue" { (crate::console::money::tenge(revenue_total, crate::bot::texts::Lang::En)) } }
             div class="card" { "Jobs" b { (jobs.iter().map(|(_, _, n)| n).sum::<i64>()) } span class="muted" { (count("done")) " done, " (count("failed")) " failed" } }
-            div class="card" { "Provider spend" b { (format!("{spent:.0} ₸")) } span class="muted" { "margin " (margin) ", video priced by tier" } }
+            div class="card" { "Provider spend" b { (crate::console::money::tenge(spent, crate::bot::texts::Lang::En)) } span class="muted" { "margin " (margin) ", video priced by tier" } }
             div class="card" { "Queue" b { (depth) } span class="muted" { "oldest waits " (oldest_wait_ms / 1000) " s" } }
             div class="card" { "Wait for a worker" b { (secs(percentile(&waits, 0.5))) } span class="muted" { "p95 " (secs(percentile(&waits, 0.95))) } }
             div class="card" { "Active users" b { (active) } }
