@@ -243,7 +243,7 @@ pub fn orders_by_entry(
 ) -> std::collections::BTreeMap<String, (i64, i64, f64)> {
     let mut by_entry = std::collections::BTreeMap::new();
     for (price, c) in done {
-        for entry in [&c.speech_by, &c.talking_head_by, &c.edit_by]
+        for entry in [&c.video_by, &c.speech_by, &c.talking_head_by, &c.edit_by]
             .into_iter()
             .flatten()
         {

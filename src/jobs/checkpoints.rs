@@ -11,6 +11,10 @@ pub struct Checkpoints {
     /// The product prompt after the prompt writer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The chain entry that made a generated video (`local`, `openai:sora-2`, `kie:veo3`…):
+    /// the console's "made by" and its provider spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_by: Option<String>,
     /// The video or image provider's request (its id, or its saved URLs for fal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,

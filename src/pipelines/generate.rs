@@ -102,8 +102,10 @@ pub async fn run_with(
                         .await?;
                     let request_id = id.clone();
                     let now = crate::db::now_ms();
+                    let made_by = s.video.made_by(&p.tier, &id);
                     ctx.checkpoint(crate::jobs::Step::VideoSubmit, |c| {
                         c.request = Some(request_id);
+                        c.video_by = made_by;
                         c.submitted_ms.get_or_insert(now);
                     })
                     .await?;

@@ -58,6 +58,17 @@ pub enum Poll {
 }
 
 impl VideoBackend {
+    /// The chain entry's name: `local`, or `provider:model`.
+    pub fn entry(&self) -> String {
+        match self {
+            Self::Local => "local".into(),
+            Self::OpenAi { model, .. } | Self::Kie { model, .. } => {
+                format!("{}:{model}", self.name())
+            }
+            Self::Fal { .. } => self.name().into(),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Self::Local => "local",
@@ -308,6 +319,13 @@ impl VideoRouter {
         }
         Err(last
             .unwrap_or_else(|| ProviderError::new("router", ErrorClass::Permanent, "no provider")))
+    }
+
+    /// The entry that took the request `saved` (as `submit` returned it).
+    pub fn made_by(&self, tier: &str, saved: &str) -> Option<String> {
+        let (index, _) = saved.split_once(':')?;
+        let i: usize = index.parse().ok()?;
+        Some(self.backends(tier).ok()?.get(i)?.entry())
     }
 
     pub async fn poll(&self, tier: &str, saved: &str, out: &Path) -> Result<Poll, ProviderError> {

@@ -173,6 +173,24 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
         b.source().await
     );
     assert_eq!(b.text("#revenue").await, "1,336 ₸");
+    // The video was made offline: it cost nothing, and the offline backend is named as the
+    // provider that served it — the same finished job the state counts show.
+    assert_eq!(b.text("#spend").await, "0 ₸");
+    let served = b.text("#by-entry").await;
+    assert!(served.contains("local"), "{served}");
+    let done = queue::all_jobs(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.state == reelforge::jobs::JobState::Done)
+        .count();
+    assert_eq!(done, 1);
+    assert!(
+        served
+            .lines()
+            .any(|l| l.starts_with("local") && l.contains(" 1 ")),
+        "{served}"
+    );
     assert!(
         b.source().await.contains("bad_user_input"),
         "failures by class"
@@ -183,6 +201,9 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     );
     b.go(&format!("{base}/console?period=30d")).await;
     assert!(b.count(".chart svg rect").await >= 4);
+    // The jobs list names what made each finished job.
+    b.go(&format!("{base}/console/jobs")).await;
+    b.wait_text("video: local").await;
 
     // Find a user and top up once, however often the form is sent.
     b.go(&format!("{base}/console/users")).await;

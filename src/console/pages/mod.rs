@@ -78,6 +78,7 @@ pub(crate) fn jobs_table(jobs: &[crate::db::jobs::JobRow]) -> Markup {
 
 pub(crate) fn made_by(c: &crate::jobs::Checkpoints) -> Vec<String> {
     [
+        ("video", &c.video_by),
         ("speech", &c.speech_by),
         ("head", &c.talking_head_by),
         ("edit", &c.edit_by),

@@ -123,7 +123,7 @@ pub async fn overview(
         div class="cards" {
             div class="card" { "Revenue" b id="revenue" { (crate::console::money::tenge(revenue_total, crate::bot::texts::Lang::En)) } }
             div class="card" { "Jobs" b { (jobs.iter().map(|(_, _, n)| n).sum::<i64>()) } span class="muted" { (count("done")) " done, " (count("failed")) " failed" } }
-            div class="card" { "Provider spend" b { (crate::console::money::tenge(spent, crate::bot::texts::Lang::En)) } span class="muted" { "margin " (margin) ", video priced by tier" } }
+            div class="card" { "Provider spend" b id="spend" { (crate::console::money::tenge(spent, crate::bot::texts::Lang::En)) } span class="muted" { "margin " (margin) "; a provider's video at its tier's cost, the offline backend's at none" } }
             div class="card" { "Queue" b { (depth) } span class="muted" { "oldest waits " (oldest_wait_ms / 1000) " s" } }
             div class="card" { "Wait for a worker" b { (secs(percentile(&waits, 0.5))) } span class="muted" { "p95 " (secs(percentile(&waits, 0.95))) } }
             div class="card" { "Active users" b { (active) } }
@@ -137,7 +137,7 @@ pub async fn overview(
         }
         h2 { "Orders served by each provider" }
         @if by_entry.is_empty() { p class="muted" { "no finished jobs in this period" } } @else {
-            table { tr { th { "chain entry" } th { "orders" } th { "₸ in" } th { "₸ spent" } th { "margin" } }
+            table id="by-entry" { tr { th { "chain entry" } th { "orders" } th { "₸ in" } th { "₸ spent" } th { "margin" } }
                 @for (entry, (n, inc, sp)) in &by_entry {
                     tr { td { (entry) } td { (n) } td { (inc) } td { (format!("{sp:.0}")) }
                          td { @if *inc > 0 { (format!("{:.0} %", (*inc as f64 - sp) * 100.0 / *inc as f64)) } @else { "—" } } }
@@ -195,12 +195,16 @@ async fn spend(s: &Console, since: i64) -> Result<Spend, Reply> {
     let specs = crate::db::jobs::done_specs_since(&s.db, since)
         .await
         .map_err(internal)?;
+    // A video the offline backend made cost nothing; one a provider made costs its tier's
+    // price-table cost (the checkpoints say which made it).
     let estimated: f64 = specs
         .iter()
-        .filter(|spec| {
-            !spec.kind().composes() && spec.kind() != crate::jobs::JobKind::CharacterEdit
+        .filter(|(spec, c)| {
+            !spec.kind().composes()
+                && spec.kind() != crate::jobs::JobKind::CharacterEdit
+                && c.video_by.as_deref() != Some("local")
         })
-        .map(|spec| crate::admin::job_cost_kzt(&s.prices, spec))
+        .map(|(spec, _)| crate::admin::job_cost_kzt(&s.prices, spec))
         .sum();
     let spent: f64 = done
         .iter()

@@ -167,11 +167,19 @@ pub async fn done_specs(db: &Db) -> Result<Vec<JobSpec>, QueueError> {
 }
 
 /// The specs of the jobs finished since `since_ms`.
-pub async fn done_specs_since(db: &Db, since_ms: i64) -> Result<Vec<JobSpec>, QueueError> {
-    let rows: Vec<(String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params FROM jobs WHERE state = 'done' AND finished_ms >= $1").bind(since_ms).fetch_all(p).await?);
+pub async fn done_specs_since(
+    db: &Db,
+    since_ms: i64,
+) -> Result<Vec<(JobSpec, crate::jobs::Checkpoints)>, QueueError> {
+    let rows: Vec<(String, String, String)> = on_db!(db, p => sqlx::query_as("SELECT kind, params, checkpoints FROM jobs WHERE state = 'done' AND finished_ms >= $1").bind(since_ms).fetch_all(p).await?);
     Ok(rows
         .iter()
-        .filter_map(|(kind, params)| JobSpec::from_row(kind, params).ok())
+        .filter_map(|(kind, params, c)| {
+            Some((
+                JobSpec::from_row(kind, params).ok()?,
+                crate::jobs::Checkpoints::from_json(c),
+            ))
+        })
         .collect())
 }
 
