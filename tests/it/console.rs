@@ -363,6 +363,36 @@ async fn sessions_end_on_sign_out_a_telegram_link_works_once_and_new_keys_are_no
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let cookie = cookie_of(&r);
+    // First use: the empty pages say what to do.
+    let get = |path: &'static str| {
+        let (http, base, cookie) = (http.clone(), base.clone(), cookie.clone());
+        async move {
+            http.get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let overview = get("/console").await;
+    assert!(
+        overview.contains("id=\"first-use\"") && overview.contains("/start"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("href=\"/console/jobs?state=failed\""),
+        "{overview}"
+    );
+    let payments = get("/console/payments").await;
+    assert!(
+        payments.contains("id=\"no-payments\"") && payments.contains("STRIPE_SECRET_KEY"),
+        "{payments}"
+    );
+    let jobs = get("/console/jobs").await;
+    assert!(jobs.contains("id=\"no-jobs\""), "{jobs}");
     // An account whose card payment came back is flagged for the operator, with its debt.
     dbs::exec(
         &t.db,

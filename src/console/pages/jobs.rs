@@ -85,7 +85,7 @@ pub async fn jobs(
             " " button { "Filter" }
         }
         (jobs_table(&rows))
-        @if rows.is_empty() { p class="muted" { "no job matches" } }
+        @if rows.is_empty() { p class="muted" id="no-jobs" { "No job matches. Jobs are made when users order in the bot (/start) or through the API." } }
     };
     Ok(layout("Jobs", Some(&op), content).into_response())
 }

@@ -35,7 +35,11 @@ pub async fn payments(
         h2 { "Kaspi transfers waiting for confirmation" }
         @if pending.is_empty() { p class="muted" { "none" } } @else { (orders_table(&op, &pending)) }
         h2 { "All orders" }
-        (orders_table(&op, &orders))
+        @if orders.is_empty() {
+            p class="muted" id="no-payments" { "No payments yet. Card payments need STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (Stripe's webhook pointed at /webhooks/stripe); Kaspi transfers need KASPI_PHONE. Users buy packs with /buy in the bot." }
+        } @else {
+            (orders_table(&op, &orders))
+        }
     };
     Ok(layout("Payments", Some(&op), content).into_response())
 }

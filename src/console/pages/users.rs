@@ -61,7 +61,9 @@ pub async fn users(State(s): State<Console>, headers: HeaderMap, Query(f): Query
                      td { @if u.banned { span class="bad" { "banned" } } } }
             }
         }
-        @if rows.is_empty() { p class="muted" { "no user matches" } }
+        @if rows.is_empty() {
+            p class="muted" id="no-users" { @if query.trim().is_empty() { "No users yet: they appear when they send the bot /start (share its t.me link)." } @else { "No user matches." } }
+        }
     };
     Ok(layout("Users", Some(&op), content).into_response())
 }
