@@ -1,5 +1,10 @@
 //! Money as the console shows it: whole tenge with thousands grouped, never a negative zero.
-use crate::bot::texts::Lang;
+/// How thousands are grouped: Russian with a no-break space, English with a comma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ru,
+    En,
+}
 
 /// `1234.4` → `1 234 ₸` (Russian: a no-break space groups thousands) or `1,234 ₸`
 /// (English); `-0.3` and `-0.0` → `0 ₸`.

@@ -124,11 +124,11 @@ pub async fn overview(
             p class="flash" id="first-use" { "Nothing here yet: users order in the bot (send it /start) or through the API (a key from /api in the bot). Payments appear once Stripe (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET) or Kaspi (KASPI_PHONE) is set up — see the README." }
         }
         div class="cards" {
-            div class="card" { "Revenue" b id="revenue" { (crate::console::money::tenge(revenue_total, crate::bot::texts::Lang::En)) } }
+            div class="card" { "Revenue" b id="revenue" { (crate::console::money::tenge(revenue_total, crate::console::money::Lang::En)) } }
             div class="card" { "Jobs" b { a href="/console/jobs" id="jobs-all" { (jobs.iter().map(|(_, _, n)| n).sum::<i64>()) } }
                 span class="muted" { a href="/console/jobs?state=done" id="jobs-done" { (count("done")) " done" } ", "
                                      a href="/console/jobs?state=failed" id="jobs-failed" { (count("failed")) " failed" } } }
-            div class="card" { "Provider spend" b id="spend" { (crate::console::money::tenge(spent, crate::bot::texts::Lang::En)) } span class="muted" { "margin " (margin) "; a provider's video at its tier's cost, the offline backend's at none" } }
+            div class="card" { "Provider spend" b id="spend" { (crate::console::money::tenge(spent, crate::console::money::Lang::En)) } span class="muted" { "margin " (margin) "; a provider's video at its tier's cost, the offline backend's at none" } }
             div class="card" { "Queue" b { a href="/console/jobs?state=queued" { (depth) } } span class="muted" { "oldest waits " (oldest_wait_ms / 1000) " s" } }
             div class="card" { "Wait for a worker" b { (secs(percentile(&waits, 0.5))) } span class="muted" { "p95 " (secs(percentile(&waits, 0.95))) } }
             div class="card" { "Active users" b { (active) } }
