@@ -33,6 +33,10 @@ pub async fn language(ctx: &Ctx<'_>) -> HandlerResult {
                 Callback::Language("ru".into()).data(),
             ),
             (
+                "Қазақша".to_string(),
+                Callback::Language("kk".into()).data(),
+            ),
+            (
                 "English".to_string(),
                 Callback::Language("en".into()).data(),
             ),
@@ -215,7 +219,10 @@ fn bundled_policy(name: &str, lang: Lang) -> &'static str {
         ("terms", Lang::En) => include_str!("../../assets/policies/terms.en.md"),
         ("privacy", Lang::Ru) => include_str!("../../assets/policies/privacy.ru.md"),
         ("privacy", Lang::En) => include_str!("../../assets/policies/privacy.en.md"),
+        ("terms", Lang::Kk) => include_str!("../../assets/policies/terms.kk.md"),
+        ("privacy", Lang::Kk) => include_str!("../../assets/policies/privacy.kk.md"),
         (_, Lang::Ru) => include_str!("../../assets/policies/refunds.ru.md"),
+        (_, Lang::Kk) => include_str!("../../assets/policies/refunds.kk.md"),
         (_, Lang::En) => include_str!("../../assets/policies/refunds.en.md"),
     }
 }

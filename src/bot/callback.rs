@@ -282,7 +282,7 @@ impl FromStr for Callback {
             }
             ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
-            ("lang", code @ ("ru" | "en")) => Callback::Language(code.to_string()),
+            ("lang", code @ ("ru" | "kk" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
             ("chr", "g") => Callback::Gallery(GalleryButton::Gender(text(value)?)),

@@ -26,6 +26,7 @@ fn unit_price(ctx: &Ctx<'_>) -> i64 {
 fn name_of(t: &Template, lang: Lang) -> &str {
     match lang {
         Lang::Ru => &t.name_ru,
+        Lang::Kk => &t.name_kk,
         Lang::En => &t.name_en,
     }
 }

@@ -14,6 +14,7 @@ static TEMPLATES: &str = include_str!("../../assets/product_templates.toml");
 pub struct Template {
     pub id: String,
     pub name_ru: String,
+    pub name_kk: String,
     pub name_en: String,
     pub prompt: String,
 }

@@ -435,3 +435,36 @@ async fn a_promo_code_is_not_redeemed_again_after_deletedata() {
         ));
     }
 }
+
+/// A user whose Telegram speaks Kazakh is answered in Kazakh (the welcome, the menu, the
+/// policies); `/language` offers Қазақша to anyone, and the choice is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kazakh_user_is_answered_in_kazakh_and_anyone_can_choose_it() {
+    let e = env().await;
+    let f = &e.fake;
+    let running = e.run(e.app());
+    let command = |text: &str| {
+        let len = text.split_whitespace().next().unwrap().len();
+        serde_json::json!({"text": text, "entities": [{"type": "bot_command", "offset": 0, "length": len}]})
+    };
+    f.send(61, "kk", command("/start"));
+    f.wait_text(61, "Сәлем").await;
+    f.wait_text(61, "Басты мәзір").await;
+    f.send(61, "kk", command("/refunds"));
+    f.wait_text(61, "Қайтарулар").await;
+    // A Russian-speaking user picks Kazakh.
+    e.member(62, 1).await;
+    f.text(62, "/language");
+    f.wait_text(62, "Выберите язык").await;
+    let buttons = f.last_buttons(62);
+    assert!(
+        buttons.iter().any(|b| b.starts_with("Қазақша|lang:kk")),
+        "{buttons:?}"
+    );
+    f.press(62, "lang:kk", 3);
+    f.wait_text(62, "бот қазақша сөйлейді").await;
+    f.text(62, "/balance");
+    f.wait_text(62, "Баланс: 101 токен.").await;
+    assert!(!f.texts_to(62).last().unwrap().contains("токенов"), "in Kazakh");
+    stop(running).await;
+}
