@@ -452,6 +452,23 @@ async fn a_kazakh_user_is_answered_in_kazakh_and_anyone_can_choose_it() {
     f.wait_text(61, "Басты мәзір").await;
     f.send(61, "kk", command("/refunds"));
     f.wait_text(61, "Қайтарулар").await;
+    // The UGC flow in Kazakh, the offline Kazakh voices first in the gallery.
+    f.send(61, "kk", command("/create"));
+    f.wait_text(61, "Қандай ролик жасаймыз?").await;
+    f.press_as(61, "kk", "u:f:head", 3);
+    f.wait_text(61, "Кейіпкерді таңдаңыз").await;
+    f.press_as(61, "kk", "u:g:female", 4);
+    f.wait_call("sendphoto", |_| true).await;
+    f.press_as(61, "kk", "u:pick:0", 5);
+    f.wait_text(61, "Кейіпкерді өзгертеміз бе").await;
+    f.press_as(61, "kk", "u:e:no", 6);
+    f.wait_text(61, "Дауысты таңдаңыз").await;
+    let voices = f.last_buttons(61);
+    assert_eq!(
+        voices.first().map(String::as_str),
+        Some("▶ Айгерім (kk)|u:vs:kk+f3"),
+        "{voices:?}"
+    );
     // A Russian-speaking user picks Kazakh.
     e.member(62, 1).await;
     f.text(62, "/language");
@@ -465,6 +482,9 @@ async fn a_kazakh_user_is_answered_in_kazakh_and_anyone_can_choose_it() {
     f.wait_text(62, "бот қазақша сөйлейді").await;
     f.text(62, "/balance");
     f.wait_text(62, "Баланс: 101 токен.").await;
-    assert!(!f.texts_to(62).last().unwrap().contains("токенов"), "in Kazakh");
+    assert!(
+        !f.texts_to(62).last().unwrap().contains("токенов"),
+        "in Kazakh"
+    );
     stop(running).await;
 }

@@ -95,11 +95,13 @@ pub struct VoiceOption {
     pub preview: Option<String>,
 }
 
-const LOCAL_VOICES: [(&str, &str); 6] = [
+const LOCAL_VOICES: [(&str, &str); 8] = [
     ("ru+f3", "Алина (ru)"),
     ("ru+m3", "Борис (ru)"),
     ("ru+f4", "Вера (ru)"),
     ("ru+m1", "Глеб (ru)"),
+    ("kk+f3", "Айгерім (kk)"),
+    ("kk+m3", "Арман (kk)"),
     ("en+f3", "Emma (en)"),
     ("en+m3", "James (en)"),
 ];
@@ -131,8 +133,12 @@ pub async fn voices(ctx: &Ctx<'_>) -> Vec<VoiceOption> {
             }
         }
     }
-    LOCAL_VOICES
-        .iter()
+    // espeak-ng's voices, the user's language first (Kazakh: espeak-ng's `kk`).
+    let mine = format!("{}+", ctx.lang.code());
+    let mut offline: Vec<&(&str, &str)> = LOCAL_VOICES.iter().collect();
+    offline.sort_by_key(|(id, _)| !id.starts_with(&mine));
+    offline
+        .into_iter()
         .map(|(id, name)| VoiceOption {
             id: id.to_string(),
             name: name.to_string(),

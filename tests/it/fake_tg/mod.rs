@@ -341,10 +341,15 @@ impl FakeTelegram {
 
     /// A press on an inline button of message `message_id`.
     pub fn press(&self, user: i64, data: &str, message_id: i64) {
+        self.press_as(user, "ru", data, message_id);
+    }
+
+    /// A button pressed by a user whose Telegram speaks `lang`.
+    pub fn press_as(&self, user: i64, lang: &str, data: &str, message_id: i64) {
         let n = *self.next_update.lock().unwrap();
         self.push(
             "callback_query",
-            json!({"id": format!("cb{n}"), "from": Self::user_json(user, "ru"), "chat_instance": "ci", "data": data,
+            json!({"id": format!("cb{n}"), "from": Self::user_json(user, lang), "chat_instance": "ci", "data": data,
                    "message": {"message_id": message_id, "date": 1_700_000_000, "chat": {"id": user, "type": "private", "first_name": "Anna"},
                                "from": {"id": 777, "is_bot": true, "first_name": "Reelforge"}, "text": "…"}}),
         );
