@@ -62,6 +62,44 @@ pub enum Engine {
     Local,
 }
 
+/// The languages ElevenLabs documents for its models (elevenlabs.io/docs/overview/models):
+/// `eleven_multilingual_v2` speaks these 29; `eleven_flash_v2_5` and `eleven_turbo_v2_5` add
+/// Hungarian, Norwegian and Vietnamese. Neither speaks Kazakh; `eleven_v3` (74 languages,
+/// Kazakh and Russian among them) does.
+const ELEVEN_MULTILINGUAL_V2: [&str; 29] = [
+    "en", "ja", "zh", "de", "hi", "fr", "ko", "pt", "it", "es", "id", "nl", "tr", "fil", "pl",
+    "sv", "bg", "ro", "ar", "cs", "el", "fi", "hr", "ms", "sk", "da", "ta", "uk", "ru",
+];
+const ELEVEN_V2_5_MORE: [&str; 3] = ["hu", "no", "vi"];
+
+impl Engine {
+    /// Whether this entry speaks `language` (`kk`, `ru-RU`, or an offline voice such as
+    /// `kk+f3`), by its provider's documentation: a script in a language an entry does not
+    /// speak skips that entry instead of failing there first.
+    pub fn speaks(&self, language: &str) -> bool {
+        let base = language
+            .split(['+', '-', '_'])
+            .next()
+            .unwrap_or(language)
+            .to_ascii_lowercase();
+        match self {
+            Engine::ElevenLabs(_, model) => match model.as_str() {
+                "eleven_multilingual_v2" => ELEVEN_MULTILINGUAL_V2.contains(&base.as_str()),
+                "eleven_flash_v2_5" | "eleven_turbo_v2_5" => {
+                    ELEVEN_MULTILINGUAL_V2.contains(&base.as_str())
+                        || ELEVEN_V2_5_MORE.contains(&base.as_str())
+                }
+                // eleven_v3 and models without a published list: not refused here.
+                _ => true,
+            },
+            // OpenAI's speech follows Whisper's languages (Kazakh and Russian among them).
+            Engine::OpenAi(..) => true,
+            // espeak-ng ships voices for the languages the product offers (ru, kk, en).
+            Engine::Local => true,
+        }
+    }
+}
+
 pub struct Entry {
     /// `elevenlabs:<model>`, `openai:<model>` or `local`.
     pub name: String,
@@ -232,6 +270,10 @@ pub async fn speak(
         if admitted != Admit::Use {
             continue;
         }
+        if !entry.engine.speaks(wish.language) {
+            tracing::info!(entry = %entry.name, language = wish.language, "skipped: it does not speak this language");
+            continue;
+        }
         let (voice, stand_in) = wish.voice_for(&entry.engine);
         let asked = Instant::now();
         let made = match &entry.engine {
@@ -316,6 +358,87 @@ pub async fn speak(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_speak_the_languages_their_providers_document() {
+        let eleven = |model: &str| {
+            Engine::ElevenLabs(
+                Arc::new(ElevenLabs::new(reqwest::Client::new(), vec![], None)),
+                model.into(),
+            )
+        };
+        assert!(!eleven("eleven_multilingual_v2").speaks("kk"));
+        assert!(eleven("eleven_multilingual_v2").speaks("ru"));
+        assert!(eleven("eleven_multilingual_v2").speaks("en-US"));
+        assert!(!eleven("eleven_flash_v2_5").speaks("kk"));
+        assert!(eleven("eleven_flash_v2_5").speaks("vi"));
+        assert!(eleven("eleven_v3").speaks("kk"));
+        assert!(Engine::Local.speaks("kk+f3"));
+    }
+
+    /// A Kazakh script skips ElevenLabs' multilingual model without calling it: the offline
+    /// voice (the next entry) speaks, and the chat is told which voice stood in.
+    #[tokio::test]
+    async fn a_kazakh_script_skips_an_entry_that_cannot_speak_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/s.db", dir.path().display()))
+            .await
+            .unwrap();
+        // An ElevenLabs that would answer nothing useful: the test fails if it is called.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no") }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let chain = SpeechChain {
+            entries: vec![
+                Entry {
+                    name: "elevenlabs:eleven_multilingual_v2".into(),
+                    engine: Engine::ElevenLabs(
+                        Arc::new(ElevenLabs::new(
+                            reqwest::Client::new(),
+                            vec!["k".into()],
+                            Some(&base),
+                        )),
+                        "eleven_multilingual_v2".into(),
+                    ),
+                },
+                Entry::local(),
+            ],
+            policy: Default::default(),
+        };
+        let wish = Wish {
+            voice: Some("EXAVITQu4vr4xnSDxMaL"),
+            gender: Some(Gender::Female),
+            language: "kk",
+        };
+        let mut alerts = Vec::new();
+        let spoken = speak(
+            &chain,
+            &db,
+            "Сәлеметсіз бе",
+            wish,
+            None,
+            dir.path(),
+            &mut alerts,
+        )
+        .await
+        .unwrap();
+        assert_eq!(spoken.by, "local");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "never asked"
+        );
+        assert!(
+            spoken.substitute.is_some(),
+            "the chat says which voice speaks"
+        );
+    }
 
     #[test]
     fn a_fallback_speaks_with_the_closest_voice_of_the_same_gender_and_language() {
