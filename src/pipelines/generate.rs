@@ -92,25 +92,7 @@ pub async fn run_with(
             };
             let saved = match ctx.checkpoints().request.clone() {
                 Some(id) => id,
-                None => {
-                    ctx.ensure_lease()?;
-                    let id = s
-                        .timed(
-                            crate::jobs::Step::VideoSubmit,
-                            s.video.submit(&p.tier, &request, &out),
-                        )
-                        .await?;
-                    let request_id = id.clone();
-                    let now = crate::db::now_ms();
-                    let made_by = s.video.made_by(&p.tier, &id);
-                    ctx.checkpoint(crate::jobs::Step::VideoSubmit, |c| {
-                        c.request = Some(request_id);
-                        c.video_by = made_by;
-                        c.submitted_ms.get_or_insert(now);
-                    })
-                    .await?;
-                    id
-                }
+                None => submit(s, ctx, &p.tier, &request, &out).await?,
             };
             match s
                 .timed(
@@ -164,6 +146,34 @@ pub async fn run_with(
         &scratch,
     )
     .await
+}
+
+/// Submits the video to the tier's first provider that takes it and checkpoints the request,
+/// which provider took it and when (a retry polls it instead of paying twice).
+async fn submit(
+    s: &Services,
+    ctx: &mut JobCtx,
+    tier: &str,
+    request: &VideoRequest<'_>,
+    out: &std::path::Path,
+) -> Result<String, StepError> {
+    ctx.ensure_lease()?;
+    let id = s
+        .timed(
+            crate::jobs::Step::VideoSubmit,
+            s.video.submit(tier, request, out),
+        )
+        .await?;
+    let request_id = id.clone();
+    let now = crate::db::now_ms();
+    let made_by = s.video.made_by(tier, &id);
+    ctx.checkpoint(crate::jobs::Step::VideoSubmit, |c| {
+        c.request = Some(request_id);
+        c.video_by = made_by;
+        c.submitted_ms.get_or_insert(now);
+    })
+    .await?;
+    Ok(id)
 }
 
 /// The size to ask a provider for: the asked one, or 9:16 of the same width for a square.

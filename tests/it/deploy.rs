@@ -325,8 +325,11 @@ async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() 
     assert_eq!(code, 0, "{out}");
     assert!(std::path::PathBuf::from(format!("{}.pre-restore", db_path.display())).exists());
     let db = Db::connect(&url).await.unwrap();
-    // A newer binary's migration in the database: this one refuses with both versions.
     let known = db.known_schema();
+    let (code, out) = run(&["migrate"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("schema version {known}")), "{out}");
+    // A newer binary's migration in the database: this one refuses with both versions.
     crate::dbs::exec(&db, "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101, 'from the future', CURRENT_TIMESTAMP, TRUE, x'00', 1)").await;
     db.close().await;
     let (code, out) = run(&["migrate"], &env);
@@ -336,18 +339,6 @@ async fn backups_restore_the_books_and_an_older_binary_refuses_a_newer_schema() 
         "{out}"
     );
     assert_eq!(out.trim().lines().count(), 1, "one sentence: {out}");
-}
-
-/// Kills the processes this test started (by their own PIDs) when it ends.
-struct Procs(Vec<std::process::Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// The compose layout as processes (the proxy aside): `serve --no-workers` and a `worker`
@@ -414,7 +405,7 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
         .unwrap()
         .unwrap();
     let spawn = crate::common::spawn_reelforge;
-    let _procs = Procs(vec![
+    let _procs = crate::common::Children(vec![
         spawn(
             "serve",
             &["serve", "--no-workers"],
@@ -445,6 +436,29 @@ async fn the_compose_commands_deliver_a_ugc_order_with_inputs_fetched_from_the_p
         )
         .await;
     }
+    // What the image's HEALTHCHECK and compose's health checks run.
+    let (code, out) = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{worker_port}/health"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    let closed = crate::common::free_port();
+    let (code, out) = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{closed}/health"),
+            "--timeout",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unhealthy"), "{out}");
     let c = Client {
         http: http.clone(),
         base: format!("http://127.0.0.1:{serve_port}"),

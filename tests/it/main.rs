@@ -9,6 +9,7 @@ mod harness;
 mod account;
 mod admin;
 mod api;
+mod api_limits;
 mod bad_input;
 mod bot;
 mod bot_admin;

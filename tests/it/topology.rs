@@ -8,20 +8,7 @@ use reelforge::db::jobs as queue;
 use reelforge::db::ledger::{self, Reason};
 use reelforge::db::users::touch_user;
 use reelforge::jobs::JobState;
-use std::process::Child;
 use std::time::{Duration, Instant};
-
-/// Child processes this test started, killed (by their own PIDs) when it ends.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 use crate::common::spawn_reelforge as reelforge;
 
@@ -133,7 +120,7 @@ async fn compose_topology_delivers_every_video_once_even_when_a_worker_is_killed
         e
     };
     let (port_a, port_b) = (crate::common::free_port(), crate::common::free_port());
-    let mut procs = Processes(vec![
+    let mut procs = crate::common::Children(vec![
         reelforge("serve", &["serve", "--no-workers"], &env, dir.path()),
         reelforge("worker-a", &worker_args, &worker_env(port_a), dir.path()),
         reelforge("worker-b", &worker_args, &worker_env(port_b), dir.path()),
