@@ -4,6 +4,8 @@
 #               karaoke captions, ducking and −14 LUFS loudness, against the ffmpeg CLI
 #               filter graph of the same layout (which does none of those);
 #   compose ×4 — four of those at once against four CLI graphs at once (throughput);
+#   formats   — the same compose as 9:16, 1:1 and 16:9 in one pass, against one format and
+#               against three separate composes (target: ≤ 2.0× one format, < 600 MB);
 #   fit-image — a 12 MP JPEG → 720×1280 cover, against vipsthumbnail.
 # Prints both times, the ratio (ours / reference; below 1.0 means we are faster) and peak memory.
 # Usage: scripts/bench.sh path/to/release/reelforge
@@ -82,6 +84,30 @@ read -r par_t par_m pref_t pref_m < <(RUNS=${BENCH_PAR_RUNS:-1} duel 'four ours_
 printf "  reelforge  %6.2f s  %5s MB peak per process\n" "$par_t" "$par_m"
 printf "  ffmpeg CLI %6.2f s  %5s MB peak per process\n" "$pref_t" "$pref_m"
 printf "  ratio      %6.2f x (reelforge / ffmpeg)\n" "$(awk "BEGIN{print $par_t/$pref_t}")"
+
+# Three formats in one pass (the background and the head decoded once, the face tracked once)
+# against the three composes it replaces.
+ours_formats() {
+  "$BIN" compose --background bg.mp4 --talking-head th.mp4 --captions "$SCRIPT" \
+    --caption-style karaoke -o f916.mp4 --size 720x1280 -o f11.mp4 --size 720x720 \
+    -o f169.mp4 --size 1280x720 --report formats.json
+}
+three_composes() {
+  for s in 720x1280 720x720 1280x720; do
+    "$BIN" compose --background bg.mp4 --talking-head th.mp4 --captions "$SCRIPT" \
+      --caption-style karaoke -o "sep$s.mp4" --size "$s"
+  done
+}
+export -f ours_formats three_composes
+echo "formats: 9:16 + 1:1 + 16:9 in one pass (best of $RUNS, alternating with three separate composes)"
+read -r fmt_t fmt_m sep_t sep_m < <(duel ours_formats three_composes)
+printf "  one pass, 3 formats   %6.2f s  %5s MB peak\n" "$fmt_t" "$fmt_m"
+printf "  3 separate composes   %6.2f s  %5s MB peak\n" "$sep_t" "$sep_m"
+printf "  one format (above)    %6.2f s\n" "$ours_t"
+printf "  ratio %6.2f x one format (target <= 2.0), %4.2f x three composes\n" \
+  "$(awk "BEGIN{print $fmt_t/$ours_t}")" "$(awk "BEGIN{print $fmt_t/$sep_t}")"
+tr -d ' \n' < formats.json | grep -o '"output":"[^"]*","thumbnail":"[^"]*","width":[0-9]*,"height":[0-9]*' \
+  | sed 's/"output":"\([^"]*\)".*"width":\([0-9]*\),"height":\([0-9]*\)/    \1 \2x\3/' || true
 
 echo "fit-image: 12 MP JPEG -> 720x1280 cover (best of $RUNS, alternating)"
 read -r fit_t fit_m vips_t vips_m < <(duel '"$BIN" fit-image photo12mp.jpg --size 720x1280 -o fit.jpg' 'vipsthumbnail photo12mp.jpg --size 720x1280 --smartcrop centre -o vips.jpg')

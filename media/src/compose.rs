@@ -67,6 +67,80 @@ pub struct ComposeRequest {
     /// Draw the talking head in its circle (false: the background alone, with the voice and
     /// captions — the "talking head" format passes the head itself as the background).
     pub circle: bool,
+    /// More formats of the same composite, made in the same pass: the background and the head
+    /// are decoded once, the face tracked once, the audio mixed once; each format gets its own
+    /// scaling, circle, captions (inside its own safe area) and encoder. Reported in
+    /// [`ComposeReport::more_outputs`].
+    pub more_outputs: Vec<OutputFormat>,
+}
+
+/// One more output of a [`ComposeRequest`]: its frame size, where its circle sits and its files.
+#[derive(Debug, Clone)]
+pub struct OutputFormat {
+    pub width: usize,
+    pub height: usize,
+    pub position: Position,
+    pub diameter: Option<usize>,
+    pub output: PathBuf,
+    /// Where its JPEG thumbnail goes (default: the output path with `.jpg`).
+    pub thumbnail: Option<PathBuf>,
+}
+
+impl OutputFormat {
+    /// A `width`×`height` output with the default circle in the bottom-left corner.
+    pub fn new(width: usize, height: usize, output: impl Into<PathBuf>) -> Self {
+        Self {
+            width,
+            height,
+            position: Position::BottomLeft,
+            diameter: None,
+            output: output.into(),
+            thumbnail: None,
+        }
+    }
+
+    /// A `width`×`height` output whose circle is where `req`'s is: a named position stays
+    /// named (it lands in the same corner of this format's safe area), a chosen diameter is
+    /// scaled with the width, and an `X,Y` spot keeps the circle's centre at the same fraction
+    /// of the frame (pulled inside the frame when the format is narrower).
+    pub fn carried_from(
+        req: &ComposeRequest,
+        width: usize,
+        height: usize,
+        output: impl Into<PathBuf>,
+    ) -> Self {
+        let old_d = req
+            .diameter
+            .unwrap_or_else(|| default_diameter(req.width, req.height));
+        let scale = width as f64 / req.width.max(1) as f64;
+        let new_d = ((old_d as f64 * scale) as usize)
+            .min(width.min(height))
+            .max(16);
+        let (position, diameter) = match req.position {
+            Position::At { x, y } => {
+                let cx = (x as f64 + old_d as f64 / 2.0) / req.width.max(1) as f64;
+                let cy = (y as f64 + old_d as f64 / 2.0) / req.height.max(1) as f64;
+                let place = |c: f64, side: usize| {
+                    (c * side as f64 - new_d as f64 / 2.0).clamp(0.0, (side - new_d) as f64) as i64
+                };
+                let at = Position::At {
+                    x: place(cx, width),
+                    y: place(cy, height),
+                };
+                // An exact spot needs an exact size: the first format's, scaled.
+                (at, Some(new_d))
+            }
+            named => (named, req.diameter.map(|_| new_d)),
+        };
+        Self {
+            width,
+            height,
+            position,
+            diameter,
+            output: output.into(),
+            thumbnail: None,
+        }
+    }
 }
 
 impl ComposeRequest {
@@ -96,6 +170,7 @@ impl ComposeRequest {
             thumbnail: None,
             try_gpu_encoder: false,
             circle: true,
+            more_outputs: Vec::new(),
         }
     }
 }
@@ -141,6 +216,21 @@ pub struct ComposeReport {
     /// 1, or 2–3 when the first result was over the size cap and was made again aiming lower.
     pub passes: u32,
     pub stages: Vec<StageTime>,
+    /// The request's [`ComposeRequest::more_outputs`], in order.
+    pub more_outputs: Vec<OutputReport>,
+}
+
+/// What one of the [`ComposeRequest::more_outputs`] became.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputReport {
+    pub output: PathBuf,
+    pub thumbnail: PathBuf,
+    pub width: usize,
+    pub height: usize,
+    pub size_bytes: u64,
+    pub circle: CircleRect,
+    pub safe_area: Area,
+    pub caption_boxes: Vec<CaptionBox>,
 }
 
 /// Progress is reported as (frames done, frames in total).
@@ -163,7 +253,10 @@ pub fn compose(
         })
     });
     if result.is_err() {
-        let _ = std::fs::remove_file(&req.output);
+        for target in std::iter::once(&req.output).chain(req.more_outputs.iter().map(|o| &o.output))
+        {
+            let _ = std::fs::remove_file(target);
+        }
     }
     result
 }
@@ -180,39 +273,84 @@ impl Stages {
     }
 }
 
+/// One output of the pass: its frame, circle, free area and files.
+struct Target {
+    width: usize,
+    height: usize,
+    circle: CircleRect,
+    area: Area,
+    output: PathBuf,
+    thumbnail: PathBuf,
+}
+
+/// The request's outputs, each checked (size, circle placement, folder) before any work.
+fn targets(req: &ComposeRequest) -> Result<Vec<Target>> {
+    let first = OutputFormat {
+        width: req.width,
+        height: req.height,
+        position: req.position,
+        diameter: req.diameter,
+        output: req.output.clone(),
+        thumbnail: req.thumbnail.clone(),
+    };
+    let mut targets: Vec<Target> = Vec::new();
+    for format in std::iter::once(&first).chain(&req.more_outputs) {
+        check_output_size(format.width, format.height)?;
+        let diameter = format
+            .diameter
+            .unwrap_or_else(|| default_diameter(format.width, format.height));
+        let area = req.safe_zone.area(format.width, format.height);
+        let circle = place_circle(format.width, format.height, diameter, format.position, area)?;
+        check_writable(&format.output)?;
+        if targets.iter().any(|t| t.output == format.output) {
+            return Err(MediaError::BadParameter(format!(
+                "{} is named as the output of two formats",
+                format.output.display()
+            )));
+        }
+        targets.push(Target {
+            width: format.width,
+            height: format.height,
+            circle,
+            area,
+            output: format.output.clone(),
+            thumbnail: format
+                .thumbnail
+                .clone()
+                .unwrap_or_else(|| format.output.with_extension("jpg")),
+        });
+    }
+    Ok(targets)
+}
+
 fn compose_inner(
     req: &ComposeRequest,
     progress: ProgressFn<'_>,
     cancel: &AtomicBool,
 ) -> Result<ComposeReport> {
     let mut stages = Stages(Vec::new(), Instant::now());
-    check_output_size(req.width, req.height)?;
     if !(0.0..=2.0).contains(&req.bg_volume) {
         return Err(MediaError::BadParameter(format!(
             "background volume {} is outside 0..2",
             req.bg_volume
         )));
     }
-    let diameter = req
-        .diameter
-        .unwrap_or_else(|| default_diameter(req.width, req.height));
-    let area = req.safe_zone.area(req.width, req.height);
-    let circle = place_circle(req.width, req.height, diameter, req.position, area)?;
-    check_writable(&req.output)?;
+    let targets = targets(req)?;
     // The background is opened (its stream analysis decodes a few frames) and then decoded on
     // its own thread from here on, while this thread opens the talking head and prepares the
     // audio, the face track and the captions. The reader learns how many frames the video
     // has once the voice is measured: it never decodes pictures nobody will show.
     let needed = AtomicU64::new(u64::MAX);
     std::thread::scope(|scope| {
-        let feed = spawn_background_reader(scope, &req.background, req.width, req.height, &needed);
+        let sizes = targets.iter().map(|t| (t.width, t.height)).collect();
+        let feed = spawn_background_reader(scope, &req.background, sizes, &needed);
         let head = VideoReader::open(&req.talking_head, None)?;
         stages.done("probe");
         // A background that cannot be opened is reported as soon as that is known: here when
         // it already is (a file that is not media fails in a moment), else after the preparation
         // — before anything is encoded either way.
         let early = feed.opened.try_recv().ok().transpose()?;
-        let prepared = prepare(req, &head, (circle, area), &needed, &mut stages, cancel)?;
+        let prepared = prepare(req, &head, &targets, &needed, &mut stages, cancel)?;
         let (background_seconds, on_gpu) = match early {
             Some(opened) => opened,
             None => feed
@@ -226,47 +364,50 @@ fn compose_inner(
             (false, path) if path == "nvdec" => "cpu (codec not decodable by NVDEC)".to_string(),
             (false, path) => path,
         };
-        let thumbnail = req
-            .thumbnail
-            .clone()
-            .unwrap_or_else(|| req.output.with_extension("jpg"));
-        let encoder = render(
-            &prepared,
-            (feed.frames, feed.spent),
-            head,
-            &thumbnail,
-            progress,
-            cancel,
-        )?;
+        let encoder = render(&prepared, (feed.frames, feed.spent), head, progress, cancel)?;
         stages.done("compose_encode");
 
-        let size_bytes = std::fs::metadata(&req.output)?.len();
-        if size_bytes > req.max_bytes {
-            return Err(MediaError::OverCap {
-                bytes: size_bytes,
-                cap: req.max_bytes,
+        let mut outputs = Vec::with_capacity(targets.len());
+        for (target, captions) in targets.iter().zip(&prepared.captions) {
+            let size_bytes = std::fs::metadata(&target.output)?.len();
+            if size_bytes > req.max_bytes {
+                return Err(MediaError::OverCap {
+                    bytes: size_bytes,
+                    cap: req.max_bytes,
+                });
+            }
+            outputs.push(OutputReport {
+                output: target.output.clone(),
+                thumbnail: target.thumbnail.clone(),
+                width: target.width,
+                height: target.height,
+                size_bytes,
+                circle: target.circle,
+                safe_area: target.area,
+                caption_boxes: prepared
+                    .phrases
+                    .iter()
+                    .filter_map(|p| captions.box_at((p.start_s + p.end_s) / 2.0))
+                    .collect(),
             });
         }
+        let first = outputs.remove(0);
         Ok(ComposeReport {
-            output: req.output.clone(),
-            thumbnail,
-            width: req.width,
-            height: req.height,
+            output: first.output,
+            thumbnail: first.thumbnail,
+            width: first.width,
+            height: first.height,
             duration_s,
             frames: prepared.frames,
-            size_bytes,
+            size_bytes: first.size_bytes,
             encoder,
             decoder,
-            circle,
+            circle: first.circle,
             caption_style: req.caption_style,
             safe_zone: req.safe_zone,
-            safe_area: area,
+            safe_area: first.safe_area,
             captions: prepared.phrases.clone(),
-            caption_boxes: prepared
-                .phrases
-                .iter()
-                .filter_map(|p| prepared.captions.box_at((p.start_s + p.end_s) / 2.0))
-                .collect(),
+            caption_boxes: first.caption_boxes,
             face_track: TrackSummary {
                 samples: prepared.track.samples,
                 detections: prepared.track.detections,
@@ -276,6 +417,7 @@ fn compose_inner(
             loudness: prepared.loudness,
             passes: 1,
             stages: std::mem::take(&mut stages.0),
+            more_outputs: outputs,
         })
     })
 }
@@ -283,21 +425,23 @@ fn compose_inner(
 /// Everything the frame loop needs besides the pictures.
 struct Prepared<'a> {
     req: &'a ComposeRequest,
+    targets: &'a [Target],
     frames: u64,
-    circle: CircleRect,
     track: FaceTrack,
     track_source_w: u32,
     phrases: Vec<Phrase>,
-    captions: CaptionTrack,
+    /// One per target.
+    captions: Vec<CaptionTrack>,
     soundtrack: Stereo,
     loudness: Option<Loudness>,
-    settings: EncodeSettings,
+    /// One per target.
+    settings: Vec<EncodeSettings>,
 }
 
 fn prepare<'a>(
     req: &'a ComposeRequest,
     head: &VideoReader,
-    (circle, area): (CircleRect, Area),
+    targets: &'a [Target],
     needed: &AtomicU64,
     stages: &mut Stages,
     cancel: &AtomicBool,
@@ -334,16 +478,20 @@ fn prepare<'a>(
     );
     // Delivered at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
     let loudness = normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
-    let settings = EncodeSettings {
-        width: req.width,
-        height: req.height,
-        fps: OUTPUT_FPS,
-        crf: req.crf,
-        preset: req.preset.clone(),
-        max_video_bps: video_bitrate_ceiling(req.max_bytes, seconds)?,
-        // MEDIA_GPU=auto: NVENC where the device has one (tried once per process).
-        try_nvenc: req.try_gpu_encoder || crate::gpu::nvenc_usable(),
-    };
+    let max_video_bps = video_bitrate_ceiling(req.max_bytes, seconds)?;
+    let settings = targets
+        .iter()
+        .map(|t| EncodeSettings {
+            width: t.width,
+            height: t.height,
+            fps: OUTPUT_FPS,
+            crf: req.crf,
+            preset: req.preset.clone(),
+            max_video_bps,
+            // MEDIA_GPU=auto: NVENC where the device has one (tried once per process).
+            try_nvenc: req.try_gpu_encoder || crate::gpu::nvenc_usable(),
+        })
+        .collect();
     stages.done("audio");
 
     // Without a circle nobody looks at the face: no tracking.
@@ -362,31 +510,36 @@ fn prepare<'a>(
         Some(Captions::Words(w)) => phrases_from_words(w, req.caption_style),
         None => Vec::new(),
     };
-    let captions = CaptionTrack::build(
-        &phrases,
-        &TrackLayout {
-            style: req.caption_style,
-            accent: req.caption_accent,
-            width: req.width,
-            height: req.height,
-            area,
-            // Without a circle, captions only mind the safe area.
-            circle: if req.circle {
-                circle
-            } else {
-                CircleRect {
-                    x: 0,
-                    y: req.height,
-                    diameter: 0,
-                }
-            },
-        },
-    );
+    let captions = targets
+        .iter()
+        .map(|t| {
+            CaptionTrack::build(
+                &phrases,
+                &TrackLayout {
+                    style: req.caption_style,
+                    accent: req.caption_accent,
+                    width: t.width,
+                    height: t.height,
+                    area: t.area,
+                    // Without a circle, captions only mind the safe area.
+                    circle: if req.circle {
+                        t.circle
+                    } else {
+                        CircleRect {
+                            x: 0,
+                            y: t.height,
+                            diameter: 0,
+                        }
+                    },
+                },
+            )
+        })
+        .collect();
     stages.done("captions");
     Ok(Prepared {
         req,
+        targets,
         frames,
-        circle,
         track_source_w: faces.width,
         track: faces.track,
         phrases,
@@ -430,11 +583,15 @@ fn speech_span(voice: Option<&Stereo>, duration: f64) -> Vec<(f64, f64)> {
     }
 }
 
+/// The frame loop: every output frame's background pictures (one per target), the head's
+/// picture drawn in each target's circle, each target's captions, each target's encoder.
 fn render(
     job: &Prepared<'_>,
-    (backgrounds, spent): (mpsc::Receiver<Result<Yuv420>>, mpsc::Sender<Yuv420>),
+    (backgrounds, spent): (
+        mpsc::Receiver<Result<Vec<Yuv420>>>,
+        mpsc::Sender<Vec<Yuv420>>,
+    ),
     mut head: VideoReader,
-    thumbnail: &Path,
     progress: ProgressFn<'_>,
     cancel: &AtomicBool,
 ) -> Result<&'static str> {
@@ -443,46 +600,66 @@ fn render(
     let head_scale = head_fit.out_w as f32 / job.track_source_w as f32;
     let head_len = head.duration_s.max(1.0 / f64::from(OUTPUT_FPS));
 
-    let mut writer = Mp4Writer::create(&job.req.output, &job.settings)?;
-    let encoder = writer.encoder_name;
-    let mut overlay = CircleOverlay::new(job.circle, job.req.ring);
+    let mut writers = job
+        .settings
+        .iter()
+        .zip(job.targets)
+        .map(|(settings, t)| Mp4Writer::create(&t.output, settings))
+        .collect::<Result<Vec<_>>>()?;
+    let encoder = writers[0].encoder_name;
+    let mut overlays: Vec<CircleOverlay> = job
+        .targets
+        .iter()
+        .map(|t| CircleOverlay::new(t.circle, job.req.ring))
+        .collect();
     let mut head_picture = Yuv420::new(head_fit.out_w, head_fit.out_h);
-    let mut audio = AudioFeed {
-        track: &job.soundtrack,
-        written_frames: 0,
-    };
+    let mut audio: Vec<AudioFeed> = writers
+        .iter()
+        .map(|_| AudioFeed {
+            track: &job.soundtrack,
+            written_frames: 0,
+        })
+        .collect();
     let thumb_index = (job.frames / 2).min(u64::from(OUTPUT_FPS) * 2);
     let samples_per_frame = (SAMPLE_RATE / OUTPUT_FPS) as usize;
     for i in 0..job.frames {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
         }
-        let mut picture = backgrounds
+        let mut pictures = backgrounds
             .recv()
             .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
         let t = i as f64 / f64::from(OUTPUT_FPS);
-        if job.req.circle {
+        let crop = if job.req.circle {
             head.frame_at(t, &mut head_picture)?;
             let c = job.track.at(t % head_len);
-            let crop = CropSquare {
+            Some(CropSquare {
                 cx: c.cx * head_scale,
                 cy: c.cy * head_scale,
                 side: c.side * head_scale,
-            };
-            overlay.draw(&mut picture, &head_picture, crop);
+            })
+        } else {
+            None
+        };
+        for (k, picture) in pictures.iter_mut().enumerate() {
+            if let Some(crop) = crop {
+                overlays[k].draw(picture, &head_picture, crop);
+            }
+            job.captions[k].draw(picture, t);
+            writers[k].write_video(picture, i as i64)?;
+            audio[k].feed_until(&mut writers[k], (i as usize + 1) * samples_per_frame)?;
+            if i == thumb_index {
+                write_thumbnail(picture, &job.targets[k].thumbnail)?;
+            }
         }
-        job.captions.draw(&mut picture, t);
-        writer.write_video(&picture, i as i64)?;
-        audio.feed_until(&mut writer, (i as usize + 1) * samples_per_frame)?;
-        if i == thumb_index {
-            write_thumbnail(&picture, thumbnail)?;
-        }
-        // The reader fills it again (it may have stopped: then it is simply dropped).
-        let _ = spent.send(picture);
+        // The reader fills them again (it may have stopped: then they are simply dropped).
+        let _ = spent.send(pictures);
         progress(i + 1, job.frames);
     }
     drop(backgrounds);
-    audio.feed_until(&mut writer, usize::MAX)?;
-    writer.finish()?;
+    for (feed, mut writer) in audio.iter_mut().zip(writers) {
+        feed.feed_until(&mut writer, usize::MAX)?;
+        writer.finish()?;
+    }
     Ok(encoder)
 }

@@ -38,7 +38,10 @@ mod yuv;
 pub use audio::{decode_audio, Loudness};
 pub use caption_track::{CaptionBox, DEFAULT_ACCENT as DEFAULT_CAPTION_ACCENT};
 pub use captions::{estimate_word_timings, parse_word_timings, CaptionStyle, TimedWord};
-pub use compose::{compose, Captions, ComposeReport, ComposeRequest, StageTime, TrackSummary};
+pub use compose::{
+    compose, Captions, ComposeReport, ComposeRequest, OutputFormat, OutputReport, StageTime,
+    TrackSummary,
+};
 pub use deliverable::{index_in_front, make_deliverable, Action as DeliverableAction, Deliverable};
 pub use encode::nvenc_available;
 pub use error::{InputProblem, MediaError, Result};

@@ -68,11 +68,11 @@ pub struct VideoReader {
     pub display_h: u32,
     /// Clip length used for looping (container or stream duration).
     pub duration_s: f64,
-    fit: Option<FrameFit>,
-    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
-    scaled: ff::frame::Video,
-    /// HDR sources are scaled to 10 bits here, then tone-mapped into `scaled`.
-    hdr: Option<(crate::tonemap::ToneMapper, ff::frame::Video)>,
+    /// One per output picture a decoded frame becomes (several when one pass makes several
+    /// formats: each frame is decoded once and scaled once per format).
+    fits: Vec<Scaling>,
+    /// HDR sources are scaled to 10 bits, then tone-mapped.
+    hdr: Option<crate::tonemap::ToneMapper>,
     current: Option<(f64, ff::frame::Video)>,
     pending: Option<(f64, ff::frame::Video)>,
     loop_offset: f64,
@@ -80,7 +80,6 @@ pub struct VideoReader {
     frame_step: f64,
     at_eof: bool,
     decoded_any: bool,
-    current_is_scaled: bool,
     pub frames_decoded: u64,
     /// Decoding on the GPU (NVDEC); frames are copied back to system memory.
     pub on_gpu: bool,
@@ -106,12 +105,7 @@ impl VideoReader {
         let rotation = stream_rotation(&stream);
         // SAFETY: the parameters belong to the stream of the open input.
         let trc = unsafe { (*stream.parameters().as_ptr()).color_trc };
-        let hdr = crate::tonemap::HdrTransfer::from_trc(trc).map(|t| {
-            (
-                crate::tonemap::ToneMapper::new(t),
-                ff::frame::Video::empty(),
-            )
-        });
+        let hdr = crate::tonemap::HdrTransfer::from_trc(trc).map(crate::tonemap::ToneMapper::new);
         let mut ctx = decoder_context(path, &stream)?;
         // SAFETY: the parameters belong to the stream of the open input.
         let coded_pixels = unsafe {
@@ -193,9 +187,7 @@ impl VideoReader {
             } else {
                 container_s
             },
-            fit: None,
-            scaler: None,
-            scaled: ff::frame::Video::empty(),
+            fits: Vec::new(),
             hdr,
             current: None,
             pending: None,
@@ -204,99 +196,42 @@ impl VideoReader {
             frame_step,
             at_eof: false,
             decoded_any: false,
-            current_is_scaled: false,
             frames_decoded: 0,
             on_gpu,
         })
     }
 
     pub fn set_fit(&mut self, fit: FrameFit) {
-        self.fit = Some(fit);
+        self.set_fits(&[fit]);
+    }
+
+    /// Each decoded frame becomes one picture per fit ([`VideoReader::frames_at`]).
+    pub fn set_fits(&mut self, fits: &[FrameFit]) {
+        self.fits = fits.iter().copied().map(Scaling::new).collect();
     }
 
     /// The picture shown at `t` seconds (looping past the end), written into `out`, whose size
     /// must be the fit's output size. Returns false only if the file has no decodable frame.
     pub fn frame_at(&mut self, t: f64, out: &mut Yuv420) -> Result<bool> {
+        self.frames_at(t, std::slice::from_mut(out))
+    }
+
+    /// Like [`VideoReader::frame_at`] for every fit at once: the frame is decoded once and
+    /// scaled into `outs[i]` by fit `i`.
+    pub fn frames_at(&mut self, t: f64, outs: &mut [Yuv420]) -> Result<bool> {
         self.advance_to(t)?;
         let Some((_, frame)) = self.current.as_ref() else {
             return Ok(false);
         };
-        let key = (frame.format(), frame.width(), frame.height());
-        let fit = self
-            .fit
-            .unwrap_or_else(|| FrameFit::whole(self.display_w, self.display_h, u32::MAX));
-        // Scaled straight into `out` when nothing is cropped or turned (a 9:16 clip on a 9:16
-        // frame): one copy of every picture fewer.
-        if self.rotation == 0
-            && self.hdr.is_none()
-            && fit.left == 0
-            && fit.top == 0
-            && (fit.scaled_w, fit.scaled_h) == (out.width, out.height)
-        {
-            self.prepare_scaler(key, fit.scaled_w, fit.scaled_h)?;
-            let (Some((_, _, _, ctx)), Some((_, frame))) = (self.scaler.as_mut(), &self.current)
-            else {
-                return Ok(false);
-            };
-            scale_into(ctx, frame, out);
-            return Ok(true);
+        if self.fits.is_empty() {
+            let whole = FrameFit::whole(self.display_w, self.display_h, u32::MAX);
+            self.fits.push(Scaling::new(whole));
         }
-        if !self.current_is_scaled {
-            let (sw, sh) = if self.rotation % 180 == 90 {
-                (fit.scaled_h, fit.scaled_w)
-            } else {
-                (fit.scaled_w, fit.scaled_h)
-            };
-            self.prepare_scaler(key, sw, sh)?;
-            if let (Some((_, _, _, ctx)), Some((_, frame))) = (self.scaler.as_mut(), &self.current)
-            {
-                match self.hdr.as_mut() {
-                    Some((mapper, deep)) => {
-                        ctx.run(frame, deep)?;
-                        mapper.convert(deep, &mut self.scaled);
-                    }
-                    None => ctx.run(frame, &mut self.scaled)?,
-                }
-            }
-            self.current_is_scaled = true;
+        debug_assert_eq!(self.fits.len(), outs.len(), "one picture per fit");
+        for (scaling, out) in self.fits.iter_mut().zip(outs) {
+            scaling.render(frame, self.rotation, self.hdr.as_ref(), out)?;
         }
-        out.crop_rotated_from(&self.scaled, self.rotation, fit.left, fit.top);
         Ok(true)
-    }
-
-    /// A scaler from frames like `key` (format, width, height) to `sw`×`sh`, made once and
-    /// again only when the decoded frames change.
-    fn prepare_scaler(
-        &mut self,
-        key: (ff::format::Pixel, u32, u32),
-        sw: usize,
-        sh: usize,
-    ) -> Result<()> {
-        let stale = self
-            .scaler
-            .as_ref()
-            .map(|(f, w, h, _)| (*f, *w, *h) != key)
-            .unwrap_or(true);
-        if !stale {
-            return Ok(());
-        }
-        let target = if self.hdr.is_some() {
-            ff::format::Pixel::YUV420P10LE
-        } else {
-            ff::format::Pixel::YUV420P
-        };
-        let ctx = ff::software::scaling::Context::get(
-            key.0,
-            key.1,
-            key.2,
-            target,
-            sw as u32,
-            sh as u32,
-            ff::software::scaling::Flags::BILINEAR,
-        )?;
-        self.scaler = Some((key.0, key.1, key.2, ctx));
-        self.scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, sw as u32, sh as u32);
-        Ok(())
     }
 
     fn advance_to(&mut self, t: f64) -> Result<()> {
@@ -307,7 +242,9 @@ impl VideoReader {
             match self.pending.take() {
                 Some((pts, frame)) if pts <= t + 1e-6 || self.current.is_none() => {
                     self.current = Some((pts, frame));
-                    self.current_is_scaled = false;
+                    for scaling in &mut self.fits {
+                        scaling.fresh = false;
+                    }
                 }
                 Some(p) => {
                     self.pending = Some(p);
@@ -385,66 +322,173 @@ impl VideoReader {
     }
 }
 
+/// One output picture of the decoded frames: its fit, its scaler and the scaled frame.
+struct Scaling {
+    fit: FrameFit,
+    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    scaled: ff::frame::Video,
+    /// HDR: the 10-bit scale before tone mapping into `scaled`.
+    deep: ff::frame::Video,
+    /// `scaled` holds the current frame.
+    fresh: bool,
+}
+
+impl Scaling {
+    fn new(fit: FrameFit) -> Self {
+        Self {
+            fit,
+            scaler: None,
+            scaled: ff::frame::Video::empty(),
+            deep: ff::frame::Video::empty(),
+            fresh: false,
+        }
+    }
+
+    fn render(
+        &mut self,
+        frame: &ff::frame::Video,
+        rotation: u32,
+        hdr: Option<&crate::tonemap::ToneMapper>,
+        out: &mut Yuv420,
+    ) -> Result<()> {
+        let key = (frame.format(), frame.width(), frame.height());
+        let fit = self.fit;
+        // Scaled straight into `out` when nothing is cropped or turned (a 9:16 clip on a 9:16
+        // frame): one copy of every picture fewer.
+        if rotation == 0
+            && hdr.is_none()
+            && fit.left == 0
+            && fit.top == 0
+            && (fit.scaled_w, fit.scaled_h) == (out.width, out.height)
+        {
+            let ctx = self.prepare_scaler(key, fit.scaled_w, fit.scaled_h, false)?;
+            scale_into(ctx, frame, out);
+            return Ok(());
+        }
+        if !self.fresh {
+            let (sw, sh) = if rotation % 180 == 90 {
+                (fit.scaled_h, fit.scaled_w)
+            } else {
+                (fit.scaled_w, fit.scaled_h)
+            };
+            self.prepare_scaler(key, sw, sh, hdr.is_some())?;
+            if let Some((_, _, _, ctx)) = self.scaler.as_mut() {
+                match hdr {
+                    Some(mapper) => {
+                        ctx.run(frame, &mut self.deep)?;
+                        mapper.convert(&self.deep, &mut self.scaled);
+                    }
+                    None => ctx.run(frame, &mut self.scaled)?,
+                }
+            }
+            self.fresh = true;
+        }
+        out.crop_rotated_from(&self.scaled, rotation, fit.left, fit.top);
+        Ok(())
+    }
+
+    /// A scaler from frames like `key` (format, width, height) to `sw`×`sh`, made once and
+    /// again only when the decoded frames change.
+    fn prepare_scaler(
+        &mut self,
+        key: (ff::format::Pixel, u32, u32),
+        sw: usize,
+        sh: usize,
+        hdr: bool,
+    ) -> Result<&mut ff::software::scaling::Context> {
+        let stale = self
+            .scaler
+            .as_ref()
+            .map(|(f, w, h, _)| (*f, *w, *h) != key)
+            .unwrap_or(true);
+        if stale {
+            let target = if hdr {
+                ff::format::Pixel::YUV420P10LE
+            } else {
+                ff::format::Pixel::YUV420P
+            };
+            let ctx = ff::software::scaling::Context::get(
+                key.0,
+                key.1,
+                key.2,
+                target,
+                sw as u32,
+                sh as u32,
+                ff::software::scaling::Flags::BILINEAR,
+            )?;
+            self.scaler = Some((key.0, key.1, key.2, ctx));
+            self.scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, sw as u32, sh as u32);
+        }
+        match self.scaler.as_mut() {
+            Some((_, _, _, ctx)) => Ok(ctx),
+            None => Err(MediaError::Internal("no scaler".into())),
+        }
+    }
+}
+
 /// The ends of the background reader's channels kept by the compositor.
 pub(crate) struct BackgroundFeed {
     /// Once: the clip's length and whether NVDEC decodes it, or why it cannot be opened.
     pub opened: mpsc::Receiver<Result<(f64, bool)>>,
-    /// The pictures for output frames 0, 1, 2, …
-    pub frames: mpsc::Receiver<Result<Yuv420>>,
+    /// The pictures for output frames 0, 1, 2, … — one per output size, in the order asked.
+    pub frames: mpsc::Receiver<Result<Vec<Yuv420>>>,
     /// Pictures handed back to be filled again.
-    pub spent: mpsc::Sender<Yuv420>,
+    pub spent: mpsc::Sender<Vec<Yuv420>>,
 }
 
 /// Below this many pixels a video is decoded without frame threads.
 const SMALL_PICTURE_PIXELS: usize = 1_000_000;
 
-/// Pictures of background the queue may hold: about 64 MB of them (46 at 720×1280, 20 at
-/// 1080×1920), at least half a second.
+/// Pictures of background the queue may hold: about 64 MB of them (46 frames at 720×1280, 20
+/// at 1080×1920), at least half a second.
 const QUEUE_BYTES: usize = 64 << 20;
 
 /// Opens the background (reporting its length, or why it cannot be opened, on
-/// [`BackgroundFeed::opened`]), then decodes, scales and crops its pictures for output frames
-/// 0, 1, 2, … (looping the clip) until the receiver hangs up. The queue holds
-/// [`QUEUE_BYTES`] of pictures: the decoder keeps working all the while the talking head, the
-/// audio and the face track are prepared, and the encoder then starts with a full queue.
+/// [`BackgroundFeed::opened`]), then decodes its frames once and scales and crops each into
+/// one picture per size in `sizes`, for output frames 0, 1, 2, … (looping the clip) until the
+/// receiver hangs up. The queue holds [`QUEUE_BYTES`] of pictures: the decoder keeps working
+/// all the while the talking head, the audio and the face track are prepared, and the encoder
+/// then starts with a full queue.
 pub(crate) fn spawn_background_reader<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     path: &'scope Path,
-    w: usize,
-    h: usize,
+    sizes: Vec<(usize, usize)>,
     needed: &'scope AtomicU64,
 ) -> BackgroundFeed {
-    let depth = (QUEUE_BYTES / (w * h * 3 / 2)).clamp(
+    let frame_bytes: usize = sizes.iter().map(|(w, h)| w * h * 3 / 2).sum();
+    let depth = (QUEUE_BYTES / frame_bytes.max(1)).clamp(
         crate::encode::OUTPUT_FPS as usize / 2,
         2 * crate::encode::OUTPUT_FPS as usize,
     );
-    let (tx, rx) = mpsc::sync_channel::<Result<Yuv420>>(depth);
+    let (tx, rx) = mpsc::sync_channel::<Result<Vec<Yuv420>>>(depth);
     let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<(f64, bool)>>(1);
     // Encoded pictures come back to be filled again: no fresh 1–3 MB buffer (allocation,
     // page faults, clearing) per frame.
-    let (spent_tx, spent_rx) = mpsc::channel::<Yuv420>();
+    let (spent_tx, spent_rx) = mpsc::channel::<Vec<Yuv420>>();
     scope.spawn(move || {
-        let mut background = match VideoReader::open(path, Some(w * h)) {
+        let shown = sizes.iter().map(|(w, h)| w * h).max().unwrap_or(0);
+        let mut background = match VideoReader::open(path, Some(shown)) {
             Ok(reader) => reader,
             Err(e) => {
                 let _ = opened_tx.send(Err(e));
                 return;
             }
         };
-        background.set_fit(FrameFit::cover(
-            background.display_w,
-            background.display_h,
-            w,
-            h,
-        ));
+        let fits: Vec<FrameFit> = sizes
+            .iter()
+            .map(|&(w, h)| FrameFit::cover(background.display_w, background.display_h, w, h))
+            .collect();
+        background.set_fits(&fits);
         let _ = opened_tx.send(Ok((background.duration_s, background.on_gpu)));
         for i in 0.. {
             if i >= needed.load(Ordering::Relaxed) {
                 return;
             }
-            let mut picture = spent_rx.try_recv().unwrap_or_else(|_| Yuv420::new(w, h));
+            let mut pictures = spent_rx
+                .try_recv()
+                .unwrap_or_else(|_| sizes.iter().map(|&(w, h)| Yuv420::new(w, h)).collect());
             let t = i as f64 / f64::from(crate::encode::OUTPUT_FPS);
-            let item = background.frame_at(t, &mut picture).map(|_| picture);
+            let item = background.frames_at(t, &mut pictures).map(|_| pictures);
             let failed = item.is_err();
             if tx.send(item).is_err() || failed {
                 return;

@@ -4,7 +4,7 @@ use clap::Args;
 use media::parse_size;
 use media::parse_word_timings;
 use media::{parse_hex_color, Ring};
-use media::{Captions, ComposeRequest, FitMode, MediaError, Position};
+use media::{Captions, ComposeRequest, FitMode, MediaError, OutputFormat, Position};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -97,9 +97,10 @@ pub struct ComposeArgs {
     /// videos: reels (top 14 %, bottom 35 %, sides 6 %), tiktok, shorts, or none.
     #[arg(long, default_value = "reels", value_name = "ZONE")]
     safe_zone: String,
-    /// Output size: 720x1280, 1080x1920, 720x720, 1080x1080, 1280x720, 1920x1080 (any even size 128–1920).
-    #[arg(long, default_value = "720x1280", value_name = "WxH")]
-    size: String,
+    /// Output size: 720x1280, 1080x1920, 720x720, 1080x1080, 1280x720, 1920x1080 (any even
+    /// size 128–1920). Give one per -o to make several formats in one pass (default 720x1280).
+    #[arg(long, value_name = "WxH")]
+    size: Vec<String>,
     /// bottom-left, bottom-right, top-left, top-right, center, or X,Y (top-left of the circle's square).
     #[arg(long, default_value = "bottom-left", allow_hyphen_values = true)]
     position: String,
@@ -127,10 +128,13 @@ pub struct ComposeArgs {
     /// Try the NVIDIA hardware encoder first (falls back to libx264 when the GPU has none).
     #[arg(long)]
     gpu_encoder: bool,
-    /// Output MP4.
-    #[arg(short, long, value_name = "OUT.mp4")]
-    output: PathBuf,
-    /// JPEG thumbnail (default: the output path with .jpg).
+    /// Output MP4. Repeat it with a --size each (`-o a.mp4 --size 720x1280 -o b.mp4 --size
+    /// 1080x1080`) and every format is made in one pass: the background and the head are
+    /// decoded once and the face tracked once. The circle keeps its corner (or its spot, as a
+    /// fraction of the frame) in each.
+    #[arg(short, long, value_name = "OUT.mp4", required = true)]
+    output: Vec<PathBuf>,
+    /// JPEG thumbnail of the first output (default: each output's path with .jpg).
     #[arg(long)]
     thumbnail: Option<PathBuf>,
     /// Write a JSON report: time per stage, face track summary, output metadata.
@@ -139,10 +143,22 @@ pub struct ComposeArgs {
 }
 
 pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
-    let mut req = ComposeRequest::new(&a.background, &a.talking_head, &a.output);
-    let (w, h) = parse_size(&a.size)?;
-    req.width = w;
-    req.height = h;
+    let sizes = match a.size.len() {
+        0 => vec!["720x1280".to_string(); a.output.len()],
+        n if n == a.output.len() => a.size.clone(),
+        n => {
+            return Err(CliError::BadInput(format!(
+                "{n} --size for {} -o: give one size per output.",
+                a.output.len()
+            )))
+        }
+    };
+    let sizes = sizes
+        .iter()
+        .map(|s| parse_size(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut req = ComposeRequest::new(&a.background, &a.talking_head, &a.output[0]);
+    (req.width, req.height) = sizes[0];
     req.voice = a.voice;
     req.position = a.position.parse::<Position>()?;
     req.diameter = a.diameter;
@@ -189,6 +205,12 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
         (None, Some(file)) => Some(read_captions_file(&file)?),
         (None, None) => None,
     };
+    req.more_outputs = sizes
+        .iter()
+        .zip(&a.output)
+        .skip(1)
+        .map(|(&(w, h), out)| OutputFormat::carried_from(&req, w, h, out))
+        .collect();
     let bar = frame_bar("compose");
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
@@ -216,6 +238,16 @@ pub fn compose(a: ComposeArgs) -> Result<(), CliError> {
         },
         report.thumbnail.display()
     );
+    for more in &report.more_outputs {
+        eprintln!(
+            "wrote {} ({}x{}, {:.1} MB) and {}",
+            more.output.display(),
+            more.width,
+            more.height,
+            more.size_bytes as f64 / 1_048_576.0,
+            more.thumbnail.display()
+        );
+    }
     Ok(())
 }
 
