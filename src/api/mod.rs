@@ -1,12 +1,13 @@
 //! The public HTTP API v1 (`/v1`, JSON) for agencies and power users: API keys per user
 //! (bearer auth, per-key rate limit), uploads, jobs from a typed `JobSpec` with an
 //! `Idempotency-Key`, results, balance, prices, webhooks signed like Stripe's, and the
-//! OpenAPI document generated from the types. Jobs made here are the bot's jobs: the same
+//! OpenAPI document generated from the types; products read from shop links and ad scripts
+//! written from them. Jobs made here are the bot's jobs: the same
 //! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
 //! `type` per error class.
-pub mod egress;
 pub mod jobs;
 pub mod openapi;
+pub mod products;
 pub mod uploads;
 pub mod webhooks;
 
@@ -36,6 +37,9 @@ pub struct ApiState {
     pub webhook_private_ok: bool,
     /// Bytes a user may upload in 24 h (`API_UPLOAD_MB_PER_DAY`).
     pub upload_bytes_per_day: i64,
+    /// Product intake from shop links (shared with the bot).
+    pub intake: Arc<crate::products::Intake>,
+    pub scripts: Arc<crate::products::scripts::ScriptWriter>,
 }
 
 pub type Api = Arc<ApiState>;
@@ -50,6 +54,9 @@ pub fn router(state: Api) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_one))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/products", post(products::create).get(products::list))
+        .route("/v1/products/{id}", get(products::get_one))
+        .route("/v1/products/{id}/scripts", post(products::scripts))
         .route("/v1/balance", get(jobs::balance))
         .route("/v1/prices", get(jobs::prices))
         .route(

@@ -4,6 +4,7 @@
 //! fields checked against the `JobSpec` types), so the document cannot drift from the code.
 //! Schemathesis holds the server to it in `make test`.
 use super::jobs::{BalanceView, JobPage, JobView};
+use super::products::{ProductList, ProductView, ScriptList};
 use super::uploads::UploadView;
 use super::webhooks::{WebhookRequest, WebhookView};
 use super::Api;
@@ -40,6 +41,11 @@ pub fn build(prices: &PriceTable) -> Value {
     let balance = schema!(BalanceView, "Balance");
     let hook_req = schema!(WebhookRequest, "WebhookRequest");
     let hook = schema!(WebhookView, "Webhook");
+    let product = schema!(ProductView, "Product");
+    let products = schema!(ProductList, "ProductList");
+    let scripts = schema!(ScriptList, "ScriptList");
+    schemas.insert("ProductRequest".into(), product_request_schema());
+    let product_req = json!({"$ref": "#/components/schemas/ProductRequest"});
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
     }
@@ -99,6 +105,22 @@ pub fn build(prices: &PriceTable) -> Value {
             "/v1/jobs/{id}/result": {"get": {"summary": "The finished video (or edited image): a redirect to a presigned URL, or the file", "parameters": id_param,
                 "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "303": {"description": "Presigned URL in Location"},
                                            "404": not_found, "409": problem("Not finished, or it made no file")}))}},
+            "/v1/products": {
+                "post": {"summary": "Read a product from a shop link (schema.org JSON-LD, OpenGraph, microdata), or keep one you describe",
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": product_req}}},
+                         "responses": common(json!({"201": ok(&product, "Kept"),
+                             "422": problem("The link cannot be used (not public) or read (unreachable, not HTML, over 3 MB, over 10 s), the page describes no product, or a field cannot be used")}))},
+                "get": {"summary": "Your products, newest first",
+                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                        "responses": common(json!({"200": ok(&products, "A page")}))}},
+            "/v1/products/{id}": {
+                "get": {"summary": "One product", "parameters": id_param, "responses": common(json!({"200": ok(&product, "The product"), "404": problem("No such product of yours")}))}},
+            "/v1/products/{id}/scripts": {
+                "post": {"summary": "Three ad scripts with different hooks (the chat model, or templates), free of charge",
+                         "parameters": id_param,
+                         "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                             "properties": {"language": {"enum": ["ru", "kk", "en"]}}}}}},
+                         "responses": common(json!({"200": ok(&scripts, "Three scripts"), "404": problem("No such product of yours")}))}},
             "/v1/balance": {"get": {"summary": "Your token balance", "responses": common(json!({"200": ok(&balance, "Balance")}))}},
             "/v1/prices": {"get": {"summary": "Prices in tokens", "responses": common(json!({"200": {"description": "The price table", "content": {"application/json": {"schema": {"type": "object"}}}}}))}},
             "/v1/webhook": {
@@ -116,4 +138,21 @@ pub fn build(prices: &PriceTable) -> Value {
                 "responses": {"200": {"description": "Received"}}}}
         }
     })
+}
+
+/// `POST /v1/products`: a link alone, or a description (the handler checks the same).
+fn product_request_schema() -> Value {
+    let text = |min: usize, max: usize| json!({"type": "string", "minLength": min, "maxLength": max, "pattern": "\\S"});
+    json!({"oneOf": [
+        {"type": "object", "additionalProperties": false, "required": ["url"],
+         "properties": {"url": {"type": "string", "minLength": 4, "maxLength": 2000, "pattern": "^\\S+$",
+                                "description": "An http(s) link to a product page on a public address"}}},
+        {"type": "object", "additionalProperties": false, "required": ["name"],
+         "properties": {
+            "name": text(1, 200),
+            "description": {"type": "string", "maxLength": 1500},
+            "price": {"type": "string", "pattern": "^[0-9]{1,12}([.][0-9]{1,2})?$"},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "image": {"type": "string", "minLength": 1, "maxLength": 200, "description": "An upload id of a photo"}}}
+    ]})
 }

@@ -75,9 +75,12 @@ pub async fn register(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| refused("url is not a URL with a host"))?;
-    super::egress::check_url(&url, s.webhook_private_ok)
-        .await
-        .map_err(refused)?;
+    crate::egress::check_url(
+        &url,
+        &crate::egress::Reach::private_ok(s.webhook_private_ok),
+    )
+    .await
+    .map_err(refused)?;
     let secret = format!("whsec_{}", crate::db::api_keys::random_hex(24));
     rows::set_webhook(&s.db, caller.user_id, url.as_str(), &secret).await?;
     Ok((
@@ -138,7 +141,7 @@ pub fn verify(secret: &str, header: &str, body: &str, now_s: i64, tolerance_s: i
         .any(|s| crate::http::constant_time_eq(s.as_bytes(), expected.as_bytes()))
 }
 
-/// Sends webhook events: the checked client (see [`super::egress`]), concurrently across
+/// Sends webhook events: the checked client (see [`crate::egress`]), concurrently across
 /// customers and one at a time per customer's endpoint, so a slow endpoint only delays its own
 /// events.
 #[derive(Clone)]
@@ -153,7 +156,7 @@ impl Sender {
     /// `private_ok` (`API_WEBHOOK_PRIVATE_OK`, tests only): endpoints on private addresses.
     pub fn new(private_ok: bool) -> Result<Self, String> {
         Ok(Self {
-            http: super::egress::client(private_ok)?,
+            http: crate::egress::client(&crate::egress::Reach::private_ok(private_ok))?,
             private_ok,
             busy: Default::default(),
         })
@@ -264,7 +267,9 @@ async fn send(db: &Db, sender: &Sender, e: rows::Event) -> Result<(), crate::db:
     // The URL again (an address literal does not go through the resolver hook; a name may
     // resolve elsewhere now).
     let checked = match reqwest::Url::parse(&hook.url) {
-        Ok(u) => super::egress::check_url(&u, sender.private_ok).await,
+        Ok(u) => {
+            crate::egress::check_url(&u, &crate::egress::Reach::private_ok(sender.private_ok)).await
+        }
         Err(e) => Err(e.to_string()),
     };
     if let Err(why) = checked {

@@ -44,12 +44,26 @@ pub struct BotApp {
     pub max_download_bytes: u64,
     /// Per-user limits on free but costly actions (previews, samples, checkouts, feedback).
     pub limits: super::rate_limit::RateLimits,
+    /// Products read from shop links (shared with the API).
+    pub intake: Arc<crate::products::Intake>,
+    /// Scripts written from products (the chat model, or templates).
+    pub scripts: Arc<crate::products::scripts::ScriptWriter>,
 }
 
 impl BotApp {
     /// Defaults for everything but the database and storage (tests adjust the fields).
     pub fn new(db: Db, storage: Arc<Storage>) -> Self {
+        let work_dir = std::env::temp_dir().join("reelforge-bot");
+        let intake = crate::products::Intake::new(
+            db.clone(),
+            storage.clone(),
+            crate::egress::Reach::Public,
+            work_dir.clone(),
+        )
+        .expect("an HTTP client with the default TLS settings builds");
         Self {
+            intake: Arc::new(intake),
+            scripts: Arc::new(crate::products::scripts::ScriptWriter { model: None }),
             db,
             texts: Texts::bundled(),
             prices: PriceTable::default_table(),

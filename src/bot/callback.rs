@@ -25,6 +25,8 @@ pub enum Callback {
     Video(VideoButton),
     Product(ProductButton),
     Ugc(UgcButton),
+    /// A seller's products from shop links (`bot::shop`).
+    Shop(ShopButton),
     /// `/language`: `ru` or `en`.
     Language(String),
     /// `/deletedata` confirmed (or not).
@@ -87,6 +89,16 @@ pub enum ProductButton {
     Orientation(String),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShopButton {
+    /// Show product `id`'s card.
+    Show(i64),
+    /// Write (again) three scripts for product `id`.
+    Scripts(i64),
+    /// Use script `n` of the current set for a UGC video.
+    Use(usize),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UgcButton {
     /// The talking head fills the frame (`false`) or sits on the user's background (`true`).
@@ -110,6 +122,8 @@ pub enum UgcButton {
     Layout(LayoutButton),
     /// `/overlay`: compose again with the edited layout.
     Recompose,
+    /// The script step: take the script picked from a product's set.
+    UsePicked,
 }
 
 /// The layout preview's buttons.
@@ -190,6 +204,12 @@ impl fmt::Display for Callback {
                 UgcButton::Layout(LayoutButton::Zone(z)) => write!(f, "u:lz:{z}"),
                 UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
                 UgcButton::Recompose => f.write_str("u:rc"),
+                UgcButton::UsePicked => f.write_str("u:pk"),
+            },
+            Callback::Shop(s) => match s {
+                ShopButton::Show(id) => write!(f, "shop:show:{id}"),
+                ShopButton::Scripts(id) => write!(f, "shop:scr:{id}"),
+                ShopButton::Use(n) => write!(f, "shop:use:{n}"),
             },
         }
     }
@@ -282,6 +302,10 @@ impl FromStr for Callback {
             }
             ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
+            ("u", "pk") => Callback::Ugc(UgcButton::UsePicked),
+            ("shop", "show") => Callback::Shop(ShopButton::Show(num(value)?)),
+            ("shop", "scr") => Callback::Shop(ShopButton::Scripts(num(value)?)),
+            ("shop", "use") if index(value)? < 3 => Callback::Shop(ShopButton::Use(index(value)?)),
             ("lang", code @ ("ru" | "kk" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
@@ -315,6 +339,10 @@ mod tests {
             Callback::Ugc(UgcButton::Layout(LayoutButton::Style)),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Zone("tiktok".into()))),
             Callback::Ugc(UgcButton::Recompose),
+            Callback::Ugc(UgcButton::UsePicked),
+            Callback::Shop(ShopButton::Show(5)),
+            Callback::Shop(ShopButton::Scripts(9)),
+            Callback::Shop(ShopButton::Use(2)),
             Callback::DeleteData(true),
             Callback::DeleteData(false),
             Callback::Gallery(GalleryButton::Gender("male".into())),

@@ -16,6 +16,8 @@ pub enum Command {
     Product,
     #[command(description = "UGC-ролик / UGC video")]
     Create,
+    #[command(description = "Мои товары по ссылкам / my products from links")]
+    Products,
     #[command(description = "Баланс / balance")]
     Balance,
     #[command(description = "Купить токены / buy tokens")]

@@ -106,6 +106,9 @@ pub enum Dialogue {
     },
     /// The next text goes to the admin chat.
     Feedback,
+    /// A shop page described no product: the next text (or photo with a caption) is the
+    /// product's name and description.
+    ShopWords,
     /// `/overlay`: the layout of a finished UGC video edited on its still, then re-composed
     /// from its paid speech and talking head.
     OverlayEdit {

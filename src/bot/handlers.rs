@@ -171,6 +171,15 @@ async fn on_photo(
             };
             product_flow::ask_description(ctx, key).await
         }
+        Dialogue::ShopWords => {
+            let Some(words) = caption else {
+                return ctx.say(ctx.t("shop.nothing", &[])).await;
+            };
+            let Some(key) = store_photo(ctx, file, size).await? else {
+                return Ok(());
+            };
+            super::shop::from_words(ctx, words, Some(key)).await
+        }
         _ => {
             let Some(key) = store_photo(ctx, file, size).await? else {
                 return Ok(());
@@ -228,8 +237,16 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
         }
         Dialogue::UgcBackground => ctx.say(ctx.t("ugc.send_background", &[])).await,
         Dialogue::ProductPhoto => ctx.say(ctx.t("product.send_photo", &[])).await,
-        // Free text outside a step: offer to make a video of it.
-        _ => video_flow::open(ctx, text, None).await,
+        Dialogue::ShopWords => match super::shop::as_link(text) {
+            Some(url) => super::shop::from_link(ctx, url).await,
+            None => super::shop::from_words(ctx, text, None).await,
+        },
+        // Outside a step a shop link is read for its product, and other text is offered as a
+        // video prompt.
+        _ => match super::shop::as_link(text) {
+            Some(url) => super::shop::from_link(ctx, url).await,
+            None => video_flow::open(ctx, text, None).await,
+        },
     }
 }
 
@@ -277,6 +294,7 @@ async fn on_command(
         Command::Create => ugc::flow::start(ctx).await,
         Command::Resume => super::remake::resume(ctx).await,
         Command::Overlay => super::remake::overlay(ctx).await,
+        Command::Products => super::shop::list(ctx).await,
         Command::Balance => {
             let balance = ledger::balance_of(&app.db, ctx.user).await?;
             let mut lines = vec![ctx.t("balance.text", &[("balance", &balance)])];
@@ -482,6 +500,7 @@ async fn route_callback(
         (Callback::Language(code), _) => super::account::set_language(ctx, &code).await,
         (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,
         (Callback::Gallery(b), state) => super::characters::on_button(ctx, state, b).await,
+        (Callback::Shop(b), _) => super::shop::on_button(ctx, b).await.map(|_| true),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod rate_limit;
 pub mod remake;
 pub mod run;
+pub mod shop;
 pub mod texts;
 pub mod ugc;
 pub mod uploads;

@@ -86,11 +86,14 @@ async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // One store for the bot's uploads and the workers.
     let storage = Arc::new(super::worker::build_storage(&cfg).await?);
+    let (intake, scripts) = product_services(&cfg, &db, &storage)?;
     let shared = Shared {
         cfg: &cfg,
         db: &db,
         storage: &storage,
         prices: &prices,
+        intake,
+        scripts,
     };
     let mut bot = match cfg.telegram_bot_token.as_deref() {
         Some(token) => Some(start_bot(&shared, token, deliver.clone(), &stop_tx).await?),
@@ -164,6 +167,45 @@ struct Shared<'a> {
     db: &'a Db,
     storage: &'a Arc<Storage>,
     prices: &'a Arc<PriceTable>,
+    /// Products from shop links and scripts written from them: the bot's and the API's.
+    intake: Arc<reelforge::products::Intake>,
+    scripts: Arc<reelforge::products::scripts::ScriptWriter>,
+}
+
+/// Product intake (the webhooks' address guard, `PRODUCT_FETCH_PRIVATE_OK` for tests) and the
+/// script writer (the chat model at `LLM_URL`, or the templates alone).
+fn product_services(
+    cfg: &Config,
+    db: &Db,
+    storage: &Arc<Storage>,
+) -> Result<
+    (
+        Arc<reelforge::products::Intake>,
+        Arc<reelforge::products::scripts::ScriptWriter>,
+    ),
+    CliError,
+> {
+    let intake = reelforge::products::Intake::new(
+        db.clone(),
+        storage.clone(),
+        reelforge::egress::Reach::private_ok(cfg.product_fetch_private_ok),
+        std::env::temp_dir().join("reelforge-products"),
+    )
+    .map_err(CliError::Internal)?;
+    std::fs::create_dir_all(&intake.work_dir)?;
+    let http = reelforge::providers::http_client(
+        std::time::Duration::from_secs(60),
+        cfg.provider_proxy.as_deref(),
+    )
+    .map_err(CliError::Internal)?;
+    let model = cfg.llm_url.as_deref().map(|url| {
+        let key = cfg.api_keys.get("openai").and_then(|k| k.first().cloned());
+        reelforge::providers::llm::ChatModel::new(http, url, &cfg.llm_model, key)
+    });
+    Ok((
+        Arc::new(intake),
+        Arc::new(reelforge::products::scripts::ScriptWriter { model }),
+    ))
 }
 
 /// The Telegram bot (long polling, or a webhook route to mount), with the speech chain the
@@ -199,6 +241,8 @@ async fn start_bot(
             .speech;
     app.alerts = alerts;
     app.policy_dir = cfg.policy_dir.as_deref().map(std::path::PathBuf::from);
+    app.intake = s.intake.clone();
+    app.scripts = s.scripts.clone();
     app.tts = cfg
         .api_keys
         .get("elevenlabs")
@@ -236,6 +280,8 @@ fn api_and_console(
         work_dir: std::env::temp_dir().join("reelforge-api"),
         webhook_private_ok: cfg.api_webhook_private_ok,
         upload_bytes_per_day: cfg.api_upload_mb_per_day.saturating_mul(1024 * 1024),
+        intake: s.intake.clone(),
+        scripts: s.scripts.clone(),
     });
     let hooks = reelforge::api::webhooks::Sender::new(cfg.api_webhook_private_ok)
         .map_err(CliError::Internal)?;

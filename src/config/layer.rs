@@ -49,6 +49,7 @@ pub struct Layer {
     pub api_rate_per_min: Option<String>,
     pub api_upload_mb_per_day: Option<String>,
     pub api_webhook_private_ok: Option<String>,
+    pub product_fetch_private_ok: Option<String>,
     pub trusted_proxies: Option<String>,
     pub policy_dir: Option<String>,
     pub media_gpu: Option<String>,
@@ -63,7 +64,7 @@ pub struct Layer {
 }
 
 /// The names, in the order of [`Layer`]'s fields: environment variables and README table.
-pub const SETTING_NAMES: [&str; 55] = [
+pub const SETTING_NAMES: [&str; 56] = [
     "DATABASE_URL",
     "STORAGE_URL",
     "S3_ENDPOINT",
@@ -108,6 +109,7 @@ pub const SETTING_NAMES: [&str; 55] = [
     "API_RATE_PER_MIN",
     "API_UPLOAD_MB_PER_DAY",
     "API_WEBHOOK_PRIVATE_OK",
+    "PRODUCT_FETCH_PRIVATE_OK",
     "TRUSTED_PROXIES",
     "POLICY_DIR",
     "MEDIA_GPU",
@@ -122,7 +124,7 @@ pub const SETTING_NAMES: [&str; 55] = [
 ];
 
 impl Layer {
-    fn slots(&mut self) -> [&mut Option<String>; 55] {
+    fn slots(&mut self) -> [&mut Option<String>; 56] {
         [
             &mut self.database_url,
             &mut self.storage_url,
@@ -168,6 +170,7 @@ impl Layer {
             &mut self.api_rate_per_min,
             &mut self.api_upload_mb_per_day,
             &mut self.api_webhook_private_ok,
+            &mut self.product_fetch_private_ok,
             &mut self.trusted_proxies,
             &mut self.policy_dir,
             &mut self.media_gpu,

@@ -50,6 +50,9 @@ pub struct Config {
     /// `API_WEBHOOK_PRIVATE_OK=1`: API webhooks may point at loopback and private addresses
     /// (otherwise refused: a client could make the server call its own network).
     pub api_webhook_private_ok: bool,
+    /// `PRODUCT_FETCH_PRIVATE_OK=1`: shop links may lead to loopback and private addresses
+    /// (tests only).
+    pub product_fetch_private_ok: bool,
     /// `POLICY_DIR`: the operator's `terms|privacy|refunds.<ru|en>.md`; the bundled texts
     /// for any file missing there.
     pub policy_dir: Option<String>,
@@ -315,6 +318,11 @@ impl Config {
             api_webhook_private_ok: whole_number(
                 l.api_webhook_private_ok,
                 "API_WEBHOOK_PRIVATE_OK",
+                0,
+            )? == 1,
+            product_fetch_private_ok: whole_number(
+                l.product_fetch_private_ok,
+                "PRODUCT_FETCH_PRIVATE_OK",
                 0,
             )? == 1,
             chains: Chains::parse(ChainSettings {

@@ -380,6 +380,8 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
             "DELETE FROM progress_messages WHERE chat_id = $1",
             "DELETE FROM api_keys WHERE user_id = $1",
             "DELETE FROM api_uploads WHERE user_id = $1",
+            "DELETE FROM products WHERE user_id = $1",
+            "DELETE FROM product_scripts WHERE user_id = $1",
             "DELETE FROM api_webhooks WHERE user_id = $1",
             "DELETE FROM api_events WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",

@@ -121,27 +121,52 @@ pub async fn record_bot_upload(
     content_type: &str,
     bytes: i64,
 ) -> Result<(), DbError> {
+    record_with_origin(db, user, key, content_type, bytes, "bot").await
+}
+
+/// Records a product's main photo, read from its shop page for `user`: erased with them, kept
+/// while one of their products names it.
+pub async fn record_product_photo(
+    db: &Db,
+    user: i64,
+    key: &str,
+    content_type: &str,
+    bytes: i64,
+) -> Result<(), DbError> {
+    record_with_origin(db, user, key, content_type, bytes, "product").await
+}
+
+async fn record_with_origin(
+    db: &Db,
+    user: i64,
+    key: &str,
+    content_type: &str,
+    bytes: i64,
+    origin: &str,
+) -> Result<(), DbError> {
     on_db!(db, p => sqlx::query(
-        "INSERT INTO api_uploads (user_id, object_key, content_type, bytes, created_ms, origin) VALUES ($1, $2, $3, $4, $5, 'bot')",
+        "INSERT INTO api_uploads (user_id, object_key, content_type, bytes, created_ms, origin) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(user)
     .bind(key)
     .bind(content_type)
     .bind(bytes)
     .bind(now_ms())
+    .bind(origin)
     .execute(p)
     .await?
     .rows_affected());
     Ok(())
 }
 
-/// Uploads (API and bot) older than `before_ms` that no job of their user names: (row id,
-/// object key).
+/// Uploads (API and bot) older than `before_ms` that no job or product of their user names:
+/// (row id, object key).
 pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)>, DbError> {
     Ok(on_db!(db, p => sqlx::query_as(
         "SELECT u.id, u.object_key FROM api_uploads u
          WHERE u.created_ms < $1
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = u.user_id AND j.params LIKE '%' || u.object_key || '%')
+           AND NOT EXISTS (SELECT 1 FROM products pr WHERE pr.user_id = u.user_id AND pr.image_key = u.object_key)
          ORDER BY u.id LIMIT 500",
     )
     .bind(before_ms)
@@ -154,7 +179,8 @@ pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)
 pub async fn object_in_use(db: &Db, key: &str, except: i64) -> Result<bool, DbError> {
     let n: i64 = on_db!(db, p => sqlx::query_scalar(
         "SELECT CAST((SELECT COUNT(*) FROM api_uploads WHERE object_key = $1 AND id <> $2)
-                   + (SELECT COUNT(*) FROM jobs WHERE params LIKE '%' || $1 || '%' OR checkpoints LIKE '%' || $1 || '%') AS BIGINT)",
+                   + (SELECT COUNT(*) FROM jobs WHERE params LIKE '%' || $1 || '%' OR checkpoints LIKE '%' || $1 || '%')
+                   + (SELECT COUNT(*) FROM products WHERE image_key = $1) AS BIGINT)",
     )
     .bind(key)
     .bind(except)

@@ -77,6 +77,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod limits;
 pub mod orders;
+pub mod products;
 pub mod progress;
 pub mod providers;
 pub mod reversals;

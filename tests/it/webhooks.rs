@@ -199,7 +199,7 @@ async fn webhooks_follow_no_redirect_and_a_slow_endpoint_delays_only_its_own_eve
     let t = dbs::sqlite().await;
     let db = t.db.clone();
     // Loopback stands in for the customers' public hosts here (the opt-in); the redirect rule
-    // holds either way, and the address rule has its own tests in api::egress.
+    // holds either way, and the address rule has its own tests in egress.
     let sender = reelforge::api::webhooks::Sender::new(true).unwrap();
     for (user, path) in [(71, "redirect"), (72, "slow"), (73, "fast")] {
         touch_user(&db, user, None, "en").await.unwrap();

@@ -176,8 +176,22 @@ pub async fn ask_script(
         voice,
     })
     .await?;
-    ctx.say(ctx.t("ugc.ask_script", &[("limit", &MAX_SCRIPT_CHARS)]))
-        .await
+    let ask = ctx.t("ugc.ask_script", &[("limit", &MAX_SCRIPT_CHARS)]);
+    // A script picked from a product's set waits here: one press takes it, or the user types
+    // (or pastes an edited copy of) their own.
+    match crate::bot::shop::picked_script(ctx).await? {
+        Some(picked) => {
+            ctx.say_with(
+                format!("{ask}\n\n{}\n\n{picked}", ctx.t("shop.picked_waits", &[])),
+                keyboard(vec![row(&[ctx.button(
+                    "shop.use_picked",
+                    Callback::Ugc(UgcButton::UsePicked).data(),
+                )])]),
+            )
+            .await
+        }
+        None => ctx.say(ask).await,
+    }
 }
 
 pub async fn on_button(
@@ -285,6 +299,19 @@ pub async fn on_button(
         ) => super::layout::change(ctx, state, change, message).await?,
         (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose) => {
             return super::layout::recompose(ctx, state).await
+        }
+        (
+            Dialogue::UgcScript {
+                background,
+                character,
+                voice,
+            },
+            UgcButton::UsePicked,
+        ) => {
+            let Some(picked) = crate::bot::shop::picked_script(ctx).await? else {
+                return Ok(false);
+            };
+            script(ctx, background, character, voice, &picked).await?;
         }
         _ => return Ok(false),
     }

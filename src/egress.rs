@@ -1,7 +1,8 @@
-//! Where the server may connect on a customer's behalf (webhooks): globally routable addresses
-//! only — an allow-list, not a deny-list — checked on the address actually connected to (a
-//! resolver hook on the client, so a name cannot resolve to a public address for the check and
-//! a private one for the connection), and no redirects followed.
+//! Where the server may connect on a customer's behalf (webhooks, shop pages): globally
+//! routable addresses only — an allow-list, not a deny-list — checked on the address actually
+//! connected to (a resolver hook on the client, so a name cannot resolve to a public address
+//! for the check and a private one for the connection), and no redirects followed by the
+//! client (a caller that follows one checks the next address again).
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -63,23 +64,51 @@ fn routable_v6(ip: Ipv6Addr) -> bool {
         && !(s[0] == 0x3fff && s[1] < 0x1000)
 }
 
+/// Which addresses a client may connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Globally routable addresses only (production).
+    Public,
+    /// Any address (`API_WEBHOOK_PRIVATE_OK`, `PRODUCT_FETCH_PRIVATE_OK`: tests and private
+    /// deployments).
+    Anywhere,
+    /// Public addresses and these exact ones (tests: a local server stands in for a public
+    /// one while its neighbour stays private).
+    PublicAnd(Vec<IpAddr>),
+}
+
+impl Reach {
+    pub fn private_ok(yes: bool) -> Self {
+        if yes {
+            Reach::Anywhere
+        } else {
+            Reach::Public
+        }
+    }
+
+    fn admits(&self, ip: IpAddr) -> bool {
+        match self {
+            Reach::Anywhere => true,
+            Reach::Public => globally_routable(ip),
+            Reach::PublicAnd(also) => globally_routable(ip) || also.contains(&ip),
+        }
+    }
+}
+
 /// The addresses a name resolved to that may be connected to, or why none may.
 pub fn allowed(
     host: &str,
     addrs: Vec<SocketAddr>,
-    private_ok: bool,
+    reach: &Reach,
 ) -> Result<Vec<SocketAddr>, String> {
     if addrs.is_empty() {
         return Err(format!("'{host}' does not resolve"));
     }
-    if private_ok {
-        return Ok(addrs);
-    }
-    // Every address must be public: a name with one private address is refused whole (the
+    // Every address must be admitted: a name with one private address is refused whole (the
     // client could pick it, or the owner could rotate the public one away).
-    if addrs.iter().any(|a| !globally_routable(a.ip())) {
+    if addrs.iter().any(|a| !reach.admits(a.ip())) {
         return Err(format!(
-            "the webhook must be on a public address ('{host}' is local, private or reserved)"
+            "'{host}' is a local, private or reserved address: only public addresses are reached"
         ));
     }
     Ok(addrs)
@@ -87,7 +116,7 @@ pub fn allowed(
 
 /// Checks a URL's host as a connection would: an address literal directly, a name by
 /// resolving it.
-pub async fn check_url(url: &reqwest::Url, private_ok: bool) -> Result<(), String> {
+pub async fn check_url(url: &reqwest::Url, reach: &Reach) -> Result<(), String> {
     let host = url
         .host_str()
         .unwrap_or("")
@@ -97,39 +126,46 @@ pub async fn check_url(url: &reqwest::Url, private_ok: bool) -> Result<(), Strin
         .await
         .map_err(|_| format!("'{host}' does not resolve"))?
         .collect();
-    allowed(host, addrs, private_ok).map(|_| ())
+    allowed(host, addrs, reach).map(|_| ())
 }
 
 /// The resolver hook: names resolve only to addresses that pass [`allowed`].
 struct CheckedResolver {
-    private_ok: bool,
+    reach: Reach,
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let private_ok = self.private_ok;
+        let reach = self.reach.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let ok = allowed(&host, addrs, private_ok)?;
+            let ok = allowed(&host, addrs, &reach)?;
             Ok(Box::new(ok.into_iter()) as Addrs)
         })
     }
 }
 
 /// The HTTP client for customers' endpoints: the checked resolver, no redirects (a 3xx is a
-/// failed delivery), no proxy from the environment (it would resolve the name itself), a
-/// short timeout.
-pub fn client(private_ok: bool) -> Result<reqwest::Client, String> {
+/// failed delivery, or followed by the caller after checking it), no proxy from the
+/// environment (it would resolve the name itself), a short timeout.
+pub fn client(reach: &Reach) -> Result<reqwest::Client, String> {
+    builder(reach)
+        .build()
+        .map_err(|e| format!("the outbound client cannot be built: {e}"))
+}
+
+/// [`client`]'s settings, for a caller that adds its own (a user agent).
+pub fn builder(reach: &Reach) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .dns_resolver(Arc::new(CheckedResolver { private_ok }))
+        .dns_resolver(Arc::new(CheckedResolver {
+            reach: reach.clone(),
+        }))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("the webhook client cannot be built: {e}"))
 }
 
 #[cfg(test)]
@@ -187,13 +223,19 @@ mod tests {
     fn a_name_with_any_private_address_is_refused() {
         let public: SocketAddr = "93.184.215.14:443".parse().unwrap();
         let mapped: SocketAddr = "[::ffff:10.0.0.1]:443".parse().unwrap();
-        assert!(allowed("hooks.example", vec![public], false).is_ok());
-        assert!(allowed("hooks.example", vec![public, mapped], false).is_err());
-        assert!(allowed("hooks.example", vec![mapped], false).is_err());
-        assert!(allowed("hooks.example", vec![], false).is_err());
+        let public_only = Reach::Public;
+        assert!(allowed("hooks.example", vec![public], &public_only).is_ok());
+        assert!(allowed("hooks.example", vec![public, mapped], &public_only).is_err());
+        assert!(allowed("hooks.example", vec![mapped], &public_only).is_err());
+        assert!(allowed("hooks.example", vec![], &public_only).is_err());
         assert!(
-            allowed("hooks.example", vec![mapped], true).is_ok(),
+            allowed("hooks.example", vec![mapped], &Reach::Anywhere).is_ok(),
             "the opt-in for tests"
         );
+        let one = Reach::PublicAnd(vec!["127.0.0.1".parse().unwrap()]);
+        let here: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let neighbour: SocketAddr = "127.0.0.2:80".parse().unwrap();
+        assert!(allowed("shop.test", vec![here, public], &one).is_ok());
+        assert!(allowed("shop.test", vec![neighbour], &one).is_err());
     }
 }
