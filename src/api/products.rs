@@ -116,13 +116,25 @@ impl From<IntakeError> for Problem {
     }
 }
 
+/// A JSON object body (an empty body is `{}`); a field sent as `null` is refused by name, as
+/// the document says (leave it out instead).
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         body
     };
-    serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+    if let Some((field, _)) = value
+        .as_object()
+        .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
+    {
+        return Err(Problem::bad_request(format!(
+            "{field} is null: leave it out instead"
+        )));
+    }
+    serde_json::from_value(value)
         .map_err(|e| Problem::bad_request(format!("the body is not valid: {e}")))
 }
 

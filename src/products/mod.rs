@@ -41,6 +41,8 @@ pub struct Intake {
     pub http: reqwest::Client,
     pub reach: Reach,
     pub work_dir: PathBuf,
+    /// The whole fetch of a page, and of its photo ([`page::DEADLINE`]).
+    pub deadline: std::time::Duration,
 }
 
 impl Intake {
@@ -56,6 +58,7 @@ impl Intake {
             storage,
             reach,
             work_dir,
+            deadline: page::DEADLINE,
         })
     }
 
@@ -76,7 +79,7 @@ impl Intake {
         if window.hits > READS_PER_HOUR {
             return Err(IntakeError::TooMany(window.ends_in_ms / 60_000 + 1));
         }
-        let fetched = page::fetch_page(&self.http, url, &self.reach).await?;
+        let fetched = page::fetch_page(&self.http, url, &self.reach, self.deadline).await?;
         let html = page::decode_html(&fetched);
         let facts = extract::product_from_html(&html, &fetched.url);
         if !facts.usable() {
@@ -138,7 +141,7 @@ impl Intake {
     }
 
     async fn store_photo(&self, user: i64, url: &reqwest::Url) -> Result<String, String> {
-        let photo = page::fetch_photo(&self.http, url, &self.reach)
+        let photo = page::fetch_photo(&self.http, url, &self.reach, self.deadline)
             .await
             .map_err(|e| e.to_string())?;
         let (ext, content_type) = match photo.body.get(..4) {

@@ -29,7 +29,7 @@ pub enum FetchError {
     NotHtml(String),
     #[error("the page is larger than {0} MB")]
     TooLarge(usize),
-    #[error("the site did not answer within 10 seconds")]
+    #[error("the site did not answer in time (10 seconds)")]
     Timeout,
     #[error("the site redirects too many times")]
     TooManyRedirects,
@@ -91,15 +91,10 @@ pub async fn fetch_page(
     http: &reqwest::Client,
     url: &reqwest::Url,
     reach: &Reach,
+    deadline: Duration,
 ) -> Result<Fetched, FetchError> {
-    let page = fetch(
-        http,
-        url,
-        reach,
-        MAX_PAGE_BYTES,
-        "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-    )
-    .await?;
+    let accept = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5";
+    let page = fetch(http, url, reach, MAX_PAGE_BYTES, accept, deadline).await?;
     let html_type =
         page.content_type.contains("text/html") || page.content_type.contains("application/xhtml");
     let looks_html = || {
@@ -124,15 +119,10 @@ pub async fn fetch_photo(
     http: &reqwest::Client,
     url: &reqwest::Url,
     reach: &Reach,
+    deadline: Duration,
 ) -> Result<Fetched, FetchError> {
-    fetch(
-        http,
-        url,
-        reach,
-        MAX_PHOTO_BYTES,
-        "image/avif,image/webp,image/*;q=0.9",
-    )
-    .await
+    let accept = "image/avif,image/webp,image/*;q=0.9";
+    fetch(http, url, reach, MAX_PHOTO_BYTES, accept, deadline).await
 }
 
 async fn fetch(
@@ -141,8 +131,9 @@ async fn fetch(
     reach: &Reach,
     max_bytes: usize,
     accept: &str,
+    deadline: Duration,
 ) -> Result<Fetched, FetchError> {
-    match tokio::time::timeout(DEADLINE, fetch_within(http, url, reach, max_bytes, accept)).await {
+    match tokio::time::timeout(deadline, fetch_within(http, url, reach, max_bytes, accept)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout),
     }

@@ -38,6 +38,7 @@ mod orders;
 mod phone_inputs;
 mod pipelines;
 mod product;
+mod products;
 mod provider_chains;
 mod providers;
 mod providers_fal;
