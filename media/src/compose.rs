@@ -14,7 +14,8 @@ use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer,
 use crate::error::{InputProblem, MediaError, Result};
 use crate::facetrack::{track_faces_in_video, VideoFaces};
 use crate::layout::{
-    check_output_size, default_diameter, place_circle, Area, CircleRect, Position, SafeZone,
+    carry_position, check_output_size, default_diameter, place_circle, Area, CircleRect, Position,
+    SafeZone,
 };
 use crate::overlay::{CircleOverlay, Ring};
 use crate::thumb::write_thumbnail;
@@ -116,21 +117,15 @@ impl OutputFormat {
         let new_d = ((old_d as f64 * scale) as usize)
             .min(width.min(height))
             .max(16);
-        let (position, diameter) = match req.position {
-            Position::At { x, y } => {
-                let cx = (x as f64 + old_d as f64 / 2.0) / req.width.max(1) as f64;
-                let cy = (y as f64 + old_d as f64 / 2.0) / req.height.max(1) as f64;
-                let place = |c: f64, side: usize| {
-                    (c * side as f64 - new_d as f64 / 2.0).clamp(0.0, (side - new_d) as f64) as i64
-                };
-                let at = Position::At {
-                    x: place(cx, width),
-                    y: place(cy, height),
-                };
-                // An exact spot needs an exact size: the first format's, scaled.
-                (at, Some(new_d))
-            }
-            named => (named, req.diameter.map(|_| new_d)),
+        let position = carry_position(
+            req.position,
+            (req.width, req.height, old_d),
+            (width, height, new_d),
+        );
+        let diameter = match req.position {
+            // An exact spot needs an exact size: the first format's, scaled.
+            Position::At { .. } => Some(new_d),
+            _ => req.diameter.map(|_| new_d),
         };
         Self {
             width,

@@ -210,6 +210,31 @@ pub fn edge_margin(width: usize, height: usize) -> usize {
     ((width.min(height) as f64 * 0.04) as usize) / 2 * 2
 }
 
+/// A circle position on a `from` frame (width, height, circle diameter) for a `to` frame: a
+/// named position stays named (it lands in the same corner of that frame's safe area); an
+/// `X,Y` spot keeps the circle's centre at the same fraction of the frame, pulled inside the
+/// frame when the new one is narrower.
+pub fn carry_position(
+    position: Position,
+    from: (usize, usize, usize),
+    to: (usize, usize, usize),
+) -> Position {
+    let Position::At { x, y } = position else {
+        return position;
+    };
+    let (fw, fh, fd) = from;
+    let (tw, th, td) = to;
+    let cx = (x as f64 + fd as f64 / 2.0) / fw.max(1) as f64;
+    let cy = (y as f64 + fd as f64 / 2.0) / fh.max(1) as f64;
+    let place = |c: f64, side: usize| {
+        (c * side as f64 - td as f64 / 2.0).clamp(0.0, side.saturating_sub(td) as f64) as i64
+    };
+    Position::At {
+        x: place(cx, tw),
+        y: place(cy, th),
+    }
+}
+
 /// Places the circle: the named positions sit in the corners (or the centre) of `area`, a
 /// circle larger than the area allows is made smaller to fit it; `X,Y` is the caller's exact
 /// choice and only has to fit the frame.

@@ -53,7 +53,8 @@ pub use fit::{
 pub use gpu::{decode_path, gpu_enabled, set_gpu};
 pub use image_header::header_dimensions as image_header_size;
 pub use layout::{
-    default_diameter, parse_size, place_circle, Area, CircleRect, Position, SafeZone, PRESET_SIZES,
+    carry_position, default_diameter, parse_size, place_circle, Area, CircleRect, Position,
+    SafeZone, PRESET_SIZES,
 };
 pub use overlay::{parse_hex_color, Ring};
 pub use preview::{layout_preview, LayoutPreview};

@@ -117,7 +117,8 @@ pub enum UgcButton {
     VoicePage(usize),
     VoiceSample(String),
     Voice(String),
-    Go,
+    /// Order, at the price the button showed (`None`: a button from before prices rode on it).
+    Go(Option<i64>),
     /// A layout preview button.
     Layout(LayoutButton),
     /// `/overlay`: compose again with the edited layout.
@@ -139,6 +140,8 @@ pub enum LayoutButton {
     Size(String),
     Ring,
     Captions,
+    /// Add or drop a format: `1x1`, `16x9`, `4x5`.
+    Format(String),
 }
 
 impl fmt::Display for Callback {
@@ -196,13 +199,15 @@ impl fmt::Display for Callback {
                 UgcButton::VoicePage(p) => write!(f, "u:vp:{p}"),
                 UgcButton::VoiceSample(v) => write!(f, "u:vs:{v}"),
                 UgcButton::Voice(v) => write!(f, "u:v:{v}"),
-                UgcButton::Go => f.write_str("u:go"),
+                UgcButton::Go(None) => f.write_str("u:go"),
+                UgcButton::Go(Some(price)) => write!(f, "u:go:{price}"),
                 UgcButton::Layout(LayoutButton::Position(p)) => write!(f, "u:lp:{p}"),
                 UgcButton::Layout(LayoutButton::Size(z)) => write!(f, "u:ls:{z}"),
                 UgcButton::Layout(LayoutButton::Ring) => f.write_str("u:lr"),
                 UgcButton::Layout(LayoutButton::Style) => f.write_str("u:lt"),
                 UgcButton::Layout(LayoutButton::Zone(z)) => write!(f, "u:lz:{z}"),
                 UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
+                UgcButton::Layout(LayoutButton::Format(code)) => write!(f, "u:lf:{code}"),
                 UgcButton::Recompose => f.write_str("u:rc"),
                 UgcButton::UsePicked => f.write_str("u:pk"),
             },
@@ -288,7 +293,8 @@ impl FromStr for Callback {
             ("u", "vp") => Callback::Ugc(UgcButton::VoicePage(index(value)?)),
             ("u", "vs") => Callback::Ugc(UgcButton::VoiceSample(text(value)?)),
             ("u", "v") => Callback::Ugc(UgcButton::Voice(text(value)?)),
-            ("u", "go") => Callback::Ugc(UgcButton::Go),
+            ("u", "go") if value.is_empty() => Callback::Ugc(UgcButton::Go(None)),
+            ("u", "go") => Callback::Ugc(UgcButton::Go(Some(num(value)?))),
             ("u", "lp") if ["tl", "tr", "bl", "br", "c"].contains(&value) => {
                 Callback::Ugc(UgcButton::Layout(LayoutButton::Position(value.to_string())))
             }
@@ -301,6 +307,9 @@ impl FromStr for Callback {
                 Callback::Ugc(UgcButton::Layout(LayoutButton::Zone(value.to_string())))
             }
             ("u", "lc") => Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
+            ("u", "lf") if ["9x16", "1x1", "16x9", "4x5"].contains(&value) => {
+                Callback::Ugc(UgcButton::Layout(LayoutButton::Format(value.to_string())))
+            }
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
             ("u", "pk") => Callback::Ugc(UgcButton::UsePicked),
             ("shop", "show") => Callback::Shop(ShopButton::Show(num(value)?)),
@@ -384,7 +393,9 @@ mod tests {
             Callback::Ugc(UgcButton::VoicePage(2)),
             Callback::Ugc(UgcButton::VoiceSample("21m00Tcm4TlvDq8ikWAM".into())),
             Callback::Ugc(UgcButton::Voice("ru+f3".into())),
-            Callback::Ugc(UgcButton::Go),
+            Callback::Ugc(UgcButton::Go(None)),
+            Callback::Ugc(UgcButton::Go(Some(1560))),
+            Callback::Ugc(UgcButton::Layout(LayoutButton::Format("1x1".into()))),
         ];
         for c in all {
             let data = c.to_string();

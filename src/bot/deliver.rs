@@ -164,6 +164,66 @@ fn upload_error(e: RequestError) -> DeliverError {
     }
 }
 
+impl TelegramDeliver {
+    /// Every format of one video as one album (one upload, so delivered once or not at all),
+    /// each labelled with its format, then the buttons under a short line (an album carries
+    /// none). The album's first message stands for the delivery.
+    async fn deliver_album(
+        &self,
+        bot: &Bot,
+        d: &Delivery,
+        kb: InlineKeyboardMarkup,
+    ) -> Result<Sent, DeliverError> {
+        use teloxide::types::{InputMedia, InputMediaVideo};
+        let duration = d.duration_s.round().max(1.0) as u32;
+        let main_label = crate::jobs::layout::format_of(d.width as usize, d.height as usize)
+            .map_or_else(|| format!("{}×{}", d.width, d.height), String::from);
+        let mut media = vec![InputMedia::Video(
+            InputMediaVideo::new(InputFile::file(&d.video))
+                .caption(main_label)
+                .thumbnail(InputFile::file(&d.thumbnail))
+                .width(d.width as u16)
+                .height(d.height as u16)
+                .duration(duration as u16)
+                .supports_streaming(true),
+        )];
+        for more in &d.more {
+            media.push(InputMedia::Video(
+                InputMediaVideo::new(InputFile::file(&more.video))
+                    .caption(more.label.clone())
+                    .width(more.width as u16)
+                    .height(more.height as u16)
+                    .duration(duration as u16)
+                    .supports_streaming(true),
+            ));
+        }
+        let sent = bot
+            .send_media_group(ChatId(d.user_id), media)
+            .await
+            .map_err(upload_error)?;
+        let first = sent.first();
+        let lang = self.lang(d.user_id).await;
+        let line = self
+            .texts
+            .get(lang, "result.formats", &[("count", &(d.more.len() + 1))]);
+        if let Err(e) = self
+            .bot
+            .send_message(ChatId(d.user_id), line)
+            .reply_markup(kb)
+            .await
+        {
+            tracing::warn!(error = %e, "the buttons under an album could not be sent");
+        }
+        Ok(Sent {
+            message_id: first.map_or(0, |m| i64::from(m.id.0)),
+            file_id: first
+                .and_then(|m| m.video())
+                .map(|v| v.file.id.0.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 impl Deliver for TelegramDeliver {
     fn alert_operator(&self, text: String) -> DeliverFuture<'_, ()> {
         Box::pin(async move {
@@ -178,21 +238,28 @@ impl Deliver for TelegramDeliver {
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
-            let size = std::fs::metadata(&d.video).map(|m| m.len()).unwrap_or(0);
-            if size > MAX_UPLOAD_BYTES {
-                return Err(DeliverError::NotSent(ProviderError::new(
-                    "telegram",
-                    ErrorClass::Permanent,
-                    format!(
-                        "the video is {} MB, over the 50 MB upload limit",
-                        size >> 20
-                    ),
-                )));
+            let mut size = 0;
+            for path in std::iter::once(&d.video).chain(d.more.iter().map(|m| &m.video)) {
+                let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                if bytes > MAX_UPLOAD_BYTES {
+                    return Err(DeliverError::NotSent(ProviderError::new(
+                        "telegram",
+                        ErrorClass::Permanent,
+                        format!(
+                            "the video is {} MB, over the 50 MB upload limit",
+                            bytes >> 20
+                        ),
+                    )));
+                }
+                size += bytes;
             }
             let bot = self.endpoint.bot(upload_timeout(size)).map_err(|e| {
                 DeliverError::NotSent(ProviderError::new("telegram", ErrorClass::Permanent, e))
             })?;
             let kb = self.buttons(d.user_id, d.job_id, false).await;
+            if !d.more.is_empty() {
+                return self.deliver_album(&bot, d, kb).await;
+            }
             let msg = bot
                 .send_video(ChatId(d.user_id), InputFile::file(&d.video))
                 .width(d.width)

@@ -211,6 +211,16 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
         }
         if let Some(out) = &c.output {
             keys.push(format!("{out}.jpg"));
+            // The extra formats made with it.
+            if let Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)) =
+                &j.spec
+            {
+                if let Ok(main) = media::parse_size(&p.size) {
+                    for (_, w, h) in p.layout.more_outputs(main) {
+                        keys.push(crate::jobs::layout::more_output_key(out, w, h));
+                    }
+                }
+            }
         }
     }
     let more: Vec<(String, String)> = on_db!(db, p => sqlx::query_as(

@@ -28,6 +28,43 @@ pub struct Layout {
     #[serde(default)]
     #[schemars(with = "String")]
     pub safe_zone: media::SafeZone,
+    /// More formats of the same video, made in the same pass (each costs the compose price):
+    /// `9:16`, `1:1`, `16:9`, `4:5`, at the main size's short side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<String>,
+}
+
+/// The aspect ratios an order may add to its main size.
+pub const FORMATS: [&str; 4] = ["9:16", "1:1", "16:9", "4:5"];
+
+/// Formats an order may add (besides its own).
+pub const MAX_MORE_FORMATS: usize = 3;
+
+/// A format's frame at the short side of `main` (even sizes): 720×1280 gives 720×720 for
+/// `1:1`, 1280×720 for `16:9`, 720×900 for `4:5`.
+pub fn format_size(format: &str, main: (usize, usize)) -> Option<(usize, usize)> {
+    let short = main.0.min(main.1);
+    let (w, h) = match format {
+        "9:16" => (short, short * 16 / 9),
+        "1:1" => (short, short),
+        "16:9" => (short * 16 / 9, short),
+        "4:5" => (short, short * 5 / 4),
+        _ => return None,
+    };
+    Some((w / 2 * 2, h / 2 * 2))
+}
+
+/// Where an extra format of the composite `output_key` is kept: next to it, named by its size
+/// (so a cached composite finds its formats, and erasure finds them from the spec).
+pub fn more_output_key(output_key: &str, width: usize, height: usize) -> String {
+    format!("{output_key}.{width}x{height}.mp4")
+}
+
+/// The format a frame is (`None`: another aspect).
+pub fn format_of(width: usize, height: usize) -> Option<&'static str> {
+    FORMATS
+        .into_iter()
+        .find(|f| format_size(f, (width, height)) == Some((width, height)))
 }
 
 fn default_position() -> String {
@@ -47,6 +84,7 @@ impl Default for Layout {
             captions: true,
             caption_style: media::CaptionStyle::default(),
             safe_zone: media::SafeZone::default(),
+            formats: Vec::new(),
         }
     }
 }
@@ -81,13 +119,52 @@ impl Layout {
     /// not fit is refused here.
     pub fn place(&self, width: usize, height: usize) -> Result<Placement, media::MediaError> {
         let position: media::Position = self.position.parse()?;
+        self.place_at(position, width, height)
+    }
+
+    /// The extra formats' frames: (format, width, height), in the order asked.
+    pub fn more_outputs(&self, main: (usize, usize)) -> Vec<(String, usize, usize)> {
+        self.formats
+            .iter()
+            .filter_map(|f| format_size(f, main).map(|(w, h)| (f.clone(), w, h)))
+            .collect()
+    }
+
+    /// The placement on an extra format of a `main`-sized video: the same corner of its safe
+    /// area, the circle sized for that frame, an `X,Y` spot kept at the same fraction of it.
+    pub fn place_format(
+        &self,
+        main: (usize, usize),
+        width: usize,
+        height: usize,
+    ) -> Result<Placement, media::MediaError> {
+        let position: media::Position = self.position.parse()?;
+        let main_diameter = self.diameter_on(main.0, main.1);
+        let carried = media::carry_position(
+            position,
+            (main.0, main.1, main_diameter),
+            (width, height, self.diameter_on(width, height)),
+        );
+        self.place_at(carried, width, height)
+    }
+
+    fn diameter_on(&self, width: usize, height: usize) -> usize {
         let factor = match self.circle_size.as_deref() {
             Some("s") => 0.75,
             Some("l") => 1.3,
             _ => 1.0,
         };
-        let diameter = ((media::default_diameter(width, height) as f64 * factor) as usize / 2 * 2)
-            .min(width.min(height) / 2 * 2);
+        ((media::default_diameter(width, height) as f64 * factor) as usize / 2 * 2)
+            .min(width.min(height) / 2 * 2)
+    }
+
+    fn place_at(
+        &self,
+        position: media::Position,
+        width: usize,
+        height: usize,
+    ) -> Result<Placement, media::MediaError> {
+        let diameter = self.diameter_on(width, height);
         let ring = self.ring.then(|| media::Ring {
             rgb: (255, 255, 255),
             width: (diameter / 40).max(2),

@@ -2,7 +2,7 @@
 //! ([`JobState`]), what its steps have made ([`Checkpoints`]) and, from those three, the one
 //! phase a user sees ([`phase`]). Everything that reads a job goes through these types.
 mod checkpoints;
-mod layout;
+pub mod layout;
 mod spec;
 mod step;
 

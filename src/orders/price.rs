@@ -47,6 +47,12 @@ pub fn ugc_tokens(prices: &PriceTable, seconds: f64) -> i64 {
     prices.talking_head_tokens(seconds.ceil().max(1.0) as u32) + prices.compose.tokens
 }
 
+/// The price of `more` formats besides a video's own: one compose each (the head and the
+/// speech are paid once).
+pub fn formats_tokens(prices: &PriceTable, more: usize) -> i64 {
+    prices.compose.tokens * more as i64
+}
+
 /// The speech length a UGC price was computed from (whole seconds), for a price recorded
 /// before the speech's length was kept with it.
 pub fn speech_seconds_of_ugc_price(prices: &PriceTable, tokens: i64) -> Option<f64> {
@@ -112,14 +118,17 @@ pub fn quote(
         JobSpec::TextToVideo(p) | JobSpec::ImageToVideo(p) => video(&p.tier, &p.size, p.seconds)?,
         JobSpec::ProductVideo(p) => video(&p.tier, &p.size, p.seconds)?,
         JobSpec::CharacterEdit(_) => Quote::fixed(edit_tokens(prices)),
-        JobSpec::Recompose(_) => Quote::fixed(recompose_tokens(prices)),
+        JobSpec::Recompose(p) => {
+            Quote::fixed(recompose_tokens(prices) + formats_tokens(prices, p.layout.formats.len()))
+        }
         JobSpec::UgcVideo(p) => {
             let (seconds, estimated) = match measured_speech.filter(|s| s.is_finite() && *s > 0.0) {
                 Some(s) => (s, false),
                 None => (estimated_speech_seconds(&p.script), true),
             };
             Quote {
-                tokens: ugc_tokens(prices, seconds),
+                tokens: ugc_tokens(prices, seconds)
+                    + formats_tokens(prices, p.layout.formats.len()),
                 speech_seconds: Some(seconds),
                 estimated,
             }
@@ -141,19 +150,19 @@ pub enum Settlement {
     },
 }
 
-/// Settles a UGC job quoted at `quoted_seconds` of speech from its script and charged
-/// `charged` tokens, whose speech measured `seconds`. A job charged nothing (an operator's
-/// retry) stays free.
+/// Settles a UGC job of `more_formats` extra formats quoted at `quoted_seconds` of speech
+/// from its script and charged `charged` tokens, whose speech measured `seconds`. A job
+/// charged nothing (an operator's retry) stays free.
 pub fn settle_speech(
     prices: &PriceTable,
     charged: i64,
-    quoted_seconds: f64,
-    seconds: f64,
+    (quoted_seconds, seconds): (f64, f64),
+    more_formats: usize,
 ) -> Settlement {
     if charged <= 0 || !seconds.is_finite() || seconds <= 0.0 {
         return Settlement::Keep;
     }
-    let needed = ugc_tokens(prices, seconds);
+    let needed = ugc_tokens(prices, seconds) + formats_tokens(prices, more_formats);
     if seconds > quoted_seconds * (1.0 + SPEECH_OVERRUN) {
         Settlement::Refuse {
             quoted_tokens: charged,
@@ -177,19 +186,30 @@ mod tests {
         let quoted = ugc_tokens(&t, 10.0);
         assert_eq!(quoted, 1530);
         assert_eq!(
-            settle_speech(&t, quoted, 10.0, 4.2),
+            settle_speech(&t, quoted, (10.0, 4.2), 0),
             Settlement::Lower { tokens: 780 }
         );
-        assert_eq!(settle_speech(&t, quoted, 10.0, 10.0), Settlement::Keep);
-        assert_eq!(settle_speech(&t, quoted, 10.0, 10.9), Settlement::Keep);
+        assert_eq!(settle_speech(&t, quoted, (10.0, 10.0), 0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, quoted, (10.0, 10.9), 0), Settlement::Keep);
         assert_eq!(
-            settle_speech(&t, quoted, 10.0, 12.0),
+            settle_speech(&t, quoted, (10.0, 12.0), 0),
             Settlement::Refuse {
                 quoted_tokens: 1530,
                 needed_tokens: 1830
             }
         );
-        assert_eq!(settle_speech(&t, 0, 10.0, 60.0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, 0, (10.0, 60.0), 0), Settlement::Keep);
+        // Two more formats: two composes more, kept through the settlement.
+        let with_formats = quoted + formats_tokens(&t, 2);
+        assert_eq!(with_formats, 1590);
+        assert_eq!(
+            settle_speech(&t, with_formats, (10.0, 4.2), 2),
+            Settlement::Lower { tokens: 840 }
+        );
+        assert_eq!(
+            settle_speech(&t, with_formats, (10.0, 10.0), 2),
+            Settlement::Keep
+        );
         // Numbers and CJK are quoted longer than their characters suggest.
         assert_eq!(estimated_speech_seconds("1234567 2345678"), 10.0);
         assert_eq!(

@@ -273,6 +273,39 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
         };
         return Err(invalid(field, e.to_string()));
     }
+    check_formats(p, (w, h))
+}
+
+/// More formats: known ones, each once, not the main size's own, at most three — and the
+/// circle must fit each as the composite will place it.
+fn check_formats(p: &UgcParams, main: (usize, usize)) -> Result<(), Invalid> {
+    use crate::jobs::layout::{format_of, FORMATS, MAX_MORE_FORMATS};
+    let formats = &p.layout.formats;
+    if formats.len() > MAX_MORE_FORMATS {
+        return Err(invalid(
+            "formats",
+            format!("at most {MAX_MORE_FORMATS} more formats"),
+        ));
+    }
+    for (i, f) in formats.iter().enumerate() {
+        if !FORMATS.contains(&f.as_str()) {
+            return Err(invalid(
+                "formats",
+                format!("'{f}' is not one of 9:16, 1:1, 16:9 or 4:5"),
+            ));
+        }
+        if formats[..i].contains(f) || format_of(main.0, main.1) == Some(f.as_str()) {
+            return Err(invalid(
+                "formats",
+                format!("{f} is asked twice (the video's own size is {})", p.size),
+            ));
+        }
+    }
+    for (f, w, h) in p.layout.more_outputs(main) {
+        p.layout
+            .place_format(main, w, h)
+            .map_err(|e| invalid("formats", format!("{f}: {e}")))?;
+    }
     Ok(())
 }
 
@@ -333,6 +366,26 @@ mod tests {
         assert_eq!(
             field(ugc_spec(|p| p.layout.circle_size = Some("xl".into()))),
             Some("circle_size")
+        );
+        for bad in [
+            vec!["2:3"],
+            vec!["1:1", "1:1"],
+            vec!["9:16"],
+            vec!["1:1", "16:9", "4:5", "4:5"],
+        ] {
+            assert_eq!(
+                field(ugc_spec(
+                    |p| p.layout.formats = bad.iter().map(|s| s.to_string()).collect()
+                )),
+                Some("formats"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            field(ugc_spec(
+                |p| p.layout.formats = vec!["1:1".into(), "16:9".into(), "4:5".into()]
+            )),
+            None
         );
         assert_eq!(
             field(ugc_spec(|p| p.voice = Some("../../etc".into()))),

@@ -95,6 +95,9 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
         "caption_style": {"type": "string", "enum": media::CaptionStyle::ALL.iter().map(|s| s.name()).collect::<Vec<_>>()},
         "safe_zone": {"type": "string", "enum": media::SafeZone::ALL.iter().map(|z| z.name()).collect::<Vec<_>>()},
         "force_recompose": {"type": "boolean", "enum": [false], "description": "Only the bot's /overlay composes again"},
+        "formats": {"type": "array", "maxItems": crate::jobs::layout::MAX_MORE_FORMATS, "uniqueItems": true,
+                    "items": {"type": "string", "enum": crate::jobs::layout::FORMATS},
+                    "description": "More formats of the same video, made in one pass at the size's short side, each at the compose price; not the size's own"},
     });
     vec![
         object(

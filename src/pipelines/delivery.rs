@@ -24,6 +24,18 @@ pub struct Delivery {
     pub width: u32,
     pub height: u32,
     pub duration_s: f64,
+    /// More formats of the same video: sent with it as one album, each labelled.
+    pub more: Vec<MoreFormat>,
+}
+
+/// One more format of a delivered video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoreFormat {
+    /// `1:1`, `16:9`, …
+    pub label: String,
+    pub video: PathBuf,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// What the chat platform confirmed.

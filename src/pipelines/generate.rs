@@ -141,8 +141,8 @@ pub async fn run_with(
         s,
         ctx,
         kind,
-        &output_key,
-        &format!("{output_key}.jpg"),
+        (&output_key, &format!("{output_key}.jpg")),
+        &[],
         &scratch,
     )
     .await

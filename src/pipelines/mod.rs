@@ -323,14 +323,15 @@ pub async fn conform_clip(
     Ok(made)
 }
 
-/// The last steps of every pipeline: fetch the stored MP4 and thumbnail, record the
-/// generation once, and deliver it once (see [`delivery`]).
+/// The last steps of every pipeline: fetch the stored MP4 and thumbnail (and the extra
+/// formats, `(format, key)`, delivered with it as one album), record the generation once, and
+/// deliver it once (see [`delivery`]).
 pub async fn deliver_output(
     s: &Services,
     ctx: &mut JobCtx,
     kind: JobKind,
-    output_key: &str,
-    thumbnail_key: &str,
+    (output_key, thumbnail_key): (&str, &str),
+    more: &[(String, String)],
     scratch: &Scratch,
 ) -> Result<(), StepError> {
     if ctx.checkpoints().delivered.is_some() {
@@ -339,19 +340,28 @@ pub async fn deliver_output(
     let (video, thumbnail) = (scratch.file("deliver.mp4"), scratch.file("deliver.jpg"));
     s.storage.get_to_file(output_key, &video).await?;
     s.storage.get_to_file(thumbnail_key, &thumbnail).await?;
-    let info = media::probe(&video)?;
-    let v = info
-        .video
-        .as_ref()
-        .ok_or_else(|| StepError::Fail(ErrorClass::Permanent, "the result has no video".into()))?;
+    let (width, height, duration_s) = video_shape(&video)?;
+    let mut formats = Vec::with_capacity(more.len());
+    for (i, (format, key)) in more.iter().enumerate() {
+        let path = scratch.file(&format!("deliver-{i}.mp4"));
+        s.storage.get_to_file(key, &path).await?;
+        let (width, height, _) = video_shape(&path)?;
+        formats.push(delivery::MoreFormat {
+            label: format.clone(),
+            video: path,
+            width,
+            height,
+        });
+    }
     let delivery = Delivery {
         user_id: ctx.job.user_id,
         job_id: ctx.job.id,
         video: video.clone(),
         thumbnail: thumbnail.clone(),
-        width: v.display_width,
-        height: v.display_height,
-        duration_s: info.duration_s,
+        width,
+        height,
+        duration_s,
+        more: formats,
     };
     if ctx.checkpoints().generation.is_none() {
         let g = generations::record(
@@ -372,6 +382,16 @@ pub async fn deliver_output(
             .await?;
     }
     delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await
+}
+
+/// A stored result's display size and length.
+fn video_shape(path: &std::path::Path) -> Result<(u32, u32, f64), StepError> {
+    let info = media::probe(path)?;
+    let v = info
+        .video
+        .as_ref()
+        .ok_or_else(|| StepError::Fail(ErrorClass::Permanent, "the result has no video".into()))?;
+    Ok((v.display_width, v.display_height, info.duration_s))
 }
 
 /// A cancelled job's requests still queued at a provider are cancelled there (fal has a

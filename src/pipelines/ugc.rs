@@ -40,7 +40,7 @@ pub async fn run(
     let head_key = match ctx.checkpoints().talking_head.clone() {
         Some(k) => k,
         None => {
-            settle_speech(s, ctx).await?;
+            settle_speech(s, ctx, p.layout.formats.len()).await?;
             let key = s
                 .timed(
                     crate::jobs::Step::TalkingHead,
@@ -83,12 +83,24 @@ pub async fn run(
         }
     };
 
+    let (w, h) = media::parse_size(&p.size).map_err(composite_error)?;
+    let more: Vec<(String, String)> = p
+        .layout
+        .more_outputs((w, h))
+        .into_iter()
+        .map(|(format, fw, fh)| {
+            (
+                format,
+                crate::jobs::layout::more_output_key(&output_key, fw, fh),
+            )
+        })
+        .collect();
     super::deliver_output(
         s,
         ctx,
         kind,
-        &output_key,
-        &thumbnail_key(&output_key),
+        (&output_key, &thumbnail_key(&output_key)),
+        &more,
         &scratch,
     )
     .await
@@ -173,7 +185,11 @@ async fn make_voice(
 /// [`crate::orders::price`]): a shorter speech than quoted gives the rest back in one ledger
 /// step, a speech more than 10 % longer than quoted is refused (the job fails as bad input and
 /// is refunded), within that the quote stands. Idempotent: a retry settles nothing twice.
-async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
+async fn settle_speech(
+    s: &Services,
+    ctx: &mut JobCtx,
+    more_formats: usize,
+) -> Result<(), StepError> {
     // Only a price quoted from the script settles (the bot's is the previewed speech's).
     let Some(quoted) = ctx.checkpoints().quoted_speech_seconds else {
         return Ok(());
@@ -191,7 +207,12 @@ async fn settle_speech(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> 
         .prices
         .clone()
         .unwrap_or_else(|| std::sync::Arc::new(crate::pricing::PriceTable::default_table()));
-    match crate::orders::settle_speech(&prices, ctx.job.cost_tokens, quoted, seconds) {
+    match crate::orders::settle_speech(
+        &prices,
+        ctx.job.cost_tokens,
+        (quoted, seconds),
+        more_formats,
+    ) {
         crate::orders::Settlement::Keep => Ok(()),
         crate::orders::Settlement::Lower { tokens } => {
             let back = ctx.job.cost_tokens - tokens;
@@ -362,6 +383,21 @@ async fn composite(
         req.ring = placed.ring;
         req.caption_style = placed.caption_style;
         req.safe_zone = placed.safe_zone;
+        // More formats in the same pass, each placed as the rules checked it.
+        for (format, fw, fh) in p.layout.more_outputs((w, h)) {
+            let placed = p
+                .layout
+                .place_format((w, h), fw, fh)
+                .map_err(composite_error)?;
+            req.more_outputs.push(media::OutputFormat {
+                width: fw,
+                height: fh,
+                position: placed.position,
+                diameter: Some(placed.diameter),
+                output: scratch.file(&format!("composite-{}.mp4", format.replace(':', "x"))),
+                thumbnail: None,
+            });
+        }
         req.captions = match (p.layout.captions, words) {
             (false, _) => None,
             (true, Some(w)) => Some(media::Captions::Words(w)),
@@ -384,6 +420,10 @@ async fn composite(
         s.storage
             .put_file(&thumbnail_key(&out_key), &report.thumbnail, "image/jpeg")
             .await?;
+        for more in &report.more_outputs {
+            let key = crate::jobs::layout::more_output_key(&out_key, more.width, more.height);
+            s.storage.put_file(&key, &more.output, "video/mp4").await?;
+        }
         Ok::<String, StepError>(out_key)
     };
     match cache::get_or_build(

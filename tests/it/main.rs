@@ -26,6 +26,7 @@ mod edits;
 mod face_tracking;
 mod faults;
 mod fit_image;
+mod formats;
 mod fuzz;
 mod gallery;
 mod generate;

@@ -292,7 +292,9 @@ pub async fn on_button(
             },
             UgcButton::Voice(value),
         ) => ask_script(ctx, background, character, value).await?,
-        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go) => order(ctx, state, message).await?,
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go(shown)) => {
+            order(ctx, state, shown, message).await?
+        }
         (
             state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
             UgcButton::Layout(change),
@@ -388,7 +390,12 @@ async fn pick_character(
 
 /// "Create" on the confirmation: the spec from the conversation, ordered through the ordering
 /// service at the previewed speech's price, the speech carried so it is not paid twice.
-async fn order(ctx: &Ctx<'_>, state: Dialogue, message: Option<MessageId>) -> HandlerResult {
+async fn order(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    shown: Option<i64>,
+    message: Option<MessageId>,
+) -> HandlerResult {
     let Dialogue::UgcConfirm {
         background,
         character,
@@ -401,6 +408,17 @@ async fn order(ctx: &Ctx<'_>, state: Dialogue, message: Option<MessageId>) -> Ha
     else {
         return Ok(());
     };
+    // The formats chosen since this button was sent changed the price: never order at a
+    // price the pressed button did not show.
+    let total = total_price(ctx, price, &layout);
+    if shown.is_some_and(|s| s != total) {
+        return ctx
+            .say_with(
+                ctx.t("ugc.price_changed", &[("price", &total)]),
+                super::speech::confirm_keyboard(ctx, total, &voice),
+            )
+            .await;
+    }
     let local_voice = is_offline_voice(&voice);
     let spec = JobSpec::UgcVideo(UgcParams {
         portrait: character,
@@ -435,6 +453,11 @@ async fn order(ctx: &Ctx<'_>, state: Dialogue, message: Option<MessageId>) -> Ha
         ctx.save(&Dialogue::Idle).await?;
     }
     Ok(())
+}
+
+/// What the confirmation asks: the previewed speech's price and one compose per extra format.
+pub fn total_price(ctx: &Ctx<'_>, price: i64, layout: &crate::jobs::Layout) -> i64 {
+    price + crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len())
 }
 
 /// The edited picture of a finished `character_edit` job of this user.

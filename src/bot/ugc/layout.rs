@@ -83,24 +83,22 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
     let Some(subject) = subject(state) else {
         return Ok(());
     };
-    let (layout, overlay, background) = (subject.layout, subject.overlay, subject.background);
+    let overlay = subject.overlay;
     let still = render(ctx, &subject).await?;
-    let caption = ctx.t(
-        if overlay.is_some() {
-            "layout.overlay_caption"
-        } else {
-            "layout.caption"
-        },
-        &[],
+    let compose = crate::orders::price::recompose_tokens(&ctx.app.prices);
+    let caption = format!(
+        "{}\n{}",
+        ctx.t(
+            if overlay.is_some() {
+                "layout.overlay_caption"
+            } else {
+                "layout.caption"
+            },
+            &[],
+        ),
+        ctx.t("layout.formats", &[("price", &compose)])
     );
-    let mut kb = buttons(ctx, layout, background.is_some());
-    if overlay.is_some() {
-        let price = crate::orders::price::recompose_tokens(&ctx.app.prices);
-        kb.inline_keyboard.push(row(&[(
-            ctx.t("layout.recompose", &[("price", &price)]),
-            Callback::Ugc(UgcButton::Recompose).data(),
-        )]));
-    }
+    let kb = keyboard_for(ctx, &subject);
     let sent = match edit {
         Some(id) => {
             let media =
@@ -240,6 +238,45 @@ fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::Inl
     keyboard(rows)
 }
 
+/// The still's buttons: the layout's, the formats', and `/overlay`'s re-compose at its price.
+fn keyboard_for(ctx: &Ctx<'_>, subject: &Still<'_>) -> teloxide::types::InlineKeyboardMarkup {
+    let mut kb = buttons(ctx, subject.layout, subject.background.is_some());
+    kb.inline_keyboard
+        .push(format_row(subject.layout, subject.size));
+    if subject.overlay.is_some() {
+        let price = crate::orders::price::recompose_tokens(&ctx.app.prices)
+            + crate::orders::price::formats_tokens(&ctx.app.prices, subject.layout.formats.len());
+        kb.inline_keyboard.push(row(&[(
+            ctx.t("layout.recompose", &[("price", &price)]),
+            Callback::Ugc(UgcButton::Recompose).data(),
+        )]));
+    }
+    kb
+}
+
+/// The formats the video may also be made in (not its own), each marked when chosen.
+fn format_row(layout: &Layout, size: &str) -> Vec<teloxide::types::InlineKeyboardButton> {
+    let own = media::parse_size(size)
+        .ok()
+        .and_then(|(w, h)| crate::jobs::layout::format_of(w, h));
+    let buttons: Vec<(String, String)> = crate::jobs::layout::FORMATS
+        .iter()
+        .filter(|f| Some(**f) != own)
+        .map(|f| {
+            let on = layout.formats.iter().any(|x| x == f);
+            (
+                if on {
+                    format!("• {f}")
+                } else {
+                    format!("+ {f}")
+                },
+                Callback::Ugc(UgcButton::Layout(LayoutButton::Format(f.replace(':', "x")))).data(),
+            )
+        })
+        .collect();
+    row(&buttons)
+}
+
 /// A press: the layout changes, and the still is drawn again (not more than once a second).
 pub async fn change(
     ctx: &Ctx<'_>,
@@ -268,6 +305,39 @@ pub async fn change(
             if let Ok(zone) = z.parse() {
                 layout.safe_zone = zone;
             }
+        }
+        LayoutButton::Format(code) => {
+            let format = code.replace('x', ":");
+            if let Some(i) = layout.formats.iter().position(|f| *f == format) {
+                layout.formats.remove(i);
+            } else if crate::jobs::layout::FORMATS.contains(&format.as_str()) {
+                layout.formats.push(format);
+            }
+            ctx.save(&state).await?;
+            // The price changed: the confirmation's button must say the new one.
+            if let Dialogue::UgcConfirm {
+                price,
+                voice,
+                layout,
+                ..
+            } = &state
+            {
+                let total = super::flow::total_price(ctx, *price, layout);
+                ctx.say_with(
+                    ctx.t("ugc.price_changed", &[("price", &total)]),
+                    super::speech::confirm_keyboard(ctx, total, voice),
+                )
+                .await?;
+            }
+            // The still shows the circle of the video's own format; only its buttons change.
+            if let (Some(id), Some(subject)) = (message, subject(&state)) {
+                let _ = ctx
+                    .bot
+                    .edit_message_reply_markup(ctx.chat, id)
+                    .reply_markup(keyboard_for(ctx, &subject))
+                    .await;
+            }
+            return Ok(());
         }
     }
     let now = crate::db::now_ms();

@@ -102,19 +102,7 @@ pub async fn script(
             "ugc.confirm",
             &[("seconds", &format!("{seconds:.0}")), ("price", &price)],
         ),
-        keyboard(vec![
-            row(&[(
-                ctx.t("ugc.go", &[("price", &price)]),
-                Callback::Ugc(UgcButton::Go).data(),
-            )]),
-            row(&[
-                ctx.button(
-                    "ugc.change_script",
-                    Callback::Ugc(UgcButton::Voice(voice.clone())).data(),
-                ),
-                ctx.button("flow.cancel", Callback::CancelFlow.data()),
-            ]),
-        ]),
+        confirm_keyboard(ctx, price, &voice),
     )
     .await
 }
@@ -190,4 +178,26 @@ pub fn voice_of(params: &UgcParams) -> String {
 /// espeak-ng voices look like `ru+f3`; ElevenLabs ids never contain `+`.
 pub fn is_offline_voice(voice: &str) -> bool {
     voice.contains('+')
+}
+
+/// The confirmation's buttons: order at `total` (the price rides on the button, so an older
+/// button never orders at a price it did not show), change the script, cancel.
+pub fn confirm_keyboard(
+    ctx: &Ctx<'_>,
+    total: i64,
+    voice: &str,
+) -> teloxide::types::InlineKeyboardMarkup {
+    keyboard(vec![
+        row(&[(
+            ctx.t("ugc.go", &[("price", &total)]),
+            Callback::Ugc(UgcButton::Go(Some(total))).data(),
+        )]),
+        row(&[
+            ctx.button(
+                "ugc.change_script",
+                Callback::Ugc(UgcButton::Voice(voice.to_string())).data(),
+            ),
+            ctx.button("flow.cancel", Callback::CancelFlow.data()),
+        ]),
+    ])
 }
