@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Attempts a job gets (as the bot's).
-const MAX_ATTEMPTS: i64 = 5;
+pub(super) const MAX_ATTEMPTS: i64 = 5;
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -32,7 +32,16 @@ pub struct JobView {
     pub error: Option<JobErrorView>,
     /// `/v1/jobs/{id}/result` once it is done.
     pub result_url: Option<String>,
+    /// The extra formats it was made in, each with its own result URL
+    /// (`/v1/jobs/{id}/result?format=1:1`) once it is done.
+    pub formats: Vec<FormatView>,
     pub spec: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FormatView {
+    pub format: String,
+    pub result_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -60,6 +69,18 @@ impl JobView {
                     message: j.error_message.clone().unwrap_or_default(),
                 }),
             result_url: done.then(|| format!("/v1/jobs/{}/result", j.id)),
+            formats: match &j.spec {
+                Some(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)) => p
+                    .layout
+                    .formats
+                    .iter()
+                    .map(|f| FormatView {
+                        format: f.clone(),
+                        result_url: done.then(|| format!("/v1/jobs/{}/result?format={f}", j.id)),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
             spec: j.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()),
         }
     }
@@ -68,7 +89,10 @@ impl JobView {
 /// Reads a `JobSpec` strictly: malformed JSON, a kind the API does not take and unknown
 /// fields are refused by name. The fields of each kind come from the request schema the
 /// OpenAPI document shows (`orders::schema`, checked against the types by a test).
-fn parse_spec(body: &[u8], prices: &crate::pricing::PriceTable) -> Result<JobSpec, Problem> {
+pub(super) fn parse_spec(
+    body: &[u8],
+    prices: &crate::pricing::PriceTable,
+) -> Result<JobSpec, Problem> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
     let spec: JobSpec = serde_json::from_value(value.clone())
@@ -108,22 +132,7 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let body = body.map_err(|e| Problem::bad_request(e.to_string()))?;
     let spec = parse_spec(&body, &s.prices)?;
-    let idem = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::trim))
-        .transpose()
-        .map_err(|_| Problem::bad_request("Idempotency-Key must be plain text"))?
-        .filter(|k| !k.is_empty());
-    if idem.is_some_and(|k| k.starts_with("console-")) {
-        return Err(Problem::bad_request(
-            "Idempotency-Key may not start with 'console-' (the operator's own keys)",
-        ));
-    }
-    if idem.is_some_and(|k| k.len() > 200) {
-        return Err(Problem::bad_request(
-            "Idempotency-Key is at most 200 characters",
-        ));
-    }
+    let idem = idempotency_key(&headers)?;
     let valid =
         orders::validate(&s.db, &s.prices, caller.user_id, orders::Origin::Api, spec).await?;
     let quote = orders::quote(&s.prices, &valid, None).map_err(orders::OrderError::from)?;
@@ -153,6 +162,28 @@ pub async fn create(
     };
     tracing::info!(job_id = id, user_id = caller.user_id, made, "API job");
     Ok((status, Json(JobView::of(&row))).into_response())
+}
+
+/// The request's `Idempotency-Key`, checked: plain text of at most 200 characters, not in
+/// the operator's (`console-`) or the campaigns' (`campaign:`) own key spaces.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
+    let idem = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim))
+        .transpose()
+        .map_err(|_| Problem::bad_request("Idempotency-Key must be plain text"))?
+        .filter(|k| !k.is_empty());
+    if idem.is_some_and(|k| k.starts_with("console-") || k.starts_with("campaign:")) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key may not start with 'console-' or 'campaign:' (keys the service makes)",
+        ));
+    }
+    if idem.is_some_and(|k| k.len() > 200) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key is at most 200 characters",
+        ));
+    }
+    Ok(idem)
 }
 
 /// The caller's job, or 404 (someone else's job is "not found" too).
@@ -248,9 +279,10 @@ pub async fn result(
     State(s): State<Api>,
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(which): ApiQuery<ResultQuery>,
 ) -> Result<Response, Problem> {
     let j = own_job(&s, caller, id).await?;
-    let Some(key) = j
+    let Some(main) = j
         .checkpoints
         .output
         .clone()
@@ -262,6 +294,16 @@ pub async fn result(
             "The result is not ready",
             format!("job {id} is {}", j.state.name()),
         ));
+    };
+    let key = match which.format.as_deref() {
+        None => main,
+        Some(format) => more_formats(&j)
+            .into_iter()
+            .find(|(f, _)| f == format)
+            .map(|(_, key)| key)
+            .ok_or_else(|| {
+                Problem::not_found(format!("job {id} was not made in the format '{format}'"))
+            })?,
     };
     if let Some(url) = s
         .storage
@@ -279,6 +321,20 @@ pub async fn result(
         "video/mp4"
     };
     Ok(([("content-type", mime)], bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResultQuery {
+    /// One of the job's extra `formats` (`1:1`, `16:9`, `4:5`); none: the video's own.
+    pub format: Option<String>,
+}
+
+/// A finished UGC job's extra formats: (format, stored key).
+fn more_formats(j: &queue::JobRow) -> Vec<(String, String)> {
+    match (&j.spec, &j.checkpoints.output) {
+        (Some(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)), Some(out)) => p.more_output_keys(out),
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]

@@ -5,6 +5,7 @@
 //! written from them. Jobs made here are the bot's jobs: the same
 //! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
 //! `type` per error class.
+pub mod campaigns;
 pub mod jobs;
 pub mod openapi;
 pub mod products;
@@ -54,6 +55,8 @@ pub fn router(state: Api) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_one))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/campaigns", post(campaigns::create))
+        .route("/v1/campaigns/{id}", get(campaigns::get_one))
         .route("/v1/products", post(products::create).get(products::list))
         .route("/v1/products/{id}", get(products::get_one))
         .route("/v1/products/{id}/scripts", post(products::scripts))
@@ -68,6 +71,28 @@ pub fn router(state: Api) -> Router {
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .with_state(state)
+}
+
+/// A JSON object body (an empty body is `{}`); a field sent as `null` is refused by name, as
+/// the document says (leave it out instead).
+pub(super) fn strict_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+    if let Some((field, _)) = value
+        .as_object()
+        .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
+    {
+        return Err(Problem::bad_request(format!(
+            "{field} is null: leave it out instead"
+        )));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Problem::bad_request(format!("the body is not valid: {e}")))
 }
 
 /// An error as RFC 9457 `application/problem+json`; `type` is stable per error class.

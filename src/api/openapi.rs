@@ -3,6 +3,7 @@
 //! is the ordering service's own schema (`orders::schema`: the rules as JSON Schema, its
 //! fields checked against the `JobSpec` types), so the document cannot drift from the code.
 //! Schemathesis holds the server to it in `make test`.
+use super::campaigns::CampaignView;
 use super::jobs::{BalanceView, JobPage, JobView};
 use super::products::{ProductList, ProductView, ScriptList};
 use super::uploads::UploadView;
@@ -45,6 +46,9 @@ pub fn build(prices: &PriceTable) -> Value {
     let products = schema!(ProductList, "ProductList");
     let scripts = schema!(ScriptList, "ScriptList");
     schemas.insert("ProductRequest".into(), product_request_schema());
+    let campaign = schema!(CampaignView, "Campaign");
+    schemas.insert("CampaignRequest".into(), campaign_request_schema(prices));
+    let campaign_req = json!({"$ref": "#/components/schemas/CampaignRequest"});
     let product_req = json!({"$ref": "#/components/schemas/ProductRequest"});
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
@@ -102,9 +106,19 @@ pub fn build(prices: &PriceTable) -> Value {
             "/v1/jobs/{id}/cancel": {
                 "post": {"summary": "Cancel a job (its tokens come back once; the job stays listed as cancelled)", "parameters": id_param,
                          "responses": common(json!({"202": ok(&job, "Cancelling"), "404": not_found, "409": problem("Already finished, or its result is being delivered")}))}},
-            "/v1/jobs/{id}/result": {"get": {"summary": "The finished video (or edited image): a redirect to a presigned URL, or the file", "parameters": id_param,
+            "/v1/jobs/{id}/result": {"get": {"summary": "The finished video (or edited image): a redirect to a presigned URL, or the file; `format` picks one of a UGC video's extra formats",
+                "parameters": [id_param[0].clone(), {"name": "format", "in": "query", "schema": {"type": "string", "enum": crate::jobs::layout::FORMATS}}],
                 "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "303": {"description": "Presigned URL in Location"},
                                            "404": not_found, "409": problem("Not finished, or it made no file")}))}},
+            "/v1/campaigns": {
+                "post": {"summary": "Order up to three variants of a UGC ad (different scripts — yours, or written from a product — the same video settings and formats): one quote, each variant its own job, refunded alone when it fails (Idempotency-Key: a repeat returns the first campaign)",
+                         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": campaign_req}}},
+                         "responses": common(json!({"201": ok(&campaign, "Ordered and charged"), "200": ok(&campaign, "The campaign made earlier with this Idempotency-Key"),
+                             "402": problem("Not enough tokens for every variant: nothing was taken"),
+                             "422": problem("A field the pipeline cannot use (as a job's), a product that is not yours, or an Idempotency-Key used with another request: nothing was taken")}))}},
+            "/v1/campaigns/{id}": {
+                "get": {"summary": "A campaign and its variants' jobs", "parameters": id_param, "responses": common(json!({"200": ok(&campaign, "The campaign"), "404": problem("No such campaign of yours")}))}},
             "/v1/products": {
                 "post": {"summary": "Read a product from a shop link (schema.org JSON-LD, OpenGraph, microdata), or keep one you describe",
                          "requestBody": {"required": true, "content": {"application/json": {"schema": product_req}}},
@@ -132,6 +146,10 @@ pub fn build(prices: &PriceTable) -> Value {
                 "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
         },
         "webhooks": {
+            "campaignCompleted": {"post": {
+                "summary": "campaign.completed once every variant's job has ended (each job also has its own job.* event), signed as job events",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "type": {"const": "campaign.completed"}, "created_ms": {"type": "integer"}, "data": campaign}}}}},
+                "responses": {"200": {"description": "Received"}}}},
             "jobEvent": {"post": {
                 "summary": "job.succeeded / job.failed / job.cancelled, signed: Reelforge-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>; Reelforge-Event-Id for deduplication",
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "created_ms": {"type": "integer"}, "data": job}}}}},
@@ -154,5 +172,24 @@ fn product_request_schema() -> Value {
             "price": {"type": "string", "pattern": "^[0-9]{1,12}([.][0-9]{1,2})?$"},
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "image": {"type": "string", "minLength": 1, "maxLength": 200, "description": "An upload id of a photo"}}}
+    ]})
+}
+
+/// `POST /v1/campaigns`: your scripts, or a product to write them from (the handler checks
+/// the same).
+fn campaign_request_schema(prices: &PriceTable) -> Value {
+    let video = crate::orders::schema::campaign_video_schema(prices);
+    let id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
+    let script = json!({"type": "string", "minLength": 1, "maxLength": crate::orders::MAX_SCRIPT_CHARS,
+                        "pattern": crate::orders::schema::TEXT_PATTERN});
+    let max = crate::orders::campaign::MAX_VARIANTS;
+    json!({"oneOf": [
+        {"type": "object", "title": "your scripts", "additionalProperties": false, "required": ["scripts", "video"],
+         "properties": {"product": id, "video": video,
+                        "scripts": {"type": "array", "minItems": 1, "maxItems": max, "items": script}}},
+        {"type": "object", "title": "written from a product", "additionalProperties": false, "required": ["product", "video"],
+         "properties": {"product": id, "video": video,
+                        "variants": {"type": "integer", "minimum": 1, "maximum": max, "default": 2},
+                        "script_language": {"enum": crate::products::scripts::LANGUAGES}}}
     ]})
 }

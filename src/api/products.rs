@@ -116,28 +116,6 @@ impl From<IntakeError> for Problem {
     }
 }
 
-/// A JSON object body (an empty body is `{}`); a field sent as `null` is refused by name, as
-/// the document says (leave it out instead).
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
-    if let Some((field, _)) = value
-        .as_object()
-        .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
-    {
-        return Err(Problem::bad_request(format!(
-            "{field} is null: leave it out instead"
-        )));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| Problem::bad_request(format!("the body is not valid: {e}")))
-}
-
 /// `POST /v1/products`.
 pub async fn create(
     State(s): State<Api>,
@@ -145,7 +123,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let req: ProductRequest = json_body(&body)?;
+    let req: ProductRequest = super::strict_json(&body)?;
     let stored = match (&req.url, &req.name) {
         (Some(url), None) if req.description.is_none() && req.price.is_none() && req.currency.is_none() && req.image.is_none() => {
             let url = crate::products::page::parse_link(url).map_err(IntakeError::from)?;
@@ -271,9 +249,6 @@ pub async fn get_one(
     Ok(Json(ProductView::of(&p)))
 }
 
-/// Script sets a user may have written per hour (each may cost a chat-model call).
-pub const SCRIPT_SETS_PER_HOUR: i64 = 60;
-
 /// `POST /v1/products/{id}/scripts`: three scripts with different hooks (free of charge).
 pub async fn scripts(
     State(s): State<Api>,
@@ -282,7 +257,7 @@ pub async fn scripts(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ScriptList>, Problem> {
     let body = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let req: ScriptsRequest = json_body(&body)?;
+    let req: ScriptsRequest = super::strict_json(&body)?;
     let lang = req.language.as_deref().unwrap_or("ru");
     if !crate::products::scripts::LANGUAGES.contains(&lang) {
         let mut p = unusable(
@@ -296,22 +271,17 @@ pub async fn scripts(
     let p = crate::db::products::get(&s.db, caller.user_id, id)
         .await?
         .ok_or_else(|| Problem::not_found("no such product of yours"))?;
-    let window = crate::db::limits::hit(
-        &s.db,
-        "scripts",
-        &caller.user_id.to_string(),
-        3_600_000,
-        SCRIPT_SETS_PER_HOUR,
-    )
-    .await?;
-    if window.hits > SCRIPT_SETS_PER_HOUR {
+    if let Err(minutes) = crate::products::scripts::count_set(&s.db, caller.user_id).await? {
         let mut problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "Too many requests",
-            format!("at most {SCRIPT_SETS_PER_HOUR} script sets an hour"),
+            format!(
+                "at most {} script sets an hour",
+                crate::products::scripts::SETS_PER_HOUR
+            ),
         );
-        problem.retry_after_s = Some((window.ends_in_ms / 1000 + 1) as u64);
+        problem.retry_after_s = Some((minutes * 60) as u64);
         return Err(problem);
     }
     Ok(Json(ScriptList {

@@ -188,6 +188,34 @@ pub async fn pass(db: &Db, sender: &Sender) -> Result<(), crate::db::jobs::Queue
 
 /// Enqueues the finished jobs' events, then starts one task per customer with due events
 /// (none for a customer whose endpoint is still busy).
+/// `campaign.completed` for each campaign of a user with a webhook whose variants have all
+/// ended (once: its event id is the campaign's). Its `job_id` in the outbox is 0.
+async fn campaign_events(db: &Db) -> Result<(), crate::db::jobs::QueueError> {
+    for c in crate::db::campaigns::without_event(db, 100).await? {
+        let view = match super::campaigns::CampaignView::of(db, &c).await {
+            Ok(view) => view,
+            Err(p) => {
+                tracing::warn!(campaign = c.id, error = %p.detail, "campaign event not made");
+                continue;
+            }
+        };
+        if view.state != "completed" {
+            continue;
+        }
+        let event_id = format!("evt_campaign_{}_completed", c.id);
+        let body = serde_json::json!({
+            "id": event_id,
+            "type": "campaign.completed",
+            "created_ms": now_ms(),
+            "data": view,
+        })
+        .to_string();
+        rows::enqueue_event(db, &event_id, c.user_id, 0, "campaign.completed", &body).await?;
+        crate::db::campaigns::event_queued(db, c.id).await?;
+    }
+    Ok(())
+}
+
 async fn dispatch(
     db: &Db,
     sender: &Sender,
@@ -211,6 +239,7 @@ async fn dispatch(
         .to_string();
         rows::enqueue_event(db, &event_id, user, job_id, kind, &body).await?;
     }
+    campaign_events(db).await?;
     let busy: Vec<i64> = sender.busy().iter().copied().collect();
     let mut by_user: std::collections::BTreeMap<i64, Vec<rows::Event>> = Default::default();
     for e in rows::due_events_fairly(db, 50, EVENTS_PER_CUSTOMER, &busy).await? {

@@ -121,8 +121,9 @@ pub enum UgcButton {
     Go(Option<i64>),
     /// A layout preview button.
     Layout(LayoutButton),
-    /// `/overlay`: compose again with the edited layout.
-    Recompose,
+    /// `/overlay`: compose again with the edited layout, at the price the button showed
+    /// (`None`: a button from before prices rode on it).
+    Recompose(Option<i64>),
     /// The script step: take the script picked from a product's set.
     UsePicked,
 }
@@ -208,7 +209,8 @@ impl fmt::Display for Callback {
                 UgcButton::Layout(LayoutButton::Zone(z)) => write!(f, "u:lz:{z}"),
                 UgcButton::Layout(LayoutButton::Captions) => f.write_str("u:lc"),
                 UgcButton::Layout(LayoutButton::Format(code)) => write!(f, "u:lf:{code}"),
-                UgcButton::Recompose => f.write_str("u:rc"),
+                UgcButton::Recompose(None) => f.write_str("u:rc"),
+                UgcButton::Recompose(Some(price)) => write!(f, "u:rc:{price}"),
                 UgcButton::UsePicked => f.write_str("u:pk"),
             },
             Callback::Shop(s) => match s {
@@ -310,7 +312,8 @@ impl FromStr for Callback {
             ("u", "lf") if ["9x16", "1x1", "16x9", "4x5"].contains(&value) => {
                 Callback::Ugc(UgcButton::Layout(LayoutButton::Format(value.to_string())))
             }
-            ("u", "rc") => Callback::Ugc(UgcButton::Recompose),
+            ("u", "rc") if value.is_empty() => Callback::Ugc(UgcButton::Recompose(None)),
+            ("u", "rc") => Callback::Ugc(UgcButton::Recompose(Some(num(value)?))),
             ("u", "pk") => Callback::Ugc(UgcButton::UsePicked),
             ("shop", "show") => Callback::Shop(ShopButton::Show(num(value)?)),
             ("shop", "scr") => Callback::Shop(ShopButton::Scripts(num(value)?)),
@@ -347,7 +350,8 @@ mod tests {
             Callback::Ugc(UgcButton::Layout(LayoutButton::Captions)),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Style)),
             Callback::Ugc(UgcButton::Layout(LayoutButton::Zone("tiktok".into()))),
-            Callback::Ugc(UgcButton::Recompose),
+            Callback::Ugc(UgcButton::Recompose(None)),
+            Callback::Ugc(UgcButton::Recompose(Some(90))),
             Callback::Ugc(UgcButton::UsePicked),
             Callback::Shop(ShopButton::Show(5)),
             Callback::Shop(ShopButton::Scripts(9)),

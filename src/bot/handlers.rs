@@ -393,7 +393,7 @@ pub async fn resend_generation(
         ctx.bot
             .send_video(ctx.chat, InputFile::file_id(FileId(id.clone())))
             .await?;
-        return Ok(());
+        return resend_formats(ctx, g).await;
     }
     let bytes = ctx.app.storage.get_bytes(&g.output_key).await?;
     let msg = ctx
@@ -406,6 +406,26 @@ pub async fn resend_generation(
         .await?;
     if let Some(v) = msg.video() {
         crate::db::generations::set_file_id(&ctx.app.db, g.id, &v.file.id.0).await?;
+    }
+    resend_formats(ctx, g).await
+}
+
+/// The extra formats a video was made in, sent after it, each captioned with its format.
+async fn resend_formats(ctx: &Ctx<'_>, g: &crate::db::generations::Generation) -> HandlerResult {
+    let Some(job) = crate::db::jobs::job(&ctx.app.db, g.job_id).await? else {
+        return Ok(());
+    };
+    let Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)) = job.spec
+    else {
+        return Ok(());
+    };
+    for (format, key) in p.more_output_keys(&g.output_key) {
+        let bytes = ctx.app.storage.get_bytes(&key).await?;
+        ctx.bot
+            .send_video(ctx.chat, InputFile::memory(bytes).file_name("video.mp4"))
+            .caption(format)
+            .supports_streaming(true)
+            .await?;
     }
     Ok(())
 }

@@ -11,8 +11,6 @@ pub enum Action {
     VoiceSample,
     Checkout,
     Feedback,
-    /// Three scripts written for a product (a chat-model call).
-    Scripts,
 }
 
 pub struct RateLimits {

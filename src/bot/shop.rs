@@ -50,7 +50,7 @@ pub async fn from_link(ctx: &Ctx<'_>, url: reqwest::Url) -> HandlerResult {
             tracing::info!(user_id = ctx.user, reason = %e, "a shop link could not be read");
             let detail = match &e {
                 crate::products::FetchError::Status(code) => code.to_string(),
-                crate::products::FetchError::NotHtml(kind) => kind.clone(),
+                crate::products::FetchError::NotHtml(kind) => kind.chars().take(60).collect(),
                 _ => String::new(),
             };
             ctx.say(ctx.t(e.key(), &[("detail", &detail)])).await
@@ -165,17 +165,18 @@ async fn write_scripts(ctx: &Ctx<'_>, id: i64) -> HandlerResult {
     let Some(p) = crate::db::products::get(&ctx.app.db, ctx.user, id).await? else {
         return ctx.say(ctx.t("shop.gone", &[])).await;
     };
-    if !ctx
-        .within_limit(crate::bot::rate_limit::Action::Scripts)
-        .await?
-    {
-        return Ok(());
+    if let Err(minutes) = crate::products::scripts::count_set(&ctx.app.db, ctx.user).await? {
+        return ctx
+            .say(ctx.t("limit.actions", &[("minutes", &minutes)]))
+            .await;
     }
     ctx.say(ctx.t("shop.writing", &[])).await?;
     let scripts = ctx.app.scripts.write(&p.facts, ctx.lang.code()).await;
     let json = serde_json::to_string(&scripts)?;
     crate::db::products::keep_scripts(&ctx.app.db, ctx.user, p.id, &json).await?;
-    let mut text = vec![ctx.t("shop.scripts_intro", &[("name", &p.facts.name)])];
+    // Sent as HTML: every text from the page or the model is escaped (a product name could
+    // carry a link otherwise).
+    let mut text = vec![ctx.t("shop.scripts_intro", &[("name", &escape(&p.facts.name))])];
     for (letter, s) in LETTERS.iter().zip(&scripts) {
         text.push(format!(
             "\n<b>{letter} · {}</b> · ~{} {}\n{}",
@@ -216,6 +217,7 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The picked script waits for the script step; the UGC flow starts.

@@ -215,11 +215,7 @@ pub async fn files_of(db: &Db, user: i64) -> Result<Vec<String>, crate::db::jobs
             if let Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)) =
                 &j.spec
             {
-                if let Ok(main) = media::parse_size(&p.size) {
-                    for (_, w, h) in p.layout.more_outputs(main) {
-                        keys.push(crate::jobs::layout::more_output_key(out, w, h));
-                    }
-                }
+                keys.extend(p.more_output_keys(out).into_iter().map(|(_, key)| key));
             }
         }
     }
@@ -392,6 +388,7 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
             "DELETE FROM api_uploads WHERE user_id = $1",
             "DELETE FROM products WHERE user_id = $1",
             "DELETE FROM product_scripts WHERE user_id = $1",
+            "DELETE FROM campaigns WHERE user_id = $1",
             "DELETE FROM api_webhooks WHERE user_id = $1",
             "DELETE FROM api_events WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",

@@ -279,6 +279,18 @@ pub async fn finished_without_event(
     .await?))
 }
 
+/// The job a user's `Idempotency-Key` made (within the day keys are kept), if any.
+pub async fn job_of_key(db: &Db, user: i64, key: &str) -> Result<Option<i64>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT job_id FROM api_requests WHERE user_id = $1 AND idem_key = $2 AND job_id > 0 AND created_ms >= $3",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(now_ms() - 24 * 3_600_000)
+    .fetch_optional(p)
+    .await?))
+}
+
 /// Adds an event to the outbox once (its id is unique).
 pub async fn enqueue_event(
     db: &Db,

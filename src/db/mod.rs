@@ -69,6 +69,7 @@ pub mod api;
 pub mod api_keys;
 pub mod backup;
 pub mod cache;
+pub mod campaigns;
 pub mod characters;
 pub mod console;
 pub mod conversations;

@@ -255,6 +255,20 @@ pub struct UgcParams {
     pub force_recompose: bool,
 }
 
+impl UgcParams {
+    /// The extra formats made with the composite `output`: (format, stored key).
+    pub fn more_output_keys(&self, output: &str) -> Vec<(String, String)> {
+        let Ok(main) = media::parse_size(&self.size) else {
+            return Vec::new();
+        };
+        self.layout
+            .more_outputs(main)
+            .into_iter()
+            .map(|(f, w, h)| (f, super::layout::more_output_key(output, w, h)))
+            .collect()
+    }
+}
+
 fn default_language() -> String {
     "ru".into()
 }

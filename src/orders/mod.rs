@@ -8,6 +8,7 @@
 //! 3. [`submit`] — the one transaction: job + debit + event (+ idempotency claim).
 //!
 //! A spec refused here costs nothing and calls no provider; the error names the field.
+pub mod campaign;
 pub mod files;
 pub mod price;
 pub mod rules;

@@ -144,6 +144,22 @@ pub fn request_schema(prices: &PriceTable) -> Value {
     json!({"oneOf": request_schemas(prices), "discriminator": {"propertyName": "kind"}})
 }
 
+/// A campaign's `video`: a `ugc_video` request without `kind` and `script` (each variant
+/// brings its script).
+pub fn campaign_video_schema(prices: &PriceTable) -> Value {
+    let mut ugc = request_schemas(prices)
+        .into_iter()
+        .find(|s| s["title"] == "ugc_video")
+        .unwrap_or_else(|| json!({"type": "object"}));
+    if let Some(props) = ugc["properties"].as_object_mut() {
+        props.remove("kind");
+        props.remove("script");
+    }
+    ugc["required"] = json!(["portrait"]);
+    ugc["title"] = json!("campaign video");
+    ugc
+}
+
 /// The fields an API request of `kind` may carry (`kind` included); empty for a kind the
 /// API does not take.
 pub fn request_fields(prices: &PriceTable, kind: &str) -> Vec<String> {

@@ -83,18 +83,7 @@ pub async fn run(
         }
     };
 
-    let (w, h) = media::parse_size(&p.size).map_err(composite_error)?;
-    let more: Vec<(String, String)> = p
-        .layout
-        .more_outputs((w, h))
-        .into_iter()
-        .map(|(format, fw, fh)| {
-            (
-                format,
-                crate::jobs::layout::more_output_key(&output_key, fw, fh),
-            )
-        })
-        .collect();
+    let more = p.more_output_keys(&output_key);
     super::deliver_output(
         s,
         ctx,

@@ -188,9 +188,16 @@ fn currency(raw: &str) -> Option<String> {
     (code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase())).then_some(code)
 }
 
+/// Longest URL kept (a photo's or the page's).
+pub const MAX_URL_CHARS: usize = 2000;
+
 fn absolute_image(base: &reqwest::Url, raw: &str) -> Option<String> {
+    if raw.len() > MAX_URL_CHARS {
+        return None;
+    }
     let url = base.join(raw.trim()).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+    (matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_URL_CHARS)
+        .then(|| url.to_string())
 }
 
 // ---- JSON-LD ----

@@ -41,9 +41,19 @@ pub struct Intake {
     pub http: reqwest::Client,
     pub reach: Reach,
     pub work_dir: PathBuf,
-    /// The whole fetch of a page, and of its photo ([`page::DEADLINE`]).
+    /// The fetch of a page ([`page::DEADLINE`]); its photos share as long again.
     pub deadline: std::time::Duration,
+    /// Links read at once in this process: each may hold a 3 MB page, its parsed document and
+    /// a 10 MB photo.
+    reading: Arc<tokio::sync::Semaphore>,
 }
+
+/// Links read at once per process.
+pub const READING_AT_ONCE: usize = 4;
+
+/// Tags a page may have to be parsed (a real product page has tens of thousands; a page of
+/// a million tiny elements would take hundreds of MB as a document).
+pub const MAX_TAGS: usize = 200_000;
 
 impl Intake {
     pub fn new(
@@ -59,6 +69,7 @@ impl Intake {
             reach,
             work_dir,
             deadline: page::DEADLINE,
+            reading: Arc::new(tokio::sync::Semaphore::new(READING_AT_ONCE)),
         })
     }
 
@@ -79,25 +90,39 @@ impl Intake {
         if window.hits > READS_PER_HOUR {
             return Err(IntakeError::TooMany(window.ends_in_ms / 60_000 + 1));
         }
+        let _reading = self
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| IntakeError::Fetch(FetchError::Unreachable))?;
+        let started = std::time::Instant::now();
         let fetched = page::fetch_page(&self.http, url, &self.reach, self.deadline).await?;
-        let html = page::decode_html(&fetched);
-        let facts = extract::product_from_html(&html, &fetched.url);
+        if fetched.body.iter().filter(|b| **b == b'<').count() > MAX_TAGS {
+            return Err(IntakeError::Fetch(FetchError::TooLarge(
+                page::MAX_PAGE_BYTES >> 20,
+            )));
+        }
+        let source = fetched.url.clone();
+        // Parsing is CPU work: off the async threads.
+        let facts = tokio::task::spawn_blocking(move || {
+            let html = page::decode_html(&fetched);
+            extract::product_from_html(&html, &fetched.url)
+        })
+        .await
+        .map_err(|_| IntakeError::Fetch(FetchError::Unreachable))?;
         if !facts.usable() {
             tracing::info!(
-                host = fetched.url.host_str().unwrap_or(""),
+                host = source.host_str().unwrap_or(""),
                 "a shop page gave no product"
             );
             return Err(IntakeError::NothingUsable);
         }
-        let image_key = self.store_main_photo(user, &facts).await;
-        let id = crate::db::products::insert(
-            &self.db,
-            user,
-            &facts,
-            image_key.as_deref(),
-            Some(fetched.url.as_str()),
-        )
-        .await?;
+        // The photos share one more page deadline, however many are tried.
+        let until = started + self.deadline * 2;
+        let image_key = self.store_main_photo(user, &facts, until).await;
+        let source = Some(source.as_str()).filter(|u| u.len() <= extract::MAX_URL_CHARS);
+        let id = crate::db::products::insert(&self.db, user, &facts, image_key.as_deref(), source)
+            .await?;
         crate::db::products::trim(&self.db, user).await?;
         tracing::info!(
             product = id,
@@ -127,12 +152,21 @@ impl Intake {
 
     /// The first of the page's photos (up to three tried) that is a photo we decode, stored
     /// and recorded as the user's; `None` when none is.
-    async fn store_main_photo(&self, user: i64, facts: &ProductFacts) -> Option<String> {
+    async fn store_main_photo(
+        &self,
+        user: i64,
+        facts: &ProductFacts,
+        until: std::time::Instant,
+    ) -> Option<String> {
         for src in facts.images.iter().take(3) {
             let Ok(url) = reqwest::Url::parse(src) else {
                 continue;
             };
-            match self.store_photo(user, &url).await {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.store_photo(user, &url, left).await {
                 Ok(key) => return Some(key),
                 Err(why) => tracing::info!(reason = %why, "a product photo was skipped"),
             }
@@ -140,8 +174,13 @@ impl Intake {
         None
     }
 
-    async fn store_photo(&self, user: i64, url: &reqwest::Url) -> Result<String, String> {
-        let photo = page::fetch_photo(&self.http, url, &self.reach, self.deadline)
+    async fn store_photo(
+        &self,
+        user: i64,
+        url: &reqwest::Url,
+        deadline: std::time::Duration,
+    ) -> Result<String, String> {
+        let photo = page::fetch_photo(&self.http, url, &self.reach, deadline)
             .await
             .map_err(|e| e.to_string())?;
         let (ext, content_type) = match photo.body.get(..4) {
@@ -155,23 +194,22 @@ impl Intake {
                 ))
             }
         };
-        let path = self.work_dir.join(format!(
+        // Removed however this ends (a client that hangs up drops the request mid-way).
+        let scratch = ScratchFile(self.work_dir.join(format!(
             "product-{}.{ext}",
             crate::db::api_keys::random_hex(8)
-        ));
-        std::fs::write(&path, &photo.body).map_err(|e| e.to_string())?;
-        let checked = crate::orders::files::check_photo(&path).await;
-        let result = match checked {
+        )));
+        let path = &scratch.0;
+        std::fs::write(path, &photo.body).map_err(|e| e.to_string())?;
+        let key = match crate::orders::files::check_photo(path).await {
             Ok(Ok(())) => {
-                crate::pipelines::store_file(&self.storage, "products", &path, ext, content_type)
+                crate::pipelines::store_file(&self.storage, "products", path, ext, content_type)
                     .await
                     .map_err(|e| format!("{e:?}"))
             }
             Ok(Err(e)) => Err(crate::orders::files::problem_of(&e)),
             Err(e) => Err(e.to_string()),
-        };
-        let _ = std::fs::remove_file(&path);
-        let key = result?;
+        }?;
         crate::db::api::record_product_photo(
             &self.db,
             user,
@@ -182,5 +220,14 @@ impl Intake {
         .await
         .map_err(|e| e.to_string())?;
         Ok(key)
+    }
+}
+
+/// A file of ours in the work folder, removed when dropped.
+struct ScratchFile(PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -33,13 +33,16 @@ pub enum FetchError {
     Timeout,
     #[error("the site redirects too many times")]
     TooManyRedirects,
+    /// Only the web's own ports (80, 443) are fetched from public addresses.
+    #[error("the link uses port {0}; only 80 and 443 are read")]
+    Port(u16),
 }
 
 impl FetchError {
     /// The locale key of the seller-facing text (`product.fetch.*`).
     pub fn key(&self) -> &'static str {
         match self {
-            FetchError::NotALink => "product.fetch.not_a_link",
+            FetchError::NotALink | FetchError::Port(_) => "product.fetch.not_a_link",
             FetchError::PrivateAddress => "product.fetch.private",
             FetchError::Unreachable | FetchError::TooManyRedirects => "product.fetch.unreachable",
             FetchError::Status(_) => "product.fetch.status",
@@ -150,6 +153,11 @@ async fn fetch_within(
     for _hop in 0..=MAX_REDIRECTS {
         if !matches!(at.scheme(), "http" | "https") || at.host_str().is_none() {
             return Err(FetchError::NotALink);
+        }
+        // A shop is on the web's ports: other ports of public hosts are not probed for anyone.
+        let port = at.port_or_known_default().unwrap_or(0);
+        if *reach == Reach::Public && port != 80 && port != 443 {
+            return Err(FetchError::Port(port));
         }
         // An address literal never meets the client's resolver: it is checked here, and a
         // name is checked again by the resolver on the address connected to.

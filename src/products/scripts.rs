@@ -30,6 +30,24 @@ pub struct Script {
     pub source: String,
 }
 
+/// Script sets a user may have written per hour, in the bot and through the API together
+/// (each may be a chat-model call): counted in the database, so every process sees the same.
+pub const SETS_PER_HOUR: i64 = 60;
+
+/// Counts one script set of `user`; `Ok(Err(minutes))` when the hour's are spent.
+pub async fn count_set(
+    db: &crate::db::Db,
+    user: i64,
+) -> Result<Result<(), i64>, crate::db::DbError> {
+    let window =
+        crate::db::limits::hit(db, "scripts", &user.to_string(), 3_600_000, SETS_PER_HOUR).await?;
+    Ok(if window.hits > SETS_PER_HOUR {
+        Err(window.ends_in_ms / 60_000 + 1)
+    } else {
+        Ok(())
+    })
+}
+
 /// The languages scripts are written in (the bot's locales).
 pub const LANGUAGES: [&str; 3] = ["ru", "kk", "en"];
 
@@ -55,7 +73,13 @@ impl ScriptWriter {
                     Duration::from_secs(25),
                 )
                 .await;
-            match answer.as_deref().map(|a| checked_answer(a, lang)) {
+            let known = format!(
+                "{} {} {}",
+                facts.name,
+                facts.description,
+                facts.brand.as_deref().unwrap_or("")
+            );
+            match answer.as_deref().map(|a| checked_answer(a, lang, &known)) {
                 Some(Ok(scripts)) => return scripts,
                 Some(Err(why)) => {
                     tracing::info!(
@@ -120,8 +144,9 @@ struct AnswerScript {
     text: String,
 }
 
-/// The model's answer as scripts, or why it is refused.
-pub fn checked_answer(answer: &str, lang: &str) -> Result<Vec<Script>, &'static str> {
+/// The model's answer as scripts, or why it is refused. `known`: the product's own text — a
+/// handle, site or number the page itself names may be spoken; any other is an injection's.
+pub fn checked_answer(answer: &str, lang: &str, known: &str) -> Result<Vec<Script>, &'static str> {
     let body = answer
         .trim()
         .trim_start_matches("```json")
@@ -144,6 +169,9 @@ pub fn checked_answer(answer: &str, lang: &str) -> Result<Vec<Script>, &'static 
         if lower.contains("://") || lower.contains("www.") || lower.contains('<') {
             return Err("a script carries a link or markup");
         }
+        if carries_contact(&text, known) || carries_contact(&s.hook, known) {
+            return Err("a script names a contact the product does not");
+        }
         if leaks(&system, &lower) {
             return Err("a script repeats the instructions");
         }
@@ -162,6 +190,53 @@ pub fn checked_answer(answer: &str, lang: &str) -> Result<Vec<Script>, &'static 
         out.push(script(hook, text, "model"));
     }
     Ok(out)
+}
+
+/// Whether `text` names a contact — a site (`shop.kz`, `t.me/x`), a handle (`@name`) or a
+/// phone number — that the product's own text does not: what an injected page would make a
+/// seller's ad say.
+pub fn carries_contact(text: &str, known: &str) -> bool {
+    let known = known.to_lowercase();
+    let digits_of = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let known_digits = digits_of(&known);
+    for token in text.split_whitespace() {
+        let t = token
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '+')
+            .to_lowercase();
+        if t.is_empty() || known.contains(&t) {
+            continue;
+        }
+        let handle = t.starts_with('@') && t.chars().skip(1).any(char::is_alphanumeric);
+        // A host: letters, a dot, then two or more letters (not "1.5" or "т.д.").
+        let site = t.split('/').next().is_some_and(|host| {
+            host.rsplit_once('.').is_some_and(|(name, tld)| {
+                !name.is_empty()
+                    && name.chars().any(|c| c.is_ascii_alphabetic())
+                    && tld.len() >= 2
+                    && tld.chars().all(|c| c.is_ascii_alphabetic())
+            })
+        });
+        if handle || site {
+            return true;
+        }
+    }
+    // A phone number: nine or more digits, with spaces, dashes, dots and brackets between.
+    let mut digits = String::new();
+    for c in text
+        .chars()
+        .chain(std::iter::once('.'))
+        .chain(std::iter::once('x'))
+    {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else if !matches!(c, ' ' | '-' | '(' | ')' | '+' | '.') {
+            if digits.len() >= 9 && !known_digits.contains(&digits) {
+                return true;
+            }
+            digits.clear();
+        }
+    }
+    false
 }
 
 /// Whether `text` repeats six words in a row of the system message.

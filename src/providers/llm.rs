@@ -36,7 +36,9 @@ impl ChatModel {
         let mut body = serde_json::json!({
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "temperature": temperature
+            "temperature": temperature,
+            // Three short scripts or one prompt: a page that asks for an essay is not paid for.
+            "max_tokens": 1000
         });
         if json {
             body["response_format"] = serde_json::json!({"type": "json_object"});

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
 /// A client's webhook receiver: (event id header, signature header, body).
-async fn receiver() -> (String, Received) {
+pub(crate) async fn receiver() -> (String, Received) {
     let got: Received = Arc::default();
     let g = got.clone();
     let app = Router::new().route(

@@ -320,7 +320,7 @@ async fn ugc_conversation_checks_the_clip_previews_the_speech_and_queues_the_job
             .unwrap();
         assert_eq!(said, seconds.ceil() as u64, "{seconds}");
     }
-    f.press(42, "u:go", 9);
+    f.press(42, &f.newest_button(42, "u:go:"), 9);
     f.wait_text(42, "В очереди").await;
     let queued = jobs(&e.db).await;
     assert_eq!(queued.len(), 1);

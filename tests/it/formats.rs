@@ -158,7 +158,8 @@ async fn a_format_added_in_the_chat_is_ordered_only_at_the_price_shown() {
         .compose
         .tokens;
     let total = base + compose;
-    f.wait_text(93, &format!("теперь {total} токенов")).await;
+    f.wait_text(93, &format!("Цена сейчас: {total} токенов"))
+        .await;
     let new_go = go(f.last_buttons(93));
     assert_eq!(new_go, format!("u:go:{total}"));
     // The older button showed the old price: nothing is ordered, the new price is said again.
@@ -169,7 +170,7 @@ async fn a_format_added_in_the_chat_is_ordered_only_at_the_price_shown() {
         || async {
             f.texts_to(93)
                 .iter()
-                .filter(|t| t.contains(&format!("теперь {total}")))
+                .filter(|t| t.contains(&format!("Цена сейчас: {total}")))
                 .count()
                 == 2
         },

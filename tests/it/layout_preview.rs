@@ -105,7 +105,7 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     f.press(80, "u:lz:tiktok", 20);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(edits() <= 2, "at most one re-draw a second: {}", edits());
-    f.press(80, "u:go", 21);
+    f.press(80, &f.newest_button(80, "u:go:"), 21);
     f.wait_text(80, "В очереди").await;
     let job = reelforge::db::jobs::all_jobs(&e.db)
         .await
@@ -207,11 +207,15 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     let buttons = crate::fake_tg::buttons_of(f.calls_of("sendphoto").last().unwrap());
     assert!(buttons.iter().any(|b| b.starts_with("• ↗")), "{buttons:?}");
     assert!(
-        buttons.contains(&"🔁 Пересобрать — 30 токенов|u:rc".to_string()),
+        buttons.contains(&"🔁 Пересобрать — 30 токенов|u:rc:30".to_string()),
         "{buttons:?}"
     );
     f.press(80, "u:lp:bl", 30);
+    // A button without its price (from before prices rode on it) orders nothing.
     f.press(80, "u:rc", 30);
+    f.wait_text(80, "Цена сейчас: 30 токенов").await;
+    assert_eq!(reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len(), 1);
+    f.press(80, "u:rc:30", 30);
     common::wait_until("the recompose job", Duration::from_secs(20), || async {
         reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len() == 2
     })

@@ -65,6 +65,13 @@ pub(crate) fn shop_router(private_port: Arc<AtomicUsize>) -> Router {
             }),
         )
         .route(
+            "/evil-name",
+            get(move || async move {
+                html(r#"<script type="application/ld+json">{"@type":"Product",
+"name":"Крем &lt;a href=\"https://evil.example\"&gt;Возврат&lt;/a&gt;","description":"Увлажняет."}</script>"#)
+            }),
+        )
+        .route(
             "/img/cream.jpg",
             get(|| async {
                 ([(header::CONTENT_TYPE, "image/jpeg")], std::fs::read(common::ASTRONAUT).unwrap())
@@ -320,15 +327,18 @@ async fn every_bad_link_gets_a_plain_reason_and_keeps_nothing() {
         .await
         .is_ok());
 
-    // Production's reach: loopback by address and by name are refused before connecting.
+    // Production's reach: loopback by address and by name are refused before connecting, and
+    // a public host is read on the web's ports only (nothing is sent to 93.184.215.14:8080).
     let (public, _) = self::intake(&t.db, dir.path(), Reach::Public);
-    for link in [
-        format!("{shop}/p/cream"),
-        shop.replace("127.0.0.1", "localhost") + "/p/cream",
+    for (link, why) in [
+        ("http://127.0.0.1/p/cream", FetchError::PrivateAddress),
+        ("http://localhost/p/cream", FetchError::PrivateAddress),
+        ("http://[::ffff:10.0.0.1]/", FetchError::PrivateAddress),
+        ("http://93.184.215.14:8080/admin", FetchError::Port(8080)),
     ] {
         assert_eq!(
-            fetch_err(public.from_link(10, &url(&link)).await.map(|p| p.id)),
-            FetchError::PrivateAddress,
+            fetch_err(public.from_link(10, &url(link)).await.map(|p| p.id)),
+            why,
             "{link}"
         );
     }
@@ -651,6 +661,37 @@ async fn a_seller_pastes_a_link_and_orders_a_video_from_a_written_script() {
         other => panic!("{other:?}"),
     }
 
+    // A name that decodes to markup is shown as text, never as a link.
+    f.text(42, &format!("{shop}/evil-name"));
+    let card = f.wait_text(42, "🛍 Крем").await;
+    assert!(
+        card.last().unwrap().contains("<a href"),
+        "plain text as it is"
+    );
+    let scripts = f.newest_button(42, "shop:scr:");
+    f.press(42, &scripts, 24);
+    common::wait_until(
+        "the second set",
+        std::time::Duration::from_secs(20),
+        || async {
+            f.texts_to(42)
+                .iter()
+                .filter(|t| t.contains("Три сценария"))
+                .count()
+                == 2
+        },
+    )
+    .await;
+    let set = f
+        .texts_to(42)
+        .into_iter()
+        .rfind(|t| t.contains("Три сценария"))
+        .unwrap();
+    assert!(
+        set.contains("&lt;a href=&quot;https://evil.example&quot;&gt;") && !set.contains("<a href"),
+        "{set}"
+    );
+
     // No product on the page: a few words instead.
     f.text(42, &format!("{shop}/nothing"));
     f.wait_text(42, "не нашёл товар").await;
@@ -664,6 +705,6 @@ async fn a_seller_pastes_a_link_and_orders_a_video_from_a_written_script() {
     f.wait_text(42, "внутренний адрес").await;
     f.text(42, "/products");
     f.wait_text(42, "Ваши товары").await;
-    assert_eq!(f.last_buttons(42).len(), 2, "{:?}", f.last_buttons(42));
+    assert_eq!(f.last_buttons(42).len(), 3, "{:?}", f.last_buttons(42));
     bot_flows::stop(running).await;
 }

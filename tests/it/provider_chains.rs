@@ -488,7 +488,7 @@ async fn the_speech_preview_announces_a_stand_in_voice_and_the_progress_message_
     f.text(42, "Привет! Заходите в наш магазин.");
     f.wait_text(42, "озвучивает OpenAI «nova» (female)").await;
     f.wait_text(42, "Стоимость ролика").await;
-    f.press(42, "u:go", 9);
+    f.press(42, &f.newest_button(42, "u:go:"), 9);
     // The queued job's progress message says which voice speaks.
     f.wait_text(42, "Голос: OpenAI «nova» (female)").await;
     let job = reelforge::db::jobs::all_jobs(&e.db)

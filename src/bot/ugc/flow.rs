@@ -299,8 +299,8 @@ pub async fn on_button(
             state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
             UgcButton::Layout(change),
         ) => super::layout::change(ctx, state, change, message).await?,
-        (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose) => {
-            return super::layout::recompose(ctx, state).await
+        (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose(shown)) => {
+            return super::layout::recompose(ctx, state, shown).await
         }
         (
             Dialogue::UgcScript {
@@ -411,7 +411,7 @@ async fn order(
     // The formats chosen since this button was sent changed the price: never order at a
     // price the pressed button did not show.
     let total = total_price(ctx, price, &layout);
-    if shown.is_some_and(|s| s != total) {
+    if shown != Some(total) {
         return ctx
             .say_with(
                 ctx.t("ugc.price_changed", &[("price", &total)]),

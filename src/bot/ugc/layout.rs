@@ -248,7 +248,7 @@ fn keyboard_for(ctx: &Ctx<'_>, subject: &Still<'_>) -> teloxide::types::InlineKe
             + crate::orders::price::formats_tokens(&ctx.app.prices, subject.layout.formats.len());
         kb.inline_keyboard.push(row(&[(
             ctx.t("layout.recompose", &[("price", &price)]),
-            Callback::Ugc(UgcButton::Recompose).data(),
+            Callback::Ugc(UgcButton::Recompose(Some(price))).data(),
         )]));
     }
     kb
@@ -378,11 +378,29 @@ pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError>
     Ok(true)
 }
 
-/// The re-compose button: the original's speech and talking head, the new layout.
-pub async fn recompose(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerError> {
+/// The re-compose button: the original's speech and talking head, the new layout — at the
+/// price the pressed button showed, or nothing is ordered and the current price is offered.
+pub async fn recompose(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    shown: Option<i64>,
+) -> Result<bool, HandlerError> {
     let Dialogue::OverlayEdit { job, layout, .. } = state else {
         return Ok(false);
     };
+    let price = crate::orders::price::recompose_tokens(&ctx.app.prices)
+        + crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len());
+    if shown != Some(price) {
+        ctx.say_with(
+            ctx.t("ugc.price_changed", &[("price", &price)]),
+            keyboard(vec![row(&[(
+                ctx.t("layout.recompose", &[("price", &price)]),
+                Callback::Ugc(UgcButton::Recompose(Some(price))).data(),
+            )])]),
+        )
+        .await?;
+        return Ok(true);
+    }
     let Some((mut p, carried)) =
         crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, job).await?
     else {

@@ -141,14 +141,15 @@ const RU_C: &str = "Всего 12 990 тенге за крем, который �
 
 #[test]
 fn a_model_answer_within_the_schema_is_taken() {
-    let scripts = checked_answer(&answer([RU_A, RU_B, RU_C]), "ru").unwrap();
+    let scripts = checked_answer(&answer([RU_A, RU_B, RU_C]), "ru", "").unwrap();
     assert_eq!(scripts.len(), 3);
     assert_eq!(scripts[1].text, RU_B);
     assert_eq!(scripts[0].source, "model");
     // Wrapped in a code fence, as some models do.
     assert!(checked_answer(
         &format!("```json\n{}\n```", answer([RU_A, RU_B, RU_C])),
-        "ru"
+        "ru",
+        ""
     )
     .is_ok());
 }
@@ -170,7 +171,7 @@ fn a_model_answer_outside_the_schema_is_refused() {
     ];
     for (text, what) in cases {
         assert!(
-            checked_answer(&text, "ru").is_err(),
+            checked_answer(&text, "ru", "").is_err(),
             "{what} must be refused"
         );
     }
@@ -191,4 +192,23 @@ fn the_page_text_reaches_the_model_only_as_data() {
         "quoted as one JSON string"
     );
     assert!(!system_prompt("en").contains("Ignore all previous"));
+}
+
+#[test]
+fn contacts_an_injected_page_would_add_are_refused_unless_the_product_names_them() {
+    for (text, known) in [
+        ("Пишите нам в t.me/best_deals_bot прямо сейчас", ""),
+        ("Заказывайте на cheap-cream.kz со скидкой", ""),
+        ("Пишите @cream_sale в телеграм", ""),
+        ("Звоните +7 (701) 123-45-67 прямо сейчас", ""),
+    ] {
+        assert!(carries_contact(text, known), "{text}");
+    }
+    for (text, known) in [
+        ("Всего 12 990 тенге, объём 1.5 литра, и т.д.", ""),
+        ("Заказывайте в rosa.kz", "Крем Роса, сайт rosa.kz"),
+        ("Скидка 50 % до 31.12", ""),
+    ] {
+        assert!(!carries_contact(text, known), "{text}");
+    }
 }

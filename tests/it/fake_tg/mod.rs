@@ -438,6 +438,26 @@ impl FakeTelegram {
     }
 
     /// Button callback data in the last sendMessage/editMessageText to `chat`.
+    /// The data of the newest button sent to `chat` whose data starts with `prefix` (the
+    /// order button carries its price: `u:go:1530`).
+    pub fn newest_button(&self, chat: i64, prefix: &str) -> String {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter(|(m, ..)| m == "sendmessage" || m == "editmessagetext" || m == "sendphoto")
+            .filter(|(_, b, _)| {
+                b["chat_id"].as_i64() == Some(chat)
+                    || b.as_str()
+                        .is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string()))
+            })
+            .flat_map(|(_, b, _)| buttons_of(b))
+            .filter_map(|b| b.split_once('|').map(|(_, d)| d.to_string()))
+            .find(|d| d.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no button '{prefix}…' to {chat}"))
+    }
+
     pub fn last_buttons(&self, chat: i64) -> Vec<String> {
         self.calls
             .lock()

@@ -1,0 +1,104 @@
+//! Campaigns (see `orders::campaign`): one row per campaign with its jobs as JSON.
+use crate::db::{now_ms, Db, DbError};
+use serde::{Deserialize, Serialize};
+
+/// One variant of a campaign: its job, its label (A, B, C) and its script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignJob {
+    pub job: i64,
+    pub variant: String,
+    pub script: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub id: i64,
+    pub user_id: i64,
+    pub idem_key: String,
+    pub body_sha256: String,
+    pub product_id: Option<i64>,
+    pub jobs: Vec<CampaignJob>,
+    pub created_ms: i64,
+}
+
+type Row = (i64, i64, String, String, Option<i64>, String, i64);
+
+fn from_row(r: Row) -> Campaign {
+    Campaign {
+        id: r.0,
+        user_id: r.1,
+        idem_key: r.2,
+        body_sha256: r.3,
+        product_id: r.4,
+        jobs: serde_json::from_str(&r.5).unwrap_or_default(),
+        created_ms: r.6,
+    }
+}
+
+/// The user's campaign made under `idem_key`, if any.
+pub async fn by_key(db: &Db, user: i64, idem_key: &str) -> Result<Option<Campaign>, DbError> {
+    let row: Option<Row> = on_db!(db, p => sqlx::query_as(
+        "SELECT id, user_id, idem_key, body_sha256, product_id, jobs, created_ms FROM campaigns
+         WHERE user_id = $1 AND idem_key = $2",
+    ).bind(user).bind(idem_key).fetch_optional(p).await?);
+    Ok(row.map(from_row))
+}
+
+/// A campaign of `user` (another user's is `None`).
+pub async fn get(db: &Db, user: i64, id: i64) -> Result<Option<Campaign>, DbError> {
+    let row: Option<Row> = on_db!(db, p => sqlx::query_as(
+        "SELECT id, user_id, idem_key, body_sha256, product_id, jobs, created_ms FROM campaigns
+         WHERE id = $1 AND user_id = $2",
+    ).bind(id).bind(user).fetch_optional(p).await?);
+    Ok(row.map(from_row))
+}
+
+/// Records a campaign once its jobs exist; a concurrent twin under the same key wins and is
+/// returned instead.
+pub async fn record(
+    db: &Db,
+    user: i64,
+    (idem_key, body_sha256): (&str, &str),
+    product: Option<i64>,
+    jobs: &[CampaignJob],
+) -> Result<Campaign, DbError> {
+    let jobs = serde_json::to_string(jobs).unwrap_or_else(|_| "[]".into());
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO campaigns (user_id, idem_key, body_sha256, product_id, jobs, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, idem_key) DO NOTHING",
+    )
+    .bind(user)
+    .bind(idem_key)
+    .bind(body_sha256)
+    .bind(product)
+    .bind(&jobs)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    by_key(db, user, idem_key)
+        .await?
+        .ok_or(DbError::Sql(sqlx::Error::RowNotFound))
+}
+
+/// Campaigns of users with a webhook whose `campaign.completed` is not queued yet (whether all
+/// their jobs ended is the caller's question).
+pub async fn without_event(db: &Db, limit: i64) -> Result<Vec<Campaign>, DbError> {
+    let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(
+        "SELECT c.id, c.user_id, c.idem_key, c.body_sha256, c.product_id, c.jobs, c.created_ms
+         FROM campaigns c JOIN api_webhooks w ON w.user_id = c.user_id
+         WHERE c.event_ms IS NULL ORDER BY c.id LIMIT $1",
+    ).bind(limit).fetch_all(p).await?);
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Notes that the campaign's `campaign.completed` is queued.
+pub async fn event_queued(db: &Db, id: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE campaigns SET event_ms = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}

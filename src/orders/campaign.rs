@@ -1,0 +1,112 @@
+//! A campaign: up to three variants of one UGC ad ordered together — one quote (the sum),
+//! one `Idempotency-Key`, each variant its own job (its own speech, talking head and price,
+//! refunded alone when it fails).
+//!
+//! The variants are submitted as API jobs under the keys `campaign:<key>:<n>`: a repeat of the
+//! request, or a retry after a crash half-way, finds the jobs already made (and paid) instead
+//! of making them again; the campaign row is written once all exist. A request whose balance
+//! cannot cover the sum makes nothing.
+use super::{quote, submit, Channel, OrderError, Valid};
+use crate::db::campaigns::{self, Campaign, CampaignJob};
+use crate::db::Db;
+use crate::pricing::PriceTable;
+
+/// Variants a campaign may have.
+pub const MAX_VARIANTS: usize = 3;
+
+/// The variants' labels, in order.
+pub const LABELS: [&str; MAX_VARIANTS] = ["A", "B", "C"];
+
+/// What a campaign orders: the product it is for and one checked job per variant.
+pub struct CampaignOrder {
+    pub product: Option<i64>,
+    /// (script, the variant's checked `ugc_video`), in order.
+    pub variants: Vec<(String, Valid)>,
+    /// The client's `Idempotency-Key` (a random one when it gave none) and a hash of what it
+    /// asked for, to tell a repeat from another request under the same key.
+    pub key: String,
+    pub request_sha256: String,
+}
+
+/// Orders a campaign; `Ok((campaign, false))` for a repeat of an earlier request.
+pub async fn submit_campaign(
+    db: &Db,
+    prices: &PriceTable,
+    user: i64,
+    order: CampaignOrder,
+    max_attempts: i64,
+) -> Result<(Campaign, bool), OrderError> {
+    if let Some(made) = campaigns::by_key(db, user, &order.key).await? {
+        if made.body_sha256 != order.request_sha256 {
+            return Err(OrderError::IdempotencyMismatch);
+        }
+        return Ok((made, false));
+    }
+    if order.variants.is_empty() || order.variants.len() > MAX_VARIANTS {
+        return Err(OrderError::Invalid(super::Invalid {
+            field: "scripts",
+            message: format!("a campaign has 1 to {MAX_VARIANTS} variants"),
+        }));
+    }
+    let quotes = order
+        .variants
+        .iter()
+        .map(|(_, valid)| quote(prices, valid, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The sum must be there before anything is made (jobs already made under these keys by an
+    // interrupted earlier request are found, not paid again).
+    let mut needed = 0;
+    for (i, q) in quotes.iter().enumerate() {
+        if crate::db::api::job_of_key(db, user, &variant_key(&order.key, i))
+            .await?
+            .is_none()
+        {
+            needed += q.tokens;
+        }
+    }
+    let balance = crate::db::ledger::balance_of(db, user).await?;
+    if balance < needed {
+        return Err(OrderError::InsufficientFunds { needed, balance });
+    }
+    let mut jobs = Vec::new();
+    for (i, ((script, valid), q)) in order.variants.into_iter().zip(quotes).enumerate() {
+        let key = variant_key(&order.key, i);
+        let made = submit(
+            db,
+            user,
+            super::Order {
+                valid,
+                quote: q,
+                max_attempts,
+            },
+            None,
+            Channel::Api(Some(&key)),
+        )
+        .await?;
+        jobs.push(CampaignJob {
+            job: made.id,
+            variant: LABELS[i].to_string(),
+            script,
+        });
+    }
+    let campaign = campaigns::record(
+        db,
+        user,
+        (&order.key, &order.request_sha256),
+        order.product,
+        &jobs,
+    )
+    .await?;
+    tracing::info!(
+        campaign = campaign.id,
+        user_id = user,
+        variants = jobs.len(),
+        "campaign ordered"
+    );
+    Ok((campaign, true))
+}
+
+/// The `Idempotency-Key` of variant `n` of the campaign under `key`.
+pub fn variant_key(key: &str, n: usize) -> String {
+    format!("campaign:{key}:{n}")
+}
