@@ -8,6 +8,7 @@ use crate::audio::speech_segments;
 use crate::audio::{
     decode_audio, mix_soundtrack, normalize_loudness, Loudness, Stereo, SAMPLE_RATE,
 };
+use crate::brand::{check_end_card, end_card_picture, logo_sprite, EndCard, LogoRect, Sprite};
 use crate::caption_track::{CaptionBox, CaptionTrack, TrackLayout, DEFAULT_ACCENT};
 use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle, Phrase, TimedWord};
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer, OUTPUT_FPS};
@@ -73,6 +74,10 @@ pub struct ComposeRequest {
     /// scaling, circle, captions (inside its own safe area) and encoder. Reported in
     /// [`ComposeReport::more_outputs`].
     pub more_outputs: Vec<OutputFormat>,
+    /// The brand's logo (PNG with alpha, or JPEG) on every frame of every output.
+    pub logo: Option<PathBuf>,
+    /// A card after the speech (see [`EndCard`]): the video lasts the speech and the card.
+    pub end_card: Option<EndCard>,
 }
 
 /// One more output of a [`ComposeRequest`]: its frame size, where its circle sits and its files.
@@ -166,6 +171,8 @@ impl ComposeRequest {
             try_gpu_encoder: false,
             circle: true,
             more_outputs: Vec::new(),
+            logo: None,
+            end_card: None,
         }
     }
 }
@@ -213,6 +220,10 @@ pub struct ComposeReport {
     pub stages: Vec<StageTime>,
     /// The request's [`ComposeRequest::more_outputs`], in order.
     pub more_outputs: Vec<OutputReport>,
+    /// Where the logo went (none without one).
+    pub logo: Option<LogoRect>,
+    /// The end card's seconds at the end of `duration_s` (0 without one).
+    pub end_card_s: f64,
 }
 
 /// What one of the [`ComposeRequest::more_outputs`] became.
@@ -226,6 +237,7 @@ pub struct OutputReport {
     pub circle: CircleRect,
     pub safe_area: Area,
     pub caption_boxes: Vec<CaptionBox>,
+    pub logo: Option<LogoRect>,
 }
 
 /// Progress is reported as (frames done, frames in total).
@@ -268,7 +280,7 @@ impl Stages {
     }
 }
 
-/// One output of the pass: its frame, circle, free area and files.
+/// One output of the pass: its frame, circle, free area, files and brand.
 struct Target {
     width: usize,
     height: usize,
@@ -276,6 +288,8 @@ struct Target {
     area: Area,
     output: PathBuf,
     thumbnail: PathBuf,
+    logo: Option<Sprite>,
+    end_card: Option<Yuv420>,
 }
 
 /// The request's outputs, each checked (size, circle placement, folder) before any work.
@@ -303,6 +317,15 @@ fn targets(req: &ComposeRequest) -> Result<Vec<Target>> {
                 format.output.display()
             )));
         }
+        let size = (format.width, format.height);
+        let logo = match &req.logo {
+            Some(path) => Some(logo_sprite(path, size, area, req.circle.then_some(circle))?),
+            None => None,
+        };
+        let end_card = match &req.end_card {
+            Some(card) => Some(end_card_picture(card, size, area, req.caption_accent)?),
+            None => None,
+        };
         targets.push(Target {
             width: format.width,
             height: format.height,
@@ -313,6 +336,8 @@ fn targets(req: &ComposeRequest) -> Result<Vec<Target>> {
                 .thumbnail
                 .clone()
                 .unwrap_or_else(|| format.output.with_extension("jpg")),
+            logo,
+            end_card,
         });
     }
     Ok(targets)
@@ -329,6 +354,9 @@ fn compose_inner(
             "background volume {} is outside 0..2",
             req.bg_volume
         )));
+    }
+    if let Some(card) = &req.end_card {
+        check_end_card(card)?;
     }
     let targets = targets(req)?;
     // The background is opened (its stream analysis decodes a few frames) and then decoded on
@@ -384,6 +412,7 @@ fn compose_inner(
                     .iter()
                     .filter_map(|p| captions.box_at((p.start_s + p.end_s) / 2.0))
                     .collect(),
+                logo: target.logo.as_ref().map(|l| l.rect),
             });
         }
         let first = outputs.remove(0);
@@ -412,6 +441,8 @@ fn compose_inner(
             loudness: prepared.loudness,
             passes: 1,
             stages: std::mem::take(&mut stages.0),
+            logo: first.logo,
+            end_card_s: (prepared.frames - prepared.speech_frames) as f64 / f64::from(OUTPUT_FPS),
             more_outputs: outputs,
         })
     })
@@ -421,7 +452,9 @@ fn compose_inner(
 struct Prepared<'a> {
     req: &'a ComposeRequest,
     targets: &'a [Target],
+    /// Frames in all: the speech's, then the end card's.
     frames: u64,
+    speech_frames: u64,
     track: FaceTrack,
     track_source_w: u32,
     phrases: Vec<Phrase>,
@@ -461,16 +494,33 @@ fn prepare<'a>(
             InputProblem::Invalid("it has no duration".into()),
         ));
     }
-    let frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
-    needed.store(frames, Ordering::Relaxed);
+    let speech_frames = ((duration * f64::from(OUTPUT_FPS)).round() as u64).max(1);
+    // The background is read for the speech only; the end card follows it.
+    needed.store(speech_frames, Ordering::Relaxed);
+    let end_frames = req
+        .end_card
+        .as_ref()
+        .map_or(0, |c| (c.seconds * f64::from(OUTPUT_FPS)).round() as u64);
+    let frames = speech_frames + end_frames;
     let seconds = frames as f64 / f64::from(OUTPUT_FPS);
-    let audio_frames = frames as usize * SAMPLE_RATE as usize / OUTPUT_FPS as usize;
+    let per_frame = SAMPLE_RATE as usize / OUTPUT_FPS as usize;
+    let audio_frames = frames as usize * per_frame;
     let mut soundtrack = mix_soundtrack(
         voice.as_ref(),
         bg_audio.as_ref(),
         req.bg_volume,
         audio_frames,
     );
+    // Under the end card the background's sound fades out.
+    let fade_from = speech_frames as usize * per_frame;
+    let fade_len = (audio_frames - fade_from).max(1) as f32;
+    for (n, pair) in soundtrack.samples[2 * fade_from..]
+        .chunks_mut(2)
+        .enumerate()
+    {
+        let gain = 1.0 - n as f32 / fade_len;
+        pair.iter_mut().for_each(|s| *s *= gain);
+    }
     // Delivered at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
     let loudness = normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
     let max_video_bps = video_bitrate_ceiling(req.max_bytes, seconds)?;
@@ -535,6 +585,7 @@ fn prepare<'a>(
         req,
         targets,
         frames,
+        speech_frames,
         track_source_w: faces.width,
         track: faces.track,
         phrases,
@@ -621,11 +672,23 @@ fn render(
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
         }
-        let mut pictures = backgrounds
-            .recv()
-            .map_err(|_| MediaError::Internal("background reader stopped".into()))??;
+        let speaking = i < job.speech_frames;
+        let mut pictures = if speaking {
+            backgrounds
+                .recv()
+                .map_err(|_| MediaError::Internal("background reader stopped".into()))??
+        } else {
+            job.targets
+                .iter()
+                .map(|t| {
+                    t.end_card
+                        .clone()
+                        .unwrap_or_else(|| Yuv420::new(t.width, t.height))
+                })
+                .collect()
+        };
         let t = i as f64 / f64::from(OUTPUT_FPS);
-        let crop = if job.req.circle {
+        let crop = if job.req.circle && speaking {
             head.frame_at(t, &mut head_picture)?;
             let c = job.track.at(t % head_len);
             Some(CropSquare {
@@ -640,7 +703,12 @@ fn render(
             if let Some(crop) = crop {
                 overlays[k].draw(picture, &head_picture, crop);
             }
-            job.captions[k].draw(picture, t);
+            if speaking {
+                job.captions[k].draw(picture, t);
+            }
+            if let Some(logo) = &job.targets[k].logo {
+                logo.draw(picture);
+            }
             writers[k].write_video(picture, i as i64)?;
             audio[k].feed_until(&mut writers[k], (i as usize + 1) * samples_per_frame)?;
             if i == thumb_index {
@@ -648,7 +716,9 @@ fn render(
             }
         }
         // The reader fills them again (it may have stopped: then they are simply dropped).
-        let _ = spent.send(pictures);
+        if speaking {
+            let _ = spent.send(pictures);
+        }
         progress(i + 1, job.frames);
     }
     drop(backgrounds);

@@ -7,6 +7,7 @@
 //! request and report, caption timings, and [`synth`] (synthetic clips for the demo and the
 //! offline providers). Everything else is internal to the crate.
 mod audio;
+mod brand;
 mod caption_image;
 mod caption_track;
 mod captions;
@@ -36,6 +37,7 @@ mod voice;
 mod yuv;
 
 pub use audio::{decode_audio, Loudness};
+pub use brand::{end_card_still, logo_corner, EndCard, LogoRect, END_CARD_SECONDS};
 pub use caption_track::{CaptionBox, DEFAULT_ACCENT as DEFAULT_CAPTION_ACCENT};
 pub use captions::{estimate_word_timings, parse_word_timings, CaptionStyle, TimedWord};
 pub use compose::{

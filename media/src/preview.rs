@@ -5,7 +5,6 @@
 //! second at 720×1280.
 use crate::caption_track::{CaptionTrack, TrackLayout, DEFAULT_ACCENT};
 use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle};
-use crate::error::MediaError;
 use crate::error::Result;
 use crate::faces::FaceDetector;
 use crate::fit::{fit_rgb, largest_face, load_image, looks_like_image, FitMode};
@@ -13,7 +12,6 @@ use crate::layout::{
     check_output_size, default_diameter, place_circle, CircleRect, Position, SafeZone,
 };
 use crate::overlay::{CircleOverlay, Ring};
-use crate::thumb::yuv_to_rgb;
 use crate::track::{clamp_inside, CropSquare, TrackParams};
 use crate::video_in::{FrameFit, VideoReader};
 use crate::yuv::{rgb_to_yuv420, Yuv420};
@@ -33,6 +31,8 @@ pub struct LayoutPreview {
     pub position: Position,
     pub diameter: Option<usize>,
     pub ring: Option<Ring>,
+    /// The brand's logo (drawn as [`crate::compose`] draws it).
+    pub logo: Option<PathBuf>,
     /// JPEG written here.
     pub output: PathBuf,
 }
@@ -131,15 +131,13 @@ pub fn layout_preview(req: &LayoutPreview) -> Result<Option<CircleRect>> {
             track.draw(&mut picture, t);
         }
     }
+    // The brand's logo, where the video puts it.
+    if let Some(logo) = &req.logo {
+        crate::brand::logo_sprite(logo, (w, h), req.safe_zone.area(w, h), circle)?
+            .draw(&mut picture);
+    }
     // Full size (a phone shows it full screen), JPEG quality 85.
-    let img = image::RgbImage::from_raw(w as u32, h as u32, yuv_to_rgb(&picture))
-        .ok_or_else(|| MediaError::Internal("preview buffer".into()))?;
-    let mut bytes = Vec::new();
-    img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-        &mut bytes, 85,
-    ))
-    .map_err(|e| MediaError::Internal(format!("preview encode: {e}")))?;
-    std::fs::write(&req.output, bytes)?;
+    crate::thumb::write_jpeg(&picture, &req.output, 85)?;
     Ok(circle)
 }
 

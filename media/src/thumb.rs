@@ -26,6 +26,23 @@ pub fn yuv_to_rgb(p: &Yuv420) -> Vec<u8> {
     out
 }
 
+/// Writes a picture at full size as a JPEG of `quality` (stills a phone shows full screen).
+pub fn write_jpeg(picture: &Yuv420, path: &Path, quality: u8) -> Result<()> {
+    let img = image::RgbImage::from_raw(
+        picture.width as u32,
+        picture.height as u32,
+        yuv_to_rgb(picture),
+    )
+    .ok_or_else(|| MediaError::Internal("still buffer".into()))?;
+    let mut bytes = Vec::new();
+    img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+        &mut bytes, quality,
+    ))
+    .map_err(|e| MediaError::Internal(format!("still encode: {e}")))?;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
 /// Writes the thumbnail and returns its (width, height).
 pub fn write_thumbnail(picture: &Yuv420, path: &Path) -> Result<(u32, u32)> {
     let rgb = yuv_to_rgb(picture);

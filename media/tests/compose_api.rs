@@ -216,3 +216,153 @@ fn two_formats_may_not_write_the_same_file() {
     let err = compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().contains("two formats"), "{err}");
 }
+
+/// Mean absolute difference of two RGB pictures' region (0–255).
+fn region_mad(a: &image::RgbImage, b: &image::RgbImage, (x, y, w, h): (u32, u32, u32, u32)) -> f64 {
+    let mut sum = 0u64;
+    for yy in y..y + h {
+        for xx in x..x + w {
+            let (p, q) = (a.get_pixel(xx, yy).0, b.get_pixel(xx, yy).0);
+            sum += (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>();
+        }
+    }
+    sum as f64 / f64::from(w * h * 3)
+}
+
+fn frame_at(video: &std::path::Path, t: f64, out: &std::path::Path) -> image::RgbImage {
+    ffmpeg(&[
+        "-ss",
+        &format!("{t:.3}"),
+        "-i",
+        video.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        out.to_str().unwrap(),
+    ]);
+    media::load_image(out).unwrap()
+}
+
+/// The brand: the logo sits where the preview put it on every frame (clear of the circle), the
+/// end card follows the speech for its seconds and its frames are its still, and the video
+/// lasts the speech and the card.
+#[test]
+fn the_logo_is_where_the_preview_put_it_and_the_end_card_follows_the_speech() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bg, th) = inputs(dir.path());
+    let logo = dir.path().join("logo.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xE01010:s=200x100,format=rgba",
+        "-frames:v",
+        "1",
+        logo.to_str().unwrap(),
+    ]);
+    let photo = dir.path().join("photo.jpg");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=400x400",
+        "-frames:v",
+        "1",
+        photo.to_str().unwrap(),
+    ]);
+    let card = media::EndCard {
+        photo: Some(photo),
+        title: "Крем для лица «Роса»".into(),
+        price: Some("12 990 ₸".into()),
+        call_to_action: "Закажите по ссылке в профиле".into(),
+        seconds: 2.0,
+    };
+    let mut req = ComposeRequest::new(&bg, &th, dir.path().join("brand.mp4"));
+    req.width = 360;
+    req.height = 640;
+    req.position = media::Position::TopRight;
+    req.logo = Some(logo.clone());
+    req.end_card = Some(card.clone());
+    let report = compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    assert_eq!(report.end_card_s, 2.0);
+    assert!(
+        (report.duration_s - 4.0).abs() < 0.05,
+        "2 s of speech + 2 s of card: {}",
+        report.duration_s
+    );
+    let info = media::probe(&report.output).unwrap();
+    assert!((info.duration_s - 4.0).abs() < 0.1, "{}", info.duration_s);
+
+    // The logo: at most 18 % of the width, in a corner clear of the top-right circle.
+    let l = report.logo.expect("the logo was drawn");
+    assert!(l.width as f64 <= 360.0 * 0.18 + 1.0, "{l:?}");
+    let c = report.circle;
+    assert!(
+        l.x + l.width <= c.x || l.y + l.height <= c.y || c.y + c.diameter <= l.y,
+        "{l:?} vs {c:?}"
+    );
+    let preview = dir.path().join("preview.jpg");
+    let circle = media::layout_preview(&media::LayoutPreview {
+        background: Some(bg.clone()),
+        portrait: logo.clone(),
+        caption: None,
+        caption_style: media::CaptionStyle::Classic,
+        safe_zone: req.safe_zone,
+        width: 360,
+        height: 640,
+        position: req.position,
+        diameter: None,
+        ring: None,
+        logo: Some(logo.clone()),
+        output: preview.clone(),
+    })
+    .unwrap();
+    assert_eq!(
+        circle,
+        Some(c),
+        "the preview places the circle as the video does"
+    );
+    let still = media::load_image(&preview).unwrap();
+    let region = (
+        l.x as u32 + 2,
+        l.y as u32 + 2,
+        l.width as u32 - 4,
+        l.height as u32 - 4,
+    );
+    let red = image::RgbImage::from_pixel(360, 640, image::Rgb([0xE0, 0x10, 0x10]));
+    assert!(
+        region_mad(&still, &red, region) < 20.0,
+        "the still's logo is red"
+    );
+    for t in [0.3, 1.5, 3.5] {
+        let frame = frame_at(&report.output, t, &dir.path().join(format!("f{t}.png")));
+        let mad = region_mad(&frame, &still, region);
+        assert!(
+            mad < 20.0,
+            "at {t} s the logo differs from the still's by {mad:.1}"
+        );
+    }
+
+    // The end card's frames are its still.
+    let card_still = dir.path().join("card.jpg");
+    media::end_card_still(
+        &card,
+        (360, 640),
+        req.safe_zone,
+        req.caption_accent,
+        (Some(&logo), Some(c)),
+        &card_still,
+    )
+    .unwrap();
+    let expected = media::load_image(&card_still).unwrap();
+    let last = frame_at(&report.output, 3.6, &dir.path().join("last.png"));
+    let whole = region_mad(&last, &expected, (0, 0, 360, 640));
+    assert!(
+        whole < 8.0,
+        "the end card's frame differs from its still by {whole:.1}"
+    );
+    let speaking = frame_at(&report.output, 1.0, &dir.path().join("speaking.png"));
+    assert!(
+        region_mad(&speaking, &expected, (0, 0, 360, 640)) > whole * 2.0,
+        "a control: the speech's frames are not the card"
+    );
+}

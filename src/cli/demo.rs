@@ -90,6 +90,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             position: media::Position::BottomLeft,
             diameter: None,
             ring: req.ring,
+            logo: None,
             output: still.clone(),
         })?;
         stills.push(still);

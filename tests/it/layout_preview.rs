@@ -164,6 +164,7 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
         position: position.parse().unwrap(),
         diameter: Some(diameter),
         ring,
+        logo: None,
         output: e.dir.path().join(name),
     };
     let same = still_at("top-right", "same.jpg");

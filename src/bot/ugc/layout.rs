@@ -165,6 +165,7 @@ async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf
         position: placed.position,
         diameter: Some(placed.diameter),
         ring: placed.ring,
+        logo: None,
         output: out.clone(),
     };
     let drawn = tokio::task::spawn_blocking(move || media::layout_preview(&req)).await?;
