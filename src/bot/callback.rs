@@ -27,6 +27,8 @@ pub enum Callback {
     Ugc(UgcButton),
     /// A seller's products from shop links (`bot::shop`).
     Shop(ShopButton),
+    /// The brand kit (`/brand`).
+    Brand(BrandButton),
     /// `/language`: `ru` or `en`.
     Language(String),
     /// `/deletedata` confirmed (or not).
@@ -87,6 +89,19 @@ pub enum ProductButton {
     Tier(String),
     Seconds(u32),
     Orientation(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrandButton {
+    /// Send a new logo.
+    Logo,
+    /// The next accent colour.
+    Accent,
+    /// The end card on or off.
+    EndCard,
+    /// Type the call to action.
+    Action,
+    Remove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +228,13 @@ impl fmt::Display for Callback {
                 UgcButton::Recompose(Some(price)) => write!(f, "u:rc:{price}"),
                 UgcButton::UsePicked => f.write_str("u:pk"),
             },
+            Callback::Brand(b) => f.write_str(match b {
+                BrandButton::Logo => "br:logo",
+                BrandButton::Accent => "br:acc",
+                BrandButton::EndCard => "br:end",
+                BrandButton::Action => "br:act",
+                BrandButton::Remove => "br:rm",
+            }),
             Callback::Shop(s) => match s {
                 ShopButton::Show(id) => write!(f, "shop:show:{id}"),
                 ShopButton::Scripts(id) => write!(f, "shop:scr:{id}"),
@@ -315,6 +337,11 @@ impl FromStr for Callback {
             ("u", "rc") if value.is_empty() => Callback::Ugc(UgcButton::Recompose(None)),
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose(Some(num(value)?))),
             ("u", "pk") => Callback::Ugc(UgcButton::UsePicked),
+            ("br", "logo") => Callback::Brand(BrandButton::Logo),
+            ("br", "acc") => Callback::Brand(BrandButton::Accent),
+            ("br", "end") => Callback::Brand(BrandButton::EndCard),
+            ("br", "act") => Callback::Brand(BrandButton::Action),
+            ("br", "rm") => Callback::Brand(BrandButton::Remove),
             ("shop", "show") => Callback::Shop(ShopButton::Show(num(value)?)),
             ("shop", "scr") => Callback::Shop(ShopButton::Scripts(num(value)?)),
             ("shop", "use") if index(value)? < 3 => Callback::Shop(ShopButton::Use(index(value)?)),
@@ -354,6 +381,11 @@ mod tests {
             Callback::Ugc(UgcButton::Recompose(Some(90))),
             Callback::Ugc(UgcButton::UsePicked),
             Callback::Shop(ShopButton::Show(5)),
+            Callback::Brand(BrandButton::Logo),
+            Callback::Brand(BrandButton::Accent),
+            Callback::Brand(BrandButton::EndCard),
+            Callback::Brand(BrandButton::Action),
+            Callback::Brand(BrandButton::Remove),
             Callback::Shop(ShopButton::Scripts(9)),
             Callback::Shop(ShopButton::Use(2)),
             Callback::DeleteData(true),

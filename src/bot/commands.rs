@@ -18,6 +18,8 @@ pub enum Command {
     Create,
     #[command(description = "Мои товары по ссылкам / my products from links")]
     Products,
+    #[command(description = "Мой бренд: логотип, цвет, финальный кадр / my brand")]
+    Brand,
     #[command(description = "Баланс / balance")]
     Balance,
     #[command(description = "Купить токены / buy tokens")]

@@ -106,6 +106,10 @@ pub enum Dialogue {
     },
     /// The next text goes to the admin chat.
     Feedback,
+    /// `/brand`: waiting for the logo (a photo, or a PNG sent as a file).
+    BrandLogo,
+    /// `/brand`: waiting for the end card's call to action.
+    BrandAction,
     /// A shop page described no product: the next text (or photo with a caption) is the
     /// product's name and description.
     ShopWords,

@@ -171,6 +171,7 @@ async fn on_photo(
             };
             product_flow::ask_description(ctx, key).await
         }
+        Dialogue::BrandLogo => super::brand::logo(ctx, file, size).await,
         Dialogue::ShopWords => {
             let Some(words) = caption else {
                 return ctx.say(ctx.t("shop.nothing", &[])).await;
@@ -237,6 +238,8 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
         }
         Dialogue::UgcBackground => ctx.say(ctx.t("ugc.send_background", &[])).await,
         Dialogue::ProductPhoto => ctx.say(ctx.t("product.send_photo", &[])).await,
+        Dialogue::BrandLogo => ctx.say(ctx.t("brand.send_logo", &[])).await,
+        Dialogue::BrandAction => super::brand::action(ctx, text).await,
         Dialogue::ShopWords => match super::shop::as_link(text) {
             Some(url) => super::shop::from_link(ctx, url).await,
             None => super::shop::from_words(ctx, text, None).await,
@@ -295,6 +298,7 @@ async fn on_command(
         Command::Resume => super::remake::resume(ctx).await,
         Command::Overlay => super::remake::overlay(ctx).await,
         Command::Products => super::shop::list(ctx).await,
+        Command::Brand => super::brand::show(ctx).await,
         Command::Balance => {
             let balance = ledger::balance_of(&app.db, ctx.user).await?;
             let mut lines = vec![ctx.t("balance.text", &[("balance", &balance)])];
@@ -521,6 +525,7 @@ async fn route_callback(
         (Callback::DeleteData(yes), _) => super::account::confirm_delete(ctx, yes).await,
         (Callback::Gallery(b), state) => super::characters::on_button(ctx, state, b).await,
         (Callback::Shop(b), _) => super::shop::on_button(ctx, b).await.map(|_| true),
+        (Callback::Brand(b), _) => super::brand::on_button(ctx, b).await.map(|_| true),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin_cmds;
 pub mod api_keys;
 pub mod app;
+pub mod brand;
 pub mod callback;
 pub mod characters;
 pub mod commands;

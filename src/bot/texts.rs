@@ -134,8 +134,10 @@ mod tests {
                 .chars()
                 .any(|c| matches!(c, 'а'..='я' | 'А'..='Я' | 'ё'))
         };
-        // Loanwords Kazakh writes as Russian does (ролик, промокод, караоке; «с» for seconds).
+        // Loanwords Kazakh writes as Russian does (ролик, промокод, караоке, логотип; «с» for
+        // seconds).
         let same_in_kazakh = [
+            "brand.logo",
             "menu.ugc",
             "kind.ugc_video",
             "reason.promo",

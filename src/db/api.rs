@@ -167,6 +167,7 @@ pub async fn unused_uploads(db: &Db, before_ms: i64) -> Result<Vec<(i64, String)
          WHERE u.created_ms < $1
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = u.user_id AND j.params LIKE '%' || u.object_key || '%')
            AND NOT EXISTS (SELECT 1 FROM products pr WHERE pr.user_id = u.user_id AND pr.image_key = u.object_key)
+           AND NOT EXISTS (SELECT 1 FROM brand_kits b WHERE b.user_id = u.user_id AND b.logo_key = u.object_key)
          ORDER BY u.id LIMIT 500",
     )
     .bind(before_ms)
@@ -180,7 +181,8 @@ pub async fn object_in_use(db: &Db, key: &str, except: i64) -> Result<bool, DbEr
     let n: i64 = on_db!(db, p => sqlx::query_scalar(
         "SELECT CAST((SELECT COUNT(*) FROM api_uploads WHERE object_key = $1 AND id <> $2)
                    + (SELECT COUNT(*) FROM jobs WHERE params LIKE '%' || $1 || '%' OR checkpoints LIKE '%' || $1 || '%')
-                   + (SELECT COUNT(*) FROM products WHERE image_key = $1) AS BIGINT)",
+                   + (SELECT COUNT(*) FROM products WHERE image_key = $1)
+                   + (SELECT COUNT(*) FROM brand_kits WHERE logo_key = $1) AS BIGINT)",
     )
     .bind(key)
     .bind(except)
@@ -212,6 +214,17 @@ pub async fn uploaded_bytes_since(db: &Db, user: i64, since_ms: i64) -> Result<i
 
 /// The content type of `user`'s upload `key`, or `None` when it is not one of theirs (jobs
 /// may only name their own files).
+/// The size of a user's upload, if it is theirs.
+pub async fn upload_bytes(db: &Db, user: i64, key: &str) -> Result<Option<i64>, DbError> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT bytes FROM api_uploads WHERE user_id = $1 AND object_key = $2 LIMIT 1",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(p)
+    .await?))
+}
+
 pub async fn upload_type(db: &Db, user: i64, key: &str) -> Result<Option<String>, DbError> {
     Ok(on_db!(db, p => sqlx::query_scalar(
         "SELECT content_type FROM api_uploads WHERE user_id = $1 AND object_key = $2 LIMIT 1",

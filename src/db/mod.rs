@@ -68,6 +68,7 @@ pub mod account;
 pub mod api;
 pub mod api_keys;
 pub mod backup;
+pub mod brand;
 pub mod cache;
 pub mod campaigns;
 pub mod characters;

@@ -9,7 +9,8 @@ mod step;
 pub use checkpoints::{Checkpoints, Delivered};
 pub use layout::{Layout, Placement};
 pub use spec::{
-    EditParams, FileRole, GenerateParams, JobKind, JobSpec, ProductParams, SpecError, UgcParams,
+    Brand, EditParams, EndCardSpec, FileRole, GenerateParams, JobKind, JobSpec, ProductParams,
+    SpecError, UgcParams,
 };
 pub use step::Step;
 

@@ -160,6 +160,16 @@ impl JobSpec {
                         .as_deref()
                         .map(|b| (FileRole::Clip, "background", b)),
                 );
+                if let Some(brand) = &p.brand {
+                    keys.extend(brand.logo.as_deref().map(|k| (FileRole::Photo, "logo", k)));
+                    keys.extend(
+                        brand
+                            .end_card
+                            .as_ref()
+                            .and_then(|c| c.photo.as_deref())
+                            .map(|k| (FileRole::Photo, "end_card", k)),
+                    );
+                }
                 keys
             }
         }
@@ -253,6 +263,43 @@ pub struct UgcParams {
     /// `/overlay`: make the composite again even if a cached one exists.
     #[serde(default)]
     pub force_recompose: bool,
+    /// The seller's brand: a logo on every frame, the captions' accent, an end card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<Brand>,
+}
+
+/// A seller's brand as an order carries it (a copy of the brand kit when it was ordered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Brand {
+    /// Storage key of the logo: a photo upload (PNG with alpha, or JPEG) of at most 2 MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    /// The karaoke captions' accent colour, `#RRGGBB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_card: Option<EndCardSpec>,
+}
+
+/// The card after the speech.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EndCardSpec {
+    /// Storage key of the product photo (a photo upload, or a product's `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<String>,
+    /// The product's name.
+    pub title: String,
+    /// The price as it should read, e.g. "12 990 ₸".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    pub call_to_action: String,
+    /// 1.5–2.5 s (default 2).
+    #[serde(default = "default_end_card_seconds")]
+    pub seconds: f64,
+}
+
+fn default_end_card_seconds() -> f64 {
+    2.0
 }
 
 impl UgcParams {

@@ -113,6 +113,18 @@ pub async fn validate(
         for (role, field, key) in spec.files() {
             check_file(db, user, role, field, key).await?;
         }
+        if let JobSpec::UgcVideo(p) = &spec {
+            if let Some(logo) = p.brand.as_ref().and_then(|b| b.logo.as_deref()) {
+                let bytes = crate::db::api::upload_bytes(db, user, logo).await?;
+                if bytes.unwrap_or(0) > rules::MAX_LOGO_BYTES {
+                    return Err(Invalid {
+                        field: "logo",
+                        message: "a logo is at most 2 MB".into(),
+                    }
+                    .into());
+                }
+            }
+        }
     }
     Ok(Valid { spec })
 }
@@ -134,6 +146,8 @@ async fn check_file(
             message: format!("'{key}' is not one of your uploads (POST /v1/uploads first)"),
         }
         .into()),
+        // A photo is any image an upload or a product kept (a logo keeps its PNG alpha).
+        Some(t) if role == FileRole::Photo && t.starts_with("image/") => Ok(()),
         Some(t) if t != role.content_type() => Err(Invalid {
             field,
             message: format!(

@@ -273,7 +273,47 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
         };
         return Err(invalid(field, e.to_string()));
     }
-    check_formats(p, (w, h))
+    check_formats(p, (w, h))?;
+    check_brand(p)
+}
+
+/// An end card's texts: the name, the price, the call to action (characters).
+pub const MAX_END_CARD_TITLE: usize = 80;
+pub const MAX_END_CARD_PRICE: usize = 30;
+pub const MAX_END_CARD_ACTION: usize = 100;
+/// A logo's largest file.
+pub const MAX_LOGO_BYTES: i64 = 2 * 1024 * 1024;
+
+/// The brand: an accent colour as `#RRGGBB`, an end card with a name, a call to action and
+/// 1.5–2.5 s (the files are checked as the order's other files are).
+fn check_brand(p: &UgcParams) -> Result<(), Invalid> {
+    let Some(brand) = &p.brand else {
+        return Ok(());
+    };
+    if let Some(accent) = &brand.accent {
+        if media::parse_hex_color(accent).is_none() || accent.len() != 7 {
+            return Err(invalid(
+                "accent",
+                format!("'{accent}' is not a colour like #FFD600"),
+            ));
+        }
+    }
+    if let Some(card) = &brand.end_card {
+        text("title", &card.title, MAX_END_CARD_TITLE)?;
+        text("call_to_action", &card.call_to_action, MAX_END_CARD_ACTION)?;
+        if let Some(price) = &card.price {
+            if price.chars().count() > MAX_END_CARD_PRICE || price.chars().any(char::is_control) {
+                return Err(invalid(
+                    "price",
+                    format!("at most {MAX_END_CARD_PRICE} characters"),
+                ));
+            }
+        }
+        if !media::END_CARD_SECONDS.contains(&card.seconds) {
+            return Err(invalid("seconds", "an end card lasts 1.5 to 2.5 s"));
+        }
+    }
+    Ok(())
 }
 
 /// More formats: known ones, each once, not the main size's own, at most three — and the
@@ -386,6 +426,42 @@ mod tests {
                 |p| p.layout.formats = vec!["1:1".into(), "16:9".into(), "4:5".into()]
             )),
             None
+        );
+        let brand = |edit: fn(&mut crate::jobs::Brand)| {
+            ugc_spec(move |p| {
+                let mut b = crate::jobs::Brand {
+                    logo: Some("uploads/logo.png".into()),
+                    accent: Some("#FF3B6B".into()),
+                    end_card: Some(crate::jobs::EndCardSpec {
+                        photo: None,
+                        title: "Крем".into(),
+                        price: Some("12 990 ₸".into()),
+                        call_to_action: "Заказывайте".into(),
+                        seconds: 2.0,
+                    }),
+                };
+                edit(&mut b);
+                p.brand = Some(b);
+            })
+        };
+        assert_eq!(field(brand(|_| {})), None);
+        assert_eq!(
+            field(brand(|b| b.accent = Some("red".into()))),
+            Some("accent")
+        );
+        assert_eq!(
+            field(brand(|b| b.end_card.as_mut().unwrap().seconds = 3.0)),
+            Some("seconds")
+        );
+        assert_eq!(
+            field(brand(|b| b.end_card.as_mut().unwrap().title = "  ".into())),
+            Some("title")
+        );
+        assert_eq!(
+            field(brand(
+                |b| b.end_card.as_mut().unwrap().price = Some("9".repeat(31))
+            )),
+            Some("price")
         );
         assert_eq!(
             field(ugc_spec(|p| p.voice = Some("../../etc".into()))),

@@ -5,8 +5,9 @@
 //! circle that does not fit its frame, a blank text (422 `invalid-field`). The field names
 //! are checked against the `JobSpec` types by a test, so the two cannot drift.
 use super::rules::{
-    CIRCLE_SIZES, MAX_DESCRIPTION_CHARS, MAX_EDIT_PROMPT_CHARS, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS,
-    MAX_WISHES_CHARS, VIDEO_SECONDS,
+    CIRCLE_SIZES, MAX_DESCRIPTION_CHARS, MAX_EDIT_PROMPT_CHARS, MAX_END_CARD_ACTION,
+    MAX_END_CARD_PRICE, MAX_END_CARD_TITLE, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS, MAX_WISHES_CHARS,
+    VIDEO_SECONDS,
 };
 use crate::pricing::PriceTable;
 use serde_json::{json, Value};
@@ -21,6 +22,9 @@ pub const LANGUAGE_PATTERN: &str = "^[a-z]{2,3}(-[A-Za-z]{2,4})?(\\+[A-Za-z0-9]{
 /// An ElevenLabs voice id, `openai:<voice>` or an offline voice (`ru+f3`).
 pub const VOICE_PATTERN: &str =
     "^([A-Za-z0-9]{16,32}|openai:[a-z]{2,20}|[a-z]{2,3}(-[A-Za-z]{2,4})?\\+[A-Za-z0-9]{1,12})$";
+/// A colour as `#RRGGBB`.
+pub const ACCENT_PATTERN: &str = "^#[0-9A-Fa-f]{6}$";
+
 /// `WIDTHxHEIGHT` as the service writes it (no leading zeros, lower-case `x`).
 pub const SIZE_PATTERN: &str = "^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$";
 /// A named corner, the centre, or `X,Y` in output pixels.
@@ -95,6 +99,19 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
         "caption_style": {"type": "string", "enum": media::CaptionStyle::ALL.iter().map(|s| s.name()).collect::<Vec<_>>()},
         "safe_zone": {"type": "string", "enum": media::SafeZone::ALL.iter().map(|z| z.name()).collect::<Vec<_>>()},
         "force_recompose": {"type": "boolean", "enum": [false], "description": "Only the bot's /overlay composes again"},
+        "brand": nullable(json!({"type": "object", "additionalProperties": false,
+            "description": "The seller's brand: a logo on every frame, the captions' accent, a card after the speech",
+            "properties": {
+                "logo": nullable(json!({"type": "string", "pattern": KEY_PATTERN, "description": "A photo upload (PNG with alpha, or JPEG) of at most 2 MB"})),
+                "accent": nullable(json!({"type": "string", "pattern": ACCENT_PATTERN})),
+                "end_card": nullable(json!({"type": "object", "additionalProperties": false,
+                    "required": ["title", "call_to_action"],
+                    "properties": {
+                        "photo": nullable(key()),
+                        "title": text(MAX_END_CARD_TITLE),
+                        "price": nullable(json!({"type": "string", "maxLength": MAX_END_CARD_PRICE, "pattern": TEXT_PATTERN})),
+                        "call_to_action": text(MAX_END_CARD_ACTION),
+                        "seconds": {"type": "number", "minimum": 1.5, "maximum": 2.5, "default": 2.0}}}))}})),
         "formats": {"type": "array", "maxItems": crate::jobs::layout::MAX_MORE_FORMATS, "uniqueItems": true,
                     "items": {"type": "string", "enum": crate::jobs::layout::FORMATS},
                     "description": "More formats of the same video, made in one pass at the size's short side, each at the compose price; not the size's own"},

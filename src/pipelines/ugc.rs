@@ -372,6 +372,7 @@ async fn composite(
         req.ring = placed.ring;
         req.caption_style = placed.caption_style;
         req.safe_zone = placed.safe_zone;
+        brand_into(s, p, &mut req, scratch).await?;
         // More formats in the same pass, each placed as the rules checked it.
         for (format, fw, fh) in p.layout.more_outputs((w, h)) {
             let placed = p
@@ -429,6 +430,52 @@ async fn composite(
         Ok(built) => built,
         Err(cache) => Err(StepError::Fail(ErrorClass::Transient, cache.to_string())),
     }
+}
+
+/// The brand of the order into the compose request: the logo and the end card's photo
+/// fetched, the accent set.
+async fn brand_into(
+    s: &Services,
+    p: &UgcParams,
+    req: &mut media::ComposeRequest,
+    scratch: &Scratch,
+) -> Result<(), StepError> {
+    let Some(brand) = &p.brand else {
+        return Ok(());
+    };
+    if let Some(key) = &brand.logo {
+        let path = scratch.file("logo");
+        s.storage.get_to_file(key, &path).await?;
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if bytes > crate::orders::rules::MAX_LOGO_BYTES as u64 {
+            return Err(StepError::Fail(
+                ErrorClass::BadUserInput,
+                "the logo is larger than 2 MB".into(),
+            ));
+        }
+        req.logo = Some(path);
+    }
+    if let Some(accent) = brand.accent.as_deref().and_then(media::parse_hex_color) {
+        req.caption_accent = accent;
+    }
+    if let Some(card) = &brand.end_card {
+        let photo = match &card.photo {
+            Some(key) => {
+                let path = scratch.file("end-card-photo");
+                s.storage.get_to_file(key, &path).await?;
+                Some(path)
+            }
+            None => None,
+        };
+        req.end_card = Some(media::EndCard {
+            photo,
+            title: card.title.clone(),
+            price: card.price.clone(),
+            call_to_action: card.call_to_action.clone(),
+            seconds: card.seconds,
+        });
+    }
+    Ok(())
 }
 
 /// A media error of the composite by its type: the user's file or a value that cannot be

@@ -14,6 +14,7 @@ mod bad_input;
 mod bot;
 mod bot_admin;
 mod bot_flows;
+mod brand;
 mod campaigns;
 mod chaos;
 mod compose;

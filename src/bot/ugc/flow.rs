@@ -434,6 +434,7 @@ async fn order(
         voice_gender: super::speech::gender_of(ctx, &voice),
         layout: layout.layout,
         force_recompose: false,
+        brand: crate::bot::brand::for_order(ctx).await?,
     });
     if let Some(id) = message {
         let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
@@ -451,6 +452,8 @@ async fn order(
     };
     if !ctx.submit(order).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;
+        // The picked script (and its product's end card) served this order.
+        crate::db::products::pick_script(&ctx.app.db, ctx.user, None).await?;
     }
     Ok(())
 }

@@ -147,6 +147,15 @@ async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf
         }
         None => None,
     };
+    // The brand kit's logo on a new order's still (an /overlay still shows the video's own).
+    let logo = match (subject.overlay, crate::bot::brand::logo_key(ctx).await?) {
+        (None, Some(key)) => {
+            let path = dir.join("logo");
+            ctx.app.storage.get_to_file(&key, &path).await?;
+            Some(path)
+        }
+        _ => None,
+    };
     let out = ctx
         .app
         .work_dir
@@ -165,7 +174,7 @@ async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf
         position: placed.position,
         diameter: Some(placed.diameter),
         ring: placed.ring,
-        logo: None,
+        logo,
         output: out.clone(),
     };
     let drawn = tokio::task::spawn_blocking(move || media::layout_preview(&req)).await?;
