@@ -9,3 +9,7 @@ CREATE TABLE IF NOT EXISTS brand_kits (
     call_to_action TEXT,
     updated_ms     BIGINT NOT NULL
 );
+
+-- Variants: the other scripts of a product's set picked with the first ("A + B"), ordered
+-- with it as videos of their own (a JSON list).
+ALTER TABLE product_scripts ADD COLUMN variants TEXT;

@@ -165,10 +165,11 @@ pub async fn limit_refusal(
 /// What the bot orders: specs from a dialogue, priced together by the ordering service.
 pub struct BotOrder {
     pub specs: Vec<JobSpec>,
-    /// The previewed speech's length (a UGC video is priced on it).
+    /// The previewed speech's length (the first UGC video is priced on it; variants after it
+    /// are quoted from their scripts).
     pub measured_speech: Option<f64>,
     pub max_attempts: i64,
-    /// Step results the jobs start with (a previewed speech, a recompose's head).
+    /// Step results the first job starts with (a previewed speech, a recompose's head).
     pub carried: Option<Checkpoints>,
 }
 
@@ -195,8 +196,9 @@ pub async fn submit_paid(
     order: BotOrder,
 ) -> Result<Vec<i64>, HandlerError> {
     let mut priced = Vec::new();
-    for spec in order.specs {
-        match orders::Order::priced(&app.prices, spec, order.measured_speech, order.max_attempts) {
+    for (i, spec) in order.specs.into_iter().enumerate() {
+        let measured = order.measured_speech.filter(|_| i == 0);
+        match orders::Order::priced(&app.prices, spec, measured, order.max_attempts) {
             Ok(o) => priced.push(o),
             Err(invalid) => {
                 tracing::info!(user_id = user, field = invalid.field, reason = %invalid.message, "order refused");

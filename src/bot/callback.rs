@@ -112,6 +112,8 @@ pub enum ShopButton {
     Scripts(i64),
     /// Use script `n` of the current set for a UGC video.
     Use(usize),
+    /// Use the first `n` scripts: one video with `n` variants.
+    UseAll(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +241,7 @@ impl fmt::Display for Callback {
                 ShopButton::Show(id) => write!(f, "shop:show:{id}"),
                 ShopButton::Scripts(id) => write!(f, "shop:scr:{id}"),
                 ShopButton::Use(n) => write!(f, "shop:use:{n}"),
+                ShopButton::UseAll(n) => write!(f, "shop:all:{n}"),
             },
         }
     }
@@ -345,6 +348,9 @@ impl FromStr for Callback {
             ("shop", "show") => Callback::Shop(ShopButton::Show(num(value)?)),
             ("shop", "scr") => Callback::Shop(ShopButton::Scripts(num(value)?)),
             ("shop", "use") if index(value)? < 3 => Callback::Shop(ShopButton::Use(index(value)?)),
+            ("shop", "all") if (2..=3).contains(&index(value)?) => {
+                Callback::Shop(ShopButton::UseAll(index(value)?))
+            }
             ("lang", code @ ("ru" | "kk" | "en")) => Callback::Language(code.to_string()),
             ("del", "yes") => Callback::DeleteData(true),
             ("del", "no") => Callback::DeleteData(false),
@@ -388,6 +394,7 @@ mod tests {
             Callback::Brand(BrandButton::Remove),
             Callback::Shop(ShopButton::Scripts(9)),
             Callback::Shop(ShopButton::Use(2)),
+            Callback::Shop(ShopButton::UseAll(3)),
             Callback::DeleteData(true),
             Callback::DeleteData(false),
             Callback::Gallery(GalleryButton::Gender("male".into())),

@@ -231,7 +231,12 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
             background,
             character,
             voice,
-        } => ugc::flow::script(ctx, background, character, voice, text).await,
+        } => {
+            // A script of their own: the variants picked with a product's script are not
+            // ordered with it (the product's end card stays).
+            crate::db::products::drop_variants(&ctx.app.db, ctx.user).await?;
+            ugc::flow::script(ctx, background, character, voice, text).await
+        }
         Dialogue::Feedback => {
             dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
             admin_cmds::forward_feedback(ctx, text).await

@@ -153,7 +153,8 @@ pub async fn on_button(ctx: &Ctx<'_>, button: ShopButton) -> HandlerResult {
             None => ctx.say(ctx.t("shop.gone", &[])).await,
         },
         ShopButton::Scripts(id) => write_scripts(ctx, id).await,
-        ShopButton::Use(index) => use_script(ctx, index).await,
+        ShopButton::Use(index) => use_script(ctx, index, 0).await,
+        ShopButton::UseAll(n) => use_script(ctx, 0, n.saturating_sub(1)).await,
     }
 }
 
@@ -198,8 +199,18 @@ async fn write_scripts(ctx: &Ctx<'_>, id: i64) -> HandlerResult {
             )
         })
         .collect();
+    // Variants: the same video with two or three of the hooks, each its own job.
+    let many: Vec<(String, String)> = (2..=scripts.len().min(3))
+        .map(|n| {
+            (
+                ctx.t("shop.use_many", &[("letters", &LETTERS[..n].join(" + "))]),
+                Callback::Shop(ShopButton::UseAll(n)).data(),
+            )
+        })
+        .collect();
     let kb = keyboard(vec![
         row(&buttons),
+        row(&many),
         row(&[ctx.button(
             "shop.more",
             Callback::Shop(ShopButton::Scripts(p.id)).data(),
@@ -220,8 +231,9 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The picked script waits for the script step; the UGC flow starts.
-async fn use_script(ctx: &Ctx<'_>, index: usize) -> HandlerResult {
+/// The picked script waits for the script step (with `also` more after it, ordered as its
+/// variants); the UGC flow starts.
+async fn use_script(ctx: &Ctx<'_>, index: usize, also: usize) -> HandlerResult {
     let Some((_, json, _)) = crate::db::products::scripts_of(&ctx.app.db, ctx.user).await? else {
         return ctx.say(ctx.t("shop.gone", &[])).await;
     };
@@ -229,8 +241,15 @@ async fn use_script(ctx: &Ctx<'_>, index: usize) -> HandlerResult {
     let Some(script) = scripts.get(index) else {
         return ctx.say(ctx.t("shop.gone", &[])).await;
     };
-    crate::db::products::pick_script(&ctx.app.db, ctx.user, Some(&script.text)).await?;
-    ctx.say(ctx.t("shop.picked", &[("letter", &LETTERS[index.min(2)])]))
+    let variants: Vec<String> = scripts
+        .iter()
+        .skip(index + 1)
+        .take(also)
+        .map(|s| s.text.clone())
+        .collect();
+    crate::db::products::pick_script(&ctx.app.db, ctx.user, Some(&script.text), &variants).await?;
+    let letters = LETTERS[index.min(2)..=(index + variants.len()).min(2)].join(" + ");
+    ctx.say(ctx.t("shop.picked", &[("letter", &letters)]))
         .await?;
     crate::bot::ugc::flow::start(ctx).await
 }

@@ -139,13 +139,46 @@ pub async fn scripts_of(
 /// How long a written set stays offered (a day).
 pub const SCRIPTS_KEPT_MS: i64 = 24 * 3_600_000;
 
-/// Marks `text` as the picked script (`None`: used up, or none).
-pub async fn pick_script(db: &Db, user: i64, text: Option<&str>) -> Result<(), DbError> {
-    on_db!(db, p => sqlx::query("UPDATE product_scripts SET picked = $2 WHERE user_id = $1")
+/// Marks `text` as the picked script (`None`: used up, or none), with the `variants` ordered
+/// with it.
+pub async fn pick_script(
+    db: &Db,
+    user: i64,
+    text: Option<&str>,
+    variants: &[String],
+) -> Result<(), DbError> {
+    let variants = serde_json::to_string(variants).unwrap_or_else(|_| "[]".into());
+    on_db!(db, p => sqlx::query("UPDATE product_scripts SET picked = $2, variants = $3 WHERE user_id = $1")
         .bind(user)
         .bind(text)
+        .bind(&variants)
         .execute(p)
         .await?
         .rows_affected());
     Ok(())
+}
+
+/// Forgets the variants picked with a script (the seller typed a script of their own).
+pub async fn drop_variants(db: &Db, user: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE product_scripts SET variants = NULL WHERE user_id = $1")
+        .bind(user)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// The scripts picked to be ordered with the first (variants B, C), while one is picked.
+pub async fn picked_variants(db: &Db, user: i64) -> Result<Vec<String>, DbError> {
+    let row: Option<Option<String>> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT variants FROM product_scripts WHERE user_id = $1 AND picked IS NOT NULL AND created_ms > $2",
+    )
+    .bind(user)
+    .bind(now_ms() - SCRIPTS_KEPT_MS)
+    .fetch_optional(p)
+    .await?);
+    Ok(row
+        .flatten()
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
 }

@@ -247,7 +247,9 @@ pub struct SubmittedAll {
 
 /// Submits `orders` together: when the balance cannot cover them all, none is made and
 /// nothing taken. Each is its own transaction, so a balance spent meanwhile by another order
-/// can stop the rest: the jobs already made are returned with the reason.
+/// can stop the rest: the jobs already made are returned with the reason. `carried` (a
+/// previewed speech) goes to the first order only: the others (variants with scripts of
+/// their own) make their own.
 pub async fn submit_all(
     db: &Db,
     user: i64,
@@ -260,7 +262,8 @@ pub async fn submit_all(
         return Err(OrderError::InsufficientFunds { needed, balance });
     }
     let mut ids = Vec::new();
-    for o in orders {
+    for (i, o) in orders.into_iter().enumerate() {
+        let carried = carried.filter(|_| i == 0);
         match submit(db, user, o, carried, Channel::Service).await {
             Ok(made) => ids.push(made.id),
             Err(e) if !ids.is_empty() => {

@@ -1,7 +1,9 @@
-//! The brand kit end to end: `/brand` takes a PNG logo sent as a file, an end card and a call
-//! to action; a video ordered from a product's script carries them (the logo on the layout
-//! still and on every frame, the end card with the product's name and price after the
-//! speech), and the video lasts the speech and the card.
+//! The seller's whole way, as the campaign issue asks: `/brand` takes a PNG logo sent as a
+//! file, an end card and a call to action; a pasted shop link becomes a product, its scripts
+//! are written (by a fake chat model, or offline by the templates), "A + B" orders two hook
+//! variants, "+ 1:1" adds a format, and one confirmed quote makes two videos, each delivered
+//! as a 9:16 + 1:1 album through the fake Bot API with the logo on every frame and the end
+//! card (the product's name and price) after the speech.
 use crate::bot_flows::{self, env};
 use crate::common;
 use crate::harness;
@@ -28,11 +30,31 @@ fn red_png(path: &std::path::Path) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_brand_kit_puts_the_logo_and_an_end_card_on_the_ordered_video() {
+async fn a_seller_gets_two_branded_variants_in_two_formats_from_a_link_offline() {
+    seller_flow(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_gets_two_branded_variants_in_two_formats_from_a_link_with_a_chat_model() {
+    seller_flow(true).await;
+}
+
+async fn seller_flow(with_model: bool) {
     let e = env().await;
     let f = &e.fake;
     let (shop, _) = crate::products::shop().await;
     let mut app = e.app();
+    if with_model {
+        let (url, _) = crate::products::chat_model().await;
+        app.scripts = std::sync::Arc::new(reelforge::products::scripts::ScriptWriter {
+            model: Some(reelforge::providers::llm::ChatModel::new(
+                reqwest::Client::new(),
+                &url,
+                "gpt-4o-mini",
+                None,
+            )),
+        });
+    }
     let work = e.dir.path().join("products");
     std::fs::create_dir_all(&work).unwrap();
     app.intake = std::sync::Arc::new(
@@ -73,7 +95,15 @@ async fn a_brand_kit_puts_the_logo_and_an_end_card_on_the_ordered_video() {
     let scripts = f.newest_button(61, "shop:scr:");
     f.press(61, &scripts, 5);
     f.wait_text(61, "Три сценария").await;
-    f.press(61, "shop:use:1", 6);
+    let (_, json, _) = reelforge::db::products::scripts_of(&e.db, 61)
+        .await
+        .unwrap()
+        .unwrap();
+    let written: Vec<reelforge::products::scripts::Script> = serde_json::from_str(&json).unwrap();
+    let source = if with_model { "model" } else { "template" };
+    assert!(written.iter().all(|s| s.source == source), "{written:?}");
+    f.press(61, "shop:all:2", 6);
+    f.wait_text(61, "Выбрано: A + B").await;
     f.wait_text(61, "Какой ролик").await;
     f.press(61, "u:f:bg", 7);
     f.wait_text(61, "не длиннее 15 секунд").await;
@@ -81,31 +111,50 @@ async fn a_brand_kit_puts_the_logo_and_an_end_card_on_the_ordered_video() {
     f.wait_text(61, "Выберите персонажа").await;
     bot_flows::pick_character_and_voice(f, 61, "ru+f3").await;
     f.press(61, "u:pk", 8);
-    f.wait_text(61, "Стоимость ролика").await;
+    f.wait_text(61, "Варианты: A + B").await;
+    // The still shows the logo; "+ 1:1" adds the square format to both variants.
+    f.press(61, "u:lf:1x1", 9);
+    f.wait_text(61, "Цена сейчас").await;
     let go = f.newest_button(61, "u:go:");
-    f.press(61, &go, 9);
-    f.wait_text(61, "В очереди").await;
+    let total: i64 = go.trim_start_matches("u:go:").parse().unwrap();
+    let before = reelforge::db::ledger::balance_of(&e.db, 61).await.unwrap();
+    f.press(61, &go, 10);
+    common::wait_until("two jobs", std::time::Duration::from_secs(30), || async {
+        reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len() == 2
+    })
+    .await;
     bot_flows::stop(running).await;
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&e.db, 61).await.unwrap(),
+        before - total,
+        "one confirmed quote, charged as shown"
+    );
 
-    let job = reelforge::db::jobs::all_jobs(&e.db)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let p = match job.spec.clone().unwrap() {
-        reelforge::jobs::JobSpec::UgcVideo(p) => p,
-        other => panic!("{other:?}"),
-    };
-    let brand = p.brand.clone().expect("the order carries the brand");
-    assert_eq!(brand.logo.as_deref(), Some(logo_key.as_str()));
-    let card = brand
-        .end_card
-        .clone()
-        .expect("an end card for a product's script");
-    assert_eq!(card.title, "Крем для лица «Роса»");
-    assert_eq!(card.price.as_deref(), Some("12\u{a0}990 KZT"));
-    assert_eq!(card.call_to_action, "Пишите в директ");
-    assert!(card.photo.is_some(), "the product's photo");
+    let jobs = reelforge::db::jobs::all_jobs(&e.db).await.unwrap();
+    let mut scripts_ordered = Vec::new();
+    for job in &jobs {
+        let p = match job.spec.clone().unwrap() {
+            reelforge::jobs::JobSpec::UgcVideo(p) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p.layout.formats, ["1:1"]);
+        let brand = p.brand.clone().expect("the order carries the brand");
+        assert_eq!(brand.logo.as_deref(), Some(logo_key.as_str()));
+        let card = brand
+            .end_card
+            .clone()
+            .expect("an end card for a product's script");
+        assert_eq!(card.title, "Крем для лица «Роса»");
+        assert_eq!(card.price.as_deref(), Some("12\u{a0}990 KZT"));
+        assert_eq!(card.call_to_action, "Пишите в директ");
+        assert!(card.photo.is_some(), "the product's photo");
+        scripts_ordered.push(p.script.clone());
+    }
+    assert_eq!(
+        scripts_ordered,
+        [written[0].text.clone(), written[1].text.clone()],
+        "A and B"
+    );
     assert!(
         reelforge::db::products::scripts_of(&e.db, 61)
             .await
@@ -113,61 +162,95 @@ async fn a_brand_kit_puts_the_logo_and_an_end_card_on_the_ordered_video() {
             .unwrap()
             .2
             .is_none(),
-        "the picked script served this order"
+        "the picked scripts served this order"
     );
 
-    // Made: the logo on the speech's frames, the card after it.
-    let bot = std::sync::Arc::new(harness::Bot::default());
-    let services = harness::services(&e.db, e.dir.path(), bot.clone());
-    let row = harness::run_jobs(&e.db, services, &[job.id])
-        .await
-        .remove(0);
-    assert_eq!(row.state.name(), "done", "{row:?}");
-    let video = e.dir.path().join("branded.mp4");
-    reelforge::storage::ObjectStore::get_to_file(
-        e.storage.as_ref(),
-        row.checkpoints.output.as_ref().unwrap(),
-        &video,
+    // Made and delivered: two albums of 9:16 + 1:1, the logo on the speech's frames, the card
+    // after it.
+    let deliver = reelforge::bot::deliver::TelegramDeliver::new(
+        crate::fake_tg::endpoint(&e.url),
+        e.db.clone(),
     )
-    .await
     .unwrap();
-    let info = media::probe(&video).unwrap();
-    let speech = row.checkpoints.speech_seconds.unwrap();
-    assert!(
-        (info.duration_s - (speech + 2.0)).abs() < 0.2,
-        "{} s for {speech} s of speech and 2 s of card",
-        info.duration_s
+    let services = harness::services(&e.db, e.dir.path(), std::sync::Arc::new(deliver));
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let rows = harness::run_jobs(&e.db, services, &ids).await;
+    for row in &rows {
+        assert_eq!(row.state.name(), "done", "{row:?}");
+    }
+    let albums = f.calls_of("sendmediagroup");
+    assert_eq!(
+        albums.len(),
+        2,
+        "one album per variant: {:?}",
+        rows.iter().map(|r| r.checkpoints.delivered.clone()).collect::<Vec<_>>()
     );
+    for album in &albums {
+        let captions: Vec<String> = crate::fake_tg::media_of(album)
+            .iter()
+            .map(|m| m["caption"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(captions, ["9:16", "1:1"]);
+    }
     let (w, h) = (720usize, 1280usize);
-    let placed = p.layout.place(w, h).unwrap();
-    let circle = media::place_circle(
-        w,
-        h,
-        placed.diameter,
-        placed.position,
-        placed.safe_zone.area(w, h),
-    )
-    .unwrap();
-    // The logo's corner, as the compositor picks it for this circle.
-    let logo_w = (w as f64 * 0.18) as usize / 2 * 2;
-    let logo_h = logo_w / 2;
-    let (x, y) = media::logo_corner(
-        (w, h),
-        placed.safe_zone.area(w, h),
-        Some(circle),
-        (logo_w, logo_h),
-    );
-    let frame = common::gray_crop(&video, 0.3, x as u32 + 4, y as u32 + 4, 8, 8);
-    let mean = frame.iter().map(|v| f64::from(*v)).sum::<f64>() / frame.len() as f64;
-    let spread = (frame
-        .iter()
-        .map(|v| (f64::from(*v) - mean).powi(2))
-        .sum::<f64>()
-        / frame.len() as f64)
-        .sqrt();
-    // Flat red (0xE01010: luma about 60 in this crop) where the background is a moving pattern.
-    assert!(
-        (45.0..=90.0).contains(&mean) && spread < 6.0,
-        "the logo's red at ({x}, {y}): luma {mean:.1} ± {spread:.1}"
-    );
+    for row in rows {
+        assert_eq!(row.state.name(), "done", "{row:?}");
+        let p = match row.spec.clone().unwrap() {
+            reelforge::jobs::JobSpec::UgcVideo(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let output = row.checkpoints.output.clone().unwrap();
+        let video = e.dir.path().join(format!("branded-{}.mp4", row.id));
+        reelforge::storage::ObjectStore::get_to_file(e.storage.as_ref(), &output, &video)
+            .await
+            .unwrap();
+        let info = media::probe(&video).unwrap();
+        let speech = row.checkpoints.speech_seconds.unwrap();
+        assert!(
+            (info.duration_s - (speech + 2.0)).abs() < 0.2,
+            "{} s for {speech} s of speech and 2 s of card",
+            info.duration_s
+        );
+        let square = e.dir.path().join(format!("square-{}.mp4", row.id));
+        let (_, key) = p.more_output_keys(&output).remove(0);
+        reelforge::storage::ObjectStore::get_to_file(e.storage.as_ref(), &key, &square)
+            .await
+            .unwrap();
+        let sq = media::probe(&square).unwrap();
+        assert_eq!(sq.video.unwrap().display_width, 720);
+        assert!((sq.duration_s - info.duration_s).abs() < 0.1);
+
+        let placed = p.layout.place(w, h).unwrap();
+        let circle = media::place_circle(
+            w,
+            h,
+            placed.diameter,
+            placed.position,
+            placed.safe_zone.area(w, h),
+        )
+        .unwrap();
+        // The logo's corner, as the compositor picks it for this circle.
+        let logo_w = (w as f64 * 0.18) as usize / 2 * 2;
+        let logo_h = logo_w / 2;
+        let (x, y) = media::logo_corner(
+            (w, h),
+            placed.safe_zone.area(w, h),
+            Some(circle),
+            (logo_w, logo_h),
+        );
+        let frame = common::gray_crop(&video, 0.3, x as u32 + 4, y as u32 + 4, 8, 8);
+        let mean = frame.iter().map(|v| f64::from(*v)).sum::<f64>() / frame.len() as f64;
+        let spread = (frame
+            .iter()
+            .map(|v| (f64::from(*v) - mean).powi(2))
+            .sum::<f64>()
+            / frame.len() as f64)
+            .sqrt();
+        // Flat red (0xE01010: luma about 60 in this crop) where the background is a moving
+        // pattern.
+        assert!(
+            (45.0..=90.0).contains(&mean) && spread < 6.0,
+            "the logo's red at ({x}, {y}): luma {mean:.1} ± {spread:.1}"
+        );
+    }
 }

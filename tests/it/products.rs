@@ -353,12 +353,12 @@ async fn every_bad_link_gets_a_plain_reason_and_keeps_nothing() {
     panic!("no hourly limit");
 }
 
-type Seen = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+pub(crate) type Seen = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
 
 /// An OpenAI-compatible chat model: three Russian scripts in the asked JSON — unless the
 /// product data says to ignore the instructions, when it "obeys" and repeats its system
 /// message (what a successful injection looks like). Records every request.
-async fn chat_model() -> (String, Seen) {
+pub(crate) async fn chat_model() -> (String, Seen) {
     use axum::routing::post;
     use axum::Json;
     let seen: Seen = Arc::default();
@@ -646,7 +646,7 @@ async fn a_seller_pastes_a_link_and_orders_a_video_from_a_written_script() {
     let b = written[1].text.clone();
 
     f.press(42, "shop:use:1", 21);
-    f.wait_text(42, "Сценарий B выбран").await;
+    f.wait_text(42, "Выбрано: B").await;
     f.wait_text(42, "Какой ролик").await;
     f.press(42, "u:f:head", 22);
     f.wait_text(42, "Выберите персонажа").await;

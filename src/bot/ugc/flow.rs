@@ -410,7 +410,7 @@ async fn order(
     };
     // The formats chosen since this button was sent changed the price: never order at a
     // price the pressed button did not show.
-    let total = total_price(ctx, price, &layout);
+    let total = total_price(ctx, price, &layout).await?;
     if shown != Some(total) {
         return ctx
             .say_with(
@@ -439,9 +439,19 @@ async fn order(
     if let Some(id) = message {
         let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
     }
+    // Variants: the same video with the other picked scripts, each its own job.
+    let mut specs = vec![spec.clone()];
+    for script in crate::db::products::picked_variants(&ctx.app.db, ctx.user).await? {
+        if let JobSpec::UgcVideo(p) = &spec {
+            specs.push(JobSpec::UgcVideo(UgcParams {
+                script,
+                ..p.clone()
+            }));
+        }
+    }
     let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
     let order = BotOrder {
-        specs: vec![spec],
+        specs,
         // The price shown was the previewed speech's; the job is charged the same.
         measured_speech: carried
             .as_ref()
@@ -453,14 +463,28 @@ async fn order(
     if !ctx.submit(order).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;
         // The picked script (and its product's end card) served this order.
-        crate::db::products::pick_script(&ctx.app.db, ctx.user, None).await?;
+        crate::db::products::pick_script(&ctx.app.db, ctx.user, None, &[]).await?;
     }
     Ok(())
 }
 
-/// What the confirmation asks: the previewed speech's price and one compose per extra format.
-pub fn total_price(ctx: &Ctx<'_>, price: i64, layout: &crate::jobs::Layout) -> i64 {
-    price + crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len())
+/// What the confirmation asks: the previewed speech's price, one compose per extra format,
+/// and each picked variant quoted from its script (with the same formats).
+pub async fn total_price(
+    ctx: &Ctx<'_>,
+    price: i64,
+    layout: &crate::jobs::Layout,
+) -> Result<i64, HandlerError> {
+    let formats = crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len());
+    let variants: i64 = crate::db::products::picked_variants(&ctx.app.db, ctx.user)
+        .await?
+        .iter()
+        .map(|script| {
+            let seconds = crate::orders::price::estimated_speech_seconds(script);
+            crate::orders::price::ugc_tokens(&ctx.app.prices, seconds) + formats
+        })
+        .sum();
+    Ok(price + formats + variants)
 }
 
 /// The edited picture of a finished `character_edit` job of this user.

@@ -332,7 +332,7 @@ pub async fn change(
                 ..
             } = &state
             {
-                let total = super::flow::total_price(ctx, *price, layout);
+                let total = super::flow::total_price(ctx, *price, layout).await?;
                 ctx.say_with(
                     ctx.t("ugc.price_changed", &[("price", &total)]),
                     super::speech::confirm_keyboard(ctx, total, voice),

@@ -97,14 +97,23 @@ pub async fn script(
     if let Err(e) = super::layout::show(ctx, &state, None).await {
         tracing::warn!(user_id = ctx.user, error = %e, "layout preview failed");
     }
-    ctx.say_with(
-        ctx.t(
-            "ugc.confirm",
-            &[("seconds", &format!("{seconds:.0}")), ("price", &price)],
-        ),
-        confirm_keyboard(ctx, price, &voice),
-    )
-    .await
+    // Variants picked with the script are ordered with it: the total covers them all.
+    let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
+    let total = super::flow::total_price(ctx, price, &crate::jobs::Layout::new_order()).await?;
+    let mut text = ctx.t(
+        "ugc.confirm",
+        &[("seconds", &format!("{seconds:.0}")), ("price", &total)],
+    );
+    if !variants.is_empty() {
+        let letters = ["A", "B", "C"][..=variants.len().min(2)].join(" + ");
+        text.push_str("\n\n");
+        text.push_str(&ctx.t(
+            "ugc.variants",
+            &[("letters", &letters), ("count", &(variants.len() + 1))],
+        ));
+    }
+    ctx.say_with(text, confirm_keyboard(ctx, total, &voice))
+        .await
 }
 
 /// A preview lives as long as cached composites unless the user orders with it (the job

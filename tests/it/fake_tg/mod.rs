@@ -261,7 +261,11 @@ impl FakeTelegram {
         let fake = Arc::new(Self::default());
         *fake.next_update.lock().unwrap() = 1;
         let app = Router::new()
-            .route("/{token}/{method}", post(api))
+            // Telegram takes files up to 50 MB, up to ten in an album.
+            .route(
+                "/{token}/{method}",
+                post(api).layer(axum::extract::DefaultBodyLimit::max(500 * 1024 * 1024)),
+            )
             .route("/file/{token}/{path}", get(download))
             .fallback(|uri: axum::http::Uri| async move {
                 eprintln!("fake telegram: nothing at {uri}");
