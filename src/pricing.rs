@@ -18,12 +18,32 @@ pub struct PriceTable {
     pub kzt_per_usd: f64,
     pub video: Vec<VideoPrice>,
     pub talking_head: PerSecond,
+    /// The talking head's tiers, best first (see [`PriceTable::head_tiers`]).
+    #[serde(default)]
+    pub talking_head_tiers: Vec<HeadTierRow>,
     pub image_edit: PerItem,
     pub compose: PerItem,
     pub packs: Vec<Pack>,
     /// What each fallback-chain entry costs (`local` and unlisted entries: nothing known).
     #[serde(default)]
     pub providers: Vec<EntryCost>,
+}
+
+/// A talking-head tier as the table names it: the chain entry that makes it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct HeadTierRow {
+    pub name: String,
+    pub entry: String,
+}
+
+/// A talking-head tier with its price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeadTier {
+    pub name: String,
+    pub entry: String,
+    pub tokens_per_second: i64,
+    /// What a second costs us (the entry and the speech), USD.
+    pub cost_usd_per_second: f64,
 }
 
 /// One chain entry's cost: per second of speech or video made, or per image.
@@ -208,6 +228,61 @@ impl PriceTable {
         self.talking_head.tokens_per_second * i64::from(seconds)
     }
 
+    /// The talking head's tiers with their prices, best first. The first is
+    /// `[talking_head]`'s price; each other costs its entry's per-second cost plus the
+    /// speech's, times the first's margin, rounded up. A table without tiers has one, the
+    /// first chain's (`premium`).
+    pub fn head_tiers(&self) -> Vec<HeadTier> {
+        let usd = |entry: &str| {
+            self.providers
+                .iter()
+                .find(|c| c.entry == entry)
+                .map(|c| c.usd_per_second)
+        };
+        let Some(first) = self.talking_head_tiers.first() else {
+            return vec![HeadTier {
+                name: "premium".into(),
+                entry: String::new(),
+                tokens_per_second: self.talking_head.tokens_per_second,
+                cost_usd_per_second: self.talking_head.cost_usd_per_second,
+            }];
+        };
+        let speech_usd =
+            (self.talking_head.cost_usd_per_second - usd(&first.entry).unwrap_or(0.0)).max(0.0);
+        let margin = self.talking_head.tokens_per_second as f64
+            / (self.talking_head.cost_usd_per_second * self.kzt_per_usd).max(f64::MIN_POSITIVE);
+        self.talking_head_tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let cost = usd(&t.entry).unwrap_or(0.0) + speech_usd;
+                HeadTier {
+                    name: t.name.clone(),
+                    entry: t.entry.clone(),
+                    tokens_per_second: if i == 0 {
+                        self.talking_head.tokens_per_second
+                    } else {
+                        (cost * self.kzt_per_usd * margin).ceil() as i64
+                    },
+                    cost_usd_per_second: if i == 0 {
+                        self.talking_head.cost_usd_per_second
+                    } else {
+                        cost
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// A tier by name (`None`: the first).
+    pub fn head_tier(&self, name: Option<&str>) -> Option<HeadTier> {
+        let tiers = self.head_tiers();
+        match name {
+            None => tiers.into_iter().next(),
+            Some(n) => tiers.into_iter().find(|t| t.name == n),
+        }
+    }
+
     /// Every product with its price, provider cost and margin, for `admin profit`.
     pub fn profit_rows(&self) -> Vec<ProfitRow> {
         let kzt = self.kzt_per_usd;
@@ -223,11 +298,13 @@ impl PriceTable {
                 ));
             }
         }
-        rows.push(ProfitRow::new(
-            "UGC 10 s (planned cost)".into(),
-            crate::orders::price::ugc_tokens(self, 10.0),
-            self.talking_head.cost_usd_per_second * 10.0 * kzt,
-        ));
+        for t in self.head_tiers() {
+            rows.push(ProfitRow::new(
+                format!("UGC 10 s, {} (planned cost)", t.name),
+                crate::orders::price::ugc_tokens_at(self, Some(&t.name), 10.0),
+                t.cost_usd_per_second * 10.0 * kzt,
+            ));
+        }
         rows.push(ProfitRow::new(
             "image edit".into(),
             crate::orders::price::edit_tokens(self),

@@ -354,6 +354,8 @@ pub async fn prices(State(s): State<Api>, _caller: Caller) -> Json<serde_json::V
     Json(serde_json::json!({
         "video": p.video.iter().map(|v| serde_json::json!({"tier": v.tier, "resolution": v.resolution, "tokens_per_8s": v.tokens_per_8s})).collect::<Vec<_>>(),
         "ugc_video": {"tokens_per_second_of_speech": p.talking_head.tokens_per_second, "plus": p.compose.tokens,
+                      "head_tiers": p.head_tiers().iter().map(|t| serde_json::json!({"head_tier": t.name, "tokens_per_second_of_speech": t.tokens_per_second})).collect::<Vec<_>>(),
+                      "each_more_format": p.compose.tokens,
                       "seconds_estimated_as_characters_divided_by": orders::SPEECH_CHARS_PER_SECOND,
                       "settled_after_speech": "a shorter speech gives the rest back; one more than 10 % longer than quoted is refused and refunded before the talking head"},
         "character_edit": {"tokens": p.image_edit.tokens},

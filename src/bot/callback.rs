@@ -143,6 +143,8 @@ pub enum UgcButton {
     Recompose(Option<i64>),
     /// The script step: take the script picked from a product's set.
     UsePicked,
+    /// The confirmation: the talking head's tier.
+    HeadTier(String),
 }
 
 /// The layout preview's buttons.
@@ -229,6 +231,7 @@ impl fmt::Display for Callback {
                 UgcButton::Recompose(None) => f.write_str("u:rc"),
                 UgcButton::Recompose(Some(price)) => write!(f, "u:rc:{price}"),
                 UgcButton::UsePicked => f.write_str("u:pk"),
+                UgcButton::HeadTier(t) => write!(f, "u:ht:{t}"),
             },
             Callback::Brand(b) => f.write_str(match b {
                 BrandButton::Logo => "br:logo",
@@ -340,6 +343,13 @@ impl FromStr for Callback {
             ("u", "rc") if value.is_empty() => Callback::Ugc(UgcButton::Recompose(None)),
             ("u", "rc") => Callback::Ugc(UgcButton::Recompose(Some(num(value)?))),
             ("u", "pk") => Callback::Ugc(UgcButton::UsePicked),
+            ("u", "ht")
+                if !value.is_empty()
+                    && value.len() <= 20
+                    && value.chars().all(|c| c.is_ascii_lowercase()) =>
+            {
+                Callback::Ugc(UgcButton::HeadTier(value.to_string()))
+            }
             ("br", "logo") => Callback::Brand(BrandButton::Logo),
             ("br", "acc") => Callback::Brand(BrandButton::Accent),
             ("br", "end") => Callback::Brand(BrandButton::EndCard),
@@ -386,6 +396,7 @@ mod tests {
             Callback::Ugc(UgcButton::Recompose(None)),
             Callback::Ugc(UgcButton::Recompose(Some(90))),
             Callback::Ugc(UgcButton::UsePicked),
+            Callback::Ugc(UgcButton::HeadTier("economy".into())),
             Callback::Shop(ShopButton::Show(5)),
             Callback::Brand(BrandButton::Logo),
             Callback::Brand(BrandButton::Accent),

@@ -103,6 +103,9 @@ pub enum Dialogue {
         /// Where the circle sits and how it looks (the layout preview's buttons).
         #[serde(default)]
         layout: LayoutDraft,
+        /// The talking head's tier (none: the first, premium).
+        #[serde(default)]
+        head_tier: Option<String>,
     },
     /// The next text goes to the admin chat.
     Feedback,

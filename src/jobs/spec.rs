@@ -266,6 +266,10 @@ pub struct UgcParams {
     /// The seller's brand: a logo on every frame, the captions' accent, an end card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand: Option<Brand>,
+    /// The talking head's tier (`premium`, `standard`, `economy`; none: the first): its price,
+    /// and the chain entries it may be made by (its own and cheaper ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_tier: Option<String>,
 }
 
 /// A seller's brand as an order carries it (a copy of the brand kit when it was ordered).

@@ -42,9 +42,19 @@ impl Quote {
 }
 
 /// The price of a UGC video whose speech runs `seconds`: whole seconds of talking head plus
-/// the composite.
+/// the composite (the first talking-head tier).
 pub fn ugc_tokens(prices: &PriceTable, seconds: f64) -> i64 {
     prices.talking_head_tokens(seconds.ceil().max(1.0) as u32) + prices.compose.tokens
+}
+
+/// [`ugc_tokens`] at a talking-head `tier` (`None`, or one the table does not name: the first).
+pub fn ugc_tokens_at(prices: &PriceTable, tier: Option<&str>, seconds: f64) -> i64 {
+    let per_second = prices
+        .head_tier(tier)
+        .map_or(prices.talking_head.tokens_per_second, |t| {
+            t.tokens_per_second
+        });
+    per_second * seconds.ceil().max(1.0) as i64 + prices.compose.tokens
 }
 
 /// The price of `more` formats besides a video's own: one compose each (the head and the
@@ -127,7 +137,7 @@ pub fn quote(
                 None => (estimated_speech_seconds(&p.script), true),
             };
             Quote {
-                tokens: ugc_tokens(prices, seconds)
+                tokens: ugc_tokens_at(prices, p.head_tier.as_deref(), seconds)
                     + formats_tokens(prices, p.layout.formats.len()),
                 speech_seconds: Some(seconds),
                 estimated,
@@ -150,19 +160,20 @@ pub enum Settlement {
     },
 }
 
-/// Settles a UGC job of `more_formats` extra formats quoted at `quoted_seconds` of speech
-/// from its script and charged `charged` tokens, whose speech measured `seconds`. A job
-/// charged nothing (an operator's retry) stays free.
+/// Settles a UGC job (`p`: its tier and formats) quoted at `quoted_seconds` of speech from
+/// its script and charged `charged` tokens, whose speech measured `seconds`. A job charged
+/// nothing (an operator's retry) stays free.
 pub fn settle_speech(
     prices: &PriceTable,
     charged: i64,
     (quoted_seconds, seconds): (f64, f64),
-    more_formats: usize,
+    p: &crate::jobs::UgcParams,
 ) -> Settlement {
     if charged <= 0 || !seconds.is_finite() || seconds <= 0.0 {
         return Settlement::Keep;
     }
-    let needed = ugc_tokens(prices, seconds) + formats_tokens(prices, more_formats);
+    let needed = ugc_tokens_at(prices, p.head_tier.as_deref(), seconds)
+        + formats_tokens(prices, p.layout.formats.len());
     if seconds > quoted_seconds * (1.0 + SPEECH_OVERRUN) {
         Settlement::Refuse {
             quoted_tokens: charged,
@@ -180,34 +191,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_talking_head_tier_is_priced_from_its_entry_with_the_tables_margin() {
+        let t = PriceTable::default_table();
+        let tiers = t.head_tiers();
+        let names: Vec<&str> = tiers.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["premium", "standard", "economy"]);
+        // premium: the table's 150/s over $0.165/s; standard: Fabric $0.15 + speech $0.005;
+        // economy: FlashTalk $0.02 + $0.005 — at the same margin (150 / (0.165 × 480)).
+        let per: Vec<i64> = tiers.iter().map(|x| x.tokens_per_second).collect();
+        assert_eq!(per, [150, 141, 23]);
+        assert_eq!(ugc_tokens_at(&t, Some("economy"), 20.0), 23 * 20 + 30);
+        assert_eq!(ugc_tokens_at(&t, None, 20.0), ugc_tokens(&t, 20.0));
+        // A 20 s economy ad is about a dollar, not six.
+        assert!(ugc_tokens_at(&t, Some("economy"), 20.0) < 600);
+        let mut p: crate::jobs::UgcParams =
+            serde_json::from_value(serde_json::json!({"portrait": "p", "script": "s"})).unwrap();
+        p.head_tier = Some("economy".into());
+        assert_eq!(
+            settle_speech(&t, 490, (20.0, 10.0), &p),
+            Settlement::Lower {
+                tokens: 23 * 10 + 30
+            }
+        );
+    }
+
+    #[test]
     fn a_speech_settles_down_refuses_far_over_and_keeps_a_small_overrun() {
         let t = PriceTable::default_table();
+        let plain: crate::jobs::UgcParams =
+            serde_json::from_value(serde_json::json!({"portrait": "p", "script": "s"})).unwrap();
+        let mut two = plain.clone();
+        two.layout.formats = vec!["1:1".into(), "16:9".into()];
         // 150 tokens a second + 30 for the composite.
         let quoted = ugc_tokens(&t, 10.0);
         assert_eq!(quoted, 1530);
         assert_eq!(
-            settle_speech(&t, quoted, (10.0, 4.2), 0),
+            settle_speech(&t, quoted, (10.0, 4.2), &plain),
             Settlement::Lower { tokens: 780 }
         );
-        assert_eq!(settle_speech(&t, quoted, (10.0, 10.0), 0), Settlement::Keep);
-        assert_eq!(settle_speech(&t, quoted, (10.0, 10.9), 0), Settlement::Keep);
         assert_eq!(
-            settle_speech(&t, quoted, (10.0, 12.0), 0),
+            settle_speech(&t, quoted, (10.0, 10.0), &plain),
+            Settlement::Keep
+        );
+        assert_eq!(
+            settle_speech(&t, quoted, (10.0, 10.9), &plain),
+            Settlement::Keep
+        );
+        assert_eq!(
+            settle_speech(&t, quoted, (10.0, 12.0), &plain),
             Settlement::Refuse {
                 quoted_tokens: 1530,
                 needed_tokens: 1830
             }
         );
-        assert_eq!(settle_speech(&t, 0, (10.0, 60.0), 0), Settlement::Keep);
+        assert_eq!(settle_speech(&t, 0, (10.0, 60.0), &plain), Settlement::Keep);
         // Two more formats: two composes more, kept through the settlement.
         let with_formats = quoted + formats_tokens(&t, 2);
         assert_eq!(with_formats, 1590);
         assert_eq!(
-            settle_speech(&t, with_formats, (10.0, 4.2), 2),
+            settle_speech(&t, with_formats, (10.0, 4.2), &two),
             Settlement::Lower { tokens: 840 }
         );
         assert_eq!(
-            settle_speech(&t, with_formats, (10.0, 10.0), 2),
+            settle_speech(&t, with_formats, (10.0, 10.0), &two),
             Settlement::Keep
         );
         // Numbers and CJK are quoted longer than their characters suggest.

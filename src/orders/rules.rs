@@ -54,6 +54,7 @@ pub fn check(spec: &JobSpec, prices: &PriceTable) -> Result<(), Invalid> {
                     "only a remake of a finished video composes again",
                 ));
             }
+            check_head_tier(p, prices)?;
             ugc(p)
         }
         JobSpec::Recompose(p) => ugc(p),
@@ -275,6 +276,25 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
     }
     check_formats(p, (w, h))?;
     check_brand(p)
+}
+
+/// A talking-head tier the table names.
+pub fn check_head_tier(p: &UgcParams, prices: &PriceTable) -> Result<(), Invalid> {
+    match p.head_tier.as_deref() {
+        Some(t) if prices.head_tier(Some(t)).is_none() => Err(invalid(
+            "head_tier",
+            format!(
+                "'{t}' is not one of {}",
+                prices
+                    .head_tiers()
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// An end card's texts: the name, the price, the call to action (characters).

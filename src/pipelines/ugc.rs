@@ -40,7 +40,7 @@ pub async fn run(
     let head_key = match ctx.checkpoints().talking_head.clone() {
         Some(k) => k,
         None => {
-            settle_speech(s, ctx, p.layout.formats.len()).await?;
+            settle_speech(s, ctx, &p).await?;
             let key = s
                 .timed(
                     crate::jobs::Step::TalkingHead,
@@ -174,11 +174,7 @@ async fn make_voice(
 /// [`crate::orders::price`]): a shorter speech than quoted gives the rest back in one ledger
 /// step, a speech more than 10 % longer than quoted is refused (the job fails as bad input and
 /// is refunded), within that the quote stands. Idempotent: a retry settles nothing twice.
-async fn settle_speech(
-    s: &Services,
-    ctx: &mut JobCtx,
-    more_formats: usize,
-) -> Result<(), StepError> {
+async fn settle_speech(s: &Services, ctx: &mut JobCtx, p: &UgcParams) -> Result<(), StepError> {
     // Only a price quoted from the script settles (the bot's is the previewed speech's).
     let Some(quoted) = ctx.checkpoints().quoted_speech_seconds else {
         return Ok(());
@@ -200,7 +196,7 @@ async fn settle_speech(
         &prices,
         ctx.job.cost_tokens,
         (quoted, seconds),
-        more_formats,
+        p,
     ) {
         crate::orders::Settlement::Keep => Ok(()),
         crate::orders::Settlement::Lower { tokens } => {
@@ -248,9 +244,10 @@ async fn make_talking_head(
         .and_then(Result::ok)
         .filter(|s| *s > 0.0)
         .unwrap_or(p.script.chars().count() as f64 / 15.0);
+    let chain = tier_chain(s, p);
     let step = fal_chain::FalStep {
         slot: fal_chain::Slot::TalkingHead,
-        chain: &s.remote.talking_heads,
+        chain: &chain,
         quantity: Quantity::Seconds(seconds),
         input: talking_head_input,
         output_url: |r| fal::video_url(r),
@@ -430,6 +427,37 @@ async fn composite(
         Ok(built) => built,
         Err(cache) => Err(StepError::Fail(ErrorClass::Transient, cache.to_string())),
     }
+}
+
+/// The talking-head chain of the order's tier: the entries whose per-second cost is at most
+/// its own entry's (a cheaper tier never falls back to a dearer model; ALLOW_LOSS_FALLBACK
+/// does not widen it), in the chain's order, with the offline way. The first tier, or a table
+/// without costs, keeps the whole chain.
+fn tier_chain(s: &Services, p: &UgcParams) -> Vec<fal_chain::ChainEntry> {
+    let chain = &s.remote.talking_heads;
+    let Some(prices) = s.remote.policy.prices.as_ref() else {
+        return chain.clone();
+    };
+    let tiers = prices.head_tiers();
+    let tier = match p.head_tier.as_deref() {
+        Some(name) => tiers.iter().position(|t| t.name == name),
+        None => Some(0),
+    };
+    let (Some(i), Some(first)) = (tier, tiers.first()) else {
+        return chain.clone();
+    };
+    if i == 0 || first.entry.is_empty() {
+        return chain.clone();
+    }
+    let per_second = |entry: &str| prices.entry_cost_kzt(entry, Quantity::Seconds(1.0));
+    let Some(ceiling) = per_second(&tiers[i].entry) else {
+        return chain.clone();
+    };
+    chain
+        .iter()
+        .filter(|e| e.fal.is_none() || per_second(&e.name).is_some_and(|c| c <= ceiling + 1e-9))
+        .cloned()
+        .collect()
 }
 
 /// The brand of the order into the compose request: the logo and the end card's photo

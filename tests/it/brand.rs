@@ -183,7 +183,9 @@ async fn seller_flow(with_model: bool) {
         albums.len(),
         2,
         "one album per variant: {:?}",
-        rows.iter().map(|r| r.checkpoints.delivered.clone()).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r.checkpoints.delivered.clone())
+            .collect::<Vec<_>>()
     );
     for album in &albums {
         let captions: Vec<String> = crate::fake_tg::media_of(album)

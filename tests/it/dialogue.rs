@@ -36,6 +36,7 @@ async fn a_conversation_survives_a_restart() {
             speech: Some("voices/abc.mp3".into()),
             price: 180,
             layout: Default::default(),
+            head_tier: Some("economy".into()),
         };
         save(&t.db, 6, &s).await.unwrap();
         assert_eq!(load(&t.db, 6).await.unwrap(), s, "{}", t.db.kind());

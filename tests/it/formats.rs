@@ -180,14 +180,44 @@ async fn a_format_added_in_the_chat_is_ordered_only_at_the_price_shown() {
         .await
         .unwrap()
         .is_empty());
+    // The economy talking head: priced from its model's cost, the same formats.
+    let seconds = (base - compose) / 150;
+    let economy = 23 * seconds + compose + compose;
+    let tiers = f.last_buttons(93);
+    assert!(
+        tiers.contains(&format!("Эконом — {economy}|u:ht:economy")),
+        "{tiers:?}"
+    );
+    f.press(93, "u:ht:economy", 22);
+    f.wait_text(93, &format!("Цена сейчас: {economy} токенов"))
+        .await;
+    let economy_go = f.newest_button(93, "u:go:");
+    assert_eq!(economy_go, format!("u:go:{economy}"));
     f.press(93, &new_go, 22);
+    common::wait_until(
+        "the refusal",
+        std::time::Duration::from_secs(20),
+        || async {
+            f.texts_to(93)
+                .iter()
+                .filter(|t| t.contains(&format!("Цена сейчас: {economy}")))
+                .count()
+                == 2
+        },
+    )
+    .await;
+    f.press(93, &economy_go, 23);
     f.wait_text(93, "В очереди").await;
     let job = reelforge::db::jobs::all_jobs(&e.db)
         .await
         .unwrap()
         .pop()
         .unwrap();
-    assert_eq!(job.cost_tokens, total);
+    assert_eq!(job.cost_tokens, economy);
+    assert_eq!(
+        serde_json::to_value(job.spec.clone().unwrap()).unwrap()["head_tier"],
+        "economy"
+    );
     let spec = serde_json::to_value(job.spec.unwrap()).unwrap();
     assert_eq!(spec["formats"], serde_json::json!(["1:1"]), "{spec}");
     bot_flows::stop(running).await;

@@ -205,9 +205,20 @@ async fn every_surface_shows_the_one_quote() {
     let edit = json!({"kind": "character_edit", "image": "a.jpg", "prompt": "red hat"});
     assert_eq!(row("image edit"), quote(&prices, edit.clone(), None));
     let ugc = json!({"kind": "ugc_video", "portrait": "p.jpg", "script": "Привет! Это наш магазин, заходите."});
+    // Every talking-head tier: the report's row is the tier's quote.
+    for tier in ["premium", "standard", "economy"] {
+        let mut at = ugc.clone();
+        at["head_tier"] = tier.into();
+        assert_eq!(
+            row(&format!("UGC 10 s, {tier} (planned cost)")),
+            quote(&prices, at, Some(10.0)),
+            "{tier}"
+        );
+    }
     assert_eq!(
-        row("UGC 10 s (planned cost)"),
-        quote(&prices, ugc.clone(), Some(10.0))
+        row("UGC 10 s, premium (planned cost)"),
+        quote(&prices, ugc.clone(), Some(10.0)),
+        "no tier is the first"
     );
 
     // The API: its price for each spec, and /v1/prices read by its own formula.

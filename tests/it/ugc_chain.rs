@@ -400,3 +400,68 @@ async fn an_exhausted_account_opens_its_breaker_at_once_and_old_call_records_are
         "{report}"
     );
 }
+
+/// A talking-head tier falls back only to models of its cost or cheaper: a standard job
+/// never reaches OmniHuman, an economy job never reaches Fabric or OmniHuman — even with its
+/// own model down (the offline animation serves instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tier_falls_back_only_to_models_of_its_cost_or_cheaper() {
+    const FLASH: &str = "fal-ai/flashtalk";
+    let s = setup().await;
+    let t = dbs::sqlite().await;
+    let db = t.db.clone();
+    let mut services = s.services(&db, BreakerSettings::default()).await;
+    let client = Arc::new(FalClient::new(
+        reqwest::Client::new(),
+        vec!["fal".into()],
+        Some(&format!("{}/fal", s.base)),
+    ));
+    services.remote.talking_heads = vec![
+        ChainEntry::fal(client.clone(), OMNI),
+        ChainEntry::fal(client.clone(), FABRIC),
+        ChainEntry::fal(client, FLASH),
+        ChainEntry::local(),
+    ];
+    services.remote.policy.prices = Some(Arc::new(reelforge::pricing::PriceTable::default_table()));
+    let services = Arc::new(services);
+    let order_at = |user: i64, tier: &'static str| {
+        let db = db.clone();
+        async move {
+            let params = json!({"portrait": "gallery/anna.jpg", "script": "Buy now.", "language": "en",
+                                 "size": "360x640", "captions": false, "head_tier": tier});
+            queue::submit(
+                &db,
+                NewJob::from_json(user, "ugc_video", params, 600, 3).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    user(&db, 21).await;
+    user(&db, 22).await;
+    s.fal.set(FABRIC, Mode::Down);
+    let standard = order_at(21, "standard").await;
+    let row = harness::run_jobs(&db, services.clone(), &[standard])
+        .await
+        .remove(0);
+    assert_eq!(row.state, "done", "{row:?}");
+    assert_eq!(
+        row.checkpoints.talking_head_by.as_deref(),
+        Some("fal:fal-ai/flashtalk")
+    );
+    assert_eq!(
+        s.fal.submits(OMNI),
+        0,
+        "a standard job never reaches the premium model"
+    );
+    assert_eq!(s.fal.submits(FABRIC), 1);
+
+    s.fal.set(FLASH, Mode::Down);
+    let economy = order_at(22, "economy").await;
+    let row = harness::run_jobs(&db, services, &[economy]).await.remove(0);
+    assert_eq!(row.state, "done", "{row:?}");
+    assert_eq!(row.checkpoints.talking_head_by.as_deref(), Some("local"));
+    assert_eq!(s.fal.submits(OMNI), 0);
+    assert_eq!(s.fal.submits(FABRIC), 1, "nor the standard one");
+    assert_eq!(s.fal.submits(FLASH), 2);
+}

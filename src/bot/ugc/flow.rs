@@ -292,6 +292,21 @@ pub async fn on_button(
             },
             UgcButton::Voice(value),
         ) => ask_script(ctx, background, character, value).await?,
+        (mut state @ Dialogue::UgcConfirm { .. }, UgcButton::HeadTier(tier)) => {
+            if ctx.app.prices.head_tier(Some(&tier)).is_none() {
+                return Ok(false);
+            }
+            if let Dialogue::UgcConfirm { head_tier, .. } = &mut state {
+                *head_tier = Some(tier);
+            }
+            ctx.save(&state).await?;
+            let total = total_price(ctx, &state).await?;
+            ctx.say_with(
+                ctx.t("ugc.price_changed", &[("price", &total)]),
+                super::speech::confirm_keyboard(ctx, &state).await?,
+            )
+            .await?;
+        }
         (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go(shown)) => {
             order(ctx, state, shown, message).await?
         }
@@ -396,6 +411,17 @@ async fn order(
     shown: Option<i64>,
     message: Option<MessageId>,
 ) -> HandlerResult {
+    // The formats or tier chosen since this button was sent changed the price: never order
+    // at a price the pressed button did not show.
+    let total = total_price(ctx, &state).await?;
+    if shown != Some(total) {
+        return ctx
+            .say_with(
+                ctx.t("ugc.price_changed", &[("price", &total)]),
+                super::speech::confirm_keyboard(ctx, &state).await?,
+            )
+            .await;
+    }
     let Dialogue::UgcConfirm {
         background,
         character,
@@ -404,21 +430,11 @@ async fn order(
         speech,
         price,
         layout,
+        head_tier,
     } = state
     else {
         return Ok(());
     };
-    // The formats chosen since this button was sent changed the price: never order at a
-    // price the pressed button did not show.
-    let total = total_price(ctx, price, &layout).await?;
-    if shown != Some(total) {
-        return ctx
-            .say_with(
-                ctx.t("ugc.price_changed", &[("price", &total)]),
-                super::speech::confirm_keyboard(ctx, total, &voice),
-            )
-            .await;
-    }
     let local_voice = is_offline_voice(&voice);
     let spec = JobSpec::UgcVideo(UgcParams {
         portrait: character,
@@ -435,6 +451,7 @@ async fn order(
         layout: layout.layout,
         force_recompose: false,
         brand: crate::bot::brand::for_order(ctx).await?,
+        head_tier,
     });
     if let Some(id) = message {
         let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
@@ -468,23 +485,38 @@ async fn order(
     Ok(())
 }
 
-/// What the confirmation asks: the previewed speech's price, one compose per extra format,
-/// and each picked variant quoted from its script (with the same formats).
-pub async fn total_price(
-    ctx: &Ctx<'_>,
-    price: i64,
-    layout: &crate::jobs::Layout,
-) -> Result<i64, HandlerError> {
-    let formats = crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len());
+/// What the confirmation asks: the previewed speech at the chosen tier, one compose per
+/// extra format, and each picked variant quoted from its script (same tier and formats) —
+/// what the ordering service will quote.
+pub async fn total_price(ctx: &Ctx<'_>, state: &Dialogue) -> Result<i64, HandlerError> {
+    let Dialogue::UgcConfirm {
+        speech,
+        price,
+        layout,
+        head_tier,
+        ..
+    } = state
+    else {
+        return Ok(0);
+    };
+    let prices = &ctx.app.prices;
+    let seconds = speech
+        .as_deref()
+        .map(crate::jobs::Checkpoints::from_json)
+        .and_then(|c| c.speech_seconds)
+        .or_else(|| crate::orders::price::speech_seconds_of_ugc_price(prices, *price))
+        .unwrap_or(1.0);
+    let tier = head_tier.as_deref();
+    let formats = crate::orders::price::formats_tokens(prices, layout.formats.len());
     let variants: i64 = crate::db::products::picked_variants(&ctx.app.db, ctx.user)
         .await?
         .iter()
         .map(|script| {
             let seconds = crate::orders::price::estimated_speech_seconds(script);
-            crate::orders::price::ugc_tokens(&ctx.app.prices, seconds) + formats
+            crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
         })
         .sum();
-    Ok(price + formats + variants)
+    Ok(crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats + variants)
 }
 
 /// The edited picture of a finished `character_edit` job of this user.

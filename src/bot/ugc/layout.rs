@@ -325,17 +325,11 @@ pub async fn change(
             }
             ctx.save(&state).await?;
             // The price changed: the confirmation's button must say the new one.
-            if let Dialogue::UgcConfirm {
-                price,
-                voice,
-                layout,
-                ..
-            } = &state
-            {
-                let total = super::flow::total_price(ctx, *price, layout).await?;
+            if matches!(state, Dialogue::UgcConfirm { .. }) {
+                let total = super::flow::total_price(ctx, &state).await?;
                 ctx.say_with(
                     ctx.t("ugc.price_changed", &[("price", &total)]),
-                    super::speech::confirm_keyboard(ctx, total, voice),
+                    super::speech::confirm_keyboard(ctx, &state).await?,
                 )
                 .await?;
             }

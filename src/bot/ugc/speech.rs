@@ -91,6 +91,7 @@ pub async fn script(
         speech: Some(carried.to_json()),
         price,
         layout: crate::bot::dialogue::LayoutDraft::default(),
+        head_tier: None,
     };
     ctx.save(&state).await?;
     // The free layout still: the final frame before anything is paid.
@@ -99,7 +100,7 @@ pub async fn script(
     }
     // Variants picked with the script are ordered with it: the total covers them all.
     let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
-    let total = super::flow::total_price(ctx, price, &crate::jobs::Layout::new_order()).await?;
+    let total = super::flow::total_price(ctx, &state).await?;
     let mut text = ctx.t(
         "ugc.confirm",
         &[("seconds", &format!("{seconds:.0}")), ("price", &total)],
@@ -112,7 +113,7 @@ pub async fn script(
             &[("letters", &letters), ("count", &(variants.len() + 1))],
         ));
     }
-    ctx.say_with(text, confirm_keyboard(ctx, total, &voice))
+    ctx.say_with(text, confirm_keyboard(ctx, &state).await?)
         .await
 }
 
@@ -189,24 +190,53 @@ pub fn is_offline_voice(voice: &str) -> bool {
     voice.contains('+')
 }
 
-/// The confirmation's buttons: order at `total` (the price rides on the button, so an older
-/// button never orders at a price it did not show), change the script, cancel.
-pub fn confirm_keyboard(
+/// The confirmation's buttons: order at the total (the price rides on the button, so an
+/// older button never orders at a price it did not show), the talking head's tiers with
+/// their totals, change the script, cancel.
+pub async fn confirm_keyboard(
     ctx: &Ctx<'_>,
-    total: i64,
-    voice: &str,
-) -> teloxide::types::InlineKeyboardMarkup {
-    keyboard(vec![
-        row(&[(
-            ctx.t("ugc.go", &[("price", &total)]),
-            Callback::Ugc(UgcButton::Go(Some(total))).data(),
-        )]),
-        row(&[
-            ctx.button(
-                "ugc.change_script",
-                Callback::Ugc(UgcButton::Voice(voice.to_string())).data(),
-            ),
-            ctx.button("flow.cancel", Callback::CancelFlow.data()),
-        ]),
-    ])
+    state: &Dialogue,
+) -> Result<teloxide::types::InlineKeyboardMarkup, HandlerError> {
+    let Dialogue::UgcConfirm {
+        voice, head_tier, ..
+    } = state
+    else {
+        return Ok(keyboard(Vec::new()));
+    };
+    let total = super::flow::total_price(ctx, state).await?;
+    let tiers = ctx.app.prices.head_tiers();
+    let mut tier_row = Vec::new();
+    for (i, t) in tiers.iter().enumerate() {
+        let mut at = state.clone();
+        if let Dialogue::UgcConfirm { head_tier, .. } = &mut at {
+            *head_tier = Some(t.name.clone());
+        }
+        let price = super::flow::total_price(ctx, &at).await?;
+        let chosen = head_tier.as_deref().map_or(i == 0, |h| h == t.name);
+        let name = ctx.t(&format!("ugc.tier.{}", t.name), &[]);
+        let label = ctx.t("ugc.tier_button", &[("tier", &name), ("price", &price)]);
+        tier_row.push((
+            if chosen {
+                format!("• {label}")
+            } else {
+                label
+            },
+            Callback::Ugc(UgcButton::HeadTier(t.name.clone())).data(),
+        ));
+    }
+    let mut rows = vec![row(&[(
+        ctx.t("ugc.go", &[("price", &total)]),
+        Callback::Ugc(UgcButton::Go(Some(total))).data(),
+    )])];
+    if tiers.len() > 1 {
+        rows.push(row(&tier_row));
+    }
+    rows.push(row(&[
+        ctx.button(
+            "ugc.change_script",
+            Callback::Ugc(UgcButton::Voice(voice.to_string())).data(),
+        ),
+        ctx.button("flow.cancel", Callback::CancelFlow.data()),
+    ]));
+    Ok(keyboard(rows))
 }
