@@ -139,6 +139,31 @@ impl PriceTable {
         if t.kzt_per_usd.is_nan() || t.kzt_per_usd <= 0.0 {
             return Err(PricingError::Invalid("kzt_per_usd must be positive".into()));
         }
+        // A tier is priced from its entry's cost: each must be listed, once.
+        for (i, tier) in t.talking_head_tiers.iter().enumerate() {
+            if tier.name.is_empty()
+                || !tier.name.chars().all(|c| c.is_ascii_lowercase())
+                || t.talking_head_tiers[..i]
+                    .iter()
+                    .any(|x| x.name == tier.name)
+            {
+                return Err(PricingError::Invalid(format!(
+                    "talking_head_tiers: '{}' must be a new name of lower-case letters",
+                    tier.name
+                )));
+            }
+            if !t.providers.iter().any(|c| c.entry == tier.entry) {
+                return Err(PricingError::Invalid(format!(
+                    "talking_head_tiers: {}'s entry {} has no [[providers]] cost",
+                    tier.name, tier.entry
+                )));
+            }
+        }
+        if !t.talking_head_tiers.is_empty() && t.talking_head.cost_usd_per_second <= 0.0 {
+            return Err(PricingError::Invalid(
+                "talking_head.cost_usd_per_second must be positive to price the tiers".into(),
+            ));
+        }
         Ok(t)
     }
 
@@ -369,6 +394,22 @@ impl ProfitRow {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_tier_needs_its_entrys_cost_and_a_name_of_its_own() {
+        let table = crate::pricing::DEFAULT_PRICING;
+        let missing = table.replacen(
+            "entry = \"fal:fal-ai/flashtalk\"\n\n[image_edit]",
+            "entry = \"fal:some/unpriced\"\n\n[image_edit]",
+            1,
+        );
+        assert_ne!(missing, table, "the economy tier's entry was replaced");
+        let e = crate::pricing::PriceTable::parse(&missing).unwrap_err();
+        assert!(e.to_string().contains("no [[providers]] cost"), "{e}");
+        let twice = table.replace("name = \"economy\"", "name = \"standard\"");
+        assert!(crate::pricing::PriceTable::parse(&twice).is_err());
+    }
+
     use super::*;
 
     #[test]

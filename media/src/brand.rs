@@ -87,20 +87,70 @@ fn lerp(from: u8, to: u8, a: u8) -> u8 {
     ((u32::from(to) * a + u32::from(from) * (255 - a) + 127) / 255) as u8
 }
 
-/// Reads a logo: PNG (with its alpha) or JPEG, checked against the pixel limit first.
+/// The largest logo decoded (pixels): a logo is small; a 10 000 × 10 000 PNG of one colour
+/// is 400 KB on disk and 400 MB decoded.
+pub const MAX_LOGO_PIXELS: u64 = 4_000_000;
+
+/// The largest end-card photo decoded (pixels).
+pub const MAX_CARD_PHOTO_PIXELS: u64 = 24_000_000;
+
+/// Reads a logo: PNG (with its alpha) or JPEG, its size read from its header and held to
+/// [`MAX_LOGO_PIXELS`] before anything is decoded.
 fn load_rgba(path: &Path) -> Result<image::RgbaImage> {
     let bytes = std::fs::read(path)
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
-    let (w, h) = crate::image_header::header_dimensions(&bytes)
-        .ok_or_else(|| MediaError::bad_input(path, InputProblem::NotAnImage))?;
-    crate::fit::check_pixel_count(path, w, h)?;
+    let (w, h) = crate::image_header::header_dimensions(&bytes).ok_or_else(|| {
+        MediaError::bad_input(
+            path,
+            InputProblem::Invalid("its header does not give the image's size".into()),
+        )
+    })?;
+    if u64::from(w) * u64::from(h) > MAX_LOGO_PIXELS {
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::TooLarge(format!("a logo of {w}×{h} is over 4 megapixels")),
+        ));
+    }
     let img = image::load_from_memory(&bytes).map_err(|e| {
         MediaError::bad_input(
             path,
             InputProblem::Invalid(format!("it does not decode: {e}")),
         )
     })?;
-    Ok(img.to_rgba8())
+    Ok(img.into_rgba8())
+}
+
+/// The end card's photo: a photo we decode, at most [`MAX_CARD_PHOTO_PIXELS`].
+fn load_card_photo(path: &Path) -> Result<image::RgbImage> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
+    let (w, h) = crate::image_header::header_dimensions(&bytes).ok_or_else(|| {
+        MediaError::bad_input(
+            path,
+            InputProblem::Invalid("its header does not give the image's size".into()),
+        )
+    })?;
+    if u64::from(w) * u64::from(h) > MAX_CARD_PHOTO_PIXELS {
+        return Err(MediaError::bad_input(
+            path,
+            InputProblem::TooLarge(format!(
+                "an end card photo of {w}×{h} is over 24 megapixels"
+            )),
+        ));
+    }
+    crate::fit::load_image(path)
+}
+
+/// Reads the brand's files as the compositor will — the logo and the end card's photo — so
+/// an order whose files cannot be used is refused before anything is bought for it.
+pub fn check_brand_files(logo: Option<&Path>, photo: Option<&Path>) -> Result<()> {
+    if let Some(logo) = logo {
+        load_rgba(logo)?;
+    }
+    if let Some(photo) = photo {
+        load_card_photo(photo)?;
+    }
+    Ok(())
 }
 
 /// The corner a `lw`×`lh` logo goes in: the top-right of the safe area, else the top-left,
@@ -216,7 +266,7 @@ pub(crate) fn end_card_picture(
     let gap = (height as f64 * 0.02) as usize;
     let mut y = area.top + gap;
     if let Some(photo) = &card.photo {
-        let img = crate::fit::load_image(photo)?;
+        let img = load_card_photo(photo)?;
         let (bw, bh) = (area.width(), (area.height() as f64 * 0.5) as usize);
         let s = (bw as f64 / f64::from(img.width().max(1)))
             .min(bh as f64 / f64::from(img.height().max(1)));

@@ -37,7 +37,10 @@ mod voice;
 mod yuv;
 
 pub use audio::{decode_audio, Loudness};
-pub use brand::{end_card_still, logo_corner, EndCard, LogoRect, END_CARD_SECONDS};
+pub use brand::{
+    check_brand_files, end_card_still, logo_corner, EndCard, LogoRect, END_CARD_SECONDS,
+    MAX_LOGO_PIXELS,
+};
 pub use caption_track::{CaptionBox, DEFAULT_ACCENT as DEFAULT_CAPTION_ACCENT};
 pub use captions::{estimate_word_timings, parse_word_timings, CaptionStyle, TimedWord};
 pub use compose::{

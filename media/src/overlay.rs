@@ -55,6 +55,10 @@ pub fn rgb_to_yuv709(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
 /// Parses `#RRGGBB`, `RRGGBB` or `#RGB`.
 pub fn parse_hex_color(s: &str) -> Option<(u8, u8, u8)> {
     let h = s.trim().trim_start_matches('#');
+    // Hex digits only (ASCII): slicing by byte below is then slicing by character.
+    if !h.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
     let expand = |c: u8| c * 17;
     match h.len() {
         6 => Some((
@@ -275,6 +279,14 @@ fn fill_masked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colours_that_are_not_hex_digits_are_refused_not_sliced() {
+        assert_eq!(parse_hex_color("#aéaaa"), None);
+        assert_eq!(parse_hex_color("#FFD600"), Some((255, 214, 0)));
+        assert_eq!(parse_hex_color("fff"), Some((255, 255, 255)));
+        assert_eq!(parse_hex_color("#GGGGGG"), None);
+    }
 
     #[test]
     fn disc_mask_is_solid_inside_empty_outside_and_soft_at_the_edge() {

@@ -45,7 +45,8 @@ pub struct CampaignVariantView {
 pub struct CampaignView {
     pub id: i64,
     pub product: Option<i64>,
-    /// `running` until every variant's job has ended, then `completed`.
+    /// `running` until every variant's job has ended, then `completed`; `incomplete` while a
+    /// variant has no job (the balance refused it: the same request again makes it).
     pub state: String,
     /// The tokens its jobs cost (each refunded alone when it fails).
     pub price: i64,
@@ -56,7 +57,7 @@ pub struct CampaignView {
 impl CampaignView {
     pub async fn of(db: &crate::db::Db, c: &Campaign) -> Result<Self, Problem> {
         let mut variants = Vec::new();
-        for v in &c.jobs {
+        for v in c.jobs.iter().filter(|v| v.job > 0) {
             let Some(row) = crate::db::jobs::job(db, v.job).await? else {
                 continue;
             };
@@ -69,10 +70,19 @@ impl CampaignView {
         let ended = variants
             .iter()
             .all(|v| crate::jobs::JobState::from_name(&v.job.state).is_terminal());
+        // A variant without its job: refused for the balance, made by a repeat of the request.
+        let unmade = c.jobs.iter().any(|j| j.job <= 0);
         Ok(Self {
             id: c.id,
             product: c.product_id,
-            state: if ended { "completed" } else { "running" }.into(),
+            state: if unmade {
+                "incomplete"
+            } else if ended {
+                "completed"
+            } else {
+                "running"
+            }
+            .into(),
             price: variants.iter().map(|v| v.job.price).sum(),
             created_ms: c.created_ms,
             variants,
@@ -91,14 +101,24 @@ pub async fn create(
     let key = super::jobs::idempotency_key(&headers)?;
     let req: CampaignRequest = super::strict_json(&body)?;
     let request_sha256 = crate::storage::sha256_hex(&body);
-    // A repeat answers with what the first request made, without writing scripts again.
+    // A repeat answers with what the first request made, without writing scripts again; one
+    // that was interrupted half-way is finished with the scripts it recorded.
+    let mut recorded = None;
     if let Some(key) = key {
         if let Some(made) = crate::db::campaigns::by_key(&s.db, caller.user_id, key).await? {
             if made.body_sha256 != request_sha256 {
                 return Err(orders::OrderError::IdempotencyMismatch.into());
             }
-            return Ok(
-                (StatusCode::OK, Json(CampaignView::of(&s.db, &made).await?)).into_response(),
+            if made.jobs.iter().all(|j| j.job > 0) {
+                return Ok(
+                    (StatusCode::OK, Json(CampaignView::of(&s.db, &made).await?)).into_response(),
+                );
+            }
+            recorded = Some(
+                made.jobs
+                    .iter()
+                    .map(|j| j.script.clone())
+                    .collect::<Vec<_>>(),
             );
         }
     }
@@ -114,7 +134,10 @@ pub async fn create(
         ),
         None => None,
     };
-    let scripts = scripts_of(&s, &req, product.as_ref()).await?;
+    let scripts = match recorded {
+        Some(scripts) => scripts,
+        None => scripts_of(&s, &req, product.as_ref()).await?,
+    };
     let mut variants = Vec::new();
     for script in scripts {
         let mut video = req.video.clone();
@@ -131,9 +154,11 @@ pub async fn create(
             serde_json::Value::Object(video).to_string().as_bytes(),
             &s.prices,
         )?;
-        if !matches!(spec, JobSpec::UgcVideo(_)) {
+        let JobSpec::UgcVideo(mut p) = spec else {
             return Err(Problem::bad_request("video must be a ugc_video request"));
-        }
+        };
+        p.variant = Some(crate::orders::campaign::LABELS[variants.len()].to_string());
+        let spec = JobSpec::UgcVideo(p);
         let valid =
             orders::validate(&s.db, &s.prices, caller.user_id, orders::Origin::Api, spec).await?;
         variants.push((script, valid));

@@ -92,7 +92,15 @@ pub async fn logo(ctx: &Ctx<'_>, file: FileId, size: u32) -> HandlerResult {
         let _ = std::fs::remove_file(&path);
         return ctx.say(ctx.t("brand.logo_too_large", &[])).await;
     }
-    if let Err(e) = crate::orders::files::check_photo(&path).await? {
+    // Decodes within the budget, and is read as the compositor reads a logo (≤ 4 MP).
+    let checked = match crate::orders::files::check_photo(&path).await? {
+        Ok(()) => {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || media::check_brand_files(Some(&p), None)).await?
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
         let _ = std::fs::remove_file(&path);
         let reason = crate::bot::uploads::reason_for(ctx, &e);
         return ctx
@@ -157,16 +165,28 @@ fn brand_of(
     Brand {
         logo: kit.logo_key.clone(),
         accent: kit.accent.clone(),
-        end_card: product.map(|p| EndCardSpec {
-            photo: p.image_key.clone(),
-            title: p.facts.name.chars().take(80).collect(),
-            price: p.facts.price_text().map(|t| t.chars().take(30).collect()),
-            call_to_action: kit
-                .call_to_action
-                .clone()
-                .unwrap_or_else(|| ctx.t("brand.default_action", &[])),
-            seconds: 2.0,
-        }),
+        // A product without a name has no card (its texts are the page's: kept in bounds).
+        end_card: product
+            .filter(|p| !p.facts.name.trim().is_empty())
+            .map(|p| EndCardSpec {
+                photo: p.image_key.clone(),
+                title: p
+                    .facts
+                    .name
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect(),
+                price: p
+                    .facts
+                    .price_text()
+                    .map(|t| t.chars().filter(|c| !c.is_control()).take(30).collect()),
+                call_to_action: kit
+                    .call_to_action
+                    .clone()
+                    .unwrap_or_else(|| ctx.t("brand.default_action", &[])),
+                seconds: 2.0,
+            }),
     }
 }
 

@@ -173,11 +173,16 @@ impl TelegramDeliver {
         bot: &Bot,
         d: &Delivery,
         kb: InlineKeyboardMarkup,
+        variant: Option<String>,
     ) -> Result<Sent, DeliverError> {
         use teloxide::types::{InputMedia, InputMediaVideo};
         let duration = d.duration_s.round().max(1.0) as u32;
-        let main_label = crate::jobs::layout::format_of(d.width as usize, d.height as usize)
+        let format = crate::jobs::layout::format_of(d.width as usize, d.height as usize)
             .map_or_else(|| format!("{}×{}", d.width, d.height), String::from);
+        let main_label = match &variant {
+            Some(v) => format!("{v} · {format}"),
+            None => format,
+        };
         let mut media = vec![InputMedia::Video(
             InputMediaVideo::new(InputFile::file(&d.video))
                 .caption(main_label)
@@ -257,19 +262,26 @@ impl Deliver for TelegramDeliver {
                 DeliverError::NotSent(ProviderError::new("telegram", ErrorClass::Permanent, e))
             })?;
             let kb = self.buttons(d.user_id, d.job_id, false).await;
+            let lang = self.lang(d.user_id).await;
+            let variant = d
+                .variant
+                .as_ref()
+                .map(|v| self.texts.get(lang, "result.variant", &[("variant", v)]));
             if !d.more.is_empty() {
-                return self.deliver_album(&bot, d, kb).await;
+                return self.deliver_album(&bot, d, kb, variant).await;
             }
-            let msg = bot
+            let mut send = bot
                 .send_video(ChatId(d.user_id), InputFile::file(&d.video))
                 .width(d.width)
                 .height(d.height)
                 .duration(d.duration_s.round().max(1.0) as u32)
                 .thumbnail(InputFile::file(&d.thumbnail))
                 .supports_streaming(true)
-                .reply_markup(kb)
-                .await
-                .map_err(upload_error)?;
+                .reply_markup(kb);
+            if let Some(variant) = variant {
+                send = send.caption(variant);
+            }
+            let msg = send.await.map_err(upload_error)?;
             Ok(Sent {
                 message_id: i64::from(msg.id.0),
                 file_id: msg.video().map(|v| v.file.id.0.clone()).unwrap_or_default(),

@@ -388,6 +388,7 @@ pub async fn erase_user(db: &Db, user: i64) -> Result<Erase, DbError> {
             "DELETE FROM api_uploads WHERE user_id = $1",
             "DELETE FROM products WHERE user_id = $1",
             "DELETE FROM product_scripts WHERE user_id = $1",
+            "DELETE FROM campaign_jobs WHERE campaign_id IN (SELECT id FROM campaigns WHERE user_id = $1)",
             "DELETE FROM campaigns WHERE user_id = $1",
             "DELETE FROM brand_kits WHERE user_id = $1",
             "DELETE FROM api_webhooks WHERE user_id = $1",

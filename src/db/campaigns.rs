@@ -53,8 +53,8 @@ pub async fn get(db: &Db, user: i64, id: i64) -> Result<Option<Campaign>, DbErro
     Ok(row.map(from_row))
 }
 
-/// Records a campaign once its jobs exist; a concurrent twin under the same key wins and is
-/// returned instead.
+/// Records a campaign before its jobs are made (each variant's `job` 0); a concurrent twin
+/// under the same key wins and is returned instead.
 pub async fn record(
     db: &Db,
     user: i64,
@@ -81,13 +81,45 @@ pub async fn record(
         .ok_or(DbError::Sql(sqlx::Error::RowNotFound))
 }
 
-/// Campaigns of users with a webhook whose `campaign.completed` is not queued yet (whether all
-/// their jobs ended is the caller's question).
+/// Notes the variants' jobs as made so far (`made`: every variant has its job now), and links
+/// them.
+pub async fn set_jobs(db: &Db, id: i64, jobs: &[CampaignJob], made: bool) -> Result<(), DbError> {
+    let json = serde_json::to_string(jobs).unwrap_or_else(|_| "[]".into());
+    let made_ms = made.then(now_ms);
+    on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE campaigns SET jobs = $2, made_ms = $3 WHERE id = $1")
+            .bind(id).bind(&json).bind(made_ms).execute(&mut *tx).await?;
+        for j in jobs.iter().filter(|j| j.job > 0) {
+            sqlx::query("INSERT INTO campaign_jobs (campaign_id, job_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id).bind(j.job).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Forgets a campaign none of whose jobs was made (the balance refused it).
+pub async fn forget(db: &Db, id: i64) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("DELETE FROM campaigns WHERE id = $1 AND made_ms IS NULL AND NOT EXISTS (SELECT 1 FROM campaign_jobs WHERE campaign_id = $1)")
+        .bind(id)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// Campaigns of users with a webhook, every variant made and every job ended, whose
+/// `campaign.completed` is not queued yet.
 pub async fn without_event(db: &Db, limit: i64) -> Result<Vec<Campaign>, DbError> {
     let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(
         "SELECT c.id, c.user_id, c.idem_key, c.body_sha256, c.product_id, c.jobs, c.created_ms
          FROM campaigns c JOIN api_webhooks w ON w.user_id = c.user_id
-         WHERE c.event_ms IS NULL ORDER BY c.id LIMIT $1",
+         WHERE c.event_ms IS NULL AND c.made_ms IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM campaign_jobs cj JOIN jobs j ON j.id = cj.job_id
+                           WHERE cj.campaign_id = c.id
+                             AND j.state NOT IN ('done', 'failed', 'cancelled', 'rejected'))
+         ORDER BY c.id LIMIT $1",
     ).bind(limit).fetch_all(p).await?);
     Ok(rows.into_iter().map(from_row).collect())
 }

@@ -270,6 +270,9 @@ pub struct UgcParams {
     /// and the chain entries it may be made by (its own and cheaper ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_tier: Option<String>,
+    /// Which hook variant of an order this is (`A`, `B`, `C`): said with the delivered video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A seller's brand as an order carries it (a copy of the brand kit when it was ordered).

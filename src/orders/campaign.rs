@@ -2,10 +2,10 @@
 //! one `Idempotency-Key`, each variant its own job (its own speech, talking head and price,
 //! refunded alone when it fails).
 //!
-//! The variants are submitted as API jobs under the keys `campaign:<key>:<n>`: a repeat of the
-//! request, or a retry after a crash half-way, finds the jobs already made (and paid) instead
-//! of making them again; the campaign row is written once all exist. A request whose balance
-//! cannot cover the sum makes nothing.
+//! The campaign is recorded first, with its scripts; its variants are then submitted as API
+//! jobs under the keys `campaign:<key>:<n>`: a repeat of the request, or a retry after a
+//! crash half-way, finds the jobs already made (and paid) and makes the rest from the scripts
+//! recorded. A request whose balance cannot cover what is still to be made makes nothing.
 use super::{quote, submit, Channel, OrderError, Valid};
 use crate::db::campaigns::{self, Campaign, CampaignJob};
 use crate::db::Db;
@@ -28,7 +28,10 @@ pub struct CampaignOrder {
     pub request_sha256: String,
 }
 
-/// Orders a campaign; `Ok((campaign, false))` for a repeat of an earlier request.
+/// Orders a campaign; `Ok((campaign, false))` for a repeat of an earlier request. The
+/// campaign is recorded first, with its scripts; then each variant's job is made under its
+/// key. A request interrupted half-way (or refused for the balance after some variants) is
+/// finished by its repeat: the jobs already made are found, the rest made.
 pub async fn submit_campaign(
     db: &Db,
     prices: &PriceTable,
@@ -36,11 +39,14 @@ pub async fn submit_campaign(
     order: CampaignOrder,
     max_attempts: i64,
 ) -> Result<(Campaign, bool), OrderError> {
-    if let Some(made) = campaigns::by_key(db, user, &order.key).await? {
+    let earlier = campaigns::by_key(db, user, &order.key).await?;
+    if let Some(made) = &earlier {
         if made.body_sha256 != order.request_sha256 {
             return Err(OrderError::IdempotencyMismatch);
         }
-        return Ok((made, false));
+        if !made.jobs.is_empty() && made.jobs.iter().all(|j| j.job > 0) {
+            return Ok((made.clone(), false));
+        }
     }
     if order.variants.is_empty() || order.variants.len() > MAX_VARIANTS {
         return Err(OrderError::Invalid(super::Invalid {
@@ -53,8 +59,31 @@ pub async fn submit_campaign(
         .iter()
         .map(|(_, valid)| quote(prices, valid, None))
         .collect::<Result<Vec<_>, _>>()?;
-    // The sum must be there before anything is made (jobs already made under these keys by an
-    // interrupted earlier request are found, not paid again).
+    let planned: Vec<CampaignJob> = order
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, (script, _))| CampaignJob {
+            job: 0,
+            variant: LABELS[i].to_string(),
+            script: script.clone(),
+        })
+        .collect();
+    let fresh = earlier.is_none();
+    let campaign = match earlier {
+        Some(c) => c,
+        None => {
+            campaigns::record(
+                db,
+                user,
+                (&order.key, &order.request_sha256),
+                order.product,
+                &planned,
+            )
+            .await?
+        }
+    };
+    // The sum of what is still to be made must be there before anything is made.
     let mut needed = 0;
     for (i, q) in quotes.iter().enumerate() {
         if crate::db::api::job_of_key(db, user, &variant_key(&order.key, i))
@@ -66,10 +95,14 @@ pub async fn submit_campaign(
     }
     let balance = crate::db::ledger::balance_of(db, user).await?;
     if balance < needed {
+        campaigns::forget(db, campaign.id).await?;
         return Err(OrderError::InsufficientFunds { needed, balance });
     }
-    let mut jobs = Vec::new();
-    for (i, ((script, valid), q)) in order.variants.into_iter().zip(quotes).enumerate() {
+    let mut jobs = campaign.jobs.clone();
+    if jobs.len() != order.variants.len() {
+        jobs = planned;
+    }
+    for (i, ((_, valid), q)) in order.variants.into_iter().zip(quotes).enumerate() {
         let key = variant_key(&order.key, i);
         let made = submit(
             db,
@@ -82,28 +115,28 @@ pub async fn submit_campaign(
             None,
             Channel::Api(Some(&key)),
         )
-        .await?;
-        jobs.push(CampaignJob {
-            job: made.id,
-            variant: LABELS[i].to_string(),
-            script,
-        });
+        .await;
+        match made {
+            Ok(made) => jobs[i].job = made.id,
+            // The balance spent meanwhile by another order: the variants made so far stay
+            // with the campaign (its repeat makes the rest), the reason goes back.
+            Err(e) => {
+                campaigns::set_jobs(db, campaign.id, &jobs, false).await?;
+                return Err(e);
+            }
+        }
     }
-    let campaign = campaigns::record(
-        db,
-        user,
-        (&order.key, &order.request_sha256),
-        order.product,
-        &jobs,
-    )
-    .await?;
+    campaigns::set_jobs(db, campaign.id, &jobs, true).await?;
+    let campaign = campaigns::get(db, user, campaign.id)
+        .await?
+        .ok_or(crate::db::DbError::Sql(sqlx::Error::RowNotFound))?;
     tracing::info!(
         campaign = campaign.id,
         user_id = user,
         variants = jobs.len(),
         "campaign ordered"
     );
-    Ok((campaign, true))
+    Ok((campaign, fresh))
 }
 
 /// The `Idempotency-Key` of variant `n` of the campaign under `key`.

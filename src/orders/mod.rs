@@ -115,11 +115,12 @@ pub async fn validate(
         }
         if let JobSpec::UgcVideo(p) = &spec {
             if let Some(logo) = p.brand.as_ref().and_then(|b| b.logo.as_deref()) {
+                // A logo is one of the caller's uploads (not a gallery portrait), ≤ 2 MB.
                 let bytes = crate::db::api::upload_bytes(db, user, logo).await?;
-                if bytes.unwrap_or(0) > rules::MAX_LOGO_BYTES {
+                if bytes.is_none_or(|b| b > rules::MAX_LOGO_BYTES) {
                     return Err(Invalid {
                         field: "logo",
-                        message: "a logo is at most 2 MB".into(),
+                        message: "a logo is a photo upload of yours of at most 2 MB".into(),
                     }
                     .into());
                 }

@@ -55,6 +55,7 @@ pub fn check(spec: &JobSpec, prices: &PriceTable) -> Result<(), Invalid> {
                 ));
             }
             check_head_tier(p, prices)?;
+            check_variant(p)?;
             ugc(p)
         }
         JobSpec::Recompose(p) => ugc(p),
@@ -278,6 +279,16 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
     check_brand(p)
 }
 
+/// A variant's letter (`A`, `B`, `C`).
+fn check_variant(p: &UgcParams) -> Result<(), Invalid> {
+    match p.variant.as_deref() {
+        Some(v) if !crate::orders::campaign::LABELS.contains(&v) => {
+            Err(invalid("variant", format!("'{v}' is not A, B or C")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A talking-head tier the table names.
 pub fn check_head_tier(p: &UgcParams, prices: &PriceTable) -> Result<(), Invalid> {
     match p.head_tier.as_deref() {
@@ -467,6 +478,11 @@ mod tests {
         assert_eq!(field(brand(|_| {})), None);
         assert_eq!(
             field(brand(|b| b.accent = Some("red".into()))),
+            Some("accent")
+        );
+        // Six bytes, not six hex digits: refused, not sliced inside a character.
+        assert_eq!(
+            field(brand(|b| b.accent = Some("#aéaaa".into()))),
             Some("accent")
         );
         assert_eq!(

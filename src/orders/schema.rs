@@ -114,6 +114,8 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
                         "seconds": {"type": "number", "minimum": 1.5, "maximum": 2.5, "default": 2.0}}}))}})),
         "head_tier": nullable(json!({"type": "string", "enum": prices.head_tiers().iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
                                      "description": "The talking head's tier (see /v1/prices): its price, and the providers it may be made by (its own and cheaper ones); none: the first"})),
+        "variant": nullable(json!({"type": "string", "enum": crate::orders::campaign::LABELS,
+                                   "description": "The hook variant it is, said with the delivered video (campaigns set it)"})),
         "formats": {"type": "array", "maxItems": crate::jobs::layout::MAX_MORE_FORMATS, "uniqueItems": true,
                     "items": {"type": "string", "enum": crate::jobs::layout::FORMATS},
                     "description": "More formats of the same video, made in one pass at the size's short side, each at the compose price; not the size's own"},

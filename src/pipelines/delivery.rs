@@ -26,6 +26,8 @@ pub struct Delivery {
     pub duration_s: f64,
     /// More formats of the same video: sent with it as one album, each labelled.
     pub more: Vec<MoreFormat>,
+    /// The hook variant it is (`A`, `B`, `C`), said in its caption.
+    pub variant: Option<String>,
 }
 
 /// One more format of a delivered video.

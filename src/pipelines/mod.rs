@@ -362,6 +362,10 @@ pub async fn deliver_output(
         height,
         duration_s,
         more: formats,
+        variant: match &ctx.job.spec {
+            Ok(crate::jobs::JobSpec::UgcVideo(p)) => p.variant.clone(),
+            _ => None,
+        },
     };
     if ctx.checkpoints().generation.is_none() {
         let g = generations::record(

@@ -23,6 +23,11 @@ pub async fn run(
     p: UgcParams,
 ) -> Result<(), StepError> {
     let scratch = Scratch::new(&s.work_dir, ctx.job.id)?;
+    // The brand's files are read as the composite will read them before the speech and the
+    // talking head are bought: a file that cannot be used ends the job with nothing spent.
+    if ctx.checkpoints().talking_head.is_none() {
+        check_brand(s, &p, &scratch).await?;
+    }
 
     let voice_key = match ctx.checkpoints().voice.clone() {
         Some(k) => k,
@@ -299,7 +304,8 @@ fn talking_head_input(model: &str, common: &serde_json::Value) -> serde_json::Va
 
 /// The fields of a UGC spec that do not change its composite once the speech and the head are
 /// made (they are in the cache key's files, or only choose how the speech is made).
-const NOT_IN_THE_COMPOSITE: [&str; 7] = [
+const NOT_IN_THE_COMPOSITE: [&str; 8] = [
+    "variant",
     "portrait",
     "background",
     "language",
@@ -443,7 +449,12 @@ fn tier_chain(s: &Services, p: &UgcParams) -> Vec<fal_chain::ChainEntry> {
         Some(name) => tiers.iter().position(|t| t.name == name),
         None => Some(0),
     };
-    let (Some(i), Some(first)) = (tier, tiers.first()) else {
+    // A tier this worker's table does not know (another table than the one that priced the
+    // order): only the offline way, never a model dearer than what was paid.
+    let Some(i) = tier else {
+        return vec![fal_chain::ChainEntry::local()];
+    };
+    let Some(first) = tiers.first() else {
         return chain.clone();
     };
     if i == 0 || first.entry.is_empty() {
@@ -451,13 +462,46 @@ fn tier_chain(s: &Services, p: &UgcParams) -> Vec<fal_chain::ChainEntry> {
     }
     let per_second = |entry: &str| prices.entry_cost_kzt(entry, Quantity::Seconds(1.0));
     let Some(ceiling) = per_second(&tiers[i].entry) else {
-        return chain.clone();
+        return vec![fal_chain::ChainEntry::local()];
     };
     chain
         .iter()
         .filter(|e| e.fal.is_none() || per_second(&e.name).is_some_and(|c| c <= ceiling + 1e-9))
         .cloned()
         .collect()
+}
+
+/// The order's logo and end-card photo, fetched and read as the compositor reads them.
+async fn check_brand(s: &Services, p: &UgcParams, scratch: &Scratch) -> Result<(), StepError> {
+    let Some(brand) = &p.brand else {
+        return Ok(());
+    };
+    let mut logo = None;
+    if let Some(key) = &brand.logo {
+        let path = scratch.file("check-logo");
+        s.storage.get_to_file(key, &path).await?;
+        logo = Some(path);
+    }
+    let mut photo = None;
+    if let Some(key) = brand.end_card.as_ref().and_then(|c| c.photo.as_ref()) {
+        let path = scratch.file("check-photo");
+        s.storage.get_to_file(key, &path).await?;
+        photo = Some(path);
+    }
+    if let Some(path) = &logo {
+        if std::fs::metadata(path).map_or(0, |m| m.len())
+            > crate::orders::rules::MAX_LOGO_BYTES as u64
+        {
+            return Err(StepError::Fail(
+                ErrorClass::BadUserInput,
+                "the logo is larger than 2 MB".into(),
+            ));
+        }
+    }
+    tokio::task::spawn_blocking(move || media::check_brand_files(logo.as_deref(), photo.as_deref()))
+        .await
+        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?
+        .map_err(composite_error)
 }
 
 /// The brand of the order into the compose request: the logo and the end card's photo

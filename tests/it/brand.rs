@@ -187,13 +187,22 @@ async fn seller_flow(with_model: bool) {
             .map(|r| r.checkpoints.delivered.clone())
             .collect::<Vec<_>>()
     );
+    let mut firsts = Vec::new();
     for album in &albums {
         let captions: Vec<String> = crate::fake_tg::media_of(album)
             .iter()
             .map(|m| m["caption"].as_str().unwrap_or("").to_string())
             .collect();
-        assert_eq!(captions, ["9:16", "1:1"]);
+        assert_eq!(captions.len(), 2);
+        assert_eq!(captions[1], "1:1");
+        firsts.push(captions[0].clone());
     }
+    firsts.sort();
+    assert_eq!(
+        firsts,
+        ["Вариант A · 9:16", "Вариант B · 9:16"],
+        "each album says its variant"
+    );
     let (w, h) = (720usize, 1280usize);
     for row in rows {
         assert_eq!(row.state.name(), "done", "{row:?}");
@@ -255,4 +264,85 @@ async fn seller_flow(with_model: bool) {
             "the logo's red at ({x}, {y}): luma {mean:.1} ± {spread:.1}"
         );
     }
+}
+
+/// A logo the compositor would refuse (6 megapixels of one colour: a small file, a large
+/// decode) ends the job before the speech and the talking head are bought, refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logo_that_cannot_be_used_is_refused_before_anything_is_bought() {
+    let t = crate::dbs::sqlite().await;
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let bot = std::sync::Arc::new(harness::Bot::default());
+    let services = harness::services_with_portrait(&db, dir.path(), bot.clone()).await;
+    let big = dir.path().join("big.png");
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=3000x2000",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&big)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        std::fs::metadata(&big).unwrap().len() < 2 * 1024 * 1024,
+        "a small file"
+    );
+    reelforge::storage::ObjectStore::put_file(
+        services.storage.as_ref(),
+        "uploads/big.png",
+        &big,
+        "image/png",
+    )
+    .await
+    .unwrap();
+    reelforge::db::users::touch_user(&db, 71, None, "ru")
+        .await
+        .unwrap();
+    reelforge::db::ledger::credit(
+        &db,
+        71,
+        1000,
+        reelforge::db::ledger::Reason::Payment,
+        "p71",
+        None,
+    )
+    .await
+    .unwrap();
+    let spec: reelforge::jobs::JobSpec = serde_json::from_value(serde_json::json!({
+        "kind": "ugc_video", "portrait": "gallery/anna.jpg", "script": "Купите крем.",
+        "size": "360x640", "brand": {"logo": "uploads/big.png"}
+    }))
+    .unwrap();
+    let prices = reelforge::pricing::PriceTable::default_table();
+    let order = reelforge::orders::Order::priced(&prices, spec, None, 3).unwrap();
+    let job = reelforge::orders::submit(&db, 71, order, None, reelforge::orders::Channel::Service)
+        .await
+        .unwrap()
+        .id;
+    let row = harness::run_jobs(&db, services, &[job]).await.remove(0);
+    assert_eq!(row.state.name(), "failed", "{row:?}");
+    assert!(
+        row.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("4 megapixels"),
+        "{row:?}"
+    );
+    assert!(row.checkpoints.voice.is_none(), "no speech was made");
+    assert!(row.checkpoints.talking_head.is_none(), "no head was bought");
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&db, 71).await.unwrap(),
+        1000,
+        "refunded"
+    );
 }

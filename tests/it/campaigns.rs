@@ -135,6 +135,35 @@ async fn a_campaign_of_two_variants_in_two_formats_from_a_shop_link() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], id);
     assert_eq!(ledger::balance_of(&db, 401).await.unwrap(), after);
+    // A request interrupted after its first variant (as a crash would leave it): the repeat
+    // finds B's job under its key and finishes the campaign, paying nothing twice.
+    let made = reelforge::db::campaigns::get(&db, 401, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut half = made.jobs.clone();
+    let b_job = half[1].job;
+    half[1].job = 0;
+    reelforge::db::campaigns::set_jobs(&db, id, &half, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get(&format!("/v1/campaigns/{id}"), &key).await.1["state"],
+        "incomplete"
+    );
+    let (s, _, body) = post(request.clone(), key.clone(), "launch-1").await;
+    assert!(s == 200 || s == 201, "{s} {body}");
+    let resumed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        resumed["variants"][1]["job"]["id"], b_job,
+        "the same job, found by its key"
+    );
+    assert_eq!(
+        ledger::balance_of(&db, 401).await.unwrap(),
+        after,
+        "nothing paid twice"
+    );
+
     let other =
         json!({"scripts": ["Другой текст."], "video": {"portrait": photo["id"]}}).to_string();
     let (s, h, body) = post(other, key.clone(), "launch-1").await;
@@ -216,6 +245,13 @@ async fn a_campaign_of_two_variants_in_two_formats_from_a_shop_link() {
     let (s, h, body) = post(scripts, poor.clone(), "poor-1").await;
     assert_eq!(s, 402, "{body}");
     problem(s, &h, &body, "insufficient-funds");
+    assert!(
+        reelforge::db::campaigns::by_key(&db, 402, "poor-1")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing recorded either"
+    );
     assert!(reelforge::db::jobs::jobs_of_user(&db, 402, 10)
         .await
         .unwrap()

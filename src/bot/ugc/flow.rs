@@ -452,16 +452,26 @@ async fn order(
         force_recompose: false,
         brand: crate::bot::brand::for_order(ctx).await?,
         head_tier,
+        variant: None,
     });
     if let Some(id) = message {
         let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
     }
-    // Variants: the same video with the other picked scripts, each its own job.
+    // Variants: the same video with the other picked scripts, each its own job, each
+    // delivered with its letter.
+    let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
     let mut specs = vec![spec.clone()];
-    for script in crate::db::products::picked_variants(&ctx.app.db, ctx.user).await? {
-        if let JobSpec::UgcVideo(p) = &spec {
+    if let JobSpec::UgcVideo(p) = &spec {
+        if !variants.is_empty() {
+            specs[0] = JobSpec::UgcVideo(UgcParams {
+                variant: Some("A".into()),
+                ..p.clone()
+            });
+        }
+        for (script, letter) in variants.into_iter().zip(["B", "C"]) {
             specs.push(JobSpec::UgcVideo(UgcParams {
                 script,
+                variant: Some(letter.into()),
                 ..p.clone()
             }));
         }
