@@ -94,9 +94,9 @@ pub const MAX_LOGO_PIXELS: u64 = 4_000_000;
 /// The largest end-card photo decoded (pixels).
 pub const MAX_CARD_PHOTO_PIXELS: u64 = 24_000_000;
 
-/// Reads a logo: PNG (with its alpha) or JPEG, its size read from its header and held to
-/// [`MAX_LOGO_PIXELS`] before anything is decoded.
-fn load_rgba(path: &Path) -> Result<image::RgbaImage> {
+/// A picture's bytes, its size read from its header and held to `max_pixels` before anything
+/// is decoded (`what` names it in the refusal).
+fn header_within(path: &Path, max_pixels: u64, what: &str) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path)
         .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
     let (w, h) = crate::image_header::header_dimensions(&bytes).ok_or_else(|| {
@@ -105,12 +105,21 @@ fn load_rgba(path: &Path) -> Result<image::RgbaImage> {
             InputProblem::Invalid("its header does not give the image's size".into()),
         )
     })?;
-    if u64::from(w) * u64::from(h) > MAX_LOGO_PIXELS {
+    if u64::from(w) * u64::from(h) > max_pixels {
         return Err(MediaError::bad_input(
             path,
-            InputProblem::TooLarge(format!("a logo of {w}×{h} is over 4 megapixels")),
+            InputProblem::TooLarge(format!(
+                "{what} of {w}×{h} is over {} megapixels",
+                max_pixels / 1_000_000
+            )),
         ));
     }
+    Ok(bytes)
+}
+
+/// Reads a logo: PNG (with its alpha) or JPEG, at most [`MAX_LOGO_PIXELS`].
+fn load_rgba(path: &Path) -> Result<image::RgbaImage> {
+    let bytes = header_within(path, MAX_LOGO_PIXELS, "a logo")?;
     let img = image::load_from_memory(&bytes).map_err(|e| {
         MediaError::bad_input(
             path,
@@ -122,22 +131,7 @@ fn load_rgba(path: &Path) -> Result<image::RgbaImage> {
 
 /// The end card's photo: a photo we decode, at most [`MAX_CARD_PHOTO_PIXELS`].
 fn load_card_photo(path: &Path) -> Result<image::RgbImage> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| MediaError::bad_input(path, InputProblem::Unreadable(e.to_string())))?;
-    let (w, h) = crate::image_header::header_dimensions(&bytes).ok_or_else(|| {
-        MediaError::bad_input(
-            path,
-            InputProblem::Invalid("its header does not give the image's size".into()),
-        )
-    })?;
-    if u64::from(w) * u64::from(h) > MAX_CARD_PHOTO_PIXELS {
-        return Err(MediaError::bad_input(
-            path,
-            InputProblem::TooLarge(format!(
-                "an end card photo of {w}×{h} is over 24 megapixels"
-            )),
-        ));
-    }
+    header_within(path, MAX_CARD_PHOTO_PIXELS, "an end card photo")?;
     crate::fit::load_image(path)
 }
 

@@ -450,12 +450,7 @@ impl FakeTelegram {
             .unwrap()
             .iter()
             .rev()
-            .filter(|(m, ..)| m == "sendmessage" || m == "editmessagetext" || m == "sendphoto")
-            .filter(|(_, b, _)| {
-                b["chat_id"].as_i64() == Some(chat)
-                    || b.as_str()
-                        .is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string()))
-            })
+            .filter(|(m, b, _)| with_buttons_to(m, b, chat))
             .flat_map(|(_, b, _)| buttons_of(b))
             .filter_map(|b| b.split_once('|').map(|(_, d)| d.to_string()))
             .find(|d| d.starts_with(prefix))
@@ -468,15 +463,19 @@ impl FakeTelegram {
             .unwrap()
             .iter()
             .rev()
-            .filter(|(m, ..)| m == "sendmessage" || m == "editmessagetext" || m == "sendphoto")
-            .find(|(_, b, _)| {
-                b["chat_id"].as_i64() == Some(chat)
-                    || b.as_str()
-                        .is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string()))
-            })
+            .find(|(m, b, _)| with_buttons_to(m, b, chat))
             .map(|(_, b, _)| buttons_of(b))
             .unwrap_or_default()
     }
+}
+
+/// Whether a call sends or edits a message with buttons to `chat` (a JSON or multipart body).
+fn with_buttons_to(method: &str, body: &Value, chat: i64) -> bool {
+    matches!(method, "sendmessage" | "editmessagetext" | "sendphoto")
+        && (body["chat_id"].as_i64() == Some(chat)
+            || body
+                .as_str()
+                .is_some_and(|f| form_field(f, "chat_id") == Some(chat.to_string())))
 }
 
 /// (text, callback data) of every button in a request body (JSON or multipart).
