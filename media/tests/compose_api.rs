@@ -366,3 +366,83 @@ fn the_logo_is_where_the_preview_put_it_and_the_end_card_follows_the_speech() {
         "a control: the speech's frames are not the card"
     );
 }
+
+/// The logo in every format of one pass: each output's logo sits where a single compose of
+/// that format puts it, clear of that format's circle.
+#[test]
+fn the_logo_is_in_every_format_where_that_formats_own_compose_puts_it() {
+    use media::OutputFormat;
+    let dir = tempfile::tempdir().unwrap();
+    let (bg, th) = inputs(dir.path());
+    let logo = dir.path().join("logo.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xE01010:s=200x100,format=rgba",
+        "-frames:v",
+        "1",
+        logo.to_str().unwrap(),
+    ]);
+    let mut req = ComposeRequest::new(&bg, &th, dir.path().join("tall.mp4"));
+    req.width = 360;
+    req.height = 640;
+    req.position = media::Position::TopRight;
+    req.logo = Some(logo);
+    req.more_outputs = [(360, 360, "square.mp4"), (640, 360, "wide.mp4")]
+        .iter()
+        .map(|&(w, h, n)| OutputFormat::carried_from(&req, w, h, dir.path().join(n)))
+        .collect();
+    let report = compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    let red = image::RgbImage::from_pixel(640, 640, image::Rgb([0xE0, 0x10, 0x10]));
+    let mut outputs = vec![(
+        report.output.clone(),
+        report.width,
+        report.height,
+        report.logo.unwrap(),
+        report.circle,
+    )];
+    for m in &report.more_outputs {
+        outputs.push((
+            m.output.clone(),
+            m.width,
+            m.height,
+            m.logo.unwrap(),
+            m.circle,
+        ));
+    }
+    for (path, w, h, l, c) in outputs {
+        assert!(l.width as f64 <= w as f64 * 0.18 + 1.0);
+        assert!(l.x + l.width <= w && l.y + l.height <= h);
+        let apart = l.x + l.width <= c.x
+            || c.x + c.diameter <= l.x
+            || l.y + l.height <= c.y
+            || c.y + c.diameter <= l.y;
+        assert!(apart, "{path:?}: logo {l:?} over circle {c:?}");
+        let frame = frame_at(&path, 0.5, &path.with_extension("png"));
+        let region = (
+            l.x as u32 + 2,
+            l.y as u32 + 2,
+            l.width as u32 - 4,
+            l.height as u32 - 4,
+        );
+        let mad = region_mad(&frame, &red, region);
+        assert!(
+            mad < 25.0,
+            "{path:?}: the logo's pixels differ from its red by {mad:.1}"
+        );
+        // The same format composed alone puts it in the same place.
+        let mut alone = req.clone();
+        alone.more_outputs.clear();
+        alone.width = w;
+        alone.height = h;
+        alone.output = path.with_extension("alone.mp4");
+        if (w, h) != (360, 640) {
+            let carried = OutputFormat::carried_from(&req, w, h, &alone.output);
+            alone.position = carried.position;
+            alone.diameter = carried.diameter;
+        }
+        let single = compose(&alone, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+        assert_eq!(single.logo, Some(l), "{path:?}");
+    }
+}

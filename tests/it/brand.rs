@@ -174,7 +174,10 @@ async fn seller_flow(with_model: bool) {
     .unwrap();
     let services = harness::services(&e.db, e.dir.path(), std::sync::Arc::new(deliver));
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-    let rows = harness::run_jobs(&e.db, services, &ids).await;
+    // Two 720p videos with two formats and an end card each, while the rest of the suite
+    // shares the two cores: allowed minutes, not the default half minute.
+    let rows =
+        harness::run_jobs_within(&e.db, services, &ids, std::time::Duration::from_secs(240)).await;
     for row in &rows {
         assert_eq!(row.state.name(), "done", "{row:?}");
     }

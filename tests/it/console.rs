@@ -176,6 +176,17 @@ async fn an_operator_runs_the_business_from_the_console_in_a_real_browser() {
     // The video was made offline: it cost nothing, and the offline backend is named as the
     // provider that served it — the same finished job the state counts show.
     assert_eq!(b.text("#spend").await, "0 ₸");
+    // Every talking-head tier with its price and margin, as the quote prices it.
+    let tiers = b.text("#tiers").await;
+    for tier in reelforge::pricing::PriceTable::default_table().head_tiers() {
+        assert!(
+            tiers.contains(&format!(
+                "{} {} {}",
+                tier.name, tier.entry, tier.tokens_per_second
+            )),
+            "{tier:?} in {tiers}"
+        );
+    }
     let served = b.text("#by-entry").await;
     assert!(served.contains("local"), "{served}");
     let done = queue::all_jobs(&db)

@@ -140,6 +140,14 @@ pub async fn overview(
             table { tr { th { "class" } th { "provider" } th { "jobs" } }
                 @for ((class, provider), n) in &failures { tr { td { (class) } td { (provider) } td { (n) } } } }
         }
+        h2 { "Talking-head tiers" }
+        table id="tiers" { tr { th { "tier" } th { "model" } th { "₸ per second" } th { "cost per second" } th { "margin" } }
+            @for t in s.prices.head_tiers() {
+                @let cost = t.cost_usd_per_second * s.prices.kzt_per_usd;
+                tr { td { (t.name) } td { (t.entry) } td { (t.tokens_per_second) } td { (format!("{cost:.1} ₸")) }
+                     td { @if t.tokens_per_second > 0 { (format!("{:.0} %", (t.tokens_per_second as f64 - cost) * 100.0 / t.tokens_per_second as f64)) } @else { "—" } } }
+            }
+        }
         h2 { "Orders served by each provider" }
         @if by_entry.is_empty() { p class="muted" { "no finished jobs in this period" } } @else {
             table id="by-entry" { tr { th { "chain entry" } th { "orders" } th { "₸ in" } th { "₸ spent" } th { "margin" } }

@@ -178,10 +178,20 @@ pub fn spawn_worker_with_lease(
 /// Runs one worker until every job is done or failed (snoozed jobs are brought forward) and
 /// returns their final rows.
 pub async fn run_jobs(db: &Db, services: impl Into<Arc<Services>>, jobs: &[i64]) -> Vec<JobRow> {
+    run_jobs_within(db, services, jobs, Duration::from_secs(30)).await
+}
+
+/// [`run_jobs`] allowing each job `patience` (heavy jobs on the suite's two shared cores).
+pub async fn run_jobs_within(
+    db: &Db,
+    services: impl Into<Arc<Services>>,
+    jobs: &[i64],
+    patience: Duration,
+) -> Vec<JobRow> {
     let (stop, worker) = spawn_worker(db, services, 2);
     let mut rows = Vec::new();
     for id in jobs {
-        crate::common::eventually(Duration::from_secs(30), || async {
+        crate::common::eventually(patience, || async {
             let row = queue::job(db, *id).await.unwrap().unwrap();
             if row.state == JobState::Snoozed {
                 queue::bring_forward(db, *id).await.unwrap();
