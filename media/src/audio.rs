@@ -167,6 +167,16 @@ const DUCK_RELEASE_S: f32 = 0.3;
 /// The voice level (after its normalisation) from which the background is fully ducked.
 const DUCK_FULL_AT: f32 = 0.05;
 
+/// Fades the track linearly to silence from frame `from` to its end (nothing before it).
+pub fn fade_out_from(track: &mut Stereo, from: usize) {
+    let start = (2 * from).min(track.samples.len());
+    let len = ((track.samples.len() - start) / 2).max(1) as f32;
+    for (n, pair) in track.samples[start..].chunks_mut(2).enumerate() {
+        let gain = 1.0 - n as f32 / len;
+        pair.iter_mut().for_each(|s| *s *= gain);
+    }
+}
+
 /// The output soundtrack: `frames` stereo frames of the voice (normalised) plus the background
 /// looped to length at `bg_volume`, ducked by [`DUCK_DB`] under the voice (an envelope
 /// follower on the voice, ~50 ms attack, ~300 ms release) and back in the pauses, limited to
@@ -368,6 +378,22 @@ pub fn speech_segments(voice: &Stereo) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fade_leaves_the_speech_and_ends_in_silence() {
+        let mut t = Stereo {
+            samples: vec![0.5; 2 * 100],
+        };
+        fade_out_from(&mut t, 60);
+        assert!(
+            t.samples[..120].iter().all(|s| *s == 0.5),
+            "the speech is untouched"
+        );
+        assert_eq!(t.samples[120], 0.5, "the fade starts at full level");
+        assert!(t.samples[198].abs() < 0.02, "and ends near silence");
+        assert!(t.samples[150] < t.samples[130]);
+        fade_out_from(&mut t, 500); // past the end: nothing to do, no panic
+    }
 
     #[test]
     fn speech_segments_find_the_words_and_the_pause() {

@@ -6,25 +6,25 @@
 //! feeds the encoder, so both cores stay busy.
 use crate::audio::speech_segments;
 use crate::audio::{
-    decode_audio, mix_soundtrack, normalize_loudness, Loudness, Stereo, SAMPLE_RATE,
+    decode_audio, fade_out_from, mix_soundtrack, normalize_loudness, Loudness, Stereo, SAMPLE_RATE,
 };
-use crate::brand::{check_end_card, end_card_picture, logo_sprite, EndCard, LogoRect, Sprite};
-use crate::caption_track::{CaptionBox, CaptionTrack, TrackLayout, DEFAULT_ACCENT};
-use crate::captions::{estimate_word_timings, phrases_from_words, CaptionStyle, Phrase, TimedWord};
+use crate::brand::{check_end_card, end_card_picture, logo_sprite, Sprite};
+use crate::caption_track::{CaptionTrack, TrackLayout};
+use crate::captions::{estimate_word_timings, phrases_from_words, Phrase};
 use crate::encode::{video_bitrate_ceiling, AudioFeed, EncodeSettings, Mp4Writer, OUTPUT_FPS};
 use crate::error::{InputProblem, MediaError, Result};
 use crate::facetrack::{track_faces_in_video, VideoFaces};
-use crate::layout::{
-    carry_position, check_output_size, default_diameter, place_circle, Area, CircleRect, Position,
-    SafeZone,
-};
-use crate::overlay::{CircleOverlay, Ring};
+use crate::layout::{check_output_size, default_diameter, place_circle, Area, CircleRect};
+use crate::overlay::CircleOverlay;
 use crate::thumb::write_thumbnail;
 use crate::track::{CropSquare, FaceTrack};
 use crate::video_in::{spawn_background_reader, FrameFit, VideoReader};
 use crate::yuv::Yuv420;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+pub use crate::compose_spec::{
+    Captions, ComposeReport, ComposeRequest, OutputFormat, OutputReport, StageTime, TrackSummary,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -33,212 +33,6 @@ use std::time::Instant;
 /// YouTube normalise to).
 pub const TARGET_LUFS: f64 = -14.0;
 pub const MAX_TRUE_PEAK_DB: f64 = -1.0;
-
-#[derive(Debug, Clone)]
-pub enum Captions {
-    /// A script spread over the speech in short phrases.
-    Script(String),
-    /// Word timings (from TTS) that time each phrase.
-    Words(Vec<TimedWord>),
-}
-
-#[derive(Debug, Clone)]
-pub struct ComposeRequest {
-    pub background: PathBuf,
-    pub talking_head: PathBuf,
-    pub voice: Option<PathBuf>,
-    pub captions: Option<Captions>,
-    pub caption_style: CaptionStyle,
-    /// The karaoke highlight's colour (RGB).
-    pub caption_accent: (u8, u8, u8),
-    /// The platform interface captions and the circle keep clear of (portrait frames).
-    pub safe_zone: SafeZone,
-    pub width: usize,
-    pub height: usize,
-    pub position: Position,
-    pub diameter: Option<usize>,
-    pub ring: Option<Ring>,
-    pub bg_volume: f32,
-    pub max_bytes: u64,
-    pub crf: u8,
-    pub preset: String,
-    pub output: PathBuf,
-    /// Where the JPEG thumbnail goes (default: the output path with `.jpg`).
-    pub thumbnail: Option<PathBuf>,
-    pub try_gpu_encoder: bool,
-    /// Draw the talking head in its circle (false: the background alone, with the voice and
-    /// captions — the "talking head" format passes the head itself as the background).
-    pub circle: bool,
-    /// More formats of the same composite, made in the same pass: the background and the head
-    /// are decoded once, the face tracked once, the audio mixed once; each format gets its own
-    /// scaling, circle, captions (inside its own safe area) and encoder. Reported in
-    /// [`ComposeReport::more_outputs`].
-    pub more_outputs: Vec<OutputFormat>,
-    /// The brand's logo (PNG with alpha, or JPEG) on every frame of every output.
-    pub logo: Option<PathBuf>,
-    /// A card after the speech (see [`EndCard`]): the video lasts the speech and the card.
-    pub end_card: Option<EndCard>,
-}
-
-/// One more output of a [`ComposeRequest`]: its frame size, where its circle sits and its files.
-#[derive(Debug, Clone)]
-pub struct OutputFormat {
-    pub width: usize,
-    pub height: usize,
-    pub position: Position,
-    pub diameter: Option<usize>,
-    pub output: PathBuf,
-    /// Where its JPEG thumbnail goes (default: the output path with `.jpg`).
-    pub thumbnail: Option<PathBuf>,
-}
-
-impl OutputFormat {
-    /// A `width`×`height` output with the default circle in the bottom-left corner.
-    pub fn new(width: usize, height: usize, output: impl Into<PathBuf>) -> Self {
-        Self {
-            width,
-            height,
-            position: Position::BottomLeft,
-            diameter: None,
-            output: output.into(),
-            thumbnail: None,
-        }
-    }
-
-    /// A `width`×`height` output whose circle is where `req`'s is: a named position stays
-    /// named (it lands in the same corner of this format's safe area), a chosen diameter is
-    /// scaled with the width, and an `X,Y` spot keeps the circle's centre at the same fraction
-    /// of the frame (pulled inside the frame when the format is narrower).
-    pub fn carried_from(
-        req: &ComposeRequest,
-        width: usize,
-        height: usize,
-        output: impl Into<PathBuf>,
-    ) -> Self {
-        let old_d = req
-            .diameter
-            .unwrap_or_else(|| default_diameter(req.width, req.height));
-        let scale = width as f64 / req.width.max(1) as f64;
-        let new_d = ((old_d as f64 * scale) as usize)
-            .min(width.min(height))
-            .max(16);
-        let position = carry_position(
-            req.position,
-            (req.width, req.height, old_d),
-            (width, height, new_d),
-        );
-        let diameter = match req.position {
-            // An exact spot needs an exact size: the first format's, scaled.
-            Position::At { .. } => Some(new_d),
-            _ => req.diameter.map(|_| new_d),
-        };
-        Self {
-            width,
-            height,
-            position,
-            diameter,
-            output: output.into(),
-            thumbnail: None,
-        }
-    }
-}
-
-impl ComposeRequest {
-    pub fn new(
-        background: impl Into<PathBuf>,
-        talking_head: impl Into<PathBuf>,
-        output: impl Into<PathBuf>,
-    ) -> Self {
-        Self {
-            background: background.into(),
-            talking_head: talking_head.into(),
-            voice: None,
-            captions: None,
-            caption_style: CaptionStyle::Classic,
-            caption_accent: DEFAULT_ACCENT,
-            safe_zone: SafeZone::Reels,
-            width: 720,
-            height: 1280,
-            position: Position::BottomLeft,
-            diameter: None,
-            ring: None,
-            bg_volume: 0.15,
-            max_bytes: 50 * 1024 * 1024,
-            crf: 23,
-            preset: "veryfast".into(),
-            output: output.into(),
-            thumbnail: None,
-            try_gpu_encoder: false,
-            circle: true,
-            more_outputs: Vec::new(),
-            logo: None,
-            end_card: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StageTime {
-    pub stage: &'static str,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TrackSummary {
-    pub samples: usize,
-    pub detections: usize,
-    pub fallback_center: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ComposeReport {
-    pub output: PathBuf,
-    pub thumbnail: PathBuf,
-    pub width: usize,
-    pub height: usize,
-    pub duration_s: f64,
-    pub frames: u64,
-    pub size_bytes: u64,
-    pub encoder: &'static str,
-    /// How the background was decoded: `nvdec`, or `cpu` (with why, when the GPU is off or
-    /// absent).
-    pub decoder: String,
-    pub circle: CircleRect,
-    pub caption_style: CaptionStyle,
-    pub safe_zone: SafeZone,
-    /// The free area captions and the circle were placed in.
-    pub safe_area: Area,
-    pub captions: Vec<Phrase>,
-    /// Where each phrase's caption block rests on the frame.
-    pub caption_boxes: Vec<CaptionBox>,
-    pub face_track: TrackSummary,
-    pub background_looped: bool,
-    /// The mix's loudness before and after normalisation (`None`: a silent track).
-    pub loudness: Option<Loudness>,
-    /// 1, or 2–3 when the first result was over the size cap and was made again aiming lower.
-    pub passes: u32,
-    pub stages: Vec<StageTime>,
-    /// The request's [`ComposeRequest::more_outputs`], in order.
-    pub more_outputs: Vec<OutputReport>,
-    /// Where the logo went (none without one).
-    pub logo: Option<LogoRect>,
-    /// The end card's seconds at the end of `duration_s` (0 without one).
-    pub end_card_s: f64,
-}
-
-/// What one of the [`ComposeRequest::more_outputs`] became.
-#[derive(Debug, Clone, Serialize)]
-pub struct OutputReport {
-    pub output: PathBuf,
-    pub thumbnail: PathBuf,
-    pub width: usize,
-    pub height: usize,
-    pub size_bytes: u64,
-    pub circle: CircleRect,
-    pub safe_area: Area,
-    pub caption_boxes: Vec<CaptionBox>,
-    pub logo: Option<LogoRect>,
-}
 
 /// Progress is reported as (frames done, frames in total).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Sync);
@@ -482,8 +276,6 @@ fn prepare<'a>(
         None => decode_audio(&req.talking_head)?,
     };
     let voice = voice.filter(|v| v.frames() > 0);
-    // The background's own sound is a bonus: a damaged audio track is left out, not fatal.
-    let bg_audio = decode_audio(&req.background).ok().flatten();
     let duration = voice
         .as_ref()
         .map(Stereo::duration_s)
@@ -502,41 +294,8 @@ fn prepare<'a>(
         .as_ref()
         .map_or(0, |c| (c.seconds * f64::from(OUTPUT_FPS)).round() as u64);
     let frames = speech_frames + end_frames;
-    let seconds = frames as f64 / f64::from(OUTPUT_FPS);
-    let per_frame = SAMPLE_RATE as usize / OUTPUT_FPS as usize;
-    let audio_frames = frames as usize * per_frame;
-    let mut soundtrack = mix_soundtrack(
-        voice.as_ref(),
-        bg_audio.as_ref(),
-        req.bg_volume,
-        audio_frames,
-    );
-    // Under the end card the background's sound fades out.
-    let fade_from = speech_frames as usize * per_frame;
-    let fade_len = (audio_frames - fade_from).max(1) as f32;
-    for (n, pair) in soundtrack.samples[2 * fade_from..]
-        .chunks_mut(2)
-        .enumerate()
-    {
-        let gain = 1.0 - n as f32 / fade_len;
-        pair.iter_mut().for_each(|s| *s *= gain);
-    }
-    // Delivered at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
-    let loudness = normalize_loudness(&mut soundtrack, TARGET_LUFS, MAX_TRUE_PEAK_DB);
-    let max_video_bps = video_bitrate_ceiling(req.max_bytes, seconds)?;
-    let settings = targets
-        .iter()
-        .map(|t| EncodeSettings {
-            width: t.width,
-            height: t.height,
-            fps: OUTPUT_FPS,
-            crf: req.crf,
-            preset: req.preset.clone(),
-            max_video_bps,
-            // MEDIA_GPU=auto: NVENC where the device has one (tried once per process).
-            try_nvenc: req.try_gpu_encoder || crate::gpu::nvenc_usable(),
-        })
-        .collect();
+    let (soundtrack, loudness) = soundtrack(req, voice.as_ref(), (speech_frames, frames));
+    let settings = encode_settings(req, targets, frames as f64 / f64::from(OUTPUT_FPS))?;
     stages.done("audio");
 
     // Without a circle nobody looks at the face: no tracking.
@@ -555,31 +314,7 @@ fn prepare<'a>(
         Some(Captions::Words(w)) => phrases_from_words(w, req.caption_style),
         None => Vec::new(),
     };
-    let captions = targets
-        .iter()
-        .map(|t| {
-            CaptionTrack::build(
-                &phrases,
-                &TrackLayout {
-                    style: req.caption_style,
-                    accent: req.caption_accent,
-                    width: t.width,
-                    height: t.height,
-                    area: t.area,
-                    // Without a circle, captions only mind the safe area.
-                    circle: if req.circle {
-                        t.circle
-                    } else {
-                        CircleRect {
-                            x: 0,
-                            y: t.height,
-                            diameter: 0,
-                        }
-                    },
-                },
-            )
-        })
-        .collect();
+    let captions = caption_tracks(req, targets, &phrases);
     stages.done("captions");
     Ok(Prepared {
         req,
@@ -594,6 +329,78 @@ fn prepare<'a>(
         loudness,
         settings,
     })
+}
+
+/// The mix of `frames` frames: the voice over the background's own sound (a damaged track of
+/// the background's is left out, not fatal), fading out under the end card from
+/// `speech_frames` on, at the loudness the platforms normalise to (−14 LUFS, ≤ −1 dBTP).
+fn soundtrack(
+    req: &ComposeRequest,
+    voice: Option<&Stereo>,
+    (speech_frames, frames): (u64, u64),
+) -> (Stereo, Option<Loudness>) {
+    let bg_audio = decode_audio(&req.background).ok().flatten();
+    let per_frame = SAMPLE_RATE as usize / OUTPUT_FPS as usize;
+    let mut mix = mix_soundtrack(
+        voice,
+        bg_audio.as_ref(),
+        req.bg_volume,
+        frames as usize * per_frame,
+    );
+    fade_out_from(&mut mix, speech_frames as usize * per_frame);
+    let loudness = normalize_loudness(&mut mix, TARGET_LUFS, MAX_TRUE_PEAK_DB);
+    (mix, loudness)
+}
+
+/// Each target's encoder settings under the bitrate ceiling of `seconds` within the cap.
+fn encode_settings(
+    req: &ComposeRequest,
+    targets: &[Target],
+    seconds: f64,
+) -> Result<Vec<EncodeSettings>> {
+    let max_video_bps = video_bitrate_ceiling(req.max_bytes, seconds)?;
+    Ok(targets
+        .iter()
+        .map(|t| EncodeSettings {
+            width: t.width,
+            height: t.height,
+            fps: OUTPUT_FPS,
+            crf: req.crf,
+            preset: req.preset.clone(),
+            max_video_bps,
+            // MEDIA_GPU=auto: NVENC where the device has one (tried once per process).
+            try_nvenc: req.try_gpu_encoder || crate::gpu::nvenc_usable(),
+        })
+        .collect())
+}
+
+/// Each target's captions, clear of its circle (without a circle, of its safe area only).
+fn caption_tracks(
+    req: &ComposeRequest,
+    targets: &[Target],
+    phrases: &[Phrase],
+) -> Vec<CaptionTrack> {
+    targets
+        .iter()
+        .map(|t| {
+            let no_circle = CircleRect {
+                x: 0,
+                y: t.height,
+                diameter: 0,
+            };
+            CaptionTrack::build(
+                phrases,
+                &TrackLayout {
+                    style: req.caption_style,
+                    accent: req.caption_accent,
+                    width: t.width,
+                    height: t.height,
+                    area: t.area,
+                    circle: if req.circle { t.circle } else { no_circle },
+                },
+            )
+        })
+        .collect()
 }
 
 /// The output's folder must exist: say so before any work, naming the path.

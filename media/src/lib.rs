@@ -12,6 +12,7 @@ mod caption_image;
 mod caption_track;
 mod captions;
 mod compose;
+mod compose_spec;
 mod deliverable;
 mod encode;
 mod error;

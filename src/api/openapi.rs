@@ -48,8 +48,6 @@ pub fn build(prices: &PriceTable) -> Value {
     schemas.insert("ProductRequest".into(), product_request_schema());
     let campaign = schema!(CampaignView, "Campaign");
     schemas.insert("CampaignRequest".into(), campaign_request_schema(prices));
-    let campaign_req = json!({"$ref": "#/components/schemas/CampaignRequest"});
-    let product_req = json!({"$ref": "#/components/schemas/ProductRequest"});
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
     }
@@ -61,20 +59,10 @@ pub fn build(prices: &PriceTable) -> Value {
                               "field": {"type": "string", "description": "422 invalid-field: the spec field that cannot be used"}},
                "required": ["type", "title", "status"]}),
     );
-    let ok = |schema: &Value, what: &str| json!({"description": what, "content": {"application/json": {"schema": schema}}});
-    let problem = |what: &str| json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    let common = |mut r: Value| {
-        r["400"] = problem("A malformed request");
-        r["401"] = problem("No valid API key");
-        r["403"] = problem("The account may not use the API");
-        r["429"] = problem("Too many requests (Retry-After says when to try again)");
-        r["default"] = problem("An error");
-        r
-    };
-    let job_id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
-    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": job_id}]);
+    let id_param = id_param();
+    let job_id = id_param[0]["schema"].clone();
     let not_found = problem("No such job of yours");
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "reelforge API", "version": "1",
                  "description": "Order AI video ads: upload files, create jobs from a JobSpec, get the result. Jobs are charged in tokens from the same balance as the Telegram bot. Auth: `Authorization: Bearer rf_…` (make a key with /api in the bot)."},
@@ -110,31 +98,6 @@ pub fn build(prices: &PriceTable) -> Value {
                 "parameters": [id_param[0].clone(), {"name": "format", "in": "query", "schema": {"type": "string", "enum": crate::jobs::layout::FORMATS}}],
                 "responses": common(json!({"200": {"description": "The file", "content": {"video/mp4": {}, "image/png": {}}}, "303": {"description": "Presigned URL in Location"},
                                            "404": not_found, "409": problem("Not finished, or it made no file")}))}},
-            "/v1/campaigns": {
-                "post": {"summary": "Order up to three variants of a UGC ad (different scripts — yours, or written from a product — the same video settings and formats): one quote, each variant its own job, refunded alone when it fails (Idempotency-Key: a repeat returns the first campaign)",
-                         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
-                         "requestBody": {"required": true, "content": {"application/json": {"schema": campaign_req}}},
-                         "responses": common(json!({"201": ok(&campaign, "Ordered and charged"), "200": ok(&campaign, "The campaign made earlier with this Idempotency-Key"),
-                             "402": problem("Not enough tokens for every variant: nothing was taken"),
-                             "422": problem("A field the pipeline cannot use (as a job's), a product that is not yours, or an Idempotency-Key used with another request: nothing was taken")}))}},
-            "/v1/campaigns/{id}": {
-                "get": {"summary": "A campaign and its variants' jobs", "parameters": id_param, "responses": common(json!({"200": ok(&campaign, "The campaign"), "404": problem("No such campaign of yours")}))}},
-            "/v1/products": {
-                "post": {"summary": "Read a product from a shop link (schema.org JSON-LD, OpenGraph, microdata), or keep one you describe",
-                         "requestBody": {"required": true, "content": {"application/json": {"schema": product_req}}},
-                         "responses": common(json!({"201": ok(&product, "Kept"),
-                             "422": problem("The link cannot be used (not public) or read (unreachable, not HTML, over 3 MB, over 10 s), the page describes no product, or a field cannot be used")}))},
-                "get": {"summary": "Your products, newest first",
-                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
-                        "responses": common(json!({"200": ok(&products, "A page")}))}},
-            "/v1/products/{id}": {
-                "get": {"summary": "One product", "parameters": id_param, "responses": common(json!({"200": ok(&product, "The product"), "404": problem("No such product of yours")}))}},
-            "/v1/products/{id}/scripts": {
-                "post": {"summary": "Three ad scripts with different hooks (the chat model, or templates), free of charge",
-                         "parameters": id_param,
-                         "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
-                             "properties": {"language": {"enum": ["ru", "kk", "en"]}}}}}},
-                         "responses": common(json!({"200": ok(&scripts, "Three scripts"), "404": problem("No such product of yours")}))}},
             "/v1/balance": {"get": {"summary": "Your token balance", "responses": common(json!({"200": ok(&balance, "Balance")}))}},
             "/v1/prices": {"get": {"summary": "Prices in tokens", "responses": common(json!({"200": {"description": "The price table", "content": {"application/json": {"schema": {"type": "object"}}}}}))}},
             "/v1/webhook": {
@@ -155,7 +118,11 @@ pub fn build(prices: &PriceTable) -> Value {
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "created_ms": {"type": "integer"}, "data": job}}}}},
                 "responses": {"200": {"description": "Received"}}}}
         }
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(shop_paths(&product, &products, &scripts, &campaign));
+    }
+    doc
 }
 
 /// `POST /v1/products`: a link alone, or a description (the handler checks the same).
@@ -192,4 +159,68 @@ fn campaign_request_schema(prices: &PriceTable) -> Value {
                         "variants": {"type": "integer", "minimum": 1, "maximum": max, "default": 2},
                         "script_language": {"enum": crate::products::scripts::LANGUAGES}}}
     ]})
+}
+
+fn ok(schema: &Value, what: &str) -> Value {
+    json!({"description": what, "content": {"application/json": {"schema": schema}}})
+}
+
+fn problem(what: &str) -> Value {
+    json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+/// The answers every operation may give besides its own.
+fn common(mut r: Value) -> Value {
+    r["400"] = problem("A malformed request");
+    r["401"] = problem("No valid API key");
+    r["403"] = problem("The account may not use the API");
+    r["429"] = problem("Too many requests (Retry-After says when to try again)");
+    r["default"] = problem("An error");
+    r
+}
+
+/// The `{id}` path parameter (a positive 64-bit integer).
+fn id_param() -> Value {
+    let id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
+    json!([{"name": "id", "in": "path", "required": true, "schema": id}])
+}
+
+/// Products from shop links, their scripts and campaigns of variants.
+fn shop_paths(
+    product: &Value,
+    products: &Value,
+    scripts: &Value,
+    campaign: &Value,
+) -> serde_json::Map<String, Value> {
+    let id_param = id_param();
+    let campaign_req = json!({"$ref": "#/components/schemas/CampaignRequest"});
+    let product_req = json!({"$ref": "#/components/schemas/ProductRequest"});
+    let paths = json!({
+            "/v1/campaigns": {
+                "post": {"summary": "Order up to three variants of a UGC ad (different scripts — yours, or written from a product — the same video settings and formats): one quote, each variant its own job, refunded alone when it fails (Idempotency-Key: a repeat returns the first campaign)",
+                         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": campaign_req}}},
+                         "responses": common(json!({"201": ok(campaign, "Ordered and charged"), "200": ok(campaign, "The campaign made earlier with this Idempotency-Key"),
+                             "402": problem("Not enough tokens for every variant: nothing was taken"),
+                             "422": problem("A field the pipeline cannot use (as a job's), a product that is not yours, or an Idempotency-Key used with another request: nothing was taken")}))}},
+            "/v1/campaigns/{id}": {
+                "get": {"summary": "A campaign and its variants' jobs", "parameters": id_param, "responses": common(json!({"200": ok(campaign, "The campaign"), "404": problem("No such campaign of yours")}))}},
+            "/v1/products": {
+                "post": {"summary": "Read a product from a shop link (schema.org JSON-LD, OpenGraph, microdata), or keep one you describe",
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": product_req}}},
+                         "responses": common(json!({"201": ok(product, "Kept"),
+                             "422": problem("The link cannot be used (not public) or read (unreachable, not HTML, over 3 MB, over 10 s), the page describes no product, or a field cannot be used")}))},
+                "get": {"summary": "Your products, newest first",
+                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                        "responses": common(json!({"200": ok(products, "A page")}))}},
+            "/v1/products/{id}": {
+                "get": {"summary": "One product", "parameters": id_param, "responses": common(json!({"200": ok(product, "The product"), "404": problem("No such product of yours")}))}},
+            "/v1/products/{id}/scripts": {
+                "post": {"summary": "Three ad scripts with different hooks (the chat model, or templates), free of charge",
+                         "parameters": id_param,
+                         "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                             "properties": {"language": {"enum": ["ru", "kk", "en"]}}}}}},
+                         "responses": common(json!({"200": ok(scripts, "Three scripts"), "404": problem("No such product of yours")}))}}
+    });
+    paths.as_object().cloned().unwrap_or_default()
 }

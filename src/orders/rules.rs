@@ -438,6 +438,65 @@ mod tests {
             field(ugc_spec(|p| p.layout.circle_size = Some("xl".into()))),
             Some("circle_size")
         );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("../../etc".into()))),
+            Some("voice")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("openai:coral".into()))),
+            None
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.voice = Some("21m00Tcm4TlvDq8ikWAM".into()))),
+            None
+        );
+        assert_eq!(field(ugc_spec(|p| p.language = "ru+f3".into())), None);
+        assert_eq!(
+            field(ugc_spec(|p| p.language = "-v evil".into())),
+            Some("language")
+        );
+        assert_eq!(
+            field(ugc_spec(|p| p.script = "x".repeat(301))),
+            Some("script")
+        );
+        assert_eq!(field(ugc_spec(|p| p.script = "  ".into())), Some("script"));
+        assert_eq!(
+            field(ugc_spec(|p| p.force_recompose = true)),
+            Some("force_recompose")
+        );
+        let video = |tier: &str, seconds: u32, size: &str| {
+            JobSpec::TextToVideo(GenerateParams {
+                prompt: "a cat".into(),
+                tier: tier.into(),
+                seconds,
+                size: size.into(),
+                image: None,
+                improve_prompt: false,
+            })
+        };
+        assert_eq!(field(video("fast", 8, "720x1280")), None);
+        assert_eq!(field(video("fast", 7, "720x1280")), Some("seconds"));
+        assert_eq!(field(video("fast", 8, "1080x1920")), Some("tier"));
+        assert_eq!(field(video("gold", 8, "720x1280")), Some("tier"));
+        assert_eq!(field(video("fast", 8, "big")), Some("size"));
+        // A size that would be priced as 720p but made larger is not offered.
+        assert_eq!(field(video("quality", 8, "1080X1920")), Some("size"));
+        assert_eq!(field(video("quality", 8, "1078x1918")), Some("size"));
+        assert_eq!(field(video("quality", 8, "1080x1920")), None);
+        // The head alone (no background) is placed too.
+        assert_eq!(
+            field(ugc_spec(|p| {
+                p.background = None;
+                p.layout.position = "700,1200".into();
+            })),
+            Some("position")
+        );
+    }
+
+    #[test]
+    fn formats_and_the_brand_are_checked_by_name() {
+        let prices = PriceTable::default_table();
+        let field = |spec: JobSpec| check(&spec, &prices).err().map(|e| e.field);
         for bad in [
             vec!["2:3"],
             vec!["1:1", "1:1"],
@@ -498,59 +557,6 @@ mod tests {
                 |b| b.end_card.as_mut().unwrap().price = Some("9".repeat(31))
             )),
             Some("price")
-        );
-        assert_eq!(
-            field(ugc_spec(|p| p.voice = Some("../../etc".into()))),
-            Some("voice")
-        );
-        assert_eq!(
-            field(ugc_spec(|p| p.voice = Some("openai:coral".into()))),
-            None
-        );
-        assert_eq!(
-            field(ugc_spec(|p| p.voice = Some("21m00Tcm4TlvDq8ikWAM".into()))),
-            None
-        );
-        assert_eq!(field(ugc_spec(|p| p.language = "ru+f3".into())), None);
-        assert_eq!(
-            field(ugc_spec(|p| p.language = "-v evil".into())),
-            Some("language")
-        );
-        assert_eq!(
-            field(ugc_spec(|p| p.script = "x".repeat(301))),
-            Some("script")
-        );
-        assert_eq!(field(ugc_spec(|p| p.script = "  ".into())), Some("script"));
-        assert_eq!(
-            field(ugc_spec(|p| p.force_recompose = true)),
-            Some("force_recompose")
-        );
-        let video = |tier: &str, seconds: u32, size: &str| {
-            JobSpec::TextToVideo(GenerateParams {
-                prompt: "a cat".into(),
-                tier: tier.into(),
-                seconds,
-                size: size.into(),
-                image: None,
-                improve_prompt: false,
-            })
-        };
-        assert_eq!(field(video("fast", 8, "720x1280")), None);
-        assert_eq!(field(video("fast", 7, "720x1280")), Some("seconds"));
-        assert_eq!(field(video("fast", 8, "1080x1920")), Some("tier"));
-        assert_eq!(field(video("gold", 8, "720x1280")), Some("tier"));
-        assert_eq!(field(video("fast", 8, "big")), Some("size"));
-        // A size that would be priced as 720p but made larger is not offered.
-        assert_eq!(field(video("quality", 8, "1080X1920")), Some("size"));
-        assert_eq!(field(video("quality", 8, "1078x1918")), Some("size"));
-        assert_eq!(field(video("quality", 8, "1080x1920")), None);
-        // The head alone (no background) is placed too.
-        assert_eq!(
-            field(ugc_spec(|p| {
-                p.background = None;
-                p.layout.position = "700,1200".into();
-            })),
-            Some("position")
         );
     }
 }

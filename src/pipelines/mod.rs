@@ -5,6 +5,7 @@
 //! pipeline ends with an MP4, a thumbnail and its metadata in storage and the delivery step
 //! (`delivery`), run by whichever process runs the job; a delivery refused for good fails the
 //! job and it is refunded once.
+mod brand;
 pub mod character;
 pub mod delivery;
 pub mod fal_chain;

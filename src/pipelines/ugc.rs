@@ -26,7 +26,7 @@ pub async fn run(
     // The brand's files are read as the composite will read them before the speech and the
     // talking head are bought: a file that cannot be used ends the job with nothing spent.
     if ctx.checkpoints().talking_head.is_none() {
-        check_brand(s, &p, &scratch).await?;
+        super::brand::check(s, &p, &scratch).await?;
     }
 
     let voice_key = match ctx.checkpoints().voice.clone() {
@@ -375,7 +375,7 @@ async fn composite(
         req.ring = placed.ring;
         req.caption_style = placed.caption_style;
         req.safe_zone = placed.safe_zone;
-        brand_into(s, p, &mut req, scratch).await?;
+        super::brand::into_request(s, p, &mut req, scratch).await?;
         // More formats in the same pass, each placed as the rules checked it.
         for (format, fw, fh) in p.layout.more_outputs((w, h)) {
             let placed = p
@@ -471,88 +471,9 @@ fn tier_chain(s: &Services, p: &UgcParams) -> Vec<fal_chain::ChainEntry> {
         .collect()
 }
 
-/// The order's logo and end-card photo, fetched and read as the compositor reads them.
-async fn check_brand(s: &Services, p: &UgcParams, scratch: &Scratch) -> Result<(), StepError> {
-    let Some(brand) = &p.brand else {
-        return Ok(());
-    };
-    let mut logo = None;
-    if let Some(key) = &brand.logo {
-        let path = scratch.file("check-logo");
-        s.storage.get_to_file(key, &path).await?;
-        logo = Some(path);
-    }
-    let mut photo = None;
-    if let Some(key) = brand.end_card.as_ref().and_then(|c| c.photo.as_ref()) {
-        let path = scratch.file("check-photo");
-        s.storage.get_to_file(key, &path).await?;
-        photo = Some(path);
-    }
-    if let Some(path) = &logo {
-        if std::fs::metadata(path).map_or(0, |m| m.len())
-            > crate::orders::rules::MAX_LOGO_BYTES as u64
-        {
-            return Err(StepError::Fail(
-                ErrorClass::BadUserInput,
-                "the logo is larger than 2 MB".into(),
-            ));
-        }
-    }
-    tokio::task::spawn_blocking(move || media::check_brand_files(logo.as_deref(), photo.as_deref()))
-        .await
-        .map_err(|e| StepError::Fail(ErrorClass::Transient, e.to_string()))?
-        .map_err(composite_error)
-}
-
-/// The brand of the order into the compose request: the logo and the end card's photo
-/// fetched, the accent set.
-async fn brand_into(
-    s: &Services,
-    p: &UgcParams,
-    req: &mut media::ComposeRequest,
-    scratch: &Scratch,
-) -> Result<(), StepError> {
-    let Some(brand) = &p.brand else {
-        return Ok(());
-    };
-    if let Some(key) = &brand.logo {
-        let path = scratch.file("logo");
-        s.storage.get_to_file(key, &path).await?;
-        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-        if bytes > crate::orders::rules::MAX_LOGO_BYTES as u64 {
-            return Err(StepError::Fail(
-                ErrorClass::BadUserInput,
-                "the logo is larger than 2 MB".into(),
-            ));
-        }
-        req.logo = Some(path);
-    }
-    if let Some(accent) = brand.accent.as_deref().and_then(media::parse_hex_color) {
-        req.caption_accent = accent;
-    }
-    if let Some(card) = &brand.end_card {
-        let photo = match &card.photo {
-            Some(key) => {
-                let path = scratch.file("end-card-photo");
-                s.storage.get_to_file(key, &path).await?;
-                Some(path)
-            }
-            None => None,
-        };
-        req.end_card = Some(media::EndCard {
-            photo,
-            title: card.title.clone(),
-            price: card.price.clone(),
-            call_to_action: card.call_to_action.clone(),
-            seconds: card.seconds,
-        });
-    }
-    Ok(())
-}
-
 /// A media error of the composite by its type: the user's file or a value that cannot be
 /// used is bad input (the message says which file and why), anything else is retried.
-fn composite_error(e: media::MediaError) -> StepError {
+pub(super) fn composite_error(e: media::MediaError) -> StepError {
     if e.is_bad_input() {
         StepError::Fail(ErrorClass::BadUserInput, e.to_string())
     } else {

@@ -45,7 +45,7 @@ async fn seller_flow(with_model: bool) {
     let (shop, _) = crate::products::shop().await;
     let mut app = e.app();
     if with_model {
-        let (url, _) = crate::products::chat_model().await;
+        let (url, _) = crate::product_scripts::chat_model().await;
         app.scripts = std::sync::Arc::new(reelforge::products::scripts::ScriptWriter {
             model: Some(reelforge::providers::llm::ChatModel::new(
                 reqwest::Client::new(),

@@ -41,6 +41,7 @@ mod orders;
 mod phone_inputs;
 mod pipelines;
 mod product;
+mod product_scripts;
 mod products;
 mod provider_chains;
 mod providers;

@@ -292,20 +292,8 @@ pub async fn on_button(
             },
             UgcButton::Voice(value),
         ) => ask_script(ctx, background, character, value).await?,
-        (mut state @ Dialogue::UgcConfirm { .. }, UgcButton::HeadTier(tier)) => {
-            if ctx.app.prices.head_tier(Some(&tier)).is_none() {
-                return Ok(false);
-            }
-            if let Dialogue::UgcConfirm { head_tier, .. } = &mut state {
-                *head_tier = Some(tier);
-            }
-            ctx.save(&state).await?;
-            let total = total_price(ctx, &state).await?;
-            ctx.say_with(
-                ctx.t("ugc.price_changed", &[("price", &total)]),
-                super::speech::confirm_keyboard(ctx, &state).await?,
-            )
-            .await?;
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::HeadTier(tier)) => {
+            return choose_tier(ctx, state, tier).await
         }
         (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go(shown)) => {
             order(ctx, state, shown, message).await?
@@ -317,18 +305,8 @@ pub async fn on_button(
         (state @ Dialogue::OverlayEdit { .. }, UgcButton::Recompose(shown)) => {
             return super::layout::recompose(ctx, state, shown).await
         }
-        (
-            Dialogue::UgcScript {
-                background,
-                character,
-                voice,
-            },
-            UgcButton::UsePicked,
-        ) => {
-            let Some(picked) = crate::bot::shop::picked_script(ctx).await? else {
-                return Ok(false);
-            };
-            script(ctx, background, character, voice, &picked).await?;
+        (state @ Dialogue::UgcScript { .. }, UgcButton::UsePicked) => {
+            return use_picked(ctx, state).await
         }
         _ => return Ok(false),
     }
@@ -493,6 +471,45 @@ async fn order(
         crate::db::products::pick_script(&ctx.app.db, ctx.user, None, &[]).await?;
     }
     Ok(())
+}
+
+/// The confirmation's tier buttons: the talking head's tier, and the new total to order at.
+async fn choose_tier(
+    ctx: &Ctx<'_>,
+    mut state: Dialogue,
+    tier: String,
+) -> Result<bool, HandlerError> {
+    if ctx.app.prices.head_tier(Some(&tier)).is_none() {
+        return Ok(false);
+    }
+    if let Dialogue::UgcConfirm { head_tier, .. } = &mut state {
+        *head_tier = Some(tier);
+    }
+    ctx.save(&state).await?;
+    let total = total_price(ctx, &state).await?;
+    ctx.say_with(
+        ctx.t("ugc.price_changed", &[("price", &total)]),
+        super::speech::confirm_keyboard(ctx, &state).await?,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The script step's "use the picked script": the script a product's set put aside.
+async fn use_picked(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerError> {
+    let (
+        Dialogue::UgcScript {
+            background,
+            character,
+            voice,
+        },
+        Some(picked),
+    ) = (state, crate::bot::shop::picked_script(ctx).await?)
+    else {
+        return Ok(false);
+    };
+    script(ctx, background, character, voice, &picked).await?;
+    Ok(true)
 }
 
 /// What the confirmation asks: the previewed speech at the chosen tier, one compose per

@@ -141,13 +141,7 @@ pub async fn overview(
                 @for ((class, provider), n) in &failures { tr { td { (class) } td { (provider) } td { (n) } } } }
         }
         h2 { "Talking-head tiers" }
-        table id="tiers" { tr { th { "tier" } th { "model" } th { "₸ per second" } th { "cost per second" } th { "margin" } }
-            @for t in s.prices.head_tiers() {
-                @let cost = t.cost_usd_per_second * s.prices.kzt_per_usd;
-                tr { td { (t.name) } td { (t.entry) } td { (t.tokens_per_second) } td { (format!("{cost:.1} ₸")) }
-                     td { @if t.tokens_per_second > 0 { (format!("{:.0} %", (t.tokens_per_second as f64 - cost) * 100.0 / t.tokens_per_second as f64)) } @else { "—" } } }
-            }
-        }
+        (tiers_table(&s.prices))
         h2 { "Orders served by each provider" }
         @if by_entry.is_empty() { p class="muted" { "no finished jobs in this period" } } @else {
             table id="by-entry" { tr { th { "chain entry" } th { "orders" } th { "₸ in" } th { "₸ spent" } th { "margin" } }
@@ -159,6 +153,19 @@ pub async fn overview(
         }
     };
     Ok(layout("Overview", Some(&op), content).into_response())
+}
+
+/// Each talking-head tier: its model, its price and cost a second, its margin.
+fn tiers_table(prices: &crate::pricing::PriceTable) -> maud::Markup {
+    html! {
+        table id="tiers" { tr { th { "tier" } th { "model" } th { "₸ per second" } th { "cost per second" } th { "margin" } }
+            @for t in prices.head_tiers() {
+                @let cost = t.cost_usd_per_second * prices.kzt_per_usd;
+                tr { td { (t.name) } td { (t.entry) } td { (t.tokens_per_second) } td { (format!("{cost:.1} ₸")) }
+                     td { @if t.tokens_per_second > 0 { (format!("{:.0} %", (t.tokens_per_second as f64 - cost) * 100.0 / t.tokens_per_second as f64)) } @else { "—" } } }
+            }
+        }
+    }
 }
 
 /// Revenue per day by payment method (₸): the methods, one bar per day, the total.
