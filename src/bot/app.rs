@@ -171,6 +171,9 @@ pub struct BotOrder {
     pub max_attempts: i64,
     /// Step results the first job starts with (a previewed speech, a recompose's head).
     pub carried: Option<Checkpoints>,
+    /// Step results of the jobs after the first, in order (a language version's previewed
+    /// speech, which also prices it); missing ones start with none.
+    pub carried_after: Vec<Option<Checkpoints>>,
 }
 
 impl BotOrder {
@@ -180,6 +183,7 @@ impl BotOrder {
             measured_speech: None,
             max_attempts,
             carried: None,
+            carried_after: Vec::new(),
         }
     }
 }
@@ -196,8 +200,16 @@ pub async fn submit_paid(
     order: BotOrder,
 ) -> Result<Vec<i64>, HandlerError> {
     let mut priced = Vec::new();
+    let mut carried = vec![order.carried];
+    carried.extend(order.carried_after);
     for (i, spec) in order.specs.into_iter().enumerate() {
-        let measured = order.measured_speech.filter(|_| i == 0);
+        let measured = match i {
+            0 => order.measured_speech,
+            _ => carried
+                .get(i)
+                .and_then(|c| c.as_ref())
+                .and_then(|c| c.speech_seconds),
+        };
         match orders::Order::priced(&app.prices, spec, measured, order.max_attempts) {
             Ok(o) => priced.push(o),
             Err(invalid) => {
@@ -220,11 +232,10 @@ pub async fn submit_paid(
         say(bot, chat, why).await?;
         return Ok(Vec::new());
     }
-    let (ids, refused) =
-        match orders::submit_all(&app.db, user, priced, order.carried.as_ref()).await {
-            Ok(made) => (made.ids, made.refused),
-            Err(e) => (Vec::new(), Some(e)),
-        };
+    let (ids, refused) = match orders::submit_all(&app.db, user, priced, carried).await {
+        Ok(made) => (made.ids, made.refused),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     // The jobs made get their progress messages even when the rest were refused.
     match refused {
         None => {}

@@ -145,6 +145,14 @@ pub enum UgcButton {
     UsePicked,
     /// The confirmation: the talking head's tier.
     HeadTier(String),
+    /// A finished UGC video: make it again in other languages.
+    Versions(i64),
+    /// The confirmation: add or drop a language version (`ru`, `kk`, `en`).
+    Language(String),
+    /// A language version's script as shown: take it.
+    VersionTake,
+    /// A language version's script as shown: type it instead.
+    VersionEdit,
 }
 
 /// The layout preview's buttons.
@@ -232,6 +240,10 @@ impl fmt::Display for Callback {
                 UgcButton::Recompose(Some(price)) => write!(f, "u:rc:{price}"),
                 UgcButton::UsePicked => f.write_str("u:pk"),
                 UgcButton::HeadTier(t) => write!(f, "u:ht:{t}"),
+                UgcButton::Versions(job) => write!(f, "u:vl:{job}"),
+                UgcButton::Language(code) => write!(f, "u:lg:{code}"),
+                UgcButton::VersionTake => f.write_str("u:vok"),
+                UgcButton::VersionEdit => f.write_str("u:ved"),
             },
             Callback::Brand(b) => f.write_str(match b {
                 BrandButton::Logo => "br:logo",
@@ -350,6 +362,12 @@ impl FromStr for Callback {
             {
                 Callback::Ugc(UgcButton::HeadTier(value.to_string()))
             }
+            ("u", "vl") => Callback::Ugc(UgcButton::Versions(num(value)?)),
+            ("u", "lg") if ["ru", "kk", "en"].contains(&value) => {
+                Callback::Ugc(UgcButton::Language(value.to_string()))
+            }
+            ("u", "vok") => Callback::Ugc(UgcButton::VersionTake),
+            ("u", "ved") => Callback::Ugc(UgcButton::VersionEdit),
             ("br", "logo") => Callback::Brand(BrandButton::Logo),
             ("br", "acc") => Callback::Brand(BrandButton::Accent),
             ("br", "end") => Callback::Brand(BrandButton::EndCard),
@@ -397,6 +415,10 @@ mod tests {
             Callback::Ugc(UgcButton::Recompose(Some(90))),
             Callback::Ugc(UgcButton::UsePicked),
             Callback::Ugc(UgcButton::HeadTier("economy".into())),
+            Callback::Ugc(UgcButton::Versions(41)),
+            Callback::Ugc(UgcButton::Language("kk".into())),
+            Callback::Ugc(UgcButton::VersionTake),
+            Callback::Ugc(UgcButton::VersionEdit),
             Callback::Shop(ShopButton::Show(5)),
             Callback::Brand(BrandButton::Logo),
             Callback::Brand(BrandButton::Accent),

@@ -108,10 +108,23 @@ impl TelegramDeliver {
                 ],
             ])
         } else {
-            InlineKeyboardMarkup::new(vec![vec![
+            let mut rows = vec![vec![
                 b("result.again", Callback::Again(job).to_string()),
                 b("result.menu", Callback::Menu.data()),
-            ]])
+            ]];
+            // A UGC video can be made again in another language.
+            let ugc = crate::db::jobs::job(&self.db, job)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|j| j.kind == Some(crate::jobs::JobKind::UgcVideo));
+            if ugc {
+                rows.push(vec![b(
+                    "result.another_language",
+                    Callback::Ugc(UgcButton::Versions(job)).data(),
+                )]);
+            }
+            InlineKeyboardMarkup::new(rows)
         }
     }
 }
@@ -176,7 +189,7 @@ impl TelegramDeliver {
         variant: Option<String>,
     ) -> Result<Sent, DeliverError> {
         use teloxide::types::{InputMedia, InputMediaVideo};
-        let duration = d.duration_s.round().max(1.0) as u32;
+        let seconds = |s: f64| s.round().max(1.0) as u16;
         let format = crate::jobs::layout::format_of(d.width as usize, d.height as usize)
             .map_or_else(|| format!("{}×{}", d.width, d.height), String::from);
         let main_label = match &variant {
@@ -189,7 +202,7 @@ impl TelegramDeliver {
                 .thumbnail(InputFile::file(&d.thumbnail))
                 .width(d.width as u16)
                 .height(d.height as u16)
-                .duration(duration as u16)
+                .duration(seconds(d.duration_s))
                 .supports_streaming(true),
         )];
         for more in &d.more {
@@ -198,7 +211,7 @@ impl TelegramDeliver {
                     .caption(more.label.clone())
                     .width(more.width as u16)
                     .height(more.height as u16)
-                    .duration(duration as u16)
+                    .duration(seconds(more.duration_s))
                     .supports_streaming(true),
             ));
         }
@@ -208,9 +221,21 @@ impl TelegramDeliver {
             .map_err(upload_error)?;
         let first = sent.first();
         let lang = self.lang(d.user_id).await;
-        let line = self
-            .texts
-            .get(lang, "result.formats", &[("count", &(d.more.len() + 1))]);
+        let line = if d.versions.len() > 1 {
+            let names: Vec<&str> = d
+                .versions
+                .iter()
+                .map(|l| crate::pipelines::versions::language_name(l))
+                .collect();
+            self.texts.get(
+                lang,
+                "result.versions",
+                &[("languages", &names.join(" · "))],
+            )
+        } else {
+            self.texts
+                .get(lang, "result.formats", &[("count", &(d.more.len() + 1))])
+        };
         if let Err(e) = self
             .bot
             .send_message(ChatId(d.user_id), line)
@@ -267,6 +292,11 @@ impl Deliver for TelegramDeliver {
                 .variant
                 .as_ref()
                 .map(|v| self.texts.get(lang, "result.variant", &[("variant", v)]));
+            // A language version says its language with its variant.
+            let variant = match (variant, &d.language) {
+                (Some(v), Some(l)) => Some(format!("{v} · {l}")),
+                (v, l) => v.or_else(|| l.clone()),
+            };
             if !d.more.is_empty() {
                 return self.deliver_album(&bot, d, kb, variant).await;
             }

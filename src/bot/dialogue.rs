@@ -3,6 +3,16 @@
 use crate::db::{Db, DbError};
 use serde::{Deserialize, Serialize};
 
+/// One language version of a UGC order: its language and its script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionDraft {
+    pub language: String,
+    pub script: String,
+    /// Its previewed speech (checkpoints as JSON), carried into its job and pricing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Dialogue {
@@ -106,6 +116,21 @@ pub enum Dialogue {
         /// The talking head's tier (none: the first, premium).
         #[serde(default)]
         head_tier: Option<String>,
+        /// Language versions ordered with it (each its own video, one album).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        versions: Vec<VersionDraft>,
+        /// A version's script shown for the user to take or type instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        draft: Option<VersionDraft>,
+        /// "+ another language" on this finished video: only the versions are ordered (its
+        /// own language is made already).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made_job: Option<i64>,
+    },
+    /// A language version's script: the next text is it (the confirmation is kept).
+    UgcVersionScript {
+        confirm: Box<Dialogue>,
+        language: String,
     },
     /// The next text goes to the admin chat.
     Feedback,

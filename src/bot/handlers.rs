@@ -237,6 +237,9 @@ async fn on_text(ctx: &Ctx<'_>, state: Dialogue, text: &str) -> HandlerResult {
             crate::db::products::drop_variants(&ctx.app.db, ctx.user).await?;
             ugc::flow::script(ctx, background, character, voice, text).await
         }
+        Dialogue::UgcVersionScript { confirm, language } => {
+            ugc::versions::typed(ctx, *confirm, language, text).await
+        }
         Dialogue::Feedback => {
             dialogue::save(&ctx.app.db, ctx.user, &Dialogue::Idle).await?;
             admin_cmds::forward_feedback(ctx, text).await

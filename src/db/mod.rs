@@ -84,6 +84,7 @@ pub mod progress;
 pub mod providers;
 pub mod reversals;
 pub mod users;
+pub mod versions;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};

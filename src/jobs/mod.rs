@@ -10,7 +10,7 @@ pub use checkpoints::{Checkpoints, Delivered};
 pub use layout::{Layout, Placement};
 pub use spec::{
     Brand, EditParams, EndCardSpec, FileRole, GenerateParams, JobKind, JobSpec, ProductParams,
-    SpecError, UgcParams,
+    SpecError, UgcParams, VersionOf,
 };
 pub use step::Step;
 

@@ -273,6 +273,19 @@ pub struct UgcParams {
     /// Which hook variant of an order this is (`A`, `B`, `C`): said with the delivered video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// One language version of an ad ordered in several (`language` says which): the
+    /// versions are made as jobs of their own and delivered together as one album.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionOf>,
+}
+
+/// The album a language version is delivered in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VersionOf {
+    /// The group's key (one per order).
+    pub group: String,
+    /// How many versions the order made.
+    pub of: u8,
 }
 
 /// A seller's brand as an order carries it (a copy of the brand kit when it was ordered).
@@ -310,6 +323,11 @@ fn default_end_card_seconds() -> f64 {
 }
 
 impl UgcParams {
+    /// The script's language code (`ru`, `kk`, `en`), also for an offline voice (`kk+f3`).
+    pub fn language_code(&self) -> &str {
+        self.language.split('+').next().unwrap_or("ru")
+    }
+
     /// The extra formats made with the composite `output`: (format, stored key).
     pub fn more_output_keys(&self, output: &str) -> Vec<(String, String)> {
         let Ok(main) = media::parse_size(&self.size) else {

@@ -223,6 +223,11 @@ pub async fn submit(
     carried: Option<&Checkpoints>,
     channel: Channel<'_>,
 ) -> Result<Submitted, OrderError> {
+    // A language version joins its group's album as its job is made.
+    let version = match &order.valid.spec {
+        JobSpec::UgcVideo(p) => p.versions.clone(),
+        _ => None,
+    };
     let job = NewJob {
         user_id: user,
         spec: order.valid.spec,
@@ -235,6 +240,9 @@ pub async fn submit(
         checkpoints.quoted_speech_seconds = order.quote.speech_seconds;
     }
     let (id, made) = queue::submit_with(db, job, &checkpoints, channel).await?;
+    if let Some(v) = version {
+        crate::db::versions::link(db, &v.group, user, i64::from(v.of), id, id).await?;
+    }
     Ok(Submitted { id, made })
 }
 
@@ -248,14 +256,14 @@ pub struct SubmittedAll {
 
 /// Submits `orders` together: when the balance cannot cover them all, none is made and
 /// nothing taken. Each is its own transaction, so a balance spent meanwhile by another order
-/// can stop the rest: the jobs already made are returned with the reason. `carried` (a
-/// previewed speech) goes to the first order only: the others (variants with scripts of
-/// their own) make their own.
+/// can stop the rest: the jobs already made are returned with the reason. `carried[i]` (a
+/// previewed speech) goes to order `i`: one without (a variant with a script of its own)
+/// makes its own.
 pub async fn submit_all(
     db: &Db,
     user: i64,
     orders: Vec<Order>,
-    carried: Option<&Checkpoints>,
+    carried: Vec<Option<Checkpoints>>,
 ) -> Result<SubmittedAll, OrderError> {
     let needed: i64 = orders.iter().map(|o| o.quote.tokens).sum();
     let balance = crate::db::ledger::balance_of(db, user).await?;
@@ -264,7 +272,7 @@ pub async fn submit_all(
     }
     let mut ids = Vec::new();
     for (i, o) in orders.into_iter().enumerate() {
-        let carried = carried.filter(|_| i == 0);
+        let carried = carried.get(i).and_then(|c| c.as_ref());
         match submit(db, user, o, carried, Channel::Service).await {
             Ok(made) => ids.push(made.id),
             Err(e) if !ids.is_empty() => {

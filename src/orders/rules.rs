@@ -56,6 +56,7 @@ pub fn check(spec: &JobSpec, prices: &PriceTable) -> Result<(), Invalid> {
             }
             check_head_tier(p, prices)?;
             check_variant(p)?;
+            check_versions(p)?;
             ugc(p)
         }
         JobSpec::Recompose(p) => ugc(p),
@@ -277,6 +278,30 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
     }
     check_formats(p, (w, h))?;
     check_brand(p)
+}
+
+/// A language version's group: a short key of letters and digits, 1 to 3 versions, and a
+/// language versions are made in.
+fn check_versions(p: &UgcParams) -> Result<(), Invalid> {
+    let Some(v) = &p.versions else {
+        return Ok(());
+    };
+    if v.group.is_empty()
+        || v.group.len() > 32
+        || !v.group.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(invalid("versions.group", "1 to 32 letters and digits"));
+    }
+    if !(1..=3).contains(&v.of) {
+        return Err(invalid("versions.of", "1 to 3 versions"));
+    }
+    if !["ru", "kk", "en"].contains(&p.language_code()) {
+        return Err(invalid(
+            "language",
+            "language versions are made in ru, kk or en",
+        ));
+    }
+    Ok(())
 }
 
 /// A variant's letter (`A`, `B`, `C`).

@@ -116,6 +116,11 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
                                      "description": "The talking head's tier (see /v1/prices): its price, and the providers it may be made by (its own and cheaper ones); none: the first"})),
         "variant": nullable(json!({"type": "string", "enum": crate::orders::campaign::LABELS,
                                    "description": "The hook variant it is, said with the delivered video (campaigns set it)"})),
+        "versions": nullable(json!({"type": "object", "additionalProperties": false, "required": ["group", "of"],
+            "description": "One language version of an ad ordered in several (`language` ru, kk or en says which): the versions under one `group` of `of` are delivered together as one album",
+            "properties": {
+                "group": {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"},
+                "of": {"type": "integer", "minimum": 1, "maximum": 3}}})),
         "formats": {"type": "array", "maxItems": crate::jobs::layout::MAX_MORE_FORMATS, "uniqueItems": true,
                     "items": {"type": "string", "enum": crate::jobs::layout::FORMATS},
                     "description": "More formats of the same video, made in one pass at the size's short side, each at the compose price; not the size's own"},

@@ -28,6 +28,10 @@ pub struct Delivery {
     pub more: Vec<MoreFormat>,
     /// The hook variant it is (`A`, `B`, `C`), said in its caption.
     pub variant: Option<String>,
+    /// Its language's name, said in its caption when the album carries language versions.
+    pub language: Option<String>,
+    /// The language versions the album carries (`ru`, `kk`, `en`; empty: not versions).
+    pub versions: Vec<String>,
 }
 
 /// One more format of a delivered video.
@@ -38,6 +42,7 @@ pub struct MoreFormat {
     pub video: PathBuf,
     pub width: u32,
     pub height: u32,
+    pub duration_s: f64,
 }
 
 /// What the chat platform confirmed.
@@ -196,7 +201,7 @@ pub async fn deliver_once(
 }
 
 /// The upload may or may not have arrived: offer a re-send, and count the delivery as done.
-async fn settle_uncertain(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
+pub(crate) async fn settle_uncertain(s: &Services, ctx: &mut JobCtx) -> Result<(), StepError> {
     // Best effort: the user may be unreachable now; /history has the video either way.
     if let Err(e) = s.deliver.offer_resend(ctx.job.user_id, ctx.job.id).await {
         tracing::warn!(error = %e, "the re-send offer could not be sent");

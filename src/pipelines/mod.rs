@@ -13,6 +13,7 @@ pub mod generate;
 pub mod product;
 pub mod recompose;
 pub mod ugc;
+pub mod versions;
 pub mod video_backend;
 
 use crate::db::{generations, now_ms, Db};
@@ -331,13 +332,44 @@ pub async fn deliver_output(
     s: &Services,
     ctx: &mut JobCtx,
     kind: JobKind,
-    (output_key, thumbnail_key): (&str, &str),
+    keys: (&str, &str),
     more: &[(String, String)],
     scratch: &Scratch,
 ) -> Result<(), StepError> {
     if ctx.checkpoints().delivered.is_some() {
         return Ok(());
     }
+    let versions = match &ctx.job.spec {
+        Ok(crate::jobs::JobSpec::UgcVideo(p)) => p.versions.clone(),
+        _ => None,
+    };
+    let Some(v) = versions else {
+        let delivery = prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
+        return delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await;
+    };
+    // A language version: in /history from the moment it is made, then sent with the others.
+    if ctx.checkpoints().generation.is_none() {
+        prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
+    }
+    match versions::turn(s, ctx, &v).await? {
+        versions::Turn::Settled => Ok(()),
+        versions::Turn::Send => {
+            let delivery = prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
+            versions::send(s, ctx, &v, delivery, scratch).await
+        }
+    }
+}
+
+/// The stored result fetched for its delivery (every format), recorded as a generation for
+/// `/history` the first time.
+async fn prepare_delivery(
+    s: &Services,
+    ctx: &mut JobCtx,
+    kind: JobKind,
+    (output_key, thumbnail_key): (&str, &str),
+    more: &[(String, String)],
+    scratch: &Scratch,
+) -> Result<Delivery, StepError> {
     let (video, thumbnail) = (scratch.file("deliver.mp4"), scratch.file("deliver.jpg"));
     s.storage.get_to_file(output_key, &video).await?;
     s.storage.get_to_file(thumbnail_key, &thumbnail).await?;
@@ -346,12 +378,13 @@ pub async fn deliver_output(
     for (i, (format, key)) in more.iter().enumerate() {
         let path = scratch.file(&format!("deliver-{i}.mp4"));
         s.storage.get_to_file(key, &path).await?;
-        let (width, height, _) = video_shape(&path)?;
+        let (width, height, duration_s) = video_shape(&path)?;
         formats.push(delivery::MoreFormat {
             label: format.clone(),
             video: path,
             width,
             height,
+            duration_s,
         });
     }
     let delivery = Delivery {
@@ -367,6 +400,8 @@ pub async fn deliver_output(
             Ok(crate::jobs::JobSpec::UgcVideo(p)) => p.variant.clone(),
             _ => None,
         },
+        language: None,
+        versions: Vec::new(),
     };
     if ctx.checkpoints().generation.is_none() {
         let g = generations::record(
@@ -386,7 +421,7 @@ pub async fn deliver_output(
         ctx.checkpoint(crate::jobs::Step::Generation, |c| c.generation = Some(g))
             .await?;
     }
-    delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await
+    Ok(delivery)
 }
 
 /// A stored result's display size and length.

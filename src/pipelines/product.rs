@@ -94,7 +94,8 @@ pub async fn submit_product_jobs(
 ) -> Result<Vec<i64>, crate::orders::OrderError> {
     let spec = crate::jobs::JobSpec::ProductVideo(params.clone());
     let order = crate::orders::Order::priced(prices, spec, None, 4)?;
-    let made = crate::orders::submit_all(db, user, vec![order; quantity as usize], None).await?;
+    let made =
+        crate::orders::submit_all(db, user, vec![order; quantity as usize], Vec::new()).await?;
     match made.refused {
         Some(e) => Err(e),
         None => Ok(made.ids),

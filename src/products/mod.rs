@@ -6,6 +6,7 @@
 pub mod extract;
 pub mod page;
 pub mod scripts;
+pub mod translate;
 
 pub use extract::ProductFacts;
 pub use page::FetchError;

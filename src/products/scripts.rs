@@ -94,7 +94,7 @@ impl ScriptWriter {
     }
 }
 
-fn language_name(lang: &str) -> &'static str {
+pub(crate) fn language_name(lang: &str) -> &'static str {
     match lang {
         "ru" => "Russian",
         "kk" => "Kazakh (Cyrillic script)",
@@ -240,13 +240,13 @@ pub fn carries_contact(text: &str, known: &str) -> bool {
 }
 
 /// Whether `text` repeats six words in a row of the system message.
-fn leaks(system: &str, text: &str) -> bool {
+pub(crate) fn leaks(system: &str, text: &str) -> bool {
     let words: Vec<&str> = text.split_whitespace().collect();
     words.windows(6).any(|w| system.contains(&w.join(" ")))
 }
 
 /// Whether most letters are of the language's script (Cyrillic for Russian and Kazakh).
-fn in_language(text: &str, lang: &str) -> bool {
+pub(crate) fn in_language(text: &str, lang: &str) -> bool {
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.is_empty() {
         return false;

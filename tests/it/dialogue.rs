@@ -37,6 +37,13 @@ async fn a_conversation_survives_a_restart() {
             price: 180,
             layout: Default::default(),
             head_tier: Some("economy".into()),
+            versions: vec![reelforge::bot::dialogue::VersionDraft {
+                language: "kk".into(),
+                script: "Сәлем".into(),
+                speech: None,
+            }],
+            draft: None,
+            made_job: None,
         };
         save(&t.db, 6, &s).await.unwrap();
         assert_eq!(load(&t.db, 6).await.unwrap(), s, "{}", t.db.kind());

@@ -52,6 +52,7 @@ mod storage;
 mod topology;
 mod ugc_chain;
 mod ugc_remote;
+mod versions;
 mod webdriver;
 mod webhooks;
 mod worker_cli;

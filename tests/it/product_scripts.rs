@@ -26,6 +26,20 @@ pub(crate) async fn chat_model() -> (String, Seen) {
                 s.lock().unwrap().push(body.clone());
                 let system = body["messages"][0]["content"].as_str().unwrap_or("").to_string();
                 let user = body["messages"][1]["content"].as_str().unwrap_or("");
+                if system.starts_with("You translate") {
+                    // A language version's script, in the language the system message asks.
+                    let text = if system.contains("into Kazakh") {
+                        "Сіз де таңертең бетке крем жағасыз ба, ал түскі асқа дейін тері қайта тартылады ма? «Роса» кремі күні бойы ылғалдандырады. Профильдегі сілтеме арқылы тапсырыс беріңіз."
+                    } else if system.contains("into English") {
+                        "Do you put cream on in the morning, and by lunch your skin feels tight again? Rosa cream keeps it moist all day. Order through the link in our profile."
+                    } else {
+                        "Вы тоже мажете лицо кремом утром? Крем «Роса» увлажняет весь день."
+                    };
+                    let content = serde_json::json!({ "text": text });
+                    return Json(serde_json::json!({"id": "chatcmpl-2", "object": "chat.completion",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content.to_string()}}]}));
+                }
                 let scripts: Vec<String> = if user.contains("IGNORE ALL PREVIOUS") {
                     vec![system.chars().take(280).collect(); 3]
                 } else {

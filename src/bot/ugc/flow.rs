@@ -308,6 +308,16 @@ pub async fn on_button(
         (state @ Dialogue::UgcScript { .. }, UgcButton::UsePicked) => {
             return use_picked(ctx, state).await
         }
+        (_, UgcButton::Versions(job)) => return super::versions::from_video(ctx, job).await,
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Language(code)) => {
+            super::versions::toggle(ctx, state, code).await?
+        }
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::VersionTake) => {
+            super::versions::take(ctx, state).await?
+        }
+        (state @ Dialogue::UgcConfirm { .. }, UgcButton::VersionEdit) => {
+            super::versions::edit(ctx, state).await?
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -409,61 +419,97 @@ async fn order(
         price,
         layout,
         head_tier,
+        versions,
+        made_job,
+        ..
     } = state
     else {
         return Ok(());
     };
     let local_voice = is_offline_voice(&voice);
-    let spec = JobSpec::UgcVideo(UgcParams {
-        portrait: character,
-        background,
-        script,
-        language: if local_voice {
-            voice.clone()
-        } else {
-            ctx.lang.code().to_string()
+    let main = match made_job {
+        // "+ another language": the finished video's own order (its brand included).
+        Some(job) => match crate::db::jobs::job(&ctx.app.db, job)
+            .await?
+            .and_then(|j| j.spec)
+        {
+            Some(JobSpec::UgcVideo(p)) => UgcParams {
+                variant: None,
+                versions: None,
+                force_recompose: false,
+                ..p
+            },
+            _ => return Ok(()),
         },
-        size: super::layout::BOT_UGC_SIZE.into(),
-        voice: (!local_voice).then(|| voice.clone()),
-        voice_gender: super::speech::gender_of(ctx, &voice),
-        layout: layout.layout,
-        force_recompose: false,
-        brand: crate::bot::brand::for_order(ctx).await?,
-        head_tier,
-        variant: None,
-    });
+        None => UgcParams {
+            portrait: character,
+            background,
+            script,
+            language: if local_voice {
+                voice.clone()
+            } else {
+                ctx.lang.code().to_string()
+            },
+            size: super::layout::BOT_UGC_SIZE.into(),
+            voice: (!local_voice).then(|| voice.clone()),
+            voice_gender: super::speech::gender_of(ctx, &voice),
+            layout: layout.layout,
+            force_recompose: false,
+            brand: crate::bot::brand::for_order(ctx).await?,
+            head_tier,
+            variant: None,
+            versions: None,
+        },
+    };
+    if made_job.is_some() && versions.is_empty() {
+        return Ok(());
+    }
     if let Some(id) = message {
         let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
     }
+    let mut specs = super::versions::specs(&main, &versions, made_job.is_none());
     // Variants: the same video with the other picked scripts, each its own job, each
-    // delivered with its letter.
-    let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
-    let mut specs = vec![spec.clone()];
-    if let JobSpec::UgcVideo(p) = &spec {
-        if !variants.is_empty() {
-            specs[0] = JobSpec::UgcVideo(UgcParams {
-                variant: Some("A".into()),
-                ..p.clone()
-            });
+    // delivered with its letter (not with "+ another language" of a finished video).
+    let variants = match made_job {
+        Some(_) => Vec::new(),
+        None => crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?,
+    };
+    if !variants.is_empty() {
+        if let Some(JobSpec::UgcVideo(p)) = specs.first_mut() {
+            p.variant = Some("A".into());
         }
         for (script, letter) in variants.into_iter().zip(["B", "C"]) {
             specs.push(JobSpec::UgcVideo(UgcParams {
                 script,
                 variant: Some(letter.into()),
-                ..p.clone()
+                versions: None,
+                ..main.clone()
             }));
         }
     }
-    let carried = speech.as_deref().map(crate::jobs::Checkpoints::from_json);
+    // Each previewed speech goes with its job and prices it: the main video's (unless only
+    // versions are ordered), then each version's.
+    let mut carried: Vec<Option<crate::jobs::Checkpoints>> = Vec::new();
+    if made_job.is_none() {
+        carried.push(speech.as_deref().map(crate::jobs::Checkpoints::from_json));
+    }
+    carried.extend(
+        versions
+            .iter()
+            .map(|v| v.speech.as_deref().map(crate::jobs::Checkpoints::from_json)),
+    );
+    let first = carried.first().cloned().flatten();
     let order = BotOrder {
         specs,
         // The price shown was the previewed speech's; the job is charged the same.
-        measured_speech: carried
-            .as_ref()
-            .and_then(|c| c.speech_seconds)
-            .or_else(|| crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)),
+        measured_speech: first.as_ref().and_then(|c| c.speech_seconds).or_else(|| {
+            made_job.is_none().then(|| {
+                crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
+            })?
+        }),
         max_attempts: 4,
-        carried,
+        carried: first,
+        carried_after: carried.into_iter().skip(1).collect(),
     };
     if !ctx.submit(order).await?.is_empty() {
         ctx.save(&Dialogue::Idle).await?;
@@ -521,6 +567,8 @@ pub async fn total_price(ctx: &Ctx<'_>, state: &Dialogue) -> Result<i64, Handler
         price,
         layout,
         head_tier,
+        versions,
+        made_job,
         ..
     } = state
     else {
@@ -535,15 +583,37 @@ pub async fn total_price(ctx: &Ctx<'_>, state: &Dialogue) -> Result<i64, Handler
         .unwrap_or(1.0);
     let tier = head_tier.as_deref();
     let formats = crate::orders::price::formats_tokens(prices, layout.formats.len());
+    let quoted = |script: &str| {
+        let seconds = crate::orders::price::estimated_speech_seconds(script);
+        crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
+    };
+    // A version is priced on its previewed speech, as the main video.
+    let versions: i64 = versions
+        .iter()
+        .map(|v| {
+            match v
+                .speech
+                .as_deref()
+                .map(crate::jobs::Checkpoints::from_json)
+                .and_then(|c| c.speech_seconds)
+            {
+                Some(seconds) => {
+                    crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
+                }
+                None => quoted(&v.script),
+            }
+        })
+        .sum();
+    if made_job.is_some() {
+        // Only the versions of a finished video are ordered.
+        return Ok(versions);
+    }
     let variants: i64 = crate::db::products::picked_variants(&ctx.app.db, ctx.user)
         .await?
         .iter()
-        .map(|script| {
-            let seconds = crate::orders::price::estimated_speech_seconds(script);
-            crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
-        })
+        .map(|script| quoted(script))
         .sum();
-    Ok(crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats + variants)
+    Ok(crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats + variants + versions)
 }
 
 /// The edited picture of a finished `character_edit` job of this user.

@@ -33,12 +33,64 @@ pub async fn script(
     {
         return Ok(());
     }
+    let Some(carried) = preview(ctx, &voice, None, text).await? else {
+        return Ok(());
+    };
+    let seconds = carried.speech_seconds.unwrap_or(1.0);
+    let price = crate::orders::price::ugc_tokens(&ctx.app.prices, seconds);
+    let state = Dialogue::UgcConfirm {
+        background,
+        character,
+        voice: voice.clone(),
+        script: text.to_string(),
+        speech: Some(carried.to_json()),
+        price,
+        layout: crate::bot::dialogue::LayoutDraft::default(),
+        head_tier: None,
+        versions: Vec::new(),
+        draft: None,
+        made_job: None,
+    };
+    ctx.save(&state).await?;
+    // The free layout still: the final frame before anything is paid.
+    if let Err(e) = super::layout::show(ctx, &state, None).await {
+        tracing::warn!(user_id = ctx.user, error = %e, "layout preview failed");
+    }
+    // Variants picked with the script are ordered with it: the total covers them all.
+    let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
+    let total = super::flow::total_price(ctx, &state).await?;
+    let mut text = ctx.t(
+        "ugc.confirm",
+        &[("seconds", &format!("{seconds:.0}")), ("price", &total)],
+    );
+    if !variants.is_empty() {
+        let letters = ["A", "B", "C"][..=variants.len().min(2)].join(" + ");
+        text.push_str("\n\n");
+        text.push_str(&ctx.t(
+            "ugc.variants",
+            &[("letters", &letters), ("count", &(variants.len() + 1))],
+        ));
+    }
+    ctx.say_with(text, confirm_keyboard(ctx, &state).await?)
+        .await
+}
+
+/// The script spoken now as a preview with `voice` (in `language`, or the voice's own), kept
+/// for the job that will carry it: its audio, word timings, length and cost. `None` when it
+/// could not be made (the user was told).
+pub async fn preview(
+    ctx: &Ctx<'_>,
+    voice: &str,
+    language: Option<&str>,
+    text: &str,
+) -> Result<Option<crate::jobs::Checkpoints>, HandlerError> {
     ctx.say(ctx.t("ugc.preview_wait", &[])).await?;
-    let spoken = match speak_preview(ctx, &voice, text).await {
+    let spoken = match speak_preview(ctx, voice, language, text).await {
         Ok(spoken) => spoken,
         Err(e) => {
             tracing::warn!(user_id = ctx.user, error = %e, "speech preview failed");
-            return ctx.say(ctx.t("ugc.preview_failed", &[])).await;
+            ctx.say(ctx.t("ugc.preview_failed", &[])).await?;
+            return Ok(None);
         }
     };
     let mut carried = crate::jobs::Checkpoints::default();
@@ -82,39 +134,7 @@ pub async fn script(
     carried.spent_kzt = (spoken.cost_kzt > 0.0).then_some(spoken.cost_kzt);
     send_speech(ctx, &path, &ctx.t("ugc.preview_caption", &[])).await?;
     let _ = std::fs::remove_file(&path);
-    let price = crate::orders::price::ugc_tokens(&ctx.app.prices, seconds);
-    let state = Dialogue::UgcConfirm {
-        background,
-        character,
-        voice: voice.clone(),
-        script: text.to_string(),
-        speech: Some(carried.to_json()),
-        price,
-        layout: crate::bot::dialogue::LayoutDraft::default(),
-        head_tier: None,
-    };
-    ctx.save(&state).await?;
-    // The free layout still: the final frame before anything is paid.
-    if let Err(e) = super::layout::show(ctx, &state, None).await {
-        tracing::warn!(user_id = ctx.user, error = %e, "layout preview failed");
-    }
-    // Variants picked with the script are ordered with it: the total covers them all.
-    let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
-    let total = super::flow::total_price(ctx, &state).await?;
-    let mut text = ctx.t(
-        "ugc.confirm",
-        &[("seconds", &format!("{seconds:.0}")), ("price", &total)],
-    );
-    if !variants.is_empty() {
-        let letters = ["A", "B", "C"][..=variants.len().min(2)].join(" + ");
-        text.push_str("\n\n");
-        text.push_str(&ctx.t(
-            "ugc.variants",
-            &[("letters", &letters), ("count", &(variants.len() + 1))],
-        ));
-    }
-    ctx.say_with(text, confirm_keyboard(ctx, &state).await?)
-        .await
+    Ok(Some(carried))
 }
 
 /// A preview lives as long as cached composites unless the user orders with it (the job
@@ -131,15 +151,16 @@ async fn keep_preview(ctx: &Ctx<'_>, key: &str) -> HandlerResult {
 async fn speak_preview(
     ctx: &Ctx<'_>,
     voice: &str,
+    language: Option<&str>,
     text: &str,
 ) -> Result<crate::providers::speech::Spoken, HandlerError> {
     let wish = crate::providers::speech::Wish {
         voice: Some(voice),
         gender: gender_of(ctx, voice),
-        language: if is_offline_voice(voice) {
-            voice
-        } else {
-            ctx.lang.code()
+        language: match language {
+            Some(language) => language,
+            None if is_offline_voice(voice) => voice,
+            None => ctx.lang.code(),
         },
     };
     let mut alerts = Vec::new();
@@ -198,7 +219,10 @@ pub async fn confirm_keyboard(
     state: &Dialogue,
 ) -> Result<teloxide::types::InlineKeyboardMarkup, HandlerError> {
     let Dialogue::UgcConfirm {
-        voice, head_tier, ..
+        voice,
+        head_tier,
+        made_job,
+        ..
     } = state
     else {
         return Ok(keyboard(Vec::new()));
@@ -224,13 +248,25 @@ pub async fn confirm_keyboard(
             Callback::Ugc(UgcButton::HeadTier(t.name.clone())).data(),
         ));
     }
-    let mut rows = vec![row(&[(
-        ctx.t("ugc.go", &[("price", &total)]),
-        Callback::Ugc(UgcButton::Go(Some(total))).data(),
-    )])];
+    let mut rows = Vec::new();
+    if total > 0 {
+        rows.push(row(&[(
+            ctx.t("ugc.go", &[("price", &total)]),
+            Callback::Ugc(UgcButton::Go(Some(total))).data(),
+        )]));
+    }
+    // A finished video's versions keep its tier and script.
+    if made_job.is_some() {
+        rows.push(row(&super::versions::language_row(ctx, state)));
+        rows.push(row(&[
+            ctx.button("flow.cancel", Callback::CancelFlow.data())
+        ]));
+        return Ok(keyboard(rows));
+    }
     if tiers.len() > 1 {
         rows.push(row(&tier_row));
     }
+    rows.push(row(&super::versions::language_row(ctx, state)));
     rows.push(row(&[
         ctx.button(
             "ugc.change_script",

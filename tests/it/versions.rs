@@ -1,0 +1,290 @@
+//! One ad in Russian, Kazakh and English from one order (issue 24, item 3), through the fake
+//! Bot API: on the confirmation the user adds Қазақша (translated by a fake chat model, or
+//! typed when there is none) and English (typed over the translation), orders once at the
+//! total shown, and gets three videos — each its own speech in its language, the same
+//! character and background — as one album labelled by language. The speech chain's first
+//! entry (a fake ElevenLabs `eleven_multilingual_v2`, which documents no Kazakh) is never
+//! asked to speak the Kazakh script. Then "+ another language" under a delivered video makes
+//! one more version from the finished order.
+use crate::bot_flows::{self, env};
+use crate::common;
+use crate::harness;
+use axum::routing::post;
+use axum::{Json, Router};
+use reelforge::jobs::JobSpec;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const RU: &str = "Вы тоже мажете лицо кремом утром, а к обеду кожа снова стягивает? Крем «Роса» увлажняет весь день.";
+const KK_TYPED: &str =
+    "Сіз де таңертең бетке крем жағасыз ба? «Роса» кремі күні бойы ылғалдандырады.";
+const EN_TYPED: &str =
+    "Morning cream, and by lunch your skin is tight again? Rosa keeps it moist all day.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_makes_the_ad_in_three_languages_as_one_album_with_a_chat_model() {
+    three_languages(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_makes_the_ad_in_three_languages_as_one_album_typed_offline() {
+    three_languages(false).await;
+}
+
+/// A fake ElevenLabs that records what it was asked to speak and refuses (an invalid key, as
+/// documented: `{"detail": {...}}`), so the chain goes on to espeak-ng.
+async fn elevenlabs() -> (String, Arc<Mutex<Vec<String>>>) {
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let a = asked.clone();
+    let app = Router::new().route(
+        "/v1/text-to-speech/{voice}/with-timestamps",
+        post(move |Json(body): Json<serde_json::Value>| {
+            let a = a.clone();
+            async move {
+                a.lock()
+                    .unwrap()
+                    .push(body["text"].as_str().unwrap_or("").to_string());
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    Json(serde_json::json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, asked)
+}
+
+async fn three_languages(with_model: bool) {
+    let e = env().await;
+    let f = &e.fake;
+    let mut app = e.app();
+    if with_model {
+        let (url, _) = crate::product_scripts::chat_model().await;
+        app.scripts = Arc::new(reelforge::products::scripts::ScriptWriter {
+            model: Some(reelforge::providers::llm::ChatModel::new(
+                reqwest::Client::new(),
+                &url,
+                "gpt-4o-mini",
+                None,
+            )),
+        });
+    }
+    let (el_url, asked) = elevenlabs().await;
+    app.speech = Arc::new(reelforge::providers::speech::SpeechChain {
+        entries: vec![
+            reelforge::providers::speech::Entry {
+                name: "elevenlabs:eleven_multilingual_v2".into(),
+                engine: reelforge::providers::speech::Engine::ElevenLabs(
+                    Arc::new(reelforge::providers::elevenlabs::ElevenLabs::new(
+                        reqwest::Client::new(),
+                        vec!["el-key".into()],
+                        Some(&el_url),
+                    )),
+                    "eleven_multilingual_v2".into(),
+                ),
+            },
+            reelforge::providers::speech::Entry::local(),
+        ],
+        policy: Default::default(),
+    });
+    let running = e.run(app);
+    e.member(71, 20_000).await;
+    f.text(71, "/create");
+    f.wait_text(71, "Какой ролик").await;
+    f.press(71, "u:f:bg", 3);
+    f.wait_text(71, "не длиннее 15 секунд").await;
+    f.video(71, "bg", bot_flows::small_clip(e.dir.path()), 1000);
+    f.wait_text(71, "Выберите персонажа").await;
+    bot_flows::pick_character_and_voice(f, 71, "ru+f3").await;
+    f.text(71, RU);
+    f.wait_text(71, "Стоимость ролика").await;
+    let one = f.newest_button(71, "u:go:");
+
+    // Қазақша: the model's translation taken, or typed without a model.
+    f.press(71, "u:lg:kk", 10);
+    if with_model {
+        f.wait_text(71, "Взять этот текст").await;
+        f.wait_text(71, "Қазақша:").await;
+        f.press(71, "u:vok", 11);
+    } else {
+        f.wait_text(71, "Пришлите сценарий на языке «Қазақша»")
+            .await;
+        // Russian is not Kazakh.
+        f.text(71, RU);
+        f.wait_text(71, "не похоже на текст на языке «Қазақша»")
+            .await;
+        f.text(71, KK_TYPED);
+    }
+    f.wait_text(71, "Языки: Русский · Қазақша").await;
+    // English: typed over the translation (or typed at once).
+    f.press(71, "u:lg:en", 12);
+    if with_model {
+        f.wait_text(71, "English:").await;
+        f.press(71, "u:ved", 13);
+    }
+    f.wait_text(71, "Пришлите сценарий на языке «English»")
+        .await;
+    f.text(71, EN_TYPED);
+    f.wait_text(71, "Языки: Русский · Қазақша · English").await;
+    let go = f.newest_button(71, "u:go:");
+    assert_ne!(go, one, "the versions are priced in");
+    let total: i64 = go.trim_start_matches("u:go:").parse().unwrap();
+    let before = reelforge::db::ledger::balance_of(&e.db, 71).await.unwrap();
+    f.press(71, &go, 14);
+    common::wait_until("three jobs", Duration::from_secs(30), || async {
+        reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len() == 3
+    })
+    .await;
+    let after = reelforge::db::ledger::balance_of(&e.db, 71).await.unwrap();
+    assert_eq!(after, before - total, "one order, charged as shown");
+
+    let jobs = reelforge::db::jobs::all_jobs(&e.db).await.unwrap();
+    let params: Vec<reelforge::jobs::UgcParams> = jobs
+        .iter()
+        .map(|j| match j.spec.clone().unwrap() {
+            JobSpec::UgcVideo(p) => p,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let languages: Vec<&str> = params.iter().map(|p| p.language.as_str()).collect();
+    assert_eq!(languages, ["ru+f3", "kk+f3", "en+f3"]);
+    let group = params[0].versions.clone().expect("one album group");
+    assert_eq!(group.of, 3);
+    assert!(params.iter().all(|p| p.versions.as_ref() == Some(&group)
+        && p.portrait == params[0].portrait
+        && p.background == params[0].background
+        && p.layout == params[0].layout));
+    assert_eq!(params[0].script, RU);
+    if with_model {
+        assert!(
+            params[1].script.starts_with("Сіз де таңертең"),
+            "{}",
+            params[1].script
+        );
+    } else {
+        assert_eq!(params[1].script, KK_TYPED);
+    }
+    assert_eq!(params[2].script, EN_TYPED);
+
+    // Each version was spoken before it was priced, in its own language; ElevenLabs (no
+    // Kazakh) was never asked for the Kazakh script. Made, the three arrive as one album.
+    let deliver = reelforge::bot::deliver::TelegramDeliver::new(
+        crate::fake_tg::endpoint(&e.url),
+        e.db.clone(),
+    )
+    .unwrap();
+    let services = harness::services(&e.db, e.dir.path(), Arc::new(deliver));
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let rows = harness::run_jobs_within(&e.db, services, &ids, Duration::from_secs(240)).await;
+    for row in &rows {
+        assert_eq!(row.state.name(), "done", "{row:?}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert!(
+        asked.iter().all(|t| !t.contains("ылғалдандырады")),
+        "the Kazakh script skips an entry that cannot speak it: {asked:?}"
+    );
+    assert!(
+        asked.iter().any(|t| t == RU),
+        "Russian, which it speaks, is asked of ElevenLabs first: {asked:?}"
+    );
+    assert_eq!(
+        rows[1].checkpoints.speech_by.as_deref(),
+        Some("local"),
+        "{:?}",
+        rows[1].checkpoints
+    );
+    let albums = f.calls_of("sendmediagroup");
+    assert_eq!(albums.len(), 1, "one album for the three versions");
+    let captions: Vec<String> = crate::fake_tg::media_of(&albums[0])
+        .iter()
+        .map(|m| m["caption"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut sorted = captions.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["English · 9:16", "Русский · 9:16", "Қазақша · 9:16"],
+        "{captions:?}"
+    );
+    let messages: Vec<i64> = rows
+        .iter()
+        .map(|r| r.checkpoints.delivered.as_ref().unwrap().message_id)
+        .collect();
+    assert!(
+        messages.iter().all(|m| *m == messages[0] && *m > 0),
+        "{messages:?}"
+    );
+    f.wait_text(71, "Один ролик на языках").await;
+    for row in &rows {
+        let speech = row.checkpoints.speech_seconds.unwrap_or(0.0);
+        assert!(
+            speech > 1.0,
+            "each version has its own speech: {:?}",
+            row.checkpoints
+        );
+    }
+
+    // "+ another language" under the delivered album: one more version of that finished
+    // order, in a language it is not in, delivered with its language.
+    let more = f.newest_button(71, "u:vl:");
+    let made: i64 = more.trim_start_matches("u:vl:").parse().unwrap();
+    assert!(ids.contains(&made), "{more}");
+    f.press(71, &more, 20);
+    f.wait_text(71, "На каком ещё языке").await;
+    let pick = f.newest_button(71, "u:lg:");
+    let language = pick.trim_start_matches("u:lg:").to_string();
+    f.press(71, &pick, 21);
+    if with_model {
+        f.wait_text(71, "Взять этот текст").await;
+        f.press(71, "u:vok", 22);
+    } else {
+        f.wait_text(71, "Пришлите сценарий на языке").await;
+        f.text(
+            71,
+            match language.as_str() {
+                "kk" => KK_TYPED,
+                "en" => EN_TYPED,
+                _ => RU,
+            },
+        );
+    }
+    common::wait_until("a priced button", Duration::from_secs(30), || async {
+        f.last_buttons(71).iter().any(|b| b.contains("u:go:"))
+    })
+    .await;
+    let go = f.newest_button(71, "u:go:");
+    f.press(71, &go, 23);
+    common::wait_until("the fourth job", Duration::from_secs(30), || async {
+        reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len() == 4
+    })
+    .await;
+    bot_flows::stop(running).await;
+    let fourth = reelforge::db::jobs::all_jobs(&e.db)
+        .await
+        .unwrap()
+        .remove(3);
+    let JobSpec::UgcVideo(p) = fourth.spec.clone().unwrap() else {
+        panic!("{fourth:?}")
+    };
+    assert_eq!(p.language_code(), language);
+    assert_eq!(p.versions.as_ref().map(|v| v.of), Some(1));
+    assert_eq!(p.portrait, params[0].portrait);
+    let deliver = reelforge::bot::deliver::TelegramDeliver::new(
+        crate::fake_tg::endpoint(&e.url),
+        e.db.clone(),
+    )
+    .unwrap();
+    let services = harness::services(&e.db, e.dir.path(), Arc::new(deliver));
+    let rows =
+        harness::run_jobs_within(&e.db, services, &[fourth.id], Duration::from_secs(120)).await;
+    assert_eq!(rows[0].state.name(), "done", "{:?}", rows[0]);
+    let name = reelforge::pipelines::versions::language_name(&language);
+    f.wait_call("sendvideo", |b| {
+        b.as_str().is_some_and(|form| form.contains(name))
+    })
+    .await;
+}
