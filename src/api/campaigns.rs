@@ -31,12 +31,23 @@ pub struct CampaignRequest {
     pub script_language: Option<String>,
     /// What every variant shares: a `ugc_video` request without `kind` and `script`.
     pub video: serde_json::Map<String, serde_json::Value>,
+    /// More languages to make each variant in (ru, kk, en; not the scripts' own): each
+    /// variant's versions come as one album.
+    pub languages: Option<Vec<String>>,
+    /// Your scripts in those languages, one per variant in order; a language without them is
+    /// translated by the chat model.
+    pub translations: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
+
+/// One job a campaign plans: (variant, its language version, script).
+type Planned = (String, Option<String>, String);
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CampaignVariantView {
     /// A, B or C.
     pub variant: String,
+    /// The language it speaks (ru, kk, en; an offline voice's language).
+    pub language: String,
     pub script: String,
     pub job: JobView,
 }
@@ -51,6 +62,10 @@ pub struct CampaignView {
     /// The tokens its jobs cost (each refunded alone when it fails).
     pub price: i64,
     pub created_ms: i64,
+    /// The languages each variant is made in (its scripts' own first); each variant's
+    /// versions are delivered as one album.
+    pub versions: Vec<String>,
+    /// Every job: each variant, then its language versions.
     pub variants: Vec<CampaignVariantView>,
 }
 
@@ -61,11 +76,22 @@ impl CampaignView {
             let Some(row) = crate::db::jobs::job(db, v.job).await? else {
                 continue;
             };
+            let language = match &row.spec {
+                Some(JobSpec::UgcVideo(p)) => p.language_code().to_string(),
+                _ => v.language.clone().unwrap_or_default(),
+            };
             variants.push(CampaignVariantView {
                 variant: v.variant.clone(),
+                language,
                 script: v.script.clone(),
                 job: JobView::of(&row),
             });
+        }
+        let mut versions: Vec<String> = Vec::new();
+        for v in &variants {
+            if !versions.contains(&v.language) {
+                versions.push(v.language.clone());
+            }
         }
         let ended = variants
             .iter()
@@ -85,6 +111,7 @@ impl CampaignView {
             .into(),
             price: variants.iter().map(|v| v.job.price).sum(),
             created_ms: c.created_ms,
+            versions,
             variants,
         })
     }
@@ -103,7 +130,7 @@ pub async fn create(
     let request_sha256 = crate::storage::sha256_hex(&body);
     // A repeat answers with what the first request made, without writing scripts again; one
     // that was interrupted half-way is finished with the scripts it recorded.
-    let mut recorded = None;
+    let mut recorded: Option<Vec<Planned>> = None;
     if let Some(key) = key {
         if let Some(made) = crate::db::campaigns::by_key(&s.db, caller.user_id, key).await? {
             if made.body_sha256 != request_sha256 {
@@ -117,11 +144,15 @@ pub async fn create(
             recorded = Some(
                 made.jobs
                     .iter()
-                    .map(|j| j.script.clone())
-                    .collect::<Vec<_>>(),
+                    .map(|j| (j.variant.clone(), j.language.clone(), j.script.clone()))
+                    .collect(),
             );
         }
     }
+    let key = key.map_or_else(
+        || format!("auto-{}", crate::db::api_keys::random_hex(12)),
+        str::to_string,
+    );
     let product_id = match req.product {
         Some(id) => Some(whole(id).ok_or_else(|| field("product", "must be an integer id"))?),
         None => None,
@@ -134,14 +165,17 @@ pub async fn create(
         ),
         None => None,
     };
-    let scripts = match recorded {
-        Some(scripts) => scripts,
-        None => scripts_of(&s, &req, product.as_ref()).await?,
+    let planned = match recorded {
+        Some(planned) => planned,
+        None => {
+            let scripts = scripts_of(&s, &req, product.as_ref()).await?;
+            super::campaign_versions::plan(&s, caller.user_id, &req, scripts).await?
+        }
     };
     let mut variants = Vec::new();
-    for script in scripts {
+    for (label, language, script) in planned.iter().cloned() {
         let mut video = req.video.clone();
-        for taken in ["kind", "script"] {
+        for taken in ["kind", "script", "versions"] {
             if video.contains_key(taken) {
                 return Err(Problem::bad_request(format!(
                     "video.{taken} is set by the campaign: leave it out"
@@ -157,19 +191,29 @@ pub async fn create(
         let JobSpec::UgcVideo(mut p) = spec else {
             return Err(Problem::bad_request("video must be a ugc_video request"));
         };
-        p.variant = Some(crate::orders::campaign::LABELS[variants.len()].to_string());
+        p.variant = Some(label.clone());
+        let of = planned.iter().filter(|(l, ..)| *l == label).count();
+        if of > 1 {
+            super::campaign_versions::speak_in(&mut p, language.as_deref());
+            p.versions = Some(crate::jobs::VersionOf {
+                group: super::campaign_versions::group_of(&key, &label),
+                of: of as u8,
+            });
+        }
         let spec = JobSpec::UgcVideo(p);
         let valid =
             orders::validate(&s.db, &s.prices, caller.user_id, orders::Origin::Api, spec).await?;
-        variants.push((script, valid));
+        variants.push(orders::campaign::CampaignItem {
+            variant: label,
+            language,
+            script,
+            valid,
+        });
     }
     let order = CampaignOrder {
         product: product_id,
         variants,
-        key: key.map_or_else(
-            || format!("auto-{}", crate::db::api_keys::random_hex(12)),
-            str::to_string,
-        ),
+        key,
         request_sha256,
     };
     let (campaign, made) = orders::campaign::submit_campaign(
@@ -193,7 +237,7 @@ fn whole(v: f64) -> Option<i64> {
     (v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
 }
 
-fn field(name: &'static str, detail: impl Into<String>) -> Problem {
+pub(super) fn field(name: &'static str, detail: impl Into<String>) -> Problem {
     let mut p = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid-field",
@@ -205,7 +249,7 @@ fn field(name: &'static str, detail: impl Into<String>) -> Problem {
 }
 
 /// The variants' scripts: the client's, or written from the product.
-async fn scripts_of(
+pub(super) async fn scripts_of(
     s: &Api,
     req: &CampaignRequest,
     product: Option<&crate::db::products::StoredProduct>,

@@ -35,6 +35,8 @@ pub struct JobView {
     /// The extra formats it was made in, each with its own result URL
     /// (`/v1/jobs/{id}/result?format=1:1`) once it is done.
     pub formats: Vec<FormatView>,
+    /// The language a UGC video speaks (ru, kk, en, …; an offline voice's language).
+    pub language: Option<String>,
     pub spec: Option<serde_json::Value>,
 }
 
@@ -80,6 +82,12 @@ impl JobView {
                     })
                     .collect(),
                 _ => Vec::new(),
+            },
+            language: match &j.spec {
+                Some(JobSpec::UgcVideo(p) | JobSpec::Recompose(p)) => {
+                    Some(p.language_code().to_string())
+                }
+                _ => None,
             },
             spec: j.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()),
         }

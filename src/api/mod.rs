@@ -5,6 +5,7 @@
 //! written from them. Jobs made here are the bot's jobs: the same
 //! queue, balance, history and metrics. Errors are `application/problem+json` with a stable
 //! `type` per error class.
+mod campaign_versions;
 pub mod campaigns;
 pub mod jobs;
 pub mod openapi;

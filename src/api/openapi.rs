@@ -150,14 +150,24 @@ fn campaign_request_schema(prices: &PriceTable) -> Value {
     let script = json!({"type": "string", "minLength": 1, "maxLength": crate::orders::MAX_SCRIPT_CHARS,
                         "pattern": crate::orders::schema::TEXT_PATTERN});
     let max = crate::orders::campaign::MAX_VARIANTS;
+    let more = crate::orders::campaign::MAX_LANGUAGES - 1;
+    let languages = json!({"type": "array", "maxItems": more, "uniqueItems": true,
+        "items": {"enum": crate::products::scripts::LANGUAGES},
+        "description": "More languages to make each variant in (not the scripts' own): each variant's versions, each its own job with its own speech and talking head, come as one album; scripts not in `translations` are translated by the chat model"});
+    let scripts_in = json!({"type": "array", "minItems": 1, "maxItems": max, "items": script});
+    let translations = json!({"type": "object", "additionalProperties": false,
+        "properties": {"ru": scripts_in, "kk": scripts_in, "en": scripts_in},
+        "description": "Your scripts in the `languages`, one per variant in order"});
     json!({"oneOf": [
         {"type": "object", "title": "your scripts", "additionalProperties": false, "required": ["scripts", "video"],
          "properties": {"product": id, "video": video,
-                        "scripts": {"type": "array", "minItems": 1, "maxItems": max, "items": script}}},
+                        "scripts": {"type": "array", "minItems": 1, "maxItems": max, "items": script},
+                        "languages": languages, "translations": translations}},
         {"type": "object", "title": "written from a product", "additionalProperties": false, "required": ["product", "video"],
          "properties": {"product": id, "video": video,
                         "variants": {"type": "integer", "minimum": 1, "maximum": max, "default": 2},
-                        "script_language": {"enum": crate::products::scripts::LANGUAGES}}}
+                        "script_language": {"enum": crate::products::scripts::LANGUAGES},
+                        "languages": languages, "translations": translations}}
     ]})
 }
 

@@ -205,10 +205,21 @@ impl TelegramDeliver {
                 .duration(seconds(d.duration_s))
                 .supports_streaming(true),
         )];
+        // A variant's language versions each say the variant too.
+        let lang = self.lang(d.user_id).await;
+        let prefix = d
+            .variant
+            .as_ref()
+            .filter(|_| d.versions.len() > 1)
+            .map(|v| {
+                let v = self.texts.get(lang, "result.variant", &[("variant", v)]);
+                format!("{v} · ")
+            })
+            .unwrap_or_default();
         for more in &d.more {
             media.push(InputMedia::Video(
                 InputMediaVideo::new(InputFile::file(&more.video))
-                    .caption(more.label.clone())
+                    .caption(format!("{prefix}{}", more.label))
                     .width(more.width as u16)
                     .height(more.height as u16)
                     .duration(seconds(more.duration_s))
@@ -220,7 +231,6 @@ impl TelegramDeliver {
             .await
             .map_err(upload_error)?;
         let first = sent.first();
-        let lang = self.lang(d.user_id).await;
         let line = if d.versions.len() > 1 {
             let names: Vec<&str> = d
                 .versions

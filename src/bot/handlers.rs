@@ -11,10 +11,9 @@ use super::{admin_cmds, pay, product_flow, ugc, video_flow};
 use crate::db::ledger;
 use crate::db::users::touch_user;
 use crate::jobs::JobSpec;
-use crate::storage::ObjectStore;
 use std::sync::Arc;
 use teloxide::prelude::*;
-use teloxide::types::{ChatId, FileId, InputFile};
+use teloxide::types::{ChatId, FileId};
 
 /// How the user came in: new or not, and for `/start` what its one transaction did.
 struct Entry {
@@ -322,7 +321,7 @@ async fn on_command(
         Command::Buy => pay::packs(ctx).await,
         Command::Queue => ctx.say(queue_text(ctx).await?).await,
         Command::History => {
-            if resend_history(ctx).await? == 0 {
+            if super::history::resend_recent(ctx).await? == 0 {
                 ctx.say(ctx.t("history.empty", &[])).await?;
             }
             Ok(())
@@ -386,62 +385,6 @@ async fn queue_text(ctx: &Ctx<'_>) -> Result<String, HandlerError> {
     Ok(lines.join("\n"))
 }
 
-/// Sends the user's last five videos again by their Telegram file ids; returns how many.
-async fn resend_history(ctx: &Ctx<'_>) -> Result<usize, HandlerError> {
-    let recent = crate::db::generations::recent_of_user(&ctx.app.db, ctx.user, 5).await?;
-    for g in &recent {
-        resend_generation(ctx, g).await?;
-    }
-    Ok(recent.len())
-}
-
-/// Sends a finished video again: by its Telegram file id, or uploaded from storage when the
-/// first upload's outcome was never confirmed.
-pub async fn resend_generation(
-    ctx: &Ctx<'_>,
-    g: &crate::db::generations::Generation,
-) -> HandlerResult {
-    if let Some(id) = g.telegram_file_id.as_ref().filter(|id| !id.is_empty()) {
-        ctx.bot
-            .send_video(ctx.chat, InputFile::file_id(FileId(id.clone())))
-            .await?;
-        return resend_formats(ctx, g).await;
-    }
-    let bytes = ctx.app.storage.get_bytes(&g.output_key).await?;
-    let msg = ctx
-        .bot
-        .send_video(ctx.chat, InputFile::memory(bytes).file_name("video.mp4"))
-        .width(g.width as u32)
-        .height(g.height as u32)
-        .duration(((g.duration_ms + 500) / 1000).max(1) as u32)
-        .supports_streaming(true)
-        .await?;
-    if let Some(v) = msg.video() {
-        crate::db::generations::set_file_id(&ctx.app.db, g.id, &v.file.id.0).await?;
-    }
-    resend_formats(ctx, g).await
-}
-
-/// The extra formats a video was made in, sent after it, each captioned with its format.
-async fn resend_formats(ctx: &Ctx<'_>, g: &crate::db::generations::Generation) -> HandlerResult {
-    let Some(job) = crate::db::jobs::job(&ctx.app.db, g.job_id).await? else {
-        return Ok(());
-    };
-    let Some(crate::jobs::JobSpec::UgcVideo(p) | crate::jobs::JobSpec::Recompose(p)) = job.spec
-    else {
-        return Ok(());
-    };
-    for (format, key) in p.more_output_keys(&g.output_key) {
-        let bytes = ctx.app.storage.get_bytes(&key).await?;
-        ctx.bot
-            .send_video(ctx.chat, InputFile::memory(bytes).file_name("video.mp4"))
-            .caption(format)
-            .supports_streaming(true)
-            .await?;
-    }
-    Ok(())
-}
-
 pub async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<BotApp>) -> HandlerResult {
     crate::metrics::bot_update("callback");
     let chat = q
@@ -501,7 +444,7 @@ async fn route_callback(
                 MenuItem::Product => product_flow::start(ctx).await?,
                 MenuItem::Ugc => ugc::flow::start(ctx).await?,
                 MenuItem::History => {
-                    if resend_history(ctx).await? == 0 {
+                    if super::history::resend_recent(ctx).await? == 0 {
                         ctx.say(ctx.t("history.empty", &[])).await?;
                     }
                 }
@@ -565,7 +508,7 @@ async fn on_job_button(ctx: &Ctx<'_>, button: Callback) -> Result<bool, HandlerE
                 .await?
                 .filter(|g| g.user_id == ctx.user);
             match generation {
-                Some(g) => resend_generation(ctx, &g).await?,
+                Some(g) => super::history::resend_generation(ctx, &g).await?,
                 None => ctx.say(ctx.t("history.empty", &[])).await?,
             }
             Ok(true)

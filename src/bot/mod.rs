@@ -13,6 +13,7 @@ pub mod deliver;
 pub mod dialogue;
 pub mod error;
 pub mod handlers;
+pub mod history;
 pub mod pay;
 pub mod product_flow;
 pub mod progress;

@@ -2,12 +2,15 @@
 use crate::db::{now_ms, Db, DbError};
 use serde::{Deserialize, Serialize};
 
-/// One variant of a campaign: its job, its label (A, B, C) and its script.
+/// One job of a campaign: its job, its variant's label (A, B, C), its script and language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignJob {
     pub job: i64,
     pub variant: String,
     pub script: String,
+    /// The variant's language version (`None`: the scripts' own language).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

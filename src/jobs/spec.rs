@@ -285,7 +285,20 @@ pub struct VersionOf {
     /// The group's key (one per order).
     pub group: String,
     /// How many versions the order made.
+    #[serde(deserialize_with = "whole_u8")]
     pub of: u8,
+}
+
+/// A small count as JSON has it: `3` or `3.0` (JSON Schema's integers are numbers).
+fn whole_u8<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = f64::deserialize(d)?;
+    if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
+        Ok(n as u8)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number up to 255"
+        )))
+    }
 }
 
 /// A seller's brand as an order carries it (a copy of the brand kit when it was ordered).
@@ -371,6 +384,16 @@ mod tests {
         };
         assert_eq!((p.size.as_str(), p.layout.captions), ("720x1280", true));
         assert_eq!(p.layout, super::super::Layout::default());
+    }
+
+    #[test]
+    fn a_version_count_is_read_as_json_numbers_are() {
+        for (of, ok) in [("3", true), ("3.0", true), ("2.5", false), ("-1", false)] {
+            let row = format!(
+                r#"{{"portrait":"p.jpg","script":"Hi","versions":{{"group":"g1","of":{of}}}}}"#
+            );
+            assert_eq!(JobSpec::from_row("ugc_video", &row).is_ok(), ok, "{of}");
+        }
     }
 
     #[test]

@@ -17,11 +17,26 @@ pub const MAX_VARIANTS: usize = 3;
 /// The variants' labels, in order.
 pub const LABELS: [&str; MAX_VARIANTS] = ["A", "B", "C"];
 
-/// What a campaign orders: the product it is for and one checked job per variant.
+/// One job of a campaign: a variant in one language.
+pub struct CampaignItem {
+    /// A, B or C.
+    pub variant: String,
+    /// Its language version (`None`: the scripts' own language, no versions).
+    pub language: Option<String>,
+    pub script: String,
+    /// Its checked `ugc_video`.
+    pub valid: Valid,
+}
+
+/// Languages a campaign may have each variant in (its own and two more).
+pub const MAX_LANGUAGES: usize = 3;
+
+/// What a campaign orders: the product it is for and one checked job per variant (and per
+/// language version of each).
 pub struct CampaignOrder {
     pub product: Option<i64>,
-    /// (script, the variant's checked `ugc_video`), in order.
-    pub variants: Vec<(String, Valid)>,
+    /// The jobs, in order: each variant's, its language versions after it.
+    pub variants: Vec<CampaignItem>,
     /// The client's `Idempotency-Key` (a random one when it gave none) and a hash of what it
     /// asked for, to tell a repeat from another request under the same key.
     pub key: String,
@@ -48,7 +63,12 @@ pub async fn submit_campaign(
             return Ok((made.clone(), false));
         }
     }
-    if order.variants.is_empty() || order.variants.len() > MAX_VARIANTS {
+    let labels: std::collections::BTreeSet<&str> =
+        order.variants.iter().map(|v| v.variant.as_str()).collect();
+    if labels.is_empty()
+        || labels.len() > MAX_VARIANTS
+        || order.variants.len() > MAX_VARIANTS * MAX_LANGUAGES
+    {
         return Err(OrderError::Invalid(super::Invalid {
             field: "scripts",
             message: format!("a campaign has 1 to {MAX_VARIANTS} variants"),
@@ -57,16 +77,16 @@ pub async fn submit_campaign(
     let quotes = order
         .variants
         .iter()
-        .map(|(_, valid)| quote(prices, valid, None))
+        .map(|v| quote(prices, &v.valid, None))
         .collect::<Result<Vec<_>, _>>()?;
     let planned: Vec<CampaignJob> = order
         .variants
         .iter()
-        .enumerate()
-        .map(|(i, (script, _))| CampaignJob {
+        .map(|v| CampaignJob {
             job: 0,
-            variant: LABELS[i].to_string(),
-            script: script.clone(),
+            variant: v.variant.clone(),
+            script: v.script.clone(),
+            language: v.language.clone(),
         })
         .collect();
     let fresh = earlier.is_none();
@@ -102,7 +122,7 @@ pub async fn submit_campaign(
     if jobs.len() != order.variants.len() {
         jobs = planned;
     }
-    for (i, ((_, valid), q)) in order.variants.into_iter().zip(quotes).enumerate() {
+    for (i, (CampaignItem { valid, .. }, q)) in order.variants.into_iter().zip(quotes).enumerate() {
         let key = variant_key(&order.key, i);
         let made = submit(
             db,

@@ -90,8 +90,19 @@ pub fn estimated_speech_seconds(script: &str) -> f64 {
             _ => 6.0,
         })
         .sum();
+    // Kazakh is spoken at about 12 characters a second (its words are long and every vowel
+    // is voiced), not Russian's 15.
+    let weight = if crate::products::translate::has_kazakh_letters(script) {
+        weight * KAZAKH_SLOWER
+    } else {
+        weight
+    };
     (weight / SPEECH_CHARS_PER_SECOND).ceil().max(1.0)
 }
+
+/// How much longer a Kazakh script takes to speak than a Russian one of the same length
+/// (measured with espeak-ng's `kk` voice: 12–13 characters a second).
+const KAZAKH_SLOWER: f64 = 1.25;
 
 /// The price of a character edit.
 pub fn edit_tokens(prices: &PriceTable) -> i64 {
@@ -258,6 +269,12 @@ mod tests {
         );
         // Numbers and CJK are quoted longer than their characters suggest.
         assert_eq!(estimated_speech_seconds("1234567 2345678"), 10.0);
+        // Kazakh is quoted slower than Russian of the same length.
+        let kk = "Сіз де таңертең бетке крем жағасыз ба? «Роса» кремі күні бойы ылғалдандырады.";
+        let ru = "Вы тоже мажете лицо кремом утром? Крем «Роса» увлажняет весь день, правда же!";
+        assert_eq!((kk.chars().count(), ru.chars().count()), (77, 77));
+        assert_eq!(estimated_speech_seconds(ru), 6.0);
+        assert_eq!(estimated_speech_seconds(kk), 7.0);
         assert_eq!(
             estimated_speech_seconds("今日は新しい商品を紹介します"),
             5.0

@@ -180,6 +180,8 @@ pub fn campaign_video_schema(prices: &PriceTable) -> Value {
     if let Some(props) = ugc["properties"].as_object_mut() {
         props.remove("kind");
         props.remove("script");
+        // Set by the campaign from its `languages`.
+        props.remove("versions");
     }
     ugc["required"] = json!(["portrait"]);
     ugc["title"] = json!("campaign video");

@@ -288,3 +288,204 @@ async fn three_languages(with_model: bool) {
     })
     .await;
 }
+
+/// `POST /v1/campaigns` with `languages`: the variant in Russian (the client's script), Kazakh
+/// (translated by the chat model) and English (the client's `translations`), each its own job
+/// with its language in the API, delivered as one album; refused languages are named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_through_the_api_makes_each_variant_in_its_languages() {
+    use crate::api::{problem, Client};
+    use serde_json::{json, Value};
+    let t = crate::dbs::sqlite().await;
+    let db = t.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (tg, tg_url) = crate::fake_tg::FakeTelegram::start().await;
+    let (llm, _) = crate::product_scripts::chat_model().await;
+    reelforge::db::users::touch_user(&db, 451, None, "ru")
+        .await
+        .unwrap();
+    harness::pay(&db, 451, 20_000).await;
+    let (key, _) = reelforge::db::api_keys::create(&db, 451)
+        .await
+        .unwrap()
+        .unwrap();
+    let serve =
+        common::LocalServe::start(&t.url, dir.path(), &tg_url, &[("LLM_URL", llm.as_str())]).await;
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: serve.base.clone(),
+    };
+    let (s, photo) = c
+        .upload(
+            &key,
+            "portrait.jpg",
+            std::fs::read(common::ASTRONAUT).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201, "{photo}");
+    let video = json!({"portrait": photo["id"], "size": "360x640", "language": "ru+f3"});
+    let post = |body: Value, idem: &'static str| {
+        let (c, key) = (&c, key.clone());
+        async move {
+            c.call(
+                reqwest::Method::POST,
+                "/v1/campaigns",
+                &key,
+                Some(&body.to_string()),
+                Some(idem),
+            )
+            .await
+        }
+    };
+    for (bad, why) in [
+        (
+            json!({"scripts": [RU], "languages": ["ru"], "video": video}),
+            "own language",
+        ),
+        (
+            json!({"scripts": [RU], "languages": ["en"], "translations": {"en": [EN_TYPED, EN_TYPED]}, "video": video}),
+            "one script per variant",
+        ),
+        (
+            json!({"scripts": [RU], "languages": ["en"], "translations": {"en": [RU]}, "video": video}),
+            "not written in that language",
+        ),
+    ] {
+        let (s, h, body) = post(bad, "bad").await;
+        assert_eq!(s, 422, "{body}");
+        problem(s, &h, &body, "invalid-field");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    let before = reelforge::db::ledger::balance_of(&db, 451).await.unwrap();
+    let (s, _, body) = post(
+        json!({"scripts": [RU], "languages": ["kk", "en"], "translations": {"en": [EN_TYPED]}, "video": video}),
+        "three-languages",
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let campaign: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(campaign["versions"], json!(["ru", "kk", "en"]));
+    let jobs = campaign["variants"].as_array().unwrap();
+    let languages: Vec<&str> = jobs
+        .iter()
+        .map(|j| j["language"].as_str().unwrap())
+        .collect();
+    assert_eq!(languages, ["ru", "kk", "en"]);
+    assert!(jobs.iter().all(|j| j["variant"] == "A"));
+    assert!(jobs[1]["script"]
+        .as_str()
+        .unwrap()
+        .starts_with("Сіз де таңертең"));
+    assert_eq!(jobs[2]["script"], EN_TYPED);
+    assert_eq!(jobs[1]["job"]["language"], "kk");
+    assert_eq!(jobs[1]["job"]["spec"]["language"], "kk+f3");
+    let group = jobs[0]["job"]["spec"]["versions"].clone();
+    assert_eq!(group["of"], 3);
+    assert!(jobs.iter().all(|j| j["job"]["spec"]["versions"] == group));
+    let price: i64 = jobs
+        .iter()
+        .map(|j| j["job"]["price"].as_i64().unwrap())
+        .sum();
+    assert_eq!(campaign["price"], price);
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&db, 451).await.unwrap(),
+        before - price
+    );
+
+    let id = campaign["id"].as_i64().unwrap();
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        let (s, view) = c.get(&format!("/v1/campaigns/{id}"), &key).await;
+        assert_eq!(s, 200, "{view}");
+        if view["state"] == "completed" {
+            done = view;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    for j in done["variants"].as_array().expect("the campaign completed") {
+        assert_eq!(j["job"]["state"], "done", "{j}");
+    }
+    let albums = tg.calls_of("sendmediagroup");
+    assert_eq!(albums.len(), 1, "the variant's versions as one album");
+    let captions: Vec<String> = crate::fake_tg::media_of(&albums[0])
+        .iter()
+        .map(|m| m["caption"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(captions.len(), 3, "{captions:?}");
+    assert!(
+        captions.iter().all(|c| c.starts_with("Вариант A · ")),
+        "{captions:?}"
+    );
+}
+
+/// A version that fails (its speech cannot be made) is refunded alone; the others do not wait
+/// for it and still come as one album.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_is_refunded_and_the_others_still_come_as_one_album() {
+    let e = env().await;
+    let f = &e.fake;
+    reelforge::db::users::touch_user(&e.db, 81, None, "ru")
+        .await
+        .unwrap();
+    harness::pay(&e.db, 81, 20_000).await;
+    let services = harness::services_with_portrait(
+        &e.db,
+        e.dir.path(),
+        Arc::new(
+            reelforge::bot::deliver::TelegramDeliver::new(
+                crate::fake_tg::endpoint(&e.url),
+                e.db.clone(),
+            )
+            .unwrap(),
+        ),
+    )
+    .await;
+    let main: reelforge::jobs::UgcParams = serde_json::from_value(serde_json::json!({
+        "portrait": "gallery/anna.jpg", "script": RU, "language": "ru+f3", "size": "360x640"
+    }))
+    .unwrap();
+    let versions = [
+        reelforge::bot::dialogue::VersionDraft {
+            language: "kk".into(),
+            script: KK_TYPED.into(),
+            speech: None,
+        },
+        reelforge::bot::dialogue::VersionDraft {
+            language: "en".into(),
+            script: EN_TYPED.into(),
+            speech: None,
+        },
+    ];
+    let mut specs = reelforge::bot::ugc::versions::specs(&main, &versions, true);
+    // The English version's portrait is gone: it fails for good at the talking head.
+    if let JobSpec::UgcVideo(p) = &mut specs[2] {
+        p.portrait = "gallery/missing.jpg".into();
+    }
+    let prices = reelforge::pricing::PriceTable::default_table();
+    let orders: Vec<_> = specs
+        .into_iter()
+        .map(|s| reelforge::orders::Order::priced(&prices, s, None, 1).unwrap())
+        .collect();
+    let made = reelforge::orders::submit_all(&e.db, 81, orders, Vec::new())
+        .await
+        .unwrap();
+    let before = reelforge::db::ledger::balance_of(&e.db, 81).await.unwrap();
+    let rows = harness::run_jobs_within(&e.db, services, &made.ids, Duration::from_secs(240)).await;
+    let states: Vec<&str> = rows.iter().map(|r| r.state.name()).collect();
+    assert_eq!(states, ["done", "done", "failed"], "{rows:?}");
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&e.db, 81).await.unwrap(),
+        before + rows[2].cost_tokens,
+        "the failed version is refunded"
+    );
+    let albums = f.calls_of("sendmediagroup");
+    assert_eq!(albums.len(), 1);
+    let captions: Vec<String> = crate::fake_tg::media_of(&albums[0])
+        .iter()
+        .map(|m| m["caption"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut sorted = captions.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["Русский · 9:16", "Қазақша · 9:16"], "{captions:?}");
+}
