@@ -1,7 +1,8 @@
 -- Language versions of one ad (ru / kk / en), each its own job, delivered together as one
 -- album: the group's members (linked by the ordering service as their jobs are made), when
 -- each was ready to be sent, and which album carried it. `sender_job` is the member sending
--- the album now (one at a time); `sending_by` marks the members in that album.
+-- the album now (one at a time); `sending_by` marks the members in that album; `alone`: an
+-- album carrying it was refused, so it is sent by itself.
 CREATE TABLE IF NOT EXISTS version_groups (
     group_key   TEXT PRIMARY KEY,
     user_id     BIGINT NOT NULL,
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS version_members (
     ready_ms      BIGINT,
     sending_by    BIGINT,
     album_message BIGINT,
-    uncertain     BOOLEAN NOT NULL DEFAULT FALSE
+    uncertain     BOOLEAN NOT NULL DEFAULT FALSE,
+    alone         BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX IF NOT EXISTS version_members_group ON version_members (group_key);

@@ -48,6 +48,8 @@ pub struct BotApp {
     pub intake: Arc<crate::products::Intake>,
     /// Scripts written from products (the chat model, or templates).
     pub scripts: Arc<crate::products::scripts::ScriptWriter>,
+    /// The Mini App composer's public address (`https://…/app/`); none: no composer button.
+    pub app_url: Option<String>,
 }
 
 impl BotApp {
@@ -79,6 +81,7 @@ impl BotApp {
             policy_dir: None,
             max_download_bytes: 20 * 1024 * 1024,
             limits: super::rate_limit::RateLimits::new(20),
+            app_url: None,
         }
     }
 

@@ -185,6 +185,13 @@ pub struct LayoutDraft {
     /// When the still was last drawn (presses within a second are not re-drawn).
     #[serde(default)]
     pub drawn_ms: i64,
+    /// The Mini App composer's key for this draft (`/app/?draft=…`), made when the still is
+    /// first shown with its button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The brand kit is left off this order (the composer's switch).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_brand: bool,
 }
 
 /// A draft as stored, including dialogues saved before the job's `Layout` existed, which
@@ -197,6 +204,10 @@ struct LayoutDraftRow {
     drawn_ms: i64,
     #[serde(default)]
     size: Option<String>,
+    #[serde(default)]
+    app: Option<String>,
+    #[serde(default)]
+    no_brand: bool,
 }
 
 impl From<LayoutDraftRow> for LayoutDraft {
@@ -210,6 +221,8 @@ impl From<LayoutDraftRow> for LayoutDraft {
         Self {
             layout,
             drawn_ms: row.drawn_ms,
+            app: row.app,
+            no_brand: row.no_brand,
         }
     }
 }
@@ -219,6 +232,8 @@ impl Default for LayoutDraft {
         Self {
             layout: crate::jobs::Layout::new_order(),
             drawn_ms: 0,
+            app: None,
+            no_brand: false,
         }
     }
 }

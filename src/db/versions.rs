@@ -15,6 +15,8 @@ pub struct Member {
     pub album_message: Option<i64>,
     /// The album's upload outcome was unknown.
     pub uncertain: bool,
+    /// An album carrying it was refused: it is sent by itself.
+    pub alone: bool,
     /// Its job ended (done, failed, cancelled or refused).
     pub ended: bool,
 }
@@ -70,6 +72,7 @@ pub async fn group(db: &Db, group: &str, user: i64) -> Result<Option<Group>, DbE
         Option<i64>,
         Option<i64>,
         bool,
+        bool,
         String,
     );
     let head: Option<Head> = on_db!(db, p => sqlx::query_as(
@@ -79,7 +82,7 @@ pub async fn group(db: &Db, group: &str, user: i64) -> Result<Option<Group>, DbE
         return Ok(None);
     };
     let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(
-        "SELECT m.job_id, m.position, m.ready_ms, m.sending_by, m.album_message, m.uncertain, j.state
+        "SELECT m.job_id, m.position, m.ready_ms, m.sending_by, m.album_message, m.uncertain, m.alone, j.state
          FROM version_members m JOIN jobs j ON j.id = m.job_id
          WHERE m.group_key = $1 ORDER BY m.position, m.job_id",
     ).bind(group).fetch_all(p).await?);
@@ -95,7 +98,8 @@ pub async fn group(db: &Db, group: &str, user: i64) -> Result<Option<Group>, DbE
                 sending_by: r.3,
                 album_message: r.4,
                 uncertain: r.5,
-                ended: matches!(r.6.as_str(), "done" | "failed" | "cancelled" | "rejected"),
+                alone: r.6,
+                ended: matches!(r.7.as_str(), "done" | "failed" | "cancelled" | "rejected"),
             })
             .collect(),
     }))
@@ -105,6 +109,23 @@ pub async fn group(db: &Db, group: &str, user: i64) -> Result<Option<Group>, DbE
 pub async fn ready(db: &Db, job: i64) -> Result<(), DbError> {
     on_db!(db, p => sqlx::query("UPDATE version_members SET ready_ms = $2 WHERE job_id = $1 AND ready_ms IS NULL")
         .bind(job).bind(now_ms()).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// `job` is no longer ready to be carried (its own album was refused: it commits again on its
+/// next try); `alone`: nor carries or is carried again.
+pub async fn unready(db: &Db, job: i64, alone: bool) -> Result<(), DbError> {
+    on_db!(db, p => sqlx::query("UPDATE version_members SET ready_ms = NULL, alone = (alone OR $2) WHERE job_id = $1")
+        .bind(job).bind(alone).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Marks `members` as sent alone from now on (an album carrying them was refused).
+pub async fn alone(db: &Db, members: &[i64]) -> Result<(), DbError> {
+    for m in members {
+        on_db!(db, p => sqlx::query("UPDATE version_members SET alone = TRUE WHERE job_id = $1")
+            .bind(m).execute(p).await?.rows_affected());
+    }
     Ok(())
 }
 
@@ -126,13 +147,18 @@ pub async fn claim(
     Ok(claimed == 1)
 }
 
-/// Marks `members` as carried by `sender`'s album before it is sent.
-pub async fn sending(db: &Db, sender: i64, members: &[i64]) -> Result<(), DbError> {
+/// Marks `members` as carried by `sender`'s album before it is sent; returns those marked
+/// (one another sender took meanwhile, or one settled, is not).
+pub async fn sending(db: &Db, sender: i64, members: &[i64]) -> Result<Vec<i64>, DbError> {
+    let mut marked = Vec::new();
     for m in members {
-        on_db!(db, p => sqlx::query("UPDATE version_members SET sending_by = $2 WHERE job_id = $1 AND album_message IS NULL")
+        let n = on_db!(db, p => sqlx::query("UPDATE version_members SET sending_by = $2 WHERE job_id = $1 AND sending_by IS NULL AND album_message IS NULL AND uncertain = FALSE")
             .bind(m).bind(sender).execute(p).await?.rows_affected());
+        if n == 1 {
+            marked.push(*m);
+        }
     }
-    Ok(())
+    Ok(marked)
 }
 
 /// How `sender`'s album ended for the members it carried.

@@ -10,12 +10,16 @@ pub struct Layout {
     /// (the circle's top-left corner in output pixels).
     #[serde(default = "default_position")]
     pub position: String,
-    /// The circle's size: `s`, `m` (default) or `l` (the layout preview's buttons).
+    /// The circle's size: `s`, `m` (default) or `l` (the layout preview's buttons), or a
+    /// percentage of `m` from 50 to 160 (the composer's slider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circle_size: Option<String>,
-    /// A white ring around the circle.
+    /// A ring around the circle.
     #[serde(default)]
     pub ring: bool,
+    /// The ring's colour, `#RRGGBB` (default white).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_color: Option<String>,
     /// Captions of the script.
     #[serde(default = "yes")]
     pub captions: bool,
@@ -67,6 +71,17 @@ pub fn format_of(width: usize, height: usize) -> Option<&'static str> {
         .find(|f| format_size(f, (width, height)) == Some((width, height)))
 }
 
+/// A circle size given as a percentage of `m` (50–160).
+pub fn circle_percent(size: &str) -> Option<u32> {
+    size.parse::<u32>()
+        .ok()
+        .filter(|p| (MIN_CIRCLE_PERCENT..=MAX_CIRCLE_PERCENT).contains(p))
+}
+
+/// The smallest and largest circle sizes in per cent of `m`.
+pub const MIN_CIRCLE_PERCENT: u32 = 50;
+pub const MAX_CIRCLE_PERCENT: u32 = 160;
+
 fn default_position() -> String {
     "bottom-left".into()
 }
@@ -81,6 +96,7 @@ impl Default for Layout {
             position: default_position(),
             circle_size: None,
             ring: false,
+            ring_color: None,
             captions: true,
             caption_style: media::CaptionStyle::default(),
             safe_zone: media::SafeZone::default(),
@@ -148,12 +164,18 @@ impl Layout {
         self.place_at(carried, width, height)
     }
 
-    fn diameter_on(&self, width: usize, height: usize) -> usize {
-        let factor = match self.circle_size.as_deref() {
+    /// How much bigger than `m` the circle is: `s` 0.75, `l` 1.3, a percentage as given.
+    pub fn circle_factor(&self) -> f64 {
+        match self.circle_size.as_deref() {
             Some("s") => 0.75,
             Some("l") => 1.3,
-            _ => 1.0,
-        };
+            Some(other) => circle_percent(other).map_or(1.0, |p| f64::from(p) / 100.0),
+            None => 1.0,
+        }
+    }
+
+    fn diameter_on(&self, width: usize, height: usize) -> usize {
+        let factor = self.circle_factor();
         ((media::default_diameter(width, height) as f64 * factor) as usize / 2 * 2)
             .min(width.min(height) / 2 * 2)
     }
@@ -165,8 +187,13 @@ impl Layout {
         height: usize,
     ) -> Result<Placement, media::MediaError> {
         let diameter = self.diameter_on(width, height);
+        let rgb = self
+            .ring_color
+            .as_deref()
+            .and_then(media::parse_hex_color)
+            .unwrap_or((255, 255, 255));
         let ring = self.ring.then(|| media::Ring {
-            rgb: (255, 255, 255),
+            rgb,
             width: (diameter / 40).max(2),
         });
         media::place_circle(
@@ -214,5 +241,34 @@ mod tests {
         }
         .place(720, 1280)
         .is_err());
+    }
+
+    #[test]
+    fn the_composer_sizes_the_circle_by_percent_and_colours_its_ring() {
+        let at = |size: &str| {
+            Layout {
+                circle_size: Some(size.into()),
+                ..Layout::new_order()
+            }
+            .place(720, 1280)
+            .unwrap()
+            .diameter
+        };
+        let m = at("m");
+        assert_eq!(at("100"), m);
+        assert!(at("60") < at("s") && at("s") < m && m < at("l") && at("l") < at("150"));
+        // Out of range is `m` (the rules refuse it before it gets here).
+        assert_eq!(at("400"), m);
+        let red = Layout {
+            ring: true,
+            ring_color: Some("#E01010".into()),
+            ..Layout::new_order()
+        };
+        assert_eq!(
+            red.place(720, 1280).unwrap().ring.unwrap().rgb,
+            (0xE0, 0x10, 0x10)
+        );
+        assert_eq!(circle_percent("49"), None);
+        assert_eq!(circle_percent("160"), Some(160));
     }
 }

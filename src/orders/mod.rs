@@ -241,7 +241,12 @@ pub async fn submit(
     }
     let (id, made) = queue::submit_with(db, job, &checkpoints, channel).await?;
     if let Some(v) = version {
-        crate::db::versions::link(db, &v.group, user, i64::from(v.of), id, id).await?;
+        // The job is made and paid: a failed link only sends it by itself, never fails the
+        // order (which would invite a second, paid one).
+        if let Err(e) = crate::db::versions::link(db, &v.group, user, i64::from(v.of), id, id).await
+        {
+            tracing::error!(job_id = id, error = %e, "a language version was not linked to its album");
+        }
     }
     Ok(Submitted { id, made })
 }

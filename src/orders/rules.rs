@@ -239,10 +239,18 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
         ));
     }
     if let Some(s) = p.layout.circle_size.as_deref() {
-        if !CIRCLE_SIZES.contains(&s) {
+        if !CIRCLE_SIZES.contains(&s) && crate::jobs::layout::circle_percent(s).is_none() {
             return Err(invalid(
                 "circle_size",
-                format!("'{s}' is not one of s, m or l"),
+                format!("'{s}' is not one of s, m or l, or a percentage of m from 50 to 160"),
+            ));
+        }
+    }
+    if let Some(c) = p.layout.ring_color.as_deref() {
+        if media::parse_hex_color(c).is_none() || c.len() != 7 {
+            return Err(invalid(
+                "ring_color",
+                format!("'{c}' is not a colour like #FFD600"),
             ));
         }
     }

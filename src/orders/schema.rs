@@ -5,9 +5,8 @@
 //! circle that does not fit its frame, a blank text (422 `invalid-field`). The field names
 //! are checked against the `JobSpec` types by a test, so the two cannot drift.
 use super::rules::{
-    CIRCLE_SIZES, MAX_DESCRIPTION_CHARS, MAX_EDIT_PROMPT_CHARS, MAX_END_CARD_ACTION,
-    MAX_END_CARD_PRICE, MAX_END_CARD_TITLE, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS, MAX_WISHES_CHARS,
-    VIDEO_SECONDS,
+    MAX_DESCRIPTION_CHARS, MAX_EDIT_PROMPT_CHARS, MAX_END_CARD_ACTION, MAX_END_CARD_PRICE,
+    MAX_END_CARD_TITLE, MAX_PROMPT_CHARS, MAX_SCRIPT_CHARS, MAX_WISHES_CHARS, VIDEO_SECONDS,
 };
 use crate::pricing::PriceTable;
 use serde_json::{json, Value};
@@ -24,6 +23,8 @@ pub const VOICE_PATTERN: &str =
     "^([A-Za-z0-9]{16,32}|openai:[a-z]{2,20}|[a-z]{2,3}(-[A-Za-z]{2,4})?\\+[A-Za-z0-9]{1,12})$";
 /// A colour as `#RRGGBB`.
 pub const ACCENT_PATTERN: &str = "^#[0-9A-Fa-f]{6}$";
+/// `s`, `m`, `l`, or 50–160 (per cent of `m`).
+pub const CIRCLE_SIZE_PATTERN: &str = "^(s|m|l|[5-9][0-9]|1[0-5][0-9]|160)$";
 
 /// `WIDTHxHEIGHT` as the service writes it (no leading zeros, lower-case `x`).
 pub const SIZE_PATTERN: &str = "^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$";
@@ -93,7 +94,9 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
         "voice_gender": nullable(json!({"type": "string", "enum": ["female", "male"]})),
         "position": {"type": "string", "pattern": POSITION_PATTERN, "default": "bottom-left",
                      "description": "The circle must fit the frame's safe zone"},
-        "circle_size": nullable(json!({"type": "string", "enum": CIRCLE_SIZES})),
+        "circle_size": nullable(json!({"type": "string", "pattern": CIRCLE_SIZE_PATTERN,
+                                       "description": "s, m or l, or a percentage of m from 50 to 160"})),
+        "ring_color": nullable(json!({"type": "string", "pattern": ACCENT_PATTERN, "description": "The ring's colour (default white)"})),
         "ring": {"type": "boolean"},
         "captions": {"type": "boolean"},
         "caption_style": {"type": "string", "enum": media::CaptionStyle::ALL.iter().map(|s| s.name()).collect::<Vec<_>>()},

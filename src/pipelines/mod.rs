@@ -336,13 +336,17 @@ pub async fn deliver_output(
     more: &[(String, String)],
     scratch: &Scratch,
 ) -> Result<(), StepError> {
-    if ctx.checkpoints().delivered.is_some() {
-        return Ok(());
-    }
     let versions = match &ctx.job.spec {
         Ok(crate::jobs::JobSpec::UgcVideo(p)) => p.versions.clone(),
         _ => None,
     };
+    if ctx.checkpoints().delivered.is_some() {
+        // An album sent before a failure: its members are told how it went.
+        if let Some(v) = &versions {
+            versions::after_delivered(s, ctx, v).await?;
+        }
+        return Ok(());
+    }
     let Some(v) = versions else {
         let delivery = prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
         return delivery::deliver_once(s, ctx, delivery::Outbound::Video(&delivery)).await;
@@ -351,13 +355,13 @@ pub async fn deliver_output(
     if ctx.checkpoints().generation.is_none() {
         prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
     }
-    match versions::turn(s, ctx, &v).await? {
-        versions::Turn::Settled => Ok(()),
-        versions::Turn::Send => {
-            let delivery = prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
-            versions::send(s, ctx, &v, delivery, scratch).await
-        }
-    }
+    let alone = match versions::turn(s, ctx, &v).await? {
+        versions::Turn::Settled => return Ok(()),
+        versions::Turn::Send => false,
+        versions::Turn::Alone => true,
+    };
+    let delivery = prepare_delivery(s, ctx, kind, keys, more, scratch).await?;
+    versions::send(s, ctx, &v, delivery, scratch, alone).await
 }
 
 /// The stored result fetched for its delivery (every format), recorded as a generation for

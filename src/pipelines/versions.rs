@@ -20,8 +20,9 @@ use std::time::Duration;
 
 /// How long a made version waits for the others before its album goes without them.
 pub const WAIT_MAX_MS: i64 = 10 * 60 * 1000;
-/// A sender silent this long (its process died mid-album) is taken over.
-const STALE_SENDER_MS: i64 = 5 * 60 * 1000;
+/// A sender silent this long (its process died mid-album) is taken over: longer than the
+/// longest upload Telegram is given (ten 50 MB videos), so a slow album is never sent twice.
+const STALE_SENDER_MS: i64 = 30 * 60 * 1000;
 /// Telegram's limit on the items of one album.
 pub const ALBUM_ITEMS: usize = 10;
 /// How often a waiting version looks again.
@@ -42,6 +43,9 @@ pub enum Turn {
     Settled,
     /// It sends the album now.
     Send,
+    /// It sends itself, carrying no other version (not linked, or an album with it was
+    /// refused).
+    Alone,
 }
 
 /// Commits a made version to delivery and waits for its turn; see the module comment.
@@ -59,51 +63,47 @@ pub async fn turn(s: &Services, ctx: &mut JobCtx, v: &VersionOf) -> Result<Turn,
     }
     rows::ready(&s.db, job).await?;
     let Some(group) = rows::group(&s.db, &v.group, user).await? else {
-        // Not linked (an order interrupted before its link): sent alone.
-        return Ok(Turn::Send);
+        // Not linked (its link failed after the job was made): sent alone.
+        return Ok(Turn::Alone);
     };
     let Some(me) = group.member(job).cloned() else {
-        return Ok(Turn::Send);
+        return Ok(Turn::Alone);
     };
     if let Some(message) = me.album_message {
-        let unreachable = message == 0;
-        ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
-            c.delivered = Some(Delivered {
-                message_id: message,
-                file_id: String::new(),
-                uncertain: false,
-                unreachable,
-            })
-        })
-        .await?;
-        crate::metrics::delivery(if unreachable { "unreachable" } else { "sent" });
-        if !unreachable {
-            crate::metrics::video_delivered();
-        }
-        s.deliver.delivered(job).await;
+        settle_carried(s, ctx, message).await?;
         return Ok(Turn::Settled);
     }
     if me.uncertain {
         delivery::settle_uncertain(s, ctx).await?;
         return Ok(Turn::Settled);
     }
-    match (me.sending_by, group.sender) {
-        // My own album from an earlier attempt never said how it ended.
-        (Some(by), _) if by == job => {
-            tracing::warn!("an earlier album's outcome is unknown: its members offer a re-send");
-            rows::sent(&s.db, (user, &v.group), job, Sent::Uncertain).await?;
-            delivery::settle_uncertain(s, ctx).await?;
-            return Ok(Turn::Settled);
+    if let Some(by) = me.sending_by {
+        // Carried by an album on its way: wait for it — unless its sender ended, was taken
+        // over or went silent without saying how it went (this one's own earlier attempt
+        // included), when the outcome is unknown and a re-send is offered instead.
+        let sender_on = group.sender.is_some_and(|(sender, since)| {
+            sender == by && crate::db::now_ms() - since < STALE_SENDER_MS
+        });
+        let sender_ended = group.member(by).is_none_or(|m| m.ended);
+        if by != job && sender_on && !sender_ended {
+            return Err(StepError::Wait(POLL));
         }
-        // Carried by another member's album on its way now.
-        (Some(_), _) => return Err(StepError::Wait(POLL)),
-        _ => {}
+        tracing::warn!(
+            sender = by,
+            "an album's outcome is unknown: a re-send is offered"
+        );
+        rows::sent(&s.db, (user, &v.group), by, Sent::Uncertain).await?;
+        delivery::settle_uncertain(s, ctx).await?;
+        return Ok(Turn::Settled);
+    }
+    if me.alone {
+        return Ok(Turn::Alone);
     }
     let made = group.members.len() as i64 >= group.size;
     let waiting = group
         .members
         .iter()
-        .any(|m| m.job != job && m.ready_ms.is_none() && !m.ended);
+        .any(|m| m.job != job && !m.alone && m.ready_ms.is_none() && !m.ended);
     let waited = crate::db::now_ms() - me.ready_ms.unwrap_or(0);
     if (!made || waiting) && waited < WAIT_MAX_MS {
         return Err(StepError::Wait(POLL));
@@ -114,51 +114,112 @@ pub async fn turn(s: &Services, ctx: &mut JobCtx, v: &VersionOf) -> Result<Turn,
     Ok(Turn::Send)
 }
 
+/// Delivered in another version's album (`message`; 0: the user could not be reached).
+async fn settle_carried(s: &Services, ctx: &mut JobCtx, message: i64) -> Result<(), StepError> {
+    let unreachable = message == 0;
+    ctx.checkpoint(crate::jobs::Step::Delivered, |c| {
+        c.delivered = Some(Delivered {
+            message_id: message,
+            file_id: String::new(),
+            uncertain: false,
+            unreachable,
+        })
+    })
+    .await?;
+    crate::metrics::delivery(if unreachable { "unreachable" } else { "sent" });
+    if !unreachable {
+        crate::metrics::video_delivered();
+    }
+    s.deliver.delivered(ctx.job.id).await;
+    Ok(())
+}
+
+/// A version delivered by its own album whose members were not told (the database failed
+/// after the upload): they are told now, from its checkpoint.
+pub async fn after_delivered(s: &Services, ctx: &JobCtx, v: &VersionOf) -> Result<(), StepError> {
+    let Some(d) = &ctx.checkpoints().delivered else {
+        return Ok(());
+    };
+    let outcome = if d.uncertain {
+        Sent::Uncertain
+    } else if d.unreachable {
+        Sent::Album(0)
+    } else {
+        Sent::Album(d.message_id.max(1))
+    };
+    rows::sent(&s.db, (ctx.job.user_id, &v.group), ctx.job.id, outcome).await?;
+    Ok(())
+}
+
 /// Sends the album: this version's video (and formats) first, then every other made version
-/// not yet sent, as long as they fit in one album.
+/// not yet sent, as long as they fit in one album (none when `alone`). An album carrying
+/// others that Telegram refuses is tried once more with this version alone, and the others
+/// are sent by themselves: one version Telegram will not take never costs the rest.
 pub async fn send(
     s: &Services,
     ctx: &mut JobCtx,
     v: &VersionOf,
     mut own: Delivery,
     scratch: &super::Scratch,
+    alone: bool,
 ) -> Result<(), StepError> {
     let (user, job) = (ctx.job.user_id, ctx.job.id);
-    let group = rows::group(&s.db, &v.group, user).await?;
-    let mut carried = vec![job];
     own.versions = vec![language_of(ctx)];
-    let mut items = 1 + own.more.len();
-    for m in group.iter().flat_map(|g| &g.members) {
-        let free = m.ready_ms.is_some()
-            && m.album_message.is_none()
-            && m.sending_by.is_none()
-            && !m.uncertain
-            && !m.ended;
-        if m.job == job || !free {
-            continue;
-        }
-        let Some((language, videos)) = sibling_videos(s, user, m.job, scratch).await? else {
-            continue;
-        };
-        if items + videos.len() > ALBUM_ITEMS {
-            continue;
-        }
-        items += videos.len();
-        own.versions.push(language);
-        own.more.extend(videos);
-        carried.push(m.job);
-    }
     own.language = Some(language_name(&own.versions[0]).to_string());
-    rows::sending(&s.db, job, &carried).await?;
+    let single = own.clone();
+    let mut carried = Vec::new();
+    if alone {
+        // Marked as on its way, so a crash mid-upload is settled as unknown, not sent twice.
+        rows::sending(&s.db, job, &[job]).await?;
+    } else {
+        let group = rows::group(&s.db, &v.group, user).await?;
+        let mut items = 1 + own.more.len();
+        let mut picked = Vec::new();
+        for m in group.iter().flat_map(|g| &g.members) {
+            let free = m.ready_ms.is_some()
+                && m.album_message.is_none()
+                && m.sending_by.is_none()
+                && !m.uncertain
+                && !m.alone
+                && !m.ended;
+            if m.job == job || !free {
+                continue;
+            }
+            let Some((language, videos)) = sibling_videos(s, user, m.job, scratch).await? else {
+                continue;
+            };
+            if items + videos.len() > ALBUM_ITEMS {
+                continue;
+            }
+            items += videos.len();
+            picked.push((m.job, language, videos));
+        }
+        let ids: Vec<i64> = std::iter::once(job)
+            .chain(picked.iter().map(|p| p.0))
+            .collect();
+        // Only the members still free when marked ride along.
+        let marked = rows::sending(&s.db, job, &ids).await?;
+        for (id, language, videos) in picked {
+            if marked.contains(&id) {
+                own.versions.push(language);
+                own.more.extend(videos);
+                carried.push(id);
+            }
+        }
+    }
     ctx.ensure_lease()?;
-    let span = tracing::info_span!("step", step = "delivery", provider = "telegram");
-    let started = std::time::Instant::now();
-    let sent = tracing::Instrument::instrument(s.deliver.deliver(&own), span).await;
-    crate::metrics::step_duration(crate::jobs::Step::Delivery, started.elapsed());
-    tracing::info!(
-        versions = carried.len(),
-        "language versions sent as one album"
-    );
+    let sent = upload(s, &own).await;
+    let sent = match sent {
+        Err(delivery::DeliverError::NotSent(e)) if !carried.is_empty() => {
+            tracing::warn!(error = %e, "an album of versions was refused: each goes alone");
+            rows::sent(&s.db, (user, &v.group), job, Sent::NotSent).await?;
+            rows::alone(&s.db, &carried).await?;
+            rows::sending(&s.db, job, &[job]).await?;
+            upload(s, &single).await
+        }
+        other => other,
+    };
+    tracing::info!(versions = carried.len() + 1, "language versions sent");
     let (outcome, result) = match sent {
         Ok(sent) => {
             let file_id = sent.file_id.clone();
@@ -171,17 +232,26 @@ pub async fn send(
                 })
             })
             .await?;
-            if let Some(generation) = ctx.checkpoints().generation {
-                crate::db::generations::set_file_id(&s.db, generation, &file_id).await?;
-            }
             crate::metrics::delivery("sent");
             crate::metrics::video_delivered();
             s.deliver.delivered(job).await;
-            (Sent::Album(sent.message_id.max(1)), Ok(()))
+            rows::sent(
+                &s.db,
+                (user, &v.group),
+                job,
+                Sent::Album(sent.message_id.max(1)),
+            )
+            .await?;
+            if let Some(generation) = ctx.checkpoints().generation {
+                crate::db::generations::set_file_id(&s.db, generation, &file_id).await?;
+            }
+            return Ok(());
         }
         Err(delivery::DeliverError::NotSent(e)) => {
             crate::metrics::delivery("refused");
-            // Nothing went out: a cancel may refund this version again until its next try.
+            // Nothing went out: this version is no longer carried by others, and a cancel may
+            // refund it again until its next try commits it.
+            rows::unready(&s.db, job, false).await?;
             ctx.checkpoint(crate::jobs::Step::Delivery, |c| {
                 c.delivery_started_ms = None
             })
@@ -211,6 +281,15 @@ pub async fn send(
     result
 }
 
+/// One upload to the chat, timed as the delivery step.
+async fn upload(s: &Services, d: &Delivery) -> Result<delivery::Sent, delivery::DeliverError> {
+    let span = tracing::info_span!("step", step = "delivery", provider = "telegram");
+    let started = std::time::Instant::now();
+    let sent = tracing::Instrument::instrument(s.deliver.deliver(d), span).await;
+    crate::metrics::step_duration(crate::jobs::Step::Delivery, started.elapsed());
+    sent
+}
+
 fn language_of(ctx: &JobCtx) -> String {
     match &ctx.job.spec {
         Ok(JobSpec::UgcVideo(p)) => p.language_code().to_string(),
@@ -231,7 +310,8 @@ async fn sibling_videos(
     let (Some(JobSpec::UgcVideo(p)), Some(output)) = (&row.spec, &row.checkpoints.output) else {
         return Ok(None);
     };
-    if row.user_id != user {
+    // Only a sibling committed to delivery (a cancel can no longer refund it) rides along.
+    if row.user_id != user || row.checkpoints.delivery_started_ms.is_none() {
         return Ok(None);
     }
     let language = p.language_code().to_string();

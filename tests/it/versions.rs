@@ -489,3 +489,90 @@ async fn a_failed_version_is_refunded_and_the_others_still_come_as_one_album() {
     sorted.sort();
     assert_eq!(sorted, ["Русский · 9:16", "Қазақша · 9:16"], "{captions:?}");
 }
+
+/// Three versions of one order as jobs, with the local providers.
+async fn three_version_jobs(e: &bot_flows::Env, user: i64) -> Vec<i64> {
+    reelforge::db::users::touch_user(&e.db, user, None, "ru")
+        .await
+        .unwrap();
+    harness::pay(&e.db, user, 20_000).await;
+    let main: reelforge::jobs::UgcParams = serde_json::from_value(serde_json::json!({
+        "portrait": "gallery/anna.jpg", "script": RU, "language": "ru+f3", "size": "360x640"
+    }))
+    .unwrap();
+    let versions: Vec<reelforge::bot::dialogue::VersionDraft> =
+        [("kk", KK_TYPED), ("en", EN_TYPED)]
+            .iter()
+            .map(|(l, t)| reelforge::bot::dialogue::VersionDraft {
+                language: l.to_string(),
+                script: t.to_string(),
+                speech: None,
+            })
+            .collect();
+    let prices = reelforge::pricing::PriceTable::default_table();
+    let orders: Vec<_> = reelforge::bot::ugc::versions::specs(&main, &versions, true)
+        .into_iter()
+        .map(|s| reelforge::orders::Order::priced(&prices, s, None, 2).unwrap())
+        .collect();
+    reelforge::orders::submit_all(&e.db, user, orders, Vec::new())
+        .await
+        .unwrap()
+        .ids
+}
+
+/// Telegram refuses the album (one file it will not take): each version is then sent by
+/// itself, none refunded, none sent twice; once sent in an album, a version cannot be
+/// cancelled and refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_album_sends_each_version_alone_and_a_sent_one_cannot_be_refunded() {
+    let e = env().await;
+    let ids = three_version_jobs(&e, 82).await;
+    let bot = Arc::new(harness::Bot {
+        refuse_albums: true,
+        ..Default::default()
+    });
+    let services = harness::services_with_portrait(&e.db, e.dir.path(), bot.clone()).await;
+    let before = reelforge::db::ledger::balance_of(&e.db, 82).await.unwrap();
+    let rows = harness::run_jobs_within(&e.db, services, &ids, Duration::from_secs(240)).await;
+    let states: Vec<&str> = rows.iter().map(|r| r.state.name()).collect();
+    assert_eq!(states, ["done", "done", "done"], "{rows:?}");
+    assert_eq!(
+        reelforge::db::ledger::balance_of(&e.db, 82).await.unwrap(),
+        before,
+        "nothing refunded"
+    );
+    let sent = bot.delivered();
+    assert_eq!(sent.len(), 3, "each once, by itself");
+    assert!(sent
+        .iter()
+        .all(|d| d.versions.len() == 1 && d.language.is_some()));
+
+    // A version another's album is carrying (here: marked, its own job still queued) is
+    // past cancelling: it would reach the chat and be refunded.
+    let more = three_version_jobs(&e, 83).await;
+    assert_eq!(
+        reelforge::db::versions::sending(&e.db, more[0], &[more[1]])
+            .await
+            .unwrap(),
+        [more[1]]
+    );
+    assert_eq!(
+        reelforge::db::jobs::cancel(&e.db, more[1]).await.unwrap(),
+        reelforge::db::jobs::Cancelled::TooLate
+    );
+    assert_eq!(
+        reelforge::db::jobs::cancel(&e.db, more[2]).await.unwrap(),
+        reelforge::db::jobs::Cancelled::Ended,
+        "one not carried still can be"
+    );
+    // The album that was carrying it never says how it went (its sender ended): the carried
+    // version does not wait forever, it offers a re-send; the other is sent.
+    let bot = Arc::new(harness::Bot::default());
+    let services = harness::services_with_portrait(&e.db, e.dir.path(), bot.clone()).await;
+    let rows =
+        harness::run_jobs_within(&e.db, services, &more[..2], Duration::from_secs(240)).await;
+    assert!(rows.iter().all(|r| r.state.name() == "done"), "{rows:?}");
+    assert!(rows[1].checkpoints.delivered.as_ref().unwrap().uncertain);
+    assert_eq!(bot.resend_offers.lock().unwrap().clone(), [more[1]]);
+    assert_eq!(bot.delivered().len(), 1);
+}

@@ -393,7 +393,7 @@ async fn pick_character(
 
 /// "Create" on the confirmation: the spec from the conversation, ordered through the ordering
 /// service at the previewed speech's price, the speech carried so it is not paid twice.
-async fn order(
+pub async fn order(
     ctx: &Ctx<'_>,
     state: Dialogue,
     shown: Option<i64>,
@@ -427,16 +427,24 @@ async fn order(
         return Ok(());
     };
     let local_voice = is_offline_voice(&voice);
+    let brand = match layout.no_brand {
+        true => None,
+        false => crate::bot::brand::for_order(ctx).await?,
+    };
     let main = match made_job {
         // "+ another language": the finished video's own order (its brand included).
         Some(job) => match crate::db::jobs::job(&ctx.app.db, job)
             .await?
             .and_then(|j| j.spec)
         {
+            // The tier and layout as the confirmation priced them (its older buttons may
+            // have changed them).
             Some(JobSpec::UgcVideo(p)) => UgcParams {
                 variant: None,
                 versions: None,
                 force_recompose: false,
+                head_tier: head_tier.clone(),
+                layout: layout.layout.clone(),
                 ..p
             },
             _ => return Ok(()),
@@ -455,7 +463,7 @@ async fn order(
             voice_gender: super::speech::gender_of(ctx, &voice),
             layout: layout.layout,
             force_recompose: false,
-            brand: crate::bot::brand::for_order(ctx).await?,
+            brand,
             head_tier,
             variant: None,
             versions: None,

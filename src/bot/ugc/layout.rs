@@ -22,21 +22,22 @@ const POSITIONS: [(&str, &str); 5] = [
 ];
 
 /// What a still shows.
-struct Still<'a> {
-    background: Option<&'a str>,
-    character: &'a str,
-    script: &'a str,
-    layout: &'a LayoutDraft,
+pub struct Still<'a> {
+    pub background: Option<&'a str>,
+    pub character: &'a str,
+    pub script: &'a str,
+    pub layout: &'a LayoutDraft,
     /// The video's size (`/overlay` of an API job may be another than the bot's 720x1280).
-    size: &'a str,
+    pub size: &'a str,
     /// The `/overlay` job.
-    overlay: Option<i64>,
+    pub overlay: Option<i64>,
 }
 
 /// The size the bot's UGC videos are made at.
 pub const BOT_UGC_SIZE: &str = "720x1280";
 
-fn subject(state: &Dialogue) -> Option<Still<'_>> {
+/// What the still of a draft shows (none for a state without a layout).
+pub fn subject(state: &Dialogue) -> Option<Still<'_>> {
     match state {
         Dialogue::UgcConfirm {
             background,
@@ -71,6 +72,14 @@ fn subject(state: &Dialogue) -> Option<Still<'_>> {
     }
 }
 
+/// The draft's layout, if the state has one.
+pub fn layout_of(state: &Dialogue) -> Option<&LayoutDraft> {
+    match state {
+        Dialogue::UgcConfirm { layout, .. } | Dialogue::OverlayEdit { layout, .. } => Some(layout),
+        _ => None,
+    }
+}
+
 fn layout_mut(state: &mut Dialogue) -> Option<&mut LayoutDraft> {
     match state {
         Dialogue::UgcConfirm { layout, .. } | Dialogue::OverlayEdit { layout, .. } => Some(layout),
@@ -80,11 +89,35 @@ fn layout_mut(state: &mut Dialogue) -> Option<&mut LayoutDraft> {
 
 /// Draws the still for the conversation's layout and sends it (or replaces `edit`).
 pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> HandlerResult {
+    // The composer's button opens this draft: it gets its key the first time.
+    let keyed;
+    let state = match (&ctx.app.app_url, layout_of(state).map(|l| l.app.is_none())) {
+        (Some(_), Some(true)) => {
+            let mut with_key = state.clone();
+            if let Some(l) = layout_mut(&mut with_key) {
+                l.app = Some(crate::db::api_keys::random_hex(12));
+            }
+            ctx.save(&with_key).await?;
+            keyed = with_key;
+            &keyed
+        }
+        _ => state,
+    };
     let Some(subject) = subject(state) else {
         return Ok(());
     };
     let overlay = subject.overlay;
-    let still = render(ctx, &subject).await?;
+    let logo = match subject.overlay {
+        None => crate::bot::brand::logo_key(ctx).await?,
+        Some(_) => None,
+    };
+    let still = render(
+        &ctx.app.storage,
+        &ctx.app.work_dir.join(format!("layout-{}", ctx.user)),
+        logo.as_deref(),
+        &subject,
+    )
+    .await?;
     let compose = crate::orders::price::recompose_tokens(&ctx.app.prices);
     let caption = format!(
         "{}\n{}",
@@ -122,8 +155,15 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
     Ok(())
 }
 
-/// The still as a JPEG under the work folder, at the video's size.
-async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf, HandlerError> {
+/// The still as a JPEG under `work` (a folder of its own per user), at the video's size,
+/// with the brand kit's `logo` on a new order's still (an /overlay still shows the video's
+/// own).
+pub async fn render(
+    storage: &crate::storage::Storage,
+    work: &std::path::Path,
+    logo: Option<&str>,
+    subject: &Still<'_>,
+) -> Result<std::path::PathBuf, HandlerError> {
     let Still {
         background,
         character,
@@ -132,34 +172,32 @@ async fn render(ctx: &Ctx<'_>, subject: &Still<'_>) -> Result<std::path::PathBuf
         size,
         ..
     } = *subject;
-    let dir = ctx
-        .app
-        .work_dir
-        .join(format!("layout-{}-{}", ctx.user, crate::db::now_ms()));
+    let stamp = format!(
+        "{}-{}",
+        crate::db::now_ms(),
+        crate::db::api_keys::random_hex(4)
+    );
+    let dir = work.join(format!("still-{stamp}"));
     std::fs::create_dir_all(&dir)?;
     let portrait = dir.join("portrait");
-    ctx.app.storage.get_to_file(character, &portrait).await?;
+    storage.get_to_file(character, &portrait).await?;
     let bg = match background {
         Some(key) => {
             let path = dir.join("background");
-            ctx.app.storage.get_to_file(key, &path).await?;
+            storage.get_to_file(key, &path).await?;
             Some(path)
         }
         None => None,
     };
-    // The brand kit's logo on a new order's still (an /overlay still shows the video's own).
-    let logo = match (subject.overlay, crate::bot::brand::logo_key(ctx).await?) {
-        (None, Some(key)) => {
+    let logo = match logo.filter(|_| !layout.no_brand) {
+        Some(key) => {
             let path = dir.join("logo");
-            ctx.app.storage.get_to_file(&key, &path).await?;
+            storage.get_to_file(key, &path).await?;
             Some(path)
         }
-        _ => None,
+        None => None,
     };
-    let out = ctx
-        .app
-        .work_dir
-        .join(format!("layout-{}-{}.jpg", ctx.user, crate::db::now_ms()));
+    let out = work.join(format!("still-{stamp}.jpg"));
     let (w, h) = media::parse_size(size)?;
     // Placed as the composite will place it.
     let placed = layout.place(w, h)?;
@@ -251,6 +289,18 @@ fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::Inl
 /// The still's buttons: the layout's, the formats', and `/overlay`'s re-compose at its price.
 fn keyboard_for(ctx: &Ctx<'_>, subject: &Still<'_>) -> teloxide::types::InlineKeyboardMarkup {
     let mut kb = buttons(ctx, subject.layout, subject.background.is_some());
+    // The Mini App composer: the circle by hand, a motion preview, the order.
+    if let (Some(url), Some(key)) = (&ctx.app.app_url, &subject.layout.app) {
+        if let Ok(url) = reqwest::Url::parse(&format!("{url}?draft={key}")) {
+            kb.inline_keyboard.insert(
+                0,
+                vec![teloxide::types::InlineKeyboardButton::web_app(
+                    ctx.t("layout.composer", &[]),
+                    teloxide::types::WebAppInfo { url },
+                )],
+            );
+        }
+    }
     kb.inline_keyboard
         .push(format_row(subject.layout, subject.size));
     if subject.overlay.is_some() {
@@ -373,7 +423,7 @@ pub async fn open_overlay(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError>
         script: p.script,
         layout: LayoutDraft {
             layout: p.layout,
-            drawn_ms: 0,
+            ..LayoutDraft::default()
         },
         size: Some(p.size),
     };

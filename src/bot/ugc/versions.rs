@@ -289,7 +289,7 @@ pub async fn from_video(ctx: &Ctx<'_>, job: i64) -> Result<bool, HandlerError> {
         price: 0,
         layout: LayoutDraft {
             layout: p.layout.clone(),
-            drawn_ms: 0,
+            ..LayoutDraft::default()
         },
         head_tier: p.head_tier.clone(),
         versions: Vec::new(),

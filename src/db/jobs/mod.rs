@@ -454,9 +454,11 @@ pub enum Cancelled {
 /// refunds; a running one is flagged, and its worker stops at the next check and refunds —
 /// unless its upload to the user has begun: then the cancel is refused (a job ends either
 /// delivered and paid, or refunded without its result).
+/// (A language version carried by an album, or delivered in one, is past cancelling too: see
+/// `db::versions`.)
 pub async fn cancel(db: &Db, id: i64) -> Result<Cancelled, QueueError> {
     let now = now_ms();
-    let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'")
+    let handed_over = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'snoozed' AND (checkpoints LIKE '%_request\"%' OR checkpoints LIKE '%\"request\"%') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%' AND NOT EXISTS (SELECT 1 FROM version_members vm WHERE vm.job_id = jobs.id AND (vm.sending_by IS NOT NULL OR vm.album_message IS NOT NULL))")
         .bind(id)
         .bind(now)
         .execute(p)
@@ -466,12 +468,12 @@ pub async fn cancel(db: &Db, id: i64) -> Result<Cancelled, QueueError> {
         return Ok(Cancelled::Requested);
     }
     let ended = end_with_refund!(db, id, "cancelled", None,
-        "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'",
+        "UPDATE jobs SET state = 'cancelled', finished_ms = $2, updated_ms = $2 WHERE id = $1 AND state IN ('queued', 'snoozed', 'new') AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%' AND NOT EXISTS (SELECT 1 FROM version_members vm WHERE vm.job_id = jobs.id AND (vm.sending_by IS NOT NULL OR vm.album_message IS NOT NULL))",
         now)?;
     if ended {
         return Ok(Cancelled::Ended);
     }
-    let flagged = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running' AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%'").bind(id).execute(p).await?.rows_affected());
+    let flagged = on_db!(db, p => sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running' AND checkpoints NOT LIKE '%\"delivery_started_ms\"%' AND checkpoints NOT LIKE '%\"delivered\"%' AND NOT EXISTS (SELECT 1 FROM version_members vm WHERE vm.job_id = jobs.id AND (vm.sending_by IS NOT NULL OR vm.album_message IS NOT NULL))").bind(id).execute(p).await?.rows_affected());
     Ok(if flagged == 1 {
         Cancelled::Requested
     } else {

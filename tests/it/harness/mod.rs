@@ -23,6 +23,9 @@ pub struct Bot {
     pub videos: Mutex<Vec<(Delivery, serde_json::Value)>>,
     pub photos: Mutex<Vec<serde_json::Value>>,
     pub refuse: bool,
+    /// Albums carrying more than one language version are refused (a file Telegram will not
+    /// take among them).
+    pub refuse_albums: bool,
     /// The process "dies" right after Telegram received the upload (before it answered).
     pub crash_after_upload: std::sync::atomic::AtomicBool,
     /// Jobs whose user was offered "didn't get it? send again".
@@ -56,7 +59,7 @@ impl Deliver for Bot {
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> DeliverFuture<'a, Result<Sent, DeliverError>> {
         Box::pin(async move {
-            if self.refuse {
+            if self.refuse || (self.refuse_albums && d.versions.len() > 1) {
                 return Err(DeliverError::NotSent(ProviderError::new(
                     "telegram",
                     ErrorClass::BadUserInput,
