@@ -15,6 +15,7 @@ pub mod http;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;
+pub mod miniapp;
 pub mod orders;
 pub mod payments;
 pub mod pipelines;

@@ -43,6 +43,8 @@ pub fn make_bot_with_timeout(
 pub struct RunningBot {
     pub task: tokio::task::JoinHandle<()>,
     pub webhook: Option<axum::Router>,
+    /// What the bot runs with (the Mini App composer shares it).
+    pub app: Arc<BotApp>,
 }
 
 /// Registers the command menu, starts the progress loop and answers updates until
@@ -57,6 +59,20 @@ pub async fn start_bot(
         .await
     {
         tracing::warn!(error = %e, "setMyCommands failed");
+    }
+    // The menu button opens the composer on the user's current draft.
+    if let Some(url) = app
+        .app_url
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+    {
+        let button = teloxide::types::MenuButton::WebApp {
+            text: "🎛".into(),
+            web_app: teloxide::types::WebAppInfo { url },
+        };
+        if let Err(e) = bot.set_chat_menu_button().menu_button(button).await {
+            tracing::warn!(error = %e, "setChatMenuButton failed");
+        }
     }
     tokio::spawn(super::progress::run_progress(
         bot.clone(),
@@ -82,6 +98,7 @@ pub async fn start_bot(
         None => Ok(RunningBot {
             task: tokio::spawn(async move { dispatcher.dispatch().await }),
             webhook: None,
+            app,
         }),
         Some(url) => {
             let url = reqwest::Url::parse(&url).map_err(|e| format!("WEBHOOK_URL: {e}"))?;
@@ -106,6 +123,7 @@ pub async fn start_bot(
             Ok(RunningBot {
                 task,
                 webhook: Some(router),
+                app,
             })
         }
     }

@@ -109,6 +109,11 @@ async fn serve(a: ServeArgs, cfg: Config) -> Result<(), CliError> {
     let mut routes = router(state)
         .merge(reelforge::payments::pages::router(bot_link))
         .merge(api_and_console(&shared, &stop_tx)?);
+    // The Mini App composer, for the bot's users (its button needs PUBLIC_URL on https).
+    if let (Some((b, running)), Some(token)) = (&bot, cfg.telegram_bot_token.as_deref()) {
+        let composer = reelforge::miniapp::MiniApp::new(b.clone(), running.app.clone(), token);
+        routes = routes.merge(reelforge::miniapp::router(Arc::new(composer)));
+    }
     if let Some(webhook) = bot.as_mut().and_then(|(_, r)| r.webhook.take()) {
         routes = routes.merge(webhook);
     }
@@ -243,6 +248,13 @@ async fn start_bot(
     app.policy_dir = cfg.policy_dir.as_deref().map(std::path::PathBuf::from);
     app.intake = s.intake.clone();
     app.scripts = s.scripts.clone();
+    // Telegram opens Mini Apps over https only.
+    app.app_url = cfg
+        .bot
+        .public_url
+        .as_deref()
+        .filter(|u| u.starts_with("https://"))
+        .map(|u| format!("{}/app/", u.trim_end_matches('/')));
     app.tts = cfg
         .api_keys
         .get("elevenlabs")

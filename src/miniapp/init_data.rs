@@ -197,16 +197,28 @@ mod tests {
         let v = Verifier::new(TOKEN);
         // Another user id with the same hash.
         let forged = SIGNED.replace("279058397", "279058398");
-        assert_eq!(v.verify(&forged, NOW, 3600), Err(InitDataError::BadSignature));
+        assert_eq!(
+            v.verify(&forged, NOW, 3600),
+            Err(InitDataError::BadSignature)
+        );
         // Another bot's token.
         let other = Verifier::new("5768337692:AAH5YkoiEuPk8-FZa32hStHTqXiLPtAEhx8");
-        assert_eq!(other.verify(SIGNED, NOW, 3600), Err(InitDataError::BadSignature));
+        assert_eq!(
+            other.verify(SIGNED, NOW, 3600),
+            Err(InitDataError::BadSignature)
+        );
         // Older than an hour for an order; fine for a day's viewing.
-        assert_eq!(v.verify(SIGNED, NOW + 3600, 3600), Err(InitDataError::Stale));
+        assert_eq!(
+            v.verify(SIGNED, NOW + 3600, 3600),
+            Err(InitDataError::Stale)
+        );
         assert!(v.verify(SIGNED, NOW + 3600, 86_400).is_ok());
         // No hash, a broken hash, a field twice, nothing.
         let unsigned = SIGNED.split("&hash=").next().unwrap();
-        assert_eq!(v.verify(unsigned, NOW, 3600), Err(InitDataError::BadSignature));
+        assert_eq!(
+            v.verify(unsigned, NOW, 3600),
+            Err(InitDataError::BadSignature)
+        );
         assert!(v.verify(&format!("{unsigned}&hash=zz"), NOW, 3600).is_err());
         assert_eq!(
             v.verify(&format!("{SIGNED}&auth_date=1"), NOW, 3600),
@@ -238,7 +250,8 @@ mod tests {
         let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
         let public = hex::encode(pair.public_key().as_ref());
         let body = "auth_date=1700000000&user=%7B%22id%22%3A42%2C%22first_name%22%3A%22A%22%7D";
-        let message = "5768337691:WebAppData\nauth_date=1700000000\nuser={\"id\":42,\"first_name\":\"A\"}";
+        let message =
+            "5768337691:WebAppData\nauth_date=1700000000\nuser={\"id\":42,\"first_name\":\"A\"}";
         let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(pair.sign(message.as_bytes()).as_ref());
         let signed = format!("{body}&signature={sig}");
@@ -246,7 +259,10 @@ mod tests {
         let v = Verifier::with_public_key(TOKEN, &public);
         assert_eq!(v.verify(&signed, NOW, 3600).unwrap().id, 42);
         let forged = signed.replace("%22id%22%3A42", "%22id%22%3A43");
-        assert_eq!(v.verify(&forged, NOW, 3600), Err(InitDataError::BadSignature));
+        assert_eq!(
+            v.verify(&forged, NOW, 3600),
+            Err(InitDataError::BadSignature)
+        );
         let other_bot = Verifier::with_public_key("99:x", &public);
         assert!(other_bot.verify(&signed, NOW, 3600).is_err());
         // Telegram's production key did not sign it.

@@ -8,7 +8,7 @@ use crate::harness;
 use std::time::Duration;
 
 /// Mean absolute difference of two grey crops (0–255).
-fn mad(a: &[u8], b: &[u8]) -> f64 {
+pub(crate) fn mad(a: &[u8], b: &[u8]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
@@ -17,7 +17,7 @@ fn mad(a: &[u8], b: &[u8]) -> f64 {
 }
 
 /// Means of `block`×`block` squares of a `side`×`side` grey picture.
-fn blocks(g: &[u8], side: usize, block: usize) -> Vec<u8> {
+pub(crate) fn blocks(g: &[u8], side: usize, block: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for by in (0..=side - block).step_by(block) {
         for bx in (0..=side - block).step_by(block) {
@@ -34,7 +34,7 @@ fn blocks(g: &[u8], side: usize, block: usize) -> Vec<u8> {
 }
 
 /// The grey pixels of a JPEG's region.
-fn still_crop(path: &std::path::Path, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn still_crop(path: &std::path::Path, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
     let img = media::load_image(path).unwrap();
     let mut out = Vec::new();
     for row in y..y + h {

@@ -37,6 +37,7 @@ mod hostile_input;
 mod http_payments;
 mod layout_preview;
 mod ledger;
+mod miniapp;
 mod orders;
 mod phone_inputs;
 mod pipelines;

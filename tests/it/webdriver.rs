@@ -175,6 +175,33 @@ impl Browser {
         }
     }
 
+    /// Resizes the window (the page's viewport follows).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.raw(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Drags the element under `css` by (`dx`, `dy`) CSS pixels with a mouse pointer, as a
+    /// finger would: pointer down on its centre, moved in steps, released.
+    pub async fn drag(&self, css: &str, dx: i64, dy: i64) {
+        let e = self.need(css).await;
+        let origin = json!({ ELEMENT: e });
+        let actions = json!({"actions": [{"type": "pointer", "id": "finger",
+        "parameters": {"pointerType": "mouse"},
+        "actions": [
+            {"type": "pointerMove", "origin": origin, "x": 0, "y": 0, "duration": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "origin": "pointer", "x": dx / 2, "y": dy / 2, "duration": 150},
+            {"type": "pointerMove", "origin": "pointer", "x": dx - dx / 2, "y": dy - dy / 2, "duration": 150},
+            {"type": "pointerUp", "button": 0}
+        ]}]});
+        self.raw("POST", "/actions", Some(actions)).await;
+    }
+
     pub async fn click(&self, css: &str) {
         let e = self.need(css).await;
         self.raw("POST", &format!("/element/{e}/click"), None).await;
