@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod healthcheck;
 mod media_commands;
+mod motion_preview;
 mod progress;
 mod serve;
 mod worker;
@@ -38,6 +39,8 @@ enum Command {
     Compose(Box<media_commands::ComposeArgs>),
     /// Offline demo without keys: voice, animated talking head and a composed ad in out/demo.mp4.
     Demo(demo::DemoArgs),
+    /// The composer's free 3 s motion preview from a portrait, a voice and a background.
+    MotionPreview(motion_preview::MotionPreviewArgs),
     /// Operator tools (profit per product, …).
     Admin(admin::AdminArgs),
     /// Run queue workers alone until Ctrl-C/SIGTERM (graceful: finish or give back running jobs).
@@ -107,6 +110,7 @@ pub fn run() -> Result<(), CliError> {
         Command::Faces(a) => media_commands::faces(a),
         Command::Compose(a) => media_commands::compose(*a),
         Command::Demo(a) => demo::run(a),
+        Command::MotionPreview(a) => motion_preview::run(a),
         Command::Admin(a) => admin::run(a),
         // Their logging starts once the configuration (with RUST_LOG, LOG_FORMAT) is read.
         Command::Worker(a) => {

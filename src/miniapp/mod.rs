@@ -9,7 +9,7 @@
 //! the chat's button carries (another key → 404). The page is static HTML/CSS/JS embedded
 //! in the binary ([`page`]).
 pub mod init_data;
-mod motion;
+pub mod motion;
 mod page;
 
 use crate::bot::app::{BotApp, Ctx};

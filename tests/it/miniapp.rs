@@ -250,6 +250,30 @@ async fn the_composer_places_the_circle_previews_and_orders_in_chromium() {
         "dropped at {x},{y}, dragged to about {expect_x:.0},{expect_y:.0}"
     );
 
+    // The server's re-draw on release, timed (the page does the same call).
+    let mut redraws = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{base}/app/api/still"))
+            .header("authorization", format!("tma {init}"))
+            .body(format!(
+                r##"{{"key":"{key}","layout":{{"x":{x},"y":{y},"size":100,"ring":false,"ring_color":"#FFFFFF","captions":true,"caption_style":"karaoke","safe_zone":"reels","brand":true}}}}"##
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-price").is_some());
+        assert_eq!(&r.bytes().await.unwrap()[..2], &[0xFF, 0xD8], "a JPEG");
+        redraws.push(t.elapsed().as_millis());
+    }
+    println!("still re-drawn on release in {redraws:?} ms (under the suite's load)");
+    assert_eq!(
+        saved_layout(&e.db, 91).await.unwrap().position,
+        dropped.position
+    );
+
     // The free motion preview: made once (timed here), then played in the page from the
     // store.
     let made = Instant::now();
