@@ -5,7 +5,9 @@
   "use strict";
   const tg = window.Telegram && window.Telegram.WebApp;
   const initData = (tg && tg.initData) || "";
-  const key = new URLSearchParams(location.search).get("draft") || "";
+  // The draft's key: from the chat's button, or (opened from the menu) the one the server
+  // names; every later call is about that draft only.
+  let key = new URLSearchParams(location.search).get("draft") || "";
   const $ = (id) => document.getElementById(id);
 
   // What the page must say before the server knows who opened it.
@@ -23,6 +25,7 @@
   let price = 0;
   let saving = null;
   let pending = false;
+  let ordering = false;
   let stillUrl = null;
 
   function theme() {
@@ -161,6 +164,7 @@
 
   // The server re-draws on release: one request at a time, the latest layout last.
   function save() {
+    if (ordering) return;
     if (saving) { pending = true; return; }
     $("status").textContent = t.saving || "";
     saving = still(edit())
@@ -246,8 +250,10 @@
     if (!tg || !tg.MainButton) return;
     tg.MainButton.showProgress(false);
     tg.MainButton.disable();
+    ordering = true;
     try {
-      if (saving) await saving;
+      // The last change is saved first; none starts while the order is placed.
+      while (saving) await saving;
       const r = await call("order", { price });
       if (r.ordered) {
         $("status").textContent = t.ordered || "";
@@ -260,6 +266,7 @@
       } else if (e.code === "ordered" || e.code === "ordering") {
         $("status").textContent = t.ordered || "";
       } else fail(e);
+      ordering = false;
     } finally {
       tg.MainButton.hideProgress();
       tg.MainButton.enable();
@@ -276,6 +283,7 @@
     if (!initData) return problem(early.unauthorized);
     try {
       d = await call("draft");
+      key = d.key;
       t = d.texts || {};
       document.title = t.title || document.title;
       circle.x = d.x; circle.y = d.y; circle.size = d.size;

@@ -167,6 +167,15 @@ const DUCK_RELEASE_S: f32 = 0.3;
 /// The voice level (after its normalisation) from which the background is fully ducked.
 const DUCK_FULL_AT: f32 = 0.05;
 
+/// The track from second `start` on (the whole of it when `start` is 0 or past its end).
+pub fn from_second(mut track: Stereo, start: f64) -> Stereo {
+    let skip = (start.max(0.0) * f64::from(SAMPLE_RATE)) as usize;
+    if skip > 0 && skip < track.frames() {
+        track.samples.drain(..skip * 2);
+    }
+    track
+}
+
 /// Fades the track linearly to silence from frame `from` to its end (nothing before it).
 pub fn fade_out_from(track: &mut Stereo, from: usize) {
     let start = (2 * from).min(track.samples.len());

@@ -149,6 +149,12 @@ fn compose_inner(
             req.bg_volume
         )));
     }
+    if !(req.background_start_s.is_finite() && (0.0..=3600.0).contains(&req.background_start_s)) {
+        return Err(MediaError::BadParameter(format!(
+            "background start {} s is outside 0..3600",
+            req.background_start_s
+        )));
+    }
     if let Some(card) = &req.end_card {
         check_end_card(card)?;
     }
@@ -160,7 +166,13 @@ fn compose_inner(
     let needed = AtomicU64::new(u64::MAX);
     std::thread::scope(|scope| {
         let sizes = targets.iter().map(|t| (t.width, t.height)).collect();
-        let feed = spawn_background_reader(scope, &req.background, sizes, &needed);
+        let feed = spawn_background_reader(
+            scope,
+            &req.background,
+            sizes,
+            &needed,
+            req.background_start_s,
+        );
         let head = VideoReader::open(&req.talking_head, None)?;
         stages.done("probe");
         // A background that cannot be opened is reported as soon as that is known: here when
@@ -339,7 +351,10 @@ fn soundtrack(
     voice: Option<&Stereo>,
     (speech_frames, frames): (u64, u64),
 ) -> (Stereo, Option<Loudness>) {
-    let bg_audio = decode_audio(&req.background).ok().flatten();
+    let bg_audio = decode_audio(&req.background)
+        .ok()
+        .flatten()
+        .map(|track| crate::audio::from_second(track, req.background_start_s));
     let per_frame = SAMPLE_RATE as usize / OUTPUT_FPS as usize;
     let mut mix = mix_soundtrack(
         voice,

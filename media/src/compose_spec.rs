@@ -21,6 +21,9 @@ pub enum Captions {
 #[derive(Debug, Clone)]
 pub struct ComposeRequest {
     pub background: PathBuf,
+    /// Where in the background clip the video starts (seconds; it loops from its own start
+    /// after its end). 0: the first frame.
+    pub background_start_s: f64,
     pub talking_head: PathBuf,
     pub voice: Option<PathBuf>,
     pub captions: Option<Captions>,
@@ -127,6 +130,7 @@ impl ComposeRequest {
     ) -> Self {
         Self {
             background: background.into(),
+            background_start_s: 0.0,
             talking_head: talking_head.into(),
             voice: None,
             captions: None,

@@ -21,6 +21,8 @@ use std::path::PathBuf;
 pub struct LayoutPreview {
     /// The user's background clip (or a still); `None`: the portrait fills the frame.
     pub background: Option<PathBuf>,
+    /// The second of the clip the video starts at (its frame is drawn).
+    pub background_start_s: f64,
     pub portrait: PathBuf,
     /// The script: its first phrase is drawn as the first caption.
     pub caption: Option<String>,
@@ -47,7 +49,7 @@ pub fn layout_preview(req: &LayoutPreview) -> Result<Option<CircleRect>> {
             let mut reader = VideoReader::open(bg, Some(w * h))?;
             reader.set_fit(FrameFit::cover(reader.display_w, reader.display_h, w, h));
             let mut p = Yuv420::new(w, h);
-            reader.frame_at(0.0, &mut p)?;
+            reader.frame_at(req.background_start_s.max(0.0), &mut p)?;
             p
         }
         other => {

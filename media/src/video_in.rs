@@ -454,6 +454,7 @@ pub(crate) fn spawn_background_reader<'scope>(
     path: &'scope Path,
     sizes: Vec<(usize, usize)>,
     needed: &'scope AtomicU64,
+    start_s: f64,
 ) -> BackgroundFeed {
     let frame_bytes: usize = sizes.iter().map(|(w, h)| w * h * 3 / 2).sum();
     let depth = (QUEUE_BYTES / frame_bytes.max(1)).clamp(
@@ -487,7 +488,7 @@ pub(crate) fn spawn_background_reader<'scope>(
             let mut pictures = spent_rx
                 .try_recv()
                 .unwrap_or_else(|_| sizes.iter().map(|&(w, h)| Yuv420::new(w, h)).collect());
-            let t = i as f64 / f64::from(crate::encode::OUTPUT_FPS);
+            let t = start_s + i as f64 / f64::from(crate::encode::OUTPUT_FPS);
             let item = background.frames_at(t, &mut pictures).map(|_| pictures);
             let failed = item.is_err();
             if tx.send(item).is_err() || failed {

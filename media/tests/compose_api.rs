@@ -303,6 +303,7 @@ fn the_logo_is_where_the_preview_put_it_and_the_end_card_follows_the_speech() {
     let preview = dir.path().join("preview.jpg");
     let circle = media::layout_preview(&media::LayoutPreview {
         background: Some(bg.clone()),
+        background_start_s: 0.0,
         portrait: logo.clone(),
         caption: None,
         caption_style: media::CaptionStyle::Classic,
@@ -445,4 +446,87 @@ fn the_logo_is_in_every_format_where_that_formats_own_compose_puts_it() {
         let single = compose(&alone, &|_, _| {}, &AtomicBool::new(false)).unwrap();
         assert_eq!(single.logo, Some(l), "{path:?}");
     }
+}
+
+/// A background that is red for its first 2 s and blue after: a video (and its still) that
+/// starts at second 2 shows blue from its first frame, one from the start shows red.
+#[test]
+fn a_background_start_second_begins_the_video_and_its_still_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, th) = inputs(dir.path());
+    let bg = dir.path().join("red-blue.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=320x240:r=30:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=320x240:r=30:d=2",
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-pix_fmt",
+        "yuv420p",
+        bg.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=200x200",
+        "-frames:v",
+        "1",
+        dir.path().join("p.png").to_str().unwrap(),
+    ]);
+    let blue_share = |img: &image::RgbImage| {
+        // The top-right corner: clear of the circle (bottom-left) and the captions.
+        let (mut blue, mut all) = (0, 0);
+        for y in 10..60 {
+            for x in img.width() - 60..img.width() - 10 {
+                let p = img.get_pixel(x, y).0;
+                all += 1;
+                if p[2] > 150 && p[0] < 100 {
+                    blue += 1;
+                }
+            }
+        }
+        blue as f64 / all as f64
+    };
+    for (start, blue) in [(0.0, false), (2.0, true)] {
+        let out = dir.path().join(format!("start-{start}.mp4"));
+        let mut req = ComposeRequest::new(&bg, &th, &out);
+        req.width = 360;
+        req.height = 640;
+        req.background_start_s = start;
+        compose(&req, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+        let first = frame_at(&out, 0.0, &dir.path().join(format!("f-{start}.png")));
+        assert_eq!(blue_share(&first) > 0.9, blue, "start {start}");
+        let still = dir.path().join(format!("still-{start}.jpg"));
+        media::layout_preview(&media::LayoutPreview {
+            background: Some(bg.clone()),
+            background_start_s: start,
+            portrait: dir.path().join("p.png"),
+            caption: None,
+            caption_style: media::CaptionStyle::Classic,
+            safe_zone: media::SafeZone::Reels,
+            width: 360,
+            height: 640,
+            position: media::Position::BottomLeft,
+            diameter: None,
+            ring: None,
+            logo: None,
+            output: still.clone(),
+        })
+        .unwrap();
+        assert_eq!(blue_share(&media::load_image(&still).unwrap()) > 0.9, blue);
+    }
+    let mut bad = ComposeRequest::new(&bg, &th, dir.path().join("bad.mp4"));
+    bad.background_start_s = f64::NAN;
+    assert!(matches!(
+        compose(&bad, &|_, _| {}, &AtomicBool::new(false)),
+        Err(MediaError::BadParameter(_))
+    ));
 }

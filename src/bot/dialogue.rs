@@ -259,6 +259,55 @@ pub async fn load(db: &Db, user: i64) -> Result<Dialogue, DbError> {
         .unwrap_or_default())
 }
 
+/// The stored text of the user's state and the state it reads as (for [`replace`]).
+pub async fn load_raw(db: &Db, user: i64) -> Result<(Option<String>, Dialogue), DbError> {
+    let text = crate::db::conversations::load(db, user).await?;
+    let state = text
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    Ok((text, state))
+}
+
+/// Writes `state` only if the stored state is still the text `expected` was read as; `false`
+/// when it changed meanwhile.
+pub async fn replace(
+    db: &Db,
+    user: i64,
+    expected: Option<&str>,
+    state: &Dialogue,
+) -> Result<bool, DbError> {
+    let Some(expected) = expected else {
+        return Ok(false);
+    };
+    let text = serde_json::to_string(state).unwrap_or_else(|_| "{\"state\":\"idle\"}".into());
+    crate::db::conversations::replace(db, user, expected, &text).await
+}
+
+/// Takes the draft `state` for ordering: the stored state becomes idle only if it still is
+/// `state` (read afresh), so the chat's button, the composer's main button and another
+/// process never order one draft twice. Returns the stored text to give the draft back with
+/// when nothing was ordered; `None`: it was ordered or changed meanwhile.
+pub async fn take(db: &Db, user: i64, state: &Dialogue) -> Result<Option<String>, DbError> {
+    let (raw, stored) = load_raw(db, user).await?;
+    if stored != *state {
+        return Ok(None);
+    }
+    Ok(
+        match replace(db, user, raw.as_deref(), &Dialogue::Idle).await? {
+            true => raw,
+            false => None,
+        },
+    )
+}
+
+/// Gives a taken draft back (nothing was ordered), unless the user moved on meanwhile.
+pub async fn give_back(db: &Db, user: i64, taken: &str) -> Result<(), DbError> {
+    let idle = serde_json::to_string(&Dialogue::Idle).unwrap_or_default();
+    crate::db::conversations::replace(db, user, &idle, taken).await?;
+    Ok(())
+}
+
 pub async fn save(db: &Db, user: i64, state: &Dialogue) -> Result<(), DbError> {
     let text = serde_json::to_string(state).unwrap_or_else(|_| "{\"state\":\"idle\"}".into());
     crate::db::conversations::save(db, user, &text).await

@@ -81,6 +81,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         let still = dir.join(format!("demo-style-{style}.jpg"));
         media::layout_preview(&media::LayoutPreview {
             background: Some(background.clone()),
+            background_start_s: 0.0,
             portrait: character.clone(),
             caption: Some(a.script.clone()),
             caption_style: style,

@@ -20,3 +20,24 @@ pub async fn save(db: &Db, user: i64, state_json: &str) -> Result<(), DbError> {
     .rows_affected());
     Ok(())
 }
+
+/// Replaces the state `expected` (the stored text as read) with `state_json`; `false` when it
+/// changed meanwhile (another button, process or page got there first).
+pub async fn replace(
+    db: &Db,
+    user: i64,
+    expected: &str,
+    state_json: &str,
+) -> Result<bool, DbError> {
+    let n = on_db!(db, p => sqlx::query(
+        "UPDATE conversations SET state = $3, updated_ms = $4 WHERE user_id = $1 AND state = $2",
+    )
+    .bind(user)
+    .bind(expected)
+    .bind(state_json)
+    .bind(now_ms())
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
+}

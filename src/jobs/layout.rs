@@ -73,6 +73,10 @@ pub fn format_of(width: usize, height: usize) -> Option<&'static str> {
 
 /// A circle size given as a percentage of `m` (50–160).
 pub fn circle_percent(size: &str) -> Option<u32> {
+    // Digits only, as the schema says: not `+100` or `0100`.
+    if size.starts_with('0') || !size.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
     size.parse::<u32>()
         .ok()
         .filter(|p| (MIN_CIRCLE_PERCENT..=MAX_CIRCLE_PERCENT).contains(p))
@@ -269,6 +273,8 @@ mod tests {
             (0xE0, 0x10, 0x10)
         );
         assert_eq!(circle_percent("49"), None);
+        assert_eq!(circle_percent("+100"), None);
+        assert_eq!(circle_percent("0100"), None);
         assert_eq!(circle_percent("160"), Some(160));
     }
 }

@@ -39,8 +39,37 @@ pub struct MiniApp {
     pub verifier: init_data::Verifier,
     /// Telegram's `telegram-web-app.js`, as the page loads it.
     pub telegram_js: String,
-    /// Users whose order is being placed now (a double tap waits out the first).
-    ordering: tokio::sync::Mutex<HashSet<i64>>,
+    /// Users whose order is being placed now (a double tap is refused while the first runs;
+    /// the draft itself is taken in the database, see `dialogue::take`).
+    ordering: std::sync::Mutex<HashSet<i64>>,
+    /// Users with a still or preview being drawn (one at a time each).
+    drawing: std::sync::Mutex<HashSet<i64>>,
+    /// Stills and previews drawn at once on this machine: the rest wait their turn.
+    renders: tokio::sync::Semaphore,
+}
+
+/// Renders at once per process (each decodes a portrait and a background frame or more).
+const RENDERS_AT_ONCE: usize = 2;
+
+/// A user's entry in a busy set, removed when dropped (a call the client left included).
+struct Busy<'a>(&'a std::sync::Mutex<HashSet<i64>>, i64);
+
+impl<'a> Busy<'a> {
+    fn enter(set: &'a std::sync::Mutex<HashSet<i64>>, user: i64) -> Option<Self> {
+        let entered = set.lock().unwrap_or_else(|e| e.into_inner()).insert(user);
+        // Made only when entered (a refused one must not leave the set on its drop), and
+        // after the lock is released (its drop takes it again).
+        entered.then(|| Busy(set, user))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 impl MiniApp {
@@ -51,6 +80,8 @@ impl MiniApp {
             verifier: init_data::Verifier::new(token),
             telegram_js: page::TELEGRAM_JS.to_string(),
             ordering: Default::default(),
+            drawing: Default::default(),
+            renders: tokio::sync::Semaphore::new(RENDERS_AT_ONCE),
         }
     }
 }
@@ -166,6 +197,36 @@ fn ctx<'a>(m: &'a MiniApp, c: &Caller) -> Ctx<'a> {
     }
 }
 
+/// One render of `user`'s at a time, and [`RENDERS_AT_ONCE`] on the machine.
+async fn render_turn<'a>(
+    m: &'a MiniApp,
+    user: i64,
+) -> Result<(Busy<'a>, tokio::sync::SemaphorePermit<'a>), AppError> {
+    // The user's previous drawing is waited for a little (the page sends one at a time; a
+    // second client of the same user queues behind it, briefly).
+    let mut busy = Busy::enter(&m.drawing, user);
+    for _ in 0..200 {
+        if busy.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        busy = Busy::enter(&m.drawing, user);
+    }
+    let busy = busy.ok_or_else(|| {
+        AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "still drawing the last change",
+        )
+    })?;
+    let permit = tokio::time::timeout(std::time::Duration::from_secs(20), m.renders.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "busy; try again"))?;
+    Ok((busy, permit))
+}
+
 /// The caller's draft under `key` (empty: their current one, as the menu button opens it).
 async fn draft_of(m: &MiniApp, user: i64, key: &str) -> Result<Dialogue, AppError> {
     let state = dialogue::load(&m.app.db, user).await?;
@@ -176,6 +237,24 @@ async fn draft_of(m: &MiniApp, user: i64, key: &str) -> Result<Dialogue, AppErro
         Ok(state)
     } else {
         Err(AppError::not_found())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_entry_is_refused_while_held_and_left_when_dropped() {
+        let set = std::sync::Mutex::new(HashSet::new());
+        let first = Busy::enter(&set, 7).expect("free");
+        assert!(Busy::enter(&set, 7).is_none(), "held");
+        assert!(
+            set.lock().unwrap().contains(&7),
+            "a refusal leaves the holder's entry"
+        );
+        drop(first);
+        assert!(Busy::enter(&set, 7).is_some(), "free again");
     }
 }
 
@@ -230,7 +309,16 @@ async fn still(
 ) -> Result<Response, AppError> {
     let c = caller(&m, &headers, VIEW_MAX_AGE_S).await?;
     let req: StillRequest = json(&body)?;
+    if req.layout.is_some() && req.key.is_empty() {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "which draft?",
+        ));
+    }
+    let (raw, _) = dialogue::load_raw(&m.app.db, c.user).await?;
     let mut state = draft_of(&m, c.user, &req.key).await?;
+    let _turn = render_turn(&m, c.user).await?;
     let window = crate::db::limits::hit(
         &m.app.db,
         "app-still",
@@ -249,7 +337,14 @@ async fn still(
     if let Some(edit) = &req.layout {
         page::apply(&mut state, edit)
             .map_err(|why| AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "layout", why))?;
-        dialogue::save(&m.app.db, c.user, &state).await?;
+        // Only over the draft as read: an order (or the chat) that got there first wins.
+        if !dialogue::replace(&m.app.db, c.user, raw.as_deref(), &state).await? {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                "ordered",
+                "this draft was ordered or changed",
+            ));
+        }
     }
     let ctx = ctx(&m, &c);
     let Some(subject) = crate::bot::ugc::layout::subject(&state) else {
@@ -260,10 +355,8 @@ async fn still(
         Some(_) => None,
     };
     let work = m.app.work_dir.join(format!("app-{}", c.user));
-    let path =
+    let jpeg =
         crate::bot::ugc::layout::render(&m.app.storage, &work, logo.as_deref(), &subject).await?;
-    let jpeg = tokio::fs::read(&path).await?;
-    let _ = tokio::fs::remove_file(&path).await;
     let price = page::price_of(&ctx, &state).await?;
     Ok((
         [
@@ -292,6 +385,22 @@ async fn portrait(
     let Some(subject) = crate::bot::ugc::layout::subject(&state) else {
         return Err(AppError::not_found());
     };
+    let window = crate::db::limits::hit(
+        &m.app.db,
+        "app-portrait",
+        &c.user.to_string(),
+        3_600_000,
+        60,
+    )
+    .await?;
+    if window.hits > 60 {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "limit",
+            "too many",
+        ));
+    }
+    let _turn = render_turn(&m, c.user).await?;
     let bytes = m.app.storage.get_bytes(subject.character).await?;
     Ok((
         [
@@ -312,6 +421,7 @@ async fn preview(
     let c = caller(&m, &headers, VIEW_MAX_AGE_S).await?;
     let req: DraftRequest = json(&body)?;
     let state = draft_of(&m, c.user, &req.key).await?;
+    let _turn = render_turn(&m, c.user).await?;
     let video = motion::preview(&m.app, c.user, &state).await?;
     Ok((
         [
@@ -340,16 +450,26 @@ async fn order(
 ) -> Result<Response, AppError> {
     let c = caller(&m, &headers, ORDER_MAX_AGE_S).await?;
     let req: OrderRequest = json(&body)?;
-    if !m.ordering.lock().await.insert(c.user) {
+    if req.key.is_empty() {
         return Err(AppError::new(
-            StatusCode::CONFLICT,
-            "ordering",
-            "the order is being placed",
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "which draft?",
         ));
     }
-    let placed = place_order(&m, &c, &req).await;
-    m.ordering.lock().await.remove(&c.user);
-    placed
+    // Placed on a task of its own: a client that leaves mid-order does not cut it half-way.
+    let task = tokio::spawn(async move {
+        let Some(_busy) = Busy::enter(&m.ordering, c.user) else {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                "ordering",
+                "the order is being placed",
+            ));
+        };
+        place_order(&m, &c, &req).await
+    });
+    task.await
+        .map_err(|e| AppError::from(Box::new(e) as crate::bot::app::HandlerError))?
 }
 
 async fn place_order(m: &MiniApp, c: &Caller, req: &OrderRequest) -> Result<Response, AppError> {

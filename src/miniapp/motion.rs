@@ -75,15 +75,12 @@ pub async fn preview(app: &BotApp, user: i64, state: &Dialogue) -> Result<Vec<u8
             format!("{}", window.ends_in_ms / 60_000 + 1),
         ));
     }
-    let dir = app.work_dir.join(format!(
+    let scratch = crate::storage::ScratchDir::new(app.work_dir.join(format!(
         "app-preview-{user}-{}-{}",
         crate::db::now_ms(),
         crate::db::api_keys::random_hex(4)
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let made = make(app, &dir, &subject, &speech, layout).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let bytes = made?;
+    )))?;
+    let bytes = make(app, scratch.path(), &subject, &speech, layout).await?;
     app.storage
         .put_bytes(&cache, bytes.clone(), "video/mp4")
         .await?;

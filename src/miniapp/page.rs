@@ -40,9 +40,10 @@ const TEXTS: [&str; 17] = [
 ];
 
 pub async fn index(State(m): State<Arc<super::MiniApp>>) -> Response {
+    // Only Telegram's script itself (its path, without the version query) may run besides ours.
     let origin = reqwest::Url::parse(&m.telegram_js)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| "https://telegram.org".into());
+        .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
+        .unwrap_or_else(|_| "https://telegram.org/js/telegram-web-app.js".into());
     let html = HTML.replace(
         "{{TELEGRAM_JS}}",
         &m.telegram_js.replace('"', "%22").replace('<', "%3C"),
@@ -228,7 +229,7 @@ pub fn apply(state: &mut Dialogue, edit: &LayoutEdit) -> Result<(), String> {
         crate::jobs::layout::MIN_CIRCLE_PERCENT,
         crate::jobs::layout::MAX_CIRCLE_PERCENT,
     );
-    if media::parse_hex_color(&edit.ring_color).is_none() || edit.ring_color.len() != 7 {
+    if !crate::orders::rules::is_hex_colour(&edit.ring_color) {
         return Err(format!(
             "'{}' is not a colour like #FFD600",
             edit.ring_color
@@ -329,6 +330,11 @@ mod tests {
         let mut bad = edit(10, 10);
         bad.ring_color = "red".into();
         assert!(apply(&mut state, &bad).is_err());
+        bad.ring_color = "ABCDEF ".into();
+        assert!(
+            apply(&mut state, &bad).is_err(),
+            "a colour as the schema says"
+        );
         bad = edit(10, 10);
         bad.safe_zone = "instagram".into();
         assert!(apply(&mut state, &bad).is_err());

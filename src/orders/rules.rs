@@ -247,7 +247,7 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
         }
     }
     if let Some(c) = p.layout.ring_color.as_deref() {
-        if media::parse_hex_color(c).is_none() || c.len() != 7 {
+        if !is_hex_colour(c) {
             return Err(invalid(
                 "ring_color",
                 format!("'{c}' is not a colour like #FFD600"),
@@ -312,6 +312,11 @@ fn check_versions(p: &UgcParams) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A colour exactly as the schema says: `#` and six hex digits.
+pub fn is_hex_colour(c: &str) -> bool {
+    c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|d| d.is_ascii_hexdigit())
+}
+
 /// A variant's letter (`A`, `B`, `C`).
 fn check_variant(p: &UgcParams) -> Result<(), Invalid> {
     match p.variant.as_deref() {
@@ -355,7 +360,7 @@ fn check_brand(p: &UgcParams) -> Result<(), Invalid> {
         return Ok(());
     };
     if let Some(accent) = &brand.accent {
-        if media::parse_hex_color(accent).is_none() || accent.len() != 7 {
+        if !is_hex_colour(accent) {
             return Err(invalid(
                 "accent",
                 format!("'{accent}' is not a colour like #FFD600"),

@@ -142,6 +142,26 @@ pub fn content_key(kind: &str, sha256: &str, ext: &str) -> String {
     format!("{kind}/{}/{sha256}.{ext}", &sha256[..2.min(sha256.len())])
 }
 
+/// A scratch folder removed (with what is in it) when dropped: however the work ends,
+/// a request the client left included.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    pub fn new(path: std::path::PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

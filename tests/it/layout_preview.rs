@@ -155,6 +155,7 @@ async fn the_free_still_shows_the_layout_the_buttons_change_it_and_the_video_mat
     let background = fetch(p.background.clone().unwrap(), "background.mp4").await;
     let still_at = |position: &str, name: &str| media::LayoutPreview {
         background: Some(background.clone()),
+        background_start_s: 0.0,
         portrait: portrait.clone(),
         caption: Some(p.script.clone()),
         caption_style: p.layout.caption_style,

@@ -394,6 +394,26 @@ async fn the_composer_places_the_circle_previews_and_orders_in_chromium() {
         .unwrap();
     assert_eq!(spent, shown, "charged as the main button showed");
     f.wait_text(91, "В очереди").await;
+    // The chat's own "Create" under the still, pressed after the page ordered, orders nothing
+    // more (the draft was taken: the button is answered as an old one); nor does a late save
+    // from the page bring the draft back.
+    let go = f.newest_button(91, "u:go:");
+    f.press(91, &go, 40);
+    f.wait_call("answercallbackquery", |b| {
+        b.to_string().contains("старого сообщения")
+    })
+    .await;
+    let late = http
+        .post(format!("{base}/app/api/still"))
+        .header("authorization", format!("tma {init}"))
+        .body(format!(
+            r##"{{"key":"{key}","layout":{{"x":100,"y":500,"size":100,"ring":false,"ring_color":"#FFFFFF","captions":true,"caption_style":"karaoke","safe_zone":"reels","brand":true}}}}"##
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 404, "the ordered draft is gone");
+    assert_eq!(reelforge::db::jobs::all_jobs(&e.db).await.unwrap().len(), 1);
     drop(b);
     bot_flows::stop(running).await;
 
@@ -428,6 +448,7 @@ async fn the_composer_places_the_circle_previews_and_orders_in_chromium() {
     let placed = p.layout.place(720, 1280).unwrap();
     let still_at = |position: &str, name: &str| media::LayoutPreview {
         background: Some(background.clone()),
+        background_start_s: 0.0,
         portrait: portrait.clone(),
         caption: Some(p.script.clone()),
         caption_style: p.layout.caption_style,

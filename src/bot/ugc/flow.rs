@@ -410,6 +410,11 @@ pub async fn order(
             )
             .await;
     }
+    // The draft is taken before anything is ordered: a second press (the chat's button, the
+    // composer's, another process) finds it gone.
+    let Some(taken) = crate::bot::dialogue::take(&ctx.app.db, ctx.user, &state).await? else {
+        return ctx.say(ctx.t("ugc.draft_gone", &[])).await;
+    };
     let Dialogue::UgcConfirm {
         background,
         character,
@@ -445,9 +450,14 @@ pub async fn order(
                 force_recompose: false,
                 head_tier: head_tier.clone(),
                 layout: layout.layout.clone(),
+                brand: if layout.no_brand { None } else { p.brand },
                 ..p
             },
-            _ => return Ok(()),
+            _ => {
+                return crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken)
+                    .await
+                    .map_err(Into::into)
+            }
         },
         None => UgcParams {
             portrait: character,
@@ -470,6 +480,7 @@ pub async fn order(
         },
     };
     if made_job.is_some() && versions.is_empty() {
+        crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken).await?;
         return Ok(());
     }
     if let Some(id) = message {
@@ -519,8 +530,10 @@ pub async fn order(
         carried: first,
         carried_after: carried.into_iter().skip(1).collect(),
     };
-    if !ctx.submit(order).await?.is_empty() {
-        ctx.save(&Dialogue::Idle).await?;
+    if ctx.submit(order).await?.is_empty() {
+        // Nothing was ordered (the balance, a limit): the draft is the user's again.
+        crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken).await?;
+    } else {
         // The picked script (and its product's end card) served this order.
         crate::db::products::pick_script(&ctx.app.db, ctx.user, None, &[]).await?;
     }

@@ -134,8 +134,10 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
     let kb = keyboard_for(ctx, &subject);
     let sent = match edit {
         Some(id) => {
-            let media =
-                InputMedia::Photo(InputMediaPhoto::new(InputFile::file(&still)).caption(caption));
+            let media = InputMedia::Photo(
+                InputMediaPhoto::new(InputFile::memory(still.clone()).file_name("still.jpg"))
+                    .caption(caption),
+            );
             ctx.bot
                 .edit_message_media(ctx.chat, id, media)
                 .reply_markup(kb)
@@ -144,26 +146,25 @@ pub async fn show(ctx: &Ctx<'_>, state: &Dialogue, edit: Option<MessageId>) -> H
         }
         None => ctx
             .bot
-            .send_photo(ctx.chat, InputFile::file(&still))
+            .send_photo(ctx.chat, InputFile::memory(still).file_name("still.jpg"))
             .caption(caption)
             .reply_markup(kb)
             .await
             .map(|_| ()),
     };
-    let _ = std::fs::remove_file(&still);
     sent?;
     Ok(())
 }
 
-/// The still as a JPEG under `work` (a folder of its own per user), at the video's size,
-/// with the brand kit's `logo` on a new order's still (an /overlay still shows the video's
-/// own).
+/// The still's JPEG, drawn in a folder of its own under `work` (removed however the drawing
+/// ends, an abandoned request's included), at the video's size, with the brand kit's `logo`
+/// on a new order's still (an /overlay still shows the video's own).
 pub async fn render(
     storage: &crate::storage::Storage,
     work: &std::path::Path,
     logo: Option<&str>,
     subject: &Still<'_>,
-) -> Result<std::path::PathBuf, HandlerError> {
+) -> Result<Vec<u8>, HandlerError> {
     let Still {
         background,
         character,
@@ -177,8 +178,8 @@ pub async fn render(
         crate::db::now_ms(),
         crate::db::api_keys::random_hex(4)
     );
-    let dir = work.join(format!("still-{stamp}"));
-    std::fs::create_dir_all(&dir)?;
+    let scratch = crate::storage::ScratchDir::new(work.join(format!("still-{stamp}")))?;
+    let dir = scratch.path().to_path_buf();
     let portrait = dir.join("portrait");
     storage.get_to_file(character, &portrait).await?;
     let bg = match background {
@@ -197,12 +198,13 @@ pub async fn render(
         }
         None => None,
     };
-    let out = work.join(format!("still-{stamp}.jpg"));
+    let out = dir.join("still.jpg");
     let (w, h) = media::parse_size(size)?;
     // Placed as the composite will place it.
     let placed = layout.place(w, h)?;
     let req = media::LayoutPreview {
         background: bg,
+        background_start_s: 0.0,
         portrait,
         caption: layout.captions.then(|| script.to_string()),
         caption_style: placed.caption_style,
@@ -215,10 +217,8 @@ pub async fn render(
         logo,
         output: out.clone(),
     };
-    let drawn = tokio::task::spawn_blocking(move || media::layout_preview(&req)).await?;
-    let _ = std::fs::remove_dir_all(&dir);
-    drawn?;
-    Ok(out)
+    tokio::task::spawn_blocking(move || media::layout_preview(&req)).await??;
+    Ok(tokio::fs::read(&out).await?)
 }
 
 fn buttons(ctx: &Ctx<'_>, layout: &Layout, circle: bool) -> teloxide::types::InlineKeyboardMarkup {
@@ -439,9 +439,10 @@ pub async fn recompose(
     state: Dialogue,
     shown: Option<i64>,
 ) -> Result<bool, HandlerError> {
-    let Dialogue::OverlayEdit { job, layout, .. } = state else {
+    let Dialogue::OverlayEdit { job, layout, .. } = &state else {
         return Ok(false);
     };
+    let (job, layout) = (*job, layout.clone());
     let price = crate::orders::price::recompose_tokens(&ctx.app.prices)
         + crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len());
     if shown != Some(price) {
@@ -460,11 +461,16 @@ pub async fn recompose(
     else {
         return Ok(false);
     };
+    // Taken before ordering: the chat's button and the composer's never both order it.
+    let Some(taken) = crate::bot::dialogue::take(&ctx.app.db, ctx.user, &state).await? else {
+        ctx.say(ctx.t("ugc.draft_gone", &[])).await?;
+        return Ok(true);
+    };
     p.layout = layout.layout;
     let mut order = crate::bot::app::BotOrder::one(crate::jobs::JobSpec::Recompose(p), 3);
     order.carried = Some(carried);
-    if !ctx.submit(order).await?.is_empty() {
-        ctx.save(&Dialogue::Idle).await?;
+    if ctx.submit(order).await?.is_empty() {
+        crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken).await?;
     }
     Ok(true)
 }
