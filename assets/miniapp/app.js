@@ -148,6 +148,7 @@
       ring: $("ring").checked, ring_color: $("ringColor").value.toUpperCase(),
       captions: $("captions").checked, caption_style: d.caption_style,
       safe_zone: d.safe_zone, brand: d.brand === null ? true : $("brand").checked,
+      start_ms: parseInt($("start").value || "0", 10),
     };
   }
 
@@ -213,6 +214,15 @@
     $("ring").checked = d.ring;
     $("ringColor").value = d.ring_color.toLowerCase();
     $("captions").checked = d.captions;
+    if (d.start_max_ms > 0) {
+      $("startRow").hidden = false;
+      $("start").max = d.start_max_ms;
+      $("start").value = d.start_ms;
+      const shown = () => { $("startOut").textContent = (parseInt($("start").value, 10) / 1000).toFixed(1) + " s"; };
+      shown();
+      $("start").addEventListener("input", shown);
+      $("start").addEventListener("change", save);
+    }
     if (d.brand !== null) { $("brandRow").hidden = false; $("brand").checked = d.brand; }
     $("previewBtn").textContent = t.preview || "▶";
     chips("styles", d.styles, d.caption_style, (v) => { d.caption_style = v; save(); });

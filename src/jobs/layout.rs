@@ -20,6 +20,14 @@ pub struct Layout {
     /// The ring's colour, `#RRGGBB` (default white).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ring_color: Option<String>,
+    /// Where in the background clip the video starts, in milliseconds (a clip longer than
+    /// the speech need not start at its first frame); none: 0.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_ms"
+    )]
+    pub background_start_ms: Option<u32>,
     /// Captions of the script.
     #[serde(default = "yes")]
     pub captions: bool,
@@ -71,6 +79,19 @@ pub fn format_of(width: usize, height: usize) -> Option<&'static str> {
         .find(|f| format_size(f, (width, height)) == Some((width, height)))
 }
 
+/// Milliseconds as JSON has them: `1500` or `1500.0` (JSON Schema's integers are numbers).
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
+            Ok(Some(n as u32))
+        }
+        Some(n) => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of milliseconds"
+        ))),
+    }
+}
+
 /// A circle size given as a percentage of `m` (50–160).
 pub fn circle_percent(size: &str) -> Option<u32> {
     // Digits only, as the schema says: not `+100` or `0100`.
@@ -101,6 +122,7 @@ impl Default for Layout {
             circle_size: None,
             ring: false,
             ring_color: None,
+            background_start_ms: None,
             captions: true,
             caption_style: media::CaptionStyle::default(),
             safe_zone: media::SafeZone::default(),
@@ -140,6 +162,11 @@ impl Layout {
     pub fn place(&self, width: usize, height: usize) -> Result<Placement, media::MediaError> {
         let position: media::Position = self.position.parse()?;
         self.place_at(position, width, height)
+    }
+
+    /// Where the background starts, in seconds.
+    pub fn background_start_s(&self) -> f64 {
+        f64::from(self.background_start_ms.unwrap_or(0)) / 1000.0
     }
 
     /// The extra formats' frames: (format, width, height), in the order asked.

@@ -290,6 +290,9 @@ pub struct LayoutEdit {
     pub caption_style: String,
     pub safe_zone: String,
     pub brand: bool,
+    /// Where the background starts, in ms.
+    #[serde(default)]
+    pub start_ms: u32,
 }
 
 #[derive(Deserialize)]

@@ -181,6 +181,9 @@ pub fn render(inputs: &Inputs, out: &Path) -> media::Result<()> {
     let background = inputs.background.clone().unwrap_or_else(|| head.clone());
     let mut req = media::ComposeRequest::new(&background, &head, out);
     req.circle = inputs.background.is_some();
+    if inputs.background.is_some() {
+        req.background_start_s = inputs.layout.background_start_s();
+    }
     req.width = w;
     req.height = h;
     let placed = inputs.layout.place_format(inputs.size, w, h)?;

@@ -19,7 +19,7 @@ const CSS: &str = include_str!("../../assets/miniapp/app.css");
 
 /// The page's texts the server sends (the user's language); the page itself carries only
 /// what it must say before it knows who opened it.
-const TEXTS: [&str; 17] = [
+const TEXTS: [&str; 18] = [
     "app.title",
     "app.size",
     "app.ring",
@@ -37,6 +37,7 @@ const TEXTS: [&str; 17] = [
     "app.saving",
     "app.error",
     "app.drag_hint",
+    "app.start",
 ];
 
 pub async fn index(State(m): State<Arc<super::MiniApp>>) -> Response {
@@ -122,6 +123,10 @@ pub struct DraftView {
     pub zones: Vec<ZoneView>,
     /// The brand kit is on (`None`: there is none to choose).
     pub brand: Option<bool>,
+    /// Where the background starts (ms), and how far it may (the clip's length less the
+    /// speech's; 0: the clip is not longer than the speech, no choice).
+    pub start_ms: u32,
+    pub start_max_ms: u32,
     pub price: i64,
     pub texts: BTreeMap<String, String>,
 }
@@ -188,12 +193,62 @@ impl DraftView {
             safe_zone: layout.safe_zone.to_string(),
             zones,
             brand,
+            start_ms: layout.background_start_ms.unwrap_or(0),
+            start_max_ms: start_room(ctx, state, subject.background).await,
             price: price_of(ctx, state).await?,
             texts: TEXTS
                 .iter()
                 .map(|k| (k.trim_start_matches("app.").to_string(), ctx.t(k, &[])))
                 .collect(),
         })
+    }
+}
+
+/// How far into the background the video may start: the clip's length less the speech's (0
+/// when it is not longer, or either is unknown).
+async fn start_room(ctx: &Ctx<'_>, state: &Dialogue, background: Option<&str>) -> u32 {
+    use crate::storage::ObjectStore;
+    let Some(key) = background else {
+        return 0;
+    };
+    let speech = match state {
+        Dialogue::UgcConfirm { speech, .. } => speech
+            .as_deref()
+            .map(crate::jobs::Checkpoints::from_json)
+            .and_then(|c| c.speech_seconds),
+        Dialogue::OverlayEdit { job, .. } => {
+            crate::pipelines::recompose::recompose_of(&ctx.app.db, ctx.user, *job)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|(_, c)| c.speech_seconds)
+        }
+        _ => None,
+    };
+    let Some(speech) = speech else {
+        return 0;
+    };
+    let Ok(scratch) = crate::storage::ScratchDir::new(ctx.app.work_dir.join(format!(
+        "app-clip-{}-{}",
+        ctx.user,
+        crate::db::api_keys::random_hex(4)
+    ))) else {
+        return 0;
+    };
+    let path = scratch.path().join("background");
+    if ctx.app.storage.get_to_file(key, &path).await.is_err() {
+        return 0;
+    }
+    let clip = tokio::task::spawn_blocking(move || media::probe(&path).map(|i| i.duration_s))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0.0);
+    let room = ((clip - speech) * 1000.0).floor();
+    if room < 500.0 {
+        0
+    } else {
+        (room as u32).min(crate::orders::rules::MAX_BACKGROUND_START_MS)
     }
 }
 
@@ -260,6 +315,13 @@ pub fn apply(state: &mut Dialogue, edit: &LayoutEdit) -> Result<(), String> {
     );
     next.position = format!("{x},{y}");
     next.place(w, h).map_err(|e| e.to_string())?;
+    next.background_start_ms = match edit
+        .start_ms
+        .min(crate::orders::rules::MAX_BACKGROUND_START_MS)
+    {
+        0 => None,
+        ms => Some(ms / 100 * 100),
+    };
     layout.layout = next;
     layout.no_brand = !edit.brand;
     Ok(())
@@ -297,6 +359,7 @@ mod tests {
             caption_style: "bold-pop".into(),
             safe_zone: "tiktok".into(),
             brand: false,
+            start_ms: 2_350,
         }
     }
 
@@ -311,6 +374,8 @@ mod tests {
         assert_eq!(layout.circle_size.as_deref(), Some("120"));
         assert_eq!(layout.ring_color.as_deref(), Some("#E01010"));
         assert!(layout.no_brand);
+        assert_eq!(layout.background_start_ms, Some(2_300));
+        assert_eq!(layout.background_start_s(), 2.3);
         let placed = layout.place(720, 1280).unwrap();
         assert_eq!(placed.position, media::Position::At { x: 100, y: 500 });
         // Dragged past the edge: kept inside TikTok's safe area.

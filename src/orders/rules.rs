@@ -246,6 +246,14 @@ fn check_layout(p: &UgcParams) -> Result<(), Invalid> {
             ));
         }
     }
+    if let Some(ms) = p.layout.background_start_ms {
+        if ms > MAX_BACKGROUND_START_MS {
+            return Err(invalid(
+                "background_start_ms",
+                format!("{ms} is not from 0 to {MAX_BACKGROUND_START_MS} ms"),
+            ));
+        }
+    }
     if let Some(c) = p.layout.ring_color.as_deref() {
         if !is_hex_colour(c) {
             return Err(invalid(
@@ -311,6 +319,9 @@ fn check_versions(p: &UgcParams) -> Result<(), Invalid> {
     }
     Ok(())
 }
+
+/// The latest a background may start at, in ms (a background is at most a minute).
+pub const MAX_BACKGROUND_START_MS: u32 = 60_000;
 
 /// A colour exactly as the schema says: `#` and six hex digits.
 pub fn is_hex_colour(c: &str) -> bool {

@@ -97,6 +97,8 @@ pub fn request_schemas(prices: &PriceTable) -> Vec<Value> {
         "circle_size": nullable(json!({"type": "string", "pattern": CIRCLE_SIZE_PATTERN,
                                        "description": "s, m or l, or a percentage of m from 50 to 160"})),
         "ring_color": nullable(json!({"type": "string", "pattern": ACCENT_PATTERN, "description": "The ring's colour (default white)"})),
+        "background_start_ms": nullable(json!({"type": "integer", "minimum": 0, "maximum": crate::orders::rules::MAX_BACKGROUND_START_MS,
+                                               "description": "Where in the background clip the video starts, in ms (it loops from the clip's start after its end)"})),
         "ring": {"type": "boolean"},
         "captions": {"type": "boolean"},
         "caption_style": {"type": "string", "enum": media::CaptionStyle::ALL.iter().map(|s| s.name()).collect::<Vec<_>>()},

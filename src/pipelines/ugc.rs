@@ -365,6 +365,9 @@ async fn composite(
         s.storage.get_to_file(background_key, &background).await?;
         let mut req = media::ComposeRequest::new(&background, &head, &out);
         req.circle = p.background.is_some();
+        if p.background.is_some() {
+            req.background_start_s = p.layout.background_start_s();
+        }
         let (w, h) = media::parse_size(&p.size).map_err(composite_error)?;
         req.width = w;
         req.height = h;

@@ -204,7 +204,7 @@ pub async fn render(
     let placed = layout.place(w, h)?;
     let req = media::LayoutPreview {
         background: bg,
-        background_start_s: 0.0,
+        background_start_s: layout.background_start_s(),
         portrait,
         caption: layout.captions.then(|| script.to_string()),
         caption_style: placed.caption_style,
