@@ -5,7 +5,6 @@ use super::campaigns::{field, CampaignRequest};
 use super::{Api, Problem};
 use crate::orders::campaign::{LABELS, MAX_LANGUAGES};
 use crate::products::translate;
-use axum::http::StatusCode;
 
 /// The scripts' own language: `script_language`, else the video's `language`, else what the
 /// first script's letters say.
@@ -126,19 +125,7 @@ async fn translated(
             ),
         ));
     };
-    if let Err(minutes) = crate::products::scripts::count_set(&s.db, user).await? {
-        let mut problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            format!(
-                "at most {} script sets an hour",
-                crate::products::scripts::SETS_PER_HOUR
-            ),
-        );
-        problem.retry_after_s = Some((minutes * 60) as u64);
-        return Err(problem);
-    }
+    super::products::count_script_set(s, user).await?;
     let mut out = Vec::new();
     for script in scripts {
         match translate::translate(model, script, language).await {

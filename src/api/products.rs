@@ -271,7 +271,16 @@ pub async fn scripts(
     let p = crate::db::products::get(&s.db, caller.user_id, id)
         .await?
         .ok_or_else(|| Problem::not_found("no such product of yours"))?;
-    if let Err(minutes) = crate::products::scripts::count_set(&s.db, caller.user_id).await? {
+    count_script_set(&s, caller.user_id).await?;
+    Ok(Json(ScriptList {
+        scripts: s.scripts.write(&p.facts, lang).await,
+    }))
+}
+
+/// Counts a script set (written or translated by the chat model) of `user`: 429 with
+/// `Retry-After` once the hour's are spent, in the bot and the API together.
+pub(super) async fn count_script_set(s: &Api, user: i64) -> Result<(), Problem> {
+    if let Err(minutes) = crate::products::scripts::count_set(&s.db, user).await? {
         let mut problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -284,7 +293,5 @@ pub async fn scripts(
         problem.retry_after_s = Some((minutes * 60) as u64);
         return Err(problem);
     }
-    Ok(Json(ScriptList {
-        scripts: s.scripts.write(&p.facts, lang).await,
-    }))
+    Ok(())
 }

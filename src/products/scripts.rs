@@ -147,13 +147,8 @@ struct AnswerScript {
 /// The model's answer as scripts, or why it is refused. `known`: the product's own text — a
 /// handle, site or number the page itself names may be spoken; any other is an injection's.
 pub fn checked_answer(answer: &str, lang: &str, known: &str) -> Result<Vec<Script>, &'static str> {
-    let body = answer
-        .trim()
-        .trim_start_matches("```json")
-        .trim_start_matches("```")
-        .trim_end_matches("```")
-        .trim();
-    let parsed: Answer = serde_json::from_str(body).map_err(|_| "not the asked JSON")?;
+    let parsed: Answer =
+        serde_json::from_str(json_body(answer)).map_err(|_| "not the asked JSON")?;
     if parsed.scripts.len() != 3 {
         return Err("not three scripts");
     }
@@ -190,6 +185,16 @@ pub fn checked_answer(answer: &str, lang: &str, known: &str) -> Result<Vec<Scrip
         out.push(script(hook, text, "model"));
     }
     Ok(out)
+}
+
+/// A chat model's JSON answer without the Markdown fence some models put around it.
+pub(crate) fn json_body(answer: &str) -> &str {
+    answer
+        .trim()
+        .trim_start_matches("```json")
+        .trim_start_matches("```")
+        .trim_end_matches("```")
+        .trim()
 }
 
 /// Whether `text` names a contact — a site (`shop.kz`, `t.me/x`), a handle (`@name`) or a

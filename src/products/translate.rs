@@ -57,13 +57,8 @@ pub async fn translate(model: &ChatModel, script: &str, to: &str) -> Result<Stri
 
 /// The model's answer as a script in `to`, or why it is refused.
 pub fn checked(answer: &str, source: &str, to: &str) -> Result<String, &'static str> {
-    let body = answer
-        .trim()
-        .trim_start_matches("```json")
-        .trim_start_matches("```")
-        .trim_end_matches("```")
-        .trim();
-    let parsed: Answer = serde_json::from_str(body).map_err(|_| "not the asked JSON")?;
+    let parsed: Answer = serde_json::from_str(super::scripts::json_body(answer))
+        .map_err(|_| "not the asked JSON")?;
     let text = parsed.text.split_whitespace().collect::<Vec<_>>().join(" ");
     let chars = text.chars().count();
     // A translation is about as long as its source; a third of it is a summary (or a refusal).
