@@ -497,7 +497,7 @@ async fn place_order(m: &MiniApp, c: &Caller, req: &OrderRequest) -> Result<Resp
     if overlay {
         crate::bot::ugc::layout::recompose(&ctx, state, Some(price)).await?;
     } else {
-        crate::bot::ugc::flow::order(&ctx, state, Some(price), None).await?;
+        crate::bot::ugc::order::order(&ctx, state, Some(price), None).await?;
     }
     let after = crate::db::jobs::jobs_of_user(&m.app.db, c.user, 1).await?;
     let made = after.first().map(|j| j.id) != before.first().map(|j| j.id);

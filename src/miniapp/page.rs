@@ -260,7 +260,7 @@ pub async fn price_of(ctx: &Ctx<'_>, state: &Dialogue) -> Result<i64, HandlerErr
             crate::orders::price::recompose_tokens(&ctx.app.prices)
                 + crate::orders::price::formats_tokens(&ctx.app.prices, layout.formats.len())
         }
-        other => crate::bot::ugc::flow::total_price(ctx, other).await?,
+        other => crate::bot::ugc::order::total_price(ctx, other).await?,
     })
 }
 

@@ -167,46 +167,13 @@ pub async fn send(
     own.versions = vec![language_of(ctx)];
     own.language = Some(language_name(&own.versions[0]).to_string());
     let single = own.clone();
-    let mut carried = Vec::new();
-    if alone {
+    let carried = if alone {
         // Marked as on its way, so a crash mid-upload is settled as unknown, not sent twice.
         rows::sending(&s.db, job, &[job]).await?;
+        Vec::new()
     } else {
-        let group = rows::group(&s.db, &v.group, user).await?;
-        let mut items = 1 + own.more.len();
-        let mut picked = Vec::new();
-        for m in group.iter().flat_map(|g| &g.members) {
-            let free = m.ready_ms.is_some()
-                && m.album_message.is_none()
-                && m.sending_by.is_none()
-                && !m.uncertain
-                && !m.alone
-                && !m.ended;
-            if m.job == job || !free {
-                continue;
-            }
-            let Some((language, videos)) = sibling_videos(s, user, m.job, scratch).await? else {
-                continue;
-            };
-            if items + videos.len() > ALBUM_ITEMS {
-                continue;
-            }
-            items += videos.len();
-            picked.push((m.job, language, videos));
-        }
-        let ids: Vec<i64> = std::iter::once(job)
-            .chain(picked.iter().map(|p| p.0))
-            .collect();
-        // Only the members still free when marked ride along.
-        let marked = rows::sending(&s.db, job, &ids).await?;
-        for (id, language, videos) in picked {
-            if marked.contains(&id) {
-                own.versions.push(language);
-                own.more.extend(videos);
-                carried.push(id);
-            }
-        }
-    }
+        carry_siblings(s, (user, job), v, &mut own, scratch).await?
+    };
     ctx.ensure_lease()?;
     let sent = upload(s, &own).await;
     let sent = match sent {
@@ -279,6 +246,53 @@ pub async fn send(
     };
     rows::sent(&s.db, (user, &v.group), job, outcome).await?;
     result
+}
+
+/// Adds to `own` the other made versions not yet sent, as long as the album has room, and
+/// marks them (and `own`'s job) as carried by it; returns the siblings carried. Only the
+/// members still free when marked ride along.
+async fn carry_siblings(
+    s: &Services,
+    (user, job): (i64, i64),
+    v: &VersionOf,
+    own: &mut Delivery,
+    scratch: &super::Scratch,
+) -> Result<Vec<i64>, StepError> {
+    let group = rows::group(&s.db, &v.group, user).await?;
+    let mut items = 1 + own.more.len();
+    let mut picked = Vec::new();
+    for m in group.iter().flat_map(|g| &g.members) {
+        let free = m.ready_ms.is_some()
+            && m.album_message.is_none()
+            && m.sending_by.is_none()
+            && !m.uncertain
+            && !m.alone
+            && !m.ended;
+        if m.job == job || !free {
+            continue;
+        }
+        let Some((language, videos)) = sibling_videos(s, user, m.job, scratch).await? else {
+            continue;
+        };
+        if items + videos.len() > ALBUM_ITEMS {
+            continue;
+        }
+        items += videos.len();
+        picked.push((m.job, language, videos));
+    }
+    let ids: Vec<i64> = std::iter::once(job)
+        .chain(picked.iter().map(|p| p.0))
+        .collect();
+    let marked = rows::sending(&s.db, job, &ids).await?;
+    let mut carried = Vec::new();
+    for (id, language, videos) in picked {
+        if marked.contains(&id) {
+            own.versions.push(language);
+            own.more.extend(videos);
+            carried.push(id);
+        }
+    }
+    Ok(carried)
 }
 
 /// One upload to the chat, timed as the delivery step.

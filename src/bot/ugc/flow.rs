@@ -9,9 +9,8 @@ use crate::bot::app::{keyboard, row, Ctx, HandlerError, HandlerResult};
 use crate::bot::callback::{Callback, UgcButton};
 use crate::bot::dialogue::Dialogue;
 use crate::bot::uploads::{download, store_photo};
-use crate::jobs::{EditParams, JobSpec, UgcParams};
+use crate::jobs::{EditParams, JobSpec};
 use crate::storage::ObjectStore;
-use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageId};
 
 pub use super::speech::{is_offline_voice, script, voice_of, MAX_SCRIPT_CHARS};
@@ -296,7 +295,7 @@ pub async fn on_button(
             return choose_tier(ctx, state, tier).await
         }
         (state @ Dialogue::UgcConfirm { .. }, UgcButton::Go(shown)) => {
-            order(ctx, state, shown, message).await?
+            super::order::order(ctx, state, shown, message).await?
         }
         (
             state @ (Dialogue::UgcConfirm { .. } | Dialogue::OverlayEdit { .. }),
@@ -308,16 +307,13 @@ pub async fn on_button(
         (state @ Dialogue::UgcScript { .. }, UgcButton::UsePicked) => {
             return use_picked(ctx, state).await
         }
-        (_, UgcButton::Versions(job)) => return super::versions::from_video(ctx, job).await,
-        (state @ Dialogue::UgcConfirm { .. }, UgcButton::Language(code)) => {
-            super::versions::toggle(ctx, state, code).await?
-        }
-        (state @ Dialogue::UgcConfirm { .. }, UgcButton::VersionTake) => {
-            super::versions::take(ctx, state).await?
-        }
-        (state @ Dialogue::UgcConfirm { .. }, UgcButton::VersionEdit) => {
-            super::versions::edit(ctx, state).await?
-        }
+        (
+            state,
+            button @ (UgcButton::Versions(_)
+            | UgcButton::Language(_)
+            | UgcButton::VersionTake
+            | UgcButton::VersionEdit),
+        ) => return super::versions::on_button(ctx, state, button).await,
         _ => return Ok(false),
     }
     Ok(true)
@@ -391,155 +387,6 @@ async fn pick_character(
     Ok(true)
 }
 
-/// "Create" on the confirmation: the spec from the conversation, ordered through the ordering
-/// service at the previewed speech's price, the speech carried so it is not paid twice.
-pub async fn order(
-    ctx: &Ctx<'_>,
-    state: Dialogue,
-    shown: Option<i64>,
-    message: Option<MessageId>,
-) -> HandlerResult {
-    // The formats or tier chosen since this button was sent changed the price: never order
-    // at a price the pressed button did not show.
-    let total = total_price(ctx, &state).await?;
-    if shown != Some(total) {
-        return ctx
-            .say_with(
-                ctx.t("ugc.price_changed", &[("price", &total)]),
-                super::speech::confirm_keyboard(ctx, &state).await?,
-            )
-            .await;
-    }
-    // The draft is taken before anything is ordered: a second press (the chat's button, the
-    // composer's, another process) finds it gone.
-    let Some(taken) = crate::bot::dialogue::take(&ctx.app.db, ctx.user, &state).await? else {
-        return ctx.say(ctx.t("ugc.draft_gone", &[])).await;
-    };
-    let Dialogue::UgcConfirm {
-        background,
-        character,
-        voice,
-        script,
-        speech,
-        price,
-        layout,
-        head_tier,
-        versions,
-        made_job,
-        ..
-    } = state
-    else {
-        return Ok(());
-    };
-    let local_voice = is_offline_voice(&voice);
-    let brand = match layout.no_brand {
-        true => None,
-        false => crate::bot::brand::for_order(ctx).await?,
-    };
-    let main = match made_job {
-        // "+ another language": the finished video's own order (its brand included).
-        Some(job) => match crate::db::jobs::job(&ctx.app.db, job)
-            .await?
-            .and_then(|j| j.spec)
-        {
-            // The tier and layout as the confirmation priced them (its older buttons may
-            // have changed them).
-            Some(JobSpec::UgcVideo(p)) => UgcParams {
-                variant: None,
-                versions: None,
-                force_recompose: false,
-                head_tier: head_tier.clone(),
-                layout: layout.layout.clone(),
-                brand: if layout.no_brand { None } else { p.brand },
-                ..p
-            },
-            _ => {
-                return crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken)
-                    .await
-                    .map_err(Into::into)
-            }
-        },
-        None => UgcParams {
-            portrait: character,
-            background,
-            script,
-            language: if local_voice {
-                voice.clone()
-            } else {
-                ctx.lang.code().to_string()
-            },
-            size: super::layout::BOT_UGC_SIZE.into(),
-            voice: (!local_voice).then(|| voice.clone()),
-            voice_gender: super::speech::gender_of(ctx, &voice),
-            layout: layout.layout,
-            force_recompose: false,
-            brand,
-            head_tier,
-            variant: None,
-            versions: None,
-        },
-    };
-    if made_job.is_some() && versions.is_empty() {
-        crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken).await?;
-        return Ok(());
-    }
-    if let Some(id) = message {
-        let _ = ctx.bot.edit_message_reply_markup(ctx.chat, id).await;
-    }
-    let mut specs = super::versions::specs(&main, &versions, made_job.is_none());
-    // Variants: the same video with the other picked scripts, each its own job, each
-    // delivered with its letter (not with "+ another language" of a finished video).
-    let variants = match made_job {
-        Some(_) => Vec::new(),
-        None => crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?,
-    };
-    if !variants.is_empty() {
-        if let Some(JobSpec::UgcVideo(p)) = specs.first_mut() {
-            p.variant = Some("A".into());
-        }
-        for (script, letter) in variants.into_iter().zip(["B", "C"]) {
-            specs.push(JobSpec::UgcVideo(UgcParams {
-                script,
-                variant: Some(letter.into()),
-                versions: None,
-                ..main.clone()
-            }));
-        }
-    }
-    // Each previewed speech goes with its job and prices it: the main video's (unless only
-    // versions are ordered), then each version's.
-    let mut carried: Vec<Option<crate::jobs::Checkpoints>> = Vec::new();
-    if made_job.is_none() {
-        carried.push(speech.as_deref().map(crate::jobs::Checkpoints::from_json));
-    }
-    carried.extend(
-        versions
-            .iter()
-            .map(|v| v.speech.as_deref().map(crate::jobs::Checkpoints::from_json)),
-    );
-    let first = carried.first().cloned().flatten();
-    let order = BotOrder {
-        specs,
-        // The price shown was the previewed speech's; the job is charged the same.
-        measured_speech: first.as_ref().and_then(|c| c.speech_seconds).or_else(|| {
-            made_job.is_none().then(|| {
-                crate::orders::price::speech_seconds_of_ugc_price(&ctx.app.prices, price)
-            })?
-        }),
-        max_attempts: 4,
-        carried: first,
-        carried_after: carried.into_iter().skip(1).collect(),
-    };
-    if ctx.submit(order).await?.is_empty() {
-        // Nothing was ordered (the balance, a limit): the draft is the user's again.
-        crate::bot::dialogue::give_back(&ctx.app.db, ctx.user, &taken).await?;
-    } else {
-        // The picked script (and its product's end card) served this order.
-        crate::db::products::pick_script(&ctx.app.db, ctx.user, None, &[]).await?;
-    }
-    Ok(())
-}
-
 /// The confirmation's tier buttons: the talking head's tier, and the new total to order at.
 async fn choose_tier(
     ctx: &Ctx<'_>,
@@ -553,7 +400,7 @@ async fn choose_tier(
         *head_tier = Some(tier);
     }
     ctx.save(&state).await?;
-    let total = total_price(ctx, &state).await?;
+    let total = super::order::total_price(ctx, &state).await?;
     ctx.say_with(
         ctx.t("ugc.price_changed", &[("price", &total)]),
         super::speech::confirm_keyboard(ctx, &state).await?,
@@ -577,64 +424,6 @@ async fn use_picked(ctx: &Ctx<'_>, state: Dialogue) -> Result<bool, HandlerError
     };
     script(ctx, background, character, voice, &picked).await?;
     Ok(true)
-}
-
-/// What the confirmation asks: the previewed speech at the chosen tier, one compose per
-/// extra format, and each picked variant quoted from its script (same tier and formats) —
-/// what the ordering service will quote.
-pub async fn total_price(ctx: &Ctx<'_>, state: &Dialogue) -> Result<i64, HandlerError> {
-    let Dialogue::UgcConfirm {
-        speech,
-        price,
-        layout,
-        head_tier,
-        versions,
-        made_job,
-        ..
-    } = state
-    else {
-        return Ok(0);
-    };
-    let prices = &ctx.app.prices;
-    let seconds = speech
-        .as_deref()
-        .map(crate::jobs::Checkpoints::from_json)
-        .and_then(|c| c.speech_seconds)
-        .or_else(|| crate::orders::price::speech_seconds_of_ugc_price(prices, *price))
-        .unwrap_or(1.0);
-    let tier = head_tier.as_deref();
-    let formats = crate::orders::price::formats_tokens(prices, layout.formats.len());
-    let quoted = |script: &str| {
-        let seconds = crate::orders::price::estimated_speech_seconds(script);
-        crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
-    };
-    // A version is priced on its previewed speech, as the main video.
-    let versions: i64 = versions
-        .iter()
-        .map(|v| {
-            match v
-                .speech
-                .as_deref()
-                .map(crate::jobs::Checkpoints::from_json)
-                .and_then(|c| c.speech_seconds)
-            {
-                Some(seconds) => {
-                    crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats
-                }
-                None => quoted(&v.script),
-            }
-        })
-        .sum();
-    if made_job.is_some() {
-        // Only the versions of a finished video are ordered.
-        return Ok(versions);
-    }
-    let variants: i64 = crate::db::products::picked_variants(&ctx.app.db, ctx.user)
-        .await?
-        .iter()
-        .map(|script| quoted(script))
-        .sum();
-    Ok(crate::orders::price::ugc_tokens_at(prices, tier, seconds) + formats + variants + versions)
 }
 
 /// The edited picture of a finished `character_edit` job of this user.

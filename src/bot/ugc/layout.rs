@@ -376,7 +376,7 @@ pub async fn change(
             ctx.save(&state).await?;
             // The price changed: the confirmation's button must say the new one.
             if matches!(state, Dialogue::UgcConfirm { .. }) {
-                let total = super::flow::total_price(ctx, &state).await?;
+                let total = super::order::total_price(ctx, &state).await?;
                 ctx.say_with(
                     ctx.t("ugc.price_changed", &[("price", &total)]),
                     super::speech::confirm_keyboard(ctx, &state).await?,

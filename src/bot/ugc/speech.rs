@@ -58,7 +58,7 @@ pub async fn script(
     }
     // Variants picked with the script are ordered with it: the total covers them all.
     let variants = crate::db::products::picked_variants(&ctx.app.db, ctx.user).await?;
-    let total = super::flow::total_price(ctx, &state).await?;
+    let total = super::order::total_price(ctx, &state).await?;
     let mut text = ctx.t(
         "ugc.confirm",
         &[("seconds", &format!("{seconds:.0}")), ("price", &total)],
@@ -227,7 +227,7 @@ pub async fn confirm_keyboard(
     else {
         return Ok(keyboard(Vec::new()));
     };
-    let total = super::flow::total_price(ctx, state).await?;
+    let total = super::order::total_price(ctx, state).await?;
     let tiers = ctx.app.prices.head_tiers();
     let mut tier_row = Vec::new();
     for (i, t) in tiers.iter().enumerate() {
@@ -235,7 +235,7 @@ pub async fn confirm_keyboard(
         if let Dialogue::UgcConfirm { head_tier, .. } = &mut at {
             *head_tier = Some(t.name.clone());
         }
-        let price = super::flow::total_price(ctx, &at).await?;
+        let price = super::order::total_price(ctx, &at).await?;
         let chosen = head_tier.as_deref().map_or(i == 0, |h| h == t.name);
         let name = ctx.t(&format!("ugc.tier.{}", t.name), &[]);
         let label = ctx.t("ugc.tier_button", &[("tier", &name), ("price", &price)]);

@@ -71,6 +71,24 @@ pub fn summary(ctx: &Ctx<'_>, state: &Dialogue) -> String {
     )
 }
 
+/// The language versions' buttons; `Ok(false)`: not one for this state (an old message).
+pub async fn on_button(
+    ctx: &Ctx<'_>,
+    state: Dialogue,
+    button: crate::bot::callback::UgcButton,
+) -> Result<bool, HandlerError> {
+    use crate::bot::callback::UgcButton as B;
+    let confirming = matches!(state, Dialogue::UgcConfirm { .. });
+    match button {
+        B::Versions(job) => return from_video(ctx, job).await,
+        B::Language(code) if confirming => toggle(ctx, state, code).await?,
+        B::VersionTake if confirming => take(ctx, state).await?,
+        B::VersionEdit if confirming => edit(ctx, state).await?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// A language button on the confirmation: drops an added version, or writes one (the chat
 /// model's translation to take or replace, or the user's own text).
 pub async fn toggle(ctx: &Ctx<'_>, mut state: Dialogue, language: String) -> HandlerResult {
@@ -258,7 +276,7 @@ pub async fn typed(
 
 /// The confirmation again, with its versions and the new total.
 pub async fn show(ctx: &Ctx<'_>, state: &Dialogue) -> HandlerResult {
-    let total = super::flow::total_price(ctx, state).await?;
+    let total = super::order::total_price(ctx, state).await?;
     let mut text = summary(ctx, state);
     if text.is_empty() {
         text = ctx.t("ugc.versions_none", &[]);
